@@ -1,0 +1,79 @@
+# syntax=docker/dockerfile:1
+#
+# Hallpass container image.
+#
+#   docker build -t hallpass .
+#   docker run -d -p 8700:8700 -v hallpass-data:/data \
+#     -e HALLPASS_ADMIN_USERNAME=admin -e HALLPASS_ADMIN_PASSWORD='change-me-please' \
+#     -e HALLPASS_SERVER__PUBLIC_URL=https://login.example.org hallpass
+#
+# Needs BuildKit (the default builder since Docker 23) for the cache mounts.
+
+# ---------------------------------------------------------------------------
+# Build stage
+# ---------------------------------------------------------------------------
+FROM rust:1.95-slim-bookworm AS builder
+
+# pkg-config + libpq-dev: pq-sys links the system libpq (PostgreSQL backend).
+# SQLite is bundled (compiled from source with the image's gcc), so no libsqlite3-dev.
+# Versions are not pinned: they come from the bookworm base image's archive and
+# must match the libpq5 installed in the runtime stage below, which is also bookworm.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends pkg-config libpq-dev \
+    && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /src
+COPY . .
+
+# The registry and target dir live in BuildKit cache mounts so rebuilds are
+# incremental. A cache mount is not part of the image layer, so the binary is
+# copied out of it within the same RUN.
+RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
+    --mount=type=cache,target=/usr/local/cargo/git,sharing=locked \
+    --mount=type=cache,target=/src/target,sharing=locked \
+    cargo build --release --locked \
+    && install -m 0755 target/release/hallpass /usr/local/bin/hallpass
+
+# ---------------------------------------------------------------------------
+# Runtime stage
+# ---------------------------------------------------------------------------
+FROM debian:bookworm-slim
+
+# libpq5: runtime half of libpq-dev above. ca-certificates: outbound TLS.
+# curl: only for the HEALTHCHECK below -- the hallpass binary has no
+# healthcheck subcommand. Installed with --no-install-recommends, which keeps
+# it to curl + libcurl4 and their libraries (no extra tooling).
+# Unpinned for the same reason as in the build stage (bookworm base, security
+# updates wanted on rebuild).
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libpq5 ca-certificates curl \
+    && rm -rf /var/lib/apt/lists/*
+
+# Fixed non-root uid/gid so volume ownership is predictable on the host.
+RUN groupadd --system --gid 10001 hallpass \
+    && useradd --system --no-log-init --uid 10001 --gid hallpass \
+       --home-dir /data --shell /usr/sbin/nologin hallpass \
+    && mkdir -p /data \
+    && chown hallpass:hallpass /data
+
+COPY --from=builder /usr/local/bin/hallpass /usr/local/bin/hallpass
+
+ENV HALLPASS_SERVER__BIND=0.0.0.0:8700 \
+    HALLPASS_DATABASE__URL=sqlite:///data/hallpass.db
+
+# Numeric so runtimes can verify non-root without reading /etc/passwd
+# (e.g. Kubernetes runAsNonRoot); 10001 is the hallpass user created above.
+USER 10001:10001
+WORKDIR /data
+VOLUME /data
+EXPOSE 8700
+
+# /healthz answers 200 without touching the database. If you change
+# HALLPASS_SERVER__BIND's port, override this healthcheck too.
+HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
+    CMD ["curl", "-fsS", "-o", "/dev/null", "http://127.0.0.1:8700/healthz"]
+
+ENTRYPOINT ["/usr/local/bin/hallpass"]
+CMD ["serve"]

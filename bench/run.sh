@@ -1,0 +1,364 @@
+#!/usr/bin/env bash
+# Load benchmark for hallpass, using wrk.
+#
+#   bench/run.sh                      # 10 s per scenario
+#   BENCH_SECONDS=30 bench/run.sh
+#   HALLPASS_BIN=path/to/hallpass bench/run.sh   # skip the cargo build
+#
+# One release binary, one server process, one fresh SQLite database. Scenarios
+# run one after another against that same server:
+#
+#   a) GET /healthz
+#   b) GET /api/auth/me with a valid session cookie
+#   c) GET /login (HTML page)
+#   d) POST /api/auth/login with a wrong password from 64 connections (the
+#      "login storm"), while a second wrk measures /healthz latency from 4
+#      connections at the same time.
+#
+# The server's resident memory (VmRSS) is sampled every 100 ms and the peak
+# per scenario is reported. Results are printed as a markdown table and,
+# together with the raw wrk output, saved under bench/out/<timestamp>/.
+#
+# Exit status: non-zero if the setup fails or if a scenario that should only
+# get 2xx answers got anything else. The targets at the end (PASS/FAIL) are
+# figures to look at, not tests: they do not change the exit status.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+REPO_ROOT=$PWD
+
+SECS=${BENCH_SECONDS:-10}
+ADMIN_USER="admin"
+ADMIN_PASS="bench-password-123"
+ADMIN_EMAIL="admin@example.com"
+
+log() { printf '>> %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# ---------------------------------------------------------------------------
+# Tools
+# ---------------------------------------------------------------------------
+command -v curl >/dev/null || die "curl is required"
+if ! command -v wrk >/dev/null; then
+    if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+        log "wrk not found, installing it with apt-get"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk >/dev/null
+    else
+        die "wrk is required (Debian/Ubuntu: sudo apt-get install wrk)"
+    fi
+fi
+
+# ---------------------------------------------------------------------------
+# Build (once)
+# ---------------------------------------------------------------------------
+if [[ -n ${HALLPASS_BIN:-} ]]; then
+    BIN=$HALLPASS_BIN
+    log "using prebuilt binary $BIN"
+else
+    if [[ -z ${CARGO_TARGET_DIR:-} ]]; then
+        export CARGO_TARGET_DIR=/work/target
+        log "CARGO_TARGET_DIR not set, using $CARGO_TARGET_DIR"
+    fi
+    log "building release binary (cargo build --release)"
+    cargo build --release
+    BIN=$CARGO_TARGET_DIR/release/hallpass
+fi
+[[ -x $BIN ]] || die "binary not found or not executable: $BIN"
+
+# ---------------------------------------------------------------------------
+# Scratch space and cleanup
+# ---------------------------------------------------------------------------
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/hallpass-bench.XXXXXX")
+SERVER_PID=
+SAMPLER_PID=
+
+cleanup() {
+    local rc=$?
+    if [[ -n $SAMPLER_PID ]]; then kill "$SAMPLER_PID" 2>/dev/null || true; fi
+    if [[ -n $SERVER_PID ]]; then
+        kill "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+    fi
+    if [[ $rc -ne 0 && -s $TMP/server.log ]]; then
+        printf '\n--- last lines of the server log (%s) ---\n' "$TMP/server.log" >&2
+        tail -n 30 "$TMP/server.log" >&2
+        printf '(scratch directory kept: %s)\n' "$TMP" >&2
+    else
+        rm -rf "$TMP"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+OUT_DIR=${BENCH_OUT_DIR:-$REPO_ROOT/bench/out/$(date +%Y%m%d-%H%M%S)}
+mkdir -p "$OUT_DIR"
+
+# ---------------------------------------------------------------------------
+# Start the server
+# ---------------------------------------------------------------------------
+
+# Pick a random port in 20000-49999 that nothing on 127.0.0.1 listens on.
+# (Probe with bash's /dev/tcp: a refused connection means the port is free.)
+free_port() {
+    local port i
+    for i in $(seq 1 50); do
+        port=$((20000 + RANDOM % 30000))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            echo "$port"
+            return 0
+        fi
+    done
+    die "could not find a free port (tried $i)"
+}
+
+PORT=$(free_port)
+BASE=http://127.0.0.1:$PORT
+
+log "starting $BIN serve on $BASE (database in $TMP)"
+# Run from the scratch dir so no stray config file or ./data in the repo is
+# picked up. Quiet logging: per-request logs would be part of what we measure.
+(
+    cd "$TMP"
+    exec env \
+        RUST_LOG="${RUST_LOG:-warn}" \
+        HALLPASS_SERVER__BIND="127.0.0.1:$PORT" \
+        HALLPASS_SERVER__PUBLIC_URL="$BASE" \
+        HALLPASS_DATABASE__URL="sqlite://$TMP/hallpass.db" \
+        HALLPASS_ADMIN_USERNAME="$ADMIN_USER" \
+        HALLPASS_ADMIN_PASSWORD="$ADMIN_PASS" \
+        HALLPASS_ADMIN_EMAIL="$ADMIN_EMAIL" \
+        "$BIN" serve
+) >"$TMP/server.log" 2>&1 &
+SERVER_PID=$!
+
+# Wait up to 30 s for /healthz.
+for _ in $(seq 1 300); do
+    if curl -fs -o /dev/null "$BASE/healthz"; then break; fi
+    kill -0 "$SERVER_PID" 2>/dev/null || die "server exited during startup"
+    sleep 0.1
+done
+curl -fs -o /dev/null "$BASE/healthz" || die "server did not answer /healthz within 30 s"
+
+# ---------------------------------------------------------------------------
+# Log in once to get a session cookie for scenario (b)
+# ---------------------------------------------------------------------------
+login_body=$(printf '{"username":"%s","password":"%s"}' "$ADMIN_USER" "$ADMIN_PASS")
+status=$(curl -s -o "$TMP/login.body" -D "$TMP/login.headers" -w '%{http_code}' \
+    -H 'Content-Type: application/json' --data "$login_body" "$BASE/api/auth/login") || true
+[[ $status == 200 ]] || die "login as $ADMIN_USER failed: HTTP ${status:-none}: $(head -c 300 "$TMP/login.body" 2>/dev/null)"
+
+# Take the cookie from the Set-Cookie header rather than a cookie jar: curl will
+# not send a Secure cookie over plain http, and wrk needs it as a header anyway.
+SESSION=$(tr -d '\r' <"$TMP/login.headers" \
+    | sed -n 's/^[Ss]et-[Cc]ookie:[[:space:]]*\(hallpass_session=[^;]*\).*/\1/p' | head -n 1)
+[[ -n $SESSION ]] || die "login returned 200 but no hallpass_session cookie was set (headers in $TMP/login.headers)"
+COOKIE_HEADER="Cookie: $SESSION"
+
+status=$(curl -s -o /dev/null -w '%{http_code}' -H "$COOKIE_HEADER" "$BASE/api/auth/me") || true
+[[ $status == 200 ]] || die "GET /api/auth/me with the session cookie returned HTTP ${status:-none}"
+
+# wrk script for the login storm: a wrong password for the real admin account.
+# It also counts response statuses, so the report shows whether the storm was
+# answered with 401 (password checked) or something cheaper such as 429.
+cat >"$TMP/storm.lua" <<EOF
+wrk.method = "POST"
+wrk.body = '{"username":"$ADMIN_USER","password":"not-the-password"}'
+wrk.headers["Content-Type"] = "application/json"
+
+local threads = {}
+function setup(thread)
+    table.insert(threads, thread)
+end
+
+statuses = {}
+function response(status, headers, body)
+    statuses[status] = (statuses[status] or 0) + 1
+end
+
+function done(summary, latency, requests)
+    local total = {}
+    for _, t in ipairs(threads) do
+        for code, n in pairs(t:get("statuses")) do
+            total[code] = (total[code] or 0) + n
+        end
+    end
+    for code, n in pairs(total) do
+        io.write(string.format("status %d: %d\n", code, n))
+    end
+end
+EOF
+
+# ---------------------------------------------------------------------------
+# RSS sampling
+# ---------------------------------------------------------------------------
+
+# Start appending the server's VmRSS (kB) to a file every 100 ms.
+start_rss() {
+    local file=$1
+    : >"$file"
+    (
+        while :; do
+            while read -r key value _; do
+                if [[ $key == VmRSS: ]]; then echo "$value"; fi
+            done <"/proc/$SERVER_PID/status" || exit 0
+            sleep 0.1
+        done
+    ) >>"$file" 2>/dev/null &
+    SAMPLER_PID=$!
+}
+
+# Stop the sampler and print the peak sample in MB.
+stop_rss() {
+    local file=$1
+    kill "$SAMPLER_PID" 2>/dev/null || true
+    wait "$SAMPLER_PID" 2>/dev/null || true
+    SAMPLER_PID=
+    sort -n "$file" | tail -n 1 | awk '{ printf "%.1f", $1 / 1024 } END { if (NR == 0) print "n/a" }'
+}
+
+# ---------------------------------------------------------------------------
+# wrk output parsing
+# ---------------------------------------------------------------------------
+wrk_rps() { awk '$1 == "Requests/sec:" { print $2 }' "$1"; }
+wrk_pct() { awk -v p="$2" '$1 == p { print $2 }' "$1"; }
+wrk_non2xx() { awk '/Non-2xx or 3xx responses:/ { n = $NF } END { print n + 0 }' "$1"; }
+wrk_sockerr() { sed -n 's/^[[:space:]]*Socket errors:[[:space:]]*//p' "$1"; }
+wrk_requests() { awk '$2 == "requests" && $3 == "in" { print $1 }' "$1"; }
+# Requests that got no answer within wrk's 2 s timeout are not in the latency
+# histogram at all, so they have to be looked at separately.
+wrk_timeouts() { awk '/Socket errors:/ { n = $NF } END { print n + 0 }' "$1"; }
+
+# wrk prints latencies as e.g. 512.00us, 1.23ms, 2.01s; convert to ms.
+to_ms() {
+    awk -v v="$1" 'BEGIN {
+        n = v + 0
+        if (v ~ /us$/) n /= 1000
+        else if (v ~ /ms$/) n += 0
+        else if (v ~ /m$/) n *= 60000
+        else if (v ~ /s$/) n *= 1000
+        printf "%.3f", n
+    }'
+}
+
+# ---------------------------------------------------------------------------
+# Scenarios
+# ---------------------------------------------------------------------------
+WRK=(wrk -t1 -c64 -d"${SECS}s" --latency)
+
+# Run one wrk scenario: name, then wrk arguments. Output goes to $TMP/<name>.txt.
+run_scenario() {
+    local name=$1
+    shift
+    log "scenario $name (${SECS}s)"
+    start_rss "$TMP/$name.rss"
+    "${WRK[@]}" "$@" >"$TMP/$name.txt" 2>&1 || die "wrk failed for $name: $(cat "$TMP/$name.txt")"
+    RSS[$name]=$(stop_rss "$TMP/$name.rss")
+}
+
+declare -A RSS
+
+# Memory right after startup and one login, for reference.
+IDLE_RSS=$(awk '$1 == "VmRSS:" { printf "%.1f", $2 / 1024 }' "/proc/$SERVER_PID/status")
+
+run_scenario healthz "$BASE/healthz"
+run_scenario me -H "$COOKIE_HEADER" "$BASE/api/auth/me"
+run_scenario login_page "$BASE/login"
+
+# (d) The storm and the /healthz probe run concurrently for the same duration.
+log "scenario storm + healthz_under_storm (${SECS}s)"
+start_rss "$TMP/storm.rss"
+"${WRK[@]}" -s "$TMP/storm.lua" "$BASE/api/auth/login" >"$TMP/storm.txt" 2>&1 &
+storm_pid=$!
+wrk -t1 -c4 -d"${SECS}s" --latency "$BASE/healthz" >"$TMP/healthz_under_storm.txt" 2>&1 &
+probe_pid=$!
+wait "$storm_pid" || die "wrk failed for storm: $(cat "$TMP/storm.txt")"
+wait "$probe_pid" || die "wrk failed for healthz_under_storm: $(cat "$TMP/healthz_under_storm.txt")"
+RSS[storm]=$(stop_rss "$TMP/storm.rss")
+RSS[healthz_under_storm]=${RSS[storm]}
+
+kill -0 "$SERVER_PID" 2>/dev/null || die "server died during the benchmark"
+
+# ---------------------------------------------------------------------------
+# Report
+# ---------------------------------------------------------------------------
+declare -A LABEL=(
+    [healthz]="a) GET /healthz"
+    [me]="b) GET /api/auth/me (session)"
+    [login_page]="c) GET /login"
+    [storm]="d) POST /api/auth/login, wrong password"
+    [healthz_under_storm]="GET /healthz during (d), 4 conns"
+)
+SCENARIOS=(healthz me login_page storm healthz_under_storm)
+# Scenarios where any non-2xx answer means the run failed. (d) expects 401s.
+MUST_BE_2XX=(healthz me login_page healthz_under_storm)
+
+failed=()
+for s in "${SCENARIOS[@]}"; do
+    [[ -n $(wrk_rps "$TMP/$s.txt") ]] || die "could not parse wrk output for $s: $(cat "$TMP/$s.txt")"
+done
+for s in "${MUST_BE_2XX[@]}"; do
+    if [[ $(wrk_non2xx "$TMP/$s.txt") -ne 0 || $(wrk_requests "$TMP/$s.txt") -eq 0 ]]; then
+        failed+=("$s")
+    fi
+done
+
+report() {
+    local s err
+    echo "## hallpass benchmark"
+    echo
+    echo "$(date -u +%Y-%m-%dT%H:%M:%SZ), ${SECS}s per scenario, wrk -t1 -c64 (probe: -c4)," \
+        "$(nproc) CPUs, binary $BIN"
+    echo
+    echo "| scenario | req/s | p50 | p99 | peak RSS (MB) | non-2xx |"
+    echo "|---|---:|---:|---:|---:|---:|"
+    for s in "${SCENARIOS[@]}"; do
+        printf '| %s | %s | %s | %s | %s | %s |\n' "${LABEL[$s]}" \
+            "$(wrk_rps "$TMP/$s.txt")" "$(wrk_pct "$TMP/$s.txt" 50%)" "$(wrk_pct "$TMP/$s.txt" 99%)" \
+            "${RSS[$s]}" "$(wrk_non2xx "$TMP/$s.txt")"
+    done
+    echo
+    echo "Idle RSS after startup: ${IDLE_RSS} MB."
+    echo "Healthz under storm: p50 $(wrk_pct "$TMP/healthz_under_storm.txt" 50%)," \
+        "p99 $(wrk_pct "$TMP/healthz_under_storm.txt" 99%)," \
+        "$(wrk_rps "$TMP/healthz_under_storm.txt") req/s."
+    echo "Storm responses by status: $(grep '^status ' "$TMP/storm.txt" | sed 's/^status //' | paste -sd, - | sed 's/,/, /g' || true)"
+    for s in "${SCENARIOS[@]}"; do
+        err=$(wrk_sockerr "$TMP/$s.txt")
+        if [[ -n $err ]]; then echo "Socket errors in ${LABEL[$s]}: $err"; fi
+    done
+    echo
+
+    # Targets: reported, not enforced.
+    local rps_a rps_b rss_storm p99_ms probe_requests probe_timeouts verdict
+    rps_a=$(wrk_rps "$TMP/healthz.txt")
+    rps_b=$(wrk_rps "$TMP/me.txt")
+    rss_storm=${RSS[storm]}
+    p99_ms=$(to_ms "$(wrk_pct "$TMP/healthz_under_storm.txt" 99%)")
+    probe_requests=$(wrk_requests "$TMP/healthz_under_storm.txt")
+    probe_timeouts=$(wrk_timeouts "$TMP/healthz_under_storm.txt")
+    echo "### targets"
+    echo
+    verdict=$(awk -v a="$rps_a" -v b="$rps_b" 'BEGIN { print (b >= 0.3 * a) ? "PASS" : "FAIL" }')
+    echo "- $verdict: (b) req/s >= 30% of (a) req/s ($rps_b vs $rps_a)"
+    verdict=$(awk -v r="$rss_storm" 'BEGIN { print (r != "n/a" && r + 0 < 100) ? "PASS" : "FAIL" }')
+    echo "- $verdict: peak RSS during storm < 100 MB (${rss_storm} MB)"
+    # A probe that was starved (no answers, or timeouts) fails regardless of p99.
+    verdict=$(awk -v p="$p99_ms" -v n="$probe_requests" -v t="$probe_timeouts" \
+        'BEGIN { print (p + 0 < 10 && n + 0 > 0 && t + 0 == 0) ? "PASS" : "FAIL" }')
+    echo "- $verdict: /healthz p99 under storm < 10 ms (${p99_ms} ms;" \
+        "${probe_requests} answered, ${probe_timeouts} timed out)"
+}
+
+report | tee "$OUT_DIR/summary.md"
+for s in "${SCENARIOS[@]}"; do cp "$TMP/$s.txt" "$OUT_DIR/"; done
+log "results saved in ${OUT_DIR#"$REPO_ROOT"/}"
+
+if [[ ${#failed[@]} -gt 0 ]]; then
+    echo >&2
+    for s in "${failed[@]}"; do
+        echo "FAILED RUN: ${LABEL[$s]}: $(wrk_requests "$TMP/$s.txt") requests," \
+            "$(wrk_non2xx "$TMP/$s.txt") non-2xx/3xx responses" >&2
+    done
+    exit 1
+fi

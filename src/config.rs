@@ -1,0 +1,421 @@
+//! Typed configuration: built-in defaults < `hallpass.toml` < `HALLPASS_<SECTION>__<KEY>`.
+//!
+//! One-shot bootstrap variables (`HALLPASS_ADMIN_*`) are deliberately not part of this: they
+//! are read from the environment by `bootstrap` and never stored or printed.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::db::DatabaseUrl;
+
+/// The whole configuration, passed around inside `AppState`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub session: SessionConfig,
+    pub password: PasswordConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address and port to listen on.
+    pub bind: SocketAddr,
+    /// The URL people type in their browser, e.g. `https://auth.example.com`.
+    pub public_url: Option<PublicUrl>,
+    /// Largest request body accepted, in bytes.
+    pub body_limit: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8700)),
+            public_url: None,
+            body_limit: 64 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH` or `postgres://USER:PASSWORD@HOST/DB`.
+    #[serde(
+        deserialize_with = "deserialize_db_url",
+        serialize_with = "serialize_db_url"
+    )]
+    pub url: DatabaseUrl,
+    /// Most connections the pool opens.
+    pub max_connections: u32,
+    /// How long to wait for a connection before giving up.
+    pub connect_timeout: HumanDuration,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: DatabaseUrl::parse("sqlite://./data/hallpass.db")
+                .unwrap_or_else(|_| unreachable_default()),
+            max_connections: 8,
+            connect_timeout: HumanDuration::secs(10),
+        }
+    }
+}
+
+#[expect(
+    clippy::panic,
+    reason = "the built-in default URL is a constant that parses"
+)]
+fn unreachable_default() -> DatabaseUrl {
+    panic!("built-in database URL does not parse")
+}
+
+fn deserialize_db_url<'de, D: Deserializer<'de>>(d: D) -> Result<DatabaseUrl, D::Error> {
+    let raw = String::deserialize(d)?;
+    DatabaseUrl::parse(&raw).map_err(serde::de::Error::custom)
+}
+
+fn serialize_db_url<S: Serializer>(url: &DatabaseUrl, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&url.redacted())
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SessionConfig {
+    /// `auto` (Secure when `server.public_url` is https), `always` or `never`.
+    pub cookie_secure: CookieSecure,
+    /// A session unused for this long ends.
+    pub idle_timeout: HumanDuration,
+    /// A session ends this long after sign-in, however busy.
+    pub max_lifetime: HumanDuration,
+    /// How often expired sessions are deleted.
+    pub purge_interval: HumanDuration,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            cookie_secure: CookieSecure::Auto,
+            idle_timeout: HumanDuration::secs(7 * 86_400),
+            max_lifetime: HumanDuration::secs(30 * 86_400),
+            purge_interval: HumanDuration::secs(600),
+        }
+    }
+}
+
+/// argon2id cost parameters. Changing them re-hashes each password at its owner's next sign-in.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PasswordConfig {
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+    /// Most hashes computed at once; 0 means one per CPU core.
+    pub max_concurrent_hashes: usize,
+}
+
+impl Default for PasswordConfig {
+    fn default() -> Self {
+        // OWASP's argon2id recommendation: m=19 MiB, t=2, p=1.
+        Self {
+            argon2_memory_kib: 19_456,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+            max_concurrent_hashes: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// A tracing filter such as `info` or `hallpass=debug,tower_http=info`; `RUST_LOG` wins.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+        }
+    }
+}
+
+/// When the session cookie carries the `Secure` attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CookieSecure {
+    Auto,
+    Always,
+    Never,
+}
+
+impl<'de> Deserialize<'de> for CookieSecure {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Bool(bool),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Bool(true) => Ok(Self::Always),
+            Raw::Bool(false) => Ok(Self::Never),
+            Raw::Text(t) => match t.trim().to_ascii_lowercase().as_str() {
+                "auto" => Ok(Self::Auto),
+                "always" | "true" => Ok(Self::Always),
+                "never" | "false" => Ok(Self::Never),
+                other => Err(serde::de::Error::custom(format!(
+                    "expected auto, always or never, found {other:?}"
+                ))),
+            },
+        }
+    }
+}
+
+impl Serialize for CookieSecure {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(match self {
+            Self::Auto => "auto",
+            Self::Always => "always",
+            Self::Never => "never",
+        })
+    }
+}
+
+/// An `http(s)://host[:port]` URL without a trailing slash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicUrl(url::Url);
+
+impl PublicUrl {
+    pub fn is_https(&self) -> bool {
+        self.0.scheme() == "https"
+    }
+
+    /// `scheme://host[:port]`, as browsers send it in `Origin`.
+    pub fn origin(&self) -> String {
+        self.0.origin().ascii_serialization()
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.as_str().trim_end_matches('/')
+    }
+}
+
+impl FromStr for PublicUrl {
+    type Err = String;
+    fn from_str(raw: &str) -> Result<Self, String> {
+        let u = url::Url::parse(raw.trim()).map_err(|e| format!("not a URL ({e})"))?;
+        if !matches!(u.scheme(), "http" | "https") || u.host_str().is_none() {
+            return Err("must be an http:// or https:// URL with a host".into());
+        }
+        Ok(Self(u))
+    }
+}
+
+impl<'de> Deserialize<'de> for PublicUrl {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for PublicUrl {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// A duration written as `90s`, `15m`, `12h`, `7d` (or a bare number of seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HumanDuration(Duration);
+
+impl HumanDuration {
+    pub const fn secs(s: u64) -> Self {
+        Self(Duration::from_secs(s))
+    }
+
+    pub fn get(self) -> Duration {
+        self.0
+    }
+}
+
+impl FromStr for HumanDuration {
+    type Err = String;
+    fn from_str(raw: &str) -> Result<Self, String> {
+        let s = raw.trim();
+        let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        let (num, unit) = s.split_at(split);
+        let n: u64 = num
+            .parse()
+            .map_err(|_| format!("{raw:?} is not a duration like 30s, 15m, 12h or 7d"))?;
+        let factor = match unit.trim() {
+            "" | "s" => 1,
+            "m" => 60,
+            "h" => 3_600,
+            "d" => 86_400,
+            _ => {
+                return Err(format!(
+                    "{raw:?} is not a duration like 30s, 15m, 12h or 7d"
+                ));
+            }
+        };
+        Ok(Self(Duration::from_secs(n.saturating_mul(factor))))
+    }
+}
+
+impl fmt::Display for HumanDuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.0.as_secs();
+        match s {
+            0 => write!(f, "0s"),
+            _ if s % 86_400 == 0 => write!(f, "{}d", s / 86_400),
+            _ if s % 3_600 == 0 => write!(f, "{}h", s / 3_600),
+            _ if s % 60 == 0 => write!(f, "{}m", s / 60),
+            _ => write!(f, "{s}s"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Secs(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Secs(s) => Ok(Self::secs(s)),
+            Raw::Text(t) => t.parse().map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+impl Serialize for HumanDuration {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// A configuration problem, worded for the operator.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {0} does not exist")]
+    MissingFile(PathBuf),
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Loads defaults, then the TOML file (explicit path, or `./hallpass.toml` if present),
+    /// then `HALLPASS_<SECTION>__<KEY>` environment variables.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::new();
+        match path {
+            Some(p) if !p.exists() => return Err(ConfigError::MissingFile(p.to_owned())),
+            Some(p) => figment = figment.merge(Toml::file_exact(p)),
+            // `./hallpass.toml` is optional.
+            None if Path::new("hallpass.toml").exists() => {
+                figment = figment.merge(Toml::file_exact("hallpass.toml"));
+            }
+            None => {}
+        }
+        // Only nested names (with `__`) are configuration; HALLPASS_ADMIN_* and friends are not.
+        figment = figment.merge(
+            Env::prefixed("HALLPASS_")
+                .filter(|k| k.as_str().contains("__"))
+                .split("__"),
+        );
+        let config: Config = figment
+            .extract()
+            .map_err(|e| ConfigError::Invalid(describe(e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: &str| Err(ConfigError::Invalid(m.to_owned()));
+        if self.database.max_connections == 0 {
+            return bad("database.max_connections: must be at least 1");
+        }
+        if self.server.body_limit < 1024 {
+            return bad("server.body_limit: must be at least 1024 bytes");
+        }
+        let p = &self.password;
+        if !(1..=16).contains(&p.argon2_parallelism) {
+            return bad("password.argon2_parallelism: must be between 1 and 16");
+        }
+        if p.argon2_iterations == 0 || p.argon2_iterations > 100 {
+            return bad("password.argon2_iterations: must be between 1 and 100");
+        }
+        if p.argon2_memory_kib < 8 * p.argon2_parallelism || p.argon2_memory_kib > 4 * 1024 * 1024 {
+            return bad(
+                "password.argon2_memory_kib: must be at least 8 × argon2_parallelism and at most 4194304 (4 GiB)",
+            );
+        }
+        if self.session.idle_timeout.get().is_zero() {
+            return bad("session.idle_timeout: must be longer than 0s");
+        }
+        if self.session.max_lifetime.get().is_zero() {
+            return bad("session.max_lifetime: must be longer than 0s");
+        }
+        if self.session.purge_interval.get().is_zero() {
+            return bad("session.purge_interval: must be longer than 0s");
+        }
+        Ok(())
+    }
+
+    /// Whether the session cookie gets the `Secure` attribute.
+    pub fn cookie_secure(&self) -> bool {
+        match self.session.cookie_secure {
+            CookieSecure::Always => true,
+            CookieSecure::Never => false,
+            CookieSecure::Auto => self
+                .server
+                .public_url
+                .as_ref()
+                .is_some_and(PublicUrl::is_https),
+        }
+    }
+
+    /// The effective configuration as TOML, secrets redacted.
+    pub fn to_redacted_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+    }
+}
+
+/// figment's errors name the key and the source; drop its internal "default." profile prefix.
+fn describe(e: figment::Error) -> String {
+    e.into_iter()
+        .map(|e| e.to_string().replace("\"default.", "\""))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(
+            "7d".parse::<HumanDuration>(),
+            Ok(HumanDuration::secs(604_800))
+        );
+        assert_eq!("90".parse::<HumanDuration>(), Ok(HumanDuration::secs(90)));
+        assert_eq!(HumanDuration::secs(3_600).to_string(), "1h");
+        assert!("7 weeks".parse::<HumanDuration>().is_err());
+    }
+}

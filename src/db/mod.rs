@@ -1,0 +1,214 @@
+//! The only module that talks to the database: one pool over SQLite or PostgreSQL, the
+//! migrations, the schema, and one file of queries per table. Everything above this module
+//! sees `DbPool`, `Conn` and plain Rust types; backend differences are `match`es in here.
+
+mod manager;
+pub mod migrations;
+mod schema;
+
+pub mod audit;
+pub mod sessions;
+pub mod settings;
+pub mod users;
+
+use std::fmt;
+use std::time::Duration;
+
+use diesel::prelude::*;
+
+pub use manager::DatabaseUrl;
+
+/// One connection to either backend; diesel generates the common `Connection` impl.
+#[derive(diesel::MultiConnection)]
+pub enum AnyConnection {
+    Postgresql(diesel::PgConnection),
+    Sqlite(diesel::SqliteConnection),
+}
+
+/// What the service layer holds while it runs queries inside [`DbPool::run`].
+pub type Conn = AnyConnection;
+
+/// Which database the pool talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        })
+    }
+}
+
+/// Errors of the database layer.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database query failed: {0}")]
+    Query(#[from] diesel::result::Error),
+    #[error("no database connection available: {0}")]
+    Pool(#[from] r2d2::Error),
+    #[error("cannot connect to the database at {url}: {reason}")]
+    Connect { url: String, reason: String },
+    #[error("database migrations failed: {0}")]
+    Migration(String),
+    #[error(
+        "the database schema is newer than this binary (it has migration {0}, which this \
+         version of hallpass does not know); run a newer hallpass or restore a backup"
+    )]
+    SchemaTooNew(String),
+    #[error("corrupt row in {table}: {detail}")]
+    Corrupt { table: &'static str, detail: String },
+    #[error("database task failed: {0}")]
+    Task(String),
+}
+
+impl DbError {
+    /// True when the error is a unique-constraint violation (a concurrent insert won).
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(
+            self,
+            DbError::Query(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _
+            ))
+        )
+    }
+}
+
+/// Pool settings taken from the configuration.
+#[derive(Debug, Clone)]
+pub struct PoolOptions {
+    pub max_connections: u32,
+    pub connect_timeout: Duration,
+}
+
+/// The one database handle of the application: cheap to clone.
+#[derive(Clone)]
+pub struct DbPool {
+    pool: r2d2::Pool<manager::Manager>,
+    backend: Backend,
+}
+
+impl fmt::Debug for DbPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DbPool")
+            .field("backend", &self.backend)
+            .finish()
+    }
+}
+
+impl DbPool {
+    /// Opens the pool and proves the database is reachable (one connection is made now).
+    pub fn connect(url: &DatabaseUrl, options: &PoolOptions) -> Result<Self, DbError> {
+        let manager = manager::Manager::new(url)?;
+        let backend = manager.backend();
+        let pool = r2d2::Pool::builder()
+            .max_size(options.max_connections)
+            .min_idle(Some(1))
+            .connection_timeout(options.connect_timeout)
+            .connection_customizer(Box::new(manager::Customizer))
+            .error_handler(Box::new(r2d2::NopErrorHandler))
+            .build_unchecked(manager);
+        // `build` would retry silently until the timeout and report only "timed out";
+        // one direct attempt gives the operator the real reason.
+        pool.get().map_err(|_| {
+            let reason = manager::Manager::new(url)
+                .and_then(|m| m.establish().map(|_| ()))
+                .err()
+                .map(|e| match e {
+                    DbError::Connect { reason, .. } => reason,
+                    other => other.to_string(),
+                })
+                .unwrap_or_else(|| "timed out waiting for a connection".to_owned());
+            DbError::Connect {
+                url: url.redacted(),
+                reason,
+            }
+        })?;
+        Ok(Self { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Runs blocking diesel work on tokio's blocking pool, never on the async workers.
+    /// The connection is checked out inside the blocking task and returned when it ends.
+    pub async fn run<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Conn) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || {
+            let _entered = span.enter();
+            let mut conn = pool.get().map_err(DbError::from)?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| DbError::Task(e.to_string()))?
+    }
+
+    /// Blocking variant for start-up code and the CLI, outside the async runtime.
+    pub fn run_blocking<T, E>(&self, f: impl FnOnce(&mut Conn) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<DbError>,
+    {
+        let mut conn = self.pool.get().map_err(DbError::from)?;
+        f(&mut conn)
+    }
+
+    /// True when a trivial query succeeds (for `/readyz`).
+    pub async fn ping(&self) -> bool {
+        self.run(|conn| {
+            diesel::sql_query("SELECT 1")
+                .execute(conn)
+                .map_err(DbError::from)
+        })
+        .await
+        .is_ok()
+    }
+}
+
+/// Runs `f` in a transaction that first takes the instance write lock (the settings row).
+///
+/// Every multi-statement write goes through here, which gives two guarantees on both
+/// backends: rules checked inside `f` ("no users yet", "an admin remains") cannot be
+/// invalidated by a concurrent writer before commit (PostgreSQL row lock under READ
+/// COMMITTED), and SQLite never has to upgrade a read snapshot to a write lock mid-way
+/// (the first statement is a write, so it waits on `busy_timeout` instead of failing with
+/// SQLITE_BUSY).
+pub fn write_tx<T, E, F>(conn: &mut Conn, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut Conn) -> Result<T, E>,
+    E: From<DbError>,
+{
+    enum TxError<E> {
+        Db(diesel::result::Error),
+        App(E),
+    }
+    impl<E> From<diesel::result::Error> for TxError<E> {
+        fn from(e: diesel::result::Error) -> Self {
+            TxError::Db(e)
+        }
+    }
+    let result = conn.transaction::<T, TxError<E>, _>(|conn| {
+        settings::lock_instance(conn).map_err(TxError::Db)?;
+        f(conn).map_err(TxError::App)
+    });
+    result.map_err(|e| match e {
+        TxError::Db(e) => E::from(DbError::from(e)),
+        TxError::App(e) => e,
+    })
+}
+
+/// Current time as unix seconds, the representation of every timestamp column.
+pub fn now_ts() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}

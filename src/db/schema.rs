@@ -1,0 +1,56 @@
+//! The common subset of both schemas, written by hand (see the migrations).
+
+diesel::table! {
+    users (id) {
+        id -> BigInt,
+        username -> Text,
+        username_key -> Text,
+        email -> Nullable<Text>,
+        email_key -> Nullable<Text>,
+        display_name -> Nullable<Text>,
+        role -> Text,
+        status -> Text,
+        password_hash -> Nullable<Text>,
+        session_version -> BigInt,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+        last_login_at -> Nullable<BigInt>,
+        created_by -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> Text,
+        user_id -> Nullable<BigInt>,
+        data -> Text,
+        expires_at -> BigInt,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    settings (id) {
+        id -> Integer,
+        local_login_enabled -> Integer,
+        registration_enabled -> Integer,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    audit_events (id) {
+        id -> BigInt,
+        at -> BigInt,
+        actor_id -> Nullable<BigInt>,
+        actor -> Text,
+        action -> Text,
+        target -> Nullable<Text>,
+        ip -> Nullable<Text>,
+        outcome -> Text,
+        detail -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(sessions -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(users, sessions, settings, audit_events);

@@ -1,0 +1,203 @@
+//! The tower-sessions store over the `sessions` table, on either backend.
+//!
+//! Rows are keyed by the SHA-256 of the cookie's session id, so a copy of the database
+//! does not contain usable cookies. `user_id` is kept beside the JSON data so all sessions
+//! of a user can be ended with one statement.
+
+use async_trait::async_trait;
+use diesel::prelude::*;
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use tower_sessions::session::{Id, Record};
+use tower_sessions::session_store::{self, ExpiredDeletion, SessionStore};
+
+use super::schema::sessions;
+use super::{Conn, DbError, DbPool, now_ts};
+
+/// The key in the session data that names the signed-in user.
+pub const USER_ID_KEY: &str = "user_id";
+
+fn key(id: &Id) -> String {
+    let digest = Sha256::digest(id.to_string().as_bytes());
+    let mut out = String::with_capacity(64);
+    for b in digest {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
+fn user_of(record: &Record) -> Option<i64> {
+    record.data.get(USER_ID_KEY).and_then(|v| v.as_i64())
+}
+
+/// A tower-sessions store backed by the application's database pool.
+#[derive(Debug, Clone)]
+pub struct DbSessionStore {
+    pool: DbPool,
+}
+
+impl DbSessionStore {
+    pub fn new(pool: DbPool) -> Self {
+        Self { pool }
+    }
+}
+
+fn backend_err(e: DbError) -> session_store::Error {
+    session_store::Error::Backend(e.to_string())
+}
+
+fn encode(record: &Record) -> Result<String, session_store::Error> {
+    serde_json::to_string(&record.data).map_err(|e| session_store::Error::Encode(e.to_string()))
+}
+
+/// Inserts or updates a record. Upserts differ per backend, so this is update-then-insert.
+fn upsert(
+    conn: &mut Conn,
+    key: &str,
+    user: Option<i64>,
+    data: &str,
+    expires: i64,
+) -> QueryResult<()> {
+    let updated = diesel::update(sessions::table.filter(sessions::id.eq(key)))
+        .set((
+            sessions::user_id.eq(user),
+            sessions::data.eq(data),
+            sessions::expires_at.eq(expires),
+        ))
+        .execute(conn)?;
+    if updated == 0 {
+        diesel::insert_into(sessions::table)
+            .values((
+                sessions::id.eq(key),
+                sessions::user_id.eq(user),
+                sessions::data.eq(data),
+                sessions::expires_at.eq(expires),
+                sessions::created_at.eq(now_ts()),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl SessionStore for DbSessionStore {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        let data = encode(record)?;
+        let user = user_of(record);
+        let expires = record.expiry_date.unix_timestamp();
+        // Ids are 128 random bits; retry on the (theoretical) collision instead of overwriting.
+        for _ in 0..4 {
+            let k = key(&record.id);
+            let data = data.clone();
+            let inserted = self
+                .pool
+                .run(move |conn| {
+                    diesel::insert_into(sessions::table)
+                        .values((
+                            sessions::id.eq(&k),
+                            sessions::user_id.eq(user),
+                            sessions::data.eq(&data),
+                            sessions::expires_at.eq(expires),
+                            sessions::created_at.eq(now_ts()),
+                        ))
+                        .execute(conn)
+                        .map_err(DbError::from)
+                })
+                .await;
+            match inserted {
+                Ok(_) => return Ok(()),
+                Err(e) if e.is_unique_violation() => record.id = Id::default(),
+                Err(e) => return Err(backend_err(e)),
+            }
+        }
+        Err(session_store::Error::Backend(
+            "could not allocate a session id".into(),
+        ))
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        let data = encode(record)?;
+        let user = user_of(record);
+        let expires = record.expiry_date.unix_timestamp();
+        let k = key(&record.id);
+        self.pool
+            .run(move |conn| upsert(conn, &k, user, &data, expires).map_err(DbError::from))
+            .await
+            .map_err(backend_err)
+    }
+
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        let k = key(id);
+        let row = self
+            .pool
+            .run(move |conn| {
+                sessions::table
+                    .filter(sessions::id.eq(&k))
+                    .filter(sessions::expires_at.gt(now_ts()))
+                    .select((sessions::data, sessions::expires_at))
+                    .first::<(String, i64)>(conn)
+                    .optional()
+                    .map_err(DbError::from)
+            })
+            .await
+            .map_err(backend_err)?;
+        let Some((data, expires)) = row else {
+            return Ok(None);
+        };
+        let data =
+            serde_json::from_str(&data).map_err(|e| session_store::Error::Decode(e.to_string()))?;
+        let expiry_date = OffsetDateTime::from_unix_timestamp(expires)
+            .map_err(|e| session_store::Error::Decode(e.to_string()))?;
+        Ok(Some(Record {
+            id: *id,
+            data,
+            expiry_date,
+        }))
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        let k = key(id);
+        self.pool
+            .run(move |conn| delete_by_key(conn, &k))
+            .await
+            .map_err(backend_err)
+    }
+}
+
+#[async_trait]
+impl ExpiredDeletion for DbSessionStore {
+    async fn delete_expired(&self) -> session_store::Result<()> {
+        self.pool
+            .run(purge_expired)
+            .await
+            .map(|_| ())
+            .map_err(backend_err)
+    }
+}
+
+fn delete_by_key(conn: &mut Conn, k: &str) -> Result<(), DbError> {
+    diesel::delete(sessions::table.filter(sessions::id.eq(k))).execute(conn)?;
+    Ok(())
+}
+
+/// Deletes expired rows; returns how many.
+pub fn purge_expired(conn: &mut Conn) -> Result<usize, DbError> {
+    Ok(diesel::delete(sessions::table.filter(sessions::expires_at.le(now_ts()))).execute(conn)?)
+}
+
+/// Ends every stored session of a user (the version bump already makes them useless;
+/// deleting the rows keeps the table honest).
+pub fn delete_for_user(conn: &mut Conn, user_id: i64) -> Result<usize, DbError> {
+    Ok(diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(conn)?)
+}
+
+/// Number of stored sessions (all, or of one user).
+pub fn count(conn: &mut Conn, user_id: Option<i64>) -> Result<i64, DbError> {
+    Ok(match user_id {
+        Some(u) => sessions::table
+            .filter(sessions::user_id.eq(u))
+            .count()
+            .get_result(conn)?,
+        None => sessions::table.count().get_result(conn)?,
+    })
+}

@@ -1,0 +1,10 @@
+//! Pure types and rules: no axum, no diesel. Input is parsed into these types once, at the
+//! edge, so the HTML forms and the JSON API share the same rules and the same messages.
+
+mod account;
+mod errors;
+mod user;
+
+pub use account::{Email, Password, Username};
+pub use errors::FieldErrors;
+pub use user::{Role, Status, User};

@@ -1,0 +1,166 @@
+//! Start-up and the serving loop: connect, migrate, bootstrap, serve until told to stop.
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::db::{self, DbError, DbPool, PoolOptions};
+use crate::service::accounts::{self, NewAdmin};
+use crate::service::passwords::{HashError, PasswordHasher};
+use crate::service::setup::SetupGate;
+use crate::service::{Actor, ServiceError};
+use crate::state::AppState;
+
+/// Why the server could not start; each is worded for the operator.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Hash(#[from] HashError),
+    #[error("could not create the first admin from HALLPASS_ADMIN_*: {0}")]
+    Bootstrap(ServiceError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("start-up task failed: {0}")]
+    Task(String),
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, StartupError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StartupError::Task(e.to_string()))
+}
+
+/// Connects to the database, applies migrations, creates the bootstrap admin if asked and
+/// the instance is empty, and returns the state the router serves.
+pub async fn prepare(
+    config: Config,
+    bootstrap: Option<NewAdmin>,
+) -> Result<AppState, StartupError> {
+    let url = config.database.url.clone();
+    let options = PoolOptions {
+        max_connections: config.database.max_connections,
+        connect_timeout: config.database.connect_timeout.get(),
+    };
+    let pool = blocking(move || DbPool::connect(&url, &options)).await??;
+    let migrated = pool.clone();
+    let applied = blocking(move || db::migrations::run(&migrated)).await??;
+    tracing::info!(
+        backend = %pool.backend(),
+        database = %config.database.url,
+        applied = applied.len(),
+        "database ready"
+    );
+    let password_config = config.password.clone();
+    let hasher = blocking(move || PasswordHasher::new(&password_config)).await??;
+
+    let mut users = pool.run(|c| db::users::count(c)).await?;
+    if let Some(admin) = bootstrap {
+        if users > 0 {
+            tracing::warn!(
+                "HALLPASS_ADMIN_USERNAME and its password are set, but users already exist: nothing was changed. Remove these variables from the environment."
+            );
+        } else {
+            match accounts::create_first_admin(&pool, &hasher, admin, Actor::system("bootstrap"))
+                .await
+            {
+                Ok(user) => {
+                    tracing::info!(username = %user.username, "created the first admin from HALLPASS_ADMIN_USERNAME");
+                    users = 1;
+                }
+                // Another instance on the same database won the race: that is fine.
+                Err(ServiceError::AlreadySetUp) => users = 1,
+                Err(e) => return Err(StartupError::Bootstrap(e)),
+            }
+        }
+    }
+    Ok(AppState::new(
+        config,
+        pool,
+        hasher,
+        SetupGate::new(users > 0),
+    ))
+}
+
+/// Binds the configured address.
+pub async fn bind(config: &Config) -> Result<TcpListener, StartupError> {
+    let addr = config.server.bind;
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartupError::Bind { addr, source })
+}
+
+/// Serves until `shutdown` completes, then drains in-flight requests.
+pub async fn run(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let local = listener.local_addr()?;
+    let base = state
+        .config
+        .server
+        .public_url
+        .as_ref()
+        .map_or_else(|| format!("http://{local}"), |u| u.as_str().to_owned());
+    tracing::info!(address = %local, "Hallpass listening on {base}");
+    if let Some(code) = state.setup.code() {
+        tracing::warn!(
+            "No users yet. Open {base}/setup to create the first admin (from another machine you will need the code). setup code: {code}"
+        );
+    }
+    let purge = tokio::spawn(purge_sessions(state.clone()));
+    let app = crate::web::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    purge.abort();
+    tracing::info!("Hallpass stopped");
+    result
+}
+
+/// Deletes expired sessions every `session.purge_interval`.
+async fn purge_sessions(state: AppState) {
+    let mut tick = tokio::time::interval(state.config.session.purge_interval.get());
+    loop {
+        tick.tick().await;
+        match state.db.run(db::sessions::purge_expired).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(deleted = n, "purged expired sessions"),
+            Err(e) => tracing::warn!(error = %e, "could not purge expired sessions"),
+        }
+    }
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM (docker stop, systemd).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+}

@@ -1,0 +1,145 @@
+//! Creating accounts and changing passwords.
+
+use super::passwords::PasswordHasher;
+use super::{Actor, ServiceError};
+use crate::db::{self, DbPool, audit, sessions, users};
+use crate::domain::{Email, FieldErrors, Password, Role, Status, User, Username};
+
+/// The first admin, as entered in the setup wizard or the bootstrap variables.
+#[derive(Debug)]
+pub struct NewAdmin {
+    pub username: Username,
+    pub email: Option<Email>,
+    pub password: Password,
+}
+
+impl NewAdmin {
+    /// Parses the wizard's fields; every problem is reported at once, keyed by field.
+    pub fn parse(
+        username: &str,
+        email: &str,
+        password: &str,
+        confirm: &str,
+    ) -> Result<Self, FieldErrors> {
+        let mut errors = FieldErrors::new();
+        let username = errors.check("username", Username::parse(username));
+        let email = errors.check("email", Email::parse_optional(email));
+        let password = match Password::parse_confirmed(password, confirm) {
+            Ok(p) => Some(p),
+            Err((field, message)) => {
+                errors.add(field, message);
+                None
+            }
+        };
+        match (username, email, password) {
+            (Some(username), Some(email), Some(password)) if errors.is_empty() => Ok(Self {
+                username,
+                email,
+                password,
+            }),
+            _ => Err(errors),
+        }
+    }
+}
+
+/// Creates the first admin, but only while there are no users at all. The check and the
+/// insert share one locked transaction, so two simultaneous set-ups create one admin.
+pub async fn create_first_admin(
+    db: &DbPool,
+    hasher: &PasswordHasher,
+    new: NewAdmin,
+    actor: Actor,
+) -> Result<User, ServiceError> {
+    // Hash outside the transaction: the write lock is held for milliseconds, not 50 ms.
+    let hash = hasher.hash(new.password.expose()).await?;
+    db.run(move |conn| {
+        db::write_tx(conn, |conn| {
+            if users::count(conn)? > 0 {
+                return Err(ServiceError::AlreadySetUp);
+            }
+            let user = users::insert(
+                conn,
+                &users::NewUser {
+                    username: &new.username,
+                    email: new.email.as_ref(),
+                    display_name: None,
+                    role: Role::Admin,
+                    status: Status::Active,
+                    password_hash: Some(&hash),
+                    created_by: None,
+                },
+            )?;
+            audit::insert(
+                conn,
+                &audit::NewEvent {
+                    actor_id: actor.user_id,
+                    actor: &actor.name,
+                    action: "setup.first_admin",
+                    target: Some(&user.username),
+                    ip: actor.ip.as_deref(),
+                    outcome: "success",
+                    detail: None,
+                },
+            )?;
+            Ok(user)
+        })
+    })
+    .await
+}
+
+/// A password change asked for by the user: needs the current password; ends every
+/// session of the user, the current one included.
+pub async fn change_own_password(
+    db: &DbPool,
+    hasher: &PasswordHasher,
+    user: &User,
+    current: &str,
+    new: &str,
+    confirm: &str,
+    ip: Option<String>,
+) -> Result<(), ServiceError> {
+    let mut errors = FieldErrors::new();
+    let new_password = match Password::parse_confirmed(new, confirm) {
+        Ok(p) => Some(p),
+        Err((field, message)) => {
+            let field = if field == "password" {
+                "new_password"
+            } else {
+                "new_password_confirm"
+            };
+            errors.add(field, message);
+            None
+        }
+    };
+    let verified = hasher
+        .verify(current, user.password_hash.as_deref())
+        .await?;
+    if !verified.ok {
+        errors.add("current_password", "The current password is not correct.");
+    }
+    let Some(new_password) = new_password.filter(|_| errors.is_empty()) else {
+        return Err(ServiceError::Validation(errors));
+    };
+    let hash = hasher.hash(new_password.expose()).await?;
+    let (user_id, username) = (user.id, user.username.clone());
+    db.run(move |conn| {
+        db::write_tx(conn, |conn| {
+            users::set_password(conn, user_id, &hash)?;
+            sessions::delete_for_user(conn, user_id)?;
+            audit::insert(
+                conn,
+                &audit::NewEvent {
+                    actor_id: Some(user_id),
+                    actor: &username,
+                    action: "password.change",
+                    target: Some(&username),
+                    ip: ip.as_deref(),
+                    outcome: "success",
+                    detail: None,
+                },
+            )
+            .map_err(ServiceError::from)
+        })
+    })
+    .await
+}

@@ -1,0 +1,54 @@
+//! The only code that changes data. Each operation parses nothing (it receives domain types),
+//! opens one transaction, checks the rules inside it, writes, and records an audit event.
+
+pub mod accounts;
+pub mod auth;
+pub mod passwords;
+pub mod setup;
+
+use crate::db::DbError;
+use crate::domain::FieldErrors;
+
+/// Errors of the service layer; the web layer turns each into a page or a JSON error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// Input broke a rule; messages are keyed by form field.
+    #[error("invalid input: {}", .0.summary())]
+    Validation(FieldErrors),
+    /// Unknown account, wrong password or an account that may not sign in: one answer for all.
+    #[error("Invalid username or password.")]
+    InvalidCredentials,
+    /// The first admin exists already.
+    #[error("Hallpass is already set up.")]
+    AlreadySetUp,
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Hash(#[from] passwords::HashError),
+}
+
+/// Who did something, for the audit log.
+#[derive(Debug, Clone, Default)]
+pub struct Actor {
+    pub user_id: Option<i64>,
+    pub name: String,
+    pub ip: Option<String>,
+}
+
+impl Actor {
+    pub fn anonymous(ip: Option<String>) -> Self {
+        Self {
+            user_id: None,
+            name: "anonymous".into(),
+            ip,
+        }
+    }
+
+    pub fn system(name: &str) -> Self {
+        Self {
+            user_id: None,
+            name: name.into(),
+            ip: None,
+        }
+    }
+}

@@ -1,0 +1,344 @@
+//! argon2id hashing with bounded concurrency and reused memory.
+//!
+//! Each hash needs `m` KiB of working memory (19 MiB by default). Allocating it per call
+//! lets a burst of logins grow the process to gigabytes, and glibc keeps freed blocks, so
+//! the memory is allocated once per permit and reused: at most `permits` hashes run at
+//! once, each in a buffer taken from a small pool. The permit is held inside the blocking
+//! task, so a client that disconnects mid-hash does not free its slot early.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD_NO_PAD as B64;
+use rand::RngCore;
+use subtle::ConstantTimeEq;
+use tokio::sync::Semaphore;
+
+use crate::config::PasswordConfig;
+
+const SALT_LEN: usize = 16;
+const OUTPUT_LEN: usize = 32;
+/// Stored hashes asking for more memory than this are treated as corrupt, not computed.
+const MAX_STORED_M_KIB: u32 = 4 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    #[error("password hashing failed: {0}")]
+    Argon2(String),
+    #[error("password hashing task failed: {0}")]
+    Task(String),
+}
+
+/// The result of checking a password.
+#[derive(Debug)]
+pub struct Verified {
+    pub ok: bool,
+    /// A fresh hash under the current parameters, when the stored one used other parameters.
+    pub rehash: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Cost {
+    m: u32,
+    t: u32,
+    p: u32,
+}
+
+/// The process-wide password hasher; clones share permits and memory.
+#[derive(Clone)]
+pub struct PasswordHasher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    cost: Cost,
+    permits: Arc<Semaphore>,
+    buffers: Mutex<Vec<Vec<Block>>>,
+    running: AtomicUsize,
+    peak: AtomicUsize,
+    /// Verified when the account does not exist, so failures take the same time.
+    dummy: String,
+}
+
+impl std::fmt::Debug for PasswordHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasswordHasher")
+            .field("cost", &self.inner.cost)
+            .finish()
+    }
+}
+
+impl PasswordHasher {
+    /// Builds the hasher (and its dummy hash: one hash computed now).
+    pub fn new(config: &PasswordConfig) -> Result<Self, HashError> {
+        let cost = Cost {
+            m: config.argon2_memory_kib,
+            t: config.argon2_iterations,
+            p: config.argon2_parallelism,
+        };
+        let permits = match config.max_concurrent_hashes {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        };
+        let mut salt = [0u8; SALT_LEN];
+        rand::rng().fill_bytes(&mut salt);
+        let mut scratch = new_buffer(cost);
+        let dummy = hash_with(cost, random_secret().as_bytes(), &salt, &mut scratch)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                cost,
+                permits: Arc::new(Semaphore::new(permits)),
+                buffers: Mutex::new(vec![scratch]),
+                running: AtomicUsize::new(0),
+                peak: AtomicUsize::new(0),
+                dummy,
+            }),
+        })
+    }
+
+    /// The most hashes that have run at the same moment (for tests and diagnostics).
+    pub fn peak_concurrency(&self) -> usize {
+        self.inner.peak.load(Ordering::Relaxed)
+    }
+
+    /// Most hashes allowed at once.
+    pub fn max_concurrency(&self) -> usize {
+        self.inner
+            .permits
+            .available_permits()
+            .max(self.peak_concurrency())
+    }
+
+    /// Hashes a new password into a PHC string.
+    pub async fn hash(&self, password: &str) -> Result<String, HashError> {
+        let password = password.to_owned();
+        self.with_buffer(move |inner, buf| {
+            let mut salt = [0u8; SALT_LEN];
+            rand::rng().fill_bytes(&mut salt);
+            hash_with(inner.cost, password.as_bytes(), &salt, buf)
+        })
+        .await
+    }
+
+    /// Checks `password` against `stored` (or against a dummy hash when there is no stored
+    /// hash, so that "no such user" costs the same as "wrong password").
+    pub async fn verify(
+        &self,
+        password: &str,
+        stored: Option<&str>,
+    ) -> Result<Verified, HashError> {
+        let password = password.to_owned();
+        let stored = stored.map(str::to_owned);
+        self.with_buffer(move |inner, buf| {
+            let (target, real) = match &stored {
+                Some(s) => (s.as_str(), true),
+                None => (inner.dummy.as_str(), false),
+            };
+            let Some(parsed) = Phc::parse(target) else {
+                // Unreadable hash: still spend the time, then fail.
+                let _ = verify_with(&Phc::parse(&inner.dummy), password.as_bytes(), buf);
+                return Ok(Verified {
+                    ok: false,
+                    rehash: None,
+                });
+            };
+            let ok = verify_with(&Some(parsed.clone()), password.as_bytes(), buf)? && real;
+            let rehash = if ok && parsed.cost != inner.cost {
+                let mut salt = [0u8; SALT_LEN];
+                rand::rng().fill_bytes(&mut salt);
+                Some(hash_with(inner.cost, password.as_bytes(), &salt, buf)?)
+            } else {
+                None
+            };
+            Ok(Verified { ok, rehash })
+        })
+        .await
+    }
+
+    async fn with_buffer<T, F>(&self, f: F) -> Result<T, HashError>
+    where
+        F: FnOnce(&Inner, &mut Vec<Block>) -> Result<T, HashError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let permit = Arc::clone(&self.inner.permits)
+            .acquire_owned()
+            .await
+            .map_err(|e| HashError::Task(e.to_string()))?;
+        let inner = Arc::clone(&self.inner);
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || {
+            let _entered = span.enter();
+            let _permit = permit;
+            let now = inner.running.fetch_add(1, Ordering::SeqCst) + 1;
+            inner.peak.fetch_max(now, Ordering::SeqCst);
+            let mut buf = inner
+                .buffers
+                .lock()
+                .ok()
+                .and_then(|mut pool| pool.pop())
+                .unwrap_or_else(|| new_buffer(inner.cost));
+            let result = f(&inner, &mut buf);
+            if buf.len() == inner.cost.m as usize {
+                if let Ok(mut pool) = inner.buffers.lock() {
+                    pool.push(buf);
+                }
+            }
+            inner.running.fetch_sub(1, Ordering::SeqCst);
+            result
+        })
+        .await
+        .map_err(|e| HashError::Task(e.to_string()))?
+    }
+}
+
+fn new_buffer(cost: Cost) -> Vec<Block> {
+    vec![Block::default(); cost.m as usize]
+}
+
+fn random_secret() -> String {
+    let mut b = [0u8; 24];
+    rand::rng().fill_bytes(&mut b);
+    B64.encode(b)
+}
+
+fn argon(cost: Cost) -> Result<Argon2<'static>, HashError> {
+    let params = Params::new(cost.m, cost.t, cost.p, Some(OUTPUT_LEN))
+        .map_err(|e| HashError::Argon2(e.to_string()))?;
+    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+}
+
+fn compute(
+    cost: Cost,
+    password: &[u8],
+    salt: &[u8],
+    out: &mut [u8],
+    buf: &mut Vec<Block>,
+) -> Result<(), HashError> {
+    let a = argon(cost)?;
+    let result = if buf.len() == cost.m as usize {
+        a.hash_password_into_with_memory(password, salt, out, buf.as_mut_slice())
+    } else {
+        // A hash made with other parameters: a one-off buffer of the size it needs.
+        a.hash_password_into_with_memory(password, salt, out, new_buffer(cost))
+    };
+    result.map_err(|e| HashError::Argon2(e.to_string()))
+}
+
+fn hash_with(
+    cost: Cost,
+    password: &[u8],
+    salt: &[u8],
+    buf: &mut Vec<Block>,
+) -> Result<String, HashError> {
+    let mut out = [0u8; OUTPUT_LEN];
+    compute(cost, password, salt, &mut out, buf)?;
+    Ok(format!(
+        "$argon2id$v=19$m={},t={},p={}${}${}",
+        cost.m,
+        cost.t,
+        cost.p,
+        B64.encode(salt),
+        B64.encode(out)
+    ))
+}
+
+fn verify_with(
+    parsed: &Option<Phc>,
+    password: &[u8],
+    buf: &mut Vec<Block>,
+) -> Result<bool, HashError> {
+    let Some(p) = parsed else { return Ok(false) };
+    let mut out = vec![0u8; p.hash.len()];
+    compute(p.cost, password, &p.salt, &mut out, buf)?;
+    Ok(bool::from(out.ct_eq(&p.hash)))
+}
+
+/// A parsed `$argon2id$v=19$m=…,t=…,p=…$salt$hash` string.
+#[derive(Clone)]
+struct Phc {
+    cost: Cost,
+    salt: Vec<u8>,
+    hash: Vec<u8>,
+}
+
+impl Phc {
+    fn parse(s: &str) -> Option<Self> {
+        let mut parts = s.split('$');
+        if parts.next()? != "" || parts.next()? != "argon2id" || parts.next()? != "v=19" {
+            return None;
+        }
+        let mut cost = Cost { m: 0, t: 0, p: 0 };
+        for kv in parts.next()?.split(',') {
+            let (k, v) = kv.split_once('=')?;
+            let v: u32 = v.parse().ok()?;
+            match k {
+                "m" => cost.m = v,
+                "t" => cost.t = v,
+                "p" => cost.p = v,
+                _ => return None,
+            }
+        }
+        let salt = B64.decode(parts.next()?).ok()?;
+        let hash = B64.decode(parts.next()?).ok()?;
+        let sane = cost.m > 0 && cost.m <= MAX_STORED_M_KIB && cost.t > 0 && cost.p > 0;
+        (sane && parts.next().is_none() && hash.len() >= 16).then_some(Self { cost, salt, hash })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cheap() -> PasswordConfig {
+        PasswordConfig {
+            argon2_memory_kib: 64,
+            argon2_iterations: 1,
+            argon2_parallelism: 1,
+            max_concurrent_hashes: 2,
+        }
+    }
+
+    #[tokio::test]
+    async fn hash_then_verify_and_rehash_on_new_parameters() -> Result<(), HashError> {
+        let h = PasswordHasher::new(&cheap())?;
+        let stored = h.hash("correct horse").await?;
+        assert!(stored.starts_with("$argon2id$v=19$m=64,t=1,p=1$"));
+        assert!(h.verify("correct horse", Some(&stored)).await?.ok);
+        assert!(!h.verify("wrong horse", Some(&stored)).await?.ok);
+        assert!(!h.verify("anything", None).await?.ok);
+        assert!(!h.verify("x", Some("$argon2id$garbage")).await?.ok);
+
+        let stronger = PasswordHasher::new(&PasswordConfig {
+            argon2_iterations: 2,
+            ..cheap()
+        })?;
+        let v = stronger.verify("correct horse", Some(&stored)).await?;
+        assert!(v.ok);
+        let new = v.rehash.unwrap_or_default();
+        assert!(new.starts_with("$argon2id$v=19$m=64,t=2,p=1$"), "{new}");
+        assert!(
+            stronger
+                .verify("correct horse", Some(&new))
+                .await?
+                .rehash
+                .is_none()
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn matches_the_reference_argon2_encoding() -> Result<(), HashError> {
+        // Cross-check against the argon2 crate's own one-shot API with its default memory.
+        let cost = Cost { m: 64, t: 1, p: 1 };
+        let salt = [7u8; SALT_LEN];
+        let mut expected = [0u8; OUTPUT_LEN];
+        argon(cost)?
+            .hash_password_into(b"pw", &salt, &mut expected)
+            .map_err(|e| HashError::Argon2(e.to_string()))?;
+        let s = hash_with(cost, b"pw", &salt, &mut new_buffer(cost))?;
+        assert!(s.ends_with(&B64.encode(expected)));
+        Ok(())
+    }
+}

@@ -1,0 +1,39 @@
+//! What every request handler can reach.
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::db::DbPool;
+use crate::service::passwords::PasswordHasher;
+use crate::service::setup::SetupGate;
+
+/// Shared application state; cloning is cheap.
+#[derive(Clone, Debug)]
+pub struct AppState(Arc<Inner>);
+
+#[derive(Debug)]
+pub struct Inner {
+    pub config: Config,
+    pub db: DbPool,
+    pub hasher: PasswordHasher,
+    pub setup: SetupGate,
+}
+
+impl AppState {
+    pub fn new(config: Config, db: DbPool, hasher: PasswordHasher, setup: SetupGate) -> Self {
+        Self(Arc::new(Inner {
+            config,
+            db,
+            hasher,
+            setup,
+        }))
+    }
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}

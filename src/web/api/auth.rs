@@ -1,0 +1,106 @@
+//! `/api/auth/*`: sign in, sign out, who am I.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use tower_sessions::Session;
+
+use super::ApiJson;
+use crate::domain::{FieldErrors, Role, Status};
+use crate::service::{ServiceError, auth};
+use crate::state::AppState;
+use crate::web::client::Client;
+use crate::web::error::ApiError;
+use crate::web::identity::{AuthMethod, CurrentUser};
+use crate::web::session;
+
+/// The caller as the API shows them. Never carries a hash or a secret.
+#[derive(Serialize)]
+pub struct Me {
+    id: i64,
+    username: String,
+    email: Option<String>,
+    display_name: Option<String>,
+    role: Role,
+    status: Status,
+    auth_method: AuthMethod,
+    /// Send back as `X-CSRF-Token` on state-changing calls made with the session cookie.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    csrf_token: Option<String>,
+}
+
+impl Me {
+    fn new(c: &CurrentUser, csrf_token: Option<String>) -> Self {
+        let u = &c.user;
+        Self {
+            id: u.id,
+            username: u.username.clone(),
+            email: u.email.clone(),
+            display_name: u.display_name.clone(),
+            role: u.role,
+            status: u.status,
+            auth_method: c.auth_method,
+            csrf_token,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LoginRequest {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    session: Session,
+    client: Client,
+    ApiJson(body): ApiJson<LoginRequest>,
+) -> Result<Json<Me>, ApiError> {
+    let mut missing = FieldErrors::new();
+    if body.username.trim().is_empty() {
+        missing.add("username", "Username (or email) is required.");
+    }
+    if body.password.is_empty() {
+        missing.add("password", "Password is required.");
+    }
+    if !missing.is_empty() {
+        return Err(ServiceError::Validation(missing).into());
+    }
+    let user = auth::login_with_password(
+        &state.db,
+        &state.hasher,
+        &body.username,
+        &body.password,
+        Some(client.ip_string()),
+    )
+    .await?;
+    session::sign_in(&session, &user, &state.config)
+        .await
+        .map_err(ApiError::internal)?;
+    let token = session::csrf_token(&session)
+        .await
+        .map_err(ApiError::internal)?;
+    let me = CurrentUser {
+        user,
+        auth_method: AuthMethod::Session,
+    };
+    Ok(Json(Me::new(&me, Some(token))))
+}
+
+pub async fn logout(_me: CurrentUser, session: Session) -> Result<StatusCode, ApiError> {
+    session::sign_out(&session)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn me(me: CurrentUser, session: Session) -> Result<Json<Me>, ApiError> {
+    let token = match me.auth_method {
+        AuthMethod::Session => session::existing_csrf_token(&session).await,
+    };
+    Ok(Json(Me::new(&me, token)))
+}

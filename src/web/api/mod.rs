@@ -1,0 +1,12 @@
+//! The JSON API. Errors are `{"error": {"code", "message"}}` with a 4xx/5xx status.
+
+pub mod auth;
+
+use axum::extract::FromRequest;
+
+use super::error::ApiError;
+
+/// `axum::Json` whose rejections answer in the API's error format.
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct ApiJson<T>(pub T);

@@ -1,0 +1,160 @@
+//! The edge where errors become responses: `ApiError` as `{"error":{"code","message"}}`,
+//! `UiError` as an HTML error page. Server-side details are logged here, once, and never
+//! sent to the client.
+
+use axum::Json;
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::domain::FieldErrors;
+use crate::service::ServiceError;
+
+/// An error answered to a JSON client.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub fields: Option<FieldErrors>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            fields: None,
+        }
+    }
+
+    pub fn unauthenticated() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHENTICATED",
+            "Sign in first.",
+        )
+    }
+
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %detail, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL",
+            "Something went wrong on the server.",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut error = json!({ "code": self.code, "message": self.message });
+        if let Some(fields) = self.fields {
+            error["fields"] = json!(fields);
+        }
+        (self.status, Json(json!({ "error": error }))).into_response()
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::Validation(fields) => Self {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                code: "VALIDATION_FAILED",
+                message: fields.summary(),
+                fields: Some(fields),
+            },
+            ServiceError::InvalidCredentials => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "INVALID_CREDENTIALS",
+                e.to_string(),
+            ),
+            ServiceError::AlreadySetUp => {
+                Self::new(StatusCode::CONFLICT, "ALREADY_SET_UP", e.to_string())
+            }
+            ServiceError::Db(_) | ServiceError::Hash(_) => Self::internal(e),
+        }
+    }
+}
+
+impl From<axum::extract::rejection::JsonRejection> for ApiError {
+    fn from(r: axum::extract::rejection::JsonRejection) -> Self {
+        let status = r.status();
+        let status = if status.is_client_error() {
+            status
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        Self::new(status, "BAD_REQUEST", r.body_text())
+    }
+}
+
+/// An error answered with an HTML page.
+#[derive(Debug)]
+pub enum UiError {
+    NotFound,
+    Forbidden(String),
+    BadRequest(String),
+    Internal,
+}
+
+impl UiError {
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %detail, "internal error");
+        UiError::Internal
+    }
+}
+
+impl From<ServiceError> for UiError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::Validation(f) => UiError::BadRequest(f.summary()),
+            ServiceError::InvalidCredentials => UiError::Forbidden(e.to_string()),
+            ServiceError::AlreadySetUp => UiError::BadRequest(e.to_string()),
+            ServiceError::Db(_) | ServiceError::Hash(_) => UiError::internal(e),
+        }
+    }
+}
+
+impl From<tower_sessions::session::Error> for UiError {
+    fn from(e: tower_sessions::session::Error) -> Self {
+        UiError::internal(format!("session store: {e}"))
+    }
+}
+
+impl From<axum::extract::rejection::FormRejection> for UiError {
+    fn from(r: axum::extract::rejection::FormRejection) -> Self {
+        UiError::BadRequest(format!("The form could not be read: {}", r.body_text()))
+    }
+}
+
+impl IntoResponse for UiError {
+    fn into_response(self) -> Response {
+        let (status, title, message) = match self {
+            UiError::NotFound => (
+                StatusCode::NOT_FOUND,
+                "Page not found",
+                "There is nothing at this address.".to_owned(),
+            ),
+            UiError::Forbidden(m) => (StatusCode::FORBIDDEN, "Not allowed", m),
+            UiError::BadRequest(m) => (StatusCode::BAD_REQUEST, "Bad request", m),
+            UiError::Internal => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "The server could not finish this request. The details are in its log.".to_owned(),
+            ),
+        };
+        super::ui::errors::render(status, title, &message)
+    }
+}
+
+/// Unknown paths: JSON under `/api/`, a page elsewhere.
+pub async fn not_found(uri: Uri) -> Response {
+    if uri.path().starts_with("/api/") {
+        ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "No such endpoint.").into_response()
+    } else {
+        UiError::NotFound.into_response()
+    }
+}

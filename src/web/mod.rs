@@ -1,0 +1,57 @@
+//! HTTP: the router, the layers every request passes, and the two front ends
+//! (`ui` renders HTML, `api` speaks JSON) over the same service layer.
+
+pub mod api;
+pub mod client;
+pub mod csrf;
+pub mod error;
+pub mod headers;
+pub mod health;
+pub mod identity;
+pub mod session;
+pub mod setup_gate;
+pub mod static_files;
+pub mod ui;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::from_fn_with_state;
+use axum::routing::{get, post};
+use tower_http::trace::TraceLayer;
+
+use crate::state::AppState;
+
+/// Every route of the application with its layers. Used by `serve` and by the tests.
+pub fn router(state: AppState) -> Router {
+    // Innermost first: a request passes session → identity → setup gate → CSRF → handler.
+    let app = Router::new()
+        .route("/", get(ui::home::page))
+        .route("/setup", get(ui::setup::page).post(ui::setup::submit))
+        .route("/login", get(ui::login::page).post(ui::login::submit))
+        .route("/logout", post(ui::login::logout))
+        .route("/account", get(ui::account::page))
+        .route("/account/password", post(ui::account::change_password))
+        .route("/api/auth/login", post(api::auth::login))
+        .route("/api/auth/logout", post(api::auth::logout))
+        .route("/api/auth/me", get(api::auth::me))
+        .fallback(error::not_found)
+        .layer(from_fn_with_state(state.clone(), csrf::verify))
+        .layer(from_fn_with_state(state.clone(), setup_gate::redirect))
+        .layer(from_fn_with_state(state.clone(), identity::resolve))
+        .layer(session::layer(&state));
+
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/static/{*path}", get(static_files::serve))
+        .merge(app)
+        .layer(from_fn_with_state(state.clone(), headers::security))
+        .layer(DefaultBodyLimit::max(state.config.server.body_limit))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+                // The path only: query strings may carry codes or tokens.
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+            }),
+        )
+        .with_state(state)
+}

@@ -1,0 +1,24 @@
+//! Until the first admin exists, every page leads to the setup wizard.
+
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+
+use super::error::ApiError;
+use crate::state::AppState;
+
+pub async fn redirect(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if state.setup.is_done() || req.uri().path() == "/setup" {
+        return next.run(req).await;
+    }
+    if req.uri().path().starts_with("/api/") {
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SETUP_REQUIRED",
+            "Hallpass has no users yet: open /setup in a browser to create the first admin.",
+        )
+        .into_response();
+    }
+    Redirect::to("/setup").into_response()
+}

@@ -1,0 +1,23 @@
+//! `/`: who you are.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use tower_sessions::Session;
+
+use super::{Layout, UserView};
+use crate::web::error::UiError;
+use crate::web::identity::CurrentUser;
+
+#[derive(Template, WebTemplate)]
+#[template(path = "home.html")]
+pub struct HomePage {
+    layout: Layout,
+    me: UserView,
+}
+
+pub async fn page(me: CurrentUser, session: Session) -> Result<HomePage, UiError> {
+    Ok(HomePage {
+        layout: Layout::new("Home", &session, Some(&me)).await?,
+        me: UserView::from(&me),
+    })
+}

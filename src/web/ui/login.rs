@@ -1,0 +1,137 @@
+//! `/login` and `/logout`.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Form;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use tower_sessions::Session;
+
+use super::{Layout, cookie_warning};
+use crate::service::{ServiceError, auth};
+use crate::state::AppState;
+use crate::web::client::Client;
+use crate::web::error::UiError;
+use crate::web::identity::{MaybeUser, safe_next};
+use crate::web::session;
+
+#[derive(Template, WebTemplate)]
+#[template(path = "login.html")]
+pub struct LoginPage {
+    layout: Layout,
+    username: String,
+    next: String,
+    error: Option<String>,
+    notice: Option<&'static str>,
+    cookie_warning: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LoginQuery {
+    next: Option<String>,
+    notice: Option<String>,
+}
+
+/// Messages the sign-in page can show after a redirect, by code (never free text from the URL).
+fn notice(code: Option<&str>) -> Option<&'static str> {
+    match code? {
+        "password_changed" => Some(
+            "Your password was changed, so every session was signed out — this one too. Sign in with your new password.",
+        ),
+        "signed_out" => Some("You are signed out."),
+        _ => None,
+    }
+}
+
+pub async fn page(
+    State(state): State<AppState>,
+    MaybeUser(user): MaybeUser,
+    session: Session,
+    headers: HeaderMap,
+    Query(q): Query<LoginQuery>,
+) -> Result<Response, UiError> {
+    let next = safe_next(q.next.as_deref());
+    if user.is_some() {
+        return Ok(Redirect::to(&next).into_response());
+    }
+    Ok(LoginPage {
+        layout: Layout::new("Sign in", &session, None).await?,
+        username: String::new(),
+        next,
+        error: None,
+        notice: notice(q.notice.as_deref()),
+        cookie_warning: cookie_warning(&state.config, &headers),
+    }
+    .into_response())
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    next: String,
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    session: Session,
+    client: Client,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Result<Response, UiError> {
+    let next = safe_next(Some(&form.next));
+    let result = if form.username.trim().is_empty() || form.password.is_empty() {
+        Err(Some("Enter your username (or email) and your password."))
+    } else {
+        match auth::login_with_password(
+            &state.db,
+            &state.hasher,
+            &form.username,
+            &form.password,
+            Some(client.ip_string()),
+        )
+        .await
+        {
+            Ok(user) => Ok(user),
+            Err(ServiceError::InvalidCredentials) => Err(None),
+            Err(e) => return Err(e.into()),
+        }
+    };
+    match result {
+        Ok(user) => {
+            session::sign_in(&session, &user, &state.config).await?;
+            Ok(Redirect::to(&next).into_response())
+        }
+        Err(message) => {
+            let status = if message.is_some() {
+                StatusCode::UNPROCESSABLE_ENTITY
+            } else {
+                StatusCode::UNAUTHORIZED
+            };
+            let page = LoginPage {
+                layout: Layout::new("Sign in", &session, None).await?,
+                username: form.username,
+                next,
+                error: Some(
+                    message
+                        .unwrap_or("Invalid username or password.")
+                        .to_owned(),
+                ),
+                notice: None,
+                cookie_warning: cookie_warning(&state.config, &headers),
+            };
+            Ok((status, page).into_response())
+        }
+    }
+}
+
+/// POST only: a link or an image cannot sign anyone out.
+pub async fn logout(session: Session) -> Result<Redirect, UiError> {
+    session::sign_out(&session).await?;
+    Ok(Redirect::to("/login?notice=signed_out"))
+}

@@ -1,0 +1,136 @@
+//! HTML pages: one module per screen, each with its askama struct beside its handlers.
+
+pub mod account;
+pub mod errors;
+pub mod home;
+pub mod login;
+pub mod setup;
+
+use axum::http::HeaderMap;
+use tower_sessions::Session;
+
+use super::identity::CurrentUser;
+use super::session;
+use crate::config::Config;
+use crate::domain::Role;
+
+/// Bumps with every release so browsers fetch new assets.
+pub const ASSET_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// What the layout template needs on every page.
+pub struct Layout {
+    pub title: String,
+    pub user: Option<NavUser>,
+    pub csrf_token: String,
+    pub asset_version: &'static str,
+}
+
+pub struct NavUser {
+    pub username: String,
+    pub role: Role,
+}
+
+impl Layout {
+    /// Builds the layout; creates the session's CSRF token if it has none yet, because
+    /// every page can carry a form (sign-out at least).
+    pub async fn new(
+        title: impl Into<String>,
+        session: &Session,
+        user: Option<&CurrentUser>,
+    ) -> Result<Self, tower_sessions::session::Error> {
+        Ok(Self {
+            title: title.into(),
+            user: user.map(|u| NavUser {
+                username: u.user.username.clone(),
+                role: u.user.role,
+            }),
+            csrf_token: session::csrf_token(session).await?,
+            asset_version: ASSET_VERSION,
+        })
+    }
+
+    /// For pages rendered without a session (error pages from middleware).
+    pub fn bare(title: impl Into<String>) -> Self {
+        Self {
+            title: title.into(),
+            user: None,
+            csrf_token: String::new(),
+            asset_version: ASSET_VERSION,
+        }
+    }
+}
+
+/// Explains the classic homelab login loop: a `Secure` cookie set over plain http is
+/// dropped by the browser, so signing in "works" and lands back on the sign-in page.
+pub fn cookie_warning(config: &Config, headers: &HeaderMap) -> Option<String> {
+    let scheme = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .map(|s| {
+            s.split(',')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .unwrap_or_else(|| "http".to_owned());
+    let public = config.server.public_url.as_ref();
+    if config.cookie_secure() && scheme == "http" {
+        return Some(format!(
+            "This page was loaded over http://, but the session cookie is marked Secure{}. Your browser will drop it and you will land back here after signing in. Open Hallpass over https://{}, or set session.cookie_secure = \"never\" for a plain-http setup.",
+            public.map_or(String::new(), |p| format!(
+                " because server.public_url is {}",
+                p.as_str()
+            )),
+            public.map_or(String::new(), |p| format!(" ({})", p.as_str())),
+        ));
+    }
+    if scheme == "https" && public.is_some_and(|p| !p.is_https()) {
+        return Some(format!(
+            "This page was loaded over https://, but server.public_url is {}. Links and redirects will point to plain http; set server.public_url to the https address.",
+            public.map_or("", |p| p.as_str())
+        ));
+    }
+    None
+}
+
+/// A user as the pages show them.
+pub struct UserView {
+    pub username: String,
+    pub display_name: String,
+    pub email: String,
+    pub role: Role,
+    pub status: crate::domain::Status,
+    pub auth_method: &'static str,
+    pub created: String,
+    pub last_login: String,
+}
+
+impl From<&CurrentUser> for UserView {
+    fn from(c: &CurrentUser) -> Self {
+        let u = &c.user;
+        Self {
+            username: u.username.clone(),
+            display_name: u.display().to_owned(),
+            email: u.email.clone().unwrap_or_default(),
+            role: u.role,
+            status: u.status,
+            auth_method: match c.auth_method {
+                super::identity::AuthMethod::Session => "password (browser session)",
+            },
+            created: format_time(u.created_at),
+            last_login: u
+                .last_login_at
+                .map_or_else(|| "never".to_owned(), format_time),
+        }
+    }
+}
+
+/// `2026-11-24 13:05 UTC`.
+pub fn format_time(ts: i64) -> String {
+    let fmt = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    time::OffsetDateTime::from_unix_timestamp(ts)
+        .ok()
+        .and_then(|t| t.format(&fmt).ok())
+        .unwrap_or_else(|| ts.to_string())
+}
