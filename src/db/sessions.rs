@@ -14,6 +14,16 @@ use tower_sessions::session_store::{self, ExpiredDeletion, SessionStore};
 use super::schema::sessions;
 use super::{Conn, DbError, DbPool, now_ts};
 
+/// Session expiry is kept in unix *milliseconds*: lifetimes of a few seconds (and the
+/// sliding idle timeout) must not lose up to a second to rounding.
+fn now_ms() -> i64 {
+    millis(OffsetDateTime::now_utc())
+}
+
+fn millis(t: OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
 /// The key in the session data that names the signed-in user.
 pub const USER_ID_KEY: &str = "user_id";
 
@@ -84,7 +94,7 @@ impl SessionStore for DbSessionStore {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
         let data = encode(record)?;
         let user = user_of(record);
-        let expires = record.expiry_date.unix_timestamp();
+        let expires = millis(record.expiry_date);
         // Ids are 128 random bits; retry on the (theoretical) collision instead of overwriting.
         for _ in 0..4 {
             let k = key(&record.id);
@@ -118,7 +128,7 @@ impl SessionStore for DbSessionStore {
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         let data = encode(record)?;
         let user = user_of(record);
-        let expires = record.expiry_date.unix_timestamp();
+        let expires = millis(record.expiry_date);
         let k = key(&record.id);
         self.pool
             .run(move |conn| upsert(conn, &k, user, &data, expires).map_err(DbError::from))
@@ -133,7 +143,7 @@ impl SessionStore for DbSessionStore {
             .run(move |conn| {
                 sessions::table
                     .filter(sessions::id.eq(&k))
-                    .filter(sessions::expires_at.gt(now_ts()))
+                    .filter(sessions::expires_at.gt(now_ms()))
                     .select((sessions::data, sessions::expires_at))
                     .first::<(String, i64)>(conn)
                     .optional()
@@ -146,8 +156,9 @@ impl SessionStore for DbSessionStore {
         };
         let data =
             serde_json::from_str(&data).map_err(|e| session_store::Error::Decode(e.to_string()))?;
-        let expiry_date = OffsetDateTime::from_unix_timestamp(expires)
-            .map_err(|e| session_store::Error::Decode(e.to_string()))?;
+        let expiry_date =
+            OffsetDateTime::from_unix_timestamp_nanos(i128::from(expires) * 1_000_000)
+                .map_err(|e| session_store::Error::Decode(e.to_string()))?;
         Ok(Some(Record {
             id: *id,
             data,
@@ -182,7 +193,7 @@ fn delete_by_key(conn: &mut Conn, k: &str) -> Result<(), DbError> {
 
 /// Deletes expired rows; returns how many.
 pub fn purge_expired(conn: &mut Conn) -> Result<usize, DbError> {
-    Ok(diesel::delete(sessions::table.filter(sessions::expires_at.le(now_ts()))).execute(conn)?)
+    Ok(diesel::delete(sessions::table.filter(sessions::expires_at.le(now_ms()))).execute(conn)?)
 }
 
 /// Ends every stored session of a user (the version bump already makes them useless;

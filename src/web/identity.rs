@@ -41,8 +41,14 @@ pub async fn resolve(
     next: Next,
 ) -> Response {
     match from_session(&state, &session).await {
-        Ok(identity) => {
-            req.extensions_mut().insert(Identity(identity));
+        Ok(Some((user, signed_in, expiry))) => {
+            req.extensions_mut().insert(Identity(Some(user)));
+            let response = next.run(req).await;
+            session::pin_expiry(&session, &signed_in, expiry).await;
+            response
+        }
+        Ok(None) => {
+            req.extensions_mut().insert(Identity(None));
             next.run(req).await
         }
         Err(e) => {
@@ -56,10 +62,12 @@ pub async fn resolve(
     }
 }
 
+type Resolved = (CurrentUser, session::SignedIn, time::OffsetDateTime);
+
 async fn from_session(
     state: &AppState,
     session: &Session,
-) -> Result<Option<CurrentUser>, Box<dyn std::error::Error + Send + Sync>> {
+) -> Result<Option<Resolved>, Box<dyn std::error::Error + Send + Sync>> {
     let Some(signed_in) = session::signed_in(session).await? else {
         return Ok(None);
     };
@@ -69,11 +77,12 @@ async fn from_session(
     }
     match auth::session_user(&state.db, signed_in.user_id, signed_in.session_version).await? {
         Some(user) => {
-            session::extend(session, &signed_in, &state.config);
-            Ok(Some(CurrentUser {
+            let expiry = session::extend(session, &signed_in, &state.config).await?;
+            let current = CurrentUser {
                 user,
                 auth_method: AuthMethod::Session,
-            }))
+            };
+            Ok(Some((current, signed_in, expiry)))
         }
         None => {
             session::sign_out(session).await?;

@@ -17,6 +17,9 @@ pub const COOKIE_NAME: &str = "hallpass_session";
 const VERSION_KEY: &str = "sv";
 const AUTH_AT_KEY: &str = "auth_at";
 const CSRF_KEY: &str = "csrf";
+/// The session's own expiry (unix ms). tower-sessions does not restore a stored record's
+/// expiry when it loads it, so Hallpass keeps it in the data and pins it again.
+const EXPIRES_KEY: &str = "exp";
 
 /// Anonymous sessions only carry a CSRF token for the sign-in form; they need not live long.
 const ANONYMOUS_LIFETIME: time::Duration = time::Duration::hours(12);
@@ -36,7 +39,11 @@ pub fn layer(state: &AppState) -> SessionManagerLayer<DbSessionStore> {
 pub struct SignedIn {
     pub user_id: i64,
     pub session_version: i64,
+    /// Sign-in time, unix milliseconds.
+    /// Sign-in time, unix milliseconds.
     pub auth_at: i64,
+    /// When the session ends unless used again, unix milliseconds.
+    pub expires_at: i64,
 }
 
 pub async fn signed_in(
@@ -49,6 +56,7 @@ pub async fn signed_in(
         user_id,
         session_version: session.get::<i64>(VERSION_KEY).await?.unwrap_or(-1),
         auth_at: session.get::<i64>(AUTH_AT_KEY).await?.unwrap_or(0),
+        expires_at: session.get::<i64>(EXPIRES_KEY).await?.unwrap_or(0),
     }))
 }
 
@@ -60,15 +68,14 @@ pub async fn sign_in(
     config: &Config,
 ) -> Result<(), tower_sessions::session::Error> {
     session.cycle_id().await?;
-    let now = OffsetDateTime::now_utc();
+    let auth_at = unix_ms(OffsetDateTime::now_utc());
     session.insert(USER_ID_KEY, user.id).await?;
     session.insert(VERSION_KEY, user.session_version).await?;
-    session.insert(AUTH_AT_KEY, now.unix_timestamp()).await?;
+    session.insert(AUTH_AT_KEY, auth_at).await?;
     session.insert(CSRF_KEY, new_token()).await?;
-    session.set_expiry(Some(Expiry::AtDateTime(expiry_for(
-        now.unix_timestamp(),
-        config,
-    ))));
+    let expiry = expiry_for(auth_at, config);
+    session.insert(EXPIRES_KEY, unix_ms(expiry)).await?;
+    session.set_expiry(Some(Expiry::AtDateTime(expiry)));
     Ok(())
 }
 
@@ -77,33 +84,70 @@ pub async fn sign_out(session: &Session) -> Result<(), tower_sessions::session::
     session.flush().await
 }
 
-/// `now + idle`, never past `auth_at + max_lifetime`.
+fn unix_ms(t: OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+fn from_unix_ms(ms: i64) -> Option<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()
+}
+
+/// `now + idle`, never past `auth_at + max_lifetime` (`auth_at` in unix milliseconds).
 fn expiry_for(auth_at: i64, config: &Config) -> OffsetDateTime {
     let now = OffsetDateTime::now_utc();
     let idle =
         time::Duration::try_from(config.session.idle_timeout.get()).unwrap_or(time::Duration::DAY);
     let max =
         time::Duration::try_from(config.session.max_lifetime.get()).unwrap_or(time::Duration::DAY);
-    let absolute = OffsetDateTime::from_unix_timestamp(auth_at).unwrap_or(now) + max;
-    (now + idle).min(absolute)
+    let absolute = from_unix_ms(auth_at).unwrap_or(now) + max;
+    let expiry = (now + idle).min(absolute);
+    // Cookies count in whole seconds (`Max-Age` is truncated): round up, or the browser would
+    // drop the cookie up to a second before the session ends. The absolute limit is still
+    // enforced to the millisecond by `lifetime_over`.
+    if expiry.nanosecond() == 0 {
+        expiry
+    } else {
+        OffsetDateTime::from_unix_timestamp(expiry.unix_timestamp() + 1).unwrap_or(expiry)
+    }
 }
 
 /// Whether the absolute lifetime of a signed-in session is over.
 pub fn lifetime_over(s: &SignedIn, config: &Config) -> bool {
-    let max = i64::try_from(config.session.max_lifetime.get().as_secs()).unwrap_or(i64::MAX);
-    OffsetDateTime::now_utc().unix_timestamp() >= s.auth_at.saturating_add(max)
+    let max = i64::try_from(config.session.max_lifetime.get().as_millis()).unwrap_or(i64::MAX);
+    unix_ms(OffsetDateTime::now_utc()) >= s.auth_at.saturating_add(max)
 }
 
-/// Slides the idle expiry forward. Writing the row on every request would turn each page
-/// view into a database write, so it moves only once a tenth of the idle timeout (at most
-/// an hour) has passed.
-pub fn extend(session: &Session, s: &SignedIn, config: &Config) {
+/// Slides the idle expiry forward and returns the expiry the session must keep. Writing
+/// the row on every request would turn each page view into a database write, so it moves
+/// only once a tenth of the idle timeout (at most an hour) has passed.
+pub async fn extend(
+    session: &Session,
+    s: &SignedIn,
+    config: &Config,
+) -> Result<OffsetDateTime, tower_sessions::session::Error> {
     let target = expiry_for(s.auth_at, config);
-    let idle = config.session.idle_timeout.get();
-    let grace = (idle / 10).min(std::time::Duration::from_secs(3600));
-    let grace = time::Duration::try_from(grace).unwrap_or(time::Duration::HOUR);
-    if target - session.expiry_date() > grace {
+    let grace = (config.session.idle_timeout.get() / 10).min(std::time::Duration::from_secs(3600));
+    let grace = i64::try_from(grace.as_millis()).unwrap_or(i64::MAX);
+    if unix_ms(target) - s.expires_at > grace {
+        session.insert(EXPIRES_KEY, unix_ms(target)).await?;
         session.set_expiry(Some(Expiry::AtDateTime(target)));
+        Ok(target)
+    } else {
+        Ok(from_unix_ms(s.expires_at).unwrap_or(target))
+    }
+}
+
+/// After the handler ran: if it changed this signed-in session, keep the session's expiry
+/// (otherwise the store would write the layer's default expiry). A new sign-in inside the
+/// request set its own expiry and is left alone.
+pub async fn pin_expiry(session: &Session, s: &SignedIn, expiry: OffsetDateTime) {
+    if !session.is_modified() {
+        return;
+    }
+    if let Ok(Some(auth_at)) = session.get::<i64>(AUTH_AT_KEY).await {
+        if auth_at == s.auth_at {
+            session.set_expiry(Some(Expiry::AtDateTime(expiry)));
+        }
     }
 }
 

@@ -25,7 +25,7 @@ CREATE TABLE sessions (
     id          TEXT   PRIMARY KEY NOT NULL,
     user_id     BIGINT REFERENCES users (id) ON DELETE CASCADE,
     data        TEXT   NOT NULL,
-    expires_at  BIGINT NOT NULL,
+    expires_at  BIGINT NOT NULL, -- unix milliseconds
     created_at  BIGINT NOT NULL
 );
 CREATE INDEX sessions_expires_at ON sessions (expires_at);

@@ -16,6 +16,7 @@ use crate::service::{Actor, ServiceError};
 use crate::state::AppState;
 use crate::web::client::{Client, is_direct_loopback};
 use crate::web::error::UiError;
+use crate::web::identity::{CurrentUser, MaybeUser};
 use crate::web::session;
 
 #[derive(Template, WebTemplate)]
@@ -32,9 +33,14 @@ pub struct SetupPage {
 }
 
 impl SetupPage {
-    async fn new(session: &Session, open: bool, needs_code: bool) -> Result<Self, UiError> {
+    async fn new(
+        session: &Session,
+        user: Option<&CurrentUser>,
+        open: bool,
+        needs_code: bool,
+    ) -> Result<Self, UiError> {
         Ok(Self {
-            layout: Layout::new("Set up Hallpass", session, None).await?,
+            layout: Layout::new("Set up Hallpass", session, user).await?,
             open,
             needs_code,
             username: String::new(),
@@ -46,12 +52,13 @@ impl SetupPage {
 
 pub async fn page(
     State(state): State<AppState>,
+    MaybeUser(user): MaybeUser,
     session: Session,
     client: Client,
     headers: HeaderMap,
 ) -> Result<SetupPage, UiError> {
     let needs_code = !is_direct_loopback(&client.peer, &headers);
-    SetupPage::new(&session, !state.setup.is_done(), needs_code).await
+    SetupPage::new(&session, user.as_ref(), !state.setup.is_done(), needs_code).await
 }
 
 #[derive(Deserialize)]
@@ -70,6 +77,7 @@ pub struct SetupForm {
 
 pub async fn submit(
     State(state): State<AppState>,
+    MaybeUser(current): MaybeUser,
     session: Session,
     client: Client,
     headers: HeaderMap,
@@ -77,7 +85,7 @@ pub async fn submit(
 ) -> Result<Response, UiError> {
     let needs_code = !is_direct_loopback(&client.peer, &headers);
     if state.setup.is_done() {
-        let page = SetupPage::new(&session, false, needs_code).await?;
+        let page = SetupPage::new(&session, current.as_ref(), false, needs_code).await?;
         return Ok((StatusCode::CONFLICT, page).into_response());
     }
     let parsed = NewAdmin::parse(
@@ -107,7 +115,7 @@ pub async fn submit(
         }
         Err(ServiceError::AlreadySetUp) => {
             state.setup.mark_done();
-            let page = SetupPage::new(&session, false, needs_code).await?;
+            let page = SetupPage::new(&session, current.as_ref(), false, needs_code).await?;
             Ok((StatusCode::CONFLICT, page).into_response())
         }
         Err(ServiceError::Validation(mut errors)) => {
@@ -117,7 +125,7 @@ pub async fn submit(
                     "The setup code is not correct. It is printed in the server log at start-up.",
                 );
             }
-            let mut page = SetupPage::new(&session, true, needs_code).await?;
+            let mut page = SetupPage::new(&session, None, true, needs_code).await?;
             page.username = form.username;
             page.email = form.email;
             page.errors = errors;

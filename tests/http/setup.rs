@@ -1,0 +1,318 @@
+//! The first-run wizard and the setup gate.
+
+use crate::support::{Db, TestApp, csrf_in};
+
+both_databases!(
+    empty_instance_sends_everyone_to_setup,
+    wizard_creates_the_admin_and_signs_in,
+    wizard_errors_keep_input_but_not_passwords,
+    non_local_clients_need_the_setup_code,
+    simultaneous_setups_create_one_admin,
+);
+
+async fn empty_instance_sends_everyone_to_setup(db: Db) {
+    let Some(app) = TestApp::empty(db).await else {
+        return;
+    };
+    let c = app.client();
+    for path in ["/", "/login", "/account", "/no-such-page"] {
+        let r = c.get(app.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 303, "{path}");
+        assert_eq!(r.headers()["location"], "/setup", "{path}");
+    }
+    let r = c.get(app.url("/api/auth/me")).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "SETUP_REQUIRED");
+    assert_eq!(
+        c.get(app.url("/healthz")).send().await.unwrap().status(),
+        200
+    );
+    assert!(
+        app.state
+            .setup
+            .code()
+            .is_some_and(|code| { code.len() == 9 && code.as_bytes()[4] == b'-' })
+    );
+}
+
+async fn wizard_creates_the_admin_and_signs_in(db: Db) {
+    let Some(app) = TestApp::empty(db).await else {
+        return;
+    };
+    let c = app.client();
+    let page = c
+        .get(app.url("/setup"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("name=\"username\""));
+    assert!(
+        !page.contains("name=\"setup_code\""),
+        "loopback clients need no code"
+    );
+    assert!(page.contains("autocomplete=\"new-password\""));
+    let token = csrf_in(&page).unwrap();
+    let r = c
+        .post(app.url("/setup"))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("username", "Alice"),
+            ("email", "alice@example.com"),
+            ("password", "a long passphrase"),
+            ("password_confirm", "a long passphrase"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/");
+    let home = c.get(app.url("/")).send().await.unwrap();
+    assert_eq!(home.status(), 200);
+    let home = home.text().await.unwrap();
+    assert!(home.contains("id=\"me-username\">Alice<"), "{home}");
+    assert!(home.contains("id=\"me-role\">admin<"));
+
+    // After setup the wizard offers no form, and posting to it changes nothing.
+    let after = c
+        .get(app.url("/setup"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(after.contains("id=\"setup-done\""));
+    assert!(!after.contains("name=\"password\""));
+    let token = csrf_in(&after).unwrap();
+    let again = c
+        .post(app.url("/setup"))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("username", "mallory"),
+            ("password", "another passphrase"),
+            ("password_confirm", "another passphrase"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 409);
+    let users = app
+        .state
+        .db
+        .run(|c| hallpass::db::users::count(c))
+        .await
+        .unwrap();
+    assert_eq!(users, 1);
+    assert!(app.state.setup.code().is_none(), "the setup code is burnt");
+}
+
+async fn wizard_errors_keep_input_but_not_passwords(db: Db) {
+    let Some(app) = TestApp::empty(db).await else {
+        return;
+    };
+    let c = app.client();
+    let token = app.csrf(&c, "/setup").await;
+    let r = c
+        .post(app.url("/setup"))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("username", "x"),
+            ("email", "not-an-email"),
+            ("password", "secret-1"),
+            ("password_confirm", "secret-2"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains("id=\"username-error\">Username must be 2–50 characters long."),
+        "{page}"
+    );
+    assert!(page.contains("id=\"email-error\">Email must be a valid address"));
+    assert!(page.contains("id=\"password_confirm-error\">The two passwords do not match."));
+    assert!(page.contains("value=\"x\""), "username kept");
+    assert!(page.contains("value=\"not-an-email\""), "email kept");
+    assert!(
+        !page.contains("secret-1") && !page.contains("secret-2"),
+        "passwords never echoed"
+    );
+
+    let token = csrf_in(&page).unwrap();
+    let r = c
+        .post(app.url("/setup"))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("username", "root"),
+            ("email", ""),
+            ("password", "short"),
+            ("password_confirm", "short"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("Password must be at least 8 characters long.")
+    );
+    assert_eq!(
+        app.state
+            .db
+            .run(|c| hallpass::db::users::count(c))
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+async fn non_local_clients_need_the_setup_code(db: Db) {
+    let Some(app) = TestApp::empty(db).await else {
+        return;
+    };
+    let c = app.client();
+    // A request relayed by a reverse proxy on this host looks like 127.0.0.1 but is not local.
+    let page = c
+        .get(app.url("/setup"))
+        .header("X-Forwarded-For", "203.0.113.7")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("name=\"setup_code\""));
+    let token = csrf_in(&page).unwrap();
+    let post = |code: String| {
+        let (c, token, url) = (c.clone(), token.clone(), app.url("/setup"));
+        async move {
+            c.post(url)
+                .header("X-Forwarded-For", "203.0.113.7")
+                .form(&[
+                    ("csrf_token", token.as_str()),
+                    ("setup_code", code.as_str()),
+                    ("username", "remote"),
+                    ("email", ""),
+                    ("password", "a long passphrase"),
+                    ("password_confirm", "a long passphrase"),
+                ])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let r = post(String::new()).await;
+    assert_eq!(r.status(), 422);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("id=\"setup_code-error\""), "{body}");
+    assert!(body.contains("value=\"remote\""));
+    assert_eq!(post("AAAA-AAAA".into()).await.status(), 422);
+    assert_eq!(
+        app.state
+            .db
+            .run(|c| hallpass::db::users::count(c))
+            .await
+            .unwrap(),
+        0
+    );
+
+    let code = app.state.setup.code().unwrap().to_lowercase();
+    let r = post(format!("  {code} ")).await;
+    assert_eq!(r.status(), 303, "the right code (any case) is accepted");
+    assert_eq!(
+        app.state
+            .db
+            .run(|c| hallpass::db::users::count(c))
+            .await
+            .unwrap(),
+        1
+    );
+}
+
+async fn simultaneous_setups_create_one_admin(db: Db) {
+    // Through HTTP: two browsers submit the wizard at the same instant.
+    let Some(app) = TestApp::empty(db).await else {
+        return;
+    };
+    let (a, b) = (app.client(), app.client());
+    let (ta, tb) = (app.csrf(&a, "/setup").await, app.csrf(&b, "/setup").await);
+    let submit = |c: reqwest::Client, token: String, name: &'static str| {
+        let url = app.url("/setup");
+        async move {
+            c.post(url)
+                .form(&[
+                    ("csrf_token", token.as_str()),
+                    ("username", name),
+                    ("email", ""),
+                    ("password", "a long passphrase"),
+                    ("password_confirm", "a long passphrase"),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let (ra, rb) = tokio::join!(submit(a, ta, "first"), submit(b, tb, "second"));
+    let mut statuses = [ra, rb];
+    statuses.sort();
+    assert_eq!(statuses, [303, 409]);
+    assert_eq!(
+        app.state
+            .db
+            .run(|c| hallpass::db::users::count(c))
+            .await
+            .unwrap(),
+        1
+    );
+
+    // Through the service, eight at once on a fresh database, without hashing delays between them.
+    let Some(app) = TestApp::empty(db).await else {
+        return;
+    };
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let state = app.state.clone();
+        tasks.push(tokio::spawn(async move {
+            let admin = hallpass::service::accounts::NewAdmin::parse(
+                &format!("admin{i}"),
+                "",
+                "a long passphrase",
+                "a long passphrase",
+            )
+            .unwrap();
+            hallpass::service::accounts::create_first_admin(
+                &state.db,
+                &state.hasher,
+                admin,
+                hallpass::service::Actor::system("test"),
+            )
+            .await
+        }));
+    }
+    let mut created = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => created += 1,
+            Err(hallpass::service::ServiceError::AlreadySetUp) => {}
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+    assert_eq!(created, 1);
+    assert_eq!(
+        app.state
+            .db
+            .run(|c| hallpass::db::users::count(c))
+            .await
+            .unwrap(),
+        1
+    );
+}

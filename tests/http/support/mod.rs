@@ -1,0 +1,285 @@
+//! `TestApp`: a real Hallpass server on a random loopback port, over a fresh SQLite file or
+//! a fresh PostgreSQL database, and helpers to talk to it like a browser or a script.
+
+pub mod pg;
+
+use std::net::SocketAddr;
+
+use hallpass::config::Config;
+use hallpass::db::DatabaseUrl;
+use hallpass::domain::{Email, Password, Username};
+use hallpass::service::accounts::NewAdmin;
+use hallpass::state::AppState;
+use reqwest::redirect::Policy;
+use tokio::sync::oneshot;
+
+pub const ADMIN: &str = "admin";
+pub const ADMIN_PASSWORD: &str = "correct horse battery";
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// A database for one test; the temp dir (SQLite) lives as long as this value.
+pub struct TestDb {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    /// `None` when PostgreSQL cannot run here and is not required (the caller skips).
+    pub fn new(db: Db) -> Option<TestDb> {
+        match db {
+            Db::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let url = format!("sqlite://{}", dir.path().join("data/hallpass.db").display());
+                Some(TestDb {
+                    url,
+                    _dir: Some(dir),
+                })
+            }
+            Db::Postgres => match pg::fresh_database() {
+                Ok(url) => Some(TestDb { url, _dir: None }),
+                Err(e) if pg::required() => panic!(
+                    "PostgreSQL is required (CI / HALLPASS_REQUIRE_POSTGRES) but unavailable: {e}"
+                ),
+                Err(e) => {
+                    eprintln!(
+                        "\n!!!!! SKIPPING a PostgreSQL test: {e}\n!!!!! Set HALLPASS_TEST_DATABASE_URL or install PostgreSQL server binaries.\n"
+                    );
+                    None
+                }
+            },
+        }
+    }
+}
+
+/// Generates `mod $name { sqlite, postgres }` test functions calling `$name(Db)`.
+#[macro_export]
+macro_rules! both_databases {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::support::Db::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::support::Db::Postgres).await
+            }
+        }
+    )+};
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    _db: TestDb,
+}
+
+impl TestApp {
+    /// An instance with one admin (`ADMIN` / `ADMIN_PASSWORD`); `None` = skip (see [`TestDb`]).
+    pub async fn with_admin(db: Db) -> Option<TestApp> {
+        Self::start(db, |_| {}, true).await
+    }
+
+    /// A brand-new instance without users.
+    pub async fn empty(db: Db) -> Option<TestApp> {
+        Self::start(db, |_| {}, false).await
+    }
+
+    /// Full control over the configuration.
+    pub async fn start(db: Db, tweak: impl FnOnce(&mut Config), admin: bool) -> Option<TestApp> {
+        let test_db = TestDb::new(db)?;
+        Some(Self::start_on(test_db, tweak, admin).await)
+    }
+
+    pub async fn start_on(
+        test_db: TestDb,
+        tweak: impl FnOnce(&mut Config),
+        admin: bool,
+    ) -> TestApp {
+        let mut config = Config::default();
+        config.database.url = DatabaseUrl::parse(&test_db.url).unwrap();
+        config.database.max_connections = 4;
+        config.server.bind = "127.0.0.1:0".parse().unwrap();
+        tweak(&mut config);
+        let bootstrap = admin.then(|| NewAdmin {
+            username: Username::parse(ADMIN).unwrap(),
+            email: Some(Email::parse("admin@example.com").unwrap()),
+            password: Password::parse(ADMIN_PASSWORD).unwrap(),
+        });
+        let state = hallpass::server::prepare(config, bootstrap).await.unwrap();
+        let listener = hallpass::server::bind(&state.config).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(hallpass::server::run(state.clone(), listener, async {
+            let _ = rx.await;
+        }));
+        TestApp {
+            addr,
+            state,
+            shutdown: Some(tx),
+            server: Some(server),
+            _db: test_db,
+        }
+    }
+
+    /// Stops the server and hands back its database, to start another server on it.
+    pub async fn stop_keep_db(mut self) -> TestDb {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(s) = self.server.take() {
+            s.await.unwrap().unwrap();
+        }
+        let placeholder = TestDb {
+            url: String::new(),
+            _dir: None,
+        };
+        std::mem::replace(&mut self._db, placeholder)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// A browser-like client: keeps cookies, does not follow redirects (tests look at them).
+    pub fn client(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(Policy::none())
+            .build()
+            .unwrap()
+    }
+
+    /// GETs a page and returns the `csrf_token` of its forms.
+    pub async fn csrf(&self, client: &reqwest::Client, path: &str) -> String {
+        let html = client
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        csrf_in(&html).unwrap_or_else(|| panic!("no csrf_token on {path}: {html}"))
+    }
+
+    /// Signs in through the HTML form; returns the response (303 on success).
+    pub async fn login(
+        &self,
+        client: &reqwest::Client,
+        username: &str,
+        password: &str,
+    ) -> reqwest::Response {
+        let token = self.csrf(client, "/login").await;
+        client
+            .post(self.url("/login"))
+            .form(&[
+                ("csrf_token", token.as_str()),
+                ("username", username),
+                ("password", password),
+                ("next", "/"),
+            ])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A client signed in as the admin.
+    pub async fn admin_client(&self) -> reqwest::Client {
+        let c = self.client();
+        let r = self.login(&c, ADMIN, ADMIN_PASSWORD).await;
+        assert_eq!(r.status(), 303, "admin login failed");
+        c
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// The value of the first `csrf_token` hidden field in a page.
+pub fn csrf_in(html: &str) -> Option<String> {
+    let at = html.find("name=\"csrf_token\" value=\"")? + "name=\"csrf_token\" value=\"".len();
+    let rest = &html[at..];
+    Some(rest[..rest.find('"')?].to_owned())
+}
+
+/// The `hallpass_session` cookie value from a response's Set-Cookie headers.
+pub fn session_cookie(r: &reqwest::Response) -> Option<String> {
+    set_cookie_header(r).and_then(|h| {
+        h.split(';')
+            .next()?
+            .strip_prefix("hallpass_session=")
+            .map(str::to_owned)
+    })
+}
+
+/// The raw `Set-Cookie` header for the session cookie.
+pub fn set_cookie_header(r: &reqwest::Response) -> Option<String> {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("hallpass_session="))
+        .map(str::to_owned)
+}
+
+/// Runs a query on the app's own pool (tests look at the database directly).
+pub async fn count_sessions(app: &TestApp, user_id: Option<i64>) -> i64 {
+    app.state
+        .db
+        .run(move |c| hallpass::db::sessions::count(c, user_id))
+        .await
+        .unwrap()
+}
+
+/// Runs raw SQL on the app's database (tests only: to set up states the UI cannot reach yet).
+pub async fn sql(app: &TestApp, query: &'static str) -> usize {
+    use diesel::RunQueryDsl;
+    app.state
+        .db
+        .run(move |c| {
+            diesel::sql_query(query)
+                .execute(c)
+                .map_err(hallpass::db::DbError::from)
+        })
+        .await
+        .unwrap()
+}
+
+/// The stored user by username or email.
+pub async fn user(app: &TestApp, login: &str) -> hallpass::domain::User {
+    let key = login.to_lowercase();
+    app.state
+        .db
+        .run(move |c| hallpass::db::users::find_by_login(c, &key))
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// Signs in through the JSON API; returns a client holding the session cookie and its CSRF token.
+pub async fn api_login(app: &TestApp, username: &str, password: &str) -> (reqwest::Client, String) {
+    let c = app.client();
+    let r = c
+        .post(app.url("/api/auth/login"))
+        .json(&serde_json::json!({ "username": username, "password": password }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "API login failed");
+    let body: serde_json::Value = r.json().await.unwrap();
+    (c, body["csrf_token"].as_str().unwrap().to_owned())
+}
