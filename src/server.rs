@@ -62,7 +62,7 @@ pub async fn prepare(
     let password_config = config.password.clone();
     let hasher = blocking(move || PasswordHasher::new(&password_config)).await??;
 
-    let mut users = pool.run(|c| db::users::count(c)).await?;
+    let mut users = pool.run(db::users::count).await?;
     if let Some(admin) = bootstrap {
         if users > 0 {
             tracing::warn!(

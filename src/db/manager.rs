@@ -79,13 +79,16 @@ pub(super) struct Manager {
 
 impl Manager {
     pub(super) fn new(url: &DatabaseUrl) -> Result<Self, DbError> {
-        if let Some(path) = url.sqlite_path() {
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|e| DbError::Connect {
-                    url: url.redacted(),
-                    reason: format!("cannot create directory {}: {e}", dir.display()),
-                })?;
-            }
+        let path = url.sqlite_path();
+        if let Some(dir) = path
+            .as_deref()
+            .and_then(|p| p.parent())
+            .filter(|d| !d.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(dir).map_err(|e| DbError::Connect {
+                url: url.redacted(),
+                reason: format!("cannot create directory {}: {e}", dir.display()),
+            })?;
         }
         Ok(Self { url: url.clone() })
     }

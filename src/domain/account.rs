@@ -17,7 +17,7 @@ impl Username {
     pub fn parse(raw: &str) -> Result<Self, String> {
         let s = raw.trim();
         let len = s.chars().count();
-        if len < Self::MIN || len > Self::MAX {
+        if !(Self::MIN..=Self::MAX).contains(&len) {
             return Err(format!(
                 "Username must be {}–{} characters long.",
                 Self::MIN,

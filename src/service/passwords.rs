@@ -180,10 +180,10 @@ impl PasswordHasher {
                 .and_then(|mut pool| pool.pop())
                 .unwrap_or_else(|| new_buffer(inner.cost));
             let result = f(&inner, &mut buf);
-            if buf.len() == inner.cost.m as usize {
-                if let Ok(mut pool) = inner.buffers.lock() {
-                    pool.push(buf);
-                }
+            if buf.len() == inner.cost.m as usize
+                && let Ok(mut pool) = inner.buffers.lock()
+            {
+                pool.push(buf);
             }
             inner.running.fetch_sub(1, Ordering::SeqCst);
             result
@@ -266,7 +266,7 @@ struct Phc {
 impl Phc {
     fn parse(s: &str) -> Option<Self> {
         let mut parts = s.split('$');
-        if parts.next()? != "" || parts.next()? != "argon2id" || parts.next()? != "v=19" {
+        if !parts.next()?.is_empty() || parts.next()? != "argon2id" || parts.next()? != "v=19" {
             return None;
         }
         let mut cost = Cost { m: 0, t: 0, p: 0 };

@@ -144,10 +144,10 @@ pub async fn pin_expiry(session: &Session, s: &SignedIn, expiry: OffsetDateTime)
     if !session.is_modified() {
         return;
     }
-    if let Ok(Some(auth_at)) = session.get::<i64>(AUTH_AT_KEY).await {
-        if auth_at == s.auth_at {
-            session.set_expiry(Some(Expiry::AtDateTime(expiry)));
-        }
+    if let Ok(Some(auth_at)) = session.get::<i64>(AUTH_AT_KEY).await
+        && auth_at == s.auth_at
+    {
+        session.set_expiry(Some(Expiry::AtDateTime(expiry)));
     }
 }
 

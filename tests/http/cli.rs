@@ -368,8 +368,7 @@ async fn a_newer_schema_is_refused(db: Db) {
     config.database.url = hallpass::db::DatabaseUrl::parse(&test_db.url).unwrap();
     let err = hallpass::server::prepare(config, None)
         .await
-        .err()
-        .expect("start-up must fail");
+        .expect_err("start-up must fail");
     let message = err.to_string();
     assert!(
         message.contains("newer than this binary") && message.contains("29990101000000"),

@@ -1,6 +1,9 @@
 //! Integration tests: a real server on a random port, real HTTP, every database test on
 //! SQLite and on PostgreSQL (see `support::both_databases!`).
 
+// Test code: a failed unwrap is a failed test, which is what we want.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 #[macro_use]
 mod support;
 

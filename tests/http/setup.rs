@@ -100,12 +100,7 @@ async fn wizard_creates_the_admin_and_signs_in(db: Db) {
         .await
         .unwrap();
     assert_eq!(again.status(), 409);
-    let users = app
-        .state
-        .db
-        .run(|c| hallpass::db::users::count(c))
-        .await
-        .unwrap();
+    let users = app.state.db.run(hallpass::db::users::count).await.unwrap();
     assert_eq!(users, 1);
     assert!(app.state.setup.code().is_none(), "the setup code is burnt");
 }
@@ -164,11 +159,7 @@ async fn wizard_errors_keep_input_but_not_passwords(db: Db) {
             .contains("Password must be at least 8 characters long.")
     );
     assert_eq!(
-        app.state
-            .db
-            .run(|c| hallpass::db::users::count(c))
-            .await
-            .unwrap(),
+        app.state.db.run(hallpass::db::users::count).await.unwrap(),
         0
     );
 }
@@ -215,11 +206,7 @@ async fn non_local_clients_need_the_setup_code(db: Db) {
     assert!(body.contains("value=\"remote\""));
     assert_eq!(post("AAAA-AAAA".into()).await.status(), 422);
     assert_eq!(
-        app.state
-            .db
-            .run(|c| hallpass::db::users::count(c))
-            .await
-            .unwrap(),
+        app.state.db.run(hallpass::db::users::count).await.unwrap(),
         0
     );
 
@@ -227,11 +214,7 @@ async fn non_local_clients_need_the_setup_code(db: Db) {
     let r = post(format!("  {code} ")).await;
     assert_eq!(r.status(), 303, "the right code (any case) is accepted");
     assert_eq!(
-        app.state
-            .db
-            .run(|c| hallpass::db::users::count(c))
-            .await
-            .unwrap(),
+        app.state.db.run(hallpass::db::users::count).await.unwrap(),
         1
     );
 }
@@ -266,11 +249,7 @@ async fn simultaneous_setups_create_one_admin(db: Db) {
     statuses.sort();
     assert_eq!(statuses, [303, 409]);
     assert_eq!(
-        app.state
-            .db
-            .run(|c| hallpass::db::users::count(c))
-            .await
-            .unwrap(),
+        app.state.db.run(hallpass::db::users::count).await.unwrap(),
         1
     );
 
@@ -308,11 +287,7 @@ async fn simultaneous_setups_create_one_admin(db: Db) {
     }
     assert_eq!(created, 1);
     assert_eq!(
-        app.state
-            .db
-            .run(|c| hallpass::db::users::count(c))
-            .await
-            .unwrap(),
+        app.state.db.run(hallpass::db::users::count).await.unwrap(),
         1
     );
 }
