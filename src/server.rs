@@ -49,6 +49,8 @@ pub async fn prepare(
     let options = PoolOptions {
         max_connections: config.database.max_connections,
         connect_timeout: config.database.connect_timeout.get(),
+        // Only a network database can lose a connection behind the pool's back.
+        test_on_check_out: config.database.url.backend() == db::Backend::Postgres,
     };
     let pool = blocking(move || DbPool::connect(&url, &options)).await??;
     let migrated = pool.clone();

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
+use diesel::r2d2::R2D2Connection;
 use diesel::{Connection, PgConnection, SqliteConnection};
 
 use super::{AnyConnection, Backend, DbError};
@@ -122,11 +123,13 @@ impl r2d2::ManageConnection for Manager {
     }
 
     fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), DbError> {
-        conn.batch_execute("SELECT 1").map_err(DbError::from)
+        conn.ping().map_err(DbError::from)
     }
 
-    fn has_broken(&self, _conn: &mut AnyConnection) -> bool {
-        false
+    /// A connection left in a failed transaction (or, on PostgreSQL, whose socket died) is
+    /// dropped when it goes back to the pool.
+    fn has_broken(&self, conn: &mut AnyConnection) -> bool {
+        conn.is_broken()
     }
 }
 

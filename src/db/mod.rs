@@ -84,6 +84,7 @@ impl DbError {
 pub struct PoolOptions {
     pub max_connections: u32,
     pub connect_timeout: Duration,
+    pub test_on_check_out: bool,
 }
 
 /// The one database handle of the application: cheap to clone.
@@ -110,6 +111,10 @@ impl DbPool {
             .max_size(options.max_connections)
             .min_idle(Some(1))
             .connection_timeout(options.connect_timeout)
+            // A validity query on every checkout doubled the statements of a session check
+            // (bench/run.sh); SQLite connections cannot go stale, and a PostgreSQL connection
+            // that died is discarded through `has_broken` after its first failed query.
+            .test_on_check_out(options.test_on_check_out)
             .connection_customizer(Box::new(manager::Customizer))
             .error_handler(Box::new(r2d2::NopErrorHandler))
             .build_unchecked(manager);

@@ -6,7 +6,7 @@ use std::str::FromStr;
 use serde::Serialize;
 
 /// What a user may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Admin,
@@ -43,7 +43,7 @@ impl fmt::Display for Role {
 }
 
 /// Where an account stands; only `Active` accounts use the instance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Pending,
@@ -83,7 +83,9 @@ impl fmt::Display for Status {
 }
 
 /// A stored user. `password_hash` stays inside the service layer: nothing renders it.
-#[derive(Debug, Clone)]
+/// (Serde is for carrying the row from the session query to the identity check in memory;
+/// it is never written anywhere.)
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct User {
     pub id: i64,
     pub username: String,
@@ -99,6 +101,12 @@ pub struct User {
 }
 
 impl User {
+    /// A session made at `session_version` still speaks for this user: the account is
+    /// active and nothing (password change, disable, reset) has bumped the version since.
+    pub fn accepts_session(&self, session_version: i64) -> bool {
+        self.status == Status::Active && self.session_version == session_version
+    }
+
     /// The name to greet the user with.
     pub fn display(&self) -> &str {
         self.display_name.as_deref().unwrap_or(&self.username)

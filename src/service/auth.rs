@@ -69,5 +69,5 @@ pub async fn session_user(
     session_version: i64,
 ) -> Result<Option<User>, ServiceError> {
     let user = db.run(move |conn| users::find_by_id(conn, user_id)).await?;
-    Ok(user.filter(|u| u.session_version == session_version && u.status == Status::Active))
+    Ok(user.filter(|u| u.accepts_session(session_version)))
 }

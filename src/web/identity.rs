@@ -10,6 +10,7 @@ use tower_sessions::Session;
 
 use super::error::{ApiError, UiError};
 use super::session;
+use crate::db::sessions::LOADED_USER_KEY;
 use crate::domain::User;
 use crate::service::auth;
 use crate::state::AppState;
@@ -75,7 +76,14 @@ async fn from_session(
         session::sign_out(session).await?;
         return Ok(None);
     }
-    match auth::session_user(&state.db, signed_in.user_id, signed_in.session_version).await? {
+    // The session query already brought the user's row along (see `db::sessions`).
+    let user = match session.get::<User>(LOADED_USER_KEY).await? {
+        Some(u) if u.id == signed_in.user_id => {
+            Some(u).filter(|u| u.accepts_session(signed_in.session_version))
+        }
+        _ => auth::session_user(&state.db, signed_in.user_id, signed_in.session_version).await?,
+    };
+    match user {
         Some(user) => {
             let expiry = session::extend(session, &signed_in, &state.config).await?;
             let current = CurrentUser {

@@ -78,3 +78,41 @@ async fn both_backends_share_one_schema(db: Db) {
     assert!(dup.is_err());
     assert!(app.state.db.ping().await);
 }
+
+#[tokio::test]
+async fn readyz_reports_a_lost_database() {
+    let Some(test_db) = crate::support::TestDb::new(Db::Postgres) else {
+        return;
+    };
+    let url = test_db.url.clone();
+    let app = TestApp::start_on(
+        test_db,
+        |c| c.database.connect_timeout = hallpass::config::HumanDuration::secs(1),
+        true,
+    )
+    .await;
+    let c = app.client();
+    assert_eq!(
+        c.get(app.url("/readyz")).send().await.unwrap().status(),
+        200
+    );
+    // Drop the database under the running server (PostgreSQL can; a SQLite file cannot be
+    // taken away from open connections, so this case is PostgreSQL-only).
+    let (server, name) = url.rsplit_once('/').unwrap();
+    let drop = format!("DROP DATABASE {name} WITH (FORCE)");
+    let server = server.to_owned();
+    tokio::task::spawn_blocking(move || {
+        use diesel::Connection;
+        let mut admin = diesel::PgConnection::establish(&format!("{server}/postgres")).unwrap();
+        diesel::sql_query(drop).execute(&mut admin).unwrap();
+    })
+    .await
+    .unwrap();
+    let r = c.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    assert_eq!(
+        c.get(app.url("/healthz")).send().await.unwrap().status(),
+        200,
+        "liveness does not depend on the database"
+    );
+}

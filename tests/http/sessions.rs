@@ -5,8 +5,8 @@ use std::time::Duration;
 use hallpass::config::{HumanDuration, PublicUrl};
 
 use crate::support::{
-    ADMIN, ADMIN_PASSWORD, Db, TestApp, count_sessions, session_cookie, set_cookie_header, sql,
-    user,
+    ADMIN, ADMIN_PASSWORD, Db, TestApp, count_sessions, session_cookie, session_rows,
+    set_cookie_header, sql, user,
 };
 
 both_databases!(
@@ -158,6 +158,15 @@ async fn the_idle_timeout_slides_with_use(db: Db) {
     };
     tokio::time::sleep(Duration::from_millis(2000)).await;
     assert_eq!(me().await, 200);
+    // That request re-saved the session; the user row it was loaded with is not stored.
+    let rows = session_rows(&app).await;
+    assert!(!rows.is_empty());
+    for data in rows {
+        assert!(
+            !data.contains("__user") && !data.contains("argon2"),
+            "{data}"
+        );
+    }
     // 4.5 s after sign-in: alive only because the request at 2 s moved the expiry forward.
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert_eq!(me().await, 200);

@@ -75,6 +75,19 @@ pub fn cookie_warning(config: &Config, headers: &HeaderMap) -> Option<String> {
         })
         .unwrap_or_else(|| "http".to_owned());
     let public = config.server.public_url.as_ref();
+    let warning = cookie_problem(config, &scheme, public);
+    if let Some(w) = &warning {
+        // The operator reads the log, the person stuck in the loop reads the page.
+        tracing::warn!("sign-in page served where the session cookie will not stick: {w}");
+    }
+    warning
+}
+
+fn cookie_problem(
+    config: &Config,
+    scheme: &str,
+    public: Option<&crate::config::PublicUrl>,
+) -> Option<String> {
     if config.cookie_secure() && scheme == "http" {
         return Some(format!(
             "This page was loaded over http://, but the session cookie is marked Secure{}. Your browser will drop it and you will land back here after signing in. Open Hallpass over https://{}, or set session.cookie_secure = \"never\" for a plain-http setup.",

@@ -283,3 +283,25 @@ pub async fn api_login(app: &TestApp, username: &str, password: &str) -> (reqwes
     let body: serde_json::Value = r.json().await.unwrap();
     (c, body["csrf_token"].as_str().unwrap().to_owned())
 }
+
+/// The stored `data` column of every session row.
+pub async fn session_rows(app: &TestApp) -> Vec<String> {
+    use diesel::{QueryableByName, RunQueryDsl, sql_types};
+    #[derive(QueryableByName)]
+    struct Data {
+        #[diesel(sql_type = sql_types::Text)]
+        data: String,
+    }
+    app.state
+        .db
+        .run(|c| {
+            diesel::sql_query("SELECT data FROM sessions")
+                .load::<Data>(c)
+                .map_err(hallpass::db::DbError::from)
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.data)
+        .collect()
+}
