@@ -103,14 +103,6 @@ impl PasswordHasher {
         self.inner.peak.load(Ordering::Relaxed)
     }
 
-    /// Most hashes allowed at once.
-    pub fn max_concurrency(&self) -> usize {
-        self.inner
-            .permits
-            .available_permits()
-            .max(self.peak_concurrency())
-    }
-
     /// Hashes a new password into a PHC string.
     pub async fn hash(&self, password: &str) -> Result<String, HashError> {
         let password = password.to_owned();
