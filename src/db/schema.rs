@@ -16,6 +16,7 @@ diesel::table! {
         updated_at -> BigInt,
         last_login_at -> Nullable<BigInt>,
         created_by -> Nullable<BigInt>,
+        deleted_at -> Nullable<BigInt>,
     }
 }
 
@@ -35,6 +36,7 @@ diesel::table! {
         local_login_enabled -> Integer,
         registration_enabled -> Integer,
         updated_at -> BigInt,
+        auto_approve_registrations -> Integer,
     }
 }
 
@@ -52,5 +54,19 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    api_keys (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        name -> Text,
+        prefix -> Text,
+        key_hmac -> Text,
+        created_at -> BigInt,
+        last_used_at -> Nullable<BigInt>,
+        expires_at -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
-diesel::allow_tables_to_appear_in_same_query!(users, sessions, settings, audit_events);
+diesel::joinable!(api_keys -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(users, sessions, settings, audit_events, api_keys);

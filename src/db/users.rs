@@ -18,6 +18,7 @@ pub(super) type Row = (
     i64,
     i64,
     Option<i64>,
+    Option<i64>,
 );
 
 pub(super) const COLUMNS: (
@@ -32,6 +33,7 @@ pub(super) const COLUMNS: (
     users::created_at,
     users::updated_at,
     users::last_login_at,
+    users::deleted_at,
 ) = (
     users::id,
     users::username,
@@ -44,6 +46,7 @@ pub(super) const COLUMNS: (
     users::created_at,
     users::updated_at,
     users::last_login_at,
+    users::deleted_at,
 );
 
 pub(super) fn into_user(r: Row) -> Result<User, DbError> {
@@ -63,6 +66,7 @@ pub(super) fn into_user(r: Row) -> Result<User, DbError> {
         created_at: r.8,
         updated_at: r.9,
         last_login_at: r.10,
+        deleted_at: r.11,
     })
 }
 
@@ -157,4 +161,239 @@ pub fn record_login(conn: &mut Conn, id: i64, rehash: Option<&str>) -> Result<()
             .execute(conn)?,
     };
     Ok(())
+}
+
+/// Active, not deleted admins other than `except` (read inside the locked transaction).
+pub fn count_other_active_admins(conn: &mut Conn, except: i64) -> Result<i64, DbError> {
+    Ok(users::table
+        .filter(users::role.eq(Role::Admin.as_str()))
+        .filter(users::status.eq(Status::Active.as_str()))
+        .filter(users::deleted_at.is_null())
+        .filter(users::id.ne(except))
+        .count()
+        .get_result(conn)?)
+}
+
+/// Writes role, status and the soft-delete mark; `end_sessions` bumps `session_version`.
+pub fn set_standing(
+    conn: &mut Conn,
+    id: i64,
+    role: Role,
+    status: Status,
+    deleted_at: Option<i64>,
+    end_sessions: bool,
+) -> Result<(), DbError> {
+    let bump: i64 = if end_sessions { 1 } else { 0 };
+    diesel::update(users::table.filter(users::id.eq(id)))
+        .set((
+            users::role.eq(role.as_str()),
+            users::status.eq(status.as_str()),
+            users::deleted_at.eq(deleted_at),
+            users::session_version.eq(users::session_version + bump),
+            users::updated_at.eq(now_ts()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Writes the editable profile fields.
+pub fn set_profile(
+    conn: &mut Conn,
+    id: i64,
+    username: &Username,
+    email: Option<&Email>,
+    display_name: Option<&str>,
+) -> Result<(), DbError> {
+    diesel::update(users::table.filter(users::id.eq(id)))
+        .set((
+            users::username.eq(username.as_str()),
+            users::username_key.eq(username.key()),
+            users::email.eq(email.map(Email::as_str)),
+            users::email_key.eq(email.map(Email::key)),
+            users::display_name.eq(display_name),
+            users::updated_at.eq(now_ts()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Whether another account already uses this username or email (case-insensitively).
+pub fn taken(
+    conn: &mut Conn,
+    except: Option<i64>,
+    username_key: &str,
+    email_key: Option<&str>,
+) -> Result<(bool, bool), DbError> {
+    let except = except.unwrap_or(-1);
+    let name: i64 = users::table
+        .filter(users::username_key.eq(username_key))
+        .filter(users::id.ne(except))
+        .count()
+        .get_result(conn)?;
+    let email: i64 = match email_key {
+        Some(e) => users::table
+            .filter(users::email_key.eq(e))
+            .filter(users::id.ne(except))
+            .count()
+            .get_result(conn)?,
+        None => 0,
+    };
+    Ok((name > 0, email > 0))
+}
+
+/// Removes the row and everything it owns (sessions and API keys cascade).
+pub fn purge(conn: &mut Conn, id: i64) -> Result<(), DbError> {
+    diesel::delete(users::table.filter(users::id.eq(id))).execute(conn)?;
+    Ok(())
+}
+
+/// Sort orders of the admin user table; each has an index ending in `id` (keyset).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    Username,
+    Created,
+    LastLogin,
+}
+
+/// A page request for the admin user table.
+#[derive(Debug, Clone)]
+pub struct ListQuery {
+    /// Lower-cased search text (username, email or display name contains it).
+    pub search: Option<String>,
+    pub role: Option<Role>,
+    /// `None` = every status except deleted accounts.
+    pub status: Option<Status>,
+    pub deleted: bool,
+    pub sort: SortKey,
+    pub descending: bool,
+    /// Keyset cursor: the sort value and id of the last row of the previous page.
+    pub after: Option<(String, i64)>,
+    pub limit: i64,
+}
+
+diesel::define_sql_function!(fn lower(x: diesel::sql_types::Nullable<diesel::sql_types::Text>) -> diesel::sql_types::Nullable<diesel::sql_types::Text>);
+diesel::define_sql_function!(fn coalesce(x: diesel::sql_types::Nullable<diesel::sql_types::BigInt>, y: diesel::sql_types::BigInt) -> diesel::sql_types::BigInt);
+
+fn like_pattern(s: &str) -> String {
+    let mut p = String::with_capacity(s.len() + 2);
+    p.push('%');
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+/// One page of users, in the requested order.
+pub fn list(conn: &mut Conn, q: &ListQuery) -> Result<Vec<User>, DbError> {
+    use diesel::expression_methods::EscapeExpressionMethods;
+    let mut query = users::table.select(COLUMNS).into_boxed();
+    if let Some(s) = q.search.as_deref().filter(|s| !s.is_empty()) {
+        let p = like_pattern(s);
+        query = query.filter(
+            users::username_key
+                .like(p.clone())
+                .escape('\\')
+                .or(users::email_key.like(p.clone()).escape('\\'))
+                .or(lower(users::display_name).like(p).escape('\\')),
+        );
+    }
+    if let Some(r) = q.role {
+        query = query.filter(users::role.eq(r.as_str()));
+    }
+    if q.deleted {
+        query = query.filter(users::deleted_at.is_not_null());
+    } else {
+        query = query.filter(users::deleted_at.is_null());
+        if let Some(s) = q.status {
+            query = query.filter(users::status.eq(s.as_str()));
+        }
+    }
+    let last_login = coalesce(users::last_login_at, 0_i64);
+    match (q.sort, q.descending) {
+        (SortKey::Username, false) => {
+            query = query.order((users::username_key.asc(), users::id.asc()))
+        }
+        (SortKey::Username, true) => {
+            query = query.order((users::username_key.desc(), users::id.desc()))
+        }
+        (SortKey::Created, false) => {
+            query = query.order((users::created_at.asc(), users::id.asc()))
+        }
+        (SortKey::Created, true) => {
+            query = query.order((users::created_at.desc(), users::id.desc()))
+        }
+        (SortKey::LastLogin, false) => query = query.order((last_login.asc(), users::id.asc())),
+        (SortKey::LastLogin, true) => query = query.order((last_login.desc(), users::id.desc())),
+    }
+    if let Some((value, id)) = &q.after {
+        let id = *id;
+        match q.sort {
+            SortKey::Username => {
+                let v = value.clone();
+                query = if q.descending {
+                    query.filter(
+                        users::username_key
+                            .lt(v.clone())
+                            .or(users::username_key.eq(v).and(users::id.lt(id))),
+                    )
+                } else {
+                    query.filter(
+                        users::username_key
+                            .gt(v.clone())
+                            .or(users::username_key.eq(v).and(users::id.gt(id))),
+                    )
+                };
+            }
+            SortKey::Created | SortKey::LastLogin => {
+                let v: i64 = value.parse().unwrap_or(0);
+                query = match (q.sort, q.descending) {
+                    (SortKey::Created, true) => query.filter(
+                        users::created_at
+                            .lt(v)
+                            .or(users::created_at.eq(v).and(users::id.lt(id))),
+                    ),
+                    (SortKey::Created, _) => query.filter(
+                        users::created_at
+                            .gt(v)
+                            .or(users::created_at.eq(v).and(users::id.gt(id))),
+                    ),
+                    (_, true) => query.filter(
+                        coalesce(users::last_login_at, 0_i64).lt(v).or(coalesce(
+                            users::last_login_at,
+                            0_i64,
+                        )
+                        .eq(v)
+                        .and(users::id.lt(id))),
+                    ),
+                    (_, false) => query.filter(
+                        coalesce(users::last_login_at, 0_i64).gt(v).or(coalesce(
+                            users::last_login_at,
+                            0_i64,
+                        )
+                        .eq(v)
+                        .and(users::id.gt(id))),
+                    ),
+                };
+            }
+        }
+    }
+    query
+        .limit(q.limit)
+        .load::<Row>(conn)?
+        .into_iter()
+        .map(into_user)
+        .collect()
+}
+
+/// Users waiting for approval (for the admin navigation badge).
+pub fn count_pending(conn: &mut Conn) -> Result<i64, DbError> {
+    Ok(users::table
+        .filter(users::status.eq(Status::Pending.as_str()))
+        .filter(users::deleted_at.is_null())
+        .count()
+        .get_result(conn)?)
 }

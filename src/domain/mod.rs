@@ -3,6 +3,7 @@
 
 mod account;
 mod errors;
+pub mod policy;
 mod user;
 
 pub use account::{Email, Password, Username};

@@ -98,13 +98,30 @@ pub struct User {
     pub created_at: i64,
     pub updated_at: i64,
     pub last_login_at: Option<i64>,
+    /// Set when an admin deleted the account (soft delete: it can be restored).
+    pub deleted_at: Option<i64>,
 }
 
 impl User {
     /// A session made at `session_version` still speaks for this user: the account is
     /// active and nothing (password change, disable, reset) has bumped the version since.
     pub fn accepts_session(&self, session_version: i64) -> bool {
-        self.status == Status::Active && self.session_version == session_version
+        self.may_sign_in() && self.session_version == session_version
+    }
+
+    /// Pending and rejected accounts may sign in (to see where they stand); disabled and
+    /// deleted ones may not.
+    pub fn may_sign_in(&self) -> bool {
+        self.deleted_at.is_none()
+            && matches!(
+                self.status,
+                Status::Active | Status::Pending | Status::Rejected
+            )
+    }
+
+    /// An active, not deleted admin: the kind of account that must always exist.
+    pub fn is_active_admin(&self) -> bool {
+        self.role == Role::Admin && self.status == Status::Active && self.deleted_at.is_none()
     }
 
     /// The name to greet the user with.

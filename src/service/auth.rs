@@ -3,7 +3,7 @@
 use super::ServiceError;
 use super::passwords::PasswordHasher;
 use crate::db::{DbPool, audit, users};
-use crate::domain::{Status, User};
+use crate::domain::User;
 
 /// Longest identifier recorded in the audit log for a failed attempt.
 const MAX_LOGGED_IDENTIFIER: usize = 100;
@@ -29,7 +29,7 @@ pub async fn login_with_password(
             user.as_ref().and_then(|u| u.password_hash.as_deref()),
         )
         .await?;
-    let allowed = verified.ok && user.as_ref().is_some_and(|u| u.status == Status::Active);
+    let allowed = verified.ok && user.as_ref().is_some_and(User::may_sign_in);
     let rehash = verified.rehash;
     db.run(move |conn| {
         let outcome = if allowed { "success" } else { "failure" };

@@ -2,6 +2,7 @@
 //! opens one transaction, checks the rules inside it, writes, and records an audit event.
 
 pub mod accounts;
+pub mod admin;
 pub mod auth;
 pub mod passwords;
 pub mod setup;
@@ -21,6 +22,12 @@ pub enum ServiceError {
     /// The first admin exists already.
     #[error("Hallpass is already set up.")]
     AlreadySetUp,
+    /// No such account (or API key).
+    #[error("Not found.")]
+    NotFound,
+    /// A rule of user administration refused the change.
+    #[error(transparent)]
+    Policy(#[from] crate::domain::policy::PolicyError),
     #[error(transparent)]
     Db(#[from] DbError),
     #[error(transparent)]

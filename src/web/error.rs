@@ -74,6 +74,12 @@ impl From<ServiceError> for ApiError {
             ServiceError::AlreadySetUp => {
                 Self::new(StatusCode::CONFLICT, "ALREADY_SET_UP", e.to_string())
             }
+            ServiceError::NotFound => {
+                Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", "No such account.")
+            }
+            ServiceError::Policy(p) => {
+                Self::new(StatusCode::CONFLICT, policy_code(&p), p.to_string())
+            }
             ServiceError::Db(_) | ServiceError::Hash(_) => Self::internal(e),
         }
     }
@@ -91,12 +97,28 @@ impl From<axum::extract::rejection::JsonRejection> for ApiError {
     }
 }
 
+/// The API code of each policy refusal.
+pub fn policy_code(p: &crate::domain::policy::PolicyError) -> &'static str {
+    use crate::domain::policy::PolicyError as P;
+    match p {
+        P::CannotDisableSelf => "CANNOT_DISABLE_SELF",
+        P::CannotDemoteSelf => "CANNOT_DEMOTE_SELF",
+        P::CannotRejectSelf => "CANNOT_REJECT_SELF",
+        P::CannotDeleteSelf => "CANNOT_DELETE_SELF",
+        P::CannotPurgeSelf => "CANNOT_PURGE_SELF",
+        P::LastActiveAdmin => "LAST_ACTIVE_ADMIN",
+        P::PurgeNotConfirmed => "PURGE_NOT_CONFIRMED",
+        P::PurgeNeedsDelete => "PURGE_NEEDS_DELETE",
+    }
+}
+
 /// An error answered with an HTML page.
 #[derive(Debug)]
 pub enum UiError {
     NotFound,
     Forbidden(String),
     BadRequest(String),
+    Conflict(String),
     Internal,
 }
 
@@ -113,6 +135,8 @@ impl From<ServiceError> for UiError {
             ServiceError::Validation(f) => UiError::BadRequest(f.summary()),
             ServiceError::InvalidCredentials => UiError::Forbidden(e.to_string()),
             ServiceError::AlreadySetUp => UiError::BadRequest(e.to_string()),
+            ServiceError::NotFound => UiError::NotFound,
+            ServiceError::Policy(p) => UiError::Conflict(p.to_string()),
             ServiceError::Db(_) | ServiceError::Hash(_) => UiError::internal(e),
         }
     }
@@ -140,6 +164,7 @@ impl IntoResponse for UiError {
             ),
             UiError::Forbidden(m) => (StatusCode::FORBIDDEN, "Not allowed", m),
             UiError::BadRequest(m) => (StatusCode::BAD_REQUEST, "Bad request", m),
+            UiError::Conflict(m) => (StatusCode::CONFLICT, "Not possible", m),
             UiError::Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Something went wrong",

@@ -20,6 +20,7 @@ use crate::state::AppState;
 #[serde(rename_all = "snake_case")]
 pub enum AuthMethod {
     Session,
+    ApiKey,
 }
 
 /// A signed-in, active user.

@@ -5,6 +5,7 @@ pub mod api;
 pub mod client;
 pub mod csrf;
 pub mod error;
+pub mod guards;
 pub mod headers;
 pub mod health;
 pub mod identity;
@@ -36,6 +37,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/auth/me", get(api::auth::me))
         .fallback(error::not_found)
         .layer(from_fn_with_state(state.clone(), csrf::verify))
+        .layer(axum::middleware::from_fn(guards::status_gate))
         .layer(from_fn_with_state(state.clone(), setup_gate::redirect))
         .layer(from_fn_with_state(state.clone(), identity::resolve))
         .layer(session::layer(&state));

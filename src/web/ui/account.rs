@@ -27,9 +27,13 @@ pub struct AccountPage {
     errors: FieldErrors,
 }
 
-pub async fn page(me: CurrentUser, session: Session) -> Result<AccountPage, UiError> {
+pub async fn page(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    session: Session,
+) -> Result<AccountPage, UiError> {
     Ok(AccountPage {
-        layout: Layout::new("Your account", &session, Some(&me)).await?,
+        layout: Layout::new("Your account", &state, &session, Some(&me)).await?,
         me: UserView::from(&me),
         has_password: me.user.password_hash.is_some(),
         errors: FieldErrors::new(),
@@ -71,7 +75,7 @@ pub async fn change_password(
         }
         Err(ServiceError::Validation(errors)) => {
             let page = AccountPage {
-                layout: Layout::new("Your account", &session, Some(&me)).await?,
+                layout: Layout::new("Your account", &state, &session, Some(&me)).await?,
                 me: UserView::from(&me),
                 has_password: me.user.password_hash.is_some(),
                 errors,

@@ -2,7 +2,10 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
+use axum::extract::State;
 use tower_sessions::Session;
+
+use crate::state::AppState;
 
 use super::{Layout, UserView};
 use crate::web::error::UiError;
@@ -15,9 +18,13 @@ pub struct HomePage {
     me: UserView,
 }
 
-pub async fn page(me: CurrentUser, session: Session) -> Result<HomePage, UiError> {
+pub async fn page(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    session: Session,
+) -> Result<HomePage, UiError> {
     Ok(HomePage {
-        layout: Layout::new("Home", &session, Some(&me)).await?,
+        layout: Layout::new("Home", &state, &session, Some(&me)).await?,
         me: UserView::from(&me),
     })
 }

@@ -57,7 +57,7 @@ pub async fn page(
         return Ok(Redirect::to(&next).into_response());
     }
     Ok(LoginPage {
-        layout: Layout::new("Sign in", &session, None).await?,
+        layout: Layout::new("Sign in", &state, &session, None).await?,
         username: String::new(),
         next,
         error: None,
@@ -114,7 +114,7 @@ pub async fn submit(
                 StatusCode::UNAUTHORIZED
             };
             let page = LoginPage {
-                layout: Layout::new("Sign in", &session, None).await?,
+                layout: Layout::new("Sign in", &state, &session, None).await?,
                 username: form.username,
                 next,
                 error: Some(

@@ -13,6 +13,7 @@ use super::identity::CurrentUser;
 use super::session;
 use crate::config::Config;
 use crate::domain::Role;
+use crate::state::AppState;
 
 /// Bumps with every release so browsers fetch new assets.
 pub const ASSET_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -28,6 +29,8 @@ pub struct Layout {
 pub struct NavUser {
     pub username: String,
     pub role: Role,
+    /// Accounts waiting for approval (admins only).
+    pub pending_count: Option<i64>,
 }
 
 impl Layout {
@@ -35,14 +38,26 @@ impl Layout {
     /// every page can carry a form (sign-out at least).
     pub async fn new(
         title: impl Into<String>,
+        state: &AppState,
         session: &Session,
         user: Option<&CurrentUser>,
-    ) -> Result<Self, tower_sessions::session::Error> {
+    ) -> Result<Self, super::error::UiError> {
+        let pending_count = match user {
+            Some(u) if u.user.role == Role::Admin => Some(
+                state
+                    .db
+                    .run(crate::db::users::count_pending)
+                    .await
+                    .map_err(super::error::UiError::internal)?,
+            ),
+            _ => None,
+        };
         Ok(Self {
             title: title.into(),
             user: user.map(|u| NavUser {
                 username: u.user.username.clone(),
                 role: u.user.role,
+                pending_count,
             }),
             csrf_token: session::csrf_token(session).await?,
             asset_version: ASSET_VERSION,
@@ -130,6 +145,7 @@ impl From<&CurrentUser> for UserView {
             status: u.status,
             auth_method: match c.auth_method {
                 super::identity::AuthMethod::Session => "password (browser session)",
+                super::identity::AuthMethod::ApiKey => "API key",
             },
             created: format_time(u.created_at),
             last_login: u

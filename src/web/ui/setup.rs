@@ -34,13 +34,14 @@ pub struct SetupPage {
 
 impl SetupPage {
     async fn new(
+        state: &AppState,
         session: &Session,
         user: Option<&CurrentUser>,
         open: bool,
         needs_code: bool,
     ) -> Result<Self, UiError> {
         Ok(Self {
-            layout: Layout::new("Set up Hallpass", session, user).await?,
+            layout: Layout::new("Set up Hallpass", state, session, user).await?,
             open,
             needs_code,
             username: String::new(),
@@ -58,7 +59,14 @@ pub async fn page(
     headers: HeaderMap,
 ) -> Result<SetupPage, UiError> {
     let needs_code = !is_direct_loopback(&client.peer, &headers);
-    SetupPage::new(&session, user.as_ref(), !state.setup.is_done(), needs_code).await
+    SetupPage::new(
+        &state,
+        &session,
+        user.as_ref(),
+        !state.setup.is_done(),
+        needs_code,
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -85,7 +93,7 @@ pub async fn submit(
 ) -> Result<Response, UiError> {
     let needs_code = !is_direct_loopback(&client.peer, &headers);
     if state.setup.is_done() {
-        let page = SetupPage::new(&session, current.as_ref(), false, needs_code).await?;
+        let page = SetupPage::new(&state, &session, current.as_ref(), false, needs_code).await?;
         return Ok((StatusCode::CONFLICT, page).into_response());
     }
     let parsed = NewAdmin::parse(
@@ -115,7 +123,8 @@ pub async fn submit(
         }
         Err(ServiceError::AlreadySetUp) => {
             state.setup.mark_done();
-            let page = SetupPage::new(&session, current.as_ref(), false, needs_code).await?;
+            let page =
+                SetupPage::new(&state, &session, current.as_ref(), false, needs_code).await?;
             Ok((StatusCode::CONFLICT, page).into_response())
         }
         Err(ServiceError::Validation(mut errors)) => {
@@ -125,7 +134,7 @@ pub async fn submit(
                     "The setup code is not correct. It is printed in the server log at start-up.",
                 );
             }
-            let mut page = SetupPage::new(&session, None, true, needs_code).await?;
+            let mut page = SetupPage::new(&state, &session, None, true, needs_code).await?;
             page.username = form.username;
             page.email = form.email;
             page.errors = errors;

@@ -1,0 +1,10 @@
+DROP INDEX audit_events_target;
+DROP INDEX audit_events_action;
+DROP INDEX users_email_key_sort;
+DROP INDEX users_last_login_at;
+DROP INDEX users_created_at;
+DROP INDEX users_status;
+DROP INDEX users_role;
+DROP TABLE api_keys;
+ALTER TABLE settings DROP COLUMN auto_approve_registrations;
+ALTER TABLE users DROP COLUMN deleted_at;

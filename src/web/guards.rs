@@ -1,0 +1,132 @@
+//! Role and status checks, enforced on the server for every route.
+//!
+//! - [`status_gate`]: pending and rejected accounts are signed in but may do nothing except
+//!   sign out; everything else answers the "Awaiting approval" / "Access not approved" page
+//!   or JSON 403 `ACCOUNT_PENDING` / `ACCOUNT_REJECTED`.
+//! - [`RequireAdmin`]: admin-only routes (`/admin/*`, `/api/admin/*`).
+//! - A viewer's API key is read-only: [`status_gate`] refuses its writes with
+//!   `WRITE_ACCESS_REQUIRED`.
+
+use askama::Template;
+use axum::extract::{FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Response};
+
+use super::error::ApiError;
+use super::identity::{AuthMethod, AuthRequired, CurrentUser, Identity};
+use super::ui::Layout;
+use crate::domain::{Role, Status};
+use tower_sessions::Session;
+
+/// Paths a pending or rejected account may still use.
+const ALWAYS_ALLOWED: &[&str] = &["/logout", "/api/auth/logout"];
+
+#[derive(Template)]
+#[template(path = "status.html")]
+struct StatusPage {
+    layout: Layout,
+    pending: bool,
+}
+
+pub async fn status_gate(session: Session, req: Request, next: Next) -> Response {
+    let Some(Identity(Some(me))) = req.extensions().get::<Identity>().cloned() else {
+        return next.run(req).await;
+    };
+    let path = req.uri().path();
+    let api = path.starts_with("/api/");
+    if matches!(me.user.status, Status::Pending | Status::Rejected)
+        && !ALWAYS_ALLOWED.contains(&path)
+    {
+        let pending = me.user.status == Status::Pending;
+        if api {
+            let (code, message) = if pending {
+                (
+                    "ACCOUNT_PENDING",
+                    "Your account is waiting for an administrator's approval.",
+                )
+            } else {
+                (
+                    "ACCOUNT_REJECTED",
+                    "An administrator did not approve this account.",
+                )
+            };
+            return ApiError::new(StatusCode::FORBIDDEN, code, message).into_response();
+        }
+        let mut layout = Layout::bare(if pending {
+            "Awaiting approval"
+        } else {
+            "Access not approved"
+        });
+        layout.csrf_token = super::session::csrf_token(&session)
+            .await
+            .unwrap_or_default();
+        layout.user = Some(super::ui::NavUser {
+            username: me.user.username.clone(),
+            role: me.user.role,
+            pending_count: None,
+        });
+        let page = StatusPage { layout, pending };
+        return match page.render() {
+            Ok(html) => (StatusCode::FORBIDDEN, Html(html)).into_response(),
+            Err(e) => ApiError::internal(e).into_response(),
+        };
+    }
+    if me.auth_method == AuthMethod::ApiKey
+        && me.user.role == Role::Viewer
+        && !req.method().is_safe()
+    {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "WRITE_ACCESS_REQUIRED",
+            "A viewer's API key is read-only.",
+        )
+        .into_response();
+    }
+    next.run(req).await
+}
+
+/// An active admin.
+pub struct RequireAdmin(pub CurrentUser);
+
+/// Rejection of [`RequireAdmin`].
+pub enum AdminRejection {
+    Auth(AuthRequired),
+    Forbidden { api: bool },
+}
+
+impl IntoResponse for AdminRejection {
+    fn into_response(self) -> Response {
+        match self {
+            AdminRejection::Auth(a) => a.into_response(),
+            AdminRejection::Forbidden { api: true } => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "FORBIDDEN",
+                "Only administrators may do this.",
+            )
+            .into_response(),
+            AdminRejection::Forbidden { api: false } => {
+                super::error::UiError::Forbidden("Only administrators can open this page.".into())
+                    .into_response()
+            }
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for RequireAdmin {
+    type Rejection = AdminRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AdminRejection> {
+        let me = CurrentUser::from_request_parts(parts, state)
+            .await
+            .map_err(AdminRejection::Auth)?;
+        if me.user.role == Role::Admin && me.user.status == Status::Active {
+            Ok(RequireAdmin(me))
+        } else {
+            Err(AdminRejection::Forbidden {
+                api: parts.uri.path().starts_with("/api/"),
+            })
+        }
+    }
+}
