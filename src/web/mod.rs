@@ -13,6 +13,7 @@ pub mod session;
 pub mod setup_gate;
 pub mod static_files;
 pub mod ui;
+pub mod user_list;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -35,6 +36,20 @@ pub fn router(state: AppState) -> Router {
         .route("/api/auth/login", post(api::auth::login))
         .route("/api/auth/logout", post(api::auth::logout))
         .route("/api/auth/me", get(api::auth::me))
+        .route(
+            "/api/admin/users",
+            get(api::admin_users::list).post(api::admin_users::create),
+        )
+        .route(
+            "/api/admin/users/{id}",
+            get(api::admin_users::get_one)
+                .patch(api::admin_users::patch)
+                .delete(api::admin_users::delete),
+        )
+        .route(
+            "/api/admin/users/{id}/{action}",
+            post(api::admin_users::action),
+        )
         .fallback(error::not_found)
         .layer(from_fn_with_state(state.clone(), csrf::verify))
         .layer(axum::middleware::from_fn(guards::status_gate))
