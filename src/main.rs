@@ -82,6 +82,7 @@ fn serve(config: Config, admin: Option<hallpass::service::accounts::NewAdmin>) -
         }
     };
     runtime.block_on(async move {
+        let shutdown = server::shutdown_signal();
         let state = match server::prepare(config, admin).await {
             Ok(s) => s,
             Err(e) => {
@@ -97,7 +98,7 @@ fn serve(config: Config, admin: Option<hallpass::service::accounts::NewAdmin>) -
                 return ExitCode::FAILURE;
             }
         };
-        match server::run(state, listener, server::shutdown_signal()).await {
+        match server::run(state, listener, shutdown).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error: {e}");

@@ -33,6 +33,29 @@ pub fn router(state: AppState) -> Router {
         .route("/logout", post(ui::login::logout))
         .route("/account", get(ui::account::page))
         .route("/account/password", post(ui::account::change_password))
+        .route(
+            "/admin/users",
+            get(ui::admin_users::table).post(ui::admin_users::create),
+        )
+        .route("/admin/users/new", get(ui::admin_users::new_form))
+        .route("/admin/users/{id}", post(ui::admin_users::update))
+        .route("/admin/users/{id}/edit", get(ui::admin_users::edit_form))
+        .route(
+            "/admin/users/{id}/password",
+            post(ui::admin_users::reset_password),
+        )
+        .route(
+            "/admin/users/{id}/purge",
+            get(ui::admin_users::purge_form).post(ui::admin_users::purge),
+        )
+        .route(
+            "/admin/users/{id}/confirm/{action}",
+            get(ui::admin_users::confirm),
+        )
+        .route(
+            "/admin/users/{id}/{action}",
+            post(ui::admin_users::row_action),
+        )
         .route("/api/auth/login", post(api::auth::login))
         .route("/api/auth/logout", post(api::auth::logout))
         .route("/api/auth/me", get(api::auth::me))

@@ -8,6 +8,7 @@
 mod support;
 
 mod account;
+mod admin_ui;
 mod admin_users;
 mod api;
 mod cli;

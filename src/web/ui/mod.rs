@@ -1,6 +1,7 @@
 //! HTML pages: one module per screen, each with its askama struct beside its handlers.
 
 pub mod account;
+pub mod admin_users;
 pub mod errors;
 pub mod home;
 pub mod login;

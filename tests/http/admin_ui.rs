@@ -1,0 +1,488 @@
+//! The HTML user table: search, filters, pages, and every action with and without htmx.
+
+use crate::support::{Db, TestApp, csrf_in, sql, user};
+
+both_databases!(
+    the_table_searches_filters_and_pages,
+    row_actions_work_as_forms_and_as_htmx_swaps,
+    creating_a_user_shows_the_one_time_password_once,
+    edit_reset_and_purge_re_render_errors,
+    the_table_is_for_admins_only,
+);
+
+/// Inserts `n` accounts straight into the table (no password hashing: fast).
+async fn bulk_users(app: &TestApp, n: usize) {
+    let db = app.state.db.clone();
+    db.run(move |c| {
+        use diesel::RunQueryDsl;
+        for i in 0..n {
+            let status = if i % 10 == 0 { "pending" } else { "active" };
+            let role = if i % 3 == 0 { "viewer" } else { "user" };
+            diesel::sql_query(format!(
+                "INSERT INTO users (username, username_key, email, email_key, role, status, session_version, created_at, updated_at) \
+                 VALUES ('member{i:03}', 'member{i:03}', 'm{i}@example.com', 'm{i}@example.com', '{role}', '{status}', 1, {}, 0)",
+                1000 + i
+            ))
+            .execute(c)?;
+        }
+        Ok::<_, hallpass::db::DbError>(())
+    })
+    .await
+    .unwrap();
+}
+
+fn rows(html: &str) -> usize {
+    html.matches("<tr id=\"user-").count()
+}
+
+async fn the_table_searches_filters_and_pages(db: Db) {
+    let Some(app) = TestApp::with_admin(db).await else {
+        return;
+    };
+    bulk_users(&app, 60).await;
+    let c = app.admin_client().await;
+    let page = c.get(app.url("/admin/users")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert_eq!(rows(&html), 50, "50 a page");
+    assert!(
+        html.contains("id=\"nav-pending\" title=\"Accounts awaiting approval\">6<"),
+        "pending count in the navigation"
+    );
+    let next = html
+        .split("id=\"next-page\"")
+        .next()
+        .unwrap()
+        .rsplit("href=\"")
+        .next()
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&amp;", "&");
+    let second = c
+        .get(app.url(&next))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(rows(&second), 11, "61 accounts in all");
+    assert!(!second.contains("id=\"next-page\""));
+    assert!(second.contains("member059"));
+
+    let search = c
+        .get(app.url("/admin/users?q=MEMBER01"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(rows(&search), 10, "member010..member019");
+    let pending = c
+        .get(app.url("/admin/users?status=pending"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(rows(&pending), 6);
+    let viewers = c
+        .get(app.url("/admin/users?role=viewer&status=pending"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(rows(&viewers), 2, "member000, member030");
+    let newest = c
+        .get(app.url("/admin/users?sort=created&dir=desc"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let first_row = newest.split("<tr id=\"user-").nth(1).unwrap();
+    assert!(first_row.contains("admin"), "the admin was created last");
+    let bad = c
+        .get(app.url("/admin/users?sort=shoe-size"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+
+    // htmx asks for the table only.
+    let r = c
+        .get(app.url("/admin/users?q=member00"))
+        .header("HX-Request", "true")
+        .header("HX-Target", "user-table")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["vary"], "HX-Request");
+    let fragment = r.text().await.unwrap();
+    assert!(
+        fragment.trim_start().starts_with("<div id=\"user-table\">"),
+        "{fragment}"
+    );
+    assert!(!fragment.contains("<html"));
+    assert_eq!(rows(&fragment), 10);
+}
+
+async fn row_actions_work_as_forms_and_as_htmx_swaps(db: Db) {
+    let Some(app) = TestApp::with_admin(db).await else {
+        return;
+    };
+    bulk_users(&app, 2).await;
+    let c = app.admin_client().await;
+    let token = app.csrf(&c, "/admin/users").await;
+    let target = user(&app, "member001").await.id;
+
+    // Without JavaScript: a confirmation page, then the form.
+    let confirm = c
+        .get(app.url(&format!("/admin/users/{target}/confirm/disable")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(confirm.contains("Disable member001?"));
+    assert!(confirm.contains(&format!("action=\"/admin/users/{target}/disable\"")));
+    let r = c
+        .post(app.url(&format!("/admin/users/{target}/disable")))
+        .form(&[("csrf_token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        user(&app, "member001").await.status,
+        hallpass::domain::Status::Disabled
+    );
+
+    // With htmx: the response is the new row.
+    let r = c
+        .post(app.url(&format!("/admin/users/{target}/enable")))
+        .header("HX-Request", "true")
+        .header("X-CSRF-Token", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let row = r.text().await.unwrap();
+    assert!(
+        row.trim_start()
+            .starts_with(&format!("<tr id=\"user-{target}\"")),
+        "{row}"
+    );
+    assert!(row.contains("badge-active"));
+
+    let pending = user(&app, "member000").await.id;
+    let row = c
+        .post(app.url(&format!("/admin/users/{pending}/approve")))
+        .header("HX-Request", "true")
+        .header("X-CSRF-Token", &token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(row.contains("badge-active"), "{row}");
+
+    // A refused action explains itself in the row.
+    let me = user(&app, "admin").await.id;
+    let row = c
+        .post(app.url(&format!("/admin/users/{me}/disable")))
+        .header("HX-Request", "true")
+        .header("X-CSRF-Token", &token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        row.contains("You cannot disable your own account."),
+        "{row}"
+    );
+    let r = c
+        .post(app.url(&format!("/admin/users/{me}/disable")))
+        .form(&[("csrf_token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("You cannot disable your own account.")
+    );
+
+    // Delete hides the account, restore brings it back.
+    c.post(app.url(&format!("/admin/users/{target}/delete")))
+        .form(&[("csrf_token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let table = c
+        .get(app.url("/admin/users"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!table.contains("member001"));
+    let deleted = c
+        .get(app.url("/admin/users?status=deleted"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(deleted.contains("member001") && deleted.contains("Purge…"));
+    c.post(app.url(&format!("/admin/users/{target}/restore")))
+        .form(&[("csrf_token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert!(user(&app, "member001").await.deleted_at.is_none());
+}
+
+async fn creating_a_user_shows_the_one_time_password_once(db: Db) {
+    let Some(app) = TestApp::with_admin(db).await else {
+        return;
+    };
+    let c = app.admin_client().await;
+    let token = app.csrf(&c, "/admin/users/new").await;
+    let r = c
+        .post(app.url("/admin/users"))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("username", "x"),
+            ("email", "bad"),
+            ("display_name", "Nina"),
+            ("role", "user"),
+            ("password_mode", "set"),
+            ("password", "short"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains("id=\"username-error\"")
+            && page.contains("id=\"email-error\"")
+            && page.contains("id=\"password-error\"")
+    );
+    assert!(page.contains("value=\"Nina\""), "input kept");
+    assert!(!page.contains("short\""), "password not echoed");
+
+    let r = c
+        .post(app.url("/admin/users"))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("username", "nina"),
+            ("email", "nina@example.com"),
+            ("display_name", "Nina"),
+            ("role", "viewer"),
+            ("password_mode", "generate"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let page = r.text().await.unwrap();
+    let otp = page
+        .split("id=\"one-time-password\">")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(otp.len() >= 20);
+    assert_eq!(app.login(&app.client(), "nina", &otp).await.status(), 303);
+    let table = c
+        .get(app.url("/admin/users"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!table.contains(&otp), "shown once");
+    assert_eq!(
+        user(&app, "nina").await.role,
+        hallpass::domain::Role::Viewer
+    );
+}
+
+async fn edit_reset_and_purge_re_render_errors(db: Db) {
+    let Some(app) = TestApp::with_admin(db).await else {
+        return;
+    };
+    bulk_users(&app, 2).await;
+    let c = app.admin_client().await;
+    let id = user(&app, "member001").await.id;
+    let form = c
+        .get(app.url(&format!("/admin/users/{id}/edit")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(form.contains("value=\"member001\""));
+    let token = csrf_in(&form).unwrap();
+    let r = c
+        .post(app.url(&format!("/admin/users/{id}")))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("username", "member000"),
+            ("email", "m1@example.com"),
+            ("display_name", ""),
+            ("role", "user"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("This username is already taken.")
+    );
+    let r = c
+        .post(app.url(&format!("/admin/users/{id}")))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("username", "renamed"),
+            ("email", "m1@example.com"),
+            ("display_name", "Renamed"),
+            ("role", "admin"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let renamed = user(&app, "renamed").await;
+    assert!(renamed.is_active_admin());
+
+    let r = c
+        .post(app.url(&format!("/admin/users/{id}/password")))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("new_password", "new password 1"),
+            ("new_password_confirm", "new password 2"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("The two passwords do not match.")
+    );
+    let r = c
+        .post(app.url(&format!("/admin/users/{id}/password")))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("new_password", "new password 1"),
+            ("new_password_confirm", "new password 1"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        app.login(&app.client(), "renamed", "new password 1")
+            .await
+            .status(),
+        303
+    );
+
+    sql(&app, "UPDATE users SET deleted_at = 1, status = 'disabled', role = 'user' WHERE username_key = 'renamed'").await;
+    let r = c
+        .post(app.url(&format!("/admin/users/{id}/purge")))
+        .form(&[("csrf_token", token.as_str()), ("confirm", "RENAMED")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("Type the username exactly")
+    );
+    let r = c
+        .post(app.url(&format!("/admin/users/{id}/purge")))
+        .form(&[("csrf_token", token.as_str()), ("confirm", "renamed")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        c.get(app.url(&format!("/admin/users/{id}/edit")))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+}
+
+async fn the_table_is_for_admins_only(db: Db) {
+    let Some(app) = TestApp::with_admin(db).await else {
+        return;
+    };
+    let c = app.admin_client().await;
+    let token = app.csrf(&c, "/admin/users/new").await;
+    c.post(app.url("/admin/users"))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("username", "uma"),
+            ("role", "user"),
+            ("password_mode", "set"),
+            ("password", "uma password"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let uma = app.client();
+    assert_eq!(app.login(&uma, "uma", "uma password").await.status(), 303);
+    for path in [
+        "/admin/users",
+        "/admin/users/new",
+        "/admin/users/1/edit",
+        "/admin/users/1/purge",
+        "/admin/users/1/confirm/disable",
+    ] {
+        let r = uma.get(app.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 403, "{path}");
+    }
+    let t = app.csrf(&uma, "/account").await;
+    let r = uma
+        .post(app.url("/admin/users/1/disable"))
+        .form(&[("csrf_token", t.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(user(&app, "admin").await.is_active_admin());
+}
