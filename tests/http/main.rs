@@ -7,6 +7,7 @@
 #[macro_use]
 mod support;
 
+mod access_matrix;
 mod account;
 mod admin_ui;
 mod admin_users;

@@ -1,0 +1,381 @@
+//! Every route × every kind of caller, with the expected answer. The route list is read from
+//! `src/web/mod.rs`, so adding a route without adding it here fails the test.
+
+use std::collections::BTreeSet;
+
+use crate::support::{ADMIN, ADMIN_PASSWORD, Db, TestApp, csrf_in, sql, user};
+
+/// Who calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Caller {
+    Anonymous,
+    Pending,
+    Rejected,
+    Disabled,
+    Viewer,
+    User,
+    Admin,
+}
+
+const CALLERS: [Caller; 7] = [
+    Caller::Anonymous,
+    Caller::Pending,
+    Caller::Rejected,
+    Caller::Disabled,
+    Caller::Viewer,
+    Caller::User,
+    Caller::Admin,
+];
+
+/// What a route requires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// Anyone, even outside the session layer (health, static files).
+    Open,
+    /// Anyone with a session or none; pending/rejected accounts see their status page.
+    Public,
+    /// A signed-in, active account.
+    SignedIn,
+    /// An active admin.
+    Admin,
+    /// Sign-out: anyone signed in, whatever their status.
+    SignOut,
+}
+
+/// (method, route pattern as written in the router, concrete path, access).
+const MATRIX: &[(&str, &str, &str, Access)] = &[
+    ("GET", "/healthz", "/healthz", Access::Open),
+    ("GET", "/readyz", "/readyz", Access::Open),
+    ("GET", "/static/{*path}", "/static/style.css", Access::Open),
+    ("GET", "/", "/", Access::SignedIn),
+    ("GET", "/setup", "/setup", Access::Public),
+    ("POST", "/setup", "/setup", Access::Public),
+    ("GET", "/login", "/login", Access::Public),
+    ("POST", "/login", "/login", Access::Public),
+    ("GET", "/account", "/account", Access::SignedIn),
+    (
+        "POST",
+        "/account/password",
+        "/account/password",
+        Access::SignedIn,
+    ),
+    ("GET", "/admin/users", "/admin/users", Access::Admin),
+    ("POST", "/admin/users", "/admin/users", Access::Admin),
+    ("GET", "/admin/users/new", "/admin/users/new", Access::Admin),
+    (
+        "POST",
+        "/admin/users/{id}",
+        "/admin/users/TARGET",
+        Access::Admin,
+    ),
+    (
+        "GET",
+        "/admin/users/{id}/edit",
+        "/admin/users/TARGET/edit",
+        Access::Admin,
+    ),
+    (
+        "POST",
+        "/admin/users/{id}/password",
+        "/admin/users/TARGET/password",
+        Access::Admin,
+    ),
+    (
+        "GET",
+        "/admin/users/{id}/purge",
+        "/admin/users/TARGET/purge",
+        Access::Admin,
+    ),
+    (
+        "POST",
+        "/admin/users/{id}/purge",
+        "/admin/users/TARGET/purge",
+        Access::Admin,
+    ),
+    (
+        "GET",
+        "/admin/users/{id}/confirm/{action}",
+        "/admin/users/TARGET/confirm/disable",
+        Access::Admin,
+    ),
+    (
+        "POST",
+        "/admin/users/{id}/{action}",
+        "/admin/users/TARGET/enable",
+        Access::Admin,
+    ),
+    ("POST", "/api/auth/login", "/api/auth/login", Access::Public),
+    ("GET", "/api/auth/me", "/api/auth/me", Access::SignedIn),
+    ("GET", "/api/admin/users", "/api/admin/users", Access::Admin),
+    (
+        "POST",
+        "/api/admin/users",
+        "/api/admin/users",
+        Access::Admin,
+    ),
+    (
+        "GET",
+        "/api/admin/users/{id}",
+        "/api/admin/users/TARGET",
+        Access::Admin,
+    ),
+    (
+        "PATCH",
+        "/api/admin/users/{id}",
+        "/api/admin/users/TARGET",
+        Access::Admin,
+    ),
+    (
+        "DELETE",
+        "/api/admin/users/{id}",
+        "/api/admin/users/TARGET",
+        Access::Admin,
+    ),
+    (
+        "POST",
+        "/api/admin/users/{id}/{action}",
+        "/api/admin/users/TARGET/restore",
+        Access::Admin,
+    ),
+    // Last: they end the caller's session.
+    ("POST", "/logout", "/logout", Access::SignOut),
+    (
+        "POST",
+        "/api/auth/logout",
+        "/api/auth/logout",
+        Access::SignOut,
+    ),
+];
+
+/// `(METHOD, pattern)` of every `.route(...)` in the router source.
+fn routes_in_router() -> BTreeSet<(String, String)> {
+    let src =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/web/mod.rs")).unwrap();
+    let mut found = BTreeSet::new();
+    for chunk in src.split(".route(").skip(1) {
+        let path = chunk.split('"').nth(1).unwrap().to_owned();
+        let call = &chunk[..chunk.find("))").map_or(chunk.len(), |i| i + 2)];
+        for m in ["get", "post", "put", "patch", "delete"] {
+            if call.contains(&format!("{m}(")) {
+                found.insert((m.to_uppercase(), path.clone()));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn every_route_is_in_the_matrix() {
+    let in_matrix: BTreeSet<(String, String)> = MATRIX
+        .iter()
+        .map(|(m, p, _, _)| ((*m).to_owned(), (*p).to_owned()))
+        .collect();
+    let routed = routes_in_router();
+    let missing: Vec<_> = routed.difference(&in_matrix).collect();
+    assert!(
+        missing.is_empty(),
+        "routes without an access-matrix entry: {missing:?}"
+    );
+    let stale: Vec<_> = in_matrix.difference(&routed).collect();
+    assert!(
+        stale.is_empty(),
+        "matrix entries for routes that do not exist: {stale:?}"
+    );
+}
+
+/// The expected answer; `None` means "allowed" (anything but 401/403 or a sign-in redirect).
+fn expected(access: Access, caller: Caller, api: bool) -> Option<u16> {
+    let anonymous = matches!(caller, Caller::Anonymous | Caller::Disabled);
+    let status_page = matches!(caller, Caller::Pending | Caller::Rejected);
+    let login = if api { 401 } else { 303 };
+    match access {
+        Access::Open => None,
+        Access::SignOut if anonymous => Some(login),
+        Access::SignOut => None,
+        _ if status_page => Some(403),
+        Access::Public => None,
+        Access::SignedIn if anonymous => Some(login),
+        Access::SignedIn => None,
+        Access::Admin if anonymous => Some(login),
+        Access::Admin if caller == Caller::Admin => None,
+        Access::Admin => Some(403),
+    }
+}
+
+async fn session_for(app: &TestApp, caller: Caller) -> reqwest::Client {
+    let c = app.client();
+    let name = match caller {
+        Caller::Anonymous => {
+            // An anonymous visitor that loaded the sign-in form has a CSRF token.
+            c.get(app.url("/login")).send().await.unwrap();
+            return c;
+        }
+        Caller::Admin => ADMIN,
+        Caller::Pending => "m-pending",
+        Caller::Rejected => "m-rejected",
+        Caller::Disabled => "m-disabled",
+        Caller::Viewer => "m-viewer",
+        Caller::User => "m-user",
+    };
+    let password = if caller == Caller::Admin {
+        ADMIN_PASSWORD
+    } else {
+        "member password"
+    };
+    assert_eq!(
+        app.login(&c, name, password).await.status(),
+        303,
+        "{caller:?} signs in"
+    );
+    c
+}
+
+both_databases!(every_route_answers_every_caller_as_expected);
+
+async fn every_route_answers_every_caller_as_expected(db: Db) {
+    use hallpass::service::admin::{InitialPassword, Profile, create_user};
+    let Some(app) = TestApp::with_admin(db).await else {
+        return;
+    };
+    for (name, role) in [
+        ("m-pending", "user"),
+        ("m-rejected", "user"),
+        ("m-disabled", "user"),
+        ("m-viewer", "viewer"),
+        ("m-user", "user"),
+        ("m-target", "user"),
+    ] {
+        create_user(
+            &app.state.db,
+            &app.state.hasher,
+            hallpass::service::Actor::system("test"),
+            Profile::parse(name, "", "", role).unwrap(),
+            InitialPassword::Given(hallpass::domain::Password::parse("member password").unwrap()),
+        )
+        .await
+        .unwrap();
+    }
+    sql(
+        &app,
+        "UPDATE users SET status = 'pending' WHERE username_key = 'm-pending'",
+    )
+    .await;
+    sql(
+        &app,
+        "UPDATE users SET status = 'rejected' WHERE username_key = 'm-rejected'",
+    )
+    .await;
+    let target = user(&app, "m-target").await.id.to_string();
+
+    let mut failures = Vec::new();
+    for caller in CALLERS {
+        let c = session_for(&app, caller).await;
+        if caller == Caller::Disabled {
+            // Signed in, then disabled: the session must stop working at once.
+            sql(
+                &app,
+                "UPDATE users SET status = 'disabled' WHERE username_key = 'm-disabled'",
+            )
+            .await;
+        }
+        // A token from whatever page this caller can load (the status page carries one too).
+        let page = c
+            .get(app.url("/login"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let page = if csrf_in(&page).is_some() {
+            page
+        } else {
+            c.get(app.url("/account"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        };
+        let token = csrf_in(&page).unwrap_or_default();
+        for (method, _, path, access) in MATRIX {
+            // Each sign-out gets its own fresh session (the previous one ended the last).
+            let (c, token) = if *access == Access::SignOut {
+                let fresh = match caller {
+                    Caller::Disabled => session_for(&app, Caller::Anonymous).await,
+                    other => session_for(&app, other).await,
+                };
+                let page = fresh
+                    .get(app.url("/login"))
+                    .send()
+                    .await
+                    .unwrap()
+                    .text()
+                    .await
+                    .unwrap();
+                let page = if csrf_in(&page).is_some() {
+                    page
+                } else {
+                    fresh
+                        .get(app.url("/account"))
+                        .send()
+                        .await
+                        .unwrap()
+                        .text()
+                        .await
+                        .unwrap()
+                };
+                let token = csrf_in(&page).unwrap_or_default();
+                (fresh, token)
+            } else {
+                (c.clone(), token.clone())
+            };
+            let path = path.replace("TARGET", &target);
+            let api = path.starts_with("/api/");
+            let req = match *method {
+                "GET" => c.get(app.url(&path)),
+                "POST" => c.post(app.url(&path)),
+                "PATCH" => c.patch(app.url(&path)),
+                "DELETE" => c.delete(app.url(&path)),
+                other => panic!("method {other}"),
+            };
+            let req = req.header("X-CSRF-Token", &token);
+            let req = if api && *method != "GET" {
+                req.json(&serde_json::json!({}))
+            } else if *method != "GET" {
+                req.form(&[("csrf_token", token.as_str())])
+            } else {
+                req
+            };
+            let r = req.send().await.unwrap();
+            let status = r.status().as_u16();
+            let location = r
+                .headers()
+                .get("location")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned();
+            let ok = match expected(*access, caller, api) {
+                Some(303) => status == 303 && location.starts_with("/login"),
+                Some(code) => status == code,
+                None => {
+                    !(status == 401
+                        || status == 403
+                        || (status == 303 && location.starts_with("/login?next")))
+                }
+            };
+            if !ok {
+                failures.push(format!(
+                    "{caller:?} {method} {path}: got {status} {location}, expected {:?}",
+                    expected(*access, caller, api)
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "access matrix mismatches:\n{}",
+        failures.join("\n")
+    );
+}
