@@ -314,12 +314,10 @@ pub fn list(conn: &mut Conn, q: &ListQuery) -> Result<Vec<User>, DbError> {
     }
     let last_login = coalesce(users::last_login_at, 0_i64);
     match (q.sort, q.descending) {
-        (SortKey::Username, false) => {
-            query = query.order((users::username_key.asc(), users::id.asc()))
-        }
-        (SortKey::Username, true) => {
-            query = query.order((users::username_key.desc(), users::id.desc()))
-        }
+        // username_key is unique, so it needs no id tie-breaker; with one, SQLite sorted every
+        // row instead of walking the unique index.
+        (SortKey::Username, false) => query = query.order(users::username_key.asc()),
+        (SortKey::Username, true) => query = query.order(users::username_key.desc()),
         (SortKey::Created, false) => {
             query = query.order((users::created_at.asc(), users::id.asc()))
         }
@@ -335,17 +333,9 @@ pub fn list(conn: &mut Conn, q: &ListQuery) -> Result<Vec<User>, DbError> {
             SortKey::Username => {
                 let v = value.clone();
                 query = if q.descending {
-                    query.filter(
-                        users::username_key
-                            .lt(v.clone())
-                            .or(users::username_key.eq(v).and(users::id.lt(id))),
-                    )
+                    query.filter(users::username_key.lt(v))
                 } else {
-                    query.filter(
-                        users::username_key
-                            .gt(v.clone())
-                            .or(users::username_key.eq(v).and(users::id.gt(id))),
-                    )
+                    query.filter(users::username_key.gt(v))
                 };
             }
             SortKey::Created | SortKey::LastLogin => {
