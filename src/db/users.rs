@@ -379,11 +379,12 @@ pub fn list(conn: &mut Conn, q: &ListQuery) -> Result<Vec<User>, DbError> {
         .collect()
 }
 
-/// Users waiting for approval (for the admin navigation badge).
+/// Users waiting for approval (for the admin navigation badge). Deleted accounts are always
+/// `disabled` (see `domain::policy::standing_after`), so the status index alone answers this
+/// — with the `deleted_at` check it read every pending row (11 ms at 100k users).
 pub fn count_pending(conn: &mut Conn) -> Result<i64, DbError> {
     Ok(users::table
         .filter(users::status.eq(Status::Pending.as_str()))
-        .filter(users::deleted_at.is_null())
         .count()
         .get_result(conn)?)
 }
