@@ -388,3 +388,17 @@ pub fn count_pending(conn: &mut Conn) -> Result<i64, DbError> {
         .count()
         .get_result(conn)?)
 }
+
+/// How many API keys each of `ids` has (for the "sign-in methods" column).
+pub fn api_key_counts(
+    conn: &mut Conn,
+    ids: &[i64],
+) -> Result<std::collections::HashMap<i64, i64>, DbError> {
+    use super::schema::api_keys;
+    let rows: Vec<(i64, i64)> = api_keys::table
+        .filter(api_keys::user_id.eq_any(ids))
+        .group_by(api_keys::user_id)
+        .select((api_keys::user_id, diesel::dsl::count_star()))
+        .load(conn)?;
+    Ok(rows.into_iter().collect())
+}

@@ -486,3 +486,23 @@ async fn the_table_is_for_admins_only(db: Db) {
     assert_eq!(r.status(), 403);
     assert!(user(&app, "admin").await.is_active_admin());
 }
+
+both_databases!(the_methods_column_counts_api_keys);
+
+async fn the_methods_column_counts_api_keys(db: Db) {
+    let Some(app) = TestApp::with_admin(db).await else {
+        return;
+    };
+    sql(&app, "INSERT INTO api_keys (user_id, name, prefix, key_hmac, created_at) SELECT id, 'ci', 'hp_abcd', 'h1', 0 FROM users WHERE username_key = 'admin'").await;
+    sql(&app, "INSERT INTO api_keys (user_id, name, prefix, key_hmac, created_at) SELECT id, 'cd', 'hp_efgh', 'h2', 0 FROM users WHERE username_key = 'admin'").await;
+    let c = app.admin_client().await;
+    let html = c
+        .get(app.url("/admin/users"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("<td>password, 2 API keys</td>"), "{html}");
+}

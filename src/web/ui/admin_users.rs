@@ -40,6 +40,25 @@ pub struct RowView {
 }
 
 impl RowView {
+    fn with_keys(u: &User, me: i64, keys: i64) -> Self {
+        let mut row = Self::new(u, me);
+        let mut methods = Vec::new();
+        if u.password_hash.is_some() {
+            methods.push("password".to_owned());
+        }
+        match keys {
+            0 => {}
+            1 => methods.push("1 API key".to_owned()),
+            n => methods.push(format!("{n} API keys")),
+        }
+        row.methods = if methods.is_empty() {
+            "none".to_owned()
+        } else {
+            methods.join(", ")
+        };
+        row
+    }
+
     fn new(u: &User, me: i64) -> Self {
         Self {
             id: u.id,
@@ -128,9 +147,14 @@ pub async fn table(
     let params = q.params;
     let query = params.to_query().map_err(UiError::BadRequest)?;
     let sort = query.sort;
-    let rows = state
+    let (rows, keys) = state
         .db
-        .run(move |c| crate::db::users::list(c, &query))
+        .run(move |c| {
+            let rows = crate::db::users::list(c, &query)?;
+            let ids: Vec<i64> = rows.iter().map(|u| u.id).collect();
+            let keys = crate::db::users::api_key_counts(c, &ids)?;
+            Ok::<_, crate::db::DbError>((rows, keys))
+        })
         .await
         .map_err(UiError::internal)?;
     let next_url = next_cursor(&rows, sort, params.limit()).map(|cursor| {
@@ -152,7 +176,7 @@ pub async fn table(
     let users: Vec<RowView> = rows
         .iter()
         .take(params.limit())
-        .map(|u| RowView::new(u, me.user.id))
+        .map(|u| RowView::with_keys(u, me.user.id, keys.get(&u.id).copied().unwrap_or(0)))
         .collect();
     let csrf_token = crate::web::session::csrf_token(&session).await?;
     if is_htmx(&headers) && headers.get("hx-target").is_some_and(|v| v == "user-table") {
