@@ -62,6 +62,29 @@ impl Profile {
     }
 }
 
+/// Parses a new account's fields and its first password (`None` = generate one), reporting
+/// every problem at once. Shared by the HTML form and the JSON API.
+pub fn parse_new_user(
+    username: &str,
+    email: &str,
+    display_name: &str,
+    role: &str,
+    password: Option<&str>,
+) -> Result<(Profile, InitialPassword), FieldErrors> {
+    let profile = Profile::parse(username, email, display_name, role);
+    let mut errors = profile.as_ref().err().cloned().unwrap_or_default();
+    let password = match password {
+        Some(p) => errors
+            .check("password", Password::parse(p))
+            .map(InitialPassword::Given),
+        None => Some(InitialPassword::Generate),
+    };
+    match (profile, password) {
+        (Ok(profile), Some(password)) => Ok((profile, password)),
+        _ => Err(errors),
+    }
+}
+
 /// How a new account gets its first password.
 #[derive(Debug)]
 pub enum InitialPassword {

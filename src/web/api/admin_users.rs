@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::ApiJson;
 use crate::domain::{FieldErrors, Password, Role, Status, User};
-use crate::service::admin::{self, Change, InitialPassword, Profile};
+use crate::service::admin::{self, Change, Profile};
 use crate::service::{Actor, ServiceError};
 use crate::state::AppState;
 use crate::web::client::Client;
@@ -118,20 +118,14 @@ pub async fn create(
     client: Client,
     ApiJson(body): ApiJson<CreateRequest>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    let mut errors = FieldErrors::new();
-    let profile = Profile::parse(&body.username, &body.email, &body.display_name, &body.role)
-        .map_err(|e| {
-            errors = e;
-        });
-    let password = match body.password.as_deref() {
-        Some(p) => errors
-            .check("password", Password::parse(p))
-            .map(InitialPassword::Given),
-        None => Some(InitialPassword::Generate),
-    };
-    let (Ok(profile), Some(password)) = (profile, password) else {
-        return Err(ServiceError::Validation(errors).into());
-    };
+    let (profile, password) = admin::parse_new_user(
+        &body.username,
+        &body.email,
+        &body.display_name,
+        &body.role,
+        body.password.as_deref(),
+    )
+    .map_err(ServiceError::Validation)?;
     let (user, one_time) = admin::create_user(
         &state.db,
         &state.hasher,

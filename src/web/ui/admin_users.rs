@@ -14,7 +14,7 @@ use tower_sessions::Session;
 use super::{Layout, format_time};
 use crate::domain::{FieldErrors, Password, Role, Status, User};
 use crate::service::ServiceError;
-use crate::service::admin::{self, Change, InitialPassword, Profile};
+use crate::service::admin::{self, Change, Profile};
 use crate::state::AppState;
 use crate::web::api::admin_users::actor;
 use crate::web::client::Client;
@@ -381,27 +381,25 @@ pub async fn create(
     client: Client,
     Form(form): Form<UserForm>,
 ) -> Result<Response, UiError> {
-    let mut errors = FieldErrors::new();
-    let profile = match Profile::parse(&form.username, &form.email, &form.display_name, &form.role)
-    {
-        Ok(p) => Some(p),
-        Err(e) => {
-            errors = e;
-            None
+    let password = (form.password_mode == "set").then_some(form.password.as_str());
+    let result = match admin::parse_new_user(
+        &form.username,
+        &form.email,
+        &form.display_name,
+        &form.role,
+        password,
+    ) {
+        Ok((profile, password)) => {
+            admin::create_user(
+                &state.db,
+                &state.hasher,
+                actor(&me, &client),
+                profile,
+                password,
+            )
+            .await
         }
-    };
-    let password = if form.password_mode == "set" {
-        errors
-            .check("password", Password::parse(&form.password))
-            .map(InitialPassword::Given)
-    } else {
-        Some(InitialPassword::Generate)
-    };
-    let result = match (profile, password) {
-        (Some(p), Some(pw)) if errors.is_empty() => {
-            admin::create_user(&state.db, &state.hasher, actor(&me, &client), p, pw).await
-        }
-        _ => Err(ServiceError::Validation(errors)),
+        Err(errors) => Err(ServiceError::Validation(errors)),
     };
     match result {
         Ok((user, one_time_password)) => {
