@@ -222,16 +222,18 @@ impl Change {
     }
 }
 
-/// Applies `change` to account `target_id` on behalf of `actor` (an admin). Returns the
-/// account as it is afterwards (`None` after a purge).
+/// Applies `change` to account `target_id` on behalf of `actor` (an admin, or a system actor
+/// such as the recovery CLI, which has no account of its own). Returns the account as it is
+/// afterwards (`None` after a purge).
 pub async fn apply(
     db: &DbPool,
     hasher: &PasswordHasher,
     actor: Actor,
-    actor_id: i64,
     target_id: i64,
     change: Change,
 ) -> Result<Option<User>, ServiceError> {
+    // Account ids start at 1, so a system actor is never "themselves".
+    let actor_id = actor.user_id.unwrap_or(0);
     let action = change.action();
     // Hash before taking the write lock.
     let new_hash = match &change {

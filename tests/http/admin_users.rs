@@ -334,7 +334,6 @@ async fn nobody_removes_themselves_and_an_admin_always_remains(db: Db) {
         &app.state.db,
         &app.state.hasher,
         hallpass::service::Actor::system("test"),
-        0,
         me,
         hallpass::service::admin::Change::Disable,
     )
@@ -381,10 +380,30 @@ async fn two_admins_removing_each_other_at_once_leave_one(db: Db) {
             )
         };
         let t1 = tokio::spawn(async move {
-            admin::apply(&s1.db, &s1.hasher, Actor::system("a"), a, b, c1).await
+            admin::apply(
+                &s1.db,
+                &s1.hasher,
+                Actor {
+                    user_id: Some(a),
+                    ..Actor::system("a")
+                },
+                b,
+                c1,
+            )
+            .await
         });
         let t2 = tokio::spawn(async move {
-            admin::apply(&s2.db, &s2.hasher, Actor::system("b"), b, a, c2).await
+            admin::apply(
+                &s2.db,
+                &s2.hasher,
+                Actor {
+                    user_id: Some(b),
+                    ..Actor::system("b")
+                },
+                a,
+                c2,
+            )
+            .await
         });
         let (r1, r2) = (t1.await.unwrap(), t2.await.unwrap());
         let admins = app

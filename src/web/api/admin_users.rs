@@ -251,15 +251,7 @@ async fn change_inner(
     id: i64,
     change: Change,
 ) -> Result<Option<User>, ApiError> {
-    Ok(admin::apply(
-        &state.db,
-        &state.hasher,
-        actor(me, client),
-        me.user.id,
-        id,
-        change,
-    )
-    .await?)
+    Ok(admin::apply(&state.db, &state.hasher, actor(me, client), id, change).await?)
 }
 
 async fn change(

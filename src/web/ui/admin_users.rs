@@ -218,15 +218,7 @@ pub async fn row_action(
         "restore" => Change::Restore,
         _ => return Err(UiError::NotFound),
     };
-    let result = admin::apply(
-        &state.db,
-        &state.hasher,
-        actor(&me, &client),
-        me.user.id,
-        id,
-        change,
-    )
-    .await;
+    let result = admin::apply(&state.db, &state.hasher, actor(&me, &client), id, change).await;
     if !is_htmx(&headers) {
         return match result {
             Ok(_) => Ok(Redirect::to("/admin/users?notice=done").into_response()),
@@ -488,7 +480,6 @@ pub async fn update(
                 &state.db,
                 &state.hasher,
                 actor(&me, &client),
-                me.user.id,
                 id,
                 Change::Edit(p),
             )
@@ -538,7 +529,6 @@ pub async fn reset_password(
                 &state.db,
                 &state.hasher,
                 actor(&me, &client),
-                me.user.id,
                 id,
                 Change::ResetPassword(p),
             )
@@ -612,7 +602,6 @@ pub async fn purge(
         &state.db,
         &state.hasher,
         actor(&me, &client),
-        me.user.id,
         id,
         Change::Purge {
             confirm: form.confirm,
