@@ -17,7 +17,7 @@ pub mod ui;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use tower_http::trace::TraceLayer;
 
 use crate::state::AppState;
@@ -32,9 +32,27 @@ pub fn router(state: AppState) -> Router {
         .route("/logout", post(ui::login::logout))
         .route("/account", get(ui::account::page))
         .route("/account/password", post(ui::account::change_password))
+        .route("/account/api-keys", post(ui::account::create_key))
+        .route(
+            "/account/api-keys/{id}/revoke",
+            get(ui::account::confirm_revoke).post(ui::account::revoke_key),
+        )
         .route("/api/auth/login", post(api::auth::login))
         .route("/api/auth/logout", post(api::auth::logout))
         .route("/api/auth/me", get(api::auth::me))
+        .route(
+            "/api/me/api-keys",
+            get(api::api_keys::list_own).post(api::api_keys::create_own),
+        )
+        .route("/api/me/api-keys/{id}", delete(api::api_keys::revoke_own))
+        .route(
+            "/api/admin/users/{id}/api-keys",
+            get(api::api_keys::list_for_user),
+        )
+        .route(
+            "/api/admin/api-keys/{id}",
+            delete(api::api_keys::revoke_any),
+        )
         .fallback(error::not_found)
         .layer(from_fn_with_state(state.clone(), csrf::verify))
         .layer(axum::middleware::from_fn(guards::status_gate))

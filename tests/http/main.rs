@@ -9,6 +9,7 @@ mod support;
 
 mod account;
 mod api;
+mod api_keys;
 mod cli;
 mod database;
 mod login;
