@@ -61,7 +61,8 @@ RUN groupadd --system --gid 10001 hallpass \
 COPY --from=builder /usr/local/bin/hallpass /usr/local/bin/hallpass
 
 ENV HALLPASS_SERVER__BIND=0.0.0.0:8700 \
-    HALLPASS_DATABASE__URL=sqlite:///data/hallpass.db
+    HALLPASS_DATABASE__URL=sqlite:///data/hallpass.db \
+    HALLPASS_SERVER__DATA_DIR=/data
 
 # Numeric so runtimes can verify non-root without reading /etc/passwd
 # (e.g. Kubernetes runAsNonRoot); 10001 is the hallpass user created above.

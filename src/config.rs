@@ -35,6 +35,8 @@ pub struct ServerConfig {
     pub public_url: Option<PublicUrl>,
     /// Largest request body accepted, in bytes.
     pub body_limit: usize,
+    /// Where Hallpass keeps files that are not in the database (the server secret).
+    pub data_dir: PathBuf,
 }
 
 impl Default for ServerConfig {
@@ -43,6 +45,7 @@ impl Default for ServerConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], 8700)),
             public_url: None,
             body_limit: 64 * 1024,
+            data_dir: PathBuf::from("./data"),
         }
     }
 }

@@ -7,6 +7,7 @@ use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::db::{self, DbError, DbPool, PoolOptions};
+use crate::secret::{self, SecretError, ServerSecret};
 use crate::service::accounts::{self, NewAdmin};
 use crate::service::passwords::{HashError, PasswordHasher};
 use crate::service::setup::SetupGate;
@@ -20,6 +21,8 @@ pub enum StartupError {
     Db(#[from] DbError),
     #[error(transparent)]
     Hash(#[from] HashError),
+    #[error(transparent)]
+    Secret(#[from] SecretError),
     #[error("could not create the first admin from HALLPASS_ADMIN_*: {0}")]
     Bootstrap(ServiceError),
     #[error("cannot listen on {addr}: {source}")]
@@ -39,12 +42,17 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| StartupError::Task(e.to_string()))
 }
 
-/// Connects to the database, applies migrations, creates the bootstrap admin if asked and
+/// Loads the server secret (`HALLPASS_SECRET_KEY`, else `secret.key` in the data directory),
+/// connects to the database, applies migrations, creates the bootstrap admin if asked and
 /// the instance is empty, and returns the state the router serves.
 pub async fn prepare(
     config: Config,
     bootstrap: Option<NewAdmin>,
 ) -> Result<AppState, StartupError> {
+    // First: a bad secret should stop the server before it touches the database.
+    let data_dir = config.server.data_dir.clone();
+    let env_secret = std::env::var(secret::ENV_VAR).ok();
+    let server_secret = blocking(move || ServerSecret::load(&data_dir, env_secret)).await??;
     let url = config.database.url.clone();
     let options = PoolOptions {
         max_connections: config.database.max_connections,
@@ -89,6 +97,7 @@ pub async fn prepare(
         pool,
         hasher,
         SetupGate::new(users > 0),
+        server_secret,
     ))
 }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::db::DbPool;
+use crate::secret::ServerSecret;
 use crate::service::passwords::PasswordHasher;
 use crate::service::setup::SetupGate;
 
@@ -18,15 +19,24 @@ pub struct Inner {
     pub db: DbPool,
     pub hasher: PasswordHasher,
     pub setup: SetupGate,
+    /// The HMAC key of API keys (`Debug` prints `[REDACTED]`).
+    pub secret: ServerSecret,
 }
 
 impl AppState {
-    pub fn new(config: Config, db: DbPool, hasher: PasswordHasher, setup: SetupGate) -> Self {
+    pub fn new(
+        config: Config,
+        db: DbPool,
+        hasher: PasswordHasher,
+        setup: SetupGate,
+        secret: ServerSecret,
+    ) -> Self {
         Self(Arc::new(Inner {
             config,
             db,
             hasher,
             setup,
+            secret,
         }))
     }
 }

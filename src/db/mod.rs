@@ -6,6 +6,7 @@ mod manager;
 pub mod migrations;
 mod schema;
 
+pub mod api_keys;
 pub mod audit;
 pub mod sessions;
 pub mod settings;

@@ -2,10 +2,12 @@
 //! edge, so the HTML forms and the JSON API share the same rules and the same messages.
 
 mod account;
+pub mod api_key;
 mod errors;
 pub mod policy;
 mod user;
 
 pub use account::{Email, Password, Username};
+pub use api_key::{ApiKey, NewApiKey};
 pub use errors::FieldErrors;
 pub use user::{Role, Status, User};

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod api_keys;
 pub mod auth;
 pub mod passwords;
 pub mod setup;
@@ -22,9 +23,12 @@ pub enum ServiceError {
     /// The first admin exists already.
     #[error("Hallpass is already set up.")]
     AlreadySetUp,
-    /// No such account (or API key).
+    /// No such account.
     #[error("Not found.")]
     NotFound,
+    /// No such API key (or it belongs to someone else).
+    #[error("No such API key.")]
+    ApiKeyNotFound,
     /// A rule of user administration refused the change.
     #[error(transparent)]
     Policy(#[from] crate::domain::policy::PolicyError),

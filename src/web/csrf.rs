@@ -14,7 +14,7 @@ use subtle::ConstantTimeEq;
 use tower_sessions::Session;
 
 use super::error::{ApiError, UiError};
-use super::identity::Identity;
+use super::identity::{AuthMethod, Identity};
 use super::session;
 use crate::config::Config;
 use crate::state::AppState;
@@ -40,11 +40,14 @@ pub async fn verify(
         tracing::warn!(path = %req.uri().path(), "refused a cross-site request");
         return refuse(api, "CROSS_SITE_REQUEST", "Cross-site request refused.");
     }
-    let signed_in = req
+    // Only the cookie rides along on a forged request; a caller who proved itself with an
+    // `Authorization` header (API key) or is anonymous has no session to abuse.
+    let cookie_authenticated = req
         .extensions()
         .get::<Identity>()
-        .is_some_and(|i| i.0.is_some());
-    if api && (!signed_in || TOKENLESS_API.contains(&req.uri().path())) {
+        .and_then(|i| i.0.as_ref())
+        .is_some_and(|u| u.auth_method == AuthMethod::Session);
+    if api && (!cookie_authenticated || TOKENLESS_API.contains(&req.uri().path())) {
         return next.run(req).await;
     }
     let expected = session::existing_csrf_token(&session).await;

@@ -3,6 +3,7 @@
 
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Serialize;
@@ -12,7 +13,7 @@ use super::error::{ApiError, UiError};
 use super::session;
 use crate::db::sessions::LOADED_USER_KEY;
 use crate::domain::User;
-use crate::service::auth;
+use crate::service::{api_keys, auth};
 use crate::state::AppState;
 
 /// How the caller proved who they are. More methods (API key, proxy, SSO) plug in here.
@@ -30,18 +31,50 @@ pub struct CurrentUser {
     pub auth_method: AuthMethod,
 }
 
+impl CurrentUser {
+    /// The caller as the audit log names them.
+    pub fn actor(&self, client: &super::client::Client) -> crate::service::Actor {
+        crate::service::Actor {
+            user_id: Some(self.user.id),
+            name: self.user.username.clone(),
+            ip: Some(client.ip_string()),
+        }
+    }
+}
+
 /// The resolved identity, stored in the request extensions.
 #[derive(Debug, Clone, Default)]
 pub struct Identity(pub Option<CurrentUser>);
 
-/// Middleware: checks the session against the user's current `session_version` and status
-/// on every request, so a bumped version or a disabled account ends sessions at once.
+/// Middleware: an `Authorization: Bearer` API key on `/api/*` first (a bad key is refused,
+/// never replaced by the cookie), else the session, checked against the user's current
+/// `session_version` and status on every request, so a bumped version or a disabled
+/// account ends sessions at once.
 pub async fn resolve(
     State(state): State<AppState>,
     session: Session,
     mut req: Request,
     next: Next,
 ) -> Response {
+    if let Some(key) = bearer_key(&req) {
+        return match api_keys::authenticate(&state.db, &state.secret, &key).await {
+            Ok(Some(user)) => {
+                let current = CurrentUser {
+                    user,
+                    auth_method: AuthMethod::ApiKey,
+                };
+                req.extensions_mut().insert(Identity(Some(current)));
+                next.run(req).await
+            }
+            Ok(None) => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "INVALID_API_KEY",
+                "This API key is not valid: it is unknown, revoked or expired, or its owner may not sign in.",
+            )
+            .into_response(),
+            Err(e) => ApiError::from(e).into_response(),
+        };
+    }
     match from_session(&state, &session).await {
         Ok(Some((user, signed_in, expiry))) => {
             req.extensions_mut().insert(Identity(Some(user)));
@@ -62,6 +95,19 @@ pub async fn resolve(
                 .into_response()
         }
     }
+}
+
+/// The token of `Authorization: Bearer <token>` on an API path (the scheme is
+/// case-insensitive). Browsers never send this on their own, so it is not cookie-like.
+fn bearer_key(req: &Request) -> Option<String> {
+    if !req.uri().path().starts_with("/api/") {
+        return None;
+    }
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_owned())
 }
 
 type Resolved = (CurrentUser, session::SignedIn, time::OffsetDateTime);

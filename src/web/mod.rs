@@ -18,7 +18,7 @@ pub mod user_list;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use tower_http::trace::TraceLayer;
 
 use crate::state::AppState;
@@ -56,6 +56,11 @@ pub fn router(state: AppState) -> Router {
             "/admin/users/{id}/{action}",
             post(ui::admin_users::row_action),
         )
+        .route("/account/api-keys", post(ui::account::create_key))
+        .route(
+            "/account/api-keys/{id}/revoke",
+            get(ui::account::confirm_revoke).post(ui::account::revoke_key),
+        )
         .route("/api/auth/login", post(api::auth::login))
         .route("/api/auth/logout", post(api::auth::logout))
         .route("/api/auth/me", get(api::auth::me))
@@ -72,6 +77,19 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/admin/users/{id}/{action}",
             post(api::admin_users::action),
+        )
+        .route(
+            "/api/me/api-keys",
+            get(api::api_keys::list_own).post(api::api_keys::create_own),
+        )
+        .route("/api/me/api-keys/{id}", delete(api::api_keys::revoke_own))
+        .route(
+            "/api/admin/users/{id}/api-keys",
+            get(api::api_keys::list_for_user),
+        )
+        .route(
+            "/api/admin/api-keys/{id}",
+            delete(api::api_keys::revoke_any),
         )
         .fallback(error::not_found)
         .layer(from_fn_with_state(state.clone(), csrf::verify))

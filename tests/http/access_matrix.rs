@@ -15,9 +15,13 @@ enum Caller {
     Viewer,
     User,
     Admin,
+    /// `Authorization: Bearer` with a viewer's key (no cookie).
+    ViewerKey,
+    /// `Authorization: Bearer` with an admin's key (no cookie).
+    AdminKey,
 }
 
-const CALLERS: [Caller; 7] = [
+const CALLERS: [Caller; 9] = [
     Caller::Anonymous,
     Caller::Pending,
     Caller::Rejected,
@@ -25,6 +29,8 @@ const CALLERS: [Caller; 7] = [
     Caller::Viewer,
     Caller::User,
     Caller::Admin,
+    Caller::ViewerKey,
+    Caller::AdminKey,
 ];
 
 /// What a route requires.
@@ -53,6 +59,54 @@ const MATRIX: &[(&str, &str, &str, Access)] = &[
     ("GET", "/login", "/login", Access::Public),
     ("POST", "/login", "/login", Access::Public),
     ("GET", "/account", "/account", Access::SignedIn),
+    (
+        "POST",
+        "/account/api-keys",
+        "/account/api-keys",
+        Access::SignedIn,
+    ),
+    (
+        "GET",
+        "/account/api-keys/{id}/revoke",
+        "/account/api-keys/KEY/revoke",
+        Access::SignedIn,
+    ),
+    (
+        "POST",
+        "/account/api-keys/{id}/revoke",
+        "/account/api-keys/KEY/revoke",
+        Access::SignedIn,
+    ),
+    (
+        "GET",
+        "/api/me/api-keys",
+        "/api/me/api-keys",
+        Access::SignedIn,
+    ),
+    (
+        "POST",
+        "/api/me/api-keys",
+        "/api/me/api-keys",
+        Access::SignedIn,
+    ),
+    (
+        "DELETE",
+        "/api/me/api-keys/{id}",
+        "/api/me/api-keys/KEY",
+        Access::SignedIn,
+    ),
+    (
+        "GET",
+        "/api/admin/users/{id}/api-keys",
+        "/api/admin/users/TARGET/api-keys",
+        Access::Admin,
+    ),
+    (
+        "DELETE",
+        "/api/admin/api-keys/{id}",
+        "/api/admin/api-keys/KEY",
+        Access::Admin,
+    ),
     (
         "POST",
         "/account/password",
@@ -184,7 +238,20 @@ fn every_route_is_in_the_matrix() {
 }
 
 /// The expected answer; `None` means "allowed" (anything but 401/403 or a sign-in redirect).
-fn expected(access: Access, caller: Caller, api: bool) -> Option<u16> {
+fn expected(access: Access, caller: Caller, api: bool, write: bool) -> Option<u16> {
+    let key = matches!(caller, Caller::ViewerKey | Caller::AdminKey);
+    if key && !api {
+        // Keys are for the API only: on pages a key holder is an anonymous visitor.
+        return expected(access, Caller::Anonymous, api, write);
+    }
+    if caller == Caller::ViewerKey && write && access != Access::Open {
+        return Some(403); // WRITE_ACCESS_REQUIRED: a viewer's key is read-only
+    }
+    let caller = match caller {
+        Caller::ViewerKey => Caller::Viewer,
+        Caller::AdminKey => Caller::Admin,
+        other => other,
+    };
     let anonymous = matches!(caller, Caller::Anonymous | Caller::Disabled);
     let status_page = matches!(caller, Caller::Pending | Caller::Rejected);
     let login = if api { 401 } else { 303 };
@@ -205,7 +272,7 @@ fn expected(access: Access, caller: Caller, api: bool) -> Option<u16> {
 async fn session_for(app: &TestApp, caller: Caller) -> reqwest::Client {
     let c = app.client();
     let name = match caller {
-        Caller::Anonymous => {
+        Caller::Anonymous | Caller::ViewerKey | Caller::AdminKey => {
             // An anonymous visitor that loaded the sign-in form has a CSRF token.
             c.get(app.url("/login")).send().await.unwrap();
             return c;
@@ -266,6 +333,29 @@ async fn every_route_answers_every_caller_as_expected(db: Db) {
     )
     .await;
     let target = user(&app, "m-target").await.id.to_string();
+    // Keys for the Bearer callers, and one more key of the target's for the key routes.
+    let mut keys = std::collections::HashMap::new();
+    for (owner, caller) in [
+        ("m-viewer", Some(Caller::ViewerKey)),
+        (ADMIN, Some(Caller::AdminKey)),
+        ("m-target", None),
+    ] {
+        let owner = user(&app, owner).await;
+        let created = hallpass::service::api_keys::create(
+            &app.state.db,
+            &app.state.secret,
+            hallpass::service::Actor::system("test"),
+            &owner,
+            hallpass::domain::NewApiKey::parse("matrix", None).unwrap(),
+        )
+        .await
+        .unwrap();
+        match caller {
+            Some(c) => keys.insert(format!("{c:?}"), created.secret),
+            None => keys.insert("target-key-id".into(), created.key.id.to_string()),
+        };
+    }
+    let key_id = keys["target-key-id"].clone();
 
     let mut failures = Vec::new();
     for caller in CALLERS {
@@ -331,7 +421,7 @@ async fn every_route_answers_every_caller_as_expected(db: Db) {
             } else {
                 (c.clone(), token.clone())
             };
-            let path = path.replace("TARGET", &target);
+            let path = path.replace("TARGET", &target).replace("KEY", &key_id);
             let api = path.starts_with("/api/");
             let req = match *method {
                 "GET" => c.get(app.url(&path)),
@@ -341,6 +431,10 @@ async fn every_route_answers_every_caller_as_expected(db: Db) {
                 other => panic!("method {other}"),
             };
             let req = req.header("X-CSRF-Token", &token);
+            let req = match keys.get(&format!("{caller:?}")) {
+                Some(k) => req.header("Authorization", format!("Bearer {k}")),
+                None => req,
+            };
             let req = if api && *method != "GET" {
                 req.json(&serde_json::json!({}))
             } else if *method != "GET" {
@@ -356,7 +450,8 @@ async fn every_route_answers_every_caller_as_expected(db: Db) {
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("")
                 .to_owned();
-            let ok = match expected(*access, caller, api) {
+            let write = *method != "GET";
+            let ok = match expected(*access, caller, api, write) {
                 Some(303) => status == 303 && location.starts_with("/login"),
                 Some(code) => status == code,
                 None => {
@@ -368,7 +463,7 @@ async fn every_route_answers_every_caller_as_expected(db: Db) {
             if !ok {
                 failures.push(format!(
                     "{caller:?} {method} {path}: got {status} {location}, expected {:?}",
-                    expected(*access, caller, api)
+                    expected(*access, caller, api, write)
                 ));
             }
         }

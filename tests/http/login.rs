@@ -77,38 +77,36 @@ async fn every_failure_looks_the_same(db: Db) {
     }
 }
 
-async fn median_login_time(app: &TestApp, username: &str) -> Duration {
-    let c = app.client();
-    let mut times = Vec::new();
-    for _ in 0..5 {
-        let start = Instant::now();
-        let r = c
-            .post(app.url("/api/auth/login"))
-            .json(&serde_json::json!({"username": username, "password": "wrong password"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 401);
-        times.push(start.elapsed());
-    }
-    times.sort();
-    times[2]
+async fn login_time(c: &reqwest::Client, app: &TestApp, username: &str) -> Duration {
+    let start = Instant::now();
+    let r = c
+        .post(app.url("/api/auth/login"))
+        .json(&serde_json::json!({"username": username, "password": "wrong password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    start.elapsed()
 }
 
 async fn unknown_accounts_cost_a_hash_too(db: Db) {
     let Some(app) = TestApp::with_admin(db).await else {
         return;
     };
-    let known = median_login_time(&app, ADMIN).await;
-    let unknown = median_login_time(&app, "nobody-here").await;
+    let c = app.client();
+    // Interleaved, so that load from other tests hits both sides alike.
+    let (mut known, mut unknown) = (Vec::new(), Vec::new());
+    for _ in 0..7 {
+        known.push(login_time(&c, &app, ADMIN).await);
+        unknown.push(login_time(&c, &app, "nobody-here").await);
+    }
+    known.sort();
+    unknown.sort();
+    let (known, unknown) = (known[3], unknown[3]);
     // Without the dummy hash an unknown account answers in about a millisecond, against
-    // tens of milliseconds for an argon2 verification.
+    // tens of milliseconds for an argon2 verification (a ratio of ~0.02).
     assert!(
-        unknown * 2 >= known,
-        "unknown {unknown:?} vs known {known:?}"
-    );
-    assert!(
-        known * 2 >= unknown,
+        unknown * 10 >= known * 3,
         "unknown {unknown:?} vs known {known:?}"
     );
 }

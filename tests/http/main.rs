@@ -12,6 +12,7 @@ mod account;
 mod admin_ui;
 mod admin_users;
 mod api;
+mod api_keys;
 mod cli;
 mod database;
 mod login;

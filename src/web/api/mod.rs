@@ -1,6 +1,7 @@
 //! The JSON API. Errors are `{"error": {"code", "message"}}` with a 4xx/5xx status.
 
 pub mod admin_users;
+pub mod api_keys;
 pub mod auth;
 
 use axum::extract::FromRequest;

@@ -1,17 +1,17 @@
-//! `/account`: your details and your password.
+//! `/account`: your details, your password and your API keys.
 
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Form;
-use axum::extract::State;
-use axum::http::StatusCode;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::{Layout, UserView};
-use crate::domain::FieldErrors;
-use crate::service::{ServiceError, accounts};
+use super::{Layout, UserView, format_time};
+use crate::domain::{ApiKey, FieldErrors, NewApiKey};
+use crate::service::{ServiceError, accounts, api_keys};
 use crate::state::AppState;
 use crate::web::client::Client;
 use crate::web::error::UiError;
@@ -25,19 +25,89 @@ pub struct AccountPage {
     me: UserView,
     has_password: bool,
     errors: FieldErrors,
+    notice: Option<&'static str>,
+    keys: Vec<KeyRow>,
+    /// What was typed into the new-key form, kept when it comes back with errors.
+    key_form: KeyForm,
+}
+
+/// A key as the account page lists it.
+pub struct KeyRow {
+    id: i64,
+    name: String,
+    prefix: String,
+    created: String,
+    last_used: String,
+    expires: String,
+    expired: bool,
+}
+
+impl From<&ApiKey> for KeyRow {
+    fn from(k: &ApiKey) -> Self {
+        Self {
+            id: k.id,
+            name: k.name.clone(),
+            prefix: k.prefix.clone(),
+            created: format_time(k.created_at),
+            last_used: k
+                .last_used_at
+                .map_or_else(|| "never".to_owned(), format_time),
+            expires: k.expires_at.map_or_else(|| "never".to_owned(), format_time),
+            expired: k.is_expired(crate::db::now_ts()),
+        }
+    }
+}
+
+impl AccountPage {
+    async fn new(
+        state: &AppState,
+        session: &Session,
+        me: &CurrentUser,
+        errors: FieldErrors,
+        key_form: KeyForm,
+    ) -> Result<Self, UiError> {
+        let keys = api_keys::list_own(&state.db, me.user.id).await?;
+        Ok(Self {
+            layout: Layout::new("Your account", state, session, Some(me)).await?,
+            me: UserView::from(me),
+            has_password: me.user.password_hash.is_some(),
+            errors,
+            notice: None,
+            keys: keys.iter().map(KeyRow::from).collect(),
+            key_form,
+        })
+    }
+}
+
+#[derive(Deserialize)]
+pub struct AccountQuery {
+    notice: Option<String>,
+}
+
+/// Messages the page can show after a redirect, by code (never free text from the URL).
+fn notice(code: Option<&str>) -> Option<&'static str> {
+    match code? {
+        "key_revoked" => Some("The API key was revoked. Anything still using it is refused."),
+        _ => None,
+    }
 }
 
 pub async fn page(
     State(state): State<AppState>,
     me: CurrentUser,
     session: Session,
+    Query(q): Query<AccountQuery>,
 ) -> Result<AccountPage, UiError> {
-    Ok(AccountPage {
-        layout: Layout::new("Your account", &state, &session, Some(&me)).await?,
-        me: UserView::from(&me),
-        has_password: me.user.password_hash.is_some(),
-        errors: FieldErrors::new(),
-    })
+    let mut page = AccountPage::new(
+        &state,
+        &session,
+        &me,
+        FieldErrors::new(),
+        KeyForm::default(),
+    )
+    .await?;
+    page.notice = notice(q.notice.as_deref());
+    Ok(page)
 }
 
 #[derive(Deserialize)]
@@ -74,14 +144,104 @@ pub async fn change_password(
             Ok(Redirect::to("/login?notice=password_changed").into_response())
         }
         Err(ServiceError::Validation(errors)) => {
-            let page = AccountPage {
-                layout: Layout::new("Your account", &state, &session, Some(&me)).await?,
-                me: UserView::from(&me),
-                has_password: me.user.password_hash.is_some(),
-                errors,
-            };
+            let page = AccountPage::new(&state, &session, &me, errors, KeyForm::default()).await?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// The new-key form (`name`, `expires_in_days`: empty for a key that never expires).
+#[derive(Deserialize, Default)]
+pub struct KeyForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    expires_in_days: String,
+}
+
+/// Shows a new key, once. Served with `Cache-Control: no-store`: the back button and the
+/// browser cache must not keep a copy.
+#[derive(Template)]
+#[template(path = "api_key_created.html")]
+pub struct KeyCreatedPage {
+    layout: Layout,
+    name: String,
+    key: String,
+    expires: String,
+}
+
+pub async fn create_key(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    session: Session,
+    client: Client,
+    Form(form): Form<KeyForm>,
+) -> Result<Response, UiError> {
+    let created = match NewApiKey::parse_form(&form.name, &form.expires_in_days) {
+        Ok(new) => api_keys::create(&state.db, &state.secret, me.actor(&client), &me.user, new)
+            .await
+            .map_err(|e| match e {
+                ServiceError::Validation(errors) => Err(errors),
+                other => Ok(other),
+            }),
+        Err(errors) => Err(Err(errors)),
+    };
+    match created {
+        Ok(created) => {
+            let page = KeyCreatedPage {
+                layout: Layout::new("New API key", &state, &session, Some(&me)).await?,
+                name: created.key.name.clone(),
+                expires: created
+                    .key
+                    .expires_at
+                    .map_or_else(|| "never".to_owned(), format_time),
+                key: created.secret,
+            };
+            let html = page.render().map_err(UiError::internal)?;
+            let mut response = axum::response::Html(html).into_response();
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            Ok(response)
+        }
+        Err(Err(errors)) => {
+            let page = AccountPage::new(&state, &session, &me, errors, form).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+        }
+        Err(Ok(e)) => Err(e.into()),
+    }
+}
+
+/// The confirmation step before a key is revoked (works without JavaScript).
+#[derive(Template, WebTemplate)]
+#[template(path = "api_key_revoke.html")]
+pub struct RevokePage {
+    layout: Layout,
+    key: KeyRow,
+}
+
+pub async fn confirm_revoke(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    session: Session,
+    Path(id): Path<String>,
+) -> Result<RevokePage, UiError> {
+    let id = id.parse::<i64>().map_err(|_| UiError::NotFound)?;
+    let key = api_keys::find_own(&state.db, me.user.id, id).await?;
+    Ok(RevokePage {
+        layout: Layout::new("Revoke API key", &state, &session, Some(&me)).await?,
+        key: KeyRow::from(&key),
+    })
+}
+
+pub async fn revoke_key(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    client: Client,
+    Path(id): Path<String>,
+) -> Result<Redirect, UiError> {
+    let id = id.parse::<i64>().map_err(|_| UiError::NotFound)?;
+    api_keys::revoke_own(&state.db, me.actor(&client), &me.user, id).await?;
+    Ok(Redirect::to("/account?notice=key_revoked"))
 }

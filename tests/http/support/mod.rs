@@ -23,10 +23,19 @@ pub enum Db {
     Postgres,
 }
 
-/// A database for one test; the temp dir (SQLite) lives as long as this value.
+/// A database for one test; the temp dir (SQLite) lives as long as this value, and so does
+/// the data directory (`server.data_dir`: the server secret), kept across restarts.
 pub struct TestDb {
     pub url: String,
     _dir: Option<tempfile::TempDir>,
+    data: tempfile::TempDir,
+}
+
+impl TestDb {
+    /// The `server.data_dir` every app started on this database uses.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.data.path()
+    }
 }
 
 impl TestDb {
@@ -39,10 +48,15 @@ impl TestDb {
                 Some(TestDb {
                     url,
                     _dir: Some(dir),
+                    data: tempfile::tempdir().unwrap(),
                 })
             }
             Db::Postgres => match pg::fresh_database() {
-                Ok(url) => Some(TestDb { url, _dir: None }),
+                Ok(url) => Some(TestDb {
+                    url,
+                    _dir: None,
+                    data: tempfile::tempdir().unwrap(),
+                }),
                 Err(e) if pg::required() => panic!(
                     "PostgreSQL is required (CI / HALLPASS_REQUIRE_POSTGRES) but unavailable: {e}"
                 ),
@@ -108,6 +122,7 @@ impl TestApp {
         config.database.url = DatabaseUrl::parse(&test_db.url).unwrap();
         config.database.max_connections = 4;
         config.server.bind = "127.0.0.1:0".parse().unwrap();
+        config.server.data_dir = test_db.data_dir().to_owned();
         tweak(&mut config);
         let bootstrap = admin.then(|| NewAdmin {
             username: Username::parse(ADMIN).unwrap(),
@@ -141,8 +156,14 @@ impl TestApp {
         let placeholder = TestDb {
             url: String::new(),
             _dir: None,
+            data: tempfile::tempdir().unwrap(),
         };
         std::mem::replace(&mut self._db, placeholder)
+    }
+
+    /// The data directory of this app (where `secret.key` lives).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._db.data_dir()
     }
 
     pub fn url(&self, path: &str) -> String {

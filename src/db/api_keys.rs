@@ -1,0 +1,130 @@
+//! Queries on `api_keys`. Keys are found by the HMAC of the presented key (a unique index),
+//! so checking a key is one indexed lookup joined to its owner; the key itself is never
+//! stored, and the HMAC never leaves this module and the service that computes it.
+
+use diesel::prelude::*;
+
+use super::schema::{api_keys, users};
+use super::users as user_columns;
+use super::{Conn, DbError, now_ts};
+use crate::domain::{ApiKey, User};
+
+type Row = (i64, i64, String, String, i64, Option<i64>, Option<i64>);
+
+const COLUMNS: (
+    api_keys::id,
+    api_keys::user_id,
+    api_keys::name,
+    api_keys::prefix,
+    api_keys::created_at,
+    api_keys::last_used_at,
+    api_keys::expires_at,
+) = (
+    api_keys::id,
+    api_keys::user_id,
+    api_keys::name,
+    api_keys::prefix,
+    api_keys::created_at,
+    api_keys::last_used_at,
+    api_keys::expires_at,
+);
+
+fn into_key(r: Row) -> ApiKey {
+    ApiKey {
+        id: r.0,
+        user_id: r.1,
+        name: r.2,
+        prefix: r.3,
+        created_at: r.4,
+        last_used_at: r.5,
+        expires_at: r.6,
+    }
+}
+
+/// A key to store: everything but the key itself.
+#[derive(Debug)]
+pub struct NewRow<'a> {
+    pub user_id: i64,
+    pub name: &'a str,
+    pub prefix: &'a str,
+    pub key_hmac: &'a str,
+    pub expires_at: Option<i64>,
+}
+
+pub fn insert(conn: &mut Conn, new: &NewRow<'_>) -> Result<ApiKey, DbError> {
+    let row = diesel::insert_into(api_keys::table)
+        .values((
+            api_keys::user_id.eq(new.user_id),
+            api_keys::name.eq(new.name),
+            api_keys::prefix.eq(new.prefix),
+            api_keys::key_hmac.eq(new.key_hmac),
+            api_keys::created_at.eq(now_ts()),
+            api_keys::expires_at.eq(new.expires_at),
+        ))
+        .returning(COLUMNS)
+        .get_result::<Row>(conn)?;
+    Ok(into_key(row))
+}
+
+/// Every key of a user, oldest first.
+pub fn list_for_user(conn: &mut Conn, user_id: i64) -> Result<Vec<ApiKey>, DbError> {
+    Ok(api_keys::table
+        .filter(api_keys::user_id.eq(user_id))
+        .order(api_keys::id.asc())
+        .select(COLUMNS)
+        .load::<Row>(conn)?
+        .into_iter()
+        .map(into_key)
+        .collect())
+}
+
+pub fn find(conn: &mut Conn, id: i64) -> Result<Option<ApiKey>, DbError> {
+    Ok(api_keys::table
+        .filter(api_keys::id.eq(id))
+        .select(COLUMNS)
+        .load::<Row>(conn)?
+        .pop()
+        .map(into_key))
+}
+
+/// Deletes a key; `owner` limits it to that user's keys. Returns whether a row went.
+pub fn delete(conn: &mut Conn, id: i64, owner: Option<i64>) -> Result<bool, DbError> {
+    let n = match owner {
+        Some(owner) => diesel::delete(
+            api_keys::table
+                .filter(api_keys::id.eq(id))
+                .filter(api_keys::user_id.eq(owner)),
+        )
+        .execute(conn)?,
+        None => diesel::delete(api_keys::table.filter(api_keys::id.eq(id))).execute(conn)?,
+    };
+    Ok(n > 0)
+}
+
+/// The key with this HMAC and its owner, in one query over the unique index.
+pub fn find_by_hmac(conn: &mut Conn, key_hmac: &str) -> Result<Option<(ApiKey, User)>, DbError> {
+    // `.load` rather than `.first`: see `users::find_by_id` (no LIMIT bind, cached statement).
+    api_keys::table
+        .inner_join(users::table)
+        .filter(api_keys::key_hmac.eq(key_hmac))
+        .select((COLUMNS, user_columns::COLUMNS))
+        .load::<(Row, user_columns::Row)>(conn)?
+        .pop()
+        .map(|(k, u)| Ok((into_key(k), user_columns::into_user(u)?)))
+        .transpose()
+}
+
+/// Records a use at `now`, unless one was recorded within the last `every` seconds: a busy
+/// script does not turn every request into a write, and racing requests write once.
+pub fn touch(conn: &mut Conn, id: i64, now: i64, every: i64) -> Result<(), DbError> {
+    diesel::update(
+        api_keys::table.filter(api_keys::id.eq(id)).filter(
+            api_keys::last_used_at
+                .is_null()
+                .or(api_keys::last_used_at.le(now - every)),
+        ),
+    )
+    .set(api_keys::last_used_at.eq(now))
+    .execute(conn)?;
+    Ok(())
+}

@@ -1,0 +1,166 @@
+//! The server secret: the HMAC key under which API keys are stored.
+//!
+//! It lives outside the database on purpose, so a leaked database dump (or backup) alone does
+//! not let anyone check guesses against the stored key hashes. `HALLPASS_SECRET_KEY` wins when
+//! set; otherwise the file `secret.key` in `server.data_dir` is read, and created with 32
+//! random bytes (mode 0600) on first start. Losing it makes every API key stop working.
+
+use std::fmt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use secrecy::{ExposeSecret, SecretSlice};
+use sha2::Sha256;
+
+/// The environment variable that overrides the secret file.
+pub const ENV_VAR: &str = "HALLPASS_SECRET_KEY";
+/// The file name inside `server.data_dir`.
+pub const FILE_NAME: &str = "secret.key";
+/// Shortest secret accepted, in bytes (characters for the environment variable).
+pub const MIN_LEN: usize = 32;
+
+/// Why the secret could not be loaded; each is worded for the operator.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error(
+        "{ENV_VAR} must be at least {MIN_LEN} characters long (it has {0}); generate one with `openssl rand -base64 48`"
+    )]
+    EnvTooShort(usize),
+    #[error(
+        "the server secret {path} is shorter than {MIN_LEN} bytes: restore it from a backup, or delete it to generate a new one (every existing API key then stops working)"
+    )]
+    FileTooShort { path: PathBuf },
+    #[error("cannot read or create the server secret {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// The secret bytes; never printed, zeroed on drop.
+pub struct ServerSecret(SecretSlice<u8>);
+
+impl fmt::Debug for ServerSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ServerSecret([REDACTED])")
+    }
+}
+
+impl ServerSecret {
+    /// `env` is the value of [`ENV_VAR`] when set; it wins over the file in `data_dir`.
+    pub fn load(data_dir: &Path, env: Option<String>) -> Result<Self, SecretError> {
+        match env {
+            Some(value) => Self::from_env_value(value),
+            None => Self::from_file(data_dir),
+        }
+    }
+
+    fn from_env_value(value: String) -> Result<Self, SecretError> {
+        let chars = value.chars().count();
+        if chars < MIN_LEN {
+            return Err(SecretError::EnvTooShort(chars));
+        }
+        Ok(Self(value.into_bytes().into()))
+    }
+
+    fn from_file(data_dir: &Path) -> Result<Self, SecretError> {
+        let path = data_dir.join(FILE_NAME);
+        let io = |source| SecretError::Io {
+            path: path.clone(),
+            source,
+        };
+        match std::fs::read(&path) {
+            Ok(bytes) if bytes.len() >= MIN_LEN => return Ok(Self(bytes.into())),
+            Ok(_) => return Err(SecretError::FileTooShort { path }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(e)),
+        }
+        std::fs::create_dir_all(data_dir).map_err(io)?;
+        let mut bytes = vec![0_u8; MIN_LEN];
+        rand::rng().fill_bytes(&mut bytes);
+        // Written to a private temporary file, then linked into place: a second instance
+        // starting at the same moment never reads a half-written secret, and whichever
+        // link lands first is the secret both use.
+        let tmp = data_dir.join(format!(".{FILE_NAME}.{}.tmp", std::process::id()));
+        let written = write_private(&tmp, &bytes).and_then(|()| std::fs::hard_link(&tmp, &path));
+        let _ = std::fs::remove_file(&tmp);
+        match written {
+            Ok(()) => {
+                tracing::info!(path = %path.display(), "created a new server secret (back it up with the database)");
+                Ok(Self(bytes.into()))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let bytes = std::fs::read(&path).map_err(io)?;
+                if bytes.len() < MIN_LEN {
+                    return Err(SecretError::FileTooShort { path });
+                }
+                Ok(Self(bytes.into()))
+            }
+            Err(e) => Err(io(e)),
+        }
+    }
+
+    /// Hex HMAC-SHA256 of `message` under the secret.
+    pub fn hmac_hex(&self, message: &[u8]) -> String {
+        // HMAC accepts keys of any length, so this cannot fail.
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(self.0.expose_secret()) else {
+            return String::new();
+        };
+        mac.update(message);
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let digest = mac.finalize().into_bytes();
+        let mut out = String::with_capacity(digest.len() * 2);
+        for b in digest {
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xf)]));
+        }
+        out
+    }
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn env_value_must_be_long_enough() {
+        assert!(matches!(
+            ServerSecret::load(Path::new("/nonexistent"), Some("short".into())),
+            Err(SecretError::EnvTooShort(5))
+        ));
+        let s = ServerSecret::load(Path::new("/nonexistent"), Some("x".repeat(32))).unwrap();
+        assert_eq!(format!("{s:?}"), "ServerSecret([REDACTED])");
+        assert_eq!(s.hmac_hex(b"a").len(), 64);
+    }
+
+    #[test]
+    fn file_is_created_once_then_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("nested");
+        let a = ServerSecret::load(&data, None).unwrap();
+        let b = ServerSecret::load(&data, None).unwrap();
+        assert_eq!(a.hmac_hex(b"k"), b.hmac_hex(b"k"));
+        assert_eq!(std::fs::read(data.join(FILE_NAME)).unwrap().len(), MIN_LEN);
+        std::fs::write(data.join(FILE_NAME), b"tiny").unwrap();
+        assert!(matches!(
+            ServerSecret::load(&data, None),
+            Err(SecretError::FileTooShort { .. })
+        ));
+    }
+}

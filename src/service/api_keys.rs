@@ -1,0 +1,218 @@
+//! API keys: create, list, revoke, and check a presented key.
+//!
+//! A key is `hp_` + 32 random bytes in base64url (no padding): 256 bits, so a fast keyed hash
+//! is enough to store it — no password hash, no per-key salt. The database keeps only
+//! HMAC-SHA256(server secret, key) in a unique column, and a presented key is found by
+//! computing its HMAC and looking that up. There is no secret-dependent comparison in our
+//! code to time: the index lookup compares HMACs, which an attacker cannot steer towards a
+//! stored value without the server secret, so timing the lookup reveals nothing about a
+//! real key. The cleartext key exists only in the response that creates it.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore;
+
+use super::{Actor, ServiceError};
+use crate::db::{self, DbPool, api_keys, audit, users};
+use crate::domain::{ApiKey, NewApiKey, User};
+use crate::secret::ServerSecret;
+
+/// Every key starts with this, so leaks are easy to recognise (and to scan for).
+pub const KEY_PREFIX: &str = "hp_";
+/// Random bytes in a key.
+const KEY_BYTES: usize = 32;
+/// Length of a key: the prefix and 43 base64url characters.
+const KEY_LEN: usize = 3 + 43;
+/// Characters of the key stored in clear to tell keys apart (`hp_` + 6).
+const SHOWN_PREFIX_LEN: usize = 9;
+/// `last_used_at` is written at most this often per key, in seconds.
+const TOUCH_EVERY: i64 = 60;
+
+/// A freshly made key: the stored record, and the key itself to show once.
+#[derive(Debug)]
+pub struct CreatedKey {
+    pub key: ApiKey,
+    pub secret: String,
+}
+
+fn generate() -> String {
+    let mut bytes = [0_u8; KEY_BYTES];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("{KEY_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// Only strings shaped like our keys are worth a database lookup.
+fn well_formed(key: &str) -> bool {
+    key.len() == KEY_LEN
+        && key.starts_with(KEY_PREFIX)
+        && key[KEY_PREFIX.len()..]
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+fn audit_key(
+    conn: &mut db::Conn,
+    actor: &Actor,
+    action: &str,
+    owner: &str,
+    key: &ApiKey,
+) -> Result<(), ServiceError> {
+    let detail = format!("id={} name={}", key.id, key.name);
+    audit::insert(
+        conn,
+        &audit::NewEvent {
+            actor_id: actor.user_id,
+            actor: &actor.name,
+            action,
+            target: Some(owner),
+            ip: actor.ip.as_deref(),
+            outcome: "success",
+            detail: Some(&detail),
+        },
+    )
+    .map_err(ServiceError::from)
+}
+
+/// Creates a key for `owner`; the returned `secret` is the only copy of the key.
+pub async fn create(
+    db: &DbPool,
+    secret: &ServerSecret,
+    actor: Actor,
+    owner: &User,
+    new: NewApiKey,
+) -> Result<CreatedKey, ServiceError> {
+    let clear = generate();
+    let key_hmac = secret.hmac_hex(clear.as_bytes());
+    let prefix = clear[..SHOWN_PREFIX_LEN].to_owned();
+    let expires_at = new
+        .expires_in_days
+        .map(|d| db::now_ts().saturating_add(d.saturating_mul(86_400)));
+    let (owner_id, owner_name) = (owner.id, owner.username.clone());
+    let key = db
+        .run(move |conn| {
+            db::write_tx(conn, |conn| {
+                let key = api_keys::insert(
+                    conn,
+                    &api_keys::NewRow {
+                        user_id: owner_id,
+                        name: &new.name,
+                        prefix: &prefix,
+                        key_hmac: &key_hmac,
+                        expires_at,
+                    },
+                )?;
+                audit_key(conn, &actor, "api_key.create", &owner_name, &key)?;
+                Ok::<_, ServiceError>(key)
+            })
+        })
+        .await?;
+    Ok(CreatedKey { key, secret: clear })
+}
+
+/// The keys of one user, oldest first.
+pub async fn list_own(db: &DbPool, user_id: i64) -> Result<Vec<ApiKey>, ServiceError> {
+    Ok(db
+        .run(move |conn| api_keys::list_for_user(conn, user_id))
+        .await?)
+}
+
+/// Any user's keys, for admins; `NotFound` when there is no such user.
+pub async fn list_for_user(db: &DbPool, user_id: i64) -> Result<Vec<ApiKey>, ServiceError> {
+    db.run(move |conn| {
+        users::find_by_id(conn, user_id)?.ok_or(ServiceError::NotFound)?;
+        Ok(api_keys::list_for_user(conn, user_id)?)
+    })
+    .await
+}
+
+/// One of the caller's own keys (someone else's is `ApiKeyNotFound`, as is no key at all).
+pub async fn find_own(db: &DbPool, owner_id: i64, id: i64) -> Result<ApiKey, ServiceError> {
+    db.run(move |conn| {
+        api_keys::find(conn, id)?
+            .filter(|k| k.user_id == owner_id)
+            .ok_or(ServiceError::ApiKeyNotFound)
+    })
+    .await
+}
+
+/// Revokes one of `owner`'s keys; someone else's key is `ApiKeyNotFound`.
+pub async fn revoke_own(
+    db: &DbPool,
+    actor: Actor,
+    owner: &User,
+    id: i64,
+) -> Result<ApiKey, ServiceError> {
+    revoke(db, actor, Some(owner.id), id).await
+}
+
+/// Revokes any key (admins).
+pub async fn revoke_any(db: &DbPool, actor: Actor, id: i64) -> Result<ApiKey, ServiceError> {
+    revoke(db, actor, None, id).await
+}
+
+async fn revoke(
+    db: &DbPool,
+    actor: Actor,
+    owner: Option<i64>,
+    id: i64,
+) -> Result<ApiKey, ServiceError> {
+    db.run(move |conn| {
+        db::write_tx(conn, |conn| {
+            let key = api_keys::find(conn, id)?
+                .filter(|k| owner.is_none_or(|o| o == k.user_id))
+                .ok_or(ServiceError::ApiKeyNotFound)?;
+            api_keys::delete(conn, key.id, owner)?;
+            let owner_name = users::find_by_id(conn, key.user_id)?
+                .map_or_else(|| key.user_id.to_string(), |u| u.username);
+            audit_key(conn, &actor, "api_key.revoke", &owner_name, &key)?;
+            Ok(key)
+        })
+    })
+    .await
+}
+
+/// The owner of a presented key, or `None` when the key is unknown, revoked or expired, or
+/// its owner may not sign in (disabled, deleted). Pending and rejected owners are returned,
+/// so the status gate can tell them where they stand.
+///
+/// One indexed query (key joined to owner); `last_used_at` is written at most once a minute.
+pub async fn authenticate(
+    db: &DbPool,
+    secret: &ServerSecret,
+    presented: &str,
+) -> Result<Option<User>, ServiceError> {
+    if !well_formed(presented) {
+        return Ok(None);
+    }
+    let key_hmac = secret.hmac_hex(presented.as_bytes());
+    db.run(move |conn| {
+        let Some((key, user)) = api_keys::find_by_hmac(conn, &key_hmac)? else {
+            return Ok(None);
+        };
+        let now = db::now_ts();
+        if key.is_expired(now) || !user.may_sign_in() {
+            return Ok(None);
+        }
+        if key.last_used_at.is_none_or(|t| t <= now - TOUCH_EVERY) {
+            api_keys::touch(conn, key.id, now, TOUCH_EVERY)?;
+        }
+        Ok(Some(user))
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{KEY_LEN, generate, well_formed};
+
+    #[test]
+    fn keys_have_the_documented_shape() {
+        let k = generate();
+        assert_eq!(k.len(), KEY_LEN);
+        assert!(well_formed(&k), "{k}");
+        assert_ne!(generate(), k);
+        assert!(!well_formed("hp_short"));
+        assert!(!well_formed(&k.replace("hp_", "xx_")));
+        assert!(!well_formed(&format!("{}!", &k[..KEY_LEN - 1])));
+    }
+}
