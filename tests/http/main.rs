@@ -9,6 +9,7 @@ mod support;
 
 mod account;
 mod api;
+mod browser;
 mod cli;
 mod database;
 mod login;
