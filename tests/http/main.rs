@@ -13,6 +13,7 @@ mod admin_ui;
 mod admin_users;
 mod api;
 mod api_keys;
+mod browser;
 mod cli;
 mod database;
 mod login;

@@ -1,6 +1,7 @@
 //! `TestApp`: a real Hallpass server on a random loopback port, over a fresh SQLite file or
 //! a fresh PostgreSQL database, and helpers to talk to it like a browser or a script.
 
+pub mod browser;
 pub mod pg;
 
 use std::net::SocketAddr;

@@ -1,0 +1,395 @@
+//! A real headless Chromium, driven through chromedriver (WebDriver) with `fantoccini`.
+//!
+//! Each [`Browser`] starts its own chromedriver on a free loopback port with a fresh
+//! Chromium profile, and ends both when dropped, so tests share nothing. Without
+//! `/usr/bin/chromium` and `chromedriver` the browser tests are skipped with a loud message,
+//! unless [`super::pg::required`] (CI) says everything must run: then they fail.
+//!
+//! Screenshots go to `docs/screenshots/<name>.png`, the images of `docs/screens.md`. Only
+//! browsers started with `screenshots: true` write them (the SQLite variant of each test), so
+//! the two database variants of a test never write the same file at once.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::{Value, json};
+
+use super::{Db, TestApp};
+
+pub const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// How long to wait for an element or a page before failing the test.
+const WAIT: Duration = Duration::from_secs(20);
+
+/// How a browser starts.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub javascript: bool,
+    /// Whether [`Browser::screenshot`] writes files.
+    pub screenshots: bool,
+}
+
+impl Options {
+    /// JavaScript on; screenshots from the SQLite variant only.
+    pub fn for_db(db: Db) -> Options {
+        Options {
+            javascript: true,
+            screenshots: db == Db::Sqlite,
+        }
+    }
+
+    pub fn without_javascript(self) -> Options {
+        Options {
+            javascript: false,
+            ..self
+        }
+    }
+}
+
+pub struct Browser {
+    client: Client,
+    base: String,
+    screenshots: bool,
+    /// Declared after `client`, so dropped after it: ends the session, kills chromedriver.
+    _driver: Driver,
+}
+
+/// A running chromedriver and the temp dir holding its log and Chromium's profile.
+struct Driver {
+    child: Child,
+    port: u16,
+    session_id: Option<String>,
+    dir: tempfile::TempDir,
+}
+
+impl Browser {
+    /// A browser pointed at `app`; `None` = skip (no Chromium here and not required).
+    pub async fn start(app: &TestApp, options: Options) -> Option<Browser> {
+        let driver_bin = match find_tools() {
+            Ok(bin) => bin,
+            Err(e) if super::pg::required() => panic!(
+                "browser tests are required (CI / HALLPASS_REQUIRE_POSTGRES) but cannot run: {e}"
+            ),
+            Err(e) => {
+                eprintln!(
+                    "\n!!!!! SKIPPING a browser test: {e}\n!!!!! Install them with: apt-get install chromium chromium-driver\n"
+                );
+                return None;
+            }
+        };
+        Some(Self::launch(&driver_bin, app, options).await)
+    }
+
+    async fn launch(driver_bin: &Path, app: &TestApp, options: Options) -> Browser {
+        // The free port is only free until someone else binds it: try a few.
+        let mut attempt = 1;
+        let mut driver = loop {
+            let mut driver = Driver::spawn(driver_bin);
+            match driver.wait_until_ready().await {
+                Ok(()) => break driver,
+                Err(e) if attempt < 3 => eprintln!("chromedriver failed, retrying: {e}"),
+                Err(e) => panic!("{e}"),
+            }
+            attempt += 1;
+        };
+        // From here on, a failure (panic) drops `driver`, which kills chromedriver.
+        let client = driver.new_session(options).await;
+        driver.session_id = client.session_id().await.unwrap();
+        Browser {
+            client,
+            base: format!("http://{}", app.addr),
+            screenshots: options.screenshots,
+            _driver: driver,
+        }
+    }
+
+    /// Opens a path of the app (`/login`), like typing it into the address bar.
+    pub async fn goto(&self, path: &str) {
+        self.client
+            .goto(&format!("{}{path}", self.base))
+            .await
+            .unwrap_or_else(|e| panic!("goto {path}: {e}"));
+    }
+
+    /// The current path and query (`/login?next=%2Faccount`).
+    pub async fn path(&self) -> String {
+        let url = self.client.current_url().await.unwrap();
+        match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_owned(),
+        }
+    }
+
+    /// Waits until the browser shows `path` (path and query, exactly).
+    pub async fn wait_for_path(&self, path: &str) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let now = self.path().await;
+            if now == path {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "expected to land on {path}, still on {now}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits for the element `css` to exist on the page.
+    pub async fn find(&self, css: &str) -> fantoccini::elements::Element {
+        self.client
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no element {css} on {} within {WAIT:?}: {e}", self.base))
+    }
+
+    /// Whether `css` is on the page right now (no waiting).
+    pub async fn exists(&self, css: &str) -> bool {
+        self.client.find(Locator::Css(css)).await.is_ok()
+    }
+
+    /// Replaces the content of the input `css` with `value`, typing it key by key.
+    pub async fn fill(&self, css: &str, value: &str) {
+        let input = self.find(css).await;
+        input.clear().await.unwrap();
+        input.send_keys(value).await.unwrap();
+    }
+
+    /// Clicks the element `css`.
+    pub async fn click(&self, css: &str) {
+        self.find(css).await.click().await.unwrap();
+    }
+
+    /// The visible text of the element `css`.
+    pub async fn text(&self, css: &str) -> String {
+        self.find(css).await.text().await.unwrap()
+    }
+
+    /// The current value of the form field `css` (what the person sees in it).
+    pub async fn value(&self, css: &str) -> String {
+        self.find(css)
+            .await
+            .prop("value")
+            .await
+            .unwrap()
+            .unwrap_or_default()
+    }
+
+    /// Runs `script` (a function body; `return` gives the result) in the page.
+    pub async fn js(&self, script: &str) -> Value {
+        self.client
+            .execute(script, vec![])
+            .await
+            .unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
+    }
+
+    /// Writes the visible page to `docs/screenshots/<name>.png` (when this browser takes
+    /// screenshots; see [`Options::screenshots`]).
+    pub async fn screenshot(&self, name: &str) {
+        if !self.screenshots {
+            return;
+        }
+        // The same page must give the same image on every run: hide the blinking text caret
+        // (an inline style set from script is not subject to the page's CSP) and let
+        // transitions (the focus ring of an autofocused field) finish first.
+        self.client
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 const a = document.activeElement;
+                 if (a && a.style) a.style.caretColor = 'transparent';
+                 Promise.all(document.getAnimations().map(x => x.finished))
+                     .then(() => requestAnimationFrame(() => requestAnimationFrame(done)));",
+                vec![],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("screenshot {name}: waiting for transitions: {e}"));
+        let png = self.client.screenshot().await.unwrap();
+        assert!(
+            png.starts_with(b"\x89PNG"),
+            "screenshot {name} is not a PNG"
+        );
+        let dir = screenshot_dir();
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("{name}.png"));
+        // Leave identical images alone: no needless change of the file's time.
+        if std::fs::read(&path).is_ok_and(|old| old == png) {
+            return;
+        }
+        std::fs::write(&path, png).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    }
+}
+
+impl Driver {
+    /// Starts chromedriver on a free loopback port, logging into its temp dir.
+    fn spawn(driver_bin: &Path) -> Driver {
+        let dir = tempfile::Builder::new()
+            .prefix("hallpass-chromium-")
+            .tempdir()
+            .unwrap();
+        let port = free_port();
+        let log = std::fs::File::create(dir.path().join("chromedriver.log")).unwrap();
+        let mut cmd = Command::new(driver_bin);
+        cmd.arg(format!("--port={port}"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        // Its own process group, so that Chromium can be killed with it (see `Drop`).
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", driver_bin.display()));
+        Driver {
+            child,
+            port,
+            session_id: None,
+            dir,
+        }
+    }
+
+    /// Polls chromedriver's `/status` until it reports ready.
+    async fn wait_until_ready(&mut self) -> Result<(), String> {
+        let status = format!("http://127.0.0.1:{}/status", self.port);
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Ok(r) = http.get(&status).send().await
+                && let Ok(body) = r.json::<Value>().await
+                && body["value"]["ready"] == true
+            {
+                return Ok(());
+            }
+            if let Ok(Some(exit)) = self.child.try_wait() {
+                return Err(format!(
+                    "chromedriver on port {} exited ({exit}):\n{}",
+                    self.port,
+                    self.log()
+                ));
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "chromedriver did not answer on port {} within {WAIT:?}:\n{}",
+                    self.port,
+                    self.log()
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Starts Chromium: a WebDriver session with our flags and a fresh profile.
+    async fn new_session(&self, options: Options) -> Client {
+        let user_data = self.dir.path().join("profile");
+        let mut args = vec![
+            "--headless=new".to_owned(),
+            "--no-sandbox".to_owned(),
+            "--disable-gpu".to_owned(),
+            "--disable-quic".to_owned(),
+            "--no-first-run".to_owned(),
+            "--disable-background-networking".to_owned(),
+            "--disable-component-update".to_owned(),
+            "--disable-sync".to_owned(),
+            "--window-size=1280,900".to_owned(),
+            format!("--user-data-dir={}", user_data.display()),
+        ];
+        let mut chrome = json!({ "binary": CHROMIUM });
+        if !options.javascript {
+            // Both switches: the content setting blocks page scripts, the Blink setting
+            // makes the page itself behave as in a browser with JavaScript off.
+            chrome["prefs"] = json!({ "profile.managed_default_content_settings.javascript": 2 });
+            args.push("--blink-settings=scriptEnabled=false".to_owned());
+        }
+        chrome["args"] = json!(args);
+        let mut caps = serde_json::Map::new();
+        caps.insert("browserName".to_owned(), json!("chrome"));
+        caps.insert("goog:chromeOptions".to_owned(), chrome);
+        let webdriver = format!("http://127.0.0.1:{}", self.port);
+        ClientBuilder::new(HttpConnector::new())
+            .capabilities(caps)
+            .connect(&webdriver)
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start Chromium through chromedriver: {e}\n{}",
+                    self.log()
+                )
+            })
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("chromedriver.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        // End the WebDriver session first, so that chromedriver closes Chromium cleanly (the
+        // fantoccini client would do it in a background task that may never run again).
+        if let Some(id) = &self.session_id {
+            delete_session(self.port, id);
+        }
+        // Then kill chromedriver's whole process group: chromedriver and anything it left.
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `docs/screenshots` in the source tree.
+pub fn screenshot_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots")
+}
+
+/// chromedriver's path, or why the browser tests cannot run here.
+fn find_tools() -> Result<PathBuf, String> {
+    if !Path::new(CHROMIUM).exists() {
+        return Err(format!("{CHROMIUM} not found"));
+    }
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .chain([PathBuf::from("/usr/bin")])
+        .map(|dir| dir.join("chromedriver"))
+        .find(|p| p.is_file())
+        .ok_or_else(|| "chromedriver not found on PATH".to_owned())
+}
+
+fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// `DELETE /session/<id>` over a plain blocking socket (this runs in `Drop`).
+fn delete_session(port: u16, id: &str) {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+    let _ = s.set_write_timeout(Some(Duration::from_secs(2)));
+    let request = format!(
+        "DELETE /session/{id} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    if s.write_all(request.as_bytes()).is_err() {
+        return;
+    }
+    // chromedriver answers once Chromium has quit. It keeps the connection open despite
+    // `Connection: close`, so stop at the end of the headers rather than at EOF.
+    let mut response = Vec::new();
+    let mut chunk = [0u8; 1024];
+    while !response.windows(4).any(|w| w == b"\r\n\r\n") {
+        match s.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => response.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
