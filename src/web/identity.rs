@@ -103,8 +103,14 @@ fn bearer_key(req: &Request) -> Option<String> {
     if !req.uri().path().starts_with("/api/") {
         return None;
     }
-    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
+    let value = req
+        .headers()
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .trim();
+    // A bare `Bearer` is a (broken) attempt at a key too, not a reason to try the cookie.
+    let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
     scheme
         .eq_ignore_ascii_case("bearer")
         .then(|| token.trim().to_owned())

@@ -366,6 +366,7 @@ async fn a_newer_schema_is_refused(db: Db) {
     let test_db = app.stop_keep_db().await;
     let mut config = hallpass::config::Config::default();
     config.database.url = hallpass::db::DatabaseUrl::parse(&test_db.url).unwrap();
+    config.server.data_dir = test_db.data_dir().to_owned();
     let err = hallpass::server::prepare(config, None)
         .await
         .expect_err("start-up must fail");
