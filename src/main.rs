@@ -82,6 +82,8 @@ fn serve(config: Config, admin: Option<hallpass::service::accounts::NewAdmin>) -
         }
     };
     runtime.block_on(async move {
+        // Installed first, so a stop request during start-up is never lost or fatal.
+        let shutdown = server::shutdown_signal();
         let state = match server::prepare(config, admin).await {
             Ok(s) => s,
             Err(e) => {
@@ -97,7 +99,7 @@ fn serve(config: Config, admin: Option<hallpass::service::accounts::NewAdmin>) -
                 return ExitCode::FAILURE;
             }
         };
-        match server::run(state, listener, server::shutdown_signal()).await {
+        match server::run(state, listener, shutdown).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error: {e}");
