@@ -390,3 +390,23 @@ fn the_default_database_is_created_under_data() {
     let (code, _) = server.terminate();
     assert_eq!(code, Some(0));
 }
+
+#[test]
+fn hallpass_secret_key_replaces_the_secret_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let value = "an operator-chosen secret of more than 32 characters";
+    let mut cmd = hallpass(dir.path());
+    cmd.env("HALLPASS_SERVER__BIND", format!("127.0.0.1:{port}"))
+        .env("HALLPASS_SECRET_KEY", value);
+    let mut server = Running::start(cmd);
+    server.wait_for("setup code");
+    assert!(dir.path().join("data/hallpass.db").exists());
+    assert!(
+        !dir.path().join("data/secret.key").exists(),
+        "the environment wins: no file"
+    );
+    let (code, log) = server.terminate();
+    assert_eq!(code, Some(0), "{log}");
+    assert!(!log.contains(value), "the secret is never logged");
+}
