@@ -310,6 +310,10 @@ async fn a_bad_key_is_refused_without_falling_back_to_the_cookie(db: Db) {
             .await
             .unwrap();
         assert_eq!(r.status(), 401, "{bad}");
+        assert_eq!(
+            r.headers()["www-authenticate"],
+            "Bearer error=\"invalid_token\""
+        );
         let body: Value = r.json().await.unwrap();
         assert_eq!(body["error"]["code"], "INVALID_API_KEY");
     }
