@@ -72,7 +72,10 @@ impl ServerSecret {
             source,
         };
         match std::fs::read(&path) {
-            Ok(bytes) if bytes.len() >= MIN_LEN => return Ok(Self(bytes.into())),
+            Ok(bytes) if bytes.len() >= MIN_LEN => {
+                warn_if_shared(&path);
+                return Ok(Self(bytes.into()));
+            }
             Ok(_) => return Err(SecretError::FileTooShort { path }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(io(e)),
@@ -118,6 +121,25 @@ impl ServerSecret {
         }
         out
     }
+}
+
+/// The file should be readable by Hallpass alone; say so when it is not (but start anyway:
+/// the operator may have reasons, e.g. a group-readable backup mount).
+fn warn_if_shared(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path)
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            tracing::warn!(
+                path = %path.display(),
+                "the server secret is readable by other users; run `chmod 600` on it"
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {

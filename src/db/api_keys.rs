@@ -41,8 +41,7 @@ fn into_key(r: Row) -> ApiKey {
     }
 }
 
-/// A key to store: everything but the key itself.
-#[derive(Debug)]
+/// A key to store: everything but the key itself. No `Debug`: it holds the HMAC.
 pub struct NewRow<'a> {
     pub user_id: i64,
     pub name: &'a str,

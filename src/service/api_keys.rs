@@ -29,10 +29,19 @@ const SHOWN_PREFIX_LEN: usize = 9;
 const TOUCH_EVERY: i64 = 60;
 
 /// A freshly made key: the stored record, and the key itself to show once.
-#[derive(Debug)]
 pub struct CreatedKey {
     pub key: ApiKey,
     pub secret: String,
+}
+
+/// Never prints the key itself.
+impl std::fmt::Debug for CreatedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedKey")
+            .field("key", &self.key)
+            .field("secret", &"[REDACTED]")
+            .finish()
+    }
 }
 
 fn generate() -> String {

@@ -3,7 +3,7 @@
 
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Serialize;
@@ -66,12 +66,19 @@ pub async fn resolve(
                 req.extensions_mut().insert(Identity(Some(current)));
                 next.run(req).await
             }
-            Ok(None) => ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "INVALID_API_KEY",
-                "This API key is not valid: it is unknown, revoked or expired, or its owner may not sign in.",
-            )
-            .into_response(),
+            Ok(None) => {
+                let error = ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "INVALID_API_KEY",
+                    "This API key is not valid: it is unknown, revoked or expired, or its owner may not sign in.",
+                );
+                // RFC 6750 §3: say which scheme failed, so generic clients know not to retry.
+                let challenge = [(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer error=\"invalid_token\""),
+                )];
+                (challenge, error).into_response()
+            }
             Err(e) => ApiError::from(e).into_response(),
         };
     }
@@ -103,8 +110,14 @@ fn bearer_key(req: &Request) -> Option<String> {
     if !req.uri().path().starts_with("/api/") {
         return None;
     }
-    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
+    let value = req
+        .headers()
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .trim();
+    // A bare `Bearer` is a (broken) attempt at a key too, not a reason to try the cookie.
+    let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
     scheme
         .eq_ignore_ascii_case("bearer")
         .then(|| token.trim().to_owned())

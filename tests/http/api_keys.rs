@@ -20,7 +20,8 @@ both_databases!(
     someone_elses_key_is_not_found,
     admins_list_and_revoke_anyones_keys,
     revoking_on_the_account_page_asks_first,
-    the_secret_file_is_private_and_survives_restarts
+    the_secret_file_is_private_and_survives_restarts,
+    last_use_is_written_at_most_once_a_minute
 );
 
 /// The key shown on the creation page.
@@ -309,6 +310,10 @@ async fn a_bad_key_is_refused_without_falling_back_to_the_cookie(db: Db) {
             .await
             .unwrap();
         assert_eq!(r.status(), 401, "{bad}");
+        assert_eq!(
+            r.headers()["www-authenticate"],
+            "Bearer error=\"invalid_token\""
+        );
         let body: Value = r.json().await.unwrap();
         assert_eq!(body["error"]["code"], "INVALID_API_KEY");
     }
@@ -702,4 +707,35 @@ fn a_short_secret_key_stops_the_server() {
         "the value is not echoed: {stderr}"
     );
     assert!(!dir.path().join("data/secret.key").exists());
+}
+
+/// The stored `last_used_at` of the only key.
+async fn last_used(app: &TestApp) -> Option<i64> {
+    let key = app
+        .state
+        .db
+        .run(|c| hallpass::db::api_keys::find(c, 1))
+        .await;
+    key.unwrap().and_then(|k| k.last_used_at)
+}
+
+async fn last_use_is_written_at_most_once_a_minute(db: Db) {
+    let Some(app) = TestApp::with_admin(db).await else {
+        return;
+    };
+    let c = app.admin_client().await;
+    let key = new_key(&app, &c, "busy script").await;
+    assert_eq!(last_used(&app).await, None);
+    assert_eq!(me_with(&app, &key).await.0, 200);
+    let first = last_used(&app).await.unwrap();
+    assert!(first > 1_000_000_000);
+    // Within the minute: no write. An older mark is replaced.
+    let recent: &'static str =
+        Box::leak(format!("UPDATE api_keys SET last_used_at = {}", first - 30).into_boxed_str());
+    sql(&app, recent).await;
+    assert_eq!(me_with(&app, &key).await.0, 200);
+    assert_eq!(last_used(&app).await, Some(first - 30));
+    sql(&app, "UPDATE api_keys SET last_used_at = 1000").await;
+    assert_eq!(me_with(&app, &key).await.0, 200);
+    assert!(last_used(&app).await.unwrap() >= first);
 }

@@ -366,6 +366,7 @@ async fn a_newer_schema_is_refused(db: Db) {
     let test_db = app.stop_keep_db().await;
     let mut config = hallpass::config::Config::default();
     config.database.url = hallpass::db::DatabaseUrl::parse(&test_db.url).unwrap();
+    config.server.data_dir = test_db.data_dir().to_owned();
     let err = hallpass::server::prepare(config, None)
         .await
         .expect_err("start-up must fail");
@@ -388,4 +389,24 @@ fn the_default_database_is_created_under_data() {
     assert!(dir.path().join("data/hallpass.db").exists());
     let (code, _) = server.terminate();
     assert_eq!(code, Some(0));
+}
+
+#[test]
+fn hallpass_secret_key_replaces_the_secret_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let value = "an operator-chosen secret of more than 32 characters";
+    let mut cmd = hallpass(dir.path());
+    cmd.env("HALLPASS_SERVER__BIND", format!("127.0.0.1:{port}"))
+        .env("HALLPASS_SECRET_KEY", value);
+    let mut server = Running::start(cmd);
+    server.wait_for("setup code");
+    assert!(dir.path().join("data/hallpass.db").exists());
+    assert!(
+        !dir.path().join("data/secret.key").exists(),
+        "the environment wins: no file"
+    );
+    let (code, log) = server.terminate();
+    assert_eq!(code, Some(0), "{log}");
+    assert!(!log.contains(value), "the secret is never logged");
 }

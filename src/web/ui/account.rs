@@ -5,7 +5,7 @@ use askama_web::WebTemplate;
 use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use tower_sessions::Session;
 
@@ -178,39 +178,28 @@ pub async fn create_key(
     client: Client,
     Form(form): Form<KeyForm>,
 ) -> Result<Response, UiError> {
-    let created = match NewApiKey::parse_form(&form.name, &form.expires_in_days) {
-        Ok(new) => api_keys::create(&state.db, &state.secret, me.actor(&client), &me.user, new)
-            .await
-            .map_err(|e| match e {
-                ServiceError::Validation(errors) => Err(errors),
-                other => Ok(other),
-            }),
-        Err(errors) => Err(Err(errors)),
-    };
-    match created {
-        Ok(created) => {
-            let page = KeyCreatedPage {
-                layout: Layout::new("New API key", &state, &session, Some(&me)).await?,
-                name: created.key.name.clone(),
-                expires: created
-                    .key
-                    .expires_at
-                    .map_or_else(|| "never".to_owned(), format_time),
-                key: created.secret,
-            };
-            let html = page.render().map_err(UiError::internal)?;
-            let mut response = axum::response::Html(html).into_response();
-            response
-                .headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            Ok(response)
-        }
-        Err(Err(errors)) => {
+    let new = match NewApiKey::parse_form(&form.name, &form.expires_in_days) {
+        Ok(new) => new,
+        Err(errors) => {
             let page = AccountPage::new(&state, &session, &me, errors, form).await?;
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+            return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
         }
-        Err(Ok(e)) => Err(e.into()),
-    }
+    };
+    let created =
+        api_keys::create(&state.db, &state.secret, me.actor(&client), &me.user, new).await?;
+    let page = KeyCreatedPage {
+        layout: Layout::new("New API key", &state, &session, Some(&me)).await?,
+        name: created.key.name.clone(),
+        expires: created
+            .key
+            .expires_at
+            .map_or_else(|| "never".to_owned(), format_time),
+        key: created.secret,
+    };
+    let html = page.render().map_err(UiError::internal)?;
+    // Set here, not left to the default: this page must never be cached, whatever changes.
+    let no_store = [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))];
+    Ok((no_store, Html(html)).into_response())
 }
 
 /// The confirmation step before a key is revoked (works without JavaScript).
