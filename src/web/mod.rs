@@ -40,6 +40,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/users/new", get(ui::admin_users::new_form))
         .route("/admin/users/{id}", post(ui::admin_users::update))
         .route("/admin/users/{id}/edit", get(ui::admin_users::edit_form))
+        .route("/admin/users/{id}/row", get(ui::admin_users::row_fragment))
         .route(
             "/admin/users/{id}/password",
             post(ui::admin_users::reset_password),

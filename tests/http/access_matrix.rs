@@ -129,6 +129,12 @@ const MATRIX: &[(&str, &str, &str, Access)] = &[
         Access::Admin,
     ),
     (
+        "GET",
+        "/admin/users/{id}/row",
+        "/admin/users/TARGET/row",
+        Access::Admin,
+    ),
+    (
         "POST",
         "/admin/users/{id}/password",
         "/admin/users/TARGET/password",

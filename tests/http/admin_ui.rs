@@ -506,3 +506,79 @@ async fn the_methods_column_counts_api_keys(db: Db) {
         .unwrap();
     assert!(html.contains("<td>password, 2 API keys</td>"), "{html}");
 }
+
+both_databases!(editing_a_row_in_place_with_htmx);
+
+async fn editing_a_row_in_place_with_htmx(db: Db) {
+    let Some(app) = TestApp::with_admin(db).await else {
+        return;
+    };
+    bulk_users(&app, 2).await;
+    let c = app.admin_client().await;
+    let token = app.csrf(&c, "/admin/users").await;
+    let id = user(&app, "member001").await.id;
+    let htmx = |r: reqwest::RequestBuilder| {
+        r.header("HX-Request", "true")
+            .header("X-CSRF-Token", &token)
+    };
+
+    let edit = htmx(c.get(app.url(&format!("/admin/users/{id}/edit"))))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        edit.trim_start()
+            .starts_with(&format!("<tr id=\"user-{id}\" class=\"editing\">")),
+        "{edit}"
+    );
+    assert!(edit.contains("value=\"member001\""));
+
+    // A mistake comes back in the same row, input kept (200 so htmx swaps it in).
+    let r = htmx(c.post(app.url(&format!("/admin/users/{id}"))))
+        .form(&[
+            ("username", "member000"),
+            ("email", "m1@example.com"),
+            ("display_name", "Kept"),
+            ("role", "user"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let row = r.text().await.unwrap();
+    assert!(
+        row.contains("This username is already taken.") && row.contains("value=\"Kept\""),
+        "{row}"
+    );
+
+    let row = htmx(c.post(app.url(&format!("/admin/users/{id}"))))
+        .form(&[
+            ("username", "member-one"),
+            ("email", "m1@example.com"),
+            ("display_name", "One"),
+            ("role", "viewer"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        row.trim_start()
+            .starts_with(&format!("<tr id=\"user-{id}\">")),
+        "{row}"
+    );
+    assert!(row.contains(">member-one</a>") && row.contains("badge-viewer"));
+    let cancel = htmx(c.get(app.url(&format!("/admin/users/{id}/row"))))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(cancel.contains(">member-one</a>"));
+}

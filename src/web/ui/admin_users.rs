@@ -248,6 +248,57 @@ pub async fn row_action(
     Ok(with_vary(Html(html).into_response()))
 }
 
+/// The inline edit form that htmx swaps in place of a row.
+#[derive(Template)]
+#[template(path = "admin/user_edit_row.html")]
+struct EditRow {
+    id: i64,
+    form: UserForm,
+    errors: FieldErrors,
+    csrf_token: String,
+}
+
+async fn edit_row(
+    session: &Session,
+    id: i64,
+    form: UserForm,
+    errors: FieldErrors,
+) -> Result<Response, UiError> {
+    let csrf_token = crate::web::session::csrf_token(session).await?;
+    let html = EditRow {
+        id,
+        form,
+        errors,
+        csrf_token,
+    }
+    .render()
+    .map_err(UiError::internal)?;
+    // 200 even with errors: htmx swaps only successful responses by default.
+    Ok(with_vary(Html(html).into_response()))
+}
+
+async fn row(state: &AppState, session: &Session, me: i64, id: i64) -> Result<Response, UiError> {
+    let u = load(state, id).await?;
+    let csrf_token = crate::web::session::csrf_token(session).await?;
+    let html = RowFragment {
+        u: RowView::new(&u, me),
+        csrf_token,
+    }
+    .render()
+    .map_err(UiError::internal)?;
+    Ok(with_vary(Html(html).into_response()))
+}
+
+/// `GET /admin/users/{id}/row`: one row (htmx "Cancel" of an inline edit).
+pub async fn row_fragment(
+    State(state): State<AppState>,
+    RequireAdmin(me): RequireAdmin,
+    session: Session,
+    Path(id): Path<i64>,
+) -> Result<Response, UiError> {
+    row(&state, &session, me.user.id, id).await
+}
+
 #[derive(Template, WebTemplate)]
 #[template(path = "admin/confirm.html")]
 pub struct ConfirmPage {
@@ -443,27 +494,38 @@ async fn form_error(
     Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
 }
 
-pub async fn edit_form(
-    State(state): State<AppState>,
-    RequireAdmin(me): RequireAdmin,
-    session: Session,
-    Path(id): Path<i64>,
-) -> Result<UserFormPage, UiError> {
-    let u = load(&state, id).await?;
-    Ok(UserFormPage {
-        layout: Layout::new("Edit user", &state, &session, Some(&me)).await?,
-        action: format!("/admin/users/{id}"),
-        creating: false,
-        user_id: Some(id),
-        form: UserForm {
+impl UserForm {
+    fn of(u: User) -> Self {
+        Self {
             username: u.username,
             email: u.email.unwrap_or_default(),
             display_name: u.display_name.unwrap_or_default(),
             role: u.role.as_str().to_owned(),
-            ..UserForm::default()
-        },
+            ..Self::default()
+        }
+    }
+}
+
+pub async fn edit_form(
+    State(state): State<AppState>,
+    RequireAdmin(me): RequireAdmin,
+    session: Session,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Result<Response, UiError> {
+    let form = UserForm::of(load(&state, id).await?);
+    if is_htmx(&headers) {
+        return edit_row(&session, id, form, FieldErrors::new()).await;
+    }
+    let page = UserFormPage {
+        layout: Layout::new("Edit user", &state, &session, Some(&me)).await?,
+        action: format!("/admin/users/{id}"),
+        creating: false,
+        user_id: Some(id),
+        form,
         errors: FieldErrors::new(),
-    })
+    };
+    Ok(with_vary(page.into_response()))
 }
 
 pub async fn update(
@@ -471,6 +533,7 @@ pub async fn update(
     RequireAdmin(me): RequireAdmin,
     session: Session,
     client: Client,
+    headers: HeaderMap,
     Path(id): Path<i64>,
     Form(form): Form<UserForm>,
 ) -> Result<Response, UiError> {
@@ -487,23 +550,17 @@ pub async fn update(
         }
         Err(e) => Err(ServiceError::Validation(e)),
     };
-    match result {
-        Ok(_) => Ok(Redirect::to("/admin/users?notice=saved").into_response()),
-        Err(ServiceError::Validation(errors)) => {
-            form_error(&state, &session, &me, form, errors, Some(id)).await
-        }
-        Err(ServiceError::Policy(p)) => {
-            form_error(
-                &state,
-                &session,
-                &me,
-                form,
-                FieldErrors::single("form", p.to_string()),
-                Some(id),
-            )
-            .await
-        }
-        Err(e) => Err(e.into()),
+    let errors = match result {
+        Ok(_) if is_htmx(&headers) => return row(&state, &session, me.user.id, id).await,
+        Ok(_) => return Ok(Redirect::to("/admin/users?notice=saved").into_response()),
+        Err(ServiceError::Validation(errors)) => errors,
+        Err(ServiceError::Policy(p)) => FieldErrors::single("form", p.to_string()),
+        Err(e) => return Err(e.into()),
+    };
+    if is_htmx(&headers) {
+        edit_row(&session, id, form, errors).await
+    } else {
+        form_error(&state, &session, &me, form, errors, Some(id)).await
     }
 }
 
@@ -546,14 +603,7 @@ pub async fn reset_password(
     match result {
         Ok(_) => Ok(Redirect::to("/admin/users?notice=password_reset").into_response()),
         Err(ServiceError::Validation(errors)) => {
-            let u = load(&state, id).await?;
-            let form = UserForm {
-                username: u.username,
-                email: u.email.unwrap_or_default(),
-                display_name: u.display_name.unwrap_or_default(),
-                role: u.role.as_str().to_owned(),
-                ..UserForm::default()
-            };
+            let form = UserForm::of(load(&state, id).await?);
             form_error(&state, &session, &me, form, errors, Some(id)).await
         }
         Err(e) => Err(e.into()),
