@@ -3,8 +3,10 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod passwords;
+pub mod settings;
 pub mod setup;
 
 use crate::db::DbError;
@@ -25,6 +27,9 @@ pub enum ServiceError {
     /// No such account (or API key).
     #[error("Not found.")]
     NotFound,
+    /// Self-registration is switched off (the page and the form then do not exist).
+    #[error("Registration is closed.")]
+    RegistrationClosed,
     /// A rule of user administration refused the change.
     #[error(transparent)]
     Policy(#[from] crate::domain::policy::PolicyError),

@@ -30,6 +30,17 @@ pub struct CurrentUser {
     pub auth_method: AuthMethod,
 }
 
+impl CurrentUser {
+    /// This user as the author of a change, for the audit log.
+    pub fn actor(&self, client: &super::client::Client) -> crate::service::Actor {
+        crate::service::Actor {
+            user_id: Some(self.user.id),
+            name: self.user.username.clone(),
+            ip: Some(client.ip_string()),
+        }
+    }
+}
+
 /// The resolved identity, stored in the request extensions.
 #[derive(Debug, Clone, Default)]
 pub struct Identity(pub Option<CurrentUser>);

@@ -32,9 +32,23 @@ pub fn router(state: AppState) -> Router {
         .route("/logout", post(ui::login::logout))
         .route("/account", get(ui::account::page))
         .route("/account/password", post(ui::account::change_password))
+        .route(
+            "/register",
+            get(ui::register::page).post(ui::register::submit),
+        )
+        .route("/admin/audit", get(ui::audit::page))
+        .route(
+            "/admin/settings",
+            get(ui::settings::page).post(ui::settings::save),
+        )
         .route("/api/auth/login", post(api::auth::login))
         .route("/api/auth/logout", post(api::auth::logout))
         .route("/api/auth/me", get(api::auth::me))
+        .route("/api/admin/audit", get(api::admin::audit))
+        .route(
+            "/api/admin/settings",
+            get(api::admin::get_settings).put(api::admin::put_settings),
+        )
         .fallback(error::not_found)
         .layer(from_fn_with_state(state.clone(), csrf::verify))
         .layer(axum::middleware::from_fn(guards::status_gate))

@@ -9,9 +9,11 @@ mod support;
 
 mod account;
 mod api;
+mod audit;
 mod cli;
 mod database;
 mod login;
+mod registration;
 mod security;
 mod sessions;
 mod setup;

@@ -1,5 +1,6 @@
 //! The JSON API. Errors are `{"error": {"code", "message"}}` with a 4xx/5xx status.
 
+pub mod admin;
 pub mod auth;
 
 use axum::extract::FromRequest;

@@ -1,9 +1,12 @@
 //! HTML pages: one module per screen, each with its askama struct beside its handlers.
 
 pub mod account;
+pub mod audit;
 pub mod errors;
 pub mod home;
 pub mod login;
+pub mod register;
+pub mod settings;
 pub mod setup;
 
 use axum::http::HeaderMap;
