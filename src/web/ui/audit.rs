@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::Layout;
+use super::{Layout, format_time_seconds};
 use crate::service::audit::{self, Event, KNOWN_ACTIONS};
 use crate::state::AppState;
 use crate::web::error::UiError;
@@ -189,14 +189,4 @@ fn action_options(current: &str) -> Vec<ActionOption> {
         });
     }
     options
-}
-
-/// `2026-11-24 13:05:09 UTC`: the log needs seconds.
-fn format_time_seconds(ts: i64) -> String {
-    let fmt =
-        time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
-    time::OffsetDateTime::from_unix_timestamp(ts)
-        .ok()
-        .and_then(|t| t.format(&fmt).ok())
-        .unwrap_or_else(|| ts.to_string())
 }

@@ -79,23 +79,21 @@ pub async fn submit(
         // Signed in already: registering would silently swap this session for a new account.
         return Ok(Redirect::to("/").into_response());
     }
-    let parsed = Registration::parse(
+    let settings = settings::get(&state.db).await?;
+    if !settings.registration_enabled {
+        return Err(UiError::NotFound);
+    }
+    let result = match Registration::parse(
         &form.username,
         &form.email,
         &form.password,
         &form.password_confirm,
-    );
-    let result = match parsed {
+    ) {
+        // The service checks the setting again, inside its transaction.
         Ok(new) => {
             accounts::register(&state.db, &state.hasher, new, Some(client.ip_string())).await
         }
-        Err(errors) => {
-            // Say "closed" rather than list field errors on a form that does not exist.
-            if !settings::get(&state.db).await?.registration_enabled {
-                return Err(UiError::NotFound);
-            }
-            Err(ServiceError::Validation(errors))
-        }
+        Err(errors) => Err(ServiceError::Validation(errors)),
     };
     match result {
         Ok(user) => {
@@ -104,7 +102,6 @@ pub async fn submit(
             Ok(Redirect::to("/").into_response())
         }
         Err(ServiceError::Validation(errors)) => {
-            let settings = settings::get(&state.db).await?;
             let page = RegisterPage {
                 layout: Layout::new("Create an account", &state, &session, None).await?,
                 needs_approval: !settings.auto_approve_registrations,
