@@ -27,6 +27,8 @@ pub struct Settings {
     pub auto_approve_registrations: bool,
 }
 
+/// Read on every sign-in page (the registration link): `.load` rather than `.first`, whose
+/// LIMIT bind keeps diesel from caching the prepared statement (see `users::find_by_id`).
 pub fn get(conn: &mut Conn) -> Result<Settings, DbError> {
     let (local, registration, auto_approve) = settings::table
         .filter(settings::id.eq(1))
@@ -35,7 +37,9 @@ pub fn get(conn: &mut Conn) -> Result<Settings, DbError> {
             settings::registration_enabled,
             settings::auto_approve_registrations,
         ))
-        .first::<(i32, i32, i32)>(conn)?;
+        .load::<(i32, i32, i32)>(conn)?
+        .pop()
+        .ok_or(DbError::Query(diesel::result::Error::NotFound))?;
     Ok(Settings {
         local_login_enabled: local != 0,
         registration_enabled: registration != 0,
