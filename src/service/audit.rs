@@ -66,3 +66,43 @@ pub async fn page(db: &DbPool, q: &Query) -> Result<Page, ServiceError> {
     };
     Ok(Page { events, next })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::KNOWN_ACTIONS;
+    use crate::domain::policy::AdminAction;
+
+    /// Every admin action is offered by the filter. The `match` stops compiling when a new
+    /// action is added, so this list cannot silently fall behind.
+    #[test]
+    fn every_admin_action_is_a_filter_choice() {
+        let all = [
+            AdminAction::Edit,
+            AdminAction::ResetPassword,
+            AdminAction::Disable,
+            AdminAction::Enable,
+            AdminAction::Approve,
+            AdminAction::Reject,
+            AdminAction::Delete,
+            AdminAction::Restore,
+            AdminAction::Purge,
+        ];
+        for a in all {
+            match a {
+                AdminAction::Edit
+                | AdminAction::ResetPassword
+                | AdminAction::Disable
+                | AdminAction::Enable
+                | AdminAction::Approve
+                | AdminAction::Reject
+                | AdminAction::Delete
+                | AdminAction::Restore
+                | AdminAction::Purge => {}
+            }
+            assert!(KNOWN_ACTIONS.contains(&a.as_str()), "{}", a.as_str());
+        }
+        let mut sorted = KNOWN_ACTIONS.to_vec();
+        sorted.sort_unstable();
+        assert_eq!(sorted, KNOWN_ACTIONS, "kept in order for the select");
+    }
+}
