@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 
 use super::schema::settings;
-use super::{Conn, DbError};
+use super::{Conn, DbError, now_ts};
 
 /// Takes the instance write lock: a no-op write to the settings row. See [`super::write_tx`].
 pub(super) fn lock_instance(conn: &mut Conn) -> QueryResult<()> {
@@ -18,22 +18,47 @@ pub(super) fn lock_instance(conn: &mut Conn) -> QueryResult<()> {
 }
 
 /// Instance settings as the rest of the program sees them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Settings {
     pub local_login_enabled: bool,
+    /// Anyone may create an account at `/register`.
     pub registration_enabled: bool,
+    /// Self-registered accounts start `active` instead of `pending`.
+    pub auto_approve_registrations: bool,
 }
 
+/// Read on every sign-in page (the registration link): `.load` rather than `.first`, whose
+/// LIMIT bind keeps diesel from caching the prepared statement (see `users::find_by_id`).
 pub fn get(conn: &mut Conn) -> Result<Settings, DbError> {
-    let (local, registration) = settings::table
+    let (local, registration, auto_approve) = settings::table
         .filter(settings::id.eq(1))
         .select((
             settings::local_login_enabled,
             settings::registration_enabled,
+            settings::auto_approve_registrations,
         ))
-        .first::<(i32, i32)>(conn)?;
+        .load::<(i32, i32, i32)>(conn)?
+        .pop()
+        .ok_or(DbError::Query(diesel::result::Error::NotFound))?;
     Ok(Settings {
         local_login_enabled: local != 0,
         registration_enabled: registration != 0,
+        auto_approve_registrations: auto_approve != 0,
     })
+}
+
+/// Writes the registration settings (call inside [`super::write_tx`]).
+pub fn set_registration(
+    conn: &mut Conn,
+    registration_enabled: bool,
+    auto_approve_registrations: bool,
+) -> Result<(), DbError> {
+    diesel::update(settings::table.filter(settings::id.eq(1)))
+        .set((
+            settings::registration_enabled.eq(i32::from(registration_enabled)),
+            settings::auto_approve_registrations.eq(i32::from(auto_approve_registrations)),
+            settings::updated_at.eq(now_ts()),
+        ))
+        .execute(conn)?;
+    Ok(())
 }

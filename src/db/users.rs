@@ -274,7 +274,8 @@ pub struct ListQuery {
 diesel::define_sql_function!(fn lower(x: diesel::sql_types::Nullable<diesel::sql_types::Text>) -> diesel::sql_types::Nullable<diesel::sql_types::Text>);
 diesel::define_sql_function!(fn coalesce(x: diesel::sql_types::Nullable<diesel::sql_types::BigInt>, y: diesel::sql_types::BigInt) -> diesel::sql_types::BigInt);
 
-fn like_pattern(s: &str) -> String {
+/// `%text%` for `LIKE … ESCAPE '\'`: the text's own `%`, `_` and `\` match literally.
+pub(super) fn like_pattern(s: &str) -> String {
     let mut p = String::with_capacity(s.len() + 2);
     p.push('%');
     for c in s.chars() {

@@ -143,3 +143,90 @@ pub async fn change_own_password(
     })
     .await
 }
+
+/// An account someone asks for at `/register`: the same fields and rules as the wizard's.
+#[derive(Debug)]
+pub struct Registration {
+    pub username: Username,
+    pub email: Option<Email>,
+    pub password: Password,
+}
+
+impl Registration {
+    /// Parses the form; every problem is reported at once, keyed by field.
+    pub fn parse(
+        username: &str,
+        email: &str,
+        password: &str,
+        confirm: &str,
+    ) -> Result<Self, FieldErrors> {
+        NewAdmin::parse(username, email, password, confirm).map(|a| Self {
+            username: a.username,
+            email: a.email,
+            password: a.password,
+        })
+    }
+}
+
+/// Self-registration: creates a `user` account, `pending` (or `active` when the instance
+/// approves new accounts automatically), audited as `user.register`. Refused with
+/// [`ServiceError::RegistrationClosed`] while registration is off; the setting is read again
+/// inside the locked transaction, so an admin closing registration wins over a form in flight.
+pub async fn register(
+    db: &DbPool,
+    hasher: &PasswordHasher,
+    new: Registration,
+    ip: Option<String>,
+) -> Result<User, ServiceError> {
+    // Cheap check first: a closed instance spends no hash on the request.
+    if !db.run(db::settings::get).await?.registration_enabled {
+        return Err(ServiceError::RegistrationClosed);
+    }
+    let hash = hasher.hash(new.password.expose()).await?;
+    db.run(move |conn| {
+        db::write_tx(conn, |conn| {
+            let settings = db::settings::get(conn)?;
+            if !settings.registration_enabled {
+                return Err(ServiceError::RegistrationClosed);
+            }
+            let profile = super::admin::Profile {
+                username: new.username,
+                email: new.email,
+                display_name: None,
+                role: Role::User,
+            };
+            super::admin::taken_errors(conn, None, &profile)?;
+            let status = if settings.auto_approve_registrations {
+                Status::Active
+            } else {
+                Status::Pending
+            };
+            let user = users::insert(
+                conn,
+                &users::NewUser {
+                    username: &profile.username,
+                    email: profile.email.as_ref(),
+                    display_name: None,
+                    role: Role::User,
+                    status,
+                    password_hash: Some(&hash),
+                    created_by: None,
+                },
+            )?;
+            audit::insert(
+                conn,
+                &audit::NewEvent {
+                    actor_id: Some(user.id),
+                    actor: &user.username,
+                    action: "user.register",
+                    target: Some(&user.username),
+                    ip: ip.as_deref(),
+                    outcome: "success",
+                    detail: Some(&format!("status={status}")),
+                },
+            )?;
+            Ok(user)
+        })
+    })
+    .await
+}

@@ -115,7 +115,13 @@ fn audit_change(
     .map_err(ServiceError::from)
 }
 
-fn taken_errors(conn: &mut db::Conn, except: Option<i64>, p: &Profile) -> Result<(), ServiceError> {
+/// Refuses a username or email another account (other than `except`) already uses, with the
+/// message next to the field. Call inside the locked transaction that writes the account.
+pub(crate) fn taken_errors(
+    conn: &mut db::Conn,
+    except: Option<i64>,
+    p: &Profile,
+) -> Result<(), ServiceError> {
     let email_key = p.email.as_ref().map(Email::key);
     let (name, email) = users::taken(conn, except, &p.username.key(), email_key.as_deref())?;
     let mut errors = FieldErrors::new();

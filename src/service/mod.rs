@@ -4,8 +4,10 @@
 pub mod accounts;
 pub mod admin;
 pub mod api_keys;
+pub mod audit;
 pub mod auth;
 pub mod passwords;
+pub mod settings;
 pub mod setup;
 
 use crate::db::DbError;
@@ -29,6 +31,9 @@ pub enum ServiceError {
     /// No such API key (or it belongs to someone else).
     #[error("No such API key.")]
     ApiKeyNotFound,
+    /// Self-registration is switched off (the page and the form then do not exist).
+    #[error("Registration is closed.")]
+    RegistrationClosed,
     /// A rule of user administration refused the change.
     #[error(transparent)]
     Policy(#[from] crate::domain::policy::PolicyError),

@@ -80,6 +80,9 @@ impl From<ServiceError> for ApiError {
             ServiceError::ApiKeyNotFound => {
                 Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", e.to_string())
             }
+            ServiceError::RegistrationClosed => {
+                Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", "No such endpoint.")
+            }
             ServiceError::Policy(p) => {
                 Self::new(StatusCode::CONFLICT, policy_code(&p), p.to_string())
             }
@@ -138,7 +141,9 @@ impl From<ServiceError> for UiError {
             ServiceError::Validation(f) => UiError::BadRequest(f.summary()),
             ServiceError::InvalidCredentials => UiError::Forbidden(e.to_string()),
             ServiceError::AlreadySetUp => UiError::BadRequest(e.to_string()),
-            ServiceError::NotFound | ServiceError::ApiKeyNotFound => UiError::NotFound,
+            ServiceError::NotFound
+            | ServiceError::ApiKeyNotFound
+            | ServiceError::RegistrationClosed => UiError::NotFound,
             ServiceError::Policy(p) => UiError::Conflict(p.to_string()),
             ServiceError::Db(_) | ServiceError::Hash(_) => UiError::internal(e),
         }

@@ -62,6 +62,15 @@ pub fn router(state: AppState) -> Router {
             "/account/api-keys/{id}/revoke",
             get(ui::account::confirm_revoke).post(ui::account::revoke_key),
         )
+        .route(
+            "/register",
+            get(ui::register::page).post(ui::register::submit),
+        )
+        .route("/admin/audit", get(ui::audit::page))
+        .route(
+            "/admin/settings",
+            get(ui::settings::page).post(ui::settings::save),
+        )
         .route("/api/auth/login", post(api::auth::login))
         .route("/api/auth/logout", post(api::auth::logout))
         .route("/api/auth/me", get(api::auth::me))
@@ -91,6 +100,11 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/admin/api-keys/{id}",
             delete(api::api_keys::revoke_any),
+        )
+        .route("/api/admin/audit", get(api::admin::audit))
+        .route(
+            "/api/admin/settings",
+            get(api::admin::get_settings).put(api::admin::put_settings),
         )
         .fallback(error::not_found)
         .layer(from_fn_with_state(state.clone(), csrf::verify))

@@ -50,6 +50,24 @@ enum Access {
 
 /// (method, route pattern as written in the router, concrete path, access).
 const MATRIX: &[(&str, &str, &str, Access)] = &[
+    ("GET", "/register", "/register", Access::Public),
+    ("POST", "/register", "/register", Access::Public),
+    ("GET", "/admin/audit", "/admin/audit", Access::Admin),
+    ("GET", "/admin/settings", "/admin/settings", Access::Admin),
+    ("POST", "/admin/settings", "/admin/settings", Access::Admin),
+    ("GET", "/api/admin/audit", "/api/admin/audit", Access::Admin),
+    (
+        "GET",
+        "/api/admin/settings",
+        "/api/admin/settings",
+        Access::Admin,
+    ),
+    (
+        "PUT",
+        "/api/admin/settings",
+        "/api/admin/settings",
+        Access::Admin,
+    ),
     ("GET", "/healthz", "/healthz", Access::Open),
     ("GET", "/readyz", "/readyz", Access::Open),
     ("GET", "/static/{*path}", "/static/style.css", Access::Open),
@@ -433,6 +451,7 @@ async fn every_route_answers_every_caller_as_expected(db: Db) {
                 "GET" => c.get(app.url(&path)),
                 "POST" => c.post(app.url(&path)),
                 "PATCH" => c.patch(app.url(&path)),
+                "PUT" => c.put(app.url(&path)),
                 "DELETE" => c.delete(app.url(&path)),
                 other => panic!("method {other}"),
             };

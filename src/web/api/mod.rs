@@ -1,5 +1,6 @@
 //! The JSON API. Errors are `{"error": {"code", "message"}}` with a 4xx/5xx status.
 
+pub mod admin;
 pub mod admin_users;
 pub mod api_keys;
 pub mod auth;

@@ -26,6 +26,8 @@ pub struct LoginPage {
     error: Option<String>,
     notice: Option<&'static str>,
     cookie_warning: Option<String>,
+    /// Self-registration is on: the page links to `/register`.
+    registration_open: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -63,6 +65,7 @@ pub async fn page(
         error: None,
         notice: notice(q.notice.as_deref()),
         cookie_warning: cookie_warning(&state.config, &headers),
+        registration_open: registration_open(&state).await?,
     }
     .into_response())
 }
@@ -124,10 +127,17 @@ pub async fn submit(
                 ),
                 notice: None,
                 cookie_warning: cookie_warning(&state.config, &headers),
+                registration_open: registration_open(&state).await?,
             };
             Ok((status, page).into_response())
         }
     }
+}
+
+async fn registration_open(state: &AppState) -> Result<bool, UiError> {
+    Ok(crate::service::settings::get(&state.db)
+        .await?
+        .registration_enabled)
 }
 
 /// POST only: a link or an image cannot sign anyone out.

@@ -2,9 +2,12 @@
 
 pub mod account;
 pub mod admin_users;
+pub mod audit;
 pub mod errors;
 pub mod home;
 pub mod login;
+pub mod register;
+pub mod settings;
 pub mod setup;
 
 use axum::http::HeaderMap;
@@ -158,9 +161,23 @@ impl From<&CurrentUser> for UserView {
 
 /// `2026-11-24 13:05 UTC`.
 pub fn format_time(ts: i64) -> String {
-    let fmt = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    format_ts(
+        ts,
+        time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC"),
+    )
+}
+
+/// `2026-11-24 13:05:09 UTC`, where seconds matter (the audit log).
+pub fn format_time_seconds(ts: i64) -> String {
+    format_ts(
+        ts,
+        time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC"),
+    )
+}
+
+fn format_ts(ts: i64, fmt: &[time::format_description::BorrowedFormatItem<'_>]) -> String {
     time::OffsetDateTime::from_unix_timestamp(ts)
         .ok()
-        .and_then(|t| t.format(&fmt).ok())
+        .and_then(|t| t.format(fmt).ok())
         .unwrap_or_else(|| ts.to_string())
 }

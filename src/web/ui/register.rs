@@ -1,0 +1,116 @@
+//! `/register`: self-registration, when an admin has switched it on (404 otherwise).
+//!
+//! A new account is signed in at once and sent to `/`: an approved (`active`) account lands
+//! on the home page, a `pending` one sees the status gate's "Awaiting approval" page until
+//! an admin approves it — one path for both, and the person learns where they stand.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Form;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use tower_sessions::Session;
+
+use super::Layout;
+use crate::domain::FieldErrors;
+use crate::service::accounts::{self, Registration};
+use crate::service::{ServiceError, settings};
+use crate::state::AppState;
+use crate::web::client::Client;
+use crate::web::error::UiError;
+use crate::web::identity::MaybeUser;
+use crate::web::session;
+
+#[derive(Template, WebTemplate)]
+#[template(path = "register.html")]
+pub struct RegisterPage {
+    layout: Layout,
+    /// New accounts wait for an admin: the page says so before anyone fills it in.
+    needs_approval: bool,
+    username: String,
+    email: String,
+    errors: FieldErrors,
+}
+
+pub async fn page(
+    State(state): State<AppState>,
+    MaybeUser(user): MaybeUser,
+    session: Session,
+) -> Result<Response, UiError> {
+    let settings = settings::get(&state.db).await?;
+    if !settings.registration_enabled {
+        return Err(UiError::NotFound);
+    }
+    if user.is_some() {
+        return Ok(Redirect::to("/").into_response());
+    }
+    Ok(RegisterPage {
+        layout: Layout::new("Create an account", &state, &session, None).await?,
+        needs_approval: !settings.auto_approve_registrations,
+        username: String::new(),
+        email: String::new(),
+        errors: FieldErrors::new(),
+    }
+    .into_response())
+}
+
+#[derive(Deserialize)]
+pub struct RegisterForm {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    password_confirm: String,
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    MaybeUser(user): MaybeUser,
+    session: Session,
+    client: Client,
+    Form(form): Form<RegisterForm>,
+) -> Result<Response, UiError> {
+    if user.is_some() {
+        // Signed in already: registering would silently swap this session for a new account.
+        return Ok(Redirect::to("/").into_response());
+    }
+    let settings = settings::get(&state.db).await?;
+    if !settings.registration_enabled {
+        return Err(UiError::NotFound);
+    }
+    let result = match Registration::parse(
+        &form.username,
+        &form.email,
+        &form.password,
+        &form.password_confirm,
+    ) {
+        // The service checks the setting again, inside its transaction.
+        Ok(new) => {
+            accounts::register(&state.db, &state.hasher, new, Some(client.ip_string())).await
+        }
+        Err(errors) => Err(ServiceError::Validation(errors)),
+    };
+    match result {
+        Ok(user) => {
+            tracing::info!(username = %user.username, status = %user.status, "self-registered account");
+            session::sign_in(&session, &user, &state.config).await?;
+            Ok(Redirect::to("/").into_response())
+        }
+        Err(ServiceError::Validation(errors)) => {
+            let page = RegisterPage {
+                layout: Layout::new("Create an account", &state, &session, None).await?,
+                needs_approval: !settings.auto_approve_registrations,
+                username: form.username,
+                email: form.email,
+                errors,
+            };
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
