@@ -1,6 +1,9 @@
 //! The pages in a real headless Chromium, driven like a person would: typing, clicking,
-//! following redirects, with JavaScript on (and once off). The SQLite variant of each test
-//! also writes the screenshots of `docs/screens.md` (see `support::browser`).
+//! following redirects, with JavaScript on (and off for the sign-in and the user table). The
+//! SQLite variant of each test also writes the light and dark screenshots of `docs/screens.md`
+//! (see `support::browser`); pages that show a random secret (a one-time password, an API key)
+//! are shot after the test has used the real one and put a fixed sample of the same shape in
+//! its place, and dates are fixed through SQL, so the images only change when a page does.
 
 use hallpass::service::Actor;
 use hallpass::service::admin;
@@ -614,4 +617,53 @@ async fn browser_pending_account_waits_for_approval(db: Db) {
     assert_eq!(r.status(), 303);
     b.goto("/").await;
     assert_eq!(b.text("#me-username").await, "pat");
+}
+
+/// Every screenshot comes in light and dark, and has its page in `docs/screens/`, linked from
+/// `docs/screens.md`, that shows both: no screen goes undocumented, no page shows a stale name.
+#[test]
+fn every_screen_is_documented() {
+    let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
+    let read = |p: &std::path::Path| {
+        std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    };
+    let index = read(&docs.join("screens.md"));
+    let mut screens = Vec::new();
+    for entry in std::fs::read_dir(docs.join("screenshots")).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        let Some(base) = name.strip_suffix(".png") else {
+            panic!("not a PNG in docs/screenshots: {name}");
+        };
+        if base.strip_suffix("-dark").is_none() {
+            screens.push(base.to_owned());
+        }
+    }
+    screens.sort();
+    assert!(screens.len() >= 11, "{screens:?}");
+    for screen in &screens {
+        assert!(
+            docs.join(format!("screenshots/{screen}-dark.png"))
+                .is_file(),
+            "no dark screenshot of {screen}"
+        );
+        assert!(
+            index.contains(&format!("(screens/{screen}.md)")),
+            "docs/screens.md does not link {screen}"
+        );
+        let page = read(&docs.join(format!("screens/{screen}.md")));
+        for image in [format!("{screen}.png"), format!("{screen}-dark.png")] {
+            assert!(
+                page.contains(&format!("(../screenshots/{image})")),
+                "docs/screens/{screen}.md does not show {image}"
+            );
+        }
+    }
+    for entry in std::fs::read_dir(docs.join("screens")).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        let screen = name.strip_suffix(".md").unwrap();
+        assert!(
+            screens.iter().any(|s| s == screen),
+            "docs/screens/{name} has no screenshot"
+        );
+    }
 }
