@@ -1,9 +1,16 @@
 //! The pages in a real headless Chromium, driven like a person would: typing, clicking,
-//! following redirects, with JavaScript on (and once off). The SQLite variant of each test
-//! also writes the screenshots of `docs/screens.md` (see `support::browser`).
+//! following redirects, with JavaScript on (and off for the sign-in and the user table). The
+//! SQLite variant of each test also writes the light and dark screenshots of `docs/screens.md`
+//! (see `support::browser`); pages that show a random secret (a one-time password, an API key)
+//! are shot after the test has used the real one and put a fixed sample of the same shape in
+//! its place, and dates are fixed through SQL, so the images only change when a page does.
+
+use hallpass::service::Actor;
+use hallpass::service::admin;
+use serde_json::{Value, json};
 
 use crate::support::browser::{Browser, Options};
-use crate::support::{ADMIN, ADMIN_PASSWORD, Db, TestApp, sql};
+use crate::support::{ADMIN, ADMIN_PASSWORD, Db, TestApp, sql, user};
 
 both_databases!(
     browser_setup_wizard,
@@ -11,6 +18,10 @@ both_databases!(
     browser_sign_out_from_the_header,
     browser_password_change_ends_the_session,
     browser_sign_in_without_javascript,
+    browser_user_table_with_javascript,
+    browser_user_table_without_javascript,
+    browser_api_key_is_shown_once_and_works,
+    browser_pending_account_waits_for_approval,
 );
 
 /// An app and a browser on it; `None` = skip (no PostgreSQL or no Chromium here).
@@ -146,7 +157,8 @@ async fn browser_sign_in_returns_to_the_page_asked_for(db: Db) {
             .unwrap()
     );
     assert_assets_loaded_under_csp(&b).await;
-    // Fixed dates, so that the documentation's image does not change with every run.
+    // Dates are shown in UTC (the screenshot of this page is taken with an API key listed,
+    // by `browser_api_key_is_shown_once_and_works`).
     sql(
         &app,
         "UPDATE users SET created_at = 1793611800, last_login_at = 1795513260",
@@ -156,7 +168,6 @@ async fn browser_sign_in_returns_to_the_page_asked_for(db: Db) {
     let details = b.text("dl.details").await;
     assert!(details.contains("2026-11-02 09:30 UTC"), "{details}");
     assert!(details.contains("2026-11-24 09:41 UTC"), "{details}");
-    b.screenshot("account").await;
 }
 
 async fn browser_sign_out_from_the_header(db: Db) {
@@ -233,4 +244,426 @@ async fn browser_sign_in_without_javascript(db: Db) {
 
     b.click(".topbar form[action='/logout'] button").await;
     b.wait_for_path("/login?notice=signed_out").await;
+}
+
+/// Eight accounts besides the admin, straight into the table (no password: fast), with fixed
+/// dates so that the screenshots do not change from run to run. Two are pending, one disabled;
+/// four have an address at `lab.example` (the search used below).
+async fn seed_team(app: &TestApp) {
+    let team = [
+        ("ada", "Ada Lovelace", "ada@lab.example", "admin", "active"),
+        ("alan", "Alan Turing", "alan@lab.example", "user", "pending"),
+        (
+            "barbara",
+            "Barbara Liskov",
+            "barbara@example.com",
+            "user",
+            "active",
+        ),
+        (
+            "dennis",
+            "Dennis Ritchie",
+            "dennis@example.com",
+            "user",
+            "active",
+        ),
+        (
+            "grace",
+            "Grace Hopper",
+            "grace@lab.example",
+            "viewer",
+            "active",
+        ),
+        ("ken", "Ken Thompson", "ken@example.com", "user", "disabled"),
+        (
+            "linus",
+            "Linus Torvalds",
+            "linus@example.com",
+            "user",
+            "pending",
+        ),
+        (
+            "margaret",
+            "Margaret Hamilton",
+            "margaret@lab.example",
+            "user",
+            "active",
+        ),
+    ];
+    for (i, (name, display, email, role, status)) in (0_i64..).zip(team) {
+        let created = 1_790_000_000 + i * 5 * 86_400;
+        let last_login = if status == "active" {
+            (1_795_500_000 - i * 7_200).to_string()
+        } else {
+            "NULL".to_owned()
+        };
+        sql(
+            app,
+            format!(
+                "INSERT INTO users (username, username_key, email, email_key, display_name, role, status, \
+                 session_version, created_at, updated_at, last_login_at) \
+                 VALUES ('{name}', '{name}', '{email}', '{email}', '{display}', '{role}', '{status}', 1, {created}, {created}, {last_login})"
+            ),
+        )
+        .await;
+    }
+}
+
+/// The admin's own dates, fixed after signing in (for the screenshots).
+async fn fix_admin_dates(app: &TestApp) {
+    sql(
+        app,
+        "UPDATE users SET created_at = 1789900000, last_login_at = 1795513260 WHERE username_key = 'admin'",
+    )
+    .await;
+}
+
+/// The usernames in the user table, top to bottom.
+const TABLE_ROWS: &str = "return Array.from(document.querySelectorAll('#user-table tbody tr .username'), a => a.textContent);";
+
+async fn table_rows(b: &Browser) -> Value {
+    b.js(TABLE_ROWS).await
+}
+
+/// Waits until the user table lists exactly `expected`.
+async fn wait_for_rows(b: &Browser, expected: &[&str]) {
+    let script = format!(
+        "const rows = (() => {{ {TABLE_ROWS} }})(); return JSON.stringify(rows) === '{}';",
+        json!(expected)
+    );
+    b.wait_until(&format!("the rows {expected:?}"), &script)
+        .await;
+}
+
+/// The status badge of a row.
+fn status_badge(id: i64) -> String {
+    format!("#user-{id} td:nth-child(5) .badge")
+}
+
+async fn wait_for_status(b: &Browser, id: i64, status: &str) {
+    let script = format!(
+        "return document.querySelector('{}')?.textContent === '{status}';",
+        status_badge(id)
+    );
+    b.wait_until(&format!("user {id} to show {status}"), &script)
+        .await;
+}
+
+async fn stored_status(app: &TestApp, username: &str) -> String {
+    user(app, username).await.status.as_str().to_owned()
+}
+
+const ALL_ROWS: [&str; 9] = [
+    "ada", "admin", "alan", "barbara", "dennis", "grace", "ken", "linus", "margaret",
+];
+const LAB_ROWS: [&str; 4] = ["ada", "alan", "grace", "margaret"];
+
+/// Marks the page from script: the mark survives htmx swaps but not a page load.
+async fn mark_page(b: &Browser) {
+    b.js("window.hallpassNoReload = true; return null;").await;
+}
+
+async fn assert_not_reloaded(b: &Browser) {
+    let state = b
+        .js("return [window.hallpassNoReload === true, location.pathname];")
+        .await;
+    assert_eq!(
+        state,
+        json!([true, "/admin/users"]),
+        "the page was reloaded"
+    );
+}
+
+async fn browser_user_table_with_javascript(db: Db) {
+    let Some((app, b)) = start(TestApp::with_admin(db).await, Options::for_db(db)).await else {
+        return;
+    };
+    seed_team(&app).await;
+    b.goto("/login?next=/admin/users").await;
+    sign_in(&b, ADMIN, ADMIN_PASSWORD).await;
+    b.wait_for_path("/admin/users").await;
+    fix_admin_dates(&app).await;
+    b.goto("/admin/users").await;
+    assert_eq!(table_rows(&b).await, json!(ALL_ROWS));
+    assert_eq!(b.text("#nav-pending").await, "2");
+    assert_assets_loaded_under_csp(&b).await;
+    b.screenshot("users").await;
+
+    // Live search: typing filters the table in place, and the address follows (a link to
+    // this view, and Back, work).
+    mark_page(&b).await;
+    b.fill("#q", "lab.example").await;
+    wait_for_rows(&b, &LAB_ROWS).await;
+    assert_not_reloaded(&b).await;
+    let path = b.path().await;
+    assert!(path.starts_with("/admin/users?q=lab.example"), "{path}");
+    b.screenshot("users-search").await;
+
+    // Approve a pending account: its row turns active in place.
+    let alan = user(&app, "alan").await.id;
+    b.click(&format!("#user-{alan} .approve")).await;
+    wait_for_status(&b, alan, "active").await;
+    assert_not_reloaded(&b).await;
+    assert_eq!(stored_status(&app, "alan").await, "active");
+    assert!(
+        b.exists(&format!("#user-{alan} .disable")).await,
+        "an active row offers Disable"
+    );
+
+    // Disable asks first, in the browser's own dialog.
+    let margaret = user(&app, "margaret").await.id;
+    b.click(&format!("#user-{margaret} .disable")).await;
+    assert_eq!(
+        b.accept_dialog().await,
+        "Disable margaret? Their sessions and API keys stop working at once."
+    );
+    wait_for_status(&b, margaret, "disabled").await;
+    assert_not_reloaded(&b).await;
+    assert_eq!(stored_status(&app, "margaret").await, "disabled");
+    assert!(b.exists(&format!("#user-{margaret} .enable")).await);
+    assert_eq!(b.path().await, path, "still the search's address");
+    wait_for_rows(&b, &LAB_ROWS).await;
+
+    // A new account with a generated one-time password, which works once handed over.
+    b.click("#new-user").await;
+    b.wait_for_path("/admin/users/new").await;
+    let generate = b
+        .js("return document.querySelector('input[name=password_mode][value=generate]').checked;")
+        .await;
+    assert_eq!(generate, json!(true), "generating is the default");
+    b.screenshot("user-new").await;
+    b.fill("#username", "newcomer").await;
+    b.fill("#email", "newcomer@example.com").await;
+    b.fill("#display_name", "New Comer").await;
+    b.click("form[action='/admin/users'] button[type=submit]")
+        .await;
+    b.wait_until(
+        "the created page",
+        "return document.querySelector('h1')?.textContent === 'User newcomer created';",
+    )
+    .await;
+    let one_time = b.text("#one-time-password").await;
+    assert_eq!(one_time.len(), 23, "{one_time}");
+    let c = app.client();
+    assert_eq!(app.login(&c, "newcomer", &one_time).await.status(), 303);
+    let me: Value = c
+        .get(app.url("/api/auth/me"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["username"], "newcomer", "{me}");
+    // The image shows a fixed sample of the same shape rather than this run's password.
+    b.js("document.getElementById('one-time-password').textContent = 'Kq7mZ-4rTbx-9HwNa-pC3ve'; return null;")
+        .await;
+    b.screenshot("user-created").await;
+
+    // The confirmation page that Disable leads to without JavaScript.
+    let dennis = user(&app, "dennis").await.id;
+    b.goto(&format!("/admin/users/{dennis}/confirm/disable"))
+        .await;
+    assert_eq!(b.text("h1").await, "Disable user");
+    b.screenshot("confirm-disable").await;
+}
+
+async fn browser_user_table_without_javascript(db: Db) {
+    let options = Options::for_db(db).without_javascript();
+    let Some((app, b)) = start(TestApp::with_admin(db).await, options).await else {
+        return;
+    };
+    seed_team(&app).await;
+    b.goto("/login?next=/admin/users").await;
+    sign_in(&b, ADMIN, ADMIN_PASSWORD).await;
+    b.wait_for_path("/admin/users").await;
+    assert_eq!(b.js("return typeof htmx;").await, json!("undefined"));
+    assert_eq!(table_rows(&b).await, json!(ALL_ROWS));
+
+    // Search: the form's Apply button loads the filtered page.
+    b.fill("#q", "lab.example").await;
+    b.click("#user-filters button[type=submit]").await;
+    b.wait_for_path("/admin/users?q=lab.example&role=&status=&sort=username&dir=")
+        .await;
+    assert_eq!(table_rows(&b).await, json!(LAB_ROWS));
+    assert_eq!(b.value("#q").await, "lab.example", "the search is kept");
+
+    // Approve: a plain form, back to the table with a notice.
+    let alan = user(&app, "alan").await.id;
+    b.click(&format!("#user-{alan} .approve")).await;
+    b.wait_for_path("/admin/users?notice=done").await;
+    assert_eq!(b.text("#notice").await, "Done.");
+    assert_eq!(b.text(&status_badge(alan)).await, "active");
+    assert_eq!(stored_status(&app, "alan").await, "active");
+
+    // Disable: the link leads to a confirmation page, whose button does it.
+    let margaret = user(&app, "margaret").await.id;
+    b.click(&format!("#user-{margaret} .disable")).await;
+    b.wait_for_path(&format!("/admin/users/{margaret}/confirm/disable"))
+        .await;
+    let question = b.text(".card p").await;
+    assert!(question.starts_with("Disable margaret?"), "{question}");
+    assert_eq!(stored_status(&app, "margaret").await, "active", "not yet");
+    b.click("#confirm").await;
+    b.wait_for_path("/admin/users?notice=done").await;
+    assert_eq!(b.text(&status_badge(margaret)).await, "disabled");
+    assert_eq!(stored_status(&app, "margaret").await, "disabled");
+}
+
+async fn browser_api_key_is_shown_once_and_works(db: Db) {
+    let Some((app, b)) = start(TestApp::with_admin(db).await, Options::for_db(db)).await else {
+        return;
+    };
+    b.goto("/login?next=/account").await;
+    sign_in(&b, ADMIN, ADMIN_PASSWORD).await;
+    b.wait_for_path("/account").await;
+    assert!(b.exists("#no-keys").await);
+
+    b.fill("#key-name", "backup script").await;
+    b.click("form[action='/account/api-keys'] button[type=submit]")
+        .await;
+    b.wait_for_path("/account/api-keys").await;
+    assert_eq!(b.text("h1").await, "Your new API key");
+    let key = b.text("#new-key").await;
+    assert!(key.starts_with("hp_") && key.len() == 46, "{key}");
+
+    // The key works for a script, as this user.
+    let r = reqwest::Client::new()
+        .get(app.url("/api/auth/me"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let me: Value = r.json().await.unwrap();
+    assert_eq!(me["auth_method"], "api_key", "{me}");
+    assert_eq!(me["username"], ADMIN, "{me}");
+
+    // The image shows a fixed sample of the same shape rather than this run's key.
+    let sample = "hp_K7fQ2xVb3mN8rT1wYc6LhA0sDgZ4pEuJ9kOqR5tXiWa";
+    assert_eq!(sample.len(), key.len());
+    b.js(&format!(
+        "document.getElementById('new-key').textContent = '{sample}'; return null;"
+    ))
+    .await;
+    b.screenshot("api-key-created").await;
+
+    // Back on the account page the key is listed by name and prefix, never in full again.
+    b.goto("/account").await;
+    let html = b.source().await;
+    assert!(!html.contains(&key), "the full key is still on /account");
+    assert!(html.contains(&key[..9]), "the prefix is listed");
+    let row = b.text("#api-keys tbody tr").await;
+    assert!(row.contains("backup script"), "{row}");
+    assert!(!b.exists("#no-keys").await);
+
+    sql(
+        &app,
+        "UPDATE users SET created_at = 1793611800, last_login_at = 1795513260",
+    )
+    .await;
+    sql(
+        &app,
+        "UPDATE api_keys SET prefix = 'hp_K7fQ2x', created_at = 1795513200, last_used_at = 1795513230",
+    )
+    .await;
+    b.goto("/account").await;
+    assert!(b.text("#api-keys tbody tr").await.contains("hp_K7fQ2x"));
+    b.screenshot("account").await;
+}
+
+async fn browser_pending_account_waits_for_approval(db: Db) {
+    let Some((app, b)) = start(TestApp::with_admin(db).await, Options::for_db(db)).await else {
+        return;
+    };
+    let password = "pat's own passphrase";
+    let (profile, initial) =
+        admin::parse_new_user("pat", "pat@example.com", "Pat", "user", Some(password)).unwrap();
+    let (pat, _) = admin::create_user(
+        &app.state.db,
+        &app.state.hasher,
+        Actor::system("test"),
+        profile,
+        initial,
+    )
+    .await
+    .unwrap();
+    sql(
+        &app,
+        "UPDATE users SET status = 'pending' WHERE username_key = 'pat'",
+    )
+    .await;
+
+    // A pending account may sign in, but sees only where it stands.
+    b.goto("/login").await;
+    sign_in(&b, "pat", password).await;
+    b.wait_for_path("/").await;
+    assert_eq!(b.text("h1").await, "Awaiting approval");
+    assert_eq!(b.text(".nav a[href='/account']").await, "pat");
+    assert!(!b.exists("#nav-users").await);
+    b.goto("/account").await;
+    assert_eq!(b.text("h1").await, "Awaiting approval");
+    b.screenshot("awaiting-approval").await;
+
+    // Once an admin approves it, the same session gets in.
+    let c = app.admin_client().await;
+    let token = app.csrf(&c, "/admin/users").await;
+    let r = c
+        .post(app.url(&format!("/admin/users/{}/approve", pat.id)))
+        .form(&[("csrf_token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    b.goto("/").await;
+    assert_eq!(b.text("#me-username").await, "pat");
+}
+
+/// Every screenshot comes in light and dark, and has its page in `docs/screens/`, linked from
+/// `docs/screens.md`, that shows both: no screen goes undocumented, no page shows a stale name.
+#[test]
+fn every_screen_is_documented() {
+    let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
+    let read = |p: &std::path::Path| {
+        std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    };
+    let index = read(&docs.join("screens.md"));
+    let mut screens = Vec::new();
+    for entry in std::fs::read_dir(docs.join("screenshots")).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        let Some(base) = name.strip_suffix(".png") else {
+            panic!("not a PNG in docs/screenshots: {name}");
+        };
+        if base.strip_suffix("-dark").is_none() {
+            screens.push(base.to_owned());
+        }
+    }
+    screens.sort();
+    assert!(screens.len() >= 11, "{screens:?}");
+    for screen in &screens {
+        assert!(
+            docs.join(format!("screenshots/{screen}-dark.png"))
+                .is_file(),
+            "no dark screenshot of {screen}"
+        );
+        assert!(
+            index.contains(&format!("(screens/{screen}.md)")),
+            "docs/screens.md does not link {screen}"
+        );
+        let page = read(&docs.join(format!("screens/{screen}.md")));
+        for image in [format!("{screen}.png"), format!("{screen}-dark.png")] {
+            assert!(
+                page.contains(&format!("(../screenshots/{image})")),
+                "docs/screens/{screen}.md does not show {image}"
+            );
+        }
+    }
+    for entry in std::fs::read_dir(docs.join("screens")).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        let screen = name.strip_suffix(".md").unwrap();
+        assert!(
+            screens.iter().any(|s| s == screen),
+            "docs/screens/{name} has no screenshot"
+        );
+    }
 }

@@ -5,7 +5,8 @@
 //! `/usr/bin/chromium` and `chromedriver` the browser tests are skipped with a loud message,
 //! unless [`super::pg::required`] (CI) says everything must run: then they fail.
 //!
-//! Screenshots go to `docs/screenshots/<name>.png`, the images of `docs/screens.md`. Only
+//! Screenshots go to `docs/screenshots/<name>.png` and `<name>-dark.png` (the dark colour
+//! scheme, emulated through the DevTools protocol), the images of `docs/screens.md`. Only
 //! browsers started with `screenshots: true` write them (the SQLite variant of each test), so
 //! the two database variants of a test never write the same file at once.
 
@@ -56,7 +57,7 @@ pub struct Browser {
     base: String,
     screenshots: bool,
     /// Declared after `client`, so dropped after it: ends the session, kills chromedriver.
-    _driver: Driver,
+    driver: Driver,
 }
 
 /// A running chromedriver and the temp dir holding its log and Chromium's profile.
@@ -104,7 +105,7 @@ impl Browser {
             client,
             base: format!("http://{}", app.addr),
             screenshots: options.screenshots,
-            _driver: driver,
+            driver,
         }
     }
 
@@ -191,12 +192,102 @@ impl Browser {
             .unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
     }
 
-    /// Writes the visible page to `docs/screenshots/<name>.png` (when this browser takes
-    /// screenshots; see [`Options::screenshots`]).
+    /// Waits until `script` (a function body) returns `true`; `what` names it in the failure.
+    pub async fn wait_until(&self, what: &str, script: &str) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if self.js(script).await == Value::Bool(true) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "waited {WAIT:?} for {what} on {}",
+                self.path().await
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The HTML of the page as it is now.
+    pub async fn source(&self) -> String {
+        self.client.source().await.unwrap()
+    }
+
+    /// Waits for a JavaScript dialog (`window.confirm`…), accepts it and returns its text.
+    pub async fn accept_dialog(&self) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            // Only the alert commands until it is open: chromedriver would dismiss an open
+            // dialog on any other command.
+            if let Ok(text) = self.client.get_alert_text().await {
+                self.client.accept_alert().await.unwrap();
+                return text;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no dialog opened within {WAIT:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Sends a Chrome DevTools Protocol command through chromedriver's `goog/cdp/execute`
+    /// (fantoccini speaks only WebDriver).
+    pub async fn cdp(&self, cmd: &str, params: Value) -> Value {
+        let id = self.driver.session_id.as_deref().unwrap();
+        let url = format!(
+            "http://127.0.0.1:{}/session/{id}/goog/cdp/execute",
+            self.driver.port
+        );
+        let r = reqwest::Client::new()
+            .post(&url)
+            .json(&json!({ "cmd": cmd, "params": params }))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("CDP {cmd}: {e}"));
+        let status = r.status();
+        let body: Value = r.json().await.unwrap();
+        assert!(status.is_success(), "CDP {cmd}: {status} {body}");
+        body["value"].clone()
+    }
+
+    /// Emulates the light or dark colour scheme of the operating system (and reduced motion,
+    /// so no transition is caught half-way), and checks that the page sees it.
+    pub async fn color_scheme(&self, dark: bool) {
+        let scheme = if dark { "dark" } else { "light" };
+        self.cdp(
+            "Emulation.setEmulatedMedia",
+            json!({ "features": [
+                { "name": "prefers-color-scheme", "value": scheme },
+                { "name": "prefers-reduced-motion", "value": "reduce" },
+            ]}),
+        )
+        .await;
+        let seen = self
+            .js("return matchMedia('(prefers-color-scheme: dark)').matches;")
+            .await;
+        assert_eq!(seen, Value::Bool(dark), "emulated {scheme} colour scheme");
+    }
+
+    /// Writes the visible page to `docs/screenshots/<name>.png`, and in the dark colour scheme
+    /// to `<name>-dark.png` (when this browser takes screenshots; see [`Options::screenshots`]).
+    /// The page is left in the light scheme.
     pub async fn screenshot(&self, name: &str) {
         if !self.screenshots {
             return;
         }
+        let background = "return getComputedStyle(document.body).backgroundColor;";
+        self.color_scheme(false).await;
+        let light = self.js(background).await;
+        self.shoot(name).await;
+        self.color_scheme(true).await;
+        let dark = self.js(background).await;
+        assert_ne!(light, dark, "{name}: the dark stylesheet did not apply");
+        self.shoot(&format!("{name}-dark")).await;
+        self.color_scheme(false).await;
+    }
+
+    async fn shoot(&self, name: &str) {
         // The same page must give the same image on every run: hide the blinking text caret
         // (an inline style set from script is not subject to the page's CSP) and let
         // transitions (the focus ring of an autofocused field) finish first.
@@ -211,7 +302,26 @@ impl Browser {
             )
             .await
             .unwrap_or_else(|e| panic!("screenshot {name}: waiting for transitions: {e}"));
-        let png = self.client.screenshot().await.unwrap();
+        // The whole page, not just the window: for a long page, grow the viewport to the
+        // page's height for the shot (the width stays, so the layout does not change).
+        let size = self
+            .js("return [innerWidth, innerHeight, document.documentElement.scrollHeight];")
+            .await;
+        let (width, height, page) = (size[0].clone(), size[1].as_i64(), size[2].as_i64());
+        let tall = page > height;
+        if tall {
+            self.cdp(
+                "Emulation.setDeviceMetricsOverride",
+                json!({ "width": width, "height": page, "deviceScaleFactor": 1, "mobile": false }),
+            )
+            .await;
+        }
+        let png = self.client.screenshot().await;
+        if tall {
+            self.cdp("Emulation.clearDeviceMetricsOverride", json!({}))
+                .await;
+        }
+        let png = png.unwrap();
         assert!(
             png.starts_with(b"\x89PNG"),
             "screenshot {name} is not a PNG"

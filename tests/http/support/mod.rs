@@ -268,12 +268,13 @@ pub async fn count_sessions(app: &TestApp, user_id: Option<i64>) -> i64 {
 }
 
 /// Runs raw SQL on the app's database (tests only: to set up states the UI cannot reach yet).
-pub async fn sql(app: &TestApp, query: &'static str) -> usize {
+pub async fn sql(app: &TestApp, query: impl Into<String>) -> usize {
     use diesel::RunQueryDsl;
+    let query = query.into();
     app.state
         .db
         .run(move |c| {
-            diesel::sql_query(query)
+            diesel::sql_query(query.as_str())
                 .execute(c)
                 .map_err(hallpass::db::DbError::from)
         })
