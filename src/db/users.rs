@@ -272,7 +272,11 @@ pub struct ListQuery {
 }
 
 diesel::define_sql_function!(fn lower(x: diesel::sql_types::Nullable<diesel::sql_types::Text>) -> diesel::sql_types::Nullable<diesel::sql_types::Text>);
-diesel::define_sql_function!(fn coalesce(x: diesel::sql_types::Nullable<diesel::sql_types::BigInt>, y: diesel::sql_types::BigInt) -> diesel::sql_types::BigInt);
+/// `COALESCE(last_login_at, 0)` written out literally: it must match the expression of the
+/// `users_last_login_at` index to use it, and a bound `0` does not.
+fn last_login_key() -> diesel::expression::SqlLiteral<diesel::sql_types::BigInt> {
+    diesel::dsl::sql::<diesel::sql_types::BigInt>("COALESCE(users.last_login_at, 0)")
+}
 
 /// `%text%` for `LIKE … ESCAPE '\'`: the text's own `%`, `_` and `\` match literally.
 pub(super) fn like_pattern(s: &str) -> String {
@@ -313,7 +317,7 @@ pub fn list(conn: &mut Conn, q: &ListQuery) -> Result<Vec<User>, DbError> {
             query = query.filter(users::status.eq(s.as_str()));
         }
     }
-    let last_login = coalesce(users::last_login_at, 0_i64);
+    let last_login = last_login_key();
     match (q.sort, q.descending) {
         // username_key is unique, so it needs no id tie-breaker; with one, SQLite sorted every
         // row instead of walking the unique index.
@@ -341,33 +345,21 @@ pub fn list(conn: &mut Conn, q: &ListQuery) -> Result<Vec<User>, DbError> {
             }
             SortKey::Created | SortKey::LastLogin => {
                 let v: i64 = value.parse().unwrap_or(0);
+                // `key <= v AND (key < v OR id < last)` rather than `key < v OR (key = v AND …)`:
+                // the first conjunct is an index range, the plain OR is a scan from the start.
                 query = match (q.sort, q.descending) {
-                    (SortKey::Created, true) => query.filter(
-                        users::created_at
-                            .lt(v)
-                            .or(users::created_at.eq(v).and(users::id.lt(id))),
-                    ),
-                    (SortKey::Created, _) => query.filter(
-                        users::created_at
-                            .gt(v)
-                            .or(users::created_at.eq(v).and(users::id.gt(id))),
-                    ),
-                    (_, true) => query.filter(
-                        coalesce(users::last_login_at, 0_i64).lt(v).or(coalesce(
-                            users::last_login_at,
-                            0_i64,
-                        )
-                        .eq(v)
-                        .and(users::id.lt(id))),
-                    ),
-                    (_, false) => query.filter(
-                        coalesce(users::last_login_at, 0_i64).gt(v).or(coalesce(
-                            users::last_login_at,
-                            0_i64,
-                        )
-                        .eq(v)
-                        .and(users::id.gt(id))),
-                    ),
+                    (SortKey::Created, true) => query
+                        .filter(users::created_at.le(v))
+                        .filter(users::created_at.lt(v).or(users::id.lt(id))),
+                    (SortKey::Created, _) => query
+                        .filter(users::created_at.ge(v))
+                        .filter(users::created_at.gt(v).or(users::id.gt(id))),
+                    (_, true) => query
+                        .filter(last_login_key().le(v))
+                        .filter(last_login_key().lt(v).or(users::id.lt(id))),
+                    (_, false) => query
+                        .filter(last_login_key().ge(v))
+                        .filter(last_login_key().gt(v).or(users::id.gt(id))),
                 };
             }
         }

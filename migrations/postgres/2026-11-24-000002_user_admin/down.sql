@@ -3,6 +3,7 @@ DROP INDEX audit_events_action;
 DROP INDEX users_email_key_sort;
 DROP INDEX users_last_login_at;
 DROP INDEX users_created_at;
+DROP INDEX users_role_status;
 DROP INDEX users_status;
 DROP INDEX users_role;
 DROP TABLE api_keys;

@@ -18,8 +18,9 @@ CREATE TABLE api_keys (
 CREATE INDEX api_keys_user_id ON api_keys (user_id);
 
 -- Every filter and sort the admin user table offers has an index; sorts end in id (keyset).
-CREATE INDEX users_role ON users (role, id);
-CREATE INDEX users_status ON users (status, id);
+CREATE INDEX users_role ON users (role, username_key);
+CREATE INDEX users_status ON users (status, username_key);
+CREATE INDEX users_role_status ON users (role, status, username_key);
 CREATE INDEX users_created_at ON users (created_at, id);
 CREATE INDEX users_last_login_at ON users (COALESCE(last_login_at, 0), id);
 CREATE INDEX users_email_key_sort ON users (email_key, id);
