@@ -74,6 +74,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/auth/login", post(api::auth::login))
         .route("/api/auth/logout", post(api::auth::logout))
         .route("/api/auth/me", get(api::auth::me))
+        .route("/api/me/password", post(api::auth::change_password))
         .route(
             "/api/admin/users",
             get(api::admin_users::list).post(api::admin_users::create),

@@ -51,6 +51,12 @@ enum Access {
 /// (method, route pattern as written in the router, concrete path, access).
 const MATRIX: &[(&str, &str, &str, Access)] = &[
     ("GET", "/register", "/register", Access::Public),
+    (
+        "POST",
+        "/api/me/password",
+        "/api/me/password",
+        Access::SignedIn,
+    ),
     ("POST", "/register", "/register", Access::Public),
     ("GET", "/admin/audit", "/admin/audit", Access::Admin),
     ("GET", "/admin/settings", "/admin/settings", Access::Admin),

@@ -95,3 +95,61 @@ async fn bad_requests_get_json_errors(db: Db) {
             .contains("content-type")
     );
 }
+
+both_databases!(changing_your_password_through_the_api);
+
+async fn changing_your_password_through_the_api(db: Db) {
+    let Some(app) = TestApp::with_admin(db).await else {
+        return;
+    };
+    let (c, token) = api_login(&app, ADMIN, ADMIN_PASSWORD).await;
+    let other = app.admin_client().await;
+    let url = app.url("/api/me/password");
+    let r = c
+        .post(&url)
+        .header("X-CSRF-Token", &token)
+        .json(&serde_json::json!({"current_password": "wrong", "new_password": "short"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let v: serde_json::Value = r.json().await.unwrap();
+    let fields: Vec<&str> = v["error"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
+    assert!(
+        fields.contains(&"current_password") && fields.contains(&"new_password"),
+        "{v}"
+    );
+    let r = c.post(&url).json(&serde_json::json!({"current_password": ADMIN_PASSWORD, "new_password": "api new password"})).send().await.unwrap();
+    assert_eq!(
+        r.status(),
+        403,
+        "cookie-authenticated: needs the CSRF header"
+    );
+    let r = c.post(&url).header("X-CSRF-Token", &token).json(&serde_json::json!({"current_password": ADMIN_PASSWORD, "new_password": "api new password"})).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(
+        c.get(app.url("/api/auth/me"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401,
+        "this session ended"
+    );
+    assert_eq!(
+        other
+            .get(app.url("/api/auth/me"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401,
+        "and every other one"
+    );
+    let _ = api_login(&app, ADMIN, "api new password").await;
+}

@@ -106,3 +106,38 @@ pub async fn me(me: CurrentUser, session: Session) -> Result<Json<Me>, ApiError>
     };
     Ok(Json(Me::new(&me, token)))
 }
+
+#[derive(Deserialize)]
+pub struct PasswordChange {
+    #[serde(default)]
+    current_password: String,
+    #[serde(default)]
+    new_password: String,
+}
+
+/// `POST /api/me/password`: the same rules as `/account/password`. Every session of the user
+/// ends, the calling one included (204; sign in again).
+pub async fn change_password(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    session: Session,
+    client: Client,
+    ApiJson(body): ApiJson<PasswordChange>,
+) -> Result<StatusCode, ApiError> {
+    crate::service::accounts::change_own_password(
+        &state.db,
+        &state.hasher,
+        &me.user,
+        &body.current_password,
+        &body.new_password,
+        &body.new_password,
+        Some(client.ip_string()),
+    )
+    .await?;
+    if me.auth_method == AuthMethod::Session {
+        session::sign_out(&session)
+            .await
+            .map_err(ApiError::internal)?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
