@@ -582,3 +582,88 @@ async fn editing_a_row_in_place_with_htmx(db: Db) {
         .unwrap();
     assert!(cancel.contains(">member-one</a>"));
 }
+
+both_databases!(resetting_a_password_in_place_with_htmx);
+
+async fn resetting_a_password_in_place_with_htmx(db: Db) {
+    let Some(app) = TestApp::with_admin(db).await else {
+        return;
+    };
+    let c = app.admin_client().await;
+    let token = app.csrf(&c, "/admin/users/new").await;
+    c.post(app.url("/admin/users"))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("username", "rita"),
+            ("role", "user"),
+            ("password_mode", "set"),
+            ("password", "rita password"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let rita = app.client();
+    assert_eq!(
+        app.login(&rita, "rita", "rita password").await.status(),
+        303
+    );
+    let id = user(&app, "rita").await.id;
+    let htmx = |r: reqwest::RequestBuilder| {
+        r.header("HX-Request", "true")
+            .header("X-CSRF-Token", &token)
+    };
+    let edit = htmx(c.get(app.url(&format!("/admin/users/{id}/edit"))))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(edit.contains(&format!("hx-post=\"/admin/users/{id}/password\"")));
+    let r = htmx(c.post(app.url(&format!("/admin/users/{id}/password"))))
+        .form(&[
+            ("new_password", "fresh password"),
+            ("new_password_confirm", "other password"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let row = r.text().await.unwrap();
+    assert!(
+        row.contains("The two passwords do not match.") && row.contains("class=\"editing\""),
+        "{row}"
+    );
+    assert!(!row.contains("fresh password"));
+    let row = htmx(c.post(app.url(&format!("/admin/users/{id}/password"))))
+        .form(&[
+            ("new_password", "fresh password"),
+            ("new_password_confirm", "fresh password"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        row.trim_start()
+            .starts_with(&format!("<tr id=\"user-{id}\">")),
+        "{row}"
+    );
+    assert_eq!(
+        rita.get(app.url("/api/auth/me"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401,
+        "rita's session ended"
+    );
+    assert_eq!(
+        app.login(&app.client(), "rita", "fresh password")
+            .await
+            .status(),
+        303
+    );
+}

@@ -577,6 +577,7 @@ pub async fn reset_password(
     RequireAdmin(me): RequireAdmin,
     session: Session,
     client: Client,
+    headers: HeaderMap,
     Path(id): Path<i64>,
     Form(form): Form<ResetForm>,
 ) -> Result<Response, UiError> {
@@ -601,10 +602,15 @@ pub async fn reset_password(
         ))),
     };
     match result {
+        Ok(_) if is_htmx(&headers) => row(&state, &session, me.user.id, id).await,
         Ok(_) => Ok(Redirect::to("/admin/users?notice=password_reset").into_response()),
         Err(ServiceError::Validation(errors)) => {
             let form = UserForm::of(load(&state, id).await?);
-            form_error(&state, &session, &me, form, errors, Some(id)).await
+            if is_htmx(&headers) {
+                edit_row(&session, id, form, errors).await
+            } else {
+                form_error(&state, &session, &me, form, errors, Some(id)).await
+            }
         }
         Err(e) => Err(e.into()),
     }
