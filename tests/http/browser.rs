@@ -667,3 +667,48 @@ fn every_screen_is_documented() {
         );
     }
 }
+
+both_databases!(browser_setup_key_and_new_user_without_javascript);
+
+/// The flows that the JavaScript-on tests cover, once more with scripts off: the setup
+/// wizard, creating an API key, and creating a user with a one-time password.
+async fn browser_setup_key_and_new_user_without_javascript(db: Db) {
+    let options = Options::for_db(db).without_javascript().no_screenshots();
+    let Some((app, b)) = start(TestApp::empty(db).await, options).await else {
+        return;
+    };
+    b.goto("/").await;
+    b.wait_for_path("/setup").await;
+    assert_eq!(b.js("return typeof htmx;").await, json!("undefined"));
+    b.fill("#username", "nojs").await;
+    b.fill("#password", "a long passphrase").await;
+    b.fill("#password_confirm", "a long passphrase").await;
+    b.click("form[action='/setup'] button[type=submit]").await;
+    b.wait_for_path("/").await;
+    assert_eq!(b.text("#me-username").await, "nojs");
+
+    // An API key from the account page.
+    b.goto("/account").await;
+    b.fill("#key-name", "cron").await;
+    b.click("form[action='/account/api-keys'] button[type=submit]")
+        .await;
+    b.wait_for_path("/account/api-keys").await;
+    let key = b.text("#new-key").await;
+    let r = reqwest::Client::new()
+        .get(app.url("/api/auth/me"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // A new user with a generated one-time password.
+    b.goto("/admin/users/new").await;
+    b.fill("#username", "fresh").await;
+    b.click("form[action='/admin/users'] button[type=submit]")
+        .await;
+    b.wait_for_path("/admin/users").await;
+    let otp = b.text("#one-time-password").await;
+    assert!(otp.len() >= 20, "{otp}");
+    assert_eq!(app.login(&app.client(), "fresh", &otp).await.status(), 303);
+}

@@ -50,6 +50,14 @@ impl Options {
             ..self
         }
     }
+
+    /// For tests whose pages are already shot elsewhere.
+    pub fn no_screenshots(self) -> Options {
+        Options {
+            screenshots: false,
+            ..self
+        }
+    }
 }
 
 pub struct Browser {
