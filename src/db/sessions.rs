@@ -180,9 +180,11 @@ impl SessionStore for DbSessionStore {
             serde_json::from_str(&data).map_err(|e| session_store::Error::Decode(e.to_string()))?;
         if let Some(user) = user {
             let user = user_columns::into_user(user).map_err(backend_err)?;
-            let value = serde_json::to_value(user)
+            // As one JSON string: reading a string back out of the session copies one
+            // allocation, a JSON object copies every field.
+            let value = serde_json::to_string(&user)
                 .map_err(|e| session_store::Error::Decode(e.to_string()))?;
-            data.insert(LOADED_USER_KEY.to_owned(), value);
+            data.insert(LOADED_USER_KEY.to_owned(), serde_json::Value::String(value));
         }
         let expiry_date =
             OffsetDateTime::from_unix_timestamp_nanos(i128::from(expires) * 1_000_000)

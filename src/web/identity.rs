@@ -27,7 +27,9 @@ pub enum AuthMethod {
 /// A signed-in, active user.
 #[derive(Debug, Clone)]
 pub struct CurrentUser {
-    pub user: User,
+    /// Shared: the identity is read by several layers of every request; cloning it must
+    /// not copy the whole row each time.
+    pub user: std::sync::Arc<User>,
     pub auth_method: AuthMethod,
 }
 
@@ -60,7 +62,7 @@ pub async fn resolve(
         return match api_keys::authenticate(&state.db, &state.secret, &key).await {
             Ok(Some(user)) => {
                 let current = CurrentUser {
-                    user,
+                    user: std::sync::Arc::new(user),
                     auth_method: AuthMethod::ApiKey,
                 };
                 req.extensions_mut().insert(Identity(Some(current)));
@@ -137,7 +139,11 @@ async fn from_session(
         return Ok(None);
     }
     // The session query already brought the user's row along (see `db::sessions`).
-    let user = match session.get::<User>(LOADED_USER_KEY).await? {
+    let loaded = session
+        .get::<String>(LOADED_USER_KEY)
+        .await?
+        .and_then(|json| serde_json::from_str::<User>(&json).ok());
+    let user = match loaded {
         Some(u) if u.id == signed_in.user_id => {
             Some(u).filter(|u| u.accepts_session(signed_in.session_version))
         }
@@ -147,7 +153,7 @@ async fn from_session(
         Some(user) => {
             let expiry = session::extend(session, &signed_in, &state.config).await?;
             let current = CurrentUser {
-                user,
+                user: std::sync::Arc::new(user),
                 auth_method: AuthMethod::Session,
             };
             Ok(Some((current, signed_in, expiry)))

@@ -85,7 +85,7 @@ pub async fn login(
         .await
         .map_err(ApiError::internal)?;
     let me = CurrentUser {
-        user,
+        user: std::sync::Arc::new(user),
         auth_method: AuthMethod::Session,
     };
     Ok(Json(Me::new(&me, Some(token))))
