@@ -19,6 +19,19 @@ use diesel::prelude::*;
 
 pub use manager::DatabaseUrl;
 
+/// Runs one diesel expression on the backend's own connection type instead of through the
+/// `MultiConnection` enum, whose per-query overhead measured 2.5–3 µs on a primary-key lookup
+/// (3.3 µs native vs 5.8–6.1 µs through the enum). Only for the per-request hot path.
+macro_rules! on_backend {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::db::AnyConnection::Sqlite($c) => $body,
+            $crate::db::AnyConnection::Postgresql($c) => $body,
+        }
+    };
+}
+pub(crate) use on_backend;
+
 /// One connection to either backend; diesel generates the common `Connection` impl.
 #[derive(diesel::MultiConnection)]
 pub enum AnyConnection {

@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, ExpiredDeletion, SessionStore};
 
+use super::on_backend;
 use super::schema::{sessions, users};
 use super::users as user_columns;
 use super::{Conn, DbError, DbPool, now_ts};
@@ -158,18 +159,19 @@ impl SessionStore for DbSessionStore {
             .run(move |conn| {
                 // Runs on every request: `.load` on the primary key, not `.first`, because
                 // diesel re-prepares statements that carry a LIMIT bind on every call.
-                sessions::table
+                let now = now_ms();
+                on_backend!(conn, |c| sessions::table
                     .left_join(users::table)
                     .filter(sessions::id.eq(&k))
-                    .filter(sessions::expires_at.gt(now_ms()))
+                    .filter(sessions::expires_at.gt(now))
                     .select((
                         sessions::data,
                         sessions::expires_at,
                         user_columns::COLUMNS.nullable(),
                     ))
-                    .load::<(String, i64, Option<user_columns::Row>)>(conn)
-                    .map(|mut rows| rows.pop())
-                    .map_err(DbError::from)
+                    .load::<(String, i64, Option<user_columns::Row>)>(c))
+                .map(|mut rows| rows.pop())
+                .map_err(DbError::from)
             })
             .await
             .map_err(backend_err)?;
