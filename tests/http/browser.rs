@@ -22,6 +22,7 @@ both_databases!(
     browser_user_table_without_javascript,
     browser_api_key_is_shown_once_and_works,
     browser_pending_account_waits_for_approval,
+    browser_admin_screens,
 );
 
 /// An app and a browser on it; `None` = skip (no PostgreSQL or no Chromium here).
@@ -617,6 +618,132 @@ async fn browser_pending_account_waits_for_approval(db: Db) {
     assert_eq!(r.status(), 303);
     b.goto("/").await;
     assert_eq!(b.text("#me-username").await, "pat");
+}
+
+/// A plain account, created through the service with a password (active, role `user`).
+async fn create_account(app: &TestApp, username: &str, password: &str) -> i64 {
+    let (profile, initial) = admin::parse_new_user(
+        username,
+        &format!("{username}@example.com"),
+        "",
+        "user",
+        Some(password),
+    )
+    .unwrap();
+    let (created, _) = admin::create_user(
+        &app.state.db,
+        &app.state.hasher,
+        Actor::system("test"),
+        profile,
+        initial,
+    )
+    .await
+    .unwrap();
+    created.id
+}
+
+/// The administration pages that the other tests do not shoot: the audit log, the settings,
+/// the full edit page, the purge page, the registration form and the 403 page of a non-admin.
+async fn browser_admin_screens(db: Db) {
+    let Some((app, b)) = start(TestApp::with_admin(db).await, Options::for_db(db)).await else {
+        return;
+    };
+    // A failed sign-in, then a good one: both are in the audit log.
+    b.goto("/login?next=/admin/audit").await;
+    sign_in(&b, ADMIN, "not the password").await;
+    assert_eq!(
+        b.text("#login-error").await,
+        "Invalid username or password."
+    );
+    sign_in(&b, ADMIN, ADMIN_PASSWORD).await;
+    b.wait_for_path("/admin/audit").await;
+    fix_admin_dates(&app).await;
+    // Fixed times (a minute apart, in the order of the events) and a documentation address.
+    sql(&app, "UPDATE audit_events SET at = 1795513000 + 60 * id").await;
+    sql(
+        &app,
+        "UPDATE audit_events SET ip = '192.0.2.10' WHERE ip IS NOT NULL",
+    )
+    .await;
+    b.goto("/admin/audit").await;
+    assert_eq!(b.text("h1").await, "Audit log");
+    let outcomes = b
+        .js("return Array.from(document.querySelectorAll('#audit-table tbody tr'), r => r.dataset.outcome);")
+        .await;
+    let outcomes: Vec<&str> = outcomes
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(outcomes.contains(&"success"), "{outcomes:?}");
+    assert!(
+        outcomes.len() >= 2 && outcomes.iter().any(|o| *o != "success"),
+        "{outcomes:?}"
+    );
+    assert!(b.exists("#audit-filter").await);
+    b.screenshot("audit").await;
+
+    b.goto("/admin/settings").await;
+    assert_eq!(b.text("h1").await, "Settings");
+    assert!(b.exists("#settings-form #registration_enabled").await);
+    assert!(b.exists("#settings-form #auto_approve_registrations").await);
+    b.screenshot("settings").await;
+
+    // The full edit page (the table edits inline with JavaScript; this is the page without).
+    let pat_password = "pat's own passphrase";
+    let pat = create_account(&app, "pat", pat_password).await;
+    sql(
+        &app,
+        "UPDATE users SET display_name = 'Pat Morgan', created_at = 1793611800, updated_at = 1793611800 WHERE username_key = 'pat'",
+    )
+    .await;
+    b.goto(&format!("/admin/users/{pat}/edit")).await;
+    assert_eq!(b.text("h1").await, "Edit user");
+    assert_eq!(b.value("#username").await, "pat");
+    assert_eq!(b.value("#display_name").await, "Pat Morgan");
+    assert!(b.exists("#new_password").await, "the reset password form");
+    b.screenshot("user-edit").await;
+
+    // Purging a deleted account asks for its name.
+    let gone = create_account(&app, "dana", "dana's old passphrase").await;
+    sql(
+        &app,
+        "UPDATE users SET status = 'disabled', deleted_at = 1795000000 WHERE username_key = 'dana'",
+    )
+    .await;
+    b.goto(&format!("/admin/users/{gone}/purge")).await;
+    assert_eq!(b.text("h1").await, "Purge dana");
+    assert!(
+        b.exists(&format!(
+            "form[action='/admin/users/{gone}/purge'] #confirm"
+        ))
+        .await
+    );
+    b.screenshot("purge").await;
+
+    // Self-registration, once switched on, for someone signed out.
+    b.click(".topbar form[action='/logout'] button").await;
+    b.wait_for_path("/login?notice=signed_out").await;
+    sql(&app, "UPDATE settings SET registration_enabled = 1").await;
+    b.goto("/register").await;
+    assert_eq!(b.text("h1").await, "Create an account");
+    assert!(b.exists("#register-form #password_confirm").await);
+    assert!(
+        b.exists("#approval-hint").await,
+        "approval is not automatic"
+    );
+    b.screenshot("register").await;
+
+    // A non-admin asking for an admin page.
+    b.goto("/login?next=/admin/users").await;
+    sign_in(&b, "pat", pat_password).await;
+    b.wait_for_path("/admin/users").await;
+    assert_eq!(b.text(".error-page .status-code").await, "403");
+    assert_eq!(b.text("h1").await, "Not allowed");
+    assert!(!b.exists("#user-table").await);
+    assert!(!b.exists("#nav-users").await, "no admin link for a user");
+    b.screenshot("forbidden").await;
 }
 
 /// Every screenshot comes in light and dark, and has its page in `docs/screens/`, linked from
