@@ -9,8 +9,8 @@ use serde_json::json;
 
 use super::ApiJson;
 use crate::domain::{FieldErrors, Password, Role, Status, User};
+use crate::service::ServiceError;
 use crate::service::admin::{self, Change, Profile};
-use crate::service::{Actor, ServiceError};
 use crate::state::AppState;
 use crate::web::client::Client;
 use crate::web::error::ApiError;
@@ -46,14 +46,6 @@ impl From<&User> for UserDto {
             created_at: u.created_at,
             last_login_at: u.last_login_at,
         }
-    }
-}
-
-pub(crate) fn actor(me: &crate::web::identity::CurrentUser, client: &Client) -> Actor {
-    Actor {
-        user_id: Some(me.user.id),
-        name: me.user.username.clone(),
-        ip: Some(client.ip_string()),
     }
 }
 
@@ -129,7 +121,7 @@ pub async fn create(
     let (user, one_time) = admin::create_user(
         &state.db,
         &state.hasher,
-        actor(&me, &client),
+        me.actor(&client),
         profile,
         password,
     )
@@ -251,7 +243,7 @@ async fn change_inner(
     id: i64,
     change: Change,
 ) -> Result<Option<User>, ApiError> {
-    Ok(admin::apply(&state.db, &state.hasher, actor(me, client), id, change).await?)
+    Ok(admin::apply(&state.db, &state.hasher, me.actor(client), id, change).await?)
 }
 
 async fn change(

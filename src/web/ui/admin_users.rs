@@ -16,7 +16,6 @@ use crate::domain::{FieldErrors, Password, Role, Status, User};
 use crate::service::ServiceError;
 use crate::service::admin::{self, Change, Profile};
 use crate::state::AppState;
-use crate::web::api::admin_users::actor;
 use crate::web::client::Client;
 use crate::web::error::UiError;
 use crate::web::guards::RequireAdmin;
@@ -218,7 +217,7 @@ pub async fn row_action(
         "restore" => Change::Restore,
         _ => return Err(UiError::NotFound),
     };
-    let result = admin::apply(&state.db, &state.hasher, actor(&me, &client), id, change).await;
+    let result = admin::apply(&state.db, &state.hasher, me.actor(&client), id, change).await;
     if !is_htmx(&headers) {
         return match result {
             Ok(_) => Ok(Redirect::to("/admin/users?notice=done").into_response()),
@@ -436,7 +435,7 @@ pub async fn create(
             admin::create_user(
                 &state.db,
                 &state.hasher,
-                actor(&me, &client),
+                me.actor(&client),
                 profile,
                 password,
             )
@@ -542,7 +541,7 @@ pub async fn update(
             admin::apply(
                 &state.db,
                 &state.hasher,
-                actor(&me, &client),
+                me.actor(&client),
                 id,
                 Change::Edit(p),
             )
@@ -586,7 +585,7 @@ pub async fn reset_password(
             admin::apply(
                 &state.db,
                 &state.hasher,
-                actor(&me, &client),
+                me.actor(&client),
                 id,
                 Change::ResetPassword(p),
             )
@@ -657,7 +656,7 @@ pub async fn purge(
     let result = admin::apply(
         &state.db,
         &state.hasher,
-        actor(&me, &client),
+        me.actor(&client),
         id,
         Change::Purge {
             confirm: form.confirm,
