@@ -24,6 +24,10 @@ pub struct Config {
     pub session: SessionConfig,
     pub password: PasswordConfig,
     pub log: LogConfig,
+    /// Providers, override and first-admin pin from `HALLPASS_OIDC_*`, `HALLPASS_SSO_*` and
+    /// `HALLPASS_BOOTSTRAP_ADMIN` (environment only; see `sso_env`).
+    #[serde(skip)]
+    pub sso: crate::sso_env::SsoEnv,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -341,9 +345,11 @@ impl Config {
                 .filter(|k| k.as_str().contains("__"))
                 .split("__"),
         );
-        let config: Config = figment
+        let mut config: Config = figment
             .extract()
             .map_err(|e| ConfigError::Invalid(describe(e)))?;
+        config.sso = crate::sso_env::SsoEnv::from_env(|k| std::env::var(k).ok())
+            .map_err(ConfigError::Invalid)?;
         config.validate()?;
         Ok(config)
     }

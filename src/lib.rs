@@ -10,6 +10,7 @@ pub mod domain;
 pub mod secret;
 pub mod server;
 pub mod service;
+pub mod sso_env;
 pub mod state;
 pub mod web;
 

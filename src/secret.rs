@@ -105,6 +105,18 @@ impl ServerSecret {
         }
     }
 
+    /// A 32-byte key for one purpose, derived from the secret (HMAC-SHA256 of the label), so
+    /// no two uses share a key.
+    pub fn derive_key(&self, label: &str) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        if let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(self.0.expose_secret()) {
+            mac.update(b"hallpass key derivation\0");
+            mac.update(label.as_bytes());
+            out.copy_from_slice(&mac.finalize().into_bytes());
+        }
+        out
+    }
+
     /// Hex HMAC-SHA256 of `message` under the secret.
     pub fn hmac_hex(&self, message: &[u8]) -> String {
         // HMAC accepts keys of any length, so this cannot fail.

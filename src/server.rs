@@ -30,6 +30,8 @@ pub enum StartupError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("{0}")]
+    Oidc(String),
     #[error("start-up task failed: {0}")]
     Task(String),
 }
@@ -92,12 +94,14 @@ pub async fn prepare(
             }
         }
     }
+    let oidc = crate::service::sso::oidc::OidcRuntime::new().map_err(StartupError::Oidc)?;
     Ok(AppState::new(
         config,
         pool,
         hasher,
         SetupGate::new(users > 0),
         server_secret,
+        oidc,
     ))
 }
 

@@ -8,6 +8,7 @@ use crate::db::DbPool;
 use crate::secret::ServerSecret;
 use crate::service::passwords::PasswordHasher;
 use crate::service::setup::SetupGate;
+use crate::service::sso::oidc::OidcRuntime;
 
 /// Shared application state; cloning is cheap.
 #[derive(Clone, Debug)]
@@ -21,6 +22,8 @@ pub struct Inner {
     pub setup: SetupGate,
     /// The HMAC key of API keys (`Debug` prints `[REDACTED]`).
     pub secret: ServerSecret,
+    /// OpenID Connect: HTTP client and discovery cache.
+    pub oidc: OidcRuntime,
 }
 
 impl AppState {
@@ -30,6 +33,7 @@ impl AppState {
         hasher: PasswordHasher,
         setup: SetupGate,
         secret: ServerSecret,
+        oidc: OidcRuntime,
     ) -> Self {
         Self(Arc::new(Inner {
             config,
@@ -37,6 +41,7 @@ impl AppState {
             hasher,
             setup,
             secret,
+            oidc,
         }))
     }
 }

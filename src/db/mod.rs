@@ -8,6 +8,8 @@ mod schema;
 
 pub mod api_keys;
 pub mod audit;
+pub mod identities;
+pub mod oidc_providers;
 pub mod sessions;
 pub mod settings;
 pub mod users;

@@ -37,6 +37,7 @@ diesel::table! {
         registration_enabled -> Integer,
         updated_at -> BigInt,
         auto_approve_registrations -> Integer,
+        sso_enabled -> Nullable<Integer>,
     }
 }
 
@@ -67,6 +68,48 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    oidc_providers (id) {
+        id -> Text,
+        label -> Text,
+        issuer -> Text,
+        client_id -> Text,
+        client_secret -> Nullable<Text>,
+        scopes -> Text,
+        subject_claim -> Text,
+        username_claim -> Text,
+        email_claim -> Text,
+        policy -> Text,
+        enabled -> Integer,
+        previous -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    identities (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        provider -> Text,
+        issuer -> Text,
+        subject -> Text,
+        email -> Nullable<Text>,
+        display_name -> Nullable<Text>,
+        created_at -> BigInt,
+        last_login_at -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(identities -> users (user_id));
 diesel::joinable!(api_keys -> users (user_id));
-diesel::allow_tables_to_appear_in_same_query!(users, sessions, settings, audit_events, api_keys);
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    sessions,
+    settings,
+    audit_events,
+    api_keys,
+    oidc_providers,
+    identities
+);

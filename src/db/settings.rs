@@ -25,25 +25,30 @@ pub struct Settings {
     pub registration_enabled: bool,
     /// Self-registered accounts start `active` instead of `pending`.
     pub auto_approve_registrations: bool,
+    /// The admin's SSO switch; `None` until first set (then SSO is on exactly when
+    /// providers come from the environment).
+    pub sso_enabled: Option<bool>,
 }
 
 /// Read on every sign-in page (the registration link): `.load` rather than `.first`, whose
 /// LIMIT bind keeps diesel from caching the prepared statement (see `users::find_by_id`).
 pub fn get(conn: &mut Conn) -> Result<Settings, DbError> {
-    let (local, registration, auto_approve) = settings::table
+    let (local, registration, auto_approve, sso) = settings::table
         .filter(settings::id.eq(1))
         .select((
             settings::local_login_enabled,
             settings::registration_enabled,
             settings::auto_approve_registrations,
+            settings::sso_enabled,
         ))
-        .load::<(i32, i32, i32)>(conn)?
+        .load::<(i32, i32, i32, Option<i32>)>(conn)?
         .pop()
         .ok_or(DbError::Query(diesel::result::Error::NotFound))?;
     Ok(Settings {
         local_login_enabled: local != 0,
         registration_enabled: registration != 0,
         auto_approve_registrations: auto_approve != 0,
+        sso_enabled: sso.map(|v| v != 0),
     })
 }
 
@@ -57,6 +62,22 @@ pub fn set_registration(
         .set((
             settings::registration_enabled.eq(i32::from(registration_enabled)),
             settings::auto_approve_registrations.eq(i32::from(auto_approve_registrations)),
+            settings::updated_at.eq(now_ts()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Writes the sign-in switches (call inside [`super::write_tx`]).
+pub fn set_sign_in(
+    conn: &mut Conn,
+    local_login_enabled: bool,
+    sso_enabled: bool,
+) -> Result<(), DbError> {
+    diesel::update(settings::table.filter(settings::id.eq(1)))
+        .set((
+            settings::local_login_enabled.eq(i32::from(local_login_enabled)),
+            settings::sso_enabled.eq(Some(i32::from(sso_enabled))),
             settings::updated_at.eq(now_ts()),
         ))
         .execute(conn)?;

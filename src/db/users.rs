@@ -395,3 +395,48 @@ pub fn api_key_counts(
         .load(conn)?;
     Ok(rows.into_iter().collect())
 }
+
+/// Ends every session of the user (linking or unlinking an identity, CLI recovery).
+pub fn bump_session_version(conn: &mut Conn, id: i64) -> Result<i64, DbError> {
+    let v: Vec<i64> = diesel::update(users::table.filter(users::id.eq(id)))
+        .set((
+            users::session_version.eq(users::session_version + 1_i64),
+            users::updated_at.eq(now_ts()),
+        ))
+        .returning(users::session_version)
+        .get_results(conn)?;
+    v.into_iter().next().ok_or(DbError::Query(diesel::result::Error::NotFound))
+}
+
+/// The first free username among `base`, `base-2`, `base-3`… (case-insensitively).
+pub fn free_username(conn: &mut Conn, base: &Username) -> Result<Option<Username>, DbError> {
+    for n in 1..=50 {
+        let candidate = if n == 1 {
+            base.as_str().to_owned()
+        } else {
+            let suffix = format!("-{n}");
+            let keep = Username::MAX.saturating_sub(suffix.len());
+            format!("{}{suffix}", base.as_str().chars().take(keep).collect::<String>())
+        };
+        let Ok(name) = Username::parse(&candidate) else {
+            continue;
+        };
+        let used: i64 = users::table
+            .filter(users::username_key.eq(name.key()))
+            .count()
+            .get_result(conn)?;
+        if used == 0 {
+            return Ok(Some(name));
+        }
+    }
+    Ok(None)
+}
+
+/// Whether any account (deleted ones too) has this email.
+pub fn email_in_use(conn: &mut Conn, email_key: &str) -> Result<bool, DbError> {
+    let n: i64 = users::table
+        .filter(users::email_key.eq(email_key))
+        .count()
+        .get_result(conn)?;
+    Ok(n > 0)
+}

@@ -5,6 +5,7 @@ mod account;
 pub mod api_key;
 mod errors;
 pub mod policy;
+pub mod sso;
 mod user;
 
 pub use account::{Email, Password, Username};

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod passwords;
 pub mod settings;
 pub mod setup;
+pub mod sso;
 
 use crate::db::DbError;
 use crate::domain::FieldErrors;
@@ -34,6 +35,12 @@ pub enum ServiceError {
     /// Self-registration is switched off (the page and the form then do not exist).
     #[error("Registration is closed.")]
     RegistrationClosed,
+    /// Password sign-in is switched off for the instance (single sign-on only).
+    #[error("Password sign-in is turned off here: sign in with single sign-on.")]
+    LocalLoginDisabled,
+    /// A single sign-on rule refused the change; `code` is the API error code.
+    #[error("{message}")]
+    Refused { code: &'static str, message: String },
     /// A rule of user administration refused the change.
     #[error(transparent)]
     Policy(#[from] crate::domain::policy::PolicyError),

@@ -86,6 +86,14 @@ impl From<ServiceError> for ApiError {
             ServiceError::Policy(p) => {
                 Self::new(StatusCode::CONFLICT, policy_code(&p), p.to_string())
             }
+            ServiceError::LocalLoginDisabled => Self::new(
+                StatusCode::FORBIDDEN,
+                "LOCAL_LOGIN_DISABLED",
+                e.to_string(),
+            ),
+            ServiceError::Refused { code, message } => {
+                Self::new(StatusCode::CONFLICT, code, message)
+            }
             ServiceError::Db(_) | ServiceError::Hash(_) => Self::internal(e),
         }
     }
@@ -145,6 +153,8 @@ impl From<ServiceError> for UiError {
             | ServiceError::ApiKeyNotFound
             | ServiceError::RegistrationClosed => UiError::NotFound,
             ServiceError::Policy(p) => UiError::Conflict(p.to_string()),
+            ServiceError::LocalLoginDisabled => UiError::Forbidden(e.to_string()),
+            ServiceError::Refused { message, .. } => UiError::Conflict(message),
             ServiceError::Db(_) | ServiceError::Hash(_) => UiError::internal(e),
         }
     }

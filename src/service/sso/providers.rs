@@ -1,0 +1,405 @@
+//! OpenID providers: the environment's (read-only) and the admin UI's (stored, with one
+//! step of undo), and the instance's sign-in switches.
+
+use secrecy::{ExposeSecret, SecretString};
+
+use super::{SignInModes, open, seal};
+use crate::db::oidc_providers::{self as store, StoredProvider};
+use crate::db::{self, DbPool, audit, identities, settings};
+use crate::domain::FieldErrors;
+use crate::domain::sso::{Policy, Provider, ProviderInput, SecretChange, Source};
+use crate::secret::ServerSecret;
+use crate::service::{Actor, ServiceError};
+use crate::sso_env::SsoEnv;
+
+fn from_stored(s: &StoredProvider, secret: &ServerSecret) -> Option<Provider> {
+    let client_secret = match &s.client_secret {
+        Some(sealed) => match open(secret, sealed) {
+            Some(plain) => Some(SecretString::from(plain)),
+            None => {
+                tracing::error!(provider = %s.id, "cannot decrypt the client secret of this OpenID provider (was the server secret changed?); the provider is unusable until its secret is entered again");
+                return None;
+            }
+        },
+        None => None,
+    };
+    Some(Provider {
+        id: s.id.clone(),
+        label: s.label.clone(),
+        issuer: s.issuer.clone(),
+        client_id: s.client_id.clone(),
+        client_secret,
+        scopes: s.scopes.split(' ').map(str::to_owned).collect(),
+        subject_claim: s.subject_claim.clone(),
+        username_claim: s.username_claim.clone(),
+        email_claim: s.email_claim.clone(),
+        policy: Policy::parse(&s.policy).unwrap_or_default(),
+        enabled: s.enabled,
+        source: Source::Ui,
+    })
+}
+
+/// Every provider: the environment's first, then the admin UI's.
+pub async fn all(
+    db: &DbPool,
+    secret: &ServerSecret,
+    env: &SsoEnv,
+) -> Result<Vec<Provider>, ServiceError> {
+    let stored = db.run(store::list).await?;
+    let mut out = env.providers.clone();
+    out.extend(
+        stored
+            .iter()
+            .filter(|s| !env.providers.iter().any(|p| p.id == s.id))
+            .filter_map(|s| from_stored(s, secret)),
+    );
+    Ok(out)
+}
+
+/// One provider by id, whether or not it is enabled.
+pub async fn find(
+    db: &DbPool,
+    secret: &ServerSecret,
+    env: &SsoEnv,
+    id: &str,
+) -> Result<Option<Provider>, ServiceError> {
+    if let Some(p) = env.providers.iter().find(|p| p.id == id) {
+        return Ok(Some(p.clone()));
+    }
+    let id = id.to_owned();
+    let stored = db.run(move |conn| store::get(conn, &id)).await?;
+    Ok(stored.and_then(|s| from_stored(&s, secret)))
+}
+
+/// A stored provider for the wizard: whether a secret is set and whether there is a
+/// snapshot to revert to.
+#[derive(Debug, Clone)]
+pub struct StoredState {
+    pub has_secret: bool,
+    pub has_previous: bool,
+}
+
+pub async fn stored_state(db: &DbPool, id: &str) -> Result<Option<StoredState>, ServiceError> {
+    let id = id.to_owned();
+    let s = db.run(move |conn| store::get(conn, &id)).await?;
+    Ok(s.map(|s| StoredState {
+        has_secret: s.client_secret.is_some(),
+        has_previous: s.previous.is_some(),
+    }))
+}
+
+/// The current sign-in switches.
+pub async fn modes(db: &DbPool, env: &SsoEnv) -> Result<SignInModes, ServiceError> {
+    let s = db.run(settings::get).await?;
+    Ok(SignInModes::of(&s, env))
+}
+
+fn refused(code: &'static str, message: impl Into<String>) -> ServiceError {
+    ServiceError::Refused {
+        code,
+        message: message.into(),
+    }
+}
+
+/// Creates or updates a provider defined in the admin UI. An update keeps the previous
+/// connection settings as the snapshot "Revert to previous" restores.
+pub async fn save(
+    db: &DbPool,
+    secret: &ServerSecret,
+    env: &SsoEnv,
+    actor: Actor,
+    input: ProviderInput,
+    is_new: bool,
+) -> Result<(), ServiceError> {
+    if env.providers.iter().any(|p| p.id == input.id) {
+        return Err(refused(
+            "PROVIDER_READ_ONLY",
+            format!(
+                "\"{}\" is defined in the environment (HALLPASS_OIDC_PROVIDERS) and cannot be changed here.",
+                input.id
+            ),
+        ));
+    }
+    let sealed_new = match &input.client_secret {
+        SecretChange::Set(s) => Some(
+            seal(secret, s.expose_secret())
+                .ok_or_else(|| refused("ENCRYPTION_FAILED", "Could not encrypt the secret."))?,
+        ),
+        _ => None,
+    };
+    db.run(move |conn| {
+        db::write_tx(conn, |conn| {
+            let existing = store::get(conn, &input.id)?;
+            let client_secret = match (&input.client_secret, &existing) {
+                (SecretChange::Set(_), _) => sealed_new,
+                (SecretChange::Remove, _) => None,
+                (SecretChange::Keep, Some(e)) => e.client_secret.clone(),
+                (SecretChange::Keep, None) => None,
+            };
+            let mut row = StoredProvider {
+                id: input.id.clone(),
+                label: input.label.clone(),
+                issuer: input.issuer.clone(),
+                client_id: input.client_id.clone(),
+                client_secret,
+                scopes: input.scopes.join(" "),
+                subject_claim: input.subject_claim.clone(),
+                username_claim: input.username_claim.clone(),
+                email_claim: input.email_claim.clone(),
+                policy: input.policy.as_str().to_owned(),
+                enabled: true,
+                previous: None,
+            };
+            let action = match existing {
+                Some(_) if is_new => {
+                    return Err(ServiceError::Validation(FieldErrors::single(
+                        "id",
+                        "A provider with this id exists already.",
+                    )));
+                }
+                Some(old) => {
+                    row.enabled = old.enabled;
+                    row.previous = serde_json::to_string(&old).ok();
+                    store::update(conn, &row)?;
+                    "sso.provider.update"
+                }
+                None => {
+                    store::insert(conn, &row)?;
+                    "sso.provider.create"
+                }
+            };
+            let detail = format!(
+                "issuer={} client_id={} policy={} secret={}",
+                row.issuer,
+                row.client_id,
+                row.policy,
+                match &input.client_secret {
+                    SecretChange::Set(_) => "changed",
+                    SecretChange::Remove => "none (public client)",
+                    SecretChange::Keep => "unchanged",
+                }
+            );
+            audit::insert(
+                conn,
+                &audit::NewEvent {
+                    actor_id: actor.user_id,
+                    actor: &actor.name,
+                    action,
+                    target: Some(&row.id),
+                    ip: actor.ip.as_deref(),
+                    outcome: "success",
+                    detail: Some(&detail),
+                },
+            )?;
+            Ok(())
+        })
+    })
+    .await
+}
+
+/// Restores the snapshot taken by the last save, turns SSO login off (the restored settings
+/// have not been proven to work), and clears the snapshot: one step of undo.
+pub async fn revert(db: &DbPool, actor: Actor, id: &str) -> Result<(), ServiceError> {
+    let id = id.to_owned();
+    db.run(move |conn| {
+        db::write_tx(conn, |conn| {
+            let current = store::get(conn, &id)?.ok_or(ServiceError::NotFound)?;
+            let previous: StoredProvider = current
+                .previous
+                .as_deref()
+                .and_then(|p| serde_json::from_str(p).ok())
+                .ok_or_else(|| {
+                    refused(
+                        "NOTHING_TO_REVERT",
+                        "There is no previous version of this provider to go back to.",
+                    )
+                })?;
+            let restored = StoredProvider {
+                enabled: current.enabled,
+                previous: None,
+                id: current.id.clone(),
+                ..previous
+            };
+            store::update(conn, &restored)?;
+            let s = settings::get(conn)?;
+            settings::set_sign_in(conn, s.local_login_enabled, false)?;
+            audit::insert(
+                conn,
+                &audit::NewEvent {
+                    actor_id: actor.user_id,
+                    actor: &actor.name,
+                    action: "sso.provider.revert",
+                    target: Some(&id),
+                    ip: actor.ip.as_deref(),
+                    outcome: "success",
+                    detail: Some(&format!(
+                        "restored issuer={} client_id={}; SSO login turned off",
+                        restored.issuer, restored.client_id
+                    )),
+                },
+            )?;
+            Ok(())
+        })
+    })
+    .await
+}
+
+/// Removes a provider defined in the admin UI and every identity linked through it, unless
+/// that would leave someone without a way in.
+pub async fn delete(
+    db: &DbPool,
+    env: &SsoEnv,
+    actor: Actor,
+    id: &str,
+) -> Result<usize, ServiceError> {
+    if env.providers.iter().any(|p| p.id == id) {
+        return Err(refused(
+            "PROVIDER_READ_ONLY",
+            "This provider is defined in the environment; remove it there.",
+        ));
+    }
+    let id = id.to_owned();
+    let env = env.clone();
+    db.run(move |conn| {
+        db::write_tx(conn, |conn| {
+            store::get(conn, &id)?.ok_or(ServiceError::NotFound)?;
+            let links = identities::for_provider(conn, &id)?;
+            let s = settings::get(conn)?;
+            let local = SignInModes::of(&s, &env).local;
+            for (link, username) in &links {
+                let others = identities::for_user(conn, link.user_id)?
+                    .into_iter()
+                    .filter(|i| i.provider != id)
+                    .count();
+                let user = crate::db::users::find_by_id(conn, link.user_id)?;
+                let has_password = user.as_ref().is_some_and(|u| u.password_hash.is_some());
+                if others == 0 && !(has_password && local) {
+                    return Err(refused(
+                        "LAST_SIGN_IN_METHOD",
+                        format!(
+                            "\"{username}\" signs in only through this provider: give them a password or another identity first."
+                        ),
+                    ));
+                }
+            }
+            for (link, _) in &links {
+                identities::delete(conn, link.id)?;
+                crate::db::users::bump_session_version(conn, link.user_id)?;
+            }
+            store::delete(conn, &id)?;
+            audit::insert(
+                conn,
+                &audit::NewEvent {
+                    actor_id: actor.user_id,
+                    actor: &actor.name,
+                    action: "sso.provider.delete",
+                    target: Some(&id),
+                    ip: actor.ip.as_deref(),
+                    outcome: "success",
+                    detail: Some(&format!("{} linked identities removed", links.len())),
+                },
+            )?;
+            Ok(links.len())
+        })
+    })
+    .await
+}
+
+/// Turns one UI provider's button on or off.
+pub async fn set_enabled(
+    db: &DbPool,
+    actor: Actor,
+    id: &str,
+    enabled: bool,
+) -> Result<(), ServiceError> {
+    let id = id.to_owned();
+    db.run(move |conn| {
+        db::write_tx(conn, |conn| {
+            let mut row = store::get(conn, &id)?.ok_or(ServiceError::NotFound)?;
+            row.enabled = enabled;
+            store::update(conn, &row)?;
+            audit::insert(
+                conn,
+                &audit::NewEvent {
+                    actor_id: actor.user_id,
+                    actor: &actor.name,
+                    action: if enabled {
+                        "sso.provider.enable"
+                    } else {
+                        "sso.provider.disable"
+                    },
+                    target: Some(&id),
+                    ip: actor.ip.as_deref(),
+                    outcome: "success",
+                    detail: None,
+                },
+            )?;
+            Ok(())
+        })
+    })
+    .await
+}
+
+/// Sets "Enable SSO login" and "Local login". Password sign-in may only be turned off while
+/// SSO login is on and at least one active admin has a working link to an enabled provider.
+pub async fn set_sign_in_modes(
+    db: &DbPool,
+    secret: &ServerSecret,
+    env: &SsoEnv,
+    actor: Actor,
+    sso_enabled: bool,
+    local_login_enabled: bool,
+) -> Result<(), ServiceError> {
+    let providers = all(db, secret, env).await?;
+    let usable: Vec<(String, String)> = providers
+        .iter()
+        .filter(|p| p.enabled)
+        .map(|p| (p.id.clone(), p.issuer.clone()))
+        .collect();
+    db.run(move |conn| {
+        db::write_tx(conn, |conn| {
+            if !local_login_enabled {
+                if !sso_enabled {
+                    return Err(ServiceError::Validation(FieldErrors::single(
+                        "local_login_enabled",
+                        "Password sign-in cannot be turned off while SSO login is off: nobody could sign in.",
+                    )));
+                }
+                let admin_can_sso = identities::of_active_admins(conn)?.iter().any(|i| {
+                    usable
+                        .iter()
+                        .any(|(id, issuer)| *id == i.provider && *issuer == i.issuer)
+                });
+                if !admin_can_sso {
+                    return Err(ServiceError::Validation(FieldErrors::single(
+                        "local_login_enabled",
+                        "Password sign-in stays on until at least one active admin has linked an identity of an enabled provider (use Verify & Link first).",
+                    )));
+                }
+            }
+            let before = settings::get(conn)?;
+            settings::set_sign_in(conn, local_login_enabled, sso_enabled)?;
+            let onoff = |b: bool| if b { "on" } else { "off" };
+            audit::insert(
+                conn,
+                &audit::NewEvent {
+                    actor_id: actor.user_id,
+                    actor: &actor.name,
+                    action: "settings.sign_in",
+                    target: Some("instance"),
+                    ip: actor.ip.as_deref(),
+                    outcome: "success",
+                    detail: Some(&format!(
+                        "sso_login {} -> {}, local_login {} -> {}",
+                        onoff(before.sso_enabled.unwrap_or(false)),
+                        onoff(sso_enabled),
+                        onoff(before.local_login_enabled),
+                        onoff(local_login_enabled)
+                    )),
+                },
+            )?;
+            Ok(())
+        })
+    })
+    .await
+}

@@ -1,0 +1,160 @@
+//! Single sign-on settings that come from the environment only: providers listed in
+//! `HALLPASS_OIDC_PROVIDERS`, the break-glass `HALLPASS_SSO_DISABLE_OVERRIDE` and the
+//! first-admin pin `HALLPASS_BOOTSTRAP_ADMIN`. They are not TOML keys (a provider list with
+//! per-id variables does not map onto `SECTION__KEY`), and they are never written anywhere.
+
+use secrecy::SecretString;
+
+use crate::domain::sso::{
+    self, BootstrapPin, Policy, Provider, Source, default_scopes, parse_claim_name,
+    parse_issuer, parse_provider_id, parse_scopes,
+};
+
+#[derive(Debug, Clone, Default)]
+pub struct SsoEnv {
+    pub providers: Vec<Provider>,
+    /// Forces SSO off and the password form on, without touching stored settings.
+    pub disable_override: bool,
+    pub bootstrap_admin: Option<BootstrapPin>,
+}
+
+impl SsoEnv {
+    /// Reads the variables through `get` (the process environment in production). An error
+    /// names the variable and what is wrong with it.
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let non_empty = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        let mut providers: Vec<Provider> = Vec::new();
+        if let Some(list) = non_empty("HALLPASS_OIDC_PROVIDERS") {
+            for raw_id in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                let id = parse_provider_id(&raw_id.to_ascii_lowercase())
+                    .map_err(|m| format!("HALLPASS_OIDC_PROVIDERS: \"{raw_id}\": {m}"))?;
+                if providers.iter().any(|p| p.id == id) {
+                    return Err(format!("HALLPASS_OIDC_PROVIDERS: \"{id}\" is listed twice"));
+                }
+                let var = |suffix: &str| {
+                    format!(
+                        "HALLPASS_OIDC_{}_{suffix}",
+                        id.to_ascii_uppercase().replace('-', "_")
+                    )
+                };
+                let issuer_var = var("ISSUER");
+                let issuer = non_empty(&issuer_var)
+                    .ok_or_else(|| format!("{issuer_var} is not set (provider \"{id}\" is listed in HALLPASS_OIDC_PROVIDERS)"))?;
+                let issuer = parse_issuer(&issuer).map_err(|m| format!("{issuer_var}: {m}"))?;
+                let client_id_var = var("CLIENT_ID");
+                let client_id = non_empty(&client_id_var)
+                    .ok_or_else(|| format!("{client_id_var} is not set"))?
+                    .trim()
+                    .to_owned();
+                let client_secret = non_empty(&var("CLIENT_SECRET"))
+                    .map(|s| SecretString::from(s.trim().to_owned()));
+                let label = non_empty(&var("LABEL"))
+                    .and_then(|l| sso::clean_claim(&l, 60))
+                    .unwrap_or_else(|| id.clone());
+                let scopes = match non_empty(&var("SCOPES")) {
+                    Some(s) => parse_scopes(&s).map_err(|m| format!("{}: {m}", var("SCOPES")))?,
+                    None => default_scopes(),
+                };
+                let claim = |suffix: &str, default: &str| -> Result<String, String> {
+                    parse_claim_name(&non_empty(&var(suffix)).unwrap_or_default(), default)
+                        .map_err(|m| format!("{}: {m}", var(suffix)))
+                };
+                let policy = Policy::parse(&non_empty(&var("POLICY")).unwrap_or_default())
+                    .map_err(|m| format!("{}: {m}", var("POLICY")))?;
+                providers.push(Provider {
+                    subject_claim: claim("SUBJECT_CLAIM", "sub")?,
+                    username_claim: claim("USERNAME_CLAIM", "preferred_username")?,
+                    email_claim: claim("EMAIL_CLAIM", "email")?,
+                    id,
+                    label,
+                    issuer,
+                    client_id,
+                    client_secret,
+                    scopes,
+                    policy,
+                    enabled: true,
+                    source: Source::Env,
+                });
+            }
+        }
+        let bootstrap_admin = non_empty("HALLPASS_BOOTSTRAP_ADMIN")
+            .map(|raw| BootstrapPin::parse(&raw))
+            .transpose()
+            .map_err(|m| format!("HALLPASS_BOOTSTRAP_ADMIN: {m}"))?;
+        Ok(Self {
+            providers,
+            disable_override: sso::env_flag(get("HALLPASS_SSO_DISABLE_OVERRIDE").as_deref()),
+            bootstrap_admin,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| m.get(k).cloned()
+    }
+
+    #[test]
+    fn providers_are_read_per_id_with_defaults() -> Result<(), String> {
+        let e = SsoEnv::from_env(env(&[
+            ("HALLPASS_OIDC_PROVIDERS", "authelia, pocket-id"),
+            ("HALLPASS_OIDC_AUTHELIA_ISSUER", "https://auth.example.com"),
+            ("HALLPASS_OIDC_AUTHELIA_CLIENT_ID", "hallpass"),
+            ("HALLPASS_OIDC_AUTHELIA_CLIENT_SECRET", "s3cret"),
+            ("HALLPASS_OIDC_AUTHELIA_POLICY", "Approve"),
+            ("HALLPASS_OIDC_POCKET_ID_ISSUER", "https://id.example.com"),
+            ("HALLPASS_OIDC_POCKET_ID_CLIENT_ID", "abc"),
+            ("HALLPASS_OIDC_POCKET_ID_LABEL", "Pocket ID"),
+        ]))?;
+        assert_eq!(e.providers.len(), 2);
+        let a = &e.providers[0];
+        assert_eq!((a.id.as_str(), a.policy), ("authelia", Policy::Approve));
+        assert_eq!(a.scopes, default_scopes());
+        assert_eq!(a.username_claim, "preferred_username");
+        assert!(!a.is_public_client());
+        let p = &e.providers[1];
+        assert_eq!((p.label.as_str(), p.policy), ("Pocket ID", Policy::Link));
+        assert!(p.is_public_client());
+        assert!(!e.disable_override);
+        Ok(())
+    }
+
+    #[test]
+    fn a_listed_provider_without_issuer_names_the_variable() {
+        let e = SsoEnv::from_env(env(&[("HALLPASS_OIDC_PROVIDERS", "kc")])).err();
+        assert!(
+            e.as_deref().is_some_and(|m| m.contains("HALLPASS_OIDC_KC_ISSUER")),
+            "{e:?}"
+        );
+        let e = SsoEnv::from_env(env(&[
+            ("HALLPASS_OIDC_PROVIDERS", "kc"),
+            ("HALLPASS_OIDC_KC_ISSUER", "https://kc"),
+            ("HALLPASS_OIDC_KC_CLIENT_ID", "x"),
+            ("HALLPASS_OIDC_KC_SCOPES", "profile"),
+        ]))
+        .err();
+        assert!(e.as_deref().is_some_and(|m| m.contains("openid")), "{e:?}");
+    }
+
+    #[test]
+    fn override_and_pin() -> Result<(), String> {
+        let e = SsoEnv::from_env(env(&[
+            ("HALLPASS_SSO_DISABLE_OVERRIDE", " YES "),
+            ("HALLPASS_BOOTSTRAP_ADMIN", "authelia:alice"),
+        ]))?;
+        assert!(e.disable_override);
+        assert_eq!(
+            e.bootstrap_admin.map(|p| (p.provider, p.who)),
+            Some(("authelia".to_owned(), "alice".to_owned()))
+        );
+        Ok(())
+    }
+}
