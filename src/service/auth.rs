@@ -14,10 +14,15 @@ const MAX_LOGGED_IDENTIFIER: usize = 100;
 pub async fn login_with_password(
     db: &DbPool,
     hasher: &PasswordHasher,
+    sso: &crate::sso_env::SsoEnv,
     identifier: &str,
     password: &str,
     ip: Option<String>,
 ) -> Result<User, ServiceError> {
+    // Checked before any hashing: when password sign-in is off it costs nothing to refuse.
+    if !super::sso::providers::modes(db, sso).await?.local {
+        return Err(ServiceError::LocalLoginDisabled);
+    }
     let key = identifier.trim().to_lowercase();
     let lookup = key.clone();
     let user = db

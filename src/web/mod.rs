@@ -71,6 +71,45 @@ pub fn router(state: AppState) -> Router {
             "/admin/settings",
             get(ui::settings::page).post(ui::settings::save),
         )
+        .route("/admin/sso", get(ui::sso::page))
+        .route("/admin/sso/modes", post(ui::sso::save_modes))
+        .route(
+            "/admin/sso/new",
+            get(ui::sso::new_form).post(ui::sso::create),
+        )
+        .route(
+            "/admin/sso/providers/{id}",
+            get(ui::sso::edit_form).post(ui::sso::update),
+        )
+        .route(
+            "/admin/sso/providers/{id}/links",
+            get(ui::sso::links).post(ui::sso::manual_link),
+        )
+        .route(
+            "/admin/sso/providers/{id}/verify",
+            post(ui::sso::verify_and_link),
+        )
+        .route(
+            "/admin/sso/providers/{id}/enabled",
+            post(ui::sso::set_enabled),
+        )
+        .route(
+            "/admin/sso/providers/{id}/revert",
+            get(ui::sso::confirm_revert).post(ui::sso::revert),
+        )
+        .route(
+            "/admin/sso/providers/{id}/delete",
+            get(ui::sso::confirm_delete).post(ui::sso::delete),
+        )
+        .route(
+            "/admin/sso/identities/{id}/unlink",
+            get(ui::sso::confirm_unlink).post(ui::sso::unlink),
+        )
+        .route("/api/auth/oidc/{provider}/login", get(api::oidc::login))
+        .route(
+            "/api/auth/oidc/{provider}/callback",
+            get(api::oidc::callback),
+        )
         .route("/api/auth/login", post(api::auth::login))
         .route("/api/auth/logout", post(api::auth::logout))
         .route("/api/auth/me", get(api::auth::me))

@@ -174,3 +174,12 @@ fn new_token() -> String {
 
 /// Status for a failing session store.
 pub const STORE_FAILURE: StatusCode = StatusCode::SERVICE_UNAVAILABLE;
+
+/// Keeps this session valid after its user's `session_version` was bumped on purpose (the
+/// user linked an identity here: their *other* sessions end, this one does not).
+pub async fn renew_version(
+    session: &Session,
+    session_version: i64,
+) -> Result<(), tower_sessions::session::Error> {
+    session.insert(VERSION_KEY, session_version).await
+}

@@ -12,6 +12,13 @@ pub async fn redirect(State(state): State<AppState>, req: Request, next: Next) -
     if state.setup.is_done() || req.uri().path() == "/setup" {
         return next.run(req).await;
     }
+    // With providers from the environment, the first identity to sign in claims the
+    // instance instead of the wizard (first-user-auto-admin).
+    let path = req.uri().path();
+    let sso_first = !state.config.sso.providers.is_empty() && !state.config.sso.disable_override;
+    if sso_first && (path == "/login" || path.starts_with("/api/auth/oidc/")) {
+        return next.run(req).await;
+    }
     if req.uri().path().starts_with("/api/") {
         return ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -73,6 +73,7 @@ pub async fn login(
     let user = auth::login_with_password(
         &state.db,
         &state.hasher,
+        &state.config.sso,
         &body.username,
         &body.password,
         Some(client.ip_string()),

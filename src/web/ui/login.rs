@@ -28,12 +28,42 @@ pub struct LoginPage {
     cookie_warning: Option<String>,
     /// Self-registration is on: the page links to `/register`.
     registration_open: bool,
+    /// The password form is offered.
+    local_login: bool,
+    /// `(provider id, label)` of each "Sign in with …" button.
+    sso_buttons: Vec<(String, String)>,
+    /// Why the last single sign-on attempt failed.
+    sso_error: Option<&'static str>,
+}
+
+/// What the sign-in page shows besides the form: registration link, password form,
+/// provider buttons.
+struct Modes {
+    registration_open: bool,
+    local_login: bool,
+    sso_buttons: Vec<(String, String)>,
+}
+
+async fn modes(state: &AppState) -> Result<Modes, UiError> {
+    let settings = crate::service::settings::get(&state.db).await?;
+    let modes = crate::service::sso::SignInModes::of(&settings, &state.config.sso);
+    let providers = if modes.sso {
+        crate::service::sso::providers::all(&state.db, &state.secret, &state.config.sso).await?
+    } else {
+        Vec::new()
+    };
+    Ok(Modes {
+        registration_open: settings.registration_enabled && modes.local,
+        local_login: modes.local,
+        sso_buttons: crate::service::sso::login_buttons(modes, &providers),
+    })
 }
 
 #[derive(Debug, Deserialize)]
 pub struct LoginQuery {
     next: Option<String>,
     notice: Option<String>,
+    sso_error: Option<String>,
 }
 
 /// Messages the sign-in page can show after a redirect, by code (never free text from the URL).
@@ -58,16 +88,32 @@ pub async fn page(
     if user.is_some() {
         return Ok(Redirect::to(&next).into_response());
     }
-    Ok(LoginPage {
-        layout: Layout::new("Sign in", &state, &session, None).await?,
-        username: String::new(),
-        next,
-        error: None,
-        notice: notice(q.notice.as_deref()),
-        cookie_warning: cookie_warning(&state.config, &headers),
-        registration_open: registration_open(&state).await?,
-    }
-    .into_response())
+    let m = modes(&state).await?;
+    let sso_error = q
+        .sso_error
+        .as_deref()
+        .and_then(crate::web::api::oidc::Banner::message);
+    let status = if sso_error.is_some() {
+        StatusCode::UNAUTHORIZED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        LoginPage {
+            layout: Layout::new("Sign in", &state, &session, None).await?,
+            username: String::new(),
+            next,
+            error: None,
+            notice: notice(q.notice.as_deref()),
+            cookie_warning: cookie_warning(&state.config, &headers),
+            registration_open: m.registration_open,
+            local_login: m.local_login,
+            sso_buttons: m.sso_buttons,
+            sso_error,
+        },
+    )
+        .into_response())
 }
 
 #[derive(Deserialize)]
@@ -94,6 +140,7 @@ pub async fn submit(
         match auth::login_with_password(
             &state.db,
             &state.hasher,
+            &state.config.sso,
             &form.username,
             &form.password,
             Some(client.ip_string()),
@@ -102,6 +149,9 @@ pub async fn submit(
         {
             Ok(user) => Ok(user),
             Err(ServiceError::InvalidCredentials) => Err(None),
+            Err(ServiceError::LocalLoginDisabled) => Err(Some(
+                "Password sign-in is turned off here: use a \"Sign in with …\" button.",
+            )),
             Err(e) => return Err(e.into()),
         }
     };
@@ -111,7 +161,10 @@ pub async fn submit(
             Ok(Redirect::to(&next).into_response())
         }
         Err(message) => {
-            let status = if message.is_some() {
+            let m = modes(&state).await?;
+            let status = if !m.local_login {
+                StatusCode::FORBIDDEN
+            } else if message.is_some() {
                 StatusCode::UNPROCESSABLE_ENTITY
             } else {
                 StatusCode::UNAUTHORIZED
@@ -127,17 +180,14 @@ pub async fn submit(
                 ),
                 notice: None,
                 cookie_warning: cookie_warning(&state.config, &headers),
-                registration_open: registration_open(&state).await?,
+                registration_open: m.registration_open,
+                local_login: m.local_login,
+                sso_buttons: m.sso_buttons,
+                sso_error: None,
             };
             Ok((status, page).into_response())
         }
     }
-}
-
-async fn registration_open(state: &AppState) -> Result<bool, UiError> {
-    Ok(crate::service::settings::get(&state.db)
-        .await?
-        .registration_enabled)
 }
 
 /// POST only: a link or an image cannot sign anyone out.

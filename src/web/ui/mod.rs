@@ -9,6 +9,7 @@ pub mod login;
 pub mod register;
 pub mod settings;
 pub mod setup;
+pub mod sso;
 
 use axum::http::HeaderMap;
 use tower_sessions::Session;

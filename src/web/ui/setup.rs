@@ -30,6 +30,8 @@ pub struct SetupPage {
     username: String,
     email: String,
     errors: FieldErrors,
+    /// Providers from the environment: the first identity to sign in becomes the admin.
+    sso_providers: Vec<String>,
 }
 
 impl SetupPage {
@@ -47,6 +49,17 @@ impl SetupPage {
             username: String::new(),
             email: String::new(),
             errors: FieldErrors::new(),
+            sso_providers: if state.config.sso.disable_override {
+                Vec::new()
+            } else {
+                state
+                    .config
+                    .sso
+                    .providers
+                    .iter()
+                    .map(|p| p.label.clone())
+                    .collect()
+            },
         })
     }
 }
