@@ -6,8 +6,8 @@
 use secrecy::SecretString;
 
 use crate::domain::sso::{
-    self, BootstrapPin, Policy, Provider, Source, default_scopes, parse_claim_name,
-    parse_issuer, parse_provider_id, parse_scopes,
+    self, BootstrapPin, Policy, Provider, Source, default_scopes, parse_claim_name, parse_issuer,
+    parse_provider_id, parse_scopes,
 };
 
 #[derive(Debug, Clone, Default)]
@@ -131,7 +131,8 @@ mod tests {
     fn a_listed_provider_without_issuer_names_the_variable() {
         let e = SsoEnv::from_env(env(&[("HALLPASS_OIDC_PROVIDERS", "kc")])).err();
         assert!(
-            e.as_deref().is_some_and(|m| m.contains("HALLPASS_OIDC_KC_ISSUER")),
+            e.as_deref()
+                .is_some_and(|m| m.contains("HALLPASS_OIDC_KC_ISSUER")),
             "{e:?}"
         );
         let e = SsoEnv::from_env(env(&[

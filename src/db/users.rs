@@ -405,7 +405,9 @@ pub fn bump_session_version(conn: &mut Conn, id: i64) -> Result<i64, DbError> {
         ))
         .returning(users::session_version)
         .get_results(conn)?;
-    v.into_iter().next().ok_or(DbError::Query(diesel::result::Error::NotFound))
+    v.into_iter()
+        .next()
+        .ok_or(DbError::Query(diesel::result::Error::NotFound))
 }
 
 /// The first free username among `base`, `base-2`, `base-3`… (case-insensitively).
@@ -416,7 +418,10 @@ pub fn free_username(conn: &mut Conn, base: &Username) -> Result<Option<Username
         } else {
             let suffix = format!("-{n}");
             let keep = Username::MAX.saturating_sub(suffix.len());
-            format!("{}{suffix}", base.as_str().chars().take(keep).collect::<String>())
+            format!(
+                "{}{suffix}",
+                base.as_str().chars().take(keep).collect::<String>()
+            )
         };
         let Ok(name) = Username::parse(&candidate) else {
             continue;

@@ -99,9 +99,8 @@ pub fn parse_issuer(raw: &str) -> Result<String, String> {
     if s.is_empty() {
         return Err("Enter the issuer URL of the provider.".into());
     }
-    let url = url::Url::parse(s).map_err(|_| {
-        "The issuer must be a full URL, e.g. https://auth.example.com/.".to_owned()
-    })?;
+    let url = url::Url::parse(s)
+        .map_err(|_| "The issuer must be a full URL, e.g. https://auth.example.com/.".to_owned())?;
     if !matches!(url.scheme(), "https" | "http") {
         return Err("The issuer must be an http:// or https:// URL.".into());
     }
@@ -118,7 +117,11 @@ pub fn parse_issuer(raw: &str) -> Result<String, String> {
 pub fn parse_scopes(raw: &str) -> Result<Vec<String>, String> {
     let mut scopes: Vec<String> = Vec::new();
     for s in raw.split([' ', ',', '\n', '\t']).filter(|s| !s.is_empty()) {
-        if s.len() > 100 || !s.chars().all(|c| c.is_ascii_graphic() && c != '"' && c != '\\') {
+        if s.len() > 100
+            || !s
+                .chars()
+                .all(|c| c.is_ascii_graphic() && c != '"' && c != '\\')
+        {
             return Err("Scopes are plain words separated by spaces.".into());
         }
         if !scopes.iter().any(|x| x == s) {
@@ -299,7 +302,10 @@ impl ProviderFields {
             SecretChange::Set(SecretString::from(self.client_secret.trim().to_owned()))
         };
         let scopes = e.check("scopes", parse_scopes(&self.scopes));
-        let subject_claim = e.check("subject_claim", parse_claim_name(&self.subject_claim, "sub"));
+        let subject_claim = e.check(
+            "subject_claim",
+            parse_claim_name(&self.subject_claim, "sub"),
+        );
         let username_claim = e.check(
             "username_claim",
             parse_claim_name(&self.username_claim, "preferred_username"),
@@ -453,7 +459,10 @@ mod tests {
             clean_claim(" Ali\u{0}ce\u{1b}[31m \u{202E}Smith\n", 100).as_deref(),
             Some("Alice[31m Smith")
         );
-        assert_eq!(clean_claim(&"x".repeat(500), 100).map(|s| s.len()), Some(100));
+        assert_eq!(
+            clean_claim(&"x".repeat(500), 100).map(|s| s.len()),
+            Some(100)
+        );
         assert_eq!(clean_claim("\u{7}\n", 10), None);
     }
 
@@ -487,8 +496,14 @@ mod tests {
         };
         assert!(check_unlink(m(false, true, 0), false).is_err());
         assert!(check_unlink(m(false, true, 0), true).is_err());
-        assert_eq!(check_unlink(m(false, false, 1), false), Ok(UnlinkEffect::Plain));
-        assert_eq!(check_unlink(m(true, true, 0), false), Ok(UnlinkEffect::Plain));
+        assert_eq!(
+            check_unlink(m(false, false, 1), false),
+            Ok(UnlinkEffect::Plain)
+        );
+        assert_eq!(
+            check_unlink(m(true, true, 0), false),
+            Ok(UnlinkEffect::Plain)
+        );
         assert!(check_unlink(m(true, false, 0), false).is_err());
         assert_eq!(
             check_unlink(m(true, false, 0), true),

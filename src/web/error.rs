@@ -86,11 +86,9 @@ impl From<ServiceError> for ApiError {
             ServiceError::Policy(p) => {
                 Self::new(StatusCode::CONFLICT, policy_code(&p), p.to_string())
             }
-            ServiceError::LocalLoginDisabled => Self::new(
-                StatusCode::FORBIDDEN,
-                "LOCAL_LOGIN_DISABLED",
-                e.to_string(),
-            ),
+            ServiceError::LocalLoginDisabled => {
+                Self::new(StatusCode::FORBIDDEN, "LOCAL_LOGIN_DISABLED", e.to_string())
+            }
             ServiceError::Refused { code, message } => {
                 Self::new(StatusCode::CONFLICT, code, message)
             }

@@ -22,3 +22,4 @@ mod registration;
 mod security;
 mod sessions;
 mod setup;
+mod sso;

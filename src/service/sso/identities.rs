@@ -73,15 +73,36 @@ pub async fn sign_in(
                 if !user.may_sign_in() {
                     audit::insert(
                         conn,
-                        &event(None, "anonymous", "login.oidc", Some(&user.username), ip, "failure", Some("account disabled")),
+                        &event(
+                            None,
+                            "anonymous",
+                            "login.oidc",
+                            Some(&user.username),
+                            ip,
+                            "failure",
+                            Some("account disabled"),
+                        ),
                     )?;
                     return Ok(Err(Refusal::AccountDisabled));
                 }
-                identities::touch(conn, link.id, who.email.as_deref(), who.display_name.as_deref())?;
+                identities::touch(
+                    conn,
+                    link.id,
+                    who.email.as_deref(),
+                    who.display_name.as_deref(),
+                )?;
                 users::record_login(conn, user.id, None)?;
                 audit::insert(
                     conn,
-                    &event(Some(user.id), &user.username, "login.oidc", Some(&user.username), ip, "success", Some(&target)),
+                    &event(
+                        Some(user.id),
+                        &user.username,
+                        "login.oidc",
+                        Some(&user.username),
+                        ip,
+                        "success",
+                        Some(&target),
+                    ),
                 )?;
                 return Ok(Ok(SignedIn {
                     user,
@@ -101,7 +122,15 @@ pub async fn sign_in(
                     Policy::Link => {
                         audit::insert(
                             conn,
-                            &event(None, "anonymous", "login.oidc", Some(&target), ip, "failure", Some("no linked account")),
+                            &event(
+                                None,
+                                "anonymous",
+                                "login.oidc",
+                                Some(&target),
+                                ip,
+                                "failure",
+                                Some("no linked account"),
+                            ),
                         )?;
                         return Ok(Err(Refusal::NotLinked));
                     }
@@ -112,7 +141,15 @@ pub async fn sign_in(
             let Some(username) = derive_username(conn, &who)? else {
                 audit::insert(
                     conn,
-                    &event(None, "anonymous", "login.oidc", Some(&target), ip, "failure", Some("no usable username claim")),
+                    &event(
+                        None,
+                        "anonymous",
+                        "login.oidc",
+                        Some(&target),
+                        ip,
+                        "failure",
+                        Some("no usable username claim"),
+                    ),
                 )?;
                 return Ok(Err(Refusal::NoUsername));
             };
@@ -154,11 +191,27 @@ pub async fn sign_in(
             };
             audit::insert(
                 conn,
-                &event(Some(user.id), &user.username, "user.create", Some(&user.username), ip, "success", Some(&why)),
+                &event(
+                    Some(user.id),
+                    &user.username,
+                    "user.create",
+                    Some(&user.username),
+                    ip,
+                    "success",
+                    Some(&why),
+                ),
             )?;
             audit::insert(
                 conn,
-                &event(Some(user.id), &user.username, "login.oidc", Some(&user.username), ip, "success", Some(&target)),
+                &event(
+                    Some(user.id),
+                    &user.username,
+                    "login.oidc",
+                    Some(&user.username),
+                    ip,
+                    "success",
+                    Some(&target),
+                ),
             )?;
             Ok(Ok(SignedIn {
                 user,
@@ -230,18 +283,26 @@ pub async fn link(
     claims: Option<&VerifiedIdentity>,
 ) -> Result<i64, ServiceError> {
     let subject = subject.trim().to_owned();
-    if subject.is_empty() || subject.len() > sso::MAX_SUBJECT || subject.chars().any(char::is_control)
+    if subject.is_empty()
+        || subject.len() > sso::MAX_SUBJECT
+        || subject.chars().any(char::is_control)
     {
-        return Err(ServiceError::Validation(crate::domain::FieldErrors::single(
-            "subject",
-            "Enter the subject (the `sub` claim) exactly as the provider shows it, at most 255 characters.",
-        )));
+        return Err(ServiceError::Validation(
+            crate::domain::FieldErrors::single(
+                "subject",
+                "Enter the subject (the `sub` claim) exactly as the provider shows it, at most 255 characters.",
+            ),
+        ));
     }
     let provider_id = provider.id.clone();
     let issuer = provider.issuer.clone();
     let email = claims.and_then(|c| c.email.clone());
     let name = claims.and_then(|c| c.display_name.clone());
-    let how = if claims.is_some() { "verified" } else { "manual" };
+    let how = if claims.is_some() {
+        "verified"
+    } else {
+        "manual"
+    };
     db.run(move |conn| {
         db::write_tx(conn, |conn| {
             let user = users::find_by_id(conn, user_id)?
@@ -345,7 +406,15 @@ pub async fn unlink(
             }
             audit::insert(
                 conn,
-                &event(actor.user_id, &actor.name, "identity.unlink", Some(&user.username), actor.ip.as_deref(), "success", Some(&detail)),
+                &event(
+                    actor.user_id,
+                    &actor.name,
+                    "identity.unlink",
+                    Some(&user.username),
+                    actor.ip.as_deref(),
+                    "success",
+                    Some(&detail),
+                ),
             )?;
             Ok(Unlinked {
                 user_id: user.id,
@@ -369,7 +438,9 @@ pub struct LinkView {
 pub async fn for_provider(db: &DbPool, provider: &Provider) -> Result<Vec<LinkView>, ServiceError> {
     let id = provider.id.clone();
     let issuer = provider.issuer.clone();
-    let links = db.run(move |conn| identities::for_provider(conn, &id)).await?;
+    let links = db
+        .run(move |conn| identities::for_provider(conn, &id))
+        .await?;
     Ok(links
         .into_iter()
         .map(|(identity, username)| LinkView {
@@ -381,5 +452,7 @@ pub async fn for_provider(db: &DbPool, provider: &Provider) -> Result<Vec<LinkVi
 }
 
 pub async fn for_user(db: &DbPool, user_id: i64) -> Result<Vec<LinkedIdentity>, ServiceError> {
-    Ok(db.run(move |conn| identities::for_user(conn, user_id)).await?)
+    Ok(db
+        .run(move |conn| identities::for_user(conn, user_id))
+        .await?)
 }

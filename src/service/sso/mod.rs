@@ -60,9 +60,7 @@ pub struct SignInModes {
 
 impl SignInModes {
     pub fn of(settings: &Settings, env: &SsoEnv) -> Self {
-        let stored_sso = settings
-            .sso_enabled
-            .unwrap_or(!env.providers.is_empty());
+        let stored_sso = settings.sso_enabled.unwrap_or(!env.providers.is_empty());
         let stored_local = settings.local_login_enabled;
         Self {
             sso: stored_sso && !env.disable_override,

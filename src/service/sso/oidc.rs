@@ -283,9 +283,7 @@ impl OidcRuntime {
             .ok_or_else(|| FlowError::IdToken("the token response has no id_token".into()))?;
         let nonce = Nonce::new(flow.nonce.clone());
         let verified = {
-            let verifier = client
-                .id_token_verifier()
-                .set_allowed_algs(allowed_algs());
+            let verifier = client.id_token_verifier().set_allowed_algs(allowed_algs());
             id_token
                 .claims(&verifier, &nonce)
                 .map(|c| c.subject().as_str().to_owned())
@@ -300,9 +298,7 @@ impl OidcRuntime {
                     .await
                     .map_err(FlowError::Discovery)?;
                 let client = client_for(p, metadata, redirect_uri)?;
-                let verifier = client
-                    .id_token_verifier()
-                    .set_allowed_algs(allowed_algs());
+                let verifier = client.id_token_verifier().set_allowed_algs(allowed_algs());
                 id_token
                     .claims(&verifier, &nonce)
                     .map(|c| c.subject().as_str().to_owned())
@@ -322,7 +318,9 @@ impl OidcRuntime {
                         claims.entry(k).or_insert(v);
                     }
                 }
-                Err(e) => tracing::warn!(provider = %p.id, error = %e, "OIDC userinfo request failed; using the ID token's claims only"),
+                Err(e) => {
+                    tracing::warn!(provider = %p.id, error = %e, "OIDC userinfo request failed; using the ID token's claims only")
+                }
             }
         }
         let subject = if p.subject_claim == "sub" {
@@ -330,7 +328,9 @@ impl OidcRuntime {
         } else {
             claim_string(&claims, &p.subject_claim)
         }
-        .filter(|s| !s.is_empty() && s.len() <= sso::MAX_SUBJECT && !s.chars().any(char::is_control))
+        .filter(|s| {
+            !s.is_empty() && s.len() <= sso::MAX_SUBJECT && !s.chars().any(char::is_control)
+        })
         .ok_or_else(|| FlowError::MissingSubject(p.subject_claim.clone()))?;
         let text = |name: &str, max: usize| {
             claim_string(&claims, name).and_then(|v| sso::clean_claim(&v, max))
@@ -362,8 +362,9 @@ impl OidcRuntime {
             return Err(format!("HTTP {}", response.status().as_u16()));
         }
         let bytes = response.bytes().await.map_err(|e| e.to_string())?;
-        let body: Map<String, Value> = serde_json::from_slice(&bytes)
-            .map_err(|_| "the answer is not a JSON object (signed userinfo is not supported)".to_owned())?;
+        let body: Map<String, Value> = serde_json::from_slice(&bytes).map_err(|_| {
+            "the answer is not a JSON object (signed userinfo is not supported)".to_owned()
+        })?;
         // OIDC Core 5.3.2: userinfo for another subject must not be used.
         if body.get("sub").and_then(Value::as_str) != Some(subject) {
             return Err("its sub does not match the ID token".into());
@@ -439,11 +440,7 @@ fn classify<E: std::error::Error + 'static>(
             }
         }
         D::Validation(msg) if msg.contains("unexpected issuer") => {
-            let found = msg
-                .split('`')
-                .nth(1)
-                .map(str::to_owned)
-                .unwrap_or_default();
+            let found = msg.split('`').nth(1).map(str::to_owned).unwrap_or_default();
             DiscoveryProblem::IssuerMismatch {
                 configured: issuer.to_owned(),
                 found,

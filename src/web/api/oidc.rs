@@ -54,9 +54,7 @@ impl Banner {
             "not_linked" => {
                 "Your identity at the provider is not linked to an account here. Ask an administrator to link it, or sign in with your password and use Verify & Link on your account page."
             }
-            "expired" => {
-                "The sign-in request expired or was tampered with. Please start again."
-            }
+            "expired" => "The sign-in request expired or was tampered with. Please start again.",
             "failed" => {
                 "Hallpass could not verify your identity with the provider. Try again; if it keeps failing, an administrator can find the reason in the server log."
             }
@@ -84,8 +82,9 @@ pub fn redirect_uri(state: &AppState, headers: &HeaderMap, provider_id: &str) ->
                 .and_then(|h| h.to_str().ok())
                 .filter(|h| {
                     !h.is_empty()
-                        && h.chars()
-                            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+                        && h.chars().all(|c| {
+                            c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']')
+                        })
                 })
                 .map_or_else(|| state.config.server.bind.to_string(), str::to_owned);
             format!("http://{host}")
@@ -298,8 +297,15 @@ pub async fn callback(
                 name: me.user.username.clone(),
                 ip: Some(client.ip_string()),
             };
-            match identities::link(&state.db, actor, &provider, me.user.id, &who.subject, Some(&who))
-                .await
+            match identities::link(
+                &state.db,
+                actor,
+                &provider,
+                me.user.id,
+                &who.subject,
+                Some(&who),
+            )
+            .await
             {
                 Ok(version) => {
                     // The link ended the user's other sessions; this one carries on.

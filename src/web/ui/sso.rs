@@ -261,7 +261,11 @@ async fn connection_page(
         redirect_uri: flow::redirect_uri(
             state,
             headers,
-            if values.id.is_empty() { "<id>" } else { &values.id },
+            if values.id.is_empty() {
+                "<id>"
+            } else {
+                &values.id
+            },
         ),
         read_only,
         values,
@@ -486,8 +490,13 @@ async fn links_page(
     let p = find(state, id).await?;
     let links = identities::for_provider(&state.db, &p).await?;
     Ok(LinksPage {
-        layout: Layout::new(format!("Single sign-on: {}", p.label), state, session, Some(me))
-            .await?,
+        layout: Layout::new(
+            format!("Single sign-on: {}", p.label),
+            state,
+            session,
+            Some(me),
+        )
+        .await?,
         links: links.into_iter().map(LinkRow::from).collect(),
         provider: ProviderRow {
             from_env: p.source == Source::Env,
@@ -533,8 +542,7 @@ pub async fn links(
     page.error = q.link_error.as_deref().and_then(|c| match c {
         "already_linked" => Some("That identity is already linked to your account.".to_owned()),
         "taken" => Some(
-            "That identity is already linked to another account: unlink it there first."
-                .to_owned(),
+            "That identity is already linked to another account: unlink it there first.".to_owned(),
         ),
         other => Banner::message(other).map(str::to_owned),
     });
@@ -608,7 +616,15 @@ pub async fn manual_link(
     };
     let mut error = None;
     if let (true, Some(user)) = (errors.is_empty(), &target) {
-        match identities::link(&state.db, me.actor(&client), &p, user.id, &form.subject, None).await
+        match identities::link(
+            &state.db,
+            me.actor(&client),
+            &p,
+            user.id,
+            &form.subject,
+            None,
+        )
+        .await
         {
             Ok(version) => {
                 if user.id == me.user.id {

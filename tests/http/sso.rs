@@ -1,0 +1,820 @@
+//! Single sign-on against a real OpenID provider (`tests/oidc-idp`, npm `oidc-provider`) on
+//! loopback: the whole browser round trip over HTTP, on both databases.
+
+use hallpass::config::Config;
+use hallpass::domain::sso::{Policy, Provider, Source};
+use secrecy::SecretString;
+
+use crate::support::idp::{ALICE, BOB, CAROL, DefaultUser, Idp, Tamper};
+use crate::support::{ADMIN, ADMIN_PASSWORD, Db, TestApp, csrf_in, logs, sql, user};
+
+const CLIENT_ID: &str = "hallpass";
+const CLIENT_SECRET: &str = "idp-client-secret-0123456789";
+
+fn provider(id: &str, issuer: &str, policy: Policy, secret: Option<&str>) -> Provider {
+    Provider {
+        id: id.to_owned(),
+        label: format!("{id} IdP"),
+        issuer: issuer.to_owned(),
+        client_id: CLIENT_ID.to_owned(),
+        client_secret: secret.map(|s| SecretString::from(s.to_owned())),
+        scopes: vec!["openid".into(), "profile".into(), "email".into()],
+        subject_claim: "sub".into(),
+        username_claim: "preferred_username".into(),
+        email_claim: "email".into(),
+        policy,
+        enabled: true,
+        source: Source::Env,
+    }
+}
+
+/// An app with one environment provider `idp` (confidential client) and its IdP.
+async fn start(
+    db: Db,
+    policy: Policy,
+    admin: bool,
+    tweak: impl FnOnce(&mut Config),
+) -> Option<(TestApp, Idp)> {
+    logs::capture();
+    let idp = Idp::start(&Idp::default_users()).await;
+    let issuer = idp.issuer.clone();
+    let app = TestApp::start(
+        db,
+        move |c| {
+            c.sso
+                .providers
+                .push(provider("idp", &issuer, policy, Some(CLIENT_SECRET)));
+            tweak(c);
+        },
+        admin,
+    )
+    .await?;
+    idp.add_client(
+        CLIENT_ID,
+        Some(CLIENT_SECRET),
+        &[app.url("/api/auth/oidc/idp/callback")],
+    )
+    .await;
+    Some((app, idp))
+}
+
+fn location(r: &reqwest::Response) -> String {
+    r.headers()
+        .get("location")
+        .and_then(|l| l.to_str().ok())
+        .unwrap_or_else(|| panic!("no Location on {}", r.status()))
+        .to_owned()
+}
+
+/// The IdP's answer to a sign-in started at `start_path` (a callback URL), not yet followed.
+async fn via_idp(
+    app: &TestApp,
+    idp: &Idp,
+    client: &reqwest::Client,
+    start: reqwest::RequestBuilder,
+    who: DefaultUser,
+) -> String {
+    let r = start.send().await.unwrap();
+    assert_eq!(r.status(), 303, "starting the sign-in: {}", r.status());
+    let to_idp = location(&r);
+    assert!(
+        to_idp.starts_with(&idp.issuer),
+        "expected a redirect to the IdP, got {to_idp}"
+    );
+    let _ = (app, client);
+    idp.authorize(&to_idp, who.username, who.password).await
+}
+
+/// Signs in with SSO as `who` through provider `id`; returns the callback's response.
+async fn sso_login(
+    app: &TestApp,
+    idp: &Idp,
+    client: &reqwest::Client,
+    id: &str,
+    who: DefaultUser,
+) -> reqwest::Response {
+    let start = client.get(app.url(&format!("/api/auth/oidc/{id}/login?next=/account")));
+    let callback = via_idp(app, idp, client, start, who).await;
+    assert!(
+        callback.starts_with(&app.url(&format!("/api/auth/oidc/{id}/callback"))),
+        "{callback}"
+    );
+    client.get(callback).send().await.unwrap()
+}
+
+async fn me(app: &TestApp, client: &reqwest::Client) -> Option<serde_json::Value> {
+    let r = client.get(app.url("/api/auth/me")).send().await.unwrap();
+    (r.status() == 200).then(|| futures_json(r))?.await
+}
+
+async fn futures_json(r: reqwest::Response) -> Option<serde_json::Value> {
+    r.json().await.ok()
+}
+
+async fn login_page(app: &TestApp, query: &str) -> String {
+    app.client()
+        .get(app.url(&format!("/login{query}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// Verify & Link as the signed-in `client` (an admin) with `who` at the IdP.
+async fn verify_and_link(
+    app: &TestApp,
+    idp: &Idp,
+    client: &reqwest::Client,
+    id: &str,
+    who: DefaultUser,
+) -> reqwest::Response {
+    let links = format!("/admin/sso/providers/{id}/links");
+    let token = app.csrf(client, &links).await;
+    let start = client
+        .post(app.url(&format!("/admin/sso/providers/{id}/verify")))
+        .form(&[("csrf_token", token.as_str())]);
+    let callback = via_idp(app, idp, client, start, who).await;
+    client.get(callback).send().await.unwrap()
+}
+
+async fn link_subject(app: &TestApp, client: &reqwest::Client, id: &str, sub: &str, username: &str) -> reqwest::Response {
+    let path = format!("/admin/sso/providers/{id}/links");
+    let token = app.csrf(client, &path).await;
+    client
+        .post(app.url(&path))
+        .form(&[("csrf_token", token.as_str()), ("subject", sub), ("username", username)])
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn set_modes(app: &TestApp, client: &reqwest::Client, sso: bool, local: bool) -> reqwest::Response {
+    let token = app.csrf(client, "/admin/sso").await;
+    let mut form = vec![("csrf_token", token)];
+    if sso {
+        form.push(("sso_enabled", "on".into()));
+    }
+    if local {
+        form.push(("local_login_enabled", "on".into()));
+    }
+    client
+        .post(app.url("/admin/sso/modes"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+}
+
+both_databases!(
+    link_policy_refuses_an_unlinked_identity_and_logs_it,
+    verify_and_link_proves_the_connection_and_keeps_the_session,
+    approve_policy_creates_a_pending_account,
+    auto_policy_creates_an_active_user_and_never_merges_by_email,
+    first_identity_on_an_empty_instance_becomes_admin,
+    pinned_bootstrap_admin_wins_over_first_come,
+    two_providers_at_once,
+    tampered_callbacks_fail_safely,
+    tampered_id_tokens_fail_safely,
+    rotated_keys_are_fetched_again,
+    public_client_with_pkce_only,
+    password_sign_in_can_only_go_off_when_an_admin_can_use_sso,
+    unlinking_keeps_a_way_in,
+    break_glass_override_forces_sso_off,
+    ui_provider_wizard_test_discovery_secret_and_revert,
+    changed_issuer_no_longer_matches_old_links,
+);
+
+async fn link_policy_refuses_an_unlinked_identity_and_logs_it(db: Db) {
+    let Some((app, idp)) = start(db, Policy::Link, true, |_| {}).await else {
+        return;
+    };
+    let page = login_page(&app, "").await;
+    assert!(page.contains("Sign in with idp IdP"), "{page}");
+    let c = app.client();
+    let r = sso_login(&app, &idp, &c, "idp", BOB).await;
+    assert_eq!(location(&r), "/login?sso_error=not_linked");
+    assert!(me(&app, &c).await.is_none(), "nobody may be signed in");
+    let page = login_page(&app, "?sso_error=not_linked").await;
+    assert!(page.contains("not linked to an account here"), "{page}");
+    let line = format!(
+        "OIDC login rejected: no linked account for provider=idp sub={}",
+        BOB.sub
+    );
+    assert!(!logs::lines_with(&line).is_empty(), "log line missing: {line}");
+    // Never matched by username or email: a local "bob" with the IdP's email stays separate.
+    let admin = app.admin_client().await;
+    let token = app.csrf(&admin, "/admin/users/new").await;
+    let r = admin
+        .post(app.url("/admin/users"))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("username", "bob"),
+            ("email", BOB.email),
+            ("role", "user"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success() || r.status().is_redirection(), "{}", r.status());
+    let c = app.client();
+    let r = sso_login(&app, &idp, &c, "idp", BOB).await;
+    assert_eq!(location(&r), "/login?sso_error=not_linked");
+    // No code, token or secret ends up in the log.
+    assert!(!logs::all().contains(CLIENT_SECRET));
+}
+
+async fn verify_and_link_proves_the_connection_and_keeps_the_session(db: Db) {
+    let Some((app, idp)) = start(db, Policy::Link, true, |_| {}).await else {
+        return;
+    };
+    let admin = app.admin_client().await;
+    let other_session = app.admin_client().await;
+    let r = verify_and_link(&app, &idp, &admin, "idp", ALICE).await;
+    assert_eq!(location(&r), "/admin/sso/providers/idp/links?linked=idp");
+    // PKCE S256, a nonce and a state were sent.
+    let auth = idp.last_authorization().await;
+    assert_eq!(auth["code_challenge_method"], "S256", "{auth}");
+    assert!(auth["nonce"].as_str().is_some_and(|n| n.len() >= 16));
+    assert!(auth["state"].as_str().is_some_and(|s| s.len() >= 16));
+    // This session carries on; the admin's other session ended (linking bumps the version).
+    let page = admin
+        .get(app.url("/admin/sso/providers/idp/links?linked=idp"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Verified"), "{html}");
+    assert!(html.contains(ALICE.sub), "{html}");
+    assert!(me(&app, &other_session).await.is_none());
+    // Now the IdP identity signs in as the admin, with a new session id.
+    let c = app.client();
+    let _ = c.get(app.url("/login")).send().await.unwrap();
+    let r = sso_login(&app, &idp, &c, "idp", ALICE).await;
+    assert_eq!(location(&r), "/account");
+    let body = me(&app, &c).await.unwrap();
+    assert_eq!(body["username"], ADMIN);
+    assert_eq!(body["role"], "admin");
+    // Linking the same identity again is refused with a clear message.
+    let r = link_subject(&app, &admin, "idp", ALICE.sub, ADMIN).await;
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("already linked"));
+}
+
+async fn approve_policy_creates_a_pending_account(db: Db) {
+    let Some((app, idp)) = start(db, Policy::Approve, true, |_| {}).await else {
+        return;
+    };
+    let c = app.client();
+    let r = sso_login(&app, &idp, &c, "idp", BOB).await;
+    assert_eq!(r.status(), 303);
+    let u = user(&app, "bob").await;
+    assert_eq!(u.status.as_str(), "pending");
+    assert_eq!(u.role.as_str(), "user");
+    assert!(u.password_hash.is_none(), "SSO accounts have no password");
+    let home = c.get(app.url("/")).send().await.unwrap();
+    let html = home.text().await.unwrap();
+    assert!(html.to_lowercase().contains("awaiting approval"), "{html}");
+    // The next sign-in finds the same account (no second one).
+    let c2 = app.client();
+    sso_login(&app, &idp, &c2, "idp", BOB).await;
+    assert_eq!(
+        sql(&app, "UPDATE users SET display_name = display_name WHERE username_key LIKE 'bob%'").await,
+        1
+    );
+}
+
+async fn auto_policy_creates_an_active_user_and_never_merges_by_email(db: Db) {
+    let Some((app, idp)) = start(db, Policy::Auto, true, |_| {}).await else {
+        return;
+    };
+    // A local account already uses carol's username and email at the IdP.
+    let admin = app.admin_client().await;
+    let token = app.csrf(&admin, "/admin/users/new").await;
+    admin
+        .post(app.url("/admin/users"))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("username", "carol"),
+            ("email", CAROL.email),
+            ("role", "viewer"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let c = app.client();
+    let r = sso_login(&app, &idp, &c, "idp", CAROL).await;
+    assert_eq!(location(&r), "/account");
+    let body = me(&app, &c).await.unwrap();
+    assert_ne!(body["username"], "carol", "must not be merged into the local carol");
+    assert_eq!(body["role"], "user");
+    assert_eq!(body["status"], "active");
+    assert!(body["email"].is_null(), "the email belongs to another account: {body}");
+    assert_eq!(user(&app, "carol").await.role.as_str(), "viewer");
+    // Bob gets his own account with his claims.
+    let c = app.client();
+    sso_login(&app, &idp, &c, "idp", BOB).await;
+    let body = me(&app, &c).await.unwrap();
+    assert_eq!(body["username"], "bob");
+    assert_eq!(body["email"], BOB.email);
+    assert_eq!(body["display_name"], BOB.name);
+}
+
+async fn first_identity_on_an_empty_instance_becomes_admin(db: Db) {
+    let Some((app, idp)) = start(db, Policy::Link, false, |_| {}).await else {
+        return;
+    };
+    // The setup wizard mentions SSO, and the login page is reachable before setup.
+    let setup = app.client().get(app.url("/setup")).send().await.unwrap();
+    assert!(setup.text().await.unwrap().contains("first person to"));
+    let c = app.client();
+    let r = sso_login(&app, &idp, &c, "idp", BOB).await;
+    assert_eq!(location(&r), "/account");
+    let body = me(&app, &c).await.unwrap();
+    assert_eq!((body["username"].as_str(), body["role"].as_str()), (Some("bob"), Some("admin")));
+    // The second identity meets the `link` policy.
+    let c2 = app.client();
+    let r = sso_login(&app, &idp, &c2, "idp", ALICE).await;
+    assert_eq!(location(&r), "/login?sso_error=not_linked");
+    let setup = c.get(app.url("/setup")).send().await.unwrap();
+    assert!(setup.text().await.unwrap().contains("setup-done"));
+}
+
+async fn pinned_bootstrap_admin_wins_over_first_come(db: Db) {
+    let Some((app, idp)) = start(db, Policy::Approve, false, |c| {
+        c.sso.bootstrap_admin =
+            Some(hallpass::domain::sso::BootstrapPin::parse("idp:alice").unwrap());
+    })
+    .await
+    else {
+        return;
+    };
+    let c = app.client();
+    sso_login(&app, &idp, &c, "idp", BOB).await;
+    assert_eq!(user(&app, "bob").await.status.as_str(), "pending");
+    assert_eq!(user(&app, "bob").await.role.as_str(), "user");
+    let c = app.client();
+    sso_login(&app, &idp, &c, "idp", ALICE).await;
+    let body = me(&app, &c).await.unwrap();
+    assert_eq!(body["role"], "admin");
+    assert_eq!(body["status"], "active");
+}
+
+async fn two_providers_at_once(db: Db) {
+    logs::capture();
+    let one = Idp::start(&Idp::default_users()).await;
+    let two = Idp::start(&Idp::default_users()).await;
+    let (i1, i2) = (one.issuer.clone(), two.issuer.clone());
+    let Some(app) = TestApp::start(
+        db,
+        move |c| {
+            c.sso.providers.push(provider("one", &i1, Policy::Auto, Some(CLIENT_SECRET)));
+            c.sso.providers.push(provider("two", &i2, Policy::Link, Some(CLIENT_SECRET)));
+        },
+        true,
+    )
+    .await
+    else {
+        return;
+    };
+    one.add_client(CLIENT_ID, Some(CLIENT_SECRET), &[app.url("/api/auth/oidc/one/callback")]).await;
+    two.add_client(CLIENT_ID, Some(CLIENT_SECRET), &[app.url("/api/auth/oidc/two/callback")]).await;
+    let page = login_page(&app, "").await;
+    assert!(page.contains("id=\"sso-one\"") && page.contains("id=\"sso-two\""), "{page}");
+    // Same person, same subject, other provider: not the same identity.
+    let c = app.client();
+    sso_login(&app, &one, &c, "one", BOB).await;
+    assert_eq!(me(&app, &c).await.unwrap()["username"], "bob");
+    let c2 = app.client();
+    let r = sso_login(&app, &two, &c2, "two", BOB).await;
+    assert_eq!(location(&r), "/login?sso_error=not_linked");
+    // Linked at the second provider too, bob uses either.
+    let admin = app.admin_client().await;
+    let r = link_subject(&app, &admin, "two", BOB.sub, "bob").await;
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
+    let c3 = app.client();
+    let r = sso_login(&app, &two, &c3, "two", BOB).await;
+    assert_eq!(location(&r), "/account");
+    assert_eq!(me(&app, &c3).await.unwrap()["username"], "bob");
+    // A state minted for provider one is refused at provider two's callback.
+    let c4 = app.client();
+    let start = c4.get(app.url("/api/auth/oidc/one/login"));
+    let callback = via_idp(&app, &one, &c4, start, BOB).await;
+    let swapped = callback.replace("/oidc/one/", "/oidc/two/");
+    let r = c4.get(swapped).send().await.unwrap();
+    assert_eq!(location(&r), "/login?sso_error=expired");
+}
+
+async fn tampered_callbacks_fail_safely(db: Db) {
+    let Some((app, idp)) = start(db, Policy::Auto, true, |_| {}).await else {
+        return;
+    };
+    // Wrong state.
+    let c = app.client();
+    let start = c.get(app.url("/api/auth/oidc/idp/login"));
+    let callback = via_idp(&app, &idp, &c, start, BOB).await;
+    let state = url::Url::parse(&callback)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    let wrong = callback.replace(&state, "forged-state-value");
+    let r = c.get(wrong).send().await.unwrap();
+    assert_eq!(location(&r), "/login?sso_error=expired");
+    // The genuine callback still works once…
+    let r = c.get(&callback).send().await.unwrap();
+    assert_eq!(location(&r), "/");
+    assert!(me(&app, &c).await.is_some());
+    // …and replaying it (same state and code) is refused.
+    let r = c.get(&callback).send().await.unwrap();
+    assert_eq!(location(&r), "/login?sso_error=expired");
+    // Another browser cannot use a callback minted for this one (state is bound to the session).
+    let c2 = app.client();
+    let start = c.get(app.url("/api/auth/oidc/idp/login"));
+    let callback = via_idp(&app, &idp, &c, start, BOB).await;
+    let r = c2.get(&callback).send().await.unwrap();
+    assert_eq!(location(&r), "/login?sso_error=expired");
+    assert!(me(&app, &c2).await.is_none());
+    // Replayed code: a new flow of the same browser presenting an already-redeemed code.
+    let start = c.get(app.url("/api/auth/oidc/idp/login"));
+    let first = via_idp(&app, &idp, &c, start, BOB).await;
+    assert_eq!(c.get(&first).send().await.unwrap().status(), 303);
+    let code = url::Url::parse(&first)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    let start = c.get(app.url("/api/auth/oidc/idp/login"));
+    let second = via_idp(&app, &idp, &c, start, BOB).await;
+    let fresh_code = url::Url::parse(&second)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    let replay = second.replace(&fresh_code, &code);
+    let r = c.get(replay).send().await.unwrap();
+    assert_eq!(location(&r), "/login?sso_error=failed");
+    // An error from the provider.
+    let start = c2.get(app.url("/api/auth/oidc/idp/login"));
+    let r = start.send().await.unwrap();
+    let to_idp = url::Url::parse(&location(&r)).unwrap();
+    let state = to_idp
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    let r = c2
+        .get(app.url(&format!(
+            "/api/auth/oidc/idp/callback?error=access_denied&state={state}"
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&r), "/login?sso_error=failed");
+    // The codes never reached the log.
+    assert!(!logs::all().contains(&code));
+}
+
+async fn tampered_id_tokens_fail_safely(db: Db) {
+    let Some((app, idp)) = start(db, Policy::Auto, true, |_| {}).await else {
+        return;
+    };
+    for t in [
+        Tamper::Nonce,
+        Tamper::Audience,
+        Tamper::Issuer,
+        Tamper::Expired,
+        Tamper::UnknownKey,
+    ] {
+        idp.set_tamper(t).await;
+        let c = app.client();
+        let r = sso_login(&app, &idp, &c, "idp", BOB).await;
+        assert_eq!(location(&r), "/login?sso_error=failed", "{t:?}");
+        assert!(me(&app, &c).await.is_none(), "{t:?} signed someone in");
+    }
+    assert_eq!(
+        sql(&app, "UPDATE users SET display_name = display_name WHERE username_key = 'bob'").await,
+        0,
+        "no account may be created from a tampered token"
+    );
+    idp.set_tamper(Tamper::None).await;
+    let c = app.client();
+    let r = sso_login(&app, &idp, &c, "idp", BOB).await;
+    assert_eq!(location(&r), "/account");
+}
+
+async fn rotated_keys_are_fetched_again(db: Db) {
+    let Some((app, idp)) = start(db, Policy::Auto, true, |_| {}).await else {
+        return;
+    };
+    let c = app.client();
+    sso_login(&app, &idp, &c, "idp", BOB).await;
+    assert!(me(&app, &c).await.is_some());
+    // The discovery (with the old JWKS) is cached; the new kid makes Hallpass fetch it again.
+    idp.rotate_key().await;
+    let c = app.client();
+    let r = sso_login(&app, &idp, &c, "idp", BOB).await;
+    assert_eq!(location(&r), "/account");
+}
+
+async fn public_client_with_pkce_only(db: Db) {
+    logs::capture();
+    let idp = Idp::start(&Idp::default_users()).await;
+    let issuer = idp.issuer.clone();
+    let Some(app) = TestApp::start(
+        db,
+        move |c| c.sso.providers.push(provider("pub", &issuer, Policy::Auto, None)),
+        true,
+    )
+    .await
+    else {
+        return;
+    };
+    idp.add_client(CLIENT_ID, None, &[app.url("/api/auth/oidc/pub/callback")]).await;
+    let c = app.client();
+    let r = sso_login(&app, &idp, &c, "pub", BOB).await;
+    assert_eq!(location(&r), "/account");
+    assert_eq!(me(&app, &c).await.unwrap()["username"], "bob");
+}
+
+async fn password_sign_in_can_only_go_off_when_an_admin_can_use_sso(db: Db) {
+    let Some((app, idp)) = start(db, Policy::Link, true, |_| {}).await else {
+        return;
+    };
+    let admin = app.admin_client().await;
+    let r = set_modes(&app, &admin, true, false).await;
+    assert_eq!(r.status(), 422);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("Verify &amp; Link first") || html.contains("Verify & Link first"), "{html}");
+    assert!(login_page(&app, "").await.contains("password-form"));
+    // After linking the admin, it is allowed; the password form disappears and is refused.
+    verify_and_link(&app, &idp, &admin, "idp", ALICE).await;
+    let r = set_modes(&app, &admin, true, false).await;
+    assert_eq!(r.status(), 303);
+    let page = login_page(&app, "").await;
+    assert!(!page.contains("password-form") && page.contains("sso-idp"), "{page}");
+    let c = app.client();
+    let r = app.login(&c, ADMIN, ADMIN_PASSWORD).await;
+    assert_eq!(r.status(), 403);
+    let r = app
+        .client()
+        .post(app.url("/api/auth/login"))
+        .json(&serde_json::json!({"username": ADMIN, "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "LOCAL_LOGIN_DISABLED");
+    // SSO still works for the admin.
+    let c = app.client();
+    let r = sso_login(&app, &idp, &c, "idp", ALICE).await;
+    assert_eq!(location(&r), "/account");
+}
+
+async fn unlinking_keeps_a_way_in(db: Db) {
+    let Some((app, idp)) = start(db, Policy::Auto, true, |_| {}).await else {
+        return;
+    };
+    // Bob exists only through SSO: his only identity cannot be unlinked.
+    let c = app.client();
+    sso_login(&app, &idp, &c, "idp", BOB).await;
+    let admin = app.admin_client().await;
+    verify_and_link(&app, &idp, &admin, "idp", ALICE).await;
+    let links = admin
+        .get(app.url("/admin/sso/providers/idp/links"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let id_of = |sub: &str| -> String {
+        let at = links.find(sub).unwrap();
+        let row = links[..at].rfind("id=\"link-").unwrap() + "id=\"link-".len();
+        links[row..].split('"').next().unwrap().to_owned()
+    };
+    let (bob_link, alice_link) = (id_of(BOB.sub), id_of(ALICE.sub));
+    let unlink = |id: String| {
+        let admin = admin.clone();
+        let app = &app;
+        async move {
+            let path = format!("/admin/sso/identities/{id}/unlink");
+            let token = app.csrf(&admin, &path).await;
+            admin
+                .post(app.url(&path))
+                .form(&[("csrf_token", token.as_str())])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let r = unlink(bob_link).await;
+    assert_eq!(r.status(), 409);
+    assert!(r.text().await.unwrap().contains("only way to sign in"));
+    assert!(me(&app, &c).await.is_some(), "a refused unlink changes nothing");
+    // The admin, SSO-only now, unlinks their own last identity: password sign-in comes back.
+    assert_eq!(set_modes(&app, &admin, true, false).await.status(), 303);
+    let r = unlink(alice_link).await;
+    assert_eq!(
+        location(&r),
+        "/admin/sso/providers/idp/links?notice=unlinked_local_on"
+    );
+    assert!(login_page(&app, "").await.contains("password-form"));
+    assert!(me(&app, &admin).await.is_some(), "the admin's own session carries on");
+}
+
+async fn break_glass_override_forces_sso_off(db: Db) {
+    let Some((app, idp)) = start(db, Policy::Auto, true, |c| c.sso.disable_override = true).await
+    else {
+        return;
+    };
+    // Stored settings say SSO only; the override wins without changing them.
+    sql(&app, "UPDATE settings SET sso_enabled = 1, local_login_enabled = 0").await;
+    let page = login_page(&app, "").await;
+    assert!(page.contains("password-form"), "{page}");
+    assert!(!page.contains("sso-idp"), "{page}");
+    let c = app.client();
+    let r = c.get(app.url("/api/auth/oidc/idp/login")).send().await.unwrap();
+    assert_eq!(location(&r), "/login?sso_error=unavailable");
+    let admin = app.admin_client().await;
+    let html = admin.get(app.url("/admin/sso")).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("override-banner"), "{html}");
+    assert_eq!(
+        sql(&app, "UPDATE settings SET updated_at = updated_at WHERE sso_enabled = 1 AND local_login_enabled = 0").await,
+        1,
+        "stored settings untouched"
+    );
+    drop(idp);
+}
+
+async fn ui_provider_wizard_test_discovery_secret_and_revert(db: Db) {
+    logs::capture();
+    let idp = Idp::start(&Idp::default_users()).await;
+    let Some(app) = TestApp::with_admin(db).await else {
+        return;
+    };
+    idp.add_client(CLIENT_ID, Some(CLIENT_SECRET), &[app.url("/api/auth/oidc/home/callback")]).await;
+    let admin = app.admin_client().await;
+    let token = app.csrf(&admin, "/admin/sso/new").await;
+    let form = |issuer: &str, secret: &str, action: &str| {
+        vec![
+            ("csrf_token", token.clone()),
+            ("id", "home".into()),
+            ("label", "Home IdP".into()),
+            ("issuer", issuer.into()),
+            ("client_id", CLIENT_ID.into()),
+            ("client_secret", secret.into()),
+            ("scopes", "openid profile email".into()),
+            ("policy", "auto".into()),
+            ("action", action.into()),
+        ]
+    };
+    let test = |issuer: String| {
+        let f = form(&issuer, "", "test");
+        let admin = admin.clone();
+        let url = app.url("/admin/sso/new");
+        async move {
+            admin.post(url).form(&f).send().await.unwrap().text().await.unwrap()
+        }
+    };
+    // Test discovery: each outcome has its own message; the form keeps what was typed.
+    let ok = test(idp.issuer.clone()).await;
+    assert!(ok.contains("Discovery succeeded"), "{ok}");
+    assert!(ok.contains("value=\"Home IdP\""), "input kept: {ok}");
+    let status = test(idp.url("/nothing-here")).await;
+    assert!(status.contains("HTTP 404"), "{status}");
+    let mismatch = test(idp.issuer.replace("127.0.0.1", "localhost")).await;
+    assert!(mismatch.contains("Issuer mismatch"), "{mismatch}");
+    let missing = test(idp.broken_discovery_issuer()).await;
+    assert!(missing.contains("missing required endpoints"), "{missing}");
+    let closed = test("http://127.0.0.1:9".into()).await;
+    assert!(closed.contains("unreachable"), "{closed}");
+    // htmx asks for the fragment only.
+    let frag = admin
+        .post(app.url("/admin/sso/new"))
+        .header("HX-Request", "true")
+        .form(&form(&idp.issuer, "", "test"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(frag.starts_with("<div id=\"discovery-result\""), "{frag}");
+    // A missing secret for a new confidential client is a field error, input kept.
+    let r = admin
+        .post(app.url("/admin/sso/new"))
+        .form(&form(&idp.issuer, "", "save"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("client_secret-error"), "{html}");
+    // Save; the secret is encrypted at rest and never rendered.
+    let r = admin
+        .post(app.url("/admin/sso/new"))
+        .form(&form(&idp.issuer, CLIENT_SECRET, "save"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&r), "/admin/sso/providers/home/links?notice=created");
+    assert_eq!(
+        sql(&app, format!("UPDATE oidc_providers SET id = id WHERE client_secret LIKE '%{CLIENT_SECRET}%'")).await,
+        0,
+        "plaintext secret in the database"
+    );
+    let edit = admin.get(app.url("/admin/sso/providers/home")).send().await.unwrap().text().await.unwrap();
+    assert!(!edit.contains(CLIENT_SECRET) && edit.contains("a secret is stored"), "{edit}");
+    // Turn SSO on and sign in through the UI provider.
+    assert_eq!(set_modes(&app, &admin, true, true).await.status(), 303);
+    let c = app.client();
+    let r = sso_login(&app, &idp, &c, "home", BOB).await;
+    assert_eq!(location(&r), "/account");
+    // A bad save (wrong secret, new label) breaks sign-in…
+    let token = app.csrf(&admin, "/admin/sso/providers/home").await;
+    let mut f = form(&idp.issuer, "wrong-secret", "save");
+    f[0].1 = token;
+    f[2].1 = "Broken".into();
+    let r = admin.post(app.url("/admin/sso/providers/home")).form(&f).send().await.unwrap();
+    assert_eq!(location(&r), "/admin/sso/providers/home/links?notice=saved");
+    let c = app.client();
+    let r = sso_login(&app, &idp, &c, "home", BOB).await;
+    assert_eq!(location(&r), "/login?sso_error=failed");
+    // …and Revert to previous restores it, turns SSO login off and clears the snapshot.
+    let token = app.csrf(&admin, "/admin/sso/providers/home/revert").await;
+    let r = admin
+        .post(app.url("/admin/sso/providers/home/revert"))
+        .form(&[("csrf_token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&r), "/admin/sso?notice=reverted");
+    assert!(!login_page(&app, "").await.contains("sso-home"), "SSO must be off");
+    let edit = admin.get(app.url("/admin/sso/providers/home")).send().await.unwrap().text().await.unwrap();
+    assert!(edit.contains("value=\"Home IdP\"") && !edit.contains("id=\"revert\""), "{edit}");
+    assert_eq!(set_modes(&app, &admin, true, true).await.status(), 303);
+    let c = app.client();
+    let r = sso_login(&app, &idp, &c, "home", BOB).await;
+    assert_eq!(location(&r), "/account", "the restored secret works again");
+    let token = app.csrf(&admin, "/admin/sso").await;
+    let r = admin
+        .post(app.url("/admin/sso/providers/home/revert"))
+        .form(&[("csrf_token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409, "one step of undo only");
+    assert!(!logs::all().contains(CLIENT_SECRET));
+}
+
+async fn changed_issuer_no_longer_matches_old_links(db: Db) {
+    logs::capture();
+    let idp = Idp::start(&Idp::default_users()).await;
+    let Some(app) = TestApp::with_admin(db).await else {
+        return;
+    };
+    idp.add_client(CLIENT_ID, Some(CLIENT_SECRET), &[app.url("/api/auth/oidc/home/callback")]).await;
+    let admin = app.admin_client().await;
+    let token = app.csrf(&admin, "/admin/sso/new").await;
+    let save = |issuer: String, token: String, path: &'static str| {
+        let admin = admin.clone();
+        let url = app.url(path);
+        async move {
+            admin
+                .post(url)
+                .form(&[
+                    ("csrf_token", token.as_str()),
+                    ("id", "home"),
+                    ("issuer", issuer.as_str()),
+                    ("client_id", CLIENT_ID),
+                    ("client_secret", CLIENT_SECRET),
+                    ("policy", "link"),
+                    ("action", "save"),
+                ])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(save(idp.issuer.clone(), token, "/admin/sso/new").await.status(), 303);
+    let r = link_subject(&app, &admin, "home", BOB.sub, ADMIN).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(set_modes(&app, &admin, true, true).await.status(), 303);
+    let c = app.client();
+    assert_eq!(location(&sso_login(&app, &idp, &c, "home", BOB).await), "/account");
+    // Same IdP under another spelling of its URL = another issuer: the old link is flagged
+    // and no longer signs anyone in.
+    let token = app.csrf(&admin, "/admin/sso/providers/home").await;
+    let other = idp.issuer.replace("127.0.0.1", "localhost");
+    save(other, token, "/admin/sso/providers/home").await;
+    let links = admin.get(app.url("/admin/sso/providers/home/links")).send().await.unwrap().text().await.unwrap();
+    assert!(links.contains("issuer changed"), "{links}");
+    let _ = csrf_in(&links);
+}
