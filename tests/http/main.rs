@@ -17,6 +17,7 @@ mod audit;
 mod browser;
 mod cli;
 mod database;
+mod idp_harness;
 mod login;
 mod registration;
 mod security;

@@ -2,6 +2,7 @@
 //! a fresh PostgreSQL database, and helpers to talk to it like a browser or a script.
 
 pub mod browser;
+pub mod idp;
 pub mod logs;
 pub mod pg;
 
