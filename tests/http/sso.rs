@@ -139,18 +139,33 @@ async fn verify_and_link(
     client.get(callback).send().await.unwrap()
 }
 
-async fn link_subject(app: &TestApp, client: &reqwest::Client, id: &str, sub: &str, username: &str) -> reqwest::Response {
+async fn link_subject(
+    app: &TestApp,
+    client: &reqwest::Client,
+    id: &str,
+    sub: &str,
+    username: &str,
+) -> reqwest::Response {
     let path = format!("/admin/sso/providers/{id}/links");
     let token = app.csrf(client, &path).await;
     client
         .post(app.url(&path))
-        .form(&[("csrf_token", token.as_str()), ("subject", sub), ("username", username)])
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("subject", sub),
+            ("username", username),
+        ])
         .send()
         .await
         .unwrap()
 }
 
-async fn set_modes(app: &TestApp, client: &reqwest::Client, sso: bool, local: bool) -> reqwest::Response {
+async fn set_modes(
+    app: &TestApp,
+    client: &reqwest::Client,
+    sso: bool,
+    local: bool,
+) -> reqwest::Response {
     let token = app.csrf(client, "/admin/sso").await;
     let mut form = vec![("csrf_token", token)];
     if sso {
@@ -202,7 +217,10 @@ async fn link_policy_refuses_an_unlinked_identity_and_logs_it(db: Db) {
         "OIDC login rejected: no linked account for provider=idp sub={}",
         BOB.sub
     );
-    assert!(!logs::lines_with(&line).is_empty(), "log line missing: {line}");
+    assert!(
+        !logs::lines_with(&line).is_empty(),
+        "log line missing: {line}"
+    );
     // Never matched by username or email: a local "bob" with the IdP's email stays separate.
     let admin = app.admin_client().await;
     let token = app.csrf(&admin, "/admin/users/new").await;
@@ -217,7 +235,11 @@ async fn link_policy_refuses_an_unlinked_identity_and_logs_it(db: Db) {
         .send()
         .await
         .unwrap();
-    assert!(r.status().is_success() || r.status().is_redirection(), "{}", r.status());
+    assert!(
+        r.status().is_success() || r.status().is_redirection(),
+        "{}",
+        r.status()
+    );
     let c = app.client();
     let r = sso_login(&app, &idp, &c, "idp", BOB).await;
     assert_eq!(location(&r), "/login?sso_error=not_linked");
@@ -281,7 +303,11 @@ async fn approve_policy_creates_a_pending_account(db: Db) {
     let c2 = app.client();
     sso_login(&app, &idp, &c2, "idp", BOB).await;
     assert_eq!(
-        sql(&app, "UPDATE users SET display_name = display_name WHERE username_key LIKE 'bob%'").await,
+        sql(
+            &app,
+            "UPDATE users SET display_name = display_name WHERE username_key LIKE 'bob%'"
+        )
+        .await,
         1
     );
 }
@@ -308,10 +334,16 @@ async fn auto_policy_creates_an_active_user_and_never_merges_by_email(db: Db) {
     let r = sso_login(&app, &idp, &c, "idp", CAROL).await;
     assert_eq!(location(&r), "/account");
     let body = me(&app, &c).await.unwrap();
-    assert_ne!(body["username"], "carol", "must not be merged into the local carol");
+    assert_ne!(
+        body["username"], "carol",
+        "must not be merged into the local carol"
+    );
     assert_eq!(body["role"], "user");
     assert_eq!(body["status"], "active");
-    assert!(body["email"].is_null(), "the email belongs to another account: {body}");
+    assert!(
+        body["email"].is_null(),
+        "the email belongs to another account: {body}"
+    );
     assert_eq!(user(&app, "carol").await.role.as_str(), "viewer");
     // Bob gets his own account with his claims.
     let c = app.client();
@@ -333,7 +365,10 @@ async fn first_identity_on_an_empty_instance_becomes_admin(db: Db) {
     let r = sso_login(&app, &idp, &c, "idp", BOB).await;
     assert_eq!(location(&r), "/account");
     let body = me(&app, &c).await.unwrap();
-    assert_eq!((body["username"].as_str(), body["role"].as_str()), (Some("bob"), Some("admin")));
+    assert_eq!(
+        (body["username"].as_str(), body["role"].as_str()),
+        (Some("bob"), Some("admin"))
+    );
     // The second identity meets the `link` policy.
     let c2 = app.client();
     let r = sso_login(&app, &idp, &c2, "idp", ALICE).await;
@@ -370,8 +405,12 @@ async fn two_providers_at_once(db: Db) {
     let Some(app) = TestApp::start(
         db,
         move |c| {
-            c.sso.providers.push(provider("one", &i1, Policy::Auto, Some(CLIENT_SECRET)));
-            c.sso.providers.push(provider("two", &i2, Policy::Link, Some(CLIENT_SECRET)));
+            c.sso
+                .providers
+                .push(provider("one", &i1, Policy::Auto, Some(CLIENT_SECRET)));
+            c.sso
+                .providers
+                .push(provider("two", &i2, Policy::Link, Some(CLIENT_SECRET)));
         },
         true,
     )
@@ -379,10 +418,23 @@ async fn two_providers_at_once(db: Db) {
     else {
         return;
     };
-    one.add_client(CLIENT_ID, Some(CLIENT_SECRET), &[app.url("/api/auth/oidc/one/callback")]).await;
-    two.add_client(CLIENT_ID, Some(CLIENT_SECRET), &[app.url("/api/auth/oidc/two/callback")]).await;
+    one.add_client(
+        CLIENT_ID,
+        Some(CLIENT_SECRET),
+        &[app.url("/api/auth/oidc/one/callback")],
+    )
+    .await;
+    two.add_client(
+        CLIENT_ID,
+        Some(CLIENT_SECRET),
+        &[app.url("/api/auth/oidc/two/callback")],
+    )
+    .await;
     let page = login_page(&app, "").await;
-    assert!(page.contains("id=\"sso-one\"") && page.contains("id=\"sso-two\""), "{page}");
+    assert!(
+        page.contains("id=\"sso-one\"") && page.contains("id=\"sso-two\""),
+        "{page}"
+    );
     // Same person, same subject, other provider: not the same identity.
     let c = app.client();
     sso_login(&app, &one, &c, "one", BOB).await;
@@ -498,7 +550,11 @@ async fn tampered_id_tokens_fail_safely(db: Db) {
         assert!(me(&app, &c).await.is_none(), "{t:?} signed someone in");
     }
     assert_eq!(
-        sql(&app, "UPDATE users SET display_name = display_name WHERE username_key = 'bob'").await,
+        sql(
+            &app,
+            "UPDATE users SET display_name = display_name WHERE username_key = 'bob'"
+        )
+        .await,
         0,
         "no account may be created from a tampered token"
     );
@@ -528,14 +584,19 @@ async fn public_client_with_pkce_only(db: Db) {
     let issuer = idp.issuer.clone();
     let Some(app) = TestApp::start(
         db,
-        move |c| c.sso.providers.push(provider("pub", &issuer, Policy::Auto, None)),
+        move |c| {
+            c.sso
+                .providers
+                .push(provider("pub", &issuer, Policy::Auto, None))
+        },
         true,
     )
     .await
     else {
         return;
     };
-    idp.add_client(CLIENT_ID, None, &[app.url("/api/auth/oidc/pub/callback")]).await;
+    idp.add_client(CLIENT_ID, None, &[app.url("/api/auth/oidc/pub/callback")])
+        .await;
     let c = app.client();
     let r = sso_login(&app, &idp, &c, "pub", BOB).await;
     assert_eq!(location(&r), "/account");
@@ -547,20 +608,40 @@ async fn password_sign_in_can_only_go_off_when_an_admin_can_use_sso(db: Db) {
         return;
     };
     let admin = app.admin_client().await;
+    // A visitor who loaded the password form before it was switched off.
+    let visitor = app.client();
+    let visitor_token = app.csrf(&visitor, "/login").await;
     let r = set_modes(&app, &admin, true, false).await;
     assert_eq!(r.status(), 422);
     let html = r.text().await.unwrap();
-    assert!(html.contains("Verify &amp; Link first") || html.contains("Verify & Link first"), "{html}");
+    assert!(html.contains("Link first"), "{html}");
     assert!(login_page(&app, "").await.contains("password-form"));
     // After linking the admin, it is allowed; the password form disappears and is refused.
     verify_and_link(&app, &idp, &admin, "idp", ALICE).await;
     let r = set_modes(&app, &admin, true, false).await;
     assert_eq!(r.status(), 303);
     let page = login_page(&app, "").await;
-    assert!(!page.contains("password-form") && page.contains("sso-idp"), "{page}");
-    let c = app.client();
-    let r = app.login(&c, ADMIN, ADMIN_PASSWORD).await;
+    assert!(
+        !page.contains("password-form") && page.contains("sso-idp"),
+        "{page}"
+    );
+    let r = visitor
+        .post(app.url("/login"))
+        .form(&[
+            ("csrf_token", visitor_token.as_str()),
+            ("username", ADMIN),
+            ("password", ADMIN_PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 403);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("Password sign-in is turned off")
+    );
     let r = app
         .client()
         .post(app.url("/api/auth/login"))
@@ -617,7 +698,10 @@ async fn unlinking_keeps_a_way_in(db: Db) {
     let r = unlink(bob_link).await;
     assert_eq!(r.status(), 409);
     assert!(r.text().await.unwrap().contains("only way to sign in"));
-    assert!(me(&app, &c).await.is_some(), "a refused unlink changes nothing");
+    assert!(
+        me(&app, &c).await.is_some(),
+        "a refused unlink changes nothing"
+    );
     // The admin, SSO-only now, unlinks their own last identity: password sign-in comes back.
     assert_eq!(set_modes(&app, &admin, true, false).await.status(), 303);
     let r = unlink(alice_link).await;
@@ -626,7 +710,10 @@ async fn unlinking_keeps_a_way_in(db: Db) {
         "/admin/sso/providers/idp/links?notice=unlinked_local_on"
     );
     assert!(login_page(&app, "").await.contains("password-form"));
-    assert!(me(&app, &admin).await.is_some(), "the admin's own session carries on");
+    assert!(
+        me(&app, &admin).await.is_some(),
+        "the admin's own session carries on"
+    );
 }
 
 async fn break_glass_override_forces_sso_off(db: Db) {
@@ -635,15 +722,30 @@ async fn break_glass_override_forces_sso_off(db: Db) {
         return;
     };
     // Stored settings say SSO only; the override wins without changing them.
-    sql(&app, "UPDATE settings SET sso_enabled = 1, local_login_enabled = 0").await;
+    sql(
+        &app,
+        "UPDATE settings SET sso_enabled = 1, local_login_enabled = 0",
+    )
+    .await;
     let page = login_page(&app, "").await;
     assert!(page.contains("password-form"), "{page}");
     assert!(!page.contains("sso-idp"), "{page}");
     let c = app.client();
-    let r = c.get(app.url("/api/auth/oidc/idp/login")).send().await.unwrap();
+    let r = c
+        .get(app.url("/api/auth/oidc/idp/login"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(location(&r), "/login?sso_error=unavailable");
     let admin = app.admin_client().await;
-    let html = admin.get(app.url("/admin/sso")).send().await.unwrap().text().await.unwrap();
+    let html = admin
+        .get(app.url("/admin/sso"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(html.contains("override-banner"), "{html}");
     assert_eq!(
         sql(&app, "UPDATE settings SET updated_at = updated_at WHERE sso_enabled = 1 AND local_login_enabled = 0").await,
@@ -659,7 +761,12 @@ async fn ui_provider_wizard_test_discovery_secret_and_revert(db: Db) {
     let Some(app) = TestApp::with_admin(db).await else {
         return;
     };
-    idp.add_client(CLIENT_ID, Some(CLIENT_SECRET), &[app.url("/api/auth/oidc/home/callback")]).await;
+    idp.add_client(
+        CLIENT_ID,
+        Some(CLIENT_SECRET),
+        &[app.url("/api/auth/oidc/home/callback")],
+    )
+    .await;
     let admin = app.admin_client().await;
     let token = app.csrf(&admin, "/admin/sso/new").await;
     let form = |issuer: &str, secret: &str, action: &str| {
@@ -680,7 +787,15 @@ async fn ui_provider_wizard_test_discovery_secret_and_revert(db: Db) {
         let admin = admin.clone();
         let url = app.url("/admin/sso/new");
         async move {
-            admin.post(url).form(&f).send().await.unwrap().text().await.unwrap()
+            admin
+                .post(url)
+                .form(&f)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
         }
     };
     // Test discovery: each outcome has its own message; the form keeps what was typed.
@@ -724,14 +839,33 @@ async fn ui_provider_wizard_test_discovery_secret_and_revert(db: Db) {
         .send()
         .await
         .unwrap();
-    assert_eq!(location(&r), "/admin/sso/providers/home/links?notice=created");
     assert_eq!(
-        sql(&app, format!("UPDATE oidc_providers SET id = id WHERE client_secret LIKE '%{CLIENT_SECRET}%'")).await,
+        location(&r),
+        "/admin/sso/providers/home/links?notice=created"
+    );
+    assert_eq!(
+        sql(
+            &app,
+            format!(
+                "UPDATE oidc_providers SET id = id WHERE client_secret LIKE '%{CLIENT_SECRET}%'"
+            )
+        )
+        .await,
         0,
         "plaintext secret in the database"
     );
-    let edit = admin.get(app.url("/admin/sso/providers/home")).send().await.unwrap().text().await.unwrap();
-    assert!(!edit.contains(CLIENT_SECRET) && edit.contains("a secret is stored"), "{edit}");
+    let edit = admin
+        .get(app.url("/admin/sso/providers/home"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !edit.contains(CLIENT_SECRET) && edit.contains("a secret is stored"),
+        "{edit}"
+    );
     // Turn SSO on and sign in through the UI provider.
     assert_eq!(set_modes(&app, &admin, true, true).await.status(), 303);
     let c = app.client();
@@ -742,7 +876,12 @@ async fn ui_provider_wizard_test_discovery_secret_and_revert(db: Db) {
     let mut f = form(&idp.issuer, "wrong-secret", "save");
     f[0].1 = token;
     f[2].1 = "Broken".into();
-    let r = admin.post(app.url("/admin/sso/providers/home")).form(&f).send().await.unwrap();
+    let r = admin
+        .post(app.url("/admin/sso/providers/home"))
+        .form(&f)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(location(&r), "/admin/sso/providers/home/links?notice=saved");
     let c = app.client();
     let r = sso_login(&app, &idp, &c, "home", BOB).await;
@@ -756,9 +895,22 @@ async fn ui_provider_wizard_test_discovery_secret_and_revert(db: Db) {
         .await
         .unwrap();
     assert_eq!(location(&r), "/admin/sso?notice=reverted");
-    assert!(!login_page(&app, "").await.contains("sso-home"), "SSO must be off");
-    let edit = admin.get(app.url("/admin/sso/providers/home")).send().await.unwrap().text().await.unwrap();
-    assert!(edit.contains("value=\"Home IdP\"") && !edit.contains("id=\"revert\""), "{edit}");
+    assert!(
+        !login_page(&app, "").await.contains("sso-home"),
+        "SSO must be off"
+    );
+    let edit = admin
+        .get(app.url("/admin/sso/providers/home"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        edit.contains("value=\"Home IdP\"") && !edit.contains("id=\"revert\""),
+        "{edit}"
+    );
     assert_eq!(set_modes(&app, &admin, true, true).await.status(), 303);
     let c = app.client();
     let r = sso_login(&app, &idp, &c, "home", BOB).await;
@@ -780,7 +932,12 @@ async fn changed_issuer_no_longer_matches_old_links(db: Db) {
     let Some(app) = TestApp::with_admin(db).await else {
         return;
     };
-    idp.add_client(CLIENT_ID, Some(CLIENT_SECRET), &[app.url("/api/auth/oidc/home/callback")]).await;
+    idp.add_client(
+        CLIENT_ID,
+        Some(CLIENT_SECRET),
+        &[app.url("/api/auth/oidc/home/callback")],
+    )
+    .await;
     let admin = app.admin_client().await;
     let token = app.csrf(&admin, "/admin/sso/new").await;
     let save = |issuer: String, token: String, path: &'static str| {
@@ -803,18 +960,33 @@ async fn changed_issuer_no_longer_matches_old_links(db: Db) {
                 .unwrap()
         }
     };
-    assert_eq!(save(idp.issuer.clone(), token, "/admin/sso/new").await.status(), 303);
+    assert_eq!(
+        save(idp.issuer.clone(), token, "/admin/sso/new")
+            .await
+            .status(),
+        303
+    );
     let r = link_subject(&app, &admin, "home", BOB.sub, ADMIN).await;
     assert_eq!(r.status(), 303);
     assert_eq!(set_modes(&app, &admin, true, true).await.status(), 303);
     let c = app.client();
-    assert_eq!(location(&sso_login(&app, &idp, &c, "home", BOB).await), "/account");
+    assert_eq!(
+        location(&sso_login(&app, &idp, &c, "home", BOB).await),
+        "/account"
+    );
     // Same IdP under another spelling of its URL = another issuer: the old link is flagged
     // and no longer signs anyone in.
     let token = app.csrf(&admin, "/admin/sso/providers/home").await;
     let other = idp.issuer.replace("127.0.0.1", "localhost");
     save(other, token, "/admin/sso/providers/home").await;
-    let links = admin.get(app.url("/admin/sso/providers/home/links")).send().await.unwrap().text().await.unwrap();
+    let links = admin
+        .get(app.url("/admin/sso/providers/home/links"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(links.contains("issuer changed"), "{links}");
     let _ = csrf_in(&links);
 }

@@ -110,7 +110,9 @@ pub async fn sign_in(
                     first_admin: false,
                 }));
             }
-            let empty = users::count(conn)? == 0;
+            // "Empty" = nobody can administer it yet (accounts an unpinned identity created
+            // while waiting for the pinned one do not count).
+            let empty = users::count_other_active_admins(conn, -1)? == 0;
             let pinned_ok = |pin: &Option<BootstrapPin>| match pin {
                 None => true,
                 Some(p) => p.matches(&provider.id, &who.subject, who.username.as_deref()),
