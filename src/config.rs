@@ -41,6 +41,9 @@ pub struct ServerConfig {
     pub body_limit: usize,
     /// Where Hallpass keeps files that are not in the database (the server secret).
     pub data_dir: PathBuf,
+    /// Reverse proxies (IP addresses or CIDR ranges) whose `X-Forwarded-Proto` and
+    /// `X-Forwarded-Host` are believed when `public_url` is not set. Empty: nobody's.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -50,6 +53,7 @@ impl Default for ServerConfig {
             public_url: None,
             body_limit: 64 * 1024,
             data_dir: PathBuf::from("./data"),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -374,6 +378,13 @@ impl Config {
                 "password.argon2_memory_kib: must be at least 8 × argon2_parallelism and at most 4194304 (4 GiB)",
             );
         }
+        for p in &self.server.trusted_proxies {
+            if parse_net(p).is_none() {
+                return Err(ConfigError::Invalid(format!(
+                    "server.trusted_proxies: \"{p}\" is not an IP address or a CIDR range (e.g. 10.0.0.5 or 172.18.0.0/16)"
+                )));
+            }
+        }
         if self.session.idle_timeout.get().is_zero() {
             return bad("session.idle_timeout: must be longer than 0s");
         }
@@ -384,6 +395,15 @@ impl Config {
             return bad("session.purge_interval: must be longer than 0s");
         }
         Ok(())
+    }
+
+    /// Whether `ip` (a TCP peer address) is one of `server.trusted_proxies`.
+    pub fn is_trusted_proxy(&self, ip: std::net::IpAddr) -> bool {
+        self.server
+            .trusted_proxies
+            .iter()
+            .filter_map(|p| parse_net(p))
+            .any(|net| net.contains(&ip))
     }
 
     /// Whether the session cookie gets the `Secure` attribute.
@@ -406,6 +426,14 @@ impl Config {
 }
 
 /// figment's errors name the key and the source; drop its internal "default." profile prefix.
+/// An IP address (a /32 or /128 range) or a CIDR range.
+fn parse_net(raw: &str) -> Option<ipnet::IpNet> {
+    let raw = raw.trim();
+    raw.parse::<ipnet::IpNet>()
+        .ok()
+        .or_else(|| raw.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
+}
+
 fn describe(e: figment::Error) -> String {
     e.into_iter()
         .map(|e| e.to_string().replace("\"default.", "\""))
@@ -416,6 +444,28 @@ fn describe(e: figment::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trusted_proxies_accept_addresses_and_ranges() {
+        let mut c = Config::default();
+        c.server.trusted_proxies = vec!["10.0.0.5".into(), "172.18.0.0/16".into(), "::1".into()];
+        assert!(c.validate().is_ok());
+        let ip = |s: &str| {
+            s.parse::<std::net::IpAddr>()
+                .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]))
+        };
+        assert!(c.is_trusted_proxy(ip("172.18.3.4")));
+        assert!(c.is_trusted_proxy(ip("10.0.0.5")));
+        assert!(c.is_trusted_proxy(ip("::1")));
+        assert!(!c.is_trusted_proxy(ip("10.0.0.6")));
+        c.server.trusted_proxies = vec!["10.0.0.0/33".into()];
+        let e = c
+            .validate()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("server.trusted_proxies"), "{e}");
+    }
 
     #[test]
     fn durations() {

@@ -199,7 +199,58 @@ both_databases!(
     break_glass_override_forces_sso_off,
     ui_provider_wizard_test_discovery_secret_and_revert,
     changed_issuer_no_longer_matches_old_links,
+    redirect_uri_comes_from_public_url_trusted_proxy_or_host,
 );
+
+async fn redirect_uri_comes_from_public_url_trusted_proxy_or_host(db: Db) {
+    let redirect_of = |r: &reqwest::Response| -> String {
+        url::Url::parse(&location(r))
+            .unwrap()
+            .query_pairs()
+            .find(|(k, _)| k == "redirect_uri")
+            .map(|(_, v)| v.into_owned())
+            .unwrap()
+    };
+    let forwarded = |app: &TestApp| {
+        app.client()
+            .get(app.url("/api/auth/oidc/idp/login"))
+            .header("X-Forwarded-Proto", "https")
+            .header("X-Forwarded-Host", "auth.example.com")
+    };
+    // Untrusted peer: the forwarding headers are ignored, Host is used.
+    let Some((app, _idp)) = start(db, Policy::Link, true, |_| {}).await else {
+        return;
+    };
+    let r = forwarded(&app).send().await.unwrap();
+    assert_eq!(redirect_of(&r), app.url("/api/auth/oidc/idp/callback"));
+    // Trusted peer: they are believed.
+    let Some((app, _idp)) = start(db, Policy::Link, true, |c| {
+        c.server.trusted_proxies = vec!["127.0.0.0/8".into()];
+    })
+    .await
+    else {
+        return;
+    };
+    let r = forwarded(&app).send().await.unwrap();
+    assert_eq!(
+        redirect_of(&r),
+        "https://auth.example.com/api/auth/oidc/idp/callback"
+    );
+    // public_url wins over everything.
+    let Some((app, _idp)) = start(db, Policy::Link, true, |c| {
+        c.server.trusted_proxies = vec!["127.0.0.1".into()];
+        c.server.public_url = Some("https://hallpass.example.net".parse().unwrap());
+    })
+    .await
+    else {
+        return;
+    };
+    let r = forwarded(&app).send().await.unwrap();
+    assert_eq!(
+        redirect_of(&r),
+        "https://hallpass.example.net/api/auth/oidc/idp/callback"
+    );
+}
 
 async fn link_policy_refuses_an_unlinked_identity_and_logs_it(db: Db) {
     let Some((app, idp)) = start(db, Policy::Link, true, |_| {}).await else {

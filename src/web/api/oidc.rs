@@ -72,11 +72,44 @@ fn to_login(b: Banner) -> Response {
     Redirect::to(&format!("/login?sso_error={}", b.code())).into_response()
 }
 
-/// The callback URL the provider sends the browser back to.
-pub fn redirect_uri(state: &AppState, headers: &HeaderMap, provider_id: &str) -> String {
-    let base = match &state.config.server.public_url {
-        Some(u) => u.as_str().to_owned(),
-        None => {
+fn header_token<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get(name)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .map(str::trim)
+        .filter(|h| {
+            !h.is_empty()
+                && h.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+        })
+}
+
+/// The callback URL the provider sends the browser back to: from `server.public_url`, else
+/// from `X-Forwarded-Proto`/`X-Forwarded-Host` when the TCP peer is a trusted proxy, else
+/// from `Host`.
+pub fn redirect_uri(
+    state: &AppState,
+    headers: &HeaderMap,
+    client: &Client,
+    provider_id: &str,
+) -> String {
+    let forwarded = state
+        .config
+        .is_trusted_proxy(client.ip())
+        .then(|| {
+            let host = header_token(headers, "x-forwarded-host")?;
+            let proto = match header_token(headers, "x-forwarded-proto") {
+                Some("https") => "https",
+                _ => "http",
+            };
+            Some(format!("{proto}://{host}"))
+        })
+        .flatten();
+    let base = match (&state.config.server.public_url, forwarded) {
+        (Some(u), _) => u.as_str().to_owned(),
+        (None, Some(f)) => f,
+        (None, None) => {
             let host = headers
                 .get(axum::http::header::HOST)
                 .and_then(|h| h.to_str().ok())
@@ -107,11 +140,12 @@ pub async fn begin(
     state: &AppState,
     session: &Session,
     headers: &HeaderMap,
+    client: &Client,
     provider: &Provider,
     purpose: Purpose,
     next: String,
 ) -> Result<Response, Banner> {
-    let uri = redirect_uri(state, headers, &provider.id);
+    let uri = redirect_uri(state, headers, client, &provider.id);
     let (url, flow) = state
         .oidc
         .start(provider, &uri, purpose, next)
@@ -145,6 +179,7 @@ pub async fn login(
     State(state): State<AppState>,
     session: Session,
     headers: HeaderMap,
+    client: Client,
     Path(id): Path<String>,
     Query(q): Query<LoginQuery>,
 ) -> Response {
@@ -154,7 +189,17 @@ pub async fn login(
         Err(e) => return crate::web::error::UiError::from(e).into_response(),
     };
     let next = safe_next(q.next.as_deref());
-    match begin(&state, &session, &headers, &provider, Purpose::Login, next).await {
+    match begin(
+        &state,
+        &session,
+        &headers,
+        &client,
+        &provider,
+        Purpose::Login,
+        next,
+    )
+    .await
+    {
         Ok(r) => r,
         Err(b) => to_login(b),
     }
@@ -242,7 +287,7 @@ pub async fn callback(
     let Some(code) = q.code.filter(|c| !c.is_empty()) else {
         return fail(Banner::Failed);
     };
-    let uri = redirect_uri(&state, &headers, &id);
+    let uri = redirect_uri(&state, &headers, &client, &id);
     let who = match state.oidc.finish(&provider, &uri, code, &flow).await {
         Ok(who) => who,
         Err(e) => {

@@ -235,6 +235,7 @@ async fn connection_page(
     session: &Session,
     me: &crate::web::identity::CurrentUser,
     headers: &HeaderMap,
+    client: &Client,
     id: Option<&str>,
 ) -> Result<ConnectionPage, UiError> {
     let (values, read_only, has_secret, has_previous) = match id {
@@ -261,6 +262,7 @@ async fn connection_page(
         redirect_uri: flow::redirect_uri(
             state,
             headers,
+            client,
             if values.id.is_empty() {
                 "<id>"
             } else {
@@ -288,19 +290,21 @@ pub async fn new_form(
     State(state): State<AppState>,
     RequireAdmin(me): RequireAdmin,
     session: Session,
+    client: Client,
     headers: HeaderMap,
 ) -> Result<ConnectionPage, UiError> {
-    connection_page(&state, &session, &me, &headers, None).await
+    connection_page(&state, &session, &me, &headers, &client, None).await
 }
 
 pub async fn edit_form(
     State(state): State<AppState>,
     RequireAdmin(me): RequireAdmin,
     session: Session,
+    client: Client,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<ConnectionPage, UiError> {
-    connection_page(&state, &session, &me, &headers, Some(&id)).await
+    connection_page(&state, &session, &me, &headers, &client, Some(&id)).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -377,7 +381,8 @@ async fn submit_connection(
         if headers.contains_key("hx-request") {
             return Ok(DiscoveryFragment { result }.into_response());
         }
-        let mut page = connection_page(&state, &session, &me, &headers, id.as_deref()).await?;
+        let mut page =
+            connection_page(&state, &session, &me, &headers, &client, id.as_deref()).await?;
         if !page.read_only {
             page.values = ConnectionValues::from_fields(&form.fields);
         }
@@ -393,7 +398,8 @@ async fn submit_connection(
         let id = id.clone();
         let fields = form.fields.clone();
         async move {
-            let mut page = connection_page(&state, &session, &me, &headers, id.as_deref()).await?;
+            let mut page =
+                connection_page(&state, &session, &me, &headers, &client, id.as_deref()).await?;
             page.values = ConnectionValues::from_fields(&fields);
             page.errors = errors;
             page.error = error;
@@ -555,6 +561,7 @@ pub async fn verify_and_link(
     State(state): State<AppState>,
     RequireAdmin(me): RequireAdmin,
     session: Session,
+    client: Client,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, UiError> {
@@ -564,6 +571,7 @@ pub async fn verify_and_link(
         &state,
         &session,
         &headers,
+        &client,
         &p,
         Purpose::Link {
             user_id: me.user.id,
