@@ -59,6 +59,14 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/account/api-keys", post(ui::account::create_key))
         .route(
+            "/account/identities/{provider}/link",
+            post(ui::account::link_identity),
+        )
+        .route(
+            "/account/identities/{id}/unlink",
+            get(ui::account::confirm_unlink).post(ui::account::unlink_identity),
+        )
+        .route(
             "/account/api-keys/{id}/revoke",
             get(ui::account::confirm_revoke).post(ui::account::revoke_key),
         )

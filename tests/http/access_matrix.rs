@@ -62,6 +62,24 @@ const MATRIX: &[(&str, &str, &str, Access)] = &[
     ("GET", "/admin/sso", "/admin/sso", Access::Admin),
     (
         "POST",
+        "/account/identities/{provider}/link",
+        "/account/identities/x/link",
+        Access::SignedIn,
+    ),
+    (
+        "GET",
+        "/account/identities/{id}/unlink",
+        "/account/identities/999/unlink",
+        Access::SignedIn,
+    ),
+    (
+        "POST",
+        "/account/identities/{id}/unlink",
+        "/account/identities/999/unlink",
+        Access::SignedIn,
+    ),
+    (
+        "POST",
         "/admin/sso/modes",
         "/admin/sso/modes",
         Access::Admin,

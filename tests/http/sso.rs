@@ -200,7 +200,99 @@ both_databases!(
     ui_provider_wizard_test_discovery_secret_and_revert,
     changed_issuer_no_longer_matches_old_links,
     redirect_uri_comes_from_public_url_trusted_proxy_or_host,
+    a_user_links_and_unlinks_their_own_identity,
 );
+
+async fn a_user_links_and_unlinks_their_own_identity(db: Db) {
+    let Some((app, idp)) = start(db, Policy::Link, true, |_| {}).await else {
+        return;
+    };
+    // A local user with a password links their IdP identity from the account page.
+    let admin = app.admin_client().await;
+    let token = app.csrf(&admin, "/admin/users/new").await;
+    admin
+        .post(app.url("/admin/users"))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("username", "dana"),
+            ("role", "user"),
+            ("password_mode", "set"),
+            ("password", "dana-password-123"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let dana = app.client();
+    assert_eq!(
+        app.login(&dana, "dana", "dana-password-123").await.status(),
+        303
+    );
+    let token = app.csrf(&dana, "/account").await;
+    let start = dana
+        .post(app.url("/account/identities/idp/link"))
+        .form(&[("csrf_token", token.as_str())]);
+    let callback = via_idp(&app, &idp, &dana, start, CAROL).await;
+    let r = dana.get(callback).send().await.unwrap();
+    assert_eq!(location(&r), "/account?linked=idp");
+    let page = dana
+        .get(app.url("/account?linked=idp"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(CAROL.sub) && page.contains("verified and linked"),
+        "{page}"
+    );
+    // Carol's IdP identity now signs in as dana.
+    let c = app.client();
+    assert_eq!(
+        location(&sso_login(&app, &idp, &c, "idp", CAROL).await),
+        "/account"
+    );
+    assert_eq!(me(&app, &c).await.unwrap()["username"], "dana");
+    // Dana unlinks it (after a confirmation page); the IdP identity is refused again.
+    let at = page.find("/account/identities/").unwrap() + "/account/identities/".len();
+    let id: String = page[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    let path = format!("/account/identities/{id}/unlink");
+    let confirm = dana
+        .get(app.url(&path))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(confirm.contains("Unlink your"), "{confirm}");
+    let token = csrf_in(&confirm).unwrap();
+    let r = dana
+        .post(app.url(&path))
+        .form(&[("csrf_token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&r), "/account?notice=unlinked");
+    assert!(
+        me(&app, &dana).await.is_some(),
+        "her own session carries on"
+    );
+    assert!(me(&app, &c).await.is_none(), "her other sessions ended");
+    let c = app.client();
+    assert_eq!(
+        location(&sso_login(&app, &idp, &c, "idp", CAROL).await),
+        "/login?sso_error=not_linked"
+    );
+    // Nobody else's identity can be unlinked from the account page.
+    let admin_page = admin.get(app.url("/account")).send().await.unwrap();
+    assert_eq!(admin_page.status(), 200);
+    let r = admin.get(app.url(&path)).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+}
 
 async fn redirect_uri_comes_from_public_url_trusted_proxy_or_host(db: Db) {
     let redirect_of = |r: &reqwest::Response| -> String {

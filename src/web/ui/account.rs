@@ -29,6 +29,12 @@ pub struct AccountPage {
     keys: Vec<KeyRow>,
     /// What was typed into the new-key form, kept when it comes back with errors.
     key_form: KeyForm,
+    /// Identities linked to this account: (id, provider label, subject, linked at).
+    identities: Vec<(i64, String, String, String)>,
+    /// Providers the user may link now: (id, label).
+    linkable: Vec<(String, String)>,
+    /// Outcome of a Verify & Link or an unlink.
+    sso_message: Option<(bool, String)>,
 }
 
 /// A key as the account page lists it.
@@ -67,7 +73,32 @@ impl AccountPage {
         key_form: KeyForm,
     ) -> Result<Self, UiError> {
         let keys = api_keys::list_own(&state.db, me.user.id).await?;
+        let providers =
+            crate::service::sso::providers::all(&state.db, &state.secret, &state.config.sso)
+                .await?;
+        let modes = crate::service::sso::providers::modes(&state.db, &state.config.sso).await?;
+        let label = |id: &str| {
+            providers
+                .iter()
+                .find(|p| p.id == id)
+                .map_or_else(|| id.to_owned(), |p| p.label.clone())
+        };
+        let identities = crate::service::sso::identities::for_user(&state.db, me.user.id)
+            .await?
+            .into_iter()
+            .map(|i| {
+                (
+                    i.id,
+                    label(&i.provider),
+                    i.subject,
+                    format_time(i.created_at),
+                )
+            })
+            .collect();
         Ok(Self {
+            identities,
+            linkable: crate::service::sso::login_buttons(modes, &providers),
+            sso_message: None,
             layout: Layout::new("Your account", state, session, Some(me)).await?,
             me: UserView::from(me),
             has_password: me.user.password_hash.is_some(),
@@ -82,6 +113,8 @@ impl AccountPage {
 #[derive(Deserialize)]
 pub struct AccountQuery {
     notice: Option<String>,
+    linked: Option<String>,
+    link_error: Option<String>,
 }
 
 /// Messages the page can show after a redirect, by code (never free text from the URL).
@@ -107,7 +140,145 @@ pub async fn page(
     )
     .await?;
     page.notice = notice(q.notice.as_deref());
+    page.sso_message = match (q.linked, q.link_error.as_deref(), q.notice.as_deref()) {
+        (Some(_), _, _) => Some((
+            true,
+            "Identity verified and linked: you can now sign in with it.".into(),
+        )),
+        (_, Some("already_linked"), _) => Some((
+            false,
+            "That identity is already linked to your account.".into(),
+        )),
+        (_, Some("taken"), _) => Some((
+            false,
+            "That identity is linked to another account. Ask an administrator.".into(),
+        )),
+        (_, Some(code), _) => {
+            crate::web::api::oidc::Banner::message(code).map(|m| (false, m.to_owned()))
+        }
+        (_, _, Some("unlinked")) => Some((true, "Identity unlinked.".into())),
+        (_, _, Some("unlinked_local_on")) => Some((
+            true,
+            "Identity unlinked. It was your last one, so password sign-in was turned back on."
+                .into(),
+        )),
+        _ => None,
+    };
     Ok(page)
+}
+
+/// Verify & Link from the account page: the identity that comes back is linked to you.
+pub async fn link_identity(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    session: Session,
+    client: Client,
+    headers: axum::http::HeaderMap,
+    axum::extract::Path(provider): axum::extract::Path<String>,
+) -> Result<Response, UiError> {
+    let modes = crate::service::sso::providers::modes(&state.db, &state.config.sso).await?;
+    let p = crate::service::sso::providers::find(
+        &state.db,
+        &state.secret,
+        &state.config.sso,
+        &provider,
+    )
+    .await?
+    .filter(|p| p.enabled && modes.sso)
+    .ok_or(UiError::NotFound)?;
+    match crate::web::api::oidc::begin(
+        &state,
+        &session,
+        &headers,
+        &client,
+        &p,
+        crate::service::sso::oidc::Purpose::Link {
+            user_id: me.user.id,
+        },
+        "/account".into(),
+    )
+    .await
+    {
+        Ok(r) => Ok(r),
+        Err(b) => Ok(Redirect::to(&format!("/account?link_error={}", b.code())).into_response()),
+    }
+}
+
+async fn own_identity(
+    state: &AppState,
+    me: &CurrentUser,
+    id: i64,
+) -> Result<crate::domain::sso::LinkedIdentity, UiError> {
+    state
+        .db
+        .run(move |conn| crate::db::identities::get(conn, id))
+        .await
+        .map_err(UiError::internal)?
+        .filter(|i| i.user_id == me.user.id)
+        .ok_or(UiError::NotFound)
+}
+
+pub async fn confirm_unlink(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    session: Session,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+) -> Result<Response, UiError> {
+    let link = own_identity(&state, &me, id).await?;
+    Ok(super::sso::ConfirmPage::new(
+        Layout::new("Unlink identity", &state, &session, Some(&me)).await?,
+        format!(
+            "Unlink your {} identity {}? You can no longer sign in with it, and your other sessions end.",
+            link.provider, link.subject
+        ),
+        format!("/account/identities/{id}/unlink"),
+        "Unlink",
+        "/account".into(),
+    )
+    .into_response())
+}
+
+pub async fn unlink_identity(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    session: Session,
+    client: Client,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+) -> Result<Response, UiError> {
+    own_identity(&state, &me, id).await?;
+    let all =
+        crate::service::sso::providers::all(&state.db, &state.secret, &state.config.sso).await?;
+    match crate::service::sso::identities::unlink(
+        &state.db,
+        &state.config.sso,
+        &all,
+        me.actor(&client),
+        id,
+    )
+    .await
+    {
+        Ok(done) => {
+            session::renew_version(&session, done.new_session_version).await?;
+            let notice = match done.effect {
+                crate::domain::sso::UnlinkEffect::Plain => "unlinked",
+                crate::domain::sso::UnlinkEffect::TurnsLocalLoginOn => "unlinked_local_on",
+            };
+            Ok(Redirect::to(&format!("/account?notice={notice}")).into_response())
+        }
+        Err(crate::service::ServiceError::Refused { message, .. }) => {
+            let mut page = AccountPage::new(
+                &state,
+                &session,
+                &me,
+                FieldErrors::new(),
+                KeyForm::default(),
+            )
+            .await?;
+            page.sso_message = Some((false, message));
+            Ok((axum::http::StatusCode::CONFLICT, page).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[derive(Deserialize)]

@@ -667,6 +667,25 @@ pub struct ConfirmPage {
     danger: bool,
 }
 
+impl ConfirmPage {
+    pub fn new(
+        layout: Layout,
+        question: String,
+        action: String,
+        button: &'static str,
+        cancel: String,
+    ) -> Self {
+        Self {
+            layout,
+            question,
+            action,
+            button,
+            cancel,
+            danger: true,
+        }
+    }
+}
+
 pub async fn confirm_unlink(
     State(state): State<AppState>,
     RequireAdmin(me): RequireAdmin,
