@@ -89,6 +89,42 @@ impl SsoEnv {
     }
 }
 
+impl SsoEnv {
+    /// The environment's SSO settings as TOML comments for `check-config` (secrets redacted:
+    /// only whether one is set).
+    pub fn describe(&self) -> String {
+        let mut out = String::from("\n# Single sign-on from the environment (HALLPASS_OIDC_*):\n");
+        if self.providers.is_empty() {
+            out.push_str("#   no providers\n");
+        }
+        for p in &self.providers {
+            out.push_str(&format!(
+                "#   {}: label={:?} issuer={} client_id={} client_secret={} scopes=\"{}\" claims=sub:{},username:{},email:{} policy={}\n",
+                p.id,
+                p.label,
+                p.issuer,
+                p.client_id,
+                if p.client_secret.is_some() { "[REDACTED]" } else { "none (public client)" },
+                p.scopes.join(" "),
+                p.subject_claim,
+                p.username_claim,
+                p.email_claim,
+                p.policy
+            ));
+        }
+        if let Some(pin) = &self.bootstrap_admin {
+            out.push_str(&format!(
+                "# HALLPASS_BOOTSTRAP_ADMIN={}:{}\n",
+                pin.provider, pin.who
+            ));
+        }
+        if self.disable_override {
+            out.push_str("# HALLPASS_SSO_DISABLE_OVERRIDE is on: SSO login is forced off\n");
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,6 +160,11 @@ mod tests {
         assert_eq!((p.label.as_str(), p.policy), ("Pocket ID", Policy::Link));
         assert!(p.is_public_client());
         assert!(!e.disable_override);
+        let described = e.describe();
+        assert!(
+            !described.contains("s3cret") && described.contains("[REDACTED]"),
+            "{described}"
+        );
         Ok(())
     }
 

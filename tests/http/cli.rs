@@ -129,6 +129,47 @@ fn bad_values_exit_non_zero_naming_the_key() {
             "{var}: {err}"
         );
     }
+    // SSO variables are checked too, and their secrets never printed.
+    let out = hallpass(dir.path())
+        .arg("check-config")
+        .env("HALLPASS_OIDC_PROVIDERS", "authelia")
+        .env("HALLPASS_OIDC_AUTHELIA_CLIENT_ID", "hallpass")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("HALLPASS_OIDC_AUTHELIA_ISSUER"));
+    let out = hallpass(dir.path())
+        .arg("check-config")
+        .env("HALLPASS_OIDC_PROVIDERS", "authelia")
+        .env("HALLPASS_OIDC_AUTHELIA_ISSUER", "https://auth.example.com")
+        .env("HALLPASS_OIDC_AUTHELIA_CLIENT_ID", "hallpass")
+        .env("HALLPASS_OIDC_AUTHELIA_CLIENT_SECRET", "very-secret-value")
+        .env(
+            "HALLPASS_SERVER__TRUSTED_PROXIES",
+            "[10.0.0.5, 172.18.0.0/16]",
+        )
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        shown.contains("authelia: ") && shown.contains("[REDACTED]"),
+        "{shown}"
+    );
+    assert!(!shown.contains("very-secret-value"), "{shown}");
+    assert!(shown.contains("172.18.0.0/16"), "{shown}");
+    let out = hallpass(dir.path())
+        .arg("check-config")
+        .env("HALLPASS_SERVER__TRUSTED_PROXIES", "[10.0.0.5, nonsense]")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("server.trusted_proxies"));
     let out = hallpass(dir.path())
         .args(["--config", "missing.toml", "check-config"])
         .output()
