@@ -24,6 +24,7 @@ pub struct Config {
     pub session: SessionConfig,
     pub password: PasswordConfig,
     pub log: LogConfig,
+    pub auth: AuthConfig,
     /// Providers, override and first-admin pin from `HALLPASS_OIDC_*`, `HALLPASS_SSO_*` and
     /// `HALLPASS_BOOTSTRAP_ADMIN` (environment only; see `sso_env`).
     #[serde(skip)]
@@ -121,6 +122,38 @@ impl Default for SessionConfig {
             idle_timeout: HumanDuration::secs(7 * 86_400),
             max_lifetime: HumanDuration::secs(30 * 86_400),
             purge_interval: HumanDuration::secs(600),
+        }
+    }
+}
+
+/// How people may sign in, besides passwords and SSO providers.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Brute-force limits on sign-in and other secret-checking endpoints.
+    pub rate_limit: RateLimitConfig,
+}
+
+/// Failed attempts allowed per window before answers become `429 Too Many Requests`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitConfig {
+    pub enabled: bool,
+    /// The sliding window failures are counted in.
+    pub window: HumanDuration,
+    /// Failures per attempted account and client IP.
+    pub max_failures_per_account: u32,
+    /// Failures per client IP, whatever the account.
+    pub max_failures_per_ip: u32,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            window: HumanDuration::secs(15 * 60),
+            max_failures_per_account: 10,
+            max_failures_per_ip: 100,
         }
     }
 }
