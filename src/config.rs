@@ -132,6 +132,116 @@ impl Default for SessionConfig {
 pub struct AuthConfig {
     /// Brute-force limits on sign-in and other secret-checking endpoints.
     pub rate_limit: RateLimitConfig,
+    /// Sign-in by identity headers from an authenticating reverse proxy.
+    pub proxy: ProxyConfig,
+}
+
+/// Forward-auth: who a trusted reverse proxy says the caller is.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProxyConfig {
+    pub enabled: bool,
+    /// TCP peers (IPs or CIDR ranges) whose identity headers are believed. Empty: nobody's.
+    pub trusted_proxies: Vec<String>,
+    /// `authelia`, `authentik` or `oauth2-proxy`: their header names (the admin UI can
+    /// switch presets); empty = the header names below.
+    pub preset: String,
+    pub user_header: String,
+    pub email_header: String,
+    pub name_header: String,
+    pub groups_header: String,
+    /// `link` (default), `approve` or `auto`, as for OpenID providers.
+    pub policy: String,
+    /// Members of these groups are made admins at each sign-in (when any mapping is set).
+    pub admin_groups: Vec<String>,
+    /// Members of these groups (and none of the admin groups) are made viewers.
+    pub viewer_groups: Vec<String>,
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            trusted_proxies: Vec::new(),
+            preset: String::new(),
+            user_header: "Remote-User".into(),
+            email_header: "Remote-Email".into(),
+            name_header: "Remote-Name".into(),
+            groups_header: "Remote-Groups".into(),
+            policy: "link".into(),
+            admin_groups: Vec::new(),
+            viewer_groups: Vec::new(),
+        }
+    }
+}
+
+impl ProxyConfig {
+    /// Whether the TCP peer `ip` may vouch for identities.
+    pub fn trusts(&self, ip: std::net::IpAddr) -> bool {
+        self.trusted_proxies
+            .iter()
+            .filter_map(|p| parse_net(p))
+            .any(|net| net.contains(&ip))
+    }
+
+    /// The header names from the config (a preset, or the four keys).
+    pub fn configured_headers(&self) -> crate::domain::proxy::HeaderNames {
+        match crate::domain::proxy::Preset::parse(&self.preset) {
+            Some(p) => p.headers(),
+            None => crate::domain::proxy::HeaderNames {
+                user: self.user_header.clone(),
+                email: self.email_header.clone(),
+                name: self.name_header.clone(),
+                groups: self.groups_header.clone(),
+            },
+        }
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        for p in &self.trusted_proxies {
+            let Some(net) = parse_net(p) else {
+                return Err(format!(
+                    "auth.proxy.trusted_proxies: \"{p}\" is not an IP address or a CIDR range"
+                ));
+            };
+            if net.prefix_len() == 0 {
+                return Err(format!(
+                    "auth.proxy.trusted_proxies: \"{p}\" would let anyone on the network claim any identity; list your proxy's address instead"
+                ));
+            }
+        }
+        if !self.preset.is_empty() && crate::domain::proxy::Preset::parse(&self.preset).is_none() {
+            return Err(format!(
+                "auth.proxy.preset: \"{}\" is not one of authelia, authentik, oauth2-proxy",
+                self.preset
+            ));
+        }
+        crate::domain::sso::Policy::parse(&self.policy)
+            .map_err(|m| format!("auth.proxy.policy: {m}"))?;
+        for (key, h) in [
+            ("user_header", &self.user_header),
+            ("email_header", &self.email_header),
+            ("name_header", &self.name_header),
+            ("groups_header", &self.groups_header),
+        ] {
+            if axum::http::HeaderName::from_bytes(h.as_bytes()).is_err() && !h.is_empty() {
+                return Err(format!(
+                    "auth.proxy.{key}: \"{h}\" is not a valid header name"
+                ));
+            }
+        }
+        if self.enabled && self.configured_headers().user.is_empty() {
+            return Err(
+                "auth.proxy.user_header: must name a header when auth.proxy.enabled is true".into(),
+            );
+        }
+        if self.enabled && self.trusted_proxies.is_empty() {
+            tracing::warn!(
+                "auth.proxy.enabled is true but auth.proxy.trusted_proxies is empty: no proxy is trusted, so nobody signs in by header"
+            );
+        }
+        Ok(())
+    }
 }
 
 /// Failed attempts allowed per window before answers become `429 Too Many Requests`.
@@ -418,6 +528,7 @@ impl Config {
                 )));
             }
         }
+        self.auth.proxy.validate().map_err(ConfigError::Invalid)?;
         if self.session.idle_timeout.get().is_zero() {
             return bad("session.idle_timeout: must be longer than 0s");
         }

@@ -95,6 +95,13 @@ pub async fn prepare(
         }
     }
     let oidc = crate::service::sso::oidc::OidcRuntime::new().map_err(StartupError::Oidc)?;
+    let preset_pool = pool.clone();
+    let preset = blocking(move || crate::service::proxy::load_preset(&preset_pool))
+        .await?
+        .map_err(|e| match e {
+            ServiceError::Db(d) => StartupError::Db(d),
+            other => StartupError::Task(other.to_string()),
+        })?;
     Ok(AppState::new(
         config,
         pool,
@@ -102,6 +109,7 @@ pub async fn prepare(
         SetupGate::new(users > 0),
         server_secret,
         oidc,
+        crate::service::proxy::ProxyRuntime::new(preset),
     ))
 }
 

@@ -7,6 +7,7 @@ use crate::config::Config;
 use crate::db::DbPool;
 use crate::secret::ServerSecret;
 use crate::service::passwords::PasswordHasher;
+use crate::service::proxy::ProxyRuntime;
 use crate::service::setup::SetupGate;
 use crate::service::sso::oidc::OidcRuntime;
 
@@ -24,6 +25,8 @@ pub struct Inner {
     pub secret: ServerSecret,
     /// OpenID Connect: HTTP client and discovery cache.
     pub oidc: OidcRuntime,
+    /// Forward-auth: the header preset in force.
+    pub proxy: ProxyRuntime,
 }
 
 impl AppState {
@@ -34,6 +37,7 @@ impl AppState {
         setup: SetupGate,
         secret: ServerSecret,
         oidc: OidcRuntime,
+        proxy: ProxyRuntime,
     ) -> Self {
         Self(Arc::new(Inner {
             config,
@@ -42,6 +46,7 @@ impl AppState {
             setup,
             secret,
             oidc,
+            proxy,
         }))
     }
 }

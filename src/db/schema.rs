@@ -38,6 +38,7 @@ diesel::table! {
         updated_at -> BigInt,
         auto_approve_registrations -> Integer,
         sso_enabled -> Nullable<Integer>,
+        proxy_preset -> Nullable<Text>,
     }
 }
 

@@ -83,3 +83,24 @@ pub fn set_sign_in(
         .execute(conn)?;
     Ok(())
 }
+
+/// The forward-auth header preset chosen in the admin UI, if any.
+pub fn proxy_preset(conn: &mut Conn) -> Result<Option<String>, DbError> {
+    Ok(settings::table
+        .filter(settings::id.eq(1))
+        .select(settings::proxy_preset)
+        .load::<Option<String>>(conn)?
+        .pop()
+        .flatten())
+}
+
+/// Stores the preset (call inside [`super::write_tx`]).
+pub fn set_proxy_preset(conn: &mut Conn, preset: Option<&str>) -> Result<(), DbError> {
+    diesel::update(settings::table.filter(settings::id.eq(1)))
+        .set((
+            settings::proxy_preset.eq(preset),
+            settings::updated_at.eq(now_ts()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}

@@ -5,6 +5,7 @@ mod account;
 pub mod api_key;
 mod errors;
 pub mod policy;
+pub mod proxy;
 pub mod sso;
 mod user;
 

@@ -7,6 +7,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod passwords;
+pub mod proxy;
 pub mod settings;
 pub mod setup;
 pub mod sso;

@@ -22,6 +22,17 @@ use crate::state::AppState;
 pub enum AuthMethod {
     Session,
     ApiKey,
+    /// Identity headers from a trusted forward-auth proxy.
+    Proxy,
+}
+
+/// What forward-auth made of this request (for the sign-in page's banner and diagnostics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyOutcome {
+    /// A trusted proxy sent no user header.
+    MissingHeader,
+    /// The identity it sent may not sign in.
+    Refused(crate::service::proxy::ProxyRefusal),
 }
 
 /// A signed-in, active user.
@@ -58,6 +69,30 @@ pub async fn resolve(
     mut req: Request,
     next: Next,
 ) -> Response {
+    let proxied = match proxy_identity(&state, &req) {
+        Some(Ok((who, ip))) => {
+            crate::service::proxy::sign_in(&state.db, &state.config.auth.proxy, who, Some(ip))
+                .await
+                .map(|r| Some(r.map_err(ProxyOutcome::Refused)))
+        }
+        Some(Err(outcome)) => Ok(Some(Err(outcome))),
+        None => Ok(None),
+    };
+    match proxied {
+        Ok(Some(Ok(user))) => {
+            let current = CurrentUser {
+                user: std::sync::Arc::new(user),
+                auth_method: AuthMethod::Proxy,
+            };
+            req.extensions_mut().insert(Identity(Some(current)));
+            return next.run(req).await;
+        }
+        Ok(Some(Err(outcome))) => {
+            req.extensions_mut().insert(outcome);
+        }
+        Ok(None) => {}
+        Err(e) => return ApiError::from(e).into_response(),
+    }
     if let Some(key) = bearer_key(&req) {
         return match api_keys::authenticate(&state.db, &state.secret, &key).await {
             Ok(Some(user)) => {
@@ -104,6 +139,47 @@ pub async fn resolve(
                 .into_response()
         }
     }
+}
+
+/// The identity a trusted forward-auth proxy vouches for. `None`: proxy sign-in is off, the
+/// TCP peer is not a trusted proxy (its headers are ignored), or the instance is not set up.
+fn proxy_identity(
+    state: &AppState,
+    req: &Request,
+) -> Option<Result<(crate::domain::proxy::ProxyIdentity, String), ProxyOutcome>> {
+    let cfg = &state.config.auth.proxy;
+    if !cfg.enabled || !state.setup.is_done() {
+        return None;
+    }
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0)?;
+    if !cfg.trusts(peer.ip()) {
+        return None;
+    }
+    let names = state.proxy.headers(cfg);
+    let header = |name: &str| {
+        (!name.is_empty())
+            .then(|| req.headers().get(name))
+            .flatten()
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    let Some(username) = header(&names.user).and_then(|u| crate::domain::sso::clean_claim(u, 255))
+    else {
+        return Some(Err(ProxyOutcome::MissingHeader));
+    };
+    let who = crate::domain::proxy::ProxyIdentity {
+        username,
+        email: header(&names.email).and_then(|e| crate::domain::sso::clean_claim(e, 254)),
+        name: header(&names.name).and_then(|n| crate::domain::sso::clean_claim(n, 100)),
+        groups: header(&names.groups)
+            .map(crate::domain::proxy::parse_groups)
+            .unwrap_or_default(),
+    };
+    Some(Ok((who, peer.ip().to_string())))
 }
 
 /// The token of `Authorization: Bearer <token>` on an API path (the scheme is

@@ -79,6 +79,12 @@ pub fn router(state: AppState) -> Router {
             "/admin/settings",
             get(ui::settings::page).post(ui::settings::save),
         )
+        .route(
+            "/admin/proxy",
+            get(ui::proxy::page).post(ui::proxy::save_preset),
+        )
+        .route("/admin/proxy/links", post(ui::proxy::link))
+        .route("/admin/diagnostics", get(ui::proxy::diagnostics))
         .route("/admin/sso", get(ui::sso::page))
         .route("/admin/sso/modes", post(ui::sso::save_modes))
         .route(

@@ -60,6 +60,20 @@ const MATRIX: &[(&str, &str, &str, Access)] = &[
     ("POST", "/register", "/register", Access::Public),
     ("GET", "/admin/audit", "/admin/audit", Access::Admin),
     ("GET", "/admin/sso", "/admin/sso", Access::Admin),
+    ("GET", "/admin/proxy", "/admin/proxy", Access::Admin),
+    ("POST", "/admin/proxy", "/admin/proxy", Access::Admin),
+    (
+        "GET",
+        "/admin/diagnostics",
+        "/admin/diagnostics",
+        Access::Admin,
+    ),
+    (
+        "POST",
+        "/admin/proxy/links",
+        "/admin/proxy/links",
+        Access::Admin,
+    ),
     (
         "POST",
         "/account/identities/{provider}/link",

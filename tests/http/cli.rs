@@ -116,6 +116,18 @@ fn bad_values_exit_non_zero_naming_the_key() {
             "0",
             "password.argon2_parallelism",
         ),
+        (
+            "HALLPASS_AUTH__PROXY__TRUSTED_PROXIES",
+            "[10.0.0.5, 0.0.0.0/0]",
+            "would let anyone on the network",
+        ),
+        (
+            "HALLPASS_AUTH__PROXY__TRUSTED_PROXIES",
+            "[\"::/0\"]",
+            "auth.proxy.trusted_proxies",
+        ),
+        ("HALLPASS_AUTH__PROXY__PRESET", "nginx", "auth.proxy.preset"),
+        ("HALLPASS_AUTH__PROXY__POLICY", "merge", "auth.proxy.policy"),
     ] {
         let out = hallpass(dir.path())
             .arg("check-config")

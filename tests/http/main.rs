@@ -19,6 +19,7 @@ mod cli;
 mod database;
 mod idp_harness;
 mod login;
+mod proxy;
 mod registration;
 mod security;
 mod sessions;

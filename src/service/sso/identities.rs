@@ -284,6 +284,26 @@ pub async fn link(
     subject: &str,
     claims: Option<&VerifiedIdentity>,
 ) -> Result<i64, ServiceError> {
+    link_at(
+        db,
+        actor,
+        (&provider.id, &provider.issuer),
+        user_id,
+        subject,
+        claims,
+    )
+    .await
+}
+
+/// [`link`] for any `(provider id, issuer)`, e.g. forward-auth identities (`proxy`).
+pub async fn link_at(
+    db: &DbPool,
+    actor: Actor,
+    (provider_id, issuer): (&str, &str),
+    user_id: i64,
+    subject: &str,
+    claims: Option<&VerifiedIdentity>,
+) -> Result<i64, ServiceError> {
     let subject = subject.trim().to_owned();
     if subject.is_empty()
         || subject.len() > sso::MAX_SUBJECT
@@ -296,8 +316,8 @@ pub async fn link(
             ),
         ));
     }
-    let provider_id = provider.id.clone();
-    let issuer = provider.issuer.clone();
+    let provider_id = provider_id.to_owned();
+    let issuer = issuer.to_owned();
     let email = claims.and_then(|c| c.email.clone());
     let name = claims.and_then(|c| c.display_name.clone());
     let how = if claims.is_some() {

@@ -101,7 +101,8 @@ pub async fn logout(_me: CurrentUser, session: Session) -> Result<StatusCode, Ap
 
 pub async fn me(me: CurrentUser, session: Session) -> Result<Json<Me>, ApiError> {
     let token = match me.auth_method {
-        AuthMethod::Session => session::existing_csrf_token(&session).await,
+        // The proxy's own cookie authenticates these, so they need CSRF tokens like sessions.
+        AuthMethod::Session | AuthMethod::Proxy => session::existing_csrf_token(&session).await,
         // Bearer calls are not cookie-authenticated and need no CSRF token.
         AuthMethod::ApiKey => None,
     };

@@ -34,6 +34,19 @@ pub struct LoginPage {
     sso_buttons: Vec<(String, String)>,
     /// Why the last single sign-on attempt failed.
     sso_error: Option<&'static str>,
+    /// Forward-auth is on: "Sign in with your proxy".
+    proxy_mode: bool,
+    /// Why the proxy's identity did not sign anyone in.
+    proxy_banner: Option<&'static str>,
+}
+
+fn proxy_banner(outcome: Option<&crate::web::identity::ProxyOutcome>) -> Option<&'static str> {
+    match outcome? {
+        crate::web::identity::ProxyOutcome::MissingHeader => {
+            Some("Forward-auth proxy did not provide a user identity header")
+        }
+        crate::web::identity::ProxyOutcome::Refused(r) => Some(r.message()),
+    }
 }
 
 /// What the sign-in page shows besides the form: registration link, password form,
@@ -82,6 +95,7 @@ pub async fn page(
     MaybeUser(user): MaybeUser,
     session: Session,
     headers: HeaderMap,
+    outcome: Option<axum::Extension<crate::web::identity::ProxyOutcome>>,
     Query(q): Query<LoginQuery>,
 ) -> Result<Response, UiError> {
     let next = safe_next(q.next.as_deref());
@@ -111,6 +125,8 @@ pub async fn page(
             local_login: m.local_login,
             sso_buttons: m.sso_buttons,
             sso_error,
+            proxy_mode: state.config.auth.proxy.enabled,
+            proxy_banner: proxy_banner(outcome.as_ref().map(|e| &e.0)),
         },
     )
         .into_response())
@@ -184,6 +200,8 @@ pub async fn submit(
                 local_login: m.local_login,
                 sso_buttons: m.sso_buttons,
                 sso_error: None,
+                proxy_mode: state.config.auth.proxy.enabled,
+                proxy_banner: None,
             };
             Ok((status, page).into_response())
         }

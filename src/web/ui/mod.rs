@@ -6,6 +6,7 @@ pub mod audit;
 pub mod errors;
 pub mod home;
 pub mod login;
+pub mod proxy;
 pub mod register;
 pub mod settings;
 pub mod setup;
@@ -151,6 +152,7 @@ impl From<&CurrentUser> for UserView {
             auth_method: match c.auth_method {
                 super::identity::AuthMethod::Session => "password (browser session)",
                 super::identity::AuthMethod::ApiKey => "API key",
+                super::identity::AuthMethod::Proxy => "forward-auth proxy",
             },
             created: format_time(u.created_at),
             last_login: u

@@ -713,7 +713,7 @@ pub async fn confirm_unlink(
         ),
         action: format!("/admin/sso/identities/{identity_id}/unlink"),
         button: "Unlink",
-        cancel: format!("/admin/sso/providers/{}/links", link.provider),
+        cancel: links_path(&link.provider),
         danger: true,
     })
 }
@@ -732,7 +732,7 @@ pub async fn unlink(
         .map_err(UiError::internal)?
         .ok_or(UiError::NotFound)?;
     let all = providers::all(&state.db, &state.secret, &state.config.sso).await?;
-    let back = format!("/admin/sso/providers/{}/links", link.provider);
+    let back = links_path(&link.provider);
     match identities::unlink(
         &state.db,
         &state.config.sso,
@@ -752,12 +752,26 @@ pub async fn unlink(
             };
             Ok(Redirect::to(&format!("{back}?notice={notice}")).into_response())
         }
+        Err(ServiceError::Refused { message, .. })
+            if link.provider == crate::domain::sso::PROXY_PROVIDER =>
+        {
+            Err(UiError::Conflict(message))
+        }
         Err(ServiceError::Refused { message, .. }) => {
             let mut page = links_page(&state, &session, &me, &link.provider).await?;
             page.error = Some(message);
             Ok((StatusCode::CONFLICT, page).into_response())
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+/// Where the links of a provider are listed (forward-auth links live on the proxy page).
+fn links_path(provider: &str) -> String {
+    if provider == crate::domain::sso::PROXY_PROVIDER {
+        "/admin/proxy".to_owned()
+    } else {
+        format!("/admin/sso/providers/{provider}/links")
     }
 }
 
