@@ -29,6 +29,10 @@ pub struct Config {
     /// `HALLPASS_BOOTSTRAP_ADMIN` (environment only; see `sso_env`).
     #[serde(skip)]
     pub sso: crate::sso_env::SsoEnv,
+    /// The dev bypass and the break-glass admin (`HALLPASS_AUTH_BYPASS`,
+    /// `HALLPASS_ADMIN_KEY`…; environment only).
+    #[serde(skip)]
+    pub env_auth: crate::env_auth::EnvAuth,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -496,6 +500,8 @@ impl Config {
             .extract()
             .map_err(|e| ConfigError::Invalid(describe(e)))?;
         config.sso = crate::sso_env::SsoEnv::from_env(|k| std::env::var(k).ok())
+            .map_err(ConfigError::Invalid)?;
+        config.env_auth = crate::env_auth::EnvAuth::from_env(|k| std::env::var(k).ok())
             .map_err(ConfigError::Invalid)?;
         config.validate()?;
         Ok(config)

@@ -7,6 +7,7 @@ pub mod bootstrap;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod env_auth;
 pub mod secret;
 pub mod server;
 pub mod service;
