@@ -158,3 +158,8 @@ pub fn delete(conn: &mut Conn, id: &str) -> Result<(), DbError> {
 pub fn delete_all(conn: &mut Conn) -> Result<usize, DbError> {
     Ok(diesel::delete(p::table).execute(conn)?)
 }
+
+/// Providers defined in the admin UI whose button is shown.
+pub fn count_enabled(conn: &mut Conn) -> Result<i64, DbError> {
+    Ok(p::table.filter(p::enabled.eq(1)).count().get_result(conn)?)
+}

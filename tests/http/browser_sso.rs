@@ -518,7 +518,7 @@ async fn browser_sso_admin_screens(db: Db) {
     let question = b.text(".card p").await;
     assert!(
         question.starts_with(&format!(
-            "Unlink the {ID} identity {} from {ADMIN}?",
+            "Unlink the {LABEL} identity {} from {ADMIN}?",
             ALICE.sub
         )),
         "{question}"

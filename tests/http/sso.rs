@@ -201,7 +201,53 @@ both_databases!(
     changed_issuer_no_longer_matches_old_links,
     redirect_uri_comes_from_public_url_trusted_proxy_or_host,
     a_user_links_and_unlinks_their_own_identity,
+    hiding_the_last_provider_brings_the_password_form_back,
 );
+
+async fn hiding_the_last_provider_brings_the_password_form_back(db: Db) {
+    let Some(app) = TestApp::with_admin(db).await else {
+        return;
+    };
+    let admin = app.admin_client().await;
+    let token = app.csrf(&admin, "/admin/sso/new").await;
+    let r = admin
+        .post(app.url("/admin/sso/new"))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("id", "home"),
+            ("issuer", "https://idp.example.com"),
+            ("client_id", CLIENT_ID),
+            ("client_secret", CLIENT_SECRET),
+            ("action", "save"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        link_subject(&app, &admin, "home", "admin-sub", ADMIN)
+            .await
+            .status(),
+        303
+    );
+    assert_eq!(set_modes(&app, &admin, true, false).await.status(), 303);
+    assert!(!login_page(&app, "").await.contains("password-form"));
+    let token = app.csrf(&admin, "/admin/sso").await;
+    let r = admin
+        .post(app.url("/admin/sso/providers/home/enabled"))
+        .form(&[("csrf_token", token.as_str()), ("enabled", "off")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let page = login_page(&app, "").await;
+    assert!(
+        page.contains("password-form") && !page.contains("sso-home"),
+        "{page}"
+    );
+    let c = app.client();
+    assert_eq!(app.login(&c, ADMIN, ADMIN_PASSWORD).await.status(), 303);
+}
 
 async fn a_user_links_and_unlinks_their_own_identity(db: Db) {
     let Some((app, idp)) = start(db, Policy::Link, true, |_| {}).await else {

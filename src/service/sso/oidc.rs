@@ -48,10 +48,18 @@ impl fmt::Display for DiscoveryProblem {
                 f,
                 "Discovery failed: the provider answered HTTP {s} at /.well-known/openid-configuration. Check the issuer URL."
             ),
-            DiscoveryProblem::IssuerMismatch { configured, found } => write!(
-                f,
-                "Issuer mismatch: the provider calls itself \"{found}\", but the issuer entered here is \"{configured}\". Use exactly the provider's value (watch the trailing slash)."
-            ),
+            DiscoveryProblem::IssuerMismatch { configured, found } => {
+                let slash_only = configured.trim_end_matches('/') == found.trim_end_matches('/');
+                write!(
+                    f,
+                    "Issuer mismatch: the provider calls itself \"{found}\", but the issuer entered here is \"{configured}\". Use exactly the provider's value{}.",
+                    if slash_only {
+                        " — only the trailing slash differs"
+                    } else {
+                        ""
+                    }
+                )
+            }
             DiscoveryProblem::MissingEndpoints(what) => write!(
                 f,
                 "The provider's discovery response is missing required endpoints ({what})."

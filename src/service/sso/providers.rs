@@ -89,9 +89,19 @@ pub async fn stored_state(db: &DbPool, id: &str) -> Result<Option<StoredState>, 
 }
 
 /// The current sign-in switches.
+/// The sign-in switches in force. With no provider whose button could be shown, SSO is
+/// off and the password form is on whatever the stored switches say: nobody is locked out
+/// by hiding or removing the last provider.
 pub async fn modes(db: &DbPool, env: &SsoEnv) -> Result<SignInModes, ServiceError> {
-    let s = db.run(settings::get).await?;
-    Ok(SignInModes::of(&s, env))
+    let (s, enabled) = db
+        .run(|conn| Ok::<_, ServiceError>((settings::get(conn)?, store::count_enabled(conn)?)))
+        .await?;
+    let mut modes = SignInModes::of(&s, env);
+    if env.providers.is_empty() && enabled == 0 {
+        modes.sso = false;
+        modes.local = true;
+    }
+    Ok(modes)
 }
 
 fn refused(code: &'static str, message: impl Into<String>) -> ServiceError {

@@ -59,7 +59,7 @@ struct Modes {
 
 async fn modes(state: &AppState) -> Result<Modes, UiError> {
     let settings = crate::service::settings::get(&state.db).await?;
-    let modes = crate::service::sso::SignInModes::of(&settings, &state.config.sso);
+    let modes = crate::service::sso::providers::modes(&state.db, &state.config.sso).await?;
     let providers = if modes.sso {
         crate::service::sso::providers::all(&state.db, &state.secret, &state.config.sso).await?
     } else {

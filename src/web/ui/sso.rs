@@ -228,6 +228,8 @@ pub struct ConnectionPage {
     redirect_uri: String,
     error: Option<String>,
     policies: [Policy; 3],
+    /// `HALLPASS_OIDC_<this>_*` for environment providers.
+    env_prefix: String,
 }
 
 async fn connection_page(
@@ -277,6 +279,11 @@ async fn connection_page(
         discovery: None,
         error: None,
         policies: Policy::ALL,
+        env_prefix: String::new(),
+    })
+    .map(|mut page| {
+        page.env_prefix = page.values.id.to_ascii_uppercase().replace('-', "_");
+        page
     })
 }
 
@@ -364,6 +371,10 @@ pub async fn update(
 ) -> Result<Response, UiError> {
     // The id is the URL's; it cannot be renamed by the form.
     form.fields.id = id.clone();
+    // Read-only (environment) providers test the issuer they have, not a form field.
+    if let Some(p) = state.config.sso.providers.iter().find(|p| p.id == id) {
+        form.fields.issuer = p.issuer.clone();
+    }
     submit_connection(state, admin, session, client, headers, Some(id), form).await
 }
 
@@ -709,7 +720,9 @@ pub async fn confirm_unlink(
         layout: Layout::new("Unlink identity", &state, &session, Some(&me)).await?,
         question: format!(
             "Unlink the {} identity {} from {}? They can no longer sign in with it, and their other sessions end.",
-            link.provider, link.subject, owner.username
+            provider_label(&state, &link.provider).await,
+            link.subject,
+            owner.username
         ),
         action: format!("/admin/sso/identities/{identity_id}/unlink"),
         button: "Unlink",
@@ -763,6 +776,17 @@ pub async fn unlink(
             Ok((StatusCode::CONFLICT, page).into_response())
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+/// A provider's label for sentences ("Forward-auth proxy" for proxy links).
+async fn provider_label(state: &AppState, id: &str) -> String {
+    if id == crate::domain::sso::PROXY_PROVIDER {
+        return "forward-auth proxy".to_owned();
+    }
+    match providers::find(&state.db, &state.secret, &state.config.sso, id).await {
+        Ok(Some(p)) => p.label,
+        _ => id.to_owned(),
     }
 }
 
