@@ -32,6 +32,8 @@ pub enum StartupError {
     },
     #[error("{0}")]
     Oidc(String),
+    #[error("{0}")]
+    Insecure(String),
     #[error("start-up task failed: {0}")]
     Task(String),
 }
@@ -51,6 +53,9 @@ pub async fn prepare(
     config: Config,
     bootstrap: Option<NewAdmin>,
 ) -> Result<AppState, StartupError> {
+    if let Some(refusal) = config.env_auth.bypass_refusal(config.server.bind) {
+        return Err(StartupError::Insecure(refusal));
+    }
     // First: a bad secret should stop the server before it touches the database.
     let data_dir = config.server.data_dir.clone();
     let env_secret = std::env::var(secret::ENV_VAR).ok();
@@ -74,6 +79,14 @@ pub async fn prepare(
     let password_config = config.password.clone();
     let hasher = blocking(move || PasswordHasher::new(&password_config)).await??;
 
+    let break_glass = config.env_auth.break_glass.is_some();
+    pool.run(move |conn| db::settings::set_break_glass(conn, break_glass))
+        .await?;
+    if break_glass {
+        tracing::warn!(
+            "HALLPASS_ADMIN_KEY is set: the built-in break-glass admin \"admin\" can sign in with it; the username \"admin\" is reserved"
+        );
+    }
     let mut users = pool.run(db::users::count).await?;
     if let Some(admin) = bootstrap {
         if users > 0 {
@@ -95,6 +108,15 @@ pub async fn prepare(
         }
     }
     let oidc = crate::service::sso::oidc::OidcRuntime::new().map_err(StartupError::Oidc)?;
+    let dev_admin = if config.env_auth.bypass {
+        let user = accounts::ensure_dev_admin(&pool)
+            .await
+            .map_err(StartupError::Bootstrap)?;
+        tracing::warn!(username = %user.username, "HALLPASS_AUTH_BYPASS is on: every request is signed in as this admin, without a password. For development only.");
+        Some(user.id)
+    } else {
+        None
+    };
     let preset_pool = pool.clone();
     let preset = blocking(move || crate::service::proxy::load_preset(&preset_pool))
         .await?
@@ -102,15 +124,17 @@ pub async fn prepare(
             ServiceError::Db(d) => StartupError::Db(d),
             other => StartupError::Task(other.to_string()),
         })?;
-    Ok(AppState::new(
+    Ok(AppState::new(crate::state::Inner {
         config,
-        pool,
+        db: pool,
         hasher,
-        SetupGate::new(users > 0),
-        server_secret,
+        // With the dev bypass every request is an admin: there is nothing to set up.
+        setup: SetupGate::new(users > 0 || dev_admin.is_some()),
+        secret: server_secret,
         oidc,
-        crate::service::proxy::ProxyRuntime::new(preset),
-    ))
+        proxy: crate::service::proxy::ProxyRuntime::new(preset),
+        dev_admin,
+    }))
 }
 
 /// Binds the configured address.

@@ -27,27 +27,13 @@ pub struct Inner {
     pub oidc: OidcRuntime,
     /// Forward-auth: the header preset in force.
     pub proxy: ProxyRuntime,
+    /// `HALLPASS_AUTH_BYPASS`: the dev admin every request is.
+    pub dev_admin: Option<i64>,
 }
 
 impl AppState {
-    pub fn new(
-        config: Config,
-        db: DbPool,
-        hasher: PasswordHasher,
-        setup: SetupGate,
-        secret: ServerSecret,
-        oidc: OidcRuntime,
-        proxy: ProxyRuntime,
-    ) -> Self {
-        Self(Arc::new(Inner {
-            config,
-            db,
-            hasher,
-            setup,
-            secret,
-            oidc,
-            proxy,
-        }))
+    pub fn new(inner: Inner) -> Self {
+        Self(Arc::new(inner))
     }
 }
 

@@ -39,6 +39,7 @@ diesel::table! {
         auto_approve_registrations -> Integer,
         sso_enabled -> Nullable<Integer>,
         proxy_preset -> Nullable<Text>,
+        break_glass_admin -> Integer,
     }
 }
 

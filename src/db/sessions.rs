@@ -46,7 +46,12 @@ fn key(id: &Id) -> String {
 }
 
 fn user_of(record: &Record) -> Option<i64> {
-    record.data.get(USER_ID_KEY).and_then(|v| v.as_i64())
+    // Only real rows: the break-glass admin (id 0) has no row to reference.
+    record
+        .data
+        .get(USER_ID_KEY)
+        .and_then(|v| v.as_i64())
+        .filter(|id| *id > 0)
 }
 
 /// A tower-sessions store backed by the application's database pool.

@@ -104,3 +104,21 @@ pub fn set_proxy_preset(conn: &mut Conn, preset: Option<&str>) -> Result<(), DbE
         .execute(conn)?;
     Ok(())
 }
+
+/// Records whether the break-glass admin exists (start-up), which reserves its username.
+pub fn set_break_glass(conn: &mut Conn, on: bool) -> Result<(), DbError> {
+    diesel::update(settings::table.filter(settings::id.eq(1)))
+        .set(settings::break_glass_admin.eq(i32::from(on)))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Whether the break-glass admin exists.
+pub fn break_glass(conn: &mut Conn) -> Result<bool, DbError> {
+    Ok(settings::table
+        .filter(settings::id.eq(1))
+        .select(settings::break_glass_admin)
+        .load::<i32>(conn)?
+        .pop()
+        .is_some_and(|v| v != 0))
+}

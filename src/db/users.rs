@@ -426,6 +426,9 @@ pub fn free_username(conn: &mut Conn, base: &Username) -> Result<Option<Username
         let Ok(name) = Username::parse(&candidate) else {
             continue;
         };
+        if name_reserved(conn, &name.key())? {
+            continue;
+        }
         let used: i64 = users::table
             .filter(users::username_key.eq(name.key()))
             .count()
@@ -444,4 +447,13 @@ pub fn email_in_use(conn: &mut Conn, email_key: &str) -> Result<bool, DbError> {
         .count()
         .get_result(conn)?;
     Ok(n > 0)
+}
+
+/// Whether a username (its lowercase key) is reserved: "admin" while the break-glass admin
+/// (`HALLPASS_ADMIN_KEY`) exists.
+pub fn name_reserved(conn: &mut Conn, username_key: &str) -> Result<bool, DbError> {
+    Ok(
+        username_key == crate::env_auth::BREAK_GLASS_USERNAME
+            && super::settings::break_glass(conn)?,
+    )
 }

@@ -57,6 +57,12 @@ pub async fn create_first_admin(
             if users::count(conn)? > 0 {
                 return Err(ServiceError::AlreadySetUp);
             }
+            if users::name_reserved(conn, &new.username.key())? {
+                return Err(ServiceError::Validation(FieldErrors::single(
+                    "username",
+                    "\"admin\" is reserved for the built-in break-glass admin (HALLPASS_ADMIN_KEY): choose another username.",
+                )));
+            }
             let user = users::insert(
                 conn,
                 &users::NewUser {
@@ -98,6 +104,12 @@ pub async fn change_own_password(
     confirm: &str,
     ip: Option<String>,
 ) -> Result<(), ServiceError> {
+    if user.id == crate::env_auth::BREAK_GLASS_ID {
+        return Err(ServiceError::Refused {
+            code: "BREAK_GLASS_ACCOUNT",
+            message: "The break-glass admin's password is HALLPASS_ADMIN_KEY: change the variable and restart to rotate it.".into(),
+        });
+    }
     let mut errors = FieldErrors::new();
     let new_password = match Password::parse_confirmed(new, confirm) {
         Ok(p) => Some(p),
@@ -223,6 +235,47 @@ pub async fn register(
                     ip: ip.as_deref(),
                     outcome: "success",
                     detail: Some(&format!("status={status}")),
+                },
+            )?;
+            Ok(user)
+        })
+    })
+    .await
+}
+
+/// The development bypass's admin (`HALLPASS_AUTH_BYPASS`): found by its reserved name or
+/// created active, without a password.
+pub async fn ensure_dev_admin(db: &DbPool) -> Result<User, ServiceError> {
+    db.run(|conn| {
+        db::write_tx(conn, |conn| {
+            let key = crate::env_auth::DEV_ADMIN_USERNAME;
+            if let Some(u) = users::find_by_login(conn, key)? {
+                return Ok(u);
+            }
+            let username = Username::parse(key)
+                .map_err(|m| ServiceError::Validation(FieldErrors::single("username", m)))?;
+            let user = users::insert(
+                conn,
+                &users::NewUser {
+                    username: &username,
+                    email: None,
+                    display_name: Some("Development admin"),
+                    role: Role::Admin,
+                    status: Status::Active,
+                    password_hash: None,
+                    created_by: None,
+                },
+            )?;
+            audit::insert(
+                conn,
+                &audit::NewEvent {
+                    actor_id: None,
+                    actor: "bypass",
+                    action: "user.create",
+                    target: Some(key),
+                    ip: None,
+                    outcome: "success",
+                    detail: Some("development bypass admin (HALLPASS_AUTH_BYPASS)"),
                 },
             )?;
             Ok(user)

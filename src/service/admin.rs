@@ -125,7 +125,12 @@ pub(crate) fn taken_errors(
     let email_key = p.email.as_ref().map(Email::key);
     let (name, email) = users::taken(conn, except, &p.username.key(), email_key.as_deref())?;
     let mut errors = FieldErrors::new();
-    if name {
+    if users::name_reserved(conn, &p.username.key())? {
+        errors.add(
+            "username",
+            "\"admin\" is reserved for the built-in break-glass admin (HALLPASS_ADMIN_KEY).",
+        );
+    } else if name {
         errors.add("username", "This username is already taken.");
     }
     if email {

@@ -90,6 +90,14 @@ pub async fn create(
     owner: &User,
     new: NewApiKey,
 ) -> Result<CreatedKey, ServiceError> {
+    if owner.id == crate::env_auth::BREAK_GLASS_ID {
+        return Err(ServiceError::Refused {
+            code: "BREAK_GLASS_ACCOUNT",
+            message:
+                "The break-glass admin cannot own API keys: create a regular admin for automation."
+                    .into(),
+        });
+    }
     let clear = generate();
     let key_hmac = secret.hmac_hex(clear.as_bytes());
     let prefix = clear[..SHOWN_PREFIX_LEN].to_owned();

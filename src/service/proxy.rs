@@ -262,6 +262,7 @@ fn create(
         return Ok(Err(ProxyRefusal::BadUsername));
     };
     let (name_taken, _) = users::taken(conn, None, &username.key(), None)?;
+    let name_taken = name_taken || users::name_reserved(conn, &username.key())?;
     if name_taken {
         tracing::warn!(user = %who.username, "proxy sign-in rejected: a local account with this username exists and is not merged; link it explicitly");
         audit::insert(

@@ -18,6 +18,7 @@ mod browser;
 mod browser_sso;
 mod cli;
 mod database;
+mod env_auth;
 mod idp_harness;
 mod login;
 mod proxy;

@@ -202,7 +202,29 @@ both_databases!(
     redirect_uri_comes_from_public_url_trusted_proxy_or_host,
     a_user_links_and_unlinks_their_own_identity,
     hiding_the_last_provider_brings_the_password_form_back,
+    the_dev_bypass_admin_does_not_count_as_the_first_admin,
 );
+
+async fn the_dev_bypass_admin_does_not_count_as_the_first_admin(db: Db) {
+    let Some((app, idp)) = start(db, Policy::Link, false, |c| {
+        c.env_auth = hallpass::env_auth::EnvAuth::from_env(|k| {
+            (k == "HALLPASS_AUTH_BYPASS").then(|| "1".to_owned())
+        })
+        .unwrap();
+    })
+    .await
+    else {
+        return;
+    };
+    let c = app.client();
+    let r = sso_login(&app, &idp, &c, "idp", BOB).await;
+    assert_eq!(location(&r), "/account");
+    let bob = user(&app, "bob").await;
+    assert_eq!(
+        (bob.role.as_str(), bob.status.as_str()),
+        ("admin", "active")
+    );
+}
 
 async fn hiding_the_last_provider_brings_the_password_form_back(db: Db) {
     let Some(app) = TestApp::with_admin(db).await else {

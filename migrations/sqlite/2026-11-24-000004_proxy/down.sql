@@ -1,1 +1,2 @@
+ALTER TABLE settings DROP COLUMN break_glass_admin;
 ALTER TABLE settings DROP COLUMN proxy_preset;

@@ -60,6 +60,7 @@ pub async fn sign_in(
     provider: &Provider,
     who: VerifiedIdentity,
     ip: Option<String>,
+    ignore_admin: Option<i64>,
 ) -> Result<Result<SignedIn, Refusal>, ServiceError> {
     let provider = provider.clone();
     let pin = env.bootstrap_admin.clone();
@@ -112,7 +113,8 @@ pub async fn sign_in(
             }
             // "Empty" = nobody can administer it yet (accounts an unpinned identity created
             // while waiting for the pinned one do not count).
-            let empty = users::count_other_active_admins(conn, -1)? == 0;
+            // The dev bypass's admin does not count either.
+            let empty = users::count_other_active_admins(conn, ignore_admin.unwrap_or(-1))? == 0;
             let pinned_ok = |pin: &Option<BootstrapPin>| match pin {
                 None => true,
                 Some(p) => p.matches(&provider.id, &who.subject, who.username.as_deref()),
@@ -304,6 +306,12 @@ pub async fn link_at(
     subject: &str,
     claims: Option<&VerifiedIdentity>,
 ) -> Result<i64, ServiceError> {
+    if user_id == crate::env_auth::BREAK_GLASS_ID {
+        return Err(refused(
+            "BREAK_GLASS_ACCOUNT",
+            "The break-glass admin has no database account to link identities to.",
+        ));
+    }
     let subject = subject.trim().to_owned();
     if subject.is_empty()
         || subject.len() > sso::MAX_SUBJECT

@@ -73,7 +73,7 @@ pub async fn login(
     let user = auth::login_with_password(
         &state.db,
         &state.hasher,
-        &state.config.sso,
+        &state.config,
         &body.username,
         &body.password,
         Some(client.ip_string()),
@@ -102,7 +102,9 @@ pub async fn logout(_me: CurrentUser, session: Session) -> Result<StatusCode, Ap
 pub async fn me(me: CurrentUser, session: Session) -> Result<Json<Me>, ApiError> {
     let token = match me.auth_method {
         // The proxy's own cookie authenticates these, so they need CSRF tokens like sessions.
-        AuthMethod::Session | AuthMethod::Proxy => session::existing_csrf_token(&session).await,
+        AuthMethod::Session | AuthMethod::Proxy | AuthMethod::Bypass => {
+            session::existing_csrf_token(&session).await
+        }
         // Bearer calls are not cookie-authenticated and need no CSRF token.
         AuthMethod::ApiKey => None,
     };

@@ -303,6 +303,7 @@ pub async fn callback(
                 &provider,
                 who.clone(),
                 Some(client.ip_string()),
+                state.dev_admin,
             )
             .await;
             match result {

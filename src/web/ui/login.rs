@@ -156,7 +156,7 @@ pub async fn submit(
         match auth::login_with_password(
             &state.db,
             &state.hasher,
-            &state.config.sso,
+            &state.config,
             &form.username,
             &form.password,
             Some(client.ip_string()),

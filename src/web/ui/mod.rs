@@ -30,6 +30,8 @@ pub struct Layout {
     pub user: Option<NavUser>,
     pub csrf_token: String,
     pub asset_version: &'static str,
+    /// The development bypass is on: a red banner on every page.
+    pub bypass: bool,
 }
 
 pub struct NavUser {
@@ -67,6 +69,7 @@ impl Layout {
             }),
             csrf_token: session::csrf_token(session).await?,
             asset_version: ASSET_VERSION,
+            bypass: state.dev_admin.is_some(),
         })
     }
 
@@ -77,6 +80,7 @@ impl Layout {
             user: None,
             csrf_token: String::new(),
             asset_version: ASSET_VERSION,
+            bypass: false,
         }
     }
 }
@@ -153,6 +157,7 @@ impl From<&CurrentUser> for UserView {
                 super::identity::AuthMethod::Session => "password (browser session)",
                 super::identity::AuthMethod::ApiKey => "API key",
                 super::identity::AuthMethod::Proxy => "forward-auth proxy",
+                super::identity::AuthMethod::Bypass => "development bypass (HALLPASS_AUTH_BYPASS)",
             },
             created: format_time(u.created_at),
             last_login: u

@@ -288,6 +288,7 @@ pub async fn diagnostics(
             crate::web::identity::AuthMethod::Session => "session cookie",
             crate::web::identity::AuthMethod::ApiKey => "API key",
             crate::web::identity::AuthMethod::Proxy => "forward-auth proxy headers",
+            crate::web::identity::AuthMethod::Bypass => "development bypass",
         },
         outcome: outcome.map(|o| match o.0 {
             ProxyOutcome::MissingHeader => {
