@@ -203,7 +203,37 @@ both_databases!(
     a_user_links_and_unlinks_their_own_identity,
     hiding_the_last_provider_brings_the_password_form_back,
     the_dev_bypass_admin_does_not_count_as_the_first_admin,
+    a_sign_in_older_than_ten_minutes_is_refused,
 );
+
+async fn a_sign_in_older_than_ten_minutes_is_refused(db: Db) {
+    let Some((app, idp)) = start(db, Policy::Auto, true, |_| {}).await else {
+        return;
+    };
+    let c = app.client();
+    let begin = c.get(app.url("/api/auth/oidc/idp/login"));
+    let callback = via_idp(&app, &idp, &c, begin, BOB).await;
+    // Age the stored flow by eleven minutes (the session row holds it as JSON).
+    let rows = crate::support::session_rows(&app).await;
+    let data = rows.iter().find(|d| d.contains("started_at")).unwrap();
+    let at = data.find("\"started_at\":").unwrap() + "\"started_at\":".len();
+    let started: String = data[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    let older = started.parse::<i64>().unwrap() - 660;
+    let changed = sql(
+        &app,
+        format!(
+            "UPDATE sessions SET data = REPLACE(data, '\"started_at\":{started}', '\"started_at\":{older}')"
+        ),
+    )
+    .await;
+    assert!(changed >= 1);
+    let r = c.get(&callback).send().await.unwrap();
+    assert_eq!(location(&r), "/login?sso_error=expired");
+    assert!(me(&app, &c).await.is_none());
+}
 
 async fn the_dev_bypass_admin_does_not_count_as_the_first_admin(db: Db) {
     let Some((app, idp)) = start(db, Policy::Link, false, |c| {
