@@ -177,3 +177,21 @@ pub fn of_active_admins(conn: &mut Conn) -> Result<Vec<LinkedIdentity>, DbError>
         .map(into_identity)
         .collect())
 }
+
+/// The providers each of these users has identities at (for the user table).
+pub fn providers_of(
+    conn: &mut Conn,
+    user_ids: &[i64],
+) -> Result<std::collections::HashMap<i64, Vec<String>>, DbError> {
+    let rows: Vec<(i64, String)> = identities::table
+        .filter(identities::user_id.eq_any(user_ids))
+        .order((identities::user_id, identities::provider))
+        .select((identities::user_id, identities::provider))
+        .distinct()
+        .load(conn)?;
+    let mut out: std::collections::HashMap<i64, Vec<String>> = std::collections::HashMap::new();
+    for (user, provider) in rows {
+        out.entry(user).or_default().push(provider);
+    }
+    Ok(out)
+}

@@ -593,6 +593,16 @@ async fn auto_policy_creates_an_active_user_and_never_merges_by_email(db: Db) {
     assert_eq!(body["username"], "bob");
     assert_eq!(body["email"], BOB.email);
     assert_eq!(body["display_name"], BOB.name);
+    // The user table names the way in of an account without a password.
+    let table = admin
+        .get(app.url("/admin/users?q=bob"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(table.contains("SSO (idp)"), "{table}");
 }
 
 async fn first_identity_on_an_empty_instance_becomes_admin(db: Db) {

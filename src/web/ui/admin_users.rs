@@ -39,11 +39,18 @@ pub struct RowView {
 }
 
 impl RowView {
-    fn with_keys(u: &User, me: i64, keys: i64) -> Self {
+    fn with_keys(u: &User, me: i64, keys: i64, identities: &[String]) -> Self {
         let mut row = Self::new(u, me);
         let mut methods = Vec::new();
         if u.password_hash.is_some() {
             methods.push("password".to_owned());
+        }
+        for provider in identities {
+            methods.push(if provider == crate::domain::sso::PROXY_PROVIDER {
+                "forward-auth proxy".to_owned()
+            } else {
+                format!("SSO ({provider})")
+            });
         }
         match keys {
             0 => {}
@@ -146,13 +153,14 @@ pub async fn table(
     let params = q.params;
     let query = params.to_query().map_err(UiError::BadRequest)?;
     let sort = query.sort;
-    let (rows, keys) = state
+    let (rows, keys, sso) = state
         .db
         .run(move |c| {
             let rows = crate::db::users::list(c, &query)?;
             let ids: Vec<i64> = rows.iter().map(|u| u.id).collect();
             let keys = crate::db::users::api_key_counts(c, &ids)?;
-            Ok::<_, crate::db::DbError>((rows, keys))
+            let sso = crate::db::identities::providers_of(c, &ids)?;
+            Ok::<_, crate::db::DbError>((rows, keys, sso))
         })
         .await
         .map_err(UiError::internal)?;
@@ -175,7 +183,14 @@ pub async fn table(
     let users: Vec<RowView> = rows
         .iter()
         .take(params.limit())
-        .map(|u| RowView::with_keys(u, me.user.id, keys.get(&u.id).copied().unwrap_or(0)))
+        .map(|u| {
+            RowView::with_keys(
+                u,
+                me.user.id,
+                keys.get(&u.id).copied().unwrap_or(0),
+                sso.get(&u.id).map_or(&[][..], Vec::as_slice),
+            )
+        })
         .collect();
     let csrf_token = crate::web::session::csrf_token(&session).await?;
     if is_htmx(&headers) && headers.get("hx-target").is_some_and(|v| v == "user-table") {
