@@ -132,6 +132,16 @@ pub async fn run(
             "No users yet. Open {base}/setup to create the first admin (from another machine you will need the code). setup code: {code}"
         );
     }
+    match &state.config.server.trusted_proxies {
+        crate::config::TrustedProxies::All => tracing::warn!(
+            "server.trusted_proxies = true: every X-Forwarded-For entry is believed, so anyone who can reach {local} directly chooses the address logged, audited and rate-limited. Use it only when nothing but your reverse proxy can connect."
+        ),
+        crate::config::TrustedProxies::Hops(n) if *n > 0 => tracing::info!(
+            hops = n,
+            "server.trusted_proxies: the client address is read from X-Forwarded-For behind {n} proxies, whatever their addresses"
+        ),
+        _ => {}
+    }
     let purge = tokio::spawn(purge_sessions(state.clone()));
     let app = crate::web::router(state).into_make_service_with_connect_info::<SocketAddr>();
     let result = axum::serve(listener, app)

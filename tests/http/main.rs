@@ -16,6 +16,7 @@ mod api_keys;
 mod audit;
 mod browser;
 mod cli;
+mod client_ip;
 mod database;
 mod idp_harness;
 mod login;
