@@ -143,13 +143,29 @@ pub async fn run(
         _ => {}
     }
     let purge = tokio::spawn(purge_sessions(state.clone()));
-    let app = crate::web::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let limits = tokio::spawn(flush_rate_limits(state.clone()));
+    let app = crate::web::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
     purge.abort();
-    tracing::info!("Hallpass stopped");
+    limits.abort();
+    state.limiter.flush().await;
+    tracing::info!(
+        password_hashes = state.hasher.hashes_computed(),
+        "Hallpass stopped"
+    );
     result
+}
+
+/// Writes coalesced rate-limit refusals to the audit log and forgets closed windows, once a
+/// minute (see `service::rate_limit`).
+async fn flush_rate_limits(state: AppState) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        state.limiter.flush().await;
+    }
 }
 
 /// Deletes expired sessions every `session.purge_interval`.

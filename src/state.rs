@@ -7,6 +7,7 @@ use crate::config::Config;
 use crate::db::DbPool;
 use crate::secret::ServerSecret;
 use crate::service::passwords::PasswordHasher;
+use crate::service::rate_limit::RateLimiter;
 use crate::service::setup::SetupGate;
 use crate::service::sso::oidc::OidcRuntime;
 
@@ -24,6 +25,8 @@ pub struct Inner {
     pub secret: ServerSecret,
     /// OpenID Connect: HTTP client and discovery cache.
     pub oidc: OidcRuntime,
+    /// Brute-force limits (`auth.rate_limit`), counted in this process.
+    pub limiter: RateLimiter,
 }
 
 impl AppState {
@@ -35,7 +38,9 @@ impl AppState {
         secret: ServerSecret,
         oidc: OidcRuntime,
     ) -> Self {
+        let limiter = RateLimiter::new(&config.auth.rate_limit, db.clone());
         Self(Arc::new(Inner {
+            limiter,
             config,
             db,
             hasher,

@@ -7,6 +7,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod passwords;
+pub mod rate_limit;
 pub mod settings;
 pub mod setup;
 pub mod sso;
@@ -44,6 +45,10 @@ pub enum ServiceError {
     /// A rule of user administration refused the change.
     #[error(transparent)]
     Policy(#[from] crate::domain::policy::PolicyError),
+    /// Too many failures from this client (or for this account from this client): answered
+    /// `429` with `Retry-After`, before any work is done.
+    #[error("{0}")]
+    RateLimited(rate_limit::Limited),
     #[error(transparent)]
     Db(#[from] DbError),
     #[error(transparent)]

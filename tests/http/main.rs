@@ -20,6 +20,7 @@ mod client_ip;
 mod database;
 mod idp_harness;
 mod login;
+mod rate_limit;
 mod registration;
 mod security;
 mod sessions;
