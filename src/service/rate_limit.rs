@@ -42,7 +42,8 @@ use crate::db::{DbPool, audit};
 /// each other. Every counter of one client IP (per-IP and per-account) is in the same shard,
 /// which makes checking and counting both of them one atomic step.
 pub const SHARDS: usize = 16;
-/// Most counters kept at once, all shards together (≈ 100 bytes each).
+/// Most counters kept at once, all shards together (≈ 150 bytes each with the map's spare
+/// room: about 10 MB at worst).
 pub const MAX_ENTRIES: usize = 65_536;
 /// Longest attempted account name kept for the audit log.
 const MAX_LABEL_CHARS: usize = 100;
@@ -516,9 +517,9 @@ impl Counters {
             account: Some(self.hasher.hash_one(a)),
             ..ip_key
         });
-        let shard_index = usize::try_from(self.hasher.hash_one((attempt.action, ip)) % 1024)
-            .unwrap_or(0)
-            % SHARDS;
+        let shard_index =
+            usize::try_from(self.hasher.hash_one((attempt.action, ip)) % SHARDS as u64)
+                .unwrap_or(0);
         let mut shard = self.lock(shard_index);
         let ip_full = shard.failures(&ip_key, now, self.window) >= self.max_ip;
         let account_full =

@@ -172,14 +172,14 @@ pub fn router(state: AppState) -> Router {
         .layer(
             TraceLayer::new_for_http().make_span_with(move |req: &axum::http::Request<_>| {
                 // The path only: query strings may carry codes or tokens. The client is the
-                // address resolved under `server.trusted_proxies`, as in the audit log.
-                let client = client::Client::of_request(req.extensions(), req.headers(), &trust)
-                    .map_or_else(String::new, |c| c.ip_string());
+                // address resolved under `server.trusted_proxies`, as in the audit log (worked
+                // out only when the span is enabled: the macro evaluates fields lazily).
                 tracing::info_span!(
                     "request",
                     method = %req.method(),
                     path = %req.uri().path(),
-                    client = %client,
+                    client = %client::Client::of_request(req.extensions(), req.headers(), &trust)
+                        .map_or_else(String::new, |c| c.ip_string()),
                 )
             }),
         )
