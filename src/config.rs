@@ -275,15 +275,6 @@ impl TrustedProxies {
         }
     }
 
-    /// Whether anybody is trusted at all.
-    pub fn is_empty(&self) -> bool {
-        match self {
-            Self::All => false,
-            Self::Hops(n) => *n == 0,
-            Self::List(nets) => nets.is_empty(),
-        }
-    }
-
     fn parse_list<'a>(items: impl IntoIterator<Item = &'a str>) -> Result<Self, String> {
         items
             .into_iter()
