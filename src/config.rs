@@ -46,9 +46,10 @@ pub struct ServerConfig {
     pub body_limit: usize,
     /// Where Hallpass keeps files that are not in the database (the server secret).
     pub data_dir: PathBuf,
-    /// Reverse proxies (IP addresses or CIDR ranges) whose `X-Forwarded-Proto` and
-    /// `X-Forwarded-Host` are believed when `public_url` is not set. Empty: nobody's.
-    pub trusted_proxies: Vec<String>,
+    /// Reverse proxies whose forwarding headers are believed: `X-Forwarded-For` for the
+    /// client address (logs, audit, rate limits), `X-Forwarded-Proto`/`-Host` for the SSO
+    /// redirect URI when `public_url` is not set. Default: nobody's.
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Default for ServerConfig {
@@ -58,7 +59,7 @@ impl Default for ServerConfig {
             public_url: None,
             body_limit: 64 * 1024,
             data_dir: PathBuf::from("./data"),
-            trusted_proxies: Vec::new(),
+            trusted_proxies: TrustedProxies::default(),
         }
     }
 }
@@ -249,13 +250,15 @@ impl ProxyConfig {
 }
 
 /// Failed attempts allowed per window before answers become `429 Too Many Requests`.
+/// Counted in this process's memory (see `service::rate_limit`).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RateLimitConfig {
     pub enabled: bool,
-    /// The sliding window failures are counted in.
+    /// How long failures are remembered: a counter's window opens at its first failure and,
+    /// once the limit is reached, everything is refused until the window closes.
     pub window: HumanDuration,
-    /// Failures per attempted account and client IP.
+    /// Failures per attempted account (case-insensitive) and client IP.
     pub max_failures_per_account: u32,
     /// Failures per client IP, whatever the account.
     pub max_failures_per_ip: u32,
@@ -348,6 +351,150 @@ impl Serialize for CookieSecure {
             Self::Always => "always",
             Self::Never => "never",
         })
+    }
+}
+
+/// Who may tell Hallpass the client's address (`server.trusted_proxies`). Trust always starts
+/// at the TCP peer; `X-Forwarded-For` is then read right to left, each trusted hop skipped,
+/// and the first untrusted address is the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TrustedProxies {
+    /// `true`: every hop is believed, so the left-most address is the client. Safe only when
+    /// nothing but the proxy can reach Hallpass's port (a warning is logged at start-up).
+    All,
+    /// An integer: this many proxies stand in front of Hallpass, whatever their addresses
+    /// (`1`: the TCP peer is the proxy; `0`: there is none).
+    Hops(u32),
+    /// Addresses and CIDR ranges; empty (the default, also `false`) believes nobody.
+    List(Vec<ipnet::IpNet>),
+}
+
+impl Default for TrustedProxies {
+    fn default() -> Self {
+        Self::List(Vec::new())
+    }
+}
+
+impl TrustedProxies {
+    /// Whether the hop `depth` steps from Hallpass, with address `addr`, is a trusted proxy.
+    /// Depth 0 is the TCP peer, 1 the right-most `X-Forwarded-For` entry, and so on.
+    pub fn trusts_hop(&self, addr: std::net::IpAddr, depth: usize) -> bool {
+        match self {
+            Self::All => true,
+            Self::Hops(n) => depth < usize::try_from(*n).unwrap_or(usize::MAX),
+            Self::List(nets) => {
+                let addr = canonical_ip(addr);
+                nets.iter().any(|net| net.contains(&addr))
+            }
+        }
+    }
+
+    fn parse_list<'a>(items: impl IntoIterator<Item = &'a str>) -> Result<Self, String> {
+        items
+            .into_iter()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                parse_net(s).ok_or_else(|| {
+                    format!("\"{s}\" is not an IP address or a CIDR range (e.g. 10.0.0.5 or 172.18.0.0/16); use true, a hop count or a list of addresses")
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Self::List)
+    }
+}
+
+/// IPv4 addresses that arrive as IPv6 (`::ffff:10.0.0.5`, from a dual-stack socket) are
+/// compared as IPv4.
+pub fn canonical_ip(ip: std::net::IpAddr) -> std::net::IpAddr {
+    match ip {
+        std::net::IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map_or(std::net::IpAddr::V6(v6), std::net::IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+impl FromStr for TrustedProxies {
+    type Err = String;
+    /// `true`/`false`, a hop count, or addresses separated by commas (brackets optional).
+    fn from_str(raw: &str) -> Result<Self, String> {
+        let s = raw.trim();
+        match s.to_ascii_lowercase().as_str() {
+            "true" => return Ok(Self::All),
+            "false" => return Ok(Self::default()),
+            _ => {}
+        }
+        if let Ok(n) = s.parse::<u32>() {
+            return Ok(Self::Hops(n));
+        }
+        let inner = s
+            .strip_prefix('[')
+            .and_then(|s| s.strip_suffix(']'))
+            .unwrap_or(s);
+        Self::parse_list(inner.split(',').map(|p| p.trim().trim_matches('"')))
+    }
+}
+
+impl<'de> Deserialize<'de> for TrustedProxies {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = TrustedProxies;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("true, a hop count, or a list of IP addresses and CIDR ranges")
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(if v {
+                    TrustedProxies::All
+                } else {
+                    TrustedProxies::default()
+                })
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                u32::try_from(v)
+                    .map(TrustedProxies::Hops)
+                    .map_err(|_| E::custom(format!("{v} is not a sensible hop count")))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                match u64::try_from(v) {
+                    Ok(v) => self.visit_u64(v),
+                    Err(_) => Err(E::custom(format!("{v}: a hop count cannot be negative"))),
+                }
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                v.parse().map_err(E::custom)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element::<String>()? {
+                    items.push(item);
+                }
+                TrustedProxies::parse_list(items.iter().map(String::as_str))
+                    .map_err(serde::de::Error::custom)
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+impl Serialize for TrustedProxies {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::All => s.serialize_bool(true),
+            Self::Hops(n) => s.serialize_u32(*n),
+            Self::List(nets) => s.collect_seq(nets.iter().map(|n| {
+                // A single address is shown as typed, without `/32`.
+                if n.prefix_len() == n.max_prefix_len() {
+                    n.addr().to_string()
+                } else {
+                    n.to_string()
+                }
+            })),
+        }
     }
 }
 
@@ -527,12 +674,15 @@ impl Config {
                 "password.argon2_memory_kib: must be at least 8 × argon2_parallelism and at most 4194304 (4 GiB)",
             );
         }
-        for p in &self.server.trusted_proxies {
-            if parse_net(p).is_none() {
-                return Err(ConfigError::Invalid(format!(
-                    "server.trusted_proxies: \"{p}\" is not an IP address or a CIDR range (e.g. 10.0.0.5 or 172.18.0.0/16)"
-                )));
-            }
+        let r = &self.auth.rate_limit;
+        if r.window.get().is_zero() {
+            return bad("auth.rate_limit.window: must be longer than 0s");
+        }
+        if r.max_failures_per_account == 0 {
+            return bad("auth.rate_limit.max_failures_per_account: must be at least 1");
+        }
+        if r.max_failures_per_ip == 0 {
+            return bad("auth.rate_limit.max_failures_per_ip: must be at least 1");
         }
         self.auth.proxy.validate().map_err(ConfigError::Invalid)?;
         if self.session.idle_timeout.get().is_zero() {
@@ -547,13 +697,10 @@ impl Config {
         Ok(())
     }
 
-    /// Whether `ip` (a TCP peer address) is one of `server.trusted_proxies`.
+    /// Whether `ip`, a TCP peer address, is a trusted proxy under `server.trusted_proxies`
+    /// (any peer with `true` or a hop count of at least 1).
     pub fn is_trusted_proxy(&self, ip: std::net::IpAddr) -> bool {
-        self.server
-            .trusted_proxies
-            .iter()
-            .filter_map(|p| parse_net(p))
-            .any(|net| net.contains(&ip))
+        self.server.trusted_proxies.trusts_hop(ip, 0)
     }
 
     /// Whether the session cookie gets the `Secure` attribute.
@@ -578,7 +725,6 @@ impl Config {
     }
 }
 
-/// figment's errors name the key and the source; drop its internal "default." profile prefix.
 /// An IP address (a /32 or /128 range) or a CIDR range.
 fn parse_net(raw: &str) -> Option<ipnet::IpNet> {
     let raw = raw.trim();
@@ -587,37 +733,160 @@ fn parse_net(raw: &str) -> Option<ipnet::IpNet> {
         .or_else(|| raw.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
 }
 
+/// figment's errors name the key and the source; drop its internal "default." profile prefix.
 fn describe(e: figment::Error) -> String {
     e.into_iter()
-        .map(|e| e.to_string().replace("\"default.", "\""))
+        .map(|e| lowercase_key(&e.to_string().replace("\"default.", "\"")))
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+/// figment spells a key set from the environment in the variable's upper case; every key of
+/// the configuration is lower case, and messages name it the way the README does.
+fn lowercase_key(message: &str) -> String {
+    const MARK: &str = "for key \"";
+    let Some(start) = message.find(MARK).map(|i| i + MARK.len()) else {
+        return message.to_owned();
+    };
+    let end = message[start..]
+        .find('"')
+        .map_or(message.len(), |i| start + i);
+    format!(
+        "{}{}{}",
+        &message[..start],
+        message[start..end].to_lowercase(),
+        &message[end..]
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn ip(s: &str) -> std::net::IpAddr {
+        s.parse().unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]))
+    }
+
+    /// Reads `server.trusted_proxies` the way `Config::load` does, from TOML or the environment.
+    fn load_trusted(toml: &str, env: Option<&str>) -> Result<TrustedProxies, String> {
+        let mut f = Figment::new().merge(Toml::string(toml));
+        if let Some(v) = env {
+            f = f.merge(figment::providers::Serialized::default(
+                "server.trusted_proxies",
+                // Exactly how `Env` reads a variable's value.
+                v.parse::<figment::value::Value>()
+                    .unwrap_or_else(|e| match e {}),
+            ));
+        }
+        f.extract::<Config>()
+            .map(|c| c.server.trusted_proxies)
+            .map_err(describe)
+    }
+
     #[test]
-    fn trusted_proxies_accept_addresses_and_ranges() {
+    fn trusted_proxies_accept_addresses_and_ranges() -> Result<(), String> {
         let mut c = Config::default();
-        c.server.trusted_proxies = vec!["10.0.0.5".into(), "172.18.0.0/16".into(), "::1".into()];
+        assert!(!c.is_trusted_proxy(ip("127.0.0.1")), "nobody by default");
+        c.server.trusted_proxies = "10.0.0.5, 172.18.0.0/16, ::1".parse()?;
         assert!(c.validate().is_ok());
-        let ip = |s: &str| {
-            s.parse::<std::net::IpAddr>()
-                .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]))
-        };
         assert!(c.is_trusted_proxy(ip("172.18.3.4")));
         assert!(c.is_trusted_proxy(ip("10.0.0.5")));
+        assert!(
+            c.is_trusted_proxy(ip("::ffff:10.0.0.5")),
+            "IPv4-mapped peer"
+        );
         assert!(c.is_trusted_proxy(ip("::1")));
         assert!(!c.is_trusted_proxy(ip("10.0.0.6")));
-        c.server.trusted_proxies = vec!["10.0.0.0/33".into()];
+        let e = "10.0.0.0/33"
+            .parse::<TrustedProxies>()
+            .err()
+            .unwrap_or_default();
+        assert!(e.contains("10.0.0.0/33"), "{e}");
+        Ok(())
+    }
+
+    #[test]
+    fn trusted_proxies_take_true_a_hop_count_or_a_list() -> Result<(), String> {
+        assert_eq!(
+            load_trusted("[server]\ntrusted_proxies = true", None)?,
+            TrustedProxies::All
+        );
+        assert_eq!(
+            load_trusted("[server]\ntrusted_proxies = 2", None)?,
+            TrustedProxies::Hops(2)
+        );
+        let list = load_trusted(
+            "[server]\ntrusted_proxies = [\"10.0.0.5\", \"172.18.0.0/16\"]",
+            None,
+        )?;
+        assert_eq!(list, "10.0.0.5,172.18.0.0/16".parse()?);
+        assert_eq!(load_trusted("", Some("[10.0.0.5, 172.18.0.0/16]"))?, list);
+        assert_eq!(load_trusted("", Some("10.0.0.5"))?, "10.0.0.5".parse()?);
+        assert_eq!(load_trusted("", Some("true"))?, TrustedProxies::All);
+        assert_eq!(load_trusted("", Some("2"))?, TrustedProxies::Hops(2));
+        let e = load_trusted("", Some("[10.0.0.5, nonsense]"))
+            .err()
+            .unwrap_or_default();
+        assert!(
+            e.contains("server.trusted_proxies") && e.contains("nonsense"),
+            "{e}"
+        );
+        assert_eq!(
+            load_trusted("[server]\ntrusted_proxies = false", None)?,
+            TrustedProxies::default()
+        );
+        for bad in [
+            "[server]\ntrusted_proxies = -1",
+            "[server]\ntrusted_proxies = [\"10.0.0.5\", \"nonsense\"]",
+            "[server]\ntrusted_proxies = \"nonsense\"",
+            "[server]\ntrusted_proxies = 1.5",
+        ] {
+            let e = load_trusted(bad, None).err().unwrap_or_default();
+            assert!(e.contains("server.trusted_proxies"), "{bad}: {e}");
+        }
+        // Hop counts and `true` trust the TCP peer whatever its address; 0 trusts nobody.
+        let mut c = Config::default();
+        c.server.trusted_proxies = TrustedProxies::Hops(1);
+        assert!(c.is_trusted_proxy(ip("192.0.2.1")));
+        c.server.trusted_proxies = TrustedProxies::Hops(0);
+        assert!(!c.is_trusted_proxy(ip("192.0.2.1")));
+        c.server.trusted_proxies = TrustedProxies::All;
+        assert!(c.is_trusted_proxy(ip("192.0.2.1")));
+        Ok(())
+    }
+
+    #[test]
+    fn trusted_proxies_print_back_as_written() -> Result<(), String> {
+        let mut c = Config::default();
+        c.server.trusted_proxies = "[10.0.0.5, 172.18.0.0/16]".parse()?;
+        let shown = c.to_redacted_toml();
+        assert!(
+            shown.contains("trusted_proxies = [\n    \"10.0.0.5\",\n    \"172.18.0.0/16\",\n]"),
+            "{shown}"
+        );
+        c.server.trusted_proxies = TrustedProxies::Hops(2);
+        assert!(c.to_redacted_toml().contains("trusted_proxies = 2"));
+        Ok(())
+    }
+
+    #[test]
+    fn rate_limit_values_are_checked() {
+        let mut c = Config::default();
+        c.auth.rate_limit.max_failures_per_ip = 0;
         let e = c
             .validate()
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
-        assert!(e.contains("server.trusted_proxies"), "{e}");
+        assert!(e.contains("auth.rate_limit.max_failures_per_ip"), "{e}");
+        let mut c = Config::default();
+        c.auth.rate_limit.window = HumanDuration::secs(0);
+        let e = c
+            .validate()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("auth.rate_limit.window"), "{e}");
     }
 
     #[test]

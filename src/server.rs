@@ -124,7 +124,10 @@ pub async fn prepare(
             ServiceError::Db(d) => StartupError::Db(d),
             other => StartupError::Task(other.to_string()),
         })?;
+    let limiter =
+        crate::service::rate_limit::RateLimiter::new(&config.auth.rate_limit, pool.clone());
     Ok(AppState::new(crate::state::Inner {
+        limiter,
         config,
         db: pool,
         hasher,
@@ -164,14 +167,40 @@ pub async fn run(
             "No users yet. Open {base}/setup to create the first admin (from another machine you will need the code). setup code: {code}"
         );
     }
+    match &state.config.server.trusted_proxies {
+        crate::config::TrustedProxies::All => tracing::warn!(
+            "server.trusted_proxies = true: every X-Forwarded-For entry is believed, so anyone who can reach {local} directly chooses the address logged, audited and rate-limited. Use it only when nothing but your reverse proxy can connect."
+        ),
+        crate::config::TrustedProxies::Hops(n) if *n > 0 => tracing::info!(
+            hops = n,
+            "server.trusted_proxies: the client address is read from X-Forwarded-For behind {n} proxies, whatever their addresses"
+        ),
+        _ => {}
+    }
     let purge = tokio::spawn(purge_sessions(state.clone()));
-    let app = crate::web::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let limits = tokio::spawn(flush_rate_limits(state.clone()));
+    let app = crate::web::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
     purge.abort();
-    tracing::info!("Hallpass stopped");
+    limits.abort();
+    state.limiter.flush().await;
+    tracing::info!(
+        password_hashes = state.hasher.hashes_computed(),
+        "Hallpass stopped"
+    );
     result
+}
+
+/// Writes coalesced rate-limit refusals to the audit log and forgets closed windows, once a
+/// minute (see `service::rate_limit`).
+async fn flush_rate_limits(state: AppState) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        state.limiter.flush().await;
+    }
 }
 
 /// Deletes expired sessions every `session.purge_interval`.

@@ -8,6 +8,7 @@ use crate::db::DbPool;
 use crate::secret::ServerSecret;
 use crate::service::passwords::PasswordHasher;
 use crate::service::proxy::ProxyRuntime;
+use crate::service::rate_limit::RateLimiter;
 use crate::service::setup::SetupGate;
 use crate::service::sso::oidc::OidcRuntime;
 
@@ -29,6 +30,8 @@ pub struct Inner {
     pub proxy: ProxyRuntime,
     /// `HALLPASS_AUTH_BYPASS`: the dev admin every request is.
     pub dev_admin: Option<i64>,
+    /// Brute-force limits (`auth.rate_limit`), counted in this process.
+    pub limiter: RateLimiter,
 }
 
 impl AppState {

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod auth;
 pub mod passwords;
 pub mod proxy;
+pub mod rate_limit;
 pub mod settings;
 pub mod setup;
 pub mod sso;
@@ -45,6 +46,10 @@ pub enum ServiceError {
     /// A rule of user administration refused the change.
     #[error(transparent)]
     Policy(#[from] crate::domain::policy::PolicyError),
+    /// Too many failures from this client (or for this account from this client): answered
+    /// `429` with `Retry-After`, before any work is done.
+    #[error("{0}")]
+    RateLimited(rate_limit::Limited),
     #[error(transparent)]
     Db(#[from] DbError),
     #[error(transparent)]

@@ -6,7 +6,7 @@
 //! once, each in a buffer taken from a small pool. The permit is held inside the blocking
 //! task, so a client that disconnects mid-hash does not free its slot early.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -58,6 +58,8 @@ struct Inner {
     buffers: Mutex<Vec<Vec<Block>>>,
     running: AtomicUsize,
     peak: AtomicUsize,
+    /// argon2 computations since start-up (the dummy hash made by `new` excluded).
+    computed: AtomicU64,
     /// Verified when the account does not exist, so failures take the same time.
     dummy: String,
 }
@@ -93,6 +95,7 @@ impl PasswordHasher {
                 buffers: Mutex::new(vec![scratch]),
                 running: AtomicUsize::new(0),
                 peak: AtomicUsize::new(0),
+                computed: AtomicU64::new(0),
                 dummy,
             }),
         })
@@ -101,6 +104,13 @@ impl PasswordHasher {
     /// The most hashes that have run at the same moment (for tests and diagnostics).
     pub fn peak_concurrency(&self) -> usize {
         self.inner.peak.load(Ordering::Relaxed)
+    }
+
+    /// How many argon2 hashes were computed since start-up: every verification (dummy ones
+    /// included), every new hash and every re-hash. Printed at shutdown; the brute-force
+    /// benchmark and tests read it to prove that refused attempts cost none.
+    pub fn hashes_computed(&self) -> u64 {
+        self.inner.computed.load(Ordering::Relaxed)
     }
 
     /// Hashes a new password into a PHC string.
@@ -138,6 +148,7 @@ impl PasswordHasher {
             };
             let ok = verify_with(&Some(parsed.clone()), password.as_bytes(), buf)? && real;
             let rehash = if ok && parsed.cost != inner.cost {
+                inner.computed.fetch_add(1, Ordering::Relaxed);
                 let mut salt = [0u8; SALT_LEN];
                 rand::rng().fill_bytes(&mut salt);
                 Some(hash_with(inner.cost, password.as_bytes(), &salt, buf)?)
@@ -163,6 +174,8 @@ impl PasswordHasher {
         tokio::task::spawn_blocking(move || {
             let _entered = span.enter();
             let _permit = permit;
+            // Each job computes one hash (a verification's re-hash counts itself).
+            inner.computed.fetch_add(1, Ordering::Relaxed);
             let now = inner.running.fetch_add(1, Ordering::SeqCst) + 1;
             inner.peak.fetch_max(now, Ordering::SeqCst);
             let mut buf = inner
@@ -296,11 +309,17 @@ mod tests {
     async fn hash_then_verify_and_rehash_on_new_parameters() -> Result<(), HashError> {
         let h = PasswordHasher::new(&cheap())?;
         let stored = h.hash("correct horse").await?;
+        assert_eq!(h.hashes_computed(), 1);
         assert!(stored.starts_with("$argon2id$v=19$m=64,t=1,p=1$"));
         assert!(h.verify("correct horse", Some(&stored)).await?.ok);
         assert!(!h.verify("wrong horse", Some(&stored)).await?.ok);
         assert!(!h.verify("anything", None).await?.ok);
         assert!(!h.verify("x", Some("$argon2id$garbage")).await?.ok);
+        assert_eq!(
+            h.hashes_computed(),
+            5,
+            "the dummy and garbage checks cost a hash too"
+        );
 
         let stronger = PasswordHasher::new(&PasswordConfig {
             argon2_iterations: 2,
@@ -308,6 +327,7 @@ mod tests {
         })?;
         let v = stronger.verify("correct horse", Some(&stored)).await?;
         assert!(v.ok);
+        assert_eq!(stronger.hashes_computed(), 2, "verification and re-hash");
         let new = v.rehash.unwrap_or_default();
         assert!(new.starts_with("$argon2id$v=19$m=64,t=2,p=1$"), "{new}");
         assert!(

@@ -3,7 +3,7 @@
 //! sent to the client.
 
 use axum::Json;
-use axum::http::{StatusCode, Uri};
+use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
@@ -17,6 +17,8 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub fields: Option<FieldErrors>,
+    /// Seconds for a `Retry-After` header (rate-limited answers).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -26,6 +28,7 @@ impl ApiError {
             code,
             message: message.into(),
             fields: None,
+            retry_after: None,
         }
     }
 
@@ -53,7 +56,13 @@ impl IntoResponse for ApiError {
         if let Some(fields) = self.fields {
             error["fields"] = json!(fields);
         }
-        (self.status, Json(json!({ "error": error }))).into_response()
+        let mut response = (self.status, Json(json!({ "error": error }))).into_response();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
     }
 }
 
@@ -65,6 +74,7 @@ impl From<ServiceError> for ApiError {
                 code: "VALIDATION_FAILED",
                 message: fields.summary(),
                 fields: Some(fields),
+                retry_after: None,
             },
             ServiceError::InvalidCredentials => Self::new(
                 StatusCode::UNAUTHORIZED,
@@ -92,6 +102,14 @@ impl From<ServiceError> for ApiError {
             ServiceError::Refused { code, message } => {
                 Self::new(StatusCode::CONFLICT, code, message)
             }
+            ServiceError::RateLimited(limited) => Self {
+                retry_after: Some(limited.retry_after),
+                ..Self::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "RATE_LIMITED",
+                    limited.to_string(),
+                )
+            },
             ServiceError::Db(_) | ServiceError::Hash(_) => Self::internal(e),
         }
     }
@@ -131,6 +149,8 @@ pub enum UiError {
     Forbidden(String),
     BadRequest(String),
     Conflict(String),
+    /// Too many failed attempts: `429` with `Retry-After`.
+    RateLimited(crate::service::rate_limit::Limited),
     Internal,
 }
 
@@ -153,6 +173,7 @@ impl From<ServiceError> for UiError {
             ServiceError::Policy(p) => UiError::Conflict(p.to_string()),
             ServiceError::LocalLoginDisabled => UiError::Forbidden(e.to_string()),
             ServiceError::Refused { message, .. } => UiError::Conflict(message),
+            ServiceError::RateLimited(limited) => UiError::RateLimited(limited),
             ServiceError::Db(_) | ServiceError::Hash(_) => UiError::internal(e),
         }
     }
@@ -172,6 +193,10 @@ impl From<axum::extract::rejection::FormRejection> for UiError {
 
 impl IntoResponse for UiError {
     fn into_response(self) -> Response {
+        let retry_after = match &self {
+            UiError::RateLimited(l) => Some(*l),
+            _ => None,
+        };
         let (status, title, message) = match self {
             UiError::NotFound => (
                 StatusCode::NOT_FOUND,
@@ -181,14 +206,34 @@ impl IntoResponse for UiError {
             UiError::Forbidden(m) => (StatusCode::FORBIDDEN, "Not allowed", m),
             UiError::BadRequest(m) => (StatusCode::BAD_REQUEST, "Bad request", m),
             UiError::Conflict(m) => (StatusCode::CONFLICT, "Not possible", m),
+            UiError::RateLimited(l) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many attempts",
+                l.to_string(),
+            ),
             UiError::Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Something went wrong",
                 "The server could not finish this request. The details are in its log.".to_owned(),
             ),
         };
-        super::ui::errors::render(status, title, &message)
+        let page = super::ui::errors::render(status, title, &message);
+        match retry_after {
+            Some(l) => with_retry_after(l, page),
+            None => page,
+        }
     }
+}
+
+/// Adds `Retry-After` to a rate-limited answer (pages that render their own 429 use it too).
+pub fn with_retry_after(
+    limited: crate::service::rate_limit::Limited,
+    mut response: Response,
+) -> Response {
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(limited.retry_after));
+    response
 }
 
 /// Unknown paths: JSON under `/api/`, a page elsewhere.

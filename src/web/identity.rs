@@ -1,6 +1,8 @@
 //! Who is calling. Resolved once per request by [`resolve`] and read by the extractors:
 //! [`CurrentUser`] (must be signed in) and [`MaybeUser`].
 
+use std::net::IpAddr;
+
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -13,8 +15,10 @@ use super::error::{ApiError, UiError};
 use super::session;
 use crate::db::sessions::LOADED_USER_KEY;
 use crate::domain::User;
-use crate::service::{api_keys, auth};
+use crate::service::rate_limit::{Action, Attempt};
+use crate::service::{ServiceError, api_keys, auth};
 use crate::state::AppState;
+use crate::web::client::Client;
 
 /// How the caller proved who they are. More methods (API key, proxy, SSO) plug in here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -121,8 +125,21 @@ pub async fn resolve(
         Err(e) => return ApiError::from(e).into_response(),
     }
     if let Some(key) = bearer_key(&req) {
-        return match api_keys::authenticate(&state.db, &state.secret, &key).await {
-            Ok(Some(user)) => {
+        let ip = Client::of_request(
+            req.extensions(),
+            req.headers(),
+            &state.config.server.trusted_proxies,
+        )
+        .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.ip());
+        // Per client IP only: a bad key names no account (and 256 random bits are not guessed).
+        let attempt = Attempt::new(Action::ApiKey, ip, None);
+        let check = async {
+            api_keys::authenticate(&state.db, &state.secret, &key)
+                .await?
+                .ok_or(ServiceError::InvalidCredentials)
+        };
+        return match state.limiter.guard(attempt, check).await {
+            Ok(user) => {
                 let current = CurrentUser {
                     user: std::sync::Arc::new(user),
                     auth_method: AuthMethod::ApiKey,
@@ -130,7 +147,7 @@ pub async fn resolve(
                 req.extensions_mut().insert(Identity(Some(current)));
                 next.run(req).await
             }
-            Ok(None) => {
+            Err(ServiceError::InvalidCredentials) => {
                 let error = ApiError::new(
                     StatusCode::UNAUTHORIZED,
                     "INVALID_API_KEY",
@@ -206,7 +223,13 @@ fn proxy_identity(
             .map(crate::domain::proxy::parse_groups)
             .unwrap_or_default(),
     };
-    Some(Ok((who, peer.ip().to_string())))
+    // The audit log records the client the proxy served, as everywhere else.
+    let client = crate::web::client::Client::resolve(
+        peer,
+        req.headers(),
+        &state.config.server.trusted_proxies,
+    );
+    Some(Ok((who, client.ip_string())))
 }
 
 /// The token of `Authorization: Bearer <token>` on an API path (the scheme is

@@ -167,6 +167,7 @@ pub fn router(state: AppState) -> Router {
         .layer(from_fn_with_state(state.clone(), identity::resolve))
         .layer(session::layer(&state));
 
+    let trust = state.config.server.trusted_proxies.clone();
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -175,9 +176,17 @@ pub fn router(state: AppState) -> Router {
         .layer(from_fn_with_state(state.clone(), headers::security))
         .layer(DefaultBodyLimit::max(state.config.server.body_limit))
         .layer(
-            TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
-                // The path only: query strings may carry codes or tokens.
-                tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+            TraceLayer::new_for_http().make_span_with(move |req: &axum::http::Request<_>| {
+                // The path only: query strings may carry codes or tokens. The client is the
+                // address resolved under `server.trusted_proxies`, as in the audit log (worked
+                // out only when the span is enabled: the macro evaluates fields lazily).
+                tracing::info_span!(
+                    "request",
+                    method = %req.method(),
+                    path = %req.uri().path(),
+                    client = %client::Client::of_request(req.extensions(), req.headers(), &trust)
+                        .map_or_else(String::new, |c| c.ip_string()),
+                )
             }),
         )
         .with_state(state)

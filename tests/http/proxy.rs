@@ -358,7 +358,7 @@ async fn presets_switch_the_header_names(db: Db) {
 
 async fn diagnostics_show_what_arrived(db: Db) {
     let Some(app) = start(db, "link", |c| {
-        c.server.trusted_proxies = vec!["127.0.0.2".into()];
+        c.server.trusted_proxies = "127.0.0.2".parse().unwrap();
     })
     .await
     else {

@@ -415,7 +415,7 @@ async fn redirect_uri_comes_from_public_url_trusted_proxy_or_host(db: Db) {
     assert_eq!(redirect_of(&r), app.url("/api/auth/oidc/idp/callback"));
     // Trusted peer: they are believed.
     let Some((app, _idp)) = start(db, Policy::Link, true, |c| {
-        c.server.trusted_proxies = vec!["127.0.0.0/8".into()];
+        c.server.trusted_proxies = "127.0.0.0/8".parse().unwrap();
     })
     .await
     else {
@@ -428,7 +428,7 @@ async fn redirect_uri_comes_from_public_url_trusted_proxy_or_host(db: Db) {
     );
     // public_url wins over everything.
     let Some((app, _idp)) = start(db, Policy::Link, true, |c| {
-        c.server.trusted_proxies = vec!["127.0.0.1".into()];
+        c.server.trusted_proxies = "127.0.0.1".parse().unwrap();
         c.server.public_url = Some("https://hallpass.example.net".parse().unwrap());
     })
     .await

@@ -8,6 +8,7 @@ use tower_sessions::Session;
 
 use super::ApiJson;
 use crate::domain::{FieldErrors, Role, Status};
+use crate::service::rate_limit::{Action, Attempt};
 use crate::service::{ServiceError, auth};
 use crate::state::AppState;
 use crate::web::client::Client;
@@ -70,15 +71,16 @@ pub async fn login(
     if !missing.is_empty() {
         return Err(ServiceError::Validation(missing).into());
     }
-    let user = auth::login_with_password(
+    let attempt = Attempt::new(Action::Login, client.ip(), Some(&body.username));
+    let login = auth::login_with_password(
         &state.db,
         &state.hasher,
         &state.config,
         &body.username,
         &body.password,
         Some(client.ip_string()),
-    )
-    .await?;
+    );
+    let user = state.limiter.guard(attempt, login).await?;
     session::sign_in(&session, &user, &state.config)
         .await
         .map_err(ApiError::internal)?;
@@ -128,7 +130,9 @@ pub async fn change_password(
     client: Client,
     ApiJson(body): ApiJson<PasswordChange>,
 ) -> Result<StatusCode, ApiError> {
-    crate::service::accounts::change_own_password(
+    let attempt = Attempt::new(Action::PasswordChange, client.ip(), Some(&me.user.username))
+        .by(me.actor(&client));
+    let change = crate::service::accounts::change_own_password(
         &state.db,
         &state.hasher,
         &me.user,
@@ -136,8 +140,8 @@ pub async fn change_password(
         &body.new_password,
         &body.new_password,
         Some(client.ip_string()),
-    )
-    .await?;
+    );
+    state.limiter.guard(attempt, change).await?;
     if me.auth_method == AuthMethod::Session {
         session::sign_out(&session)
             .await

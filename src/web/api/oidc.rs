@@ -96,7 +96,8 @@ pub fn redirect_uri(
 ) -> String {
     let forwarded = state
         .config
-        .is_trusted_proxy(client.ip())
+        // The socket's peer, never a forwarded address.
+        .is_trusted_proxy(client.peer.ip())
         .then(|| {
             let host = header_token(headers, "x-forwarded-host")?;
             let proto = match header_token(headers, "x-forwarded-proto") {

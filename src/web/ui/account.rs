@@ -11,6 +11,7 @@ use tower_sessions::Session;
 
 use super::{Layout, UserView, format_time};
 use crate::domain::{ApiKey, FieldErrors, NewApiKey};
+use crate::service::rate_limit::{Action, Attempt};
 use crate::service::{ServiceError, accounts, api_keys};
 use crate::state::AppState;
 use crate::web::client::Client;
@@ -186,7 +187,9 @@ pub async fn link_identity(
     .await?
     .filter(|p| p.enabled && modes.sso)
     .ok_or(UiError::NotFound)?;
-    match crate::web::api::oidc::begin(
+    let attempt =
+        Attempt::new(Action::SsoLink, client.ip(), Some(&me.user.username)).by(me.actor(&client));
+    let start = crate::web::api::oidc::begin(
         &state,
         &session,
         &headers,
@@ -196,8 +199,11 @@ pub async fn link_identity(
             user_id: me.user.id,
         },
         "/account".into(),
-    )
-    .await
+    );
+    match state
+        .limiter
+        .guard(attempt, async { Ok(start.await) })
+        .await?
     {
         Ok(r) => Ok(r),
         Err(b) => Ok(Redirect::to(&format!("/account?link_error={}", b.code())).into_response()),
@@ -298,7 +304,9 @@ pub async fn change_password(
     client: Client,
     Form(form): Form<PasswordForm>,
 ) -> Result<Response, UiError> {
-    let result = accounts::change_own_password(
+    let attempt = Attempt::new(Action::PasswordChange, client.ip(), Some(&me.user.username))
+        .by(me.actor(&client));
+    let change = accounts::change_own_password(
         &state.db,
         &state.hasher,
         &me.user,
@@ -306,8 +314,8 @@ pub async fn change_password(
         &form.new_password,
         &form.new_password_confirm,
         Some(client.ip_string()),
-    )
-    .await;
+    );
+    let result = state.limiter.guard(attempt, change).await;
     match result {
         Ok(()) => {
             // Every session of the user is gone, this one too: say why on the sign-in page.
@@ -317,6 +325,12 @@ pub async fn change_password(
         Err(ServiceError::Validation(errors)) => {
             let page = AccountPage::new(&state, &session, &me, errors, KeyForm::default()).await?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+        }
+        Err(ServiceError::RateLimited(l)) => {
+            let errors = FieldErrors::single("current_password", l.to_string());
+            let page = AccountPage::new(&state, &session, &me, errors, KeyForm::default()).await?;
+            let response = (StatusCode::TOO_MANY_REQUESTS, page).into_response();
+            Ok(crate::web::error::with_retry_after(l, response))
         }
         Err(e) => Err(e.into()),
     }

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use tower_sessions::Session;
 
 use super::{Layout, cookie_warning};
+use crate::service::rate_limit::{Action, Attempt, Limited};
 use crate::service::{ServiceError, auth};
 use crate::state::AppState;
 use crate::web::client::Client;
@@ -150,24 +151,29 @@ pub async fn submit(
     Form(form): Form<LoginForm>,
 ) -> Result<Response, UiError> {
     let next = safe_next(Some(&form.next));
+    let mut limited: Option<Limited> = None;
     let result = if form.username.trim().is_empty() || form.password.is_empty() {
         Err(Some("Enter your username (or email) and your password."))
     } else {
-        match auth::login_with_password(
+        let attempt = Attempt::new(Action::Login, client.ip(), Some(&form.username));
+        let login = auth::login_with_password(
             &state.db,
             &state.hasher,
             &state.config,
             &form.username,
             &form.password,
             Some(client.ip_string()),
-        )
-        .await
-        {
+        );
+        match state.limiter.guard(attempt, login).await {
             Ok(user) => Ok(user),
             Err(ServiceError::InvalidCredentials) => Err(None),
             Err(ServiceError::LocalLoginDisabled) => Err(Some(
                 "Password sign-in is turned off here: use a \"Sign in with …\" button.",
             )),
+            Err(ServiceError::RateLimited(l)) => {
+                limited = Some(l);
+                Err(None)
+            }
             Err(e) => return Err(e.into()),
         }
     };
@@ -178,7 +184,9 @@ pub async fn submit(
         }
         Err(message) => {
             let m = modes(&state).await?;
-            let status = if !m.local_login {
+            let status = if limited.is_some() {
+                StatusCode::TOO_MANY_REQUESTS
+            } else if !m.local_login {
                 StatusCode::FORBIDDEN
             } else if message.is_some() {
                 StatusCode::UNPROCESSABLE_ENTITY
@@ -189,11 +197,11 @@ pub async fn submit(
                 layout: Layout::new("Sign in", &state, &session, None).await?,
                 username: form.username,
                 next,
-                error: Some(
-                    message
-                        .unwrap_or("Invalid username or password.")
-                        .to_owned(),
-                ),
+                // The same words for every account, existing or not.
+                error: Some(match (limited, message) {
+                    (Some(l), _) => l.to_string(),
+                    (None, m) => m.unwrap_or("Invalid username or password.").to_owned(),
+                }),
                 notice: None,
                 cookie_warning: cookie_warning(&state.config, &headers),
                 registration_open: m.registration_open,
@@ -203,7 +211,11 @@ pub async fn submit(
                 proxy_mode: state.config.auth.proxy.enabled,
                 proxy_banner: None,
             };
-            Ok((status, page).into_response())
+            let response = (status, page).into_response();
+            Ok(match limited {
+                Some(l) => crate::web::error::with_retry_after(l, response),
+                None => response,
+            })
         }
     }
 }

@@ -16,6 +16,7 @@ use tower_sessions::Session;
 use super::Layout;
 use crate::domain::FieldErrors;
 use crate::service::accounts::{self, Registration};
+use crate::service::rate_limit::{Action, Attempt};
 use crate::service::{ServiceError, settings};
 use crate::state::AppState;
 use crate::web::client::Client;
@@ -91,7 +92,11 @@ pub async fn submit(
     ) {
         // The service checks the setting again, inside its transaction.
         Ok(new) => {
-            accounts::register(&state.db, &state.hasher, new, Some(client.ip_string())).await
+            let username = new.username.to_string();
+            let attempt = Attempt::new(Action::Register, client.ip(), Some(&username));
+            let register =
+                accounts::register(&state.db, &state.hasher, new, Some(client.ip_string()));
+            state.limiter.guard(attempt, register).await
         }
         Err(errors) => Err(ServiceError::Validation(errors)),
     };
@@ -110,6 +115,18 @@ pub async fn submit(
                 errors,
             };
             Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+        }
+        Err(ServiceError::RateLimited(l)) => {
+            // The form comes back as typed (never the passwords), with the reason.
+            let page = RegisterPage {
+                layout: Layout::new("Create an account", &state, &session, None).await?,
+                needs_approval: !settings.auto_approve_registrations,
+                username: form.username,
+                email: form.email,
+                errors: FieldErrors::single("username", l.to_string()),
+            };
+            let response = (StatusCode::TOO_MANY_REQUESTS, page).into_response();
+            Ok(crate::web::error::with_retry_after(l, response))
         }
         Err(e) => Err(e.into()),
     }

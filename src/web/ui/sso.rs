@@ -16,6 +16,7 @@ use super::{Layout, format_time};
 use crate::domain::FieldErrors;
 use crate::domain::sso::{Policy, Provider, ProviderFields, Source};
 use crate::service::ServiceError;
+use crate::service::rate_limit::{Action, Attempt};
 use crate::service::sso::identities::{self, LinkView};
 use crate::service::sso::oidc::Purpose;
 use crate::service::sso::{SignInModes, providers};
@@ -578,7 +579,9 @@ pub async fn verify_and_link(
 ) -> Result<Response, UiError> {
     let p = find(&state, &id).await?;
     let back = format!("/admin/sso/providers/{id}/links");
-    match flow::begin(
+    let attempt =
+        Attempt::new(Action::SsoLink, client.ip(), Some(&me.user.username)).by(me.actor(&client));
+    let start = flow::begin(
         &state,
         &session,
         &headers,
@@ -588,8 +591,11 @@ pub async fn verify_and_link(
             user_id: me.user.id,
         },
         back.clone(),
-    )
-    .await
+    );
+    match state
+        .limiter
+        .guard(attempt, async { Ok(start.await) })
+        .await?
     {
         Ok(r) => Ok(r),
         Err(b) => Ok(Redirect::to(&format!("{back}?link_error={}", b.code())).into_response()),

@@ -330,3 +330,27 @@ pub async fn session_rows(app: &TestApp) -> Vec<String> {
         .map(|d| d.data)
         .collect()
 }
+
+/// A browser-like client whose connections come from `local` (another loopback address such
+/// as 127.0.0.2 stands for a second machine).
+pub fn client_from(local: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(Policy::none())
+        .local_address(local.parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap()
+}
+
+/// Every audit event with this action, newest first.
+pub async fn audit_events(app: &TestApp, action: &str) -> Vec<hallpass::db::audit::Event> {
+    let action = action.to_owned();
+    app.state
+        .db
+        .run(move |c| hallpass::db::audit::recent(c, 10_000))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == action)
+        .collect()
+}
