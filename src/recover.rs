@@ -15,7 +15,7 @@ use clap::{Args, Subcommand};
 use hallpass::config::Config;
 use hallpass::db::{self, Backend, DbPool, PoolOptions};
 use hallpass::domain::policy::PolicyError;
-use hallpass::domain::sso::Source;
+use hallpass::domain::sso::{PROXY_PROVIDER, Source};
 use hallpass::domain::{Email, Password, Role, User, Username};
 use hallpass::service::ServiceError;
 use hallpass::service::admin::{self, Change, InitialPassword, Profile};
@@ -34,8 +34,8 @@ enum RecoverCommand {
     /// Show the sign-in settings, the SSO providers (never their secrets) and every account
     /// with its sign-in methods, role and status.
     Status,
-    /// Remove the SSO configuration: stored providers and every linked identity; SSO login
-    /// off, password sign-in on; everyone's sessions end.
+    /// Remove the SSO configuration: stored providers and every identity linked through an
+    /// OpenID provider; SSO login off, password sign-in on; everyone's sessions end.
     WipeSso {
         /// Do not ask for confirmation (needed when stdin is not a terminal).
         #[arg(long)]
@@ -299,10 +299,15 @@ fn wipe_sso(ctx: &Ctx, force: bool) -> Result<(), Failure> {
             .iter()
             .filter(|p| p.source == Source::Ui)
             .count();
-        let links: usize = o.accounts.iter().map(|a| a.identities.len()).sum();
+        let links = o
+            .accounts
+            .iter()
+            .flat_map(|a| &a.identities)
+            .filter(|i| i.provider != PROXY_PROVIDER)
+            .count();
         confirm(
             &format!(
-                "This deletes {stored} stored SSO provider(s) and {links} linked identity(ies), \
+                "This deletes {stored} stored SSO provider(s) and {links} SSO identity link(s), \
                  turns SSO login off and password sign-in on, and signs everyone out."
             ),
             "wipe-sso",
@@ -310,7 +315,7 @@ fn wipe_sso(ctx: &Ctx, force: bool) -> Result<(), Failure> {
     }
     let wiped = ctx.block(recovery::wipe_sso(&ctx.db, recovery::actor()))?;
     println!(
-        "Removed {} stored SSO provider(s) and {} linked identity(ies). SSO login is off, \
+        "Removed {} stored SSO provider(s) and {} SSO identity link(s). SSO login is off, \
          password sign-in is on, and the sessions of all {} account(s) have ended.",
         wiped.providers, wiped.identities, wiped.accounts
     );
@@ -474,14 +479,16 @@ fn render_status(config: &Config, o: &Overview) -> String {
         config.database.url
     );
     let m = &o.modes;
+    let why = if m.overridden {
+        "HALLPASS_SSO_DISABLE_OVERRIDE is set"
+    } else if !m.stored_sso {
+        "SSO login is off"
+    } else {
+        "no SSO provider is enabled"
+    };
     let local = if m.local == m.stored_local {
         on_off(m.local).to_owned()
     } else {
-        let why = if m.overridden {
-            "HALLPASS_SSO_DISABLE_OVERRIDE is set"
-        } else {
-            "SSO login is off"
-        };
         format!(
             "{} as stored, {} in effect ({why})",
             on_off(m.stored_local),
@@ -498,7 +505,7 @@ fn render_status(config: &Config, o: &Overview) -> String {
     let sso = if m.sso == m.stored_sso {
         stored_sso
     } else {
-        format!("{stored_sso} as stored, off in effect (HALLPASS_SSO_DISABLE_OVERRIDE is set)")
+        format!("{stored_sso} as stored, off in effect ({why})")
     };
     let registration = match (
         o.settings.registration_enabled,
@@ -511,6 +518,10 @@ fn render_status(config: &Config, o: &Overview) -> String {
     out.push_str(&format!("  Password sign-in  {local}\n"));
     out.push_str(&format!("  SSO login         {sso}\n"));
     out.push_str(&format!("  Registration      {registration}\n"));
+    out.push_str(&format!(
+        "  Forward-auth      {} (auth.proxy.enabled in the configuration)\n",
+        on_off(config.auth.proxy.enabled)
+    ));
 
     out.push_str("\nSSO providers\n");
     if o.providers.is_empty() {

@@ -6,7 +6,7 @@
 use super::sso::SignInModes;
 use super::{Actor, ServiceError};
 use crate::db::{self, DbPool, audit, identities, oidc_providers, sessions, settings, users};
-use crate::domain::sso::{LinkedIdentity, Source};
+use crate::domain::sso::{LinkedIdentity, PROXY_PROVIDER, Source};
 use crate::domain::{User, Username};
 use crate::sso_env::SsoEnv;
 
@@ -104,7 +104,8 @@ pub async fn overview(db: &DbPool, env: &SsoEnv) -> Result<Overview, ServiceErro
         })
         .collect();
     Ok(Overview {
-        modes: SignInModes::of(&settings, env),
+        // The same rules as the sign-in page (no enabled provider: passwords stay on).
+        modes: super::sso::providers::modes(db, env).await?,
         settings,
         providers,
         accounts,
@@ -131,32 +132,40 @@ pub struct Wiped {
     pub identities: usize,
     /// Accounts whose sessions were ended (all of them).
     pub accounts: usize,
-    /// Accounts allowed to sign in that have no password (they used SSO): they need
-    /// `reset-password` to get in again.
+    /// Accounts allowed to sign in that now have neither a password nor a forward-auth link:
+    /// they need `reset-password` to get in again.
     pub without_password: Vec<String>,
 }
 
 /// Removes the stored SSO configuration in one locked transaction: every provider defined in
-/// the admin UI, every linked identity; SSO login off and password sign-in on (so nobody with
-/// a password is locked out); every account's sessions ended (`session_version` bumped).
-/// Providers from the environment are not stored and stay defined.
+/// the admin UI, every identity linked through an OpenID provider; SSO login off and password
+/// sign-in on (so nobody with a password is locked out); every account's sessions ended
+/// (`session_version` bumped). Providers from the environment are not stored and stay
+/// defined; forward-auth (`proxy`) links stay too.
 pub async fn wipe_sso(db: &DbPool, actor: Actor) -> Result<Wiped, ServiceError> {
     db.run(move |conn| {
         db::write_tx(conn, |conn| {
             let providers = oidc_providers::delete_all(conn)?;
-            let identities = identities::delete_all(conn)?;
+            // Forward-auth links (`proxy`) are not single sign-on: configured in
+            // `auth.proxy`, they stay.
+            let identities = identities::delete_all_but(conn, PROXY_PROVIDER)?;
             let before = settings::get(conn)?;
             settings::set_sign_in(conn, true, false)?;
             let accounts = users::bump_all_session_versions(conn)?;
             sessions::delete_all(conn)?;
+            let proxied: Vec<i64> = identities::all(conn)?
+                .into_iter()
+                .map(|i| i.user_id)
+                .collect();
             let without_password = users::all(conn)?
                 .into_iter()
                 .filter(|u| u.may_sign_in() && u.password_hash.is_none())
+                .filter(|u| !proxied.contains(&u.id))
                 .map(|u| u.username)
                 .collect();
             let onoff = |b: bool| if b { "on" } else { "off" };
             let detail = format!(
-                "{providers} stored providers and {identities} linked identities removed; \
+                "{providers} stored providers and {identities} SSO identities removed; \
                  sso_login {} -> off, local_login {} -> on; sessions of {accounts} accounts ended",
                 before.sso_enabled.map_or("unset", onoff),
                 onoff(before.local_login_enabled),

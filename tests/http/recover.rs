@@ -7,8 +7,8 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use hallpass::db::{audit, identities, oidc_providers, settings};
-use hallpass::domain::User;
+use hallpass::db::{audit, identities, oidc_providers, settings, users};
+use hallpass::domain::{Role, Status, User, Username};
 
 use crate::support::{ADMIN, ADMIN_PASSWORD, Db, TestApp, TestDb, api_login, user};
 
@@ -225,6 +225,41 @@ async fn stored_provider_and_link(app: &TestApp, id: &str, user_id: i64, subject
         .unwrap();
 }
 
+/// An account without a password that signs in through `provider:subject` only.
+async fn passwordless(app: &TestApp, username: &str, provider: &str, subject: &str) {
+    let (username, provider, subject) =
+        (username.to_owned(), provider.to_owned(), subject.to_owned());
+    app.state
+        .db
+        .run(move |c| {
+            let u = users::insert(
+                c,
+                &users::NewUser {
+                    username: &Username::parse(&username).unwrap(),
+                    email: None,
+                    display_name: None,
+                    role: Role::User,
+                    status: Status::Active,
+                    password_hash: None,
+                    created_by: None,
+                },
+            )?;
+            identities::insert(
+                c,
+                &identities::NewIdentity {
+                    user_id: u.id,
+                    provider: &provider,
+                    issuer: &provider,
+                    subject: &subject,
+                    email: None,
+                    display_name: None,
+                },
+            )
+        })
+        .await
+        .unwrap();
+}
+
 /// Password sign-in off, SSO login on: what an admin who went SSO-only leaves behind.
 async fn sso_only(app: &TestApp) {
     app.state
@@ -413,6 +448,35 @@ async fn status_shows_settings_providers_and_accounts_without_secrets(db: Db) {
         "{}",
         ran.stdout
     );
+    assert!(
+        ran.stdout.contains("Forward-auth      off"),
+        "{}",
+        ran.stdout
+    );
+
+    // With no enabled provider, passwords stay on whatever is stored (the sign-in page's rule).
+    app.state
+        .db
+        .run(|c| {
+            let mut p = oidc_providers::get(c, "keycloak")?.unwrap();
+            p.enabled = false;
+            oidc_providers::update(c, &p)
+        })
+        .await
+        .unwrap();
+    let ran = run(recover(&app, &["status"]), None).await;
+    assert!(
+        ran.stdout
+            .contains("Password sign-in  off as stored, on in effect (no SSO provider is enabled)"),
+        "{}",
+        ran.stdout
+    );
+    assert!(
+        ran.stdout
+            .contains("SSO login         on as stored, off in effect (no SSO provider is enabled)"),
+        "{}",
+        ran.stdout
+    );
     assert!(cli_events(&app).await.is_empty(), "status changes nothing");
 }
 
@@ -424,6 +488,8 @@ async fn wipe_sso_removes_links_and_providers_and_turns_password_sign_in_on(db: 
     let bob = create_user(&app, "bob", "user").await;
     stored_provider_and_link(&app, "keycloak", admin.id, "admin-sub").await;
     stored_provider_and_link(&app, "pocket", bob.id, "bob-sub").await;
+    passwordless(&app, "ssoonly", "pocket", "ssoonly-sub").await;
+    passwordless(&app, "proxied", "proxy", "proxied-remote-user").await;
     let (admin_session, _) = api_login(&app, ADMIN, ADMIN_PASSWORD).await;
     let (bob_session, _) = api_login(&app, "bob", "bob password 123").await;
     sso_only(&app).await;
@@ -437,7 +503,14 @@ async fn wipe_sso_removes_links_and_providers_and_turns_password_sign_in_on(db: 
     assert_eq!(ran.code, Some(0), "{ran:?}");
     assert!(
         ran.stdout
-            .contains("Removed 2 stored SSO provider(s) and 2 linked identity(ies)"),
+            .contains("Removed 2 stored SSO provider(s) and 3 SSO identity link(s)"),
+        "{}",
+        ran.stdout
+    );
+    // Who is left without a way in is named; a forward-auth user still has one.
+    assert!(
+        ran.stdout
+            .contains("cannot sign in until they get one (`hallpass recover reset-password --username NAME`): ssoonly\n"),
         "{}",
         ran.stdout
     );
@@ -453,7 +526,16 @@ async fn wipe_sso_removes_links_and_providers_and_turns_password_sign_in_on(db: 
         })
         .await
         .unwrap();
-    assert!(links.is_empty() && providers.is_empty());
+    assert!(providers.is_empty());
+    let kept: Vec<String> = links
+        .iter()
+        .map(|l| format!("{}:{}", l.provider, l.subject))
+        .collect();
+    assert_eq!(
+        kept,
+        ["proxy:proxied-remote-user"],
+        "forward-auth links stay"
+    );
     assert!(s.local_login_enabled, "password sign-in is on");
     assert_eq!(s.sso_enabled, Some(false), "SSO login is off");
     // Every account's sessions ended.
@@ -472,7 +554,7 @@ async fn wipe_sso_removes_links_and_providers_and_turns_password_sign_in_on(db: 
     );
     assert!(
         detail.as_deref().is_some_and(|d| d.contains(
-            "2 stored providers and 2 linked identities removed; sso_login on -> off, local_login off -> on"
+            "2 stored providers and 3 SSO identities removed; sso_login on -> off, local_login off -> on"
         )),
         "{detail:?}"
     );
@@ -483,6 +565,8 @@ async fn enable_local_turns_password_sign_in_back_on(db: Db) {
         return;
     };
     let (session, _) = api_login(&app, ADMIN, ADMIN_PASSWORD).await;
+    let admin = user(&app, ADMIN).await;
+    stored_provider_and_link(&app, "keycloak", admin.id, "admin-sub").await;
     sso_only(&app).await;
     assert_eq!(password_login(&app, ADMIN, ADMIN_PASSWORD).await, 403);
     let version = user(&app, ADMIN).await.session_version;
