@@ -522,6 +522,14 @@ fn render_status(config: &Config, o: &Overview) -> String {
         "  Forward-auth      {} (auth.proxy.enabled in the configuration)\n",
         on_off(config.auth.proxy.enabled)
     ));
+    out.push_str(&format!(
+        "  Break-glass admin {} (HALLPASS_ADMIN_KEY in this environment)\n",
+        if config.env_auth.break_glass.is_some() {
+            "set"
+        } else {
+            "not set"
+        }
+    ));
 
     out.push_str("\nSSO providers\n");
     if o.providers.is_empty() {

@@ -453,6 +453,11 @@ async fn status_shows_settings_providers_and_accounts_without_secrets(db: Db) {
         "{}",
         ran.stdout
     );
+    assert!(
+        ran.stdout.contains("Break-glass admin not set"),
+        "{}",
+        ran.stdout
+    );
 
     // With no enabled provider, passwords stay on whatever is stored (the sign-in page's rule).
     app.state
