@@ -1,5 +1,7 @@
 //! The `hallpass` command.
 
+mod recover;
+
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -29,6 +31,10 @@ enum Command {
     Serve,
     /// Print the effective configuration with secrets redacted, then exit.
     CheckConfig,
+    /// Get back in when nobody can sign in: status, wipe-sso, enable-local, reset-password,
+    /// create-admin, disable-user, delete-user (on the configured database, even while the
+    /// server runs).
+    Recover(recover::RecoverArgs),
 }
 
 fn main() -> ExitCode {
@@ -40,36 +46,55 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let admin = match bootstrap::from_env(|k| std::env::var(k).ok()) {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
     match cli.command.unwrap_or(Command::Serve) {
-        Command::CheckConfig => {
-            print!("{}", config.to_redacted_toml());
-            if admin.is_some() {
-                println!(
-                    "# HALLPASS_ADMIN_USERNAME is set: the first admin will be created on an empty database."
-                );
+        Command::CheckConfig => match bootstrap_admin() {
+            Ok(admin) => {
+                print!("{}", config.to_redacted_toml());
+                if admin.is_some() {
+                    println!(
+                        "# HALLPASS_ADMIN_USERNAME is set: the first admin will be created on an empty database."
+                    );
+                }
+                ExitCode::SUCCESS
             }
-            ExitCode::SUCCESS
+            Err(code) => code,
+        },
+        Command::Serve => match bootstrap_admin() {
+            Ok(admin) => serve(config, admin),
+            Err(code) => code,
+        },
+        // Recovery ignores the one-shot HALLPASS_ADMIN_* variables: a broken one (say, in the
+        // environment `docker exec` inherits) must not keep anyone from getting back in.
+        Command::Recover(args) => {
+            // Warnings only (unless RUST_LOG says otherwise): the output is the report.
+            init_logging("warn");
+            recover::run(config, args)
         }
-        Command::Serve => serve(config, admin),
     }
 }
 
-fn serve(config: Config, admin: Option<hallpass::service::accounts::NewAdmin>) -> ExitCode {
+/// The first admin from `HALLPASS_ADMIN_*`; a bad variable stops with exit code 2.
+fn bootstrap_admin() -> Result<Option<hallpass::service::accounts::NewAdmin>, ExitCode> {
+    bootstrap::from_env(|k| std::env::var(k).ok()).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(2)
+    })
+}
+
+/// Logs to stderr, filtered by `RUST_LOG`, else by `level` (else `info`).
+fn init_logging(level: &str) {
     let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(&config.log.level))
+        .or_else(|_| EnvFilter::try_new(level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
+}
+
+fn serve(config: Config, admin: Option<hallpass::service::accounts::NewAdmin>) -> ExitCode {
+    init_logging(&config.log.level);
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -136,6 +136,23 @@ pub fn delete_all(conn: &mut Conn) -> Result<usize, DbError> {
     Ok(diesel::delete(identities::table).execute(conn)?)
 }
 
+/// Removes every link except those of provider `keep` (the recovery CLI's `wipe-sso` keeps
+/// forward-auth links). Returns how many were removed.
+pub fn delete_all_but(conn: &mut Conn, keep: &str) -> Result<usize, DbError> {
+    Ok(diesel::delete(identities::table.filter(identities::provider.ne(keep))).execute(conn)?)
+}
+
+/// Every link, by account and provider (the recovery CLI's `status`).
+pub fn all(conn: &mut Conn) -> Result<Vec<LinkedIdentity>, DbError> {
+    Ok(identities::table
+        .order((identities::user_id, identities::provider, identities::id))
+        .select(COLUMNS)
+        .load::<Row>(conn)?
+        .into_iter()
+        .map(into_identity)
+        .collect())
+}
+
 pub fn for_user(conn: &mut Conn, user_id: i64) -> Result<Vec<LinkedIdentity>, DbError> {
     Ok(identities::table
         .filter(identities::user_id.eq(user_id))

@@ -239,6 +239,12 @@ pub fn delete_for_user(conn: &mut Conn, user_id: i64) -> Result<usize, DbError> 
     Ok(diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(conn)?)
 }
 
+/// Ends every stored session (after `users::bump_all_session_versions`, for the same reason
+/// as [`delete_for_user`]). Returns how many there were.
+pub fn delete_all(conn: &mut Conn) -> Result<usize, DbError> {
+    Ok(diesel::delete(sessions::table).execute(conn)?)
+}
+
 /// Number of stored sessions (all, or of one user).
 pub fn count(conn: &mut Conn, user_id: Option<i64>) -> Result<i64, DbError> {
     Ok(match user_id {

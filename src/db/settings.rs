@@ -122,3 +122,15 @@ pub fn break_glass(conn: &mut Conn) -> Result<bool, DbError> {
         .pop()
         .is_some_and(|v| v != 0))
 }
+
+/// Writes the password sign-in switch alone, leaving the SSO switch as it is (even unset);
+/// call inside [`super::write_tx`].
+pub fn set_local_login(conn: &mut Conn, local_login_enabled: bool) -> Result<(), DbError> {
+    diesel::update(settings::table.filter(settings::id.eq(1)))
+        .set((
+            settings::local_login_enabled.eq(i32::from(local_login_enabled)),
+            settings::updated_at.eq(now_ts()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}

@@ -410,6 +410,28 @@ pub fn bump_session_version(conn: &mut Conn, id: i64) -> Result<i64, DbError> {
         .ok_or(DbError::Query(diesel::result::Error::NotFound))
 }
 
+/// Every account, deleted ones too, by username (the recovery CLI's `status`).
+pub fn all(conn: &mut Conn) -> Result<Vec<User>, DbError> {
+    users::table
+        .order(users::username_key)
+        .select(COLUMNS)
+        .load::<Row>(conn)?
+        .into_iter()
+        .map(into_user)
+        .collect()
+}
+
+/// Ends every session of every user (the recovery CLI's `wipe-sso`). Returns how many
+/// accounts there are.
+pub fn bump_all_session_versions(conn: &mut Conn) -> Result<usize, DbError> {
+    Ok(diesel::update(users::table)
+        .set((
+            users::session_version.eq(users::session_version + 1_i64),
+            users::updated_at.eq(now_ts()),
+        ))
+        .execute(conn)?)
+}
+
 /// The first free username among `base`, `base-2`, `base-3`… (case-insensitively).
 pub fn free_username(conn: &mut Conn, base: &Username) -> Result<Option<Username>, DbError> {
     for n in 1..=50 {

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod passwords;
 pub mod proxy;
 pub mod rate_limit;
+pub mod recovery;
 pub mod settings;
 pub mod setup;
 pub mod sso;

@@ -24,6 +24,7 @@ mod idp_harness;
 mod login;
 mod proxy;
 mod rate_limit;
+mod recover;
 mod registration;
 mod security;
 mod sessions;
