@@ -11,8 +11,14 @@ pub const PAGE_SIZE: i64 = 50;
 /// Every action Hallpass records, for the filter's choices. A value ending in `.` selects
 /// every action under that prefix.
 pub const KNOWN_ACTIONS: &[&str] = &[
+    "identity.",
+    "identity.link",
+    "identity.unlink",
     "login.",
+    "login.break_glass",
+    "login.oidc",
     "login.password",
+    "login.proxy",
     "password.change",
     "rate_limit.",
     "rate_limit.api_key",
@@ -20,8 +26,19 @@ pub const KNOWN_ACTIONS: &[&str] = &[
     "rate_limit.password_change",
     "rate_limit.register",
     "rate_limit.sso_link",
+    "settings.",
+    "settings.proxy_preset",
+    "settings.sign_in",
     "settings.update",
     "setup.first_admin",
+    "sso.",
+    "sso.provider.create",
+    "sso.provider.delete",
+    "sso.provider.disable",
+    "sso.provider.enable",
+    "sso.provider.revert",
+    "sso.provider.update",
+    "sso.wipe",
     "user.",
     "user.approve",
     "user.create",
@@ -34,6 +51,7 @@ pub const KNOWN_ACTIONS: &[&str] = &[
     "user.register",
     "user.reject",
     "user.restore",
+    "user.update",
 ];
 
 /// What the caller asked for; empty strings mean "no filter".

@@ -361,6 +361,7 @@ pub async fn set_sign_in_modes(
     local_login_enabled: bool,
 ) -> Result<(), ServiceError> {
     let providers = all(db, secret, env).await?;
+    let env_has_providers = !env.providers.is_empty();
     let usable: Vec<(String, String)> = providers
         .iter()
         .filter(|p| p.enabled)
@@ -401,7 +402,7 @@ pub async fn set_sign_in_modes(
                     outcome: "success",
                     detail: Some(&format!(
                         "sso_login {} -> {}, local_login {} -> {}",
-                        onoff(before.sso_enabled.unwrap_or(false)),
+                        onoff(before.sso_enabled.unwrap_or(env_has_providers)),
                         onoff(sso_enabled),
                         onoff(before.local_login_enabled),
                         onoff(local_login_enabled)
