@@ -9,7 +9,19 @@ use super::error::ApiError;
 use crate::state::AppState;
 
 pub async fn redirect(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    if state.setup.is_done() || req.uri().path() == "/setup" {
+    if state.setup.is_done() {
+        return next.run(req).await;
+    }
+    // Someone else may have created the first admin meanwhile (another instance, or
+    // `hallpass recover create-admin`): look again, only while the instance seems empty.
+    let db = state.db.clone();
+    if let Ok(n) = db.run(crate::db::users::count).await
+        && n > 0
+    {
+        state.setup.mark_done();
+        return next.run(req).await;
+    }
+    if req.uri().path() == "/setup" {
         return next.run(req).await;
     }
     // With providers from the environment, the first identity to sign in claims the

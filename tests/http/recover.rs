@@ -318,7 +318,31 @@ both_databases!(
     the_last_active_admin_is_never_disabled_or_deleted,
     without_a_terminal_nothing_is_asked_and_nothing_changes,
     on_a_terminal_passwords_are_hidden_and_changes_confirmed,
+    create_admin_on_an_empty_instance_ends_the_setup_wizard_at_once,
 );
+
+async fn create_admin_on_an_empty_instance_ends_the_setup_wizard_at_once(db: Db) {
+    let Some(app) = TestApp::empty(db).await else {
+        return;
+    };
+    let c = app.client();
+    let r = c.get(app.url("/login")).send().await.unwrap();
+    assert_eq!(r.headers()["location"], "/setup");
+    let ran = run(
+        recover(
+            &app,
+            &["create-admin", "--username", "rescue", "--password-stdin"],
+        ),
+        Some("rescue password 1\n"),
+    )
+    .await;
+    assert_eq!(ran.code, Some(0), "{ran:?}");
+    // The running server notices without a restart.
+    let r = c.get(app.url("/login")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let (_, token) = api_login(&app, "rescue", "rescue password 1").await;
+    assert!(!token.is_empty());
+}
 
 async fn status_on_a_new_database_applies_the_migrations(db: Db) {
     let dir = tempfile::tempdir().unwrap();
