@@ -93,6 +93,14 @@ pub async fn stored_state(db: &DbPool, id: &str) -> Result<Option<StoredState>, 
 /// off and the password form is on whatever the stored switches say: nobody is locked out
 /// by hiding or removing the last provider.
 pub async fn modes(db: &DbPool, env: &SsoEnv) -> Result<SignInModes, ServiceError> {
+    Ok(modes_and_settings(db, env).await?.0)
+}
+
+/// [`modes`] and the settings row they come from, read once.
+pub async fn modes_and_settings(
+    db: &DbPool,
+    env: &SsoEnv,
+) -> Result<(SignInModes, crate::db::settings::Settings), ServiceError> {
     let (s, enabled) = db
         .run(|conn| Ok::<_, ServiceError>((settings::get(conn)?, store::count_enabled(conn)?)))
         .await?;
@@ -101,7 +109,7 @@ pub async fn modes(db: &DbPool, env: &SsoEnv) -> Result<SignInModes, ServiceErro
         modes.sso = false;
         modes.local = true;
     }
-    Ok(modes)
+    Ok((modes, s))
 }
 
 fn refused(code: &'static str, message: impl Into<String>) -> ServiceError {

@@ -59,8 +59,8 @@ struct Modes {
 }
 
 async fn modes(state: &AppState) -> Result<Modes, UiError> {
-    let settings = crate::service::settings::get(&state.db).await?;
-    let modes = crate::service::sso::providers::modes(&state.db, &state.config.sso).await?;
+    let (modes, settings) =
+        crate::service::sso::providers::modes_and_settings(&state.db, &state.config.sso).await?;
     let providers = if modes.sso {
         crate::service::sso::providers::all(&state.db, &state.secret, &state.config.sso).await?
     } else {

@@ -681,7 +681,6 @@ pub struct ConfirmPage {
     action: String,
     button: &'static str,
     cancel: String,
-    danger: bool,
 }
 
 impl ConfirmPage {
@@ -698,7 +697,6 @@ impl ConfirmPage {
             action,
             button,
             cancel,
-            danger: true,
         }
     }
 }
@@ -733,7 +731,6 @@ pub async fn confirm_unlink(
         action: format!("/admin/sso/identities/{identity_id}/unlink"),
         button: "Unlink",
         cancel: links_path(&link.provider),
-        danger: true,
     })
 }
 
@@ -821,7 +818,6 @@ pub async fn confirm_revert(
         action: format!("/admin/sso/providers/{id}/revert"),
         button: "Revert",
         cancel: format!("/admin/sso/providers/{id}"),
-        danger: true,
     })
 }
 
@@ -852,7 +848,6 @@ pub async fn confirm_delete(
         action: format!("/admin/sso/providers/{id}/delete"),
         button: "Remove provider",
         cancel: format!("/admin/sso/providers/{id}"),
-        danger: true,
     })
 }
 
