@@ -28,6 +28,21 @@ fn provider(id: &str, issuer: &str, policy: Policy, secret: Option<&str>) -> Pro
     }
 }
 
+/// An app with the admin and an IdP whose client expects provider `home`, which the test
+/// then creates in the admin UI.
+async fn start_for_ui_provider(db: Db) -> Option<(TestApp, Idp)> {
+    logs::capture();
+    let idp = Idp::start(&Idp::default_users()).await;
+    let app = TestApp::with_admin(db).await?;
+    idp.add_client(
+        CLIENT_ID,
+        Some(CLIENT_SECRET),
+        &[app.url("/api/auth/oidc/home/callback")],
+    )
+    .await;
+    Some((app, idp))
+}
+
 /// An app with one environment provider `idp` (confidential client) and its IdP.
 async fn start(
     db: Db,
@@ -1007,17 +1022,9 @@ async fn break_glass_override_forces_sso_off(db: Db) {
 }
 
 async fn ui_provider_wizard_test_discovery_secret_and_revert(db: Db) {
-    logs::capture();
-    let idp = Idp::start(&Idp::default_users()).await;
-    let Some(app) = TestApp::with_admin(db).await else {
+    let Some((app, idp)) = start_for_ui_provider(db).await else {
         return;
     };
-    idp.add_client(
-        CLIENT_ID,
-        Some(CLIENT_SECRET),
-        &[app.url("/api/auth/oidc/home/callback")],
-    )
-    .await;
     let admin = app.admin_client().await;
     let token = app.csrf(&admin, "/admin/sso/new").await;
     let form = |issuer: &str, secret: &str, action: &str| {
@@ -1178,17 +1185,9 @@ async fn ui_provider_wizard_test_discovery_secret_and_revert(db: Db) {
 }
 
 async fn changed_issuer_no_longer_matches_old_links(db: Db) {
-    logs::capture();
-    let idp = Idp::start(&Idp::default_users()).await;
-    let Some(app) = TestApp::with_admin(db).await else {
+    let Some((app, idp)) = start_for_ui_provider(db).await else {
         return;
     };
-    idp.add_client(
-        CLIENT_ID,
-        Some(CLIENT_SECRET),
-        &[app.url("/api/auth/oidc/home/callback")],
-    )
-    .await;
     let admin = app.admin_client().await;
     let token = app.csrf(&admin, "/admin/sso/new").await;
     let save = |issuer: String, token: String, path: &'static str| {
