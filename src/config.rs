@@ -50,6 +50,10 @@ pub struct ServerConfig {
     /// client address (logs, audit, rate limits), `X-Forwarded-Proto`/`-Host` for the SSO
     /// redirect URI when `public_url` is not set. Default: nobody's.
     pub trusted_proxies: TrustedProxies,
+    /// Host names (besides `public_url`'s host, `localhost` and IP addresses) that requests
+    /// may name in `Host`. Anything else is refused: a DNS-rebinding page reaches this server
+    /// under a name of the attacker's.
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -60,6 +64,7 @@ impl Default for ServerConfig {
             body_limit: 64 * 1024,
             data_dir: PathBuf::from("./data"),
             trusted_proxies: TrustedProxies::default(),
+            allowed_hosts: Vec::new(),
         }
     }
 }
@@ -515,6 +520,11 @@ impl PublicUrl {
     pub fn as_str(&self) -> &str {
         self.0.as_str().trim_end_matches('/')
     }
+
+    /// The host name (or address) alone, without port, as `Host` headers are compared.
+    pub fn host(&self) -> &str {
+        self.0.host_str().unwrap_or_default()
+    }
 }
 
 impl FromStr for PublicUrl {
@@ -685,6 +695,13 @@ impl Config {
             return bad("auth.rate_limit.max_failures_per_ip: must be at least 1");
         }
         self.auth.proxy.validate().map_err(ConfigError::Invalid)?;
+        for h in &self.server.allowed_hosts {
+            if !crate::web::host::is_host_name(h) {
+                return Err(ConfigError::Invalid(format!(
+                    "server.allowed_hosts: \"{h}\" is not a host name (write it as auth.example.com: no scheme, port, path or wildcard)"
+                )));
+            }
+        }
         if self.session.idle_timeout.get().is_zero() {
             return bad("session.idle_timeout: must be longer than 0s");
         }

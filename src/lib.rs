@@ -8,6 +8,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod env_auth;
+pub mod logging;
 pub mod secret;
 pub mod server;
 pub mod service;

@@ -9,7 +9,6 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use hallpass::config::Config;
 use hallpass::{bootstrap, server};
-use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
 #[command(
@@ -35,6 +34,8 @@ enum Command {
     /// create-admin, disable-user, delete-user (on the configured database, even while the
     /// server runs).
     Recover(recover::RecoverArgs),
+    /// Print the one-time code the setup wizard asks for (before the first admin exists).
+    SetupCode,
 }
 
 fn main() -> ExitCode {
@@ -63,6 +64,10 @@ fn main() -> ExitCode {
             Ok(admin) => serve(config, admin),
             Err(code) => code,
         },
+        Command::SetupCode => {
+            init_logging("warn");
+            recover::setup_code(config)
+        }
         // Recovery ignores the one-shot HALLPASS_ADMIN_* variables: a broken one (say, in the
         // environment `docker exec` inherits) must not keep anyone from getting back in.
         Command::Recover(args) => {
@@ -83,11 +88,8 @@ fn bootstrap_admin() -> Result<Option<hallpass::service::accounts::NewAdmin>, Ex
 
 /// Logs to stderr, filtered by `RUST_LOG`, else by `level` (else `info`).
 fn init_logging(level: &str) {
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(level))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_env_filter(hallpass::logging::filter(level))
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();

@@ -126,6 +126,31 @@ pub fn run(config: Config, args: RecoverArgs) -> ExitCode {
     }
 }
 
+/// `hallpass setup-code`: prints the code the setup wizard asks for (the same one the server
+/// logged), or says the instance is set up. Exit 0 with the code, 2 when there is none.
+pub fn setup_code(config: Config) -> ExitCode {
+    let result = Ctx::open(config).and_then(|ctx| {
+        ctx.block(hallpass::service::setup::ensure_code(&ctx.db))
+            .map_err(Failure::from)
+    });
+    match result {
+        Ok(Some(code)) => {
+            println!("{code}");
+            ExitCode::SUCCESS
+        }
+        Ok(None) => {
+            eprintln!(
+                "Hallpass is already set up: there is no setup code. Sign in, or see `hallpass recover --help` if you are locked out."
+            );
+            ExitCode::from(2)
+        }
+        Err(Failure::Failed(m) | Failure::Refused(m)) => {
+            eprintln!("error: {m}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn dispatch(config: Config, command: RecoverCommand) -> Result<(), Failure> {
     // Refuse what cannot be confirmed or typed before touching the database.
     let interactive = io::stdin().is_terminal();

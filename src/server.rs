@@ -126,13 +126,23 @@ pub async fn prepare(
         })?;
     let limiter =
         crate::service::rate_limit::RateLimiter::new(&config.auth.rate_limit, pool.clone());
+    // With the dev bypass every request is an admin: there is nothing to set up.
+    let setup_code = if users > 0 || dev_admin.is_some() {
+        None
+    } else {
+        crate::service::setup::ensure_code(&pool)
+            .await
+            .map_err(|e| match e {
+                ServiceError::Db(d) => StartupError::Db(d),
+                other => StartupError::Task(other.to_string()),
+            })?
+    };
     Ok(AppState::new(crate::state::Inner {
         limiter,
         config,
         db: pool,
         hasher,
-        // With the dev bypass every request is an admin: there is nothing to set up.
-        setup: SetupGate::new(users > 0 || dev_admin.is_some()),
+        setup: SetupGate::new(setup_code),
         secret: server_secret,
         oidc,
         proxy: crate::service::proxy::ProxyRuntime::new(preset),
@@ -164,7 +174,7 @@ pub async fn run(
     tracing::info!(address = %local, "Hallpass listening on {base}");
     if let Some(code) = state.setup.code() {
         tracing::warn!(
-            "No users yet. Open {base}/setup to create the first admin (from another machine you will need the code). setup code: {code}"
+            "No users yet. Open {base}/setup to create the first admin; the wizard asks for this code (`hallpass setup-code` prints it again). setup code: {code}"
         );
     }
     match &state.config.server.trusted_proxies {

@@ -40,6 +40,7 @@ diesel::table! {
         sso_enabled -> Nullable<Integer>,
         proxy_preset -> Nullable<Text>,
         break_glass_admin -> Integer,
+        setup_code -> Nullable<Text>,
     }
 }
 

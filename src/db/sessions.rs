@@ -58,11 +58,47 @@ fn user_of(record: &Record) -> Option<i64> {
 #[derive(Debug, Clone)]
 pub struct DbSessionStore {
     pool: DbPool,
+    stale: std::sync::Arc<StaleCookies>,
 }
 
 impl DbSessionStore {
     pub fn new(pool: DbPool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            stale: std::sync::Arc::default(),
+        }
+    }
+}
+
+/// Cookies naming a session that is gone (expired, purged, signed out elsewhere) or never
+/// existed. Normal events — the request is answered as anonymous and the cookie cleared — so
+/// each is a debug line, with one summary a minute at most instead of a line per request.
+#[derive(Debug, Default)]
+struct StaleCookies {
+    since_report: std::sync::atomic::AtomicU64,
+    /// Unix seconds of the last summary.
+    reported_at: std::sync::atomic::AtomicI64,
+}
+
+impl StaleCookies {
+    fn record(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        tracing::debug!("session cookie names no live session: answered as anonymous");
+        self.since_report.fetch_add(1, Relaxed);
+        let now = now_ts();
+        let last = self.reported_at.load(Relaxed);
+        if now - last >= 60
+            && self
+                .reported_at
+                .compare_exchange(last, now, Relaxed, Relaxed)
+                .is_ok()
+        {
+            let n = self.since_report.swap(0, Relaxed);
+            tracing::info!(
+                requests = n,
+                "requests with an unknown or expired session cookie since the last report (answered as anonymous, cookie cleared)"
+            );
+        }
     }
 }
 
@@ -181,6 +217,7 @@ impl SessionStore for DbSessionStore {
             .await
             .map_err(backend_err)?;
         let Some((data, expires, user)) = row else {
+            self.stale.record();
             return Ok(None);
         };
         let mut data: std::collections::HashMap<String, serde_json::Value> =

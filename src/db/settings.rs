@@ -134,3 +134,30 @@ pub fn set_local_login(conn: &mut Conn, local_login_enabled: bool) -> Result<(),
         .execute(conn)?;
     Ok(())
 }
+
+/// The instance's setup code: `candidate` is stored unless a code exists already (another
+/// process on this database may have made one first), and the stored code is returned.
+pub fn ensure_setup_code(conn: &mut Conn, candidate: &str) -> Result<String, DbError> {
+    diesel::update(
+        settings::table
+            .filter(settings::id.eq(1))
+            .filter(settings::setup_code.is_null()),
+    )
+    .set(settings::setup_code.eq(candidate))
+    .execute(conn)?;
+    settings::table
+        .filter(settings::id.eq(1))
+        .select(settings::setup_code)
+        .load::<Option<String>>(conn)?
+        .pop()
+        .flatten()
+        .ok_or(DbError::Query(diesel::result::Error::NotFound))
+}
+
+/// Burns the setup code (the first admin exists).
+pub fn clear_setup_code(conn: &mut Conn) -> Result<(), DbError> {
+    diesel::update(settings::table.filter(settings::id.eq(1)))
+        .set(settings::setup_code.eq(None::<String>))
+        .execute(conn)?;
+    Ok(())
+}

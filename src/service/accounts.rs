@@ -87,6 +87,7 @@ pub async fn create_first_admin(
                     detail: None,
                 },
             )?;
+            db::settings::clear_setup_code(conn)?;
             Ok(user)
         })
     })

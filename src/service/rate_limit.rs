@@ -64,6 +64,8 @@ pub enum Action {
     SsoLink,
     /// Presenting an `Authorization: Bearer` API key.
     ApiKey,
+    /// Submitting the setup wizard's one-time code (`POST /setup`).
+    Setup,
 }
 
 impl Action {
@@ -75,6 +77,7 @@ impl Action {
             Action::PasswordChange => "rate_limit.password_change",
             Action::SsoLink => "rate_limit.sso_link",
             Action::ApiKey => "rate_limit.api_key",
+            Action::Setup => "rate_limit.setup",
         }
     }
 
@@ -88,6 +91,14 @@ impl Action {
             // A wrong current password, not a new one that breaks the rules.
             (Action::PasswordChange, Err(ServiceError::Validation(f))) => {
                 if f.get("current_password").is_some() {
+                    Verdict::Failed
+                } else {
+                    Verdict::Uncounted
+                }
+            }
+            // A wrong setup code (not a username or password that breaks the rules).
+            (Action::Setup, Err(ServiceError::Validation(f))) => {
+                if f.get("setup_code").is_some() {
                     Verdict::Failed
                 } else {
                     Verdict::Uncounted

@@ -1,10 +1,27 @@
 //! The first-run state: whether an admin exists, and the one-time setup code.
+//!
+//! The wizard always asks for the code. Nothing about a request proves that a person at this
+//! machine sent it: a reverse proxy on the same host makes every visitor a loopback peer,
+//! with or without forwarding headers, and a DNS-rebinding page runs in the owner's own
+//! browser. The code is printed in the log at start-up and by `hallpass setup-code`, and
+//! kept in the database so that every process on it asks for the same one.
 
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use rand::Rng;
 use subtle::ConstantTimeEq;
+
+use super::accounts::{self, NewAdmin};
+use super::passwords::PasswordHasher;
+use super::rate_limit::{Action, Attempt, RateLimiter};
+use super::{Actor, ServiceError};
+use crate::db::{self, DbPool};
+use crate::domain::{FieldErrors, User};
+
+/// What the wizard says next to a wrong code.
+pub const WRONG_CODE: &str = "The setup code is not correct. It is printed in the server log at start-up; `hallpass setup-code` prints it too.";
 
 /// Shared by every request: cheap to ask "is this instance set up?" without a query.
 #[derive(Debug)]
@@ -17,19 +34,10 @@ pub struct SetupGate {
 const ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
 
 impl SetupGate {
-    /// `has_users` comes from the database at start-up; without users a code is generated.
-    pub fn new(has_users: bool) -> Self {
-        let code = (!has_users).then(|| {
-            let mut rng = rand::rng();
-            let mut pick = |n: usize| -> String {
-                (0..n)
-                    .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
-                    .collect()
-            };
-            format!("{}-{}", pick(4), pick(4))
-        });
+    /// `code` is the instance's setup code ([`ensure_code`]); `None` once set up.
+    pub fn new(code: Option<String>) -> Self {
         Self {
-            done: AtomicBool::new(has_users),
+            done: AtomicBool::new(code.is_none()),
             code: Mutex::new(code),
         }
     }
@@ -59,4 +67,72 @@ impl SetupGate {
             *c = None;
         }
     }
+}
+
+/// A fresh code: `ABCD-EFGH`, 40 bits from an alphabet that reads unambiguously.
+fn new_code() -> String {
+    let mut rng = rand::rng();
+    let mut pick = |n: usize| -> String {
+        (0..n)
+            .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
+            .collect()
+    };
+    format!("{}-{}", pick(4), pick(4))
+}
+
+/// The instance's setup code, made and stored if it has none yet; `None` once any account
+/// exists.
+pub async fn ensure_code(db: &DbPool) -> Result<Option<String>, ServiceError> {
+    let candidate = new_code();
+    db.run(move |conn| {
+        db::write_tx(conn, |conn| {
+            if db::users::count(conn)? > 0 {
+                return Ok(None);
+            }
+            Ok(Some(db::settings::ensure_setup_code(conn, &candidate)?))
+        })
+    })
+    .await
+}
+
+/// What claiming the instance needs.
+pub struct Claim<'a> {
+    pub code: &'a str,
+    /// The admin's fields, parsed (or what was wrong with them).
+    pub admin: Result<NewAdmin, FieldErrors>,
+    pub ip: IpAddr,
+}
+
+/// The wizard's submit: checks the code (a wrong one counts against the client's brute-force
+/// limits like a wrong password), then creates the first admin and burns the code.
+pub async fn claim(
+    db: &DbPool,
+    hasher: &PasswordHasher,
+    limiter: &RateLimiter,
+    gate: &SetupGate,
+    claim: Claim<'_>,
+) -> Result<User, ServiceError> {
+    let attempt = Attempt::new(Action::Setup, claim.ip, None);
+    let actor = Actor {
+        ip: Some(claim.ip.to_string()),
+        ..Actor::system("setup-wizard")
+    };
+    let work = async {
+        let code_ok = gate.code_matches(claim.code);
+        match claim.admin {
+            Ok(admin) if code_ok => accounts::create_first_admin(db, hasher, admin, actor).await,
+            parsed => {
+                let mut errors = parsed.err().unwrap_or_default();
+                if !code_ok {
+                    errors.add("setup_code", WRONG_CODE);
+                }
+                Err(ServiceError::Validation(errors))
+            }
+        }
+    };
+    let result = limiter.guard(attempt, work).await;
+    if matches!(result, Ok(_) | Err(ServiceError::AlreadySetUp)) {
+        gate.mark_done();
+    }
+    result
 }

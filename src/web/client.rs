@@ -93,21 +93,6 @@ fn parse_hop(raw: &str) -> Option<IpAddr> {
         .map(canonical_ip)
 }
 
-/// True when the request comes straight from this machine: a loopback peer *and* no
-/// forwarding headers. A reverse proxy on the same host makes every visitor look like
-/// 127.0.0.1, so a forwarded request is never treated as local.
-pub fn is_direct_loopback(peer: &SocketAddr, headers: &HeaderMap) -> bool {
-    let forwarded = [
-        "x-forwarded-for",
-        "forwarded",
-        "x-real-ip",
-        "x-forwarded-host",
-    ]
-    .iter()
-    .any(|h| headers.contains_key(*h));
-    canonical_ip(peer.ip()).is_loopback() && !forwarded
-}
-
 impl FromRequestParts<AppState> for Client {
     type Rejection = UiError;
 

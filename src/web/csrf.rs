@@ -1,15 +1,30 @@
 //! Cross-site request forgery protection for every state-changing request.
 //!
 //! Two independent checks: the browser's `Origin` (or `Referer`) must be this site, and a
-//! secret token bound to the session must come back — as the `csrf_token` form field for
-//! HTML forms, or the `X-CSRF-Token` header for JSON calls and htmx. Enforced here, in one
-//! middleware, so no handler can forget it.
+//! secret token must come back — as the `csrf_token` form field for HTML forms, or the
+//! `X-CSRF-Token` header for JSON calls and htmx. Enforced here, in one middleware, so no
+//! handler can forget it.
+//!
+//! Which token: a signed-in session carries its own (stored with the session). Everyone else
+//! — anonymous visitors of the sign-in, registration and setup pages, and people a
+//! forward-auth proxy vouches for — gets a *signed double-submit* token: a random nonce in the
+//! `hallpass_csrf` cookie and, in the form, an HMAC of that nonce (and of who the proxy says
+//! the caller is) under the server secret. Nothing is written to the database for it, so
+//! anonymous page views cost no storage; a page on another site can neither read the
+//! cookie nor compute the HMAC.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use tower_sessions::Session;
 
@@ -21,10 +36,150 @@ use crate::state::AppState;
 
 pub const FORM_FIELD: &str = "csrf_token";
 pub const HEADER: &str = "x-csrf-token";
+/// The cookie holding the nonce of the signed double-submit token.
+pub const NONCE_COOKIE: &str = "hallpass_csrf";
+/// The nonce cookie outlives a form left open over a long lunch, not much more.
+const NONCE_MAX_AGE_SECS: u32 = 12 * 3600;
 
 /// Endpoints that sign a caller in have no session to bind a token to yet; the origin check
 /// still applies, and a JSON body cannot be sent cross-site without a CORS preflight.
 const TOKENLESS_API: &[&str] = &["/api/auth/login"];
+
+/// How the caller of this request was identified when it arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Caller {
+    Anonymous,
+    /// A signed-in session cookie: the session's own token.
+    Session,
+    /// Anything else browser-borne (a forward-auth proxy's headers, the dev bypass): the
+    /// signed token, bound to the user.
+    Other,
+}
+
+/// This request's CSRF context, set by [`context`] for everything inside it.
+pub struct RequestCsrf {
+    caller: Caller,
+    /// The nonce cookie the browser sent, if it is well-formed.
+    nonce: Option<String>,
+    /// What the signed token is bound to besides the nonce: `""` for anonymous callers,
+    /// `proxy:<user id>` and the like otherwise (so a token minted for one person is no use
+    /// to another who could plant the nonce cookie).
+    binding: String,
+    key: [u8; 32],
+    /// The signed token for forms, with the nonce minted for it when no cookie came.
+    issued: OnceLock<(String, Option<String>)>,
+    used: AtomicBool,
+}
+
+impl RequestCsrf {
+    /// The signed token for this request's forms; mints a nonce (set as a cookie on the way
+    /// out) when the browser sent none.
+    fn signed_token(&self) -> String {
+        let (token, _) = self.issued.get_or_init(|| match &self.nonce {
+            Some(n) => (sign(&self.key, n, &self.binding), None),
+            None => {
+                let n = new_nonce();
+                (sign(&self.key, &n, &self.binding), Some(n))
+            }
+        });
+        self.used.store(true, Ordering::Relaxed);
+        token.clone()
+    }
+
+    /// The signed token a submitted form must carry (from the cookie the browser sent).
+    fn expected_signed(&self) -> Option<String> {
+        self.nonce
+            .as_ref()
+            .map(|n| sign(&self.key, n, &self.binding))
+    }
+}
+
+tokio::task_local! {
+    static REQUEST: Arc<RequestCsrf>;
+}
+
+/// Middleware (inside identity resolution): records how this request's forms are protected,
+/// and sets the nonce cookie if a page handed out a signed token without one.
+pub async fn context(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let identity = req
+        .extensions()
+        .get::<Identity>()
+        .and_then(|i| i.0.as_ref());
+    let (caller, binding) = match identity {
+        None => (Caller::Anonymous, String::new()),
+        Some(u) if u.auth_method == AuthMethod::Session => (Caller::Session, String::new()),
+        Some(u) => (Caller::Other, format!("{:?}:{}", u.auth_method, u.user.id)),
+    };
+    let ctx = Arc::new(RequestCsrf {
+        caller,
+        nonce: cookie(req.headers(), NONCE_COOKIE)
+            .filter(|n| n.len() == 43 && URL_SAFE_NO_PAD.decode(n).is_ok())
+            .map(str::to_owned),
+        binding,
+        key: state.secret.derive_key("csrf-signed-token"),
+        issued: OnceLock::new(),
+        used: AtomicBool::new(false),
+    });
+    let mut response = REQUEST.scope(ctx.clone(), next.run(req)).await;
+    if ctx.used.load(Ordering::Relaxed)
+        && let Some((_, Some(nonce))) = ctx.issued.get()
+    {
+        let secure = if state.config.cookie_secure() {
+            "; Secure"
+        } else {
+            ""
+        };
+        let value = format!(
+            "{NONCE_COOKIE}={nonce}; Path=/; Max-Age={NONCE_MAX_AGE_SECS}; HttpOnly; SameSite=Lax{secure}"
+        );
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            response.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    response
+}
+
+/// The token this request's pages put in their forms. A session signed in before or during
+/// this request uses its own token; everyone else the signed token (no storage).
+pub async fn page_token(session: &Session) -> Result<String, tower_sessions::session::Error> {
+    let ctx = REQUEST.try_with(Arc::clone).ok();
+    match ctx.as_deref().map(|c| c.caller) {
+        Some(Caller::Other) => Ok(ctx.map(|c| c.signed_token()).unwrap_or_default()),
+        Some(Caller::Anonymous) if !session::is_signed_in(session).await? => {
+            Ok(ctx.map(|c| c.signed_token()).unwrap_or_default())
+        }
+        _ => session::session_csrf_token(session).await,
+    }
+}
+
+fn sign(key: &[u8; 32], nonce: &str, binding: &str) -> String {
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else {
+        return String::new();
+    };
+    mac.update(nonce.as_bytes());
+    mac.update(b"\0");
+    mac.update(binding.as_bytes());
+    URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+}
+
+fn new_nonce() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 32];
+    rand::rng().fill_bytes(&mut b);
+    URL_SAFE_NO_PAD.encode(b)
+}
+
+/// The value of cookie `name` in the request's `Cookie` headers.
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim())
+}
 
 pub async fn verify(
     State(state): State<AppState>,
@@ -40,17 +195,23 @@ pub async fn verify(
         tracing::warn!(path = %req.uri().path(), "refused a cross-site request");
         return refuse(api, "CROSS_SITE_REQUEST", "Cross-site request refused.");
     }
-    // Only the cookie rides along on a forged request; a caller who proved itself with an
-    // `Authorization` header (API key) or is anonymous has no session to abuse.
-    let cookie_authenticated = req
+    // Only browser-borne credentials ride along on a forged request: the session cookie, and
+    // the identity a forward-auth proxy adds to whatever the browser sends. A caller who
+    // proved itself with an `Authorization` header (API key) or is anonymous has nothing to
+    // abuse through the JSON API.
+    let browser_borne = req
         .extensions()
         .get::<Identity>()
         .and_then(|i| i.0.as_ref())
-        .is_some_and(|u| u.auth_method == AuthMethod::Session);
-    if api && (!cookie_authenticated || TOKENLESS_API.contains(&req.uri().path())) {
+        .is_some_and(|u| matches!(u.auth_method, AuthMethod::Session | AuthMethod::Proxy));
+    if api && (!browser_borne || TOKENLESS_API.contains(&req.uri().path())) {
         return next.run(req).await;
     }
-    let expected = session::existing_csrf_token(&session).await;
+    let ctx = REQUEST.try_with(Arc::clone).ok();
+    let expected = match ctx.as_deref() {
+        Some(c) if c.caller != Caller::Session => c.expected_signed(),
+        _ => session::existing_csrf_token(&session).await,
+    };
     let (req, given) = match req.headers().get(HEADER).and_then(|v| v.to_str().ok()) {
         Some(h) => {
             let h = h.to_owned();

@@ -8,6 +8,7 @@ pub mod error;
 pub mod guards;
 pub mod headers;
 pub mod health;
+pub mod host;
 pub mod identity;
 pub mod session;
 pub mod setup_gate;
@@ -25,7 +26,8 @@ use crate::state::AppState;
 
 /// Every route of the application with its layers. Used by `serve` and by the tests.
 pub fn router(state: AppState) -> Router {
-    // Innermost first: a request passes session → identity → setup gate → CSRF → handler.
+    // Innermost first: a request passes host check → session → identity → CSRF context →
+    // setup gate → status gate → CSRF check → handler.
     let app = Router::new()
         .route("/", get(ui::home::page))
         .route("/setup", get(ui::setup::page).post(ui::setup::submit))
@@ -164,8 +166,10 @@ pub fn router(state: AppState) -> Router {
         .layer(from_fn_with_state(state.clone(), csrf::verify))
         .layer(axum::middleware::from_fn(guards::status_gate))
         .layer(from_fn_with_state(state.clone(), setup_gate::redirect))
+        .layer(from_fn_with_state(state.clone(), csrf::context))
         .layer(from_fn_with_state(state.clone(), identity::resolve))
-        .layer(session::layer(&state));
+        .layer(session::layer(&state))
+        .layer(from_fn_with_state(state.clone(), host::check));
 
     let trust = state.config.server.trusted_proxies.clone();
     Router::new()

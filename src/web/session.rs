@@ -151,14 +151,28 @@ pub async fn pin_expiry(session: &Session, s: &SignedIn, expiry: OffsetDateTime)
     }
 }
 
-/// The session's CSRF token, created on first use.
+/// The CSRF token for this request's forms (see `csrf`: a signed-in session's own token, or
+/// a signed token that needs no storage for everyone else).
 pub async fn csrf_token(session: &Session) -> Result<String, tower_sessions::session::Error> {
+    super::csrf::page_token(session).await
+}
+
+/// A signed-in session's own CSRF token, created on first use (sessions signed in before
+/// tokens were issued at sign-in have none yet).
+pub async fn session_csrf_token(
+    session: &Session,
+) -> Result<String, tower_sessions::session::Error> {
     if let Some(t) = session.get::<String>(CSRF_KEY).await? {
         return Ok(t);
     }
     let t = new_token();
     session.insert(CSRF_KEY, &t).await?;
     Ok(t)
+}
+
+/// Whether the session carries a signed-in user (before any checks of that user).
+pub async fn is_signed_in(session: &Session) -> Result<bool, tower_sessions::session::Error> {
+    Ok(session.get::<i64>(USER_ID_KEY).await?.is_some())
 }
 
 /// The session's CSRF token if it has one (never creates one).

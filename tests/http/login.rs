@@ -153,10 +153,24 @@ async fn the_session_id_changes_at_login(db: Db) {
     let Some(app) = TestApp::with_admin(db).await else {
         return;
     };
-    let c = app.client();
+    // A cookie planted before sign-in (session fixation): Hallpass must not adopt its id.
+    let planted = "AAAAAAAAAAAAAAAAAAAAAA";
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    jar.add_cookie_str(
+        &format!("hallpass_session={planted}; Path=/"),
+        &app.url("/").parse().unwrap(),
+    );
+    let c = reqwest::Client::builder()
+        .cookie_provider(jar)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
     let page = c.get(app.url("/login")).send().await.unwrap();
-    let anonymous =
-        session_cookie(&page).expect("the sign-in form starts a session for its CSRF token");
+    assert_eq!(
+        session_cookie(&page).as_deref().filter(|v| !v.is_empty()),
+        None,
+        "the sign-in form starts no session (its CSRF token is signed, not stored)"
+    );
     let token = csrf_in(&page.text().await.unwrap()).unwrap();
     let r = c
         .post(app.url("/login"))
@@ -171,11 +185,11 @@ async fn the_session_id_changes_at_login(db: Db) {
         .unwrap();
     assert_eq!(r.status(), 303);
     let signed_in = session_cookie(&r).expect("a new cookie at login");
-    assert_ne!(anonymous, signed_in);
-    // The pre-login id is worthless afterwards (no session fixation).
+    assert_ne!(planted, signed_in);
+    // The planted id is worthless afterwards (no session fixation).
     let stale = reqwest::Client::new()
         .get(app.url("/api/auth/me"))
-        .header("Cookie", format!("hallpass_session={anonymous}"))
+        .header("Cookie", format!("hallpass_session={planted}"))
         .send()
         .await
         .unwrap();

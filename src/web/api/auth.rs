@@ -103,10 +103,14 @@ pub async fn logout(_me: CurrentUser, session: Session) -> Result<StatusCode, Ap
 
 pub async fn me(me: CurrentUser, session: Session) -> Result<Json<Me>, ApiError> {
     let token = match me.auth_method {
-        // The proxy's own cookie authenticates these, so they need CSRF tokens like sessions.
-        AuthMethod::Session | AuthMethod::Proxy | AuthMethod::Bypass => {
-            session::existing_csrf_token(&session).await
-        }
+        // Browser-borne credentials (the session cookie; whatever the forward-auth proxy
+        // recognises the browser by) need CSRF tokens on writes: this is where scripts in the
+        // browser get theirs.
+        AuthMethod::Session | AuthMethod::Proxy | AuthMethod::Bypass => Some(
+            session::csrf_token(&session)
+                .await
+                .map_err(ApiError::internal)?,
+        ),
         // Bearer calls are not cookie-authenticated and need no CSRF token.
         AuthMethod::ApiKey => None,
     };

@@ -4,18 +4,19 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::Form;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use tower_sessions::Session;
 
 use super::Layout;
 use crate::domain::FieldErrors;
-use crate::service::accounts::{self, NewAdmin};
-use crate::service::{Actor, ServiceError};
+use crate::service::ServiceError;
+use crate::service::accounts::NewAdmin;
+use crate::service::setup::{self, Claim};
 use crate::state::AppState;
-use crate::web::client::{Client, is_direct_loopback};
-use crate::web::error::UiError;
+use crate::web::client::Client;
+use crate::web::error::{UiError, with_retry_after};
 use crate::web::identity::{CurrentUser, MaybeUser};
 use crate::web::session;
 
@@ -25,8 +26,7 @@ pub struct SetupPage {
     layout: Layout,
     /// False once an admin exists: the page then offers no form.
     open: bool,
-    /// The one-time code is asked of clients that are not on this machine.
-    needs_code: bool,
+    setup_code: String,
     username: String,
     email: String,
     errors: FieldErrors,
@@ -40,12 +40,11 @@ impl SetupPage {
         session: &Session,
         user: Option<&CurrentUser>,
         open: bool,
-        needs_code: bool,
     ) -> Result<Self, UiError> {
         Ok(Self {
             layout: Layout::new("Set up Hallpass", state, session, user).await?,
             open,
-            needs_code,
+            setup_code: String::new(),
             username: String::new(),
             email: String::new(),
             errors: FieldErrors::new(),
@@ -68,18 +67,8 @@ pub async fn page(
     State(state): State<AppState>,
     MaybeUser(user): MaybeUser,
     session: Session,
-    client: Client,
-    headers: HeaderMap,
 ) -> Result<SetupPage, UiError> {
-    let needs_code = !is_direct_loopback(&client.peer, &headers);
-    SetupPage::new(
-        &state,
-        &session,
-        user.as_ref(),
-        !state.setup.is_done(),
-        needs_code,
-    )
-    .await
+    SetupPage::new(&state, &session, user.as_ref(), !state.setup.is_done()).await
 }
 
 #[derive(Deserialize)]
@@ -101,58 +90,56 @@ pub async fn submit(
     MaybeUser(current): MaybeUser,
     session: Session,
     client: Client,
-    headers: HeaderMap,
     Form(form): Form<SetupForm>,
 ) -> Result<Response, UiError> {
-    let needs_code = !is_direct_loopback(&client.peer, &headers);
     if state.setup.is_done() {
-        let page = SetupPage::new(&state, &session, current.as_ref(), false, needs_code).await?;
+        let page = SetupPage::new(&state, &session, current.as_ref(), false).await?;
         return Ok((StatusCode::CONFLICT, page).into_response());
     }
-    let parsed = NewAdmin::parse(
-        &form.username,
-        &form.email,
-        &form.password,
-        &form.password_confirm,
-    );
-    let code_ok = !needs_code || state.setup.code_matches(&form.setup_code);
-    let result = match parsed {
-        Ok(admin) if code_ok => {
-            let actor = Actor {
-                ip: Some(client.ip_string()),
-                ..Actor::system("setup-wizard")
-            };
-            accounts::create_first_admin(&state.db, &state.hasher, admin, actor).await
-        }
-        Ok(_) => Err(ServiceError::Validation(FieldErrors::new())),
-        Err(errors) => Err(ServiceError::Validation(errors)),
+    let claim = Claim {
+        code: &form.setup_code,
+        admin: NewAdmin::parse(
+            &form.username,
+            &form.email,
+            &form.password,
+            &form.password_confirm,
+        ),
+        ip: client.ip(),
     };
-    match result {
+    let result = setup::claim(
+        &state.db,
+        &state.hasher,
+        &state.limiter,
+        &state.setup,
+        claim,
+    )
+    .await;
+    let (status, errors, limited) = match result {
         Ok(user) => {
-            state.setup.mark_done();
             tracing::info!(username = %user.username, "first admin created by the setup wizard");
             session::sign_in(&session, &user, &state.config).await?;
-            Ok(Redirect::to("/").into_response())
+            return Ok(Redirect::to("/").into_response());
         }
         Err(ServiceError::AlreadySetUp) => {
-            state.setup.mark_done();
-            let page =
-                SetupPage::new(&state, &session, current.as_ref(), false, needs_code).await?;
-            Ok((StatusCode::CONFLICT, page).into_response())
+            let page = SetupPage::new(&state, &session, current.as_ref(), false).await?;
+            return Ok((StatusCode::CONFLICT, page).into_response());
         }
-        Err(ServiceError::Validation(mut errors)) => {
-            if !code_ok {
-                errors.add(
-                    "setup_code",
-                    "The setup code is not correct. It is printed in the server log at start-up.",
-                );
-            }
-            let mut page = SetupPage::new(&state, &session, None, true, needs_code).await?;
-            page.username = form.username;
-            page.email = form.email;
-            page.errors = errors;
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
-        }
-        Err(e) => Err(e.into()),
-    }
+        Err(ServiceError::Validation(errors)) => (StatusCode::UNPROCESSABLE_ENTITY, errors, None),
+        Err(ServiceError::RateLimited(l)) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            FieldErrors::single("setup_code", l.to_string()),
+            Some(l),
+        ),
+        Err(e) => return Err(e.into()),
+    };
+    let mut page = SetupPage::new(&state, &session, None, true).await?;
+    page.setup_code = form.setup_code;
+    page.username = form.username;
+    page.email = form.email;
+    page.errors = errors;
+    let response = (status, page).into_response();
+    Ok(match limited {
+        Some(l) => with_retry_after(l, response),
+        None => response,
+    })
 }

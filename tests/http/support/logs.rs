@@ -25,7 +25,11 @@ impl Write for Capture {
 pub fn capture() {
     INSTALLED.get_or_init(|| {
         let _ = tracing_subscriber::fmt()
-            .with_env_filter("hallpass=info")
+            // The server's own filter (its directives for other crates included), so tests
+            // see what an operator's log would show.
+            .with_env_filter(hallpass::logging::filter(
+                "hallpass=info,tower_sessions=warn,tower_sessions_core=warn",
+            ))
             .with_ansi(false)
             .with_writer(|| Capture)
             .try_init();
