@@ -58,7 +58,7 @@ async fn sign_in(b: &Browser, username: &str, password: &str) {
 }
 
 async fn browser_setup_wizard(db: Db) {
-    let Some((_app, b)) = start(TestApp::empty(db).await, Options::for_db(db)).await else {
+    let Some((app, b)) = start(TestApp::empty(db).await, Options::for_db(db)).await else {
         return;
     };
     // Whatever page someone opens first, an empty instance sends them to the wizard.
@@ -66,13 +66,15 @@ async fn browser_setup_wizard(db: Db) {
     b.wait_for_path("/setup").await;
     assert_eq!(b.text("h1").await, "Set up Hallpass");
     assert!(
-        !b.exists("#setup_code").await,
-        "no setup code from this machine"
+        b.exists("#setup_code").await,
+        "the code is asked of every visitor, this machine's too"
     );
     assert_assets_loaded_under_csp(&b).await;
     b.screenshot("setup").await;
 
     // A too-short password: the error sits next to the password field, the username stays.
+    let code = app.state.setup.code().unwrap();
+    b.fill("#setup_code", &code).await;
     b.fill("#username", "alice").await;
     b.fill("#email", "alice@example.com").await;
     b.fill("#password", "short").await;
@@ -93,6 +95,7 @@ async fn browser_setup_wizard(db: Db) {
     assert_eq!(b.path().await, "/setup");
     assert_eq!(b.value("#username").await, "alice", "username kept");
     assert_eq!(b.value("#email").await, "alice@example.com", "email kept");
+    assert_eq!(b.value("#setup_code").await, code, "the code kept");
     assert_eq!(b.value("#password").await, "", "passwords are never echoed");
     assert!(!b.exists("#username-error").await);
     b.screenshot("setup-error").await;
@@ -807,6 +810,8 @@ async fn browser_setup_key_and_new_user_without_javascript(db: Db) {
     b.goto("/").await;
     b.wait_for_path("/setup").await;
     assert_eq!(b.js("return typeof htmx;").await, json!("undefined"));
+    b.fill("#setup_code", &app.state.setup.code().unwrap())
+        .await;
     b.fill("#username", "nojs").await;
     b.fill("#password", "a long passphrase").await;
     b.fill("#password_confirm", "a long passphrase").await;

@@ -346,11 +346,53 @@ async fn first_boot_prints_the_setup_code_and_stops_gracefully(db: Db) {
         .await
         .unwrap();
     assert_eq!(ready.status(), 200);
-    let (code, log) = server.terminate();
-    assert_eq!(code, Some(0), "{log}");
+    // `hallpass setup-code` prints the same code while the server runs (it is in the database).
+    let setup_code = || {
+        hallpass(dir.path())
+            .env("HALLPASS_DATABASE__URL", &url)
+            .arg("setup-code")
+            .output()
+            .unwrap()
+    };
+    let out = setup_code();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), code);
+    let code = code.to_owned();
+    let (exit, log) = server.terminate();
+    assert_eq!(exit, Some(0), "{log}");
     assert!(
         log.contains("shutdown signal received") && log.contains("Hallpass stopped"),
         "{log}"
+    );
+
+    // A restart keeps the code; once an admin exists there is none.
+    let out = setup_code();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), code);
+    let mut config = hallpass::config::Config::default();
+    config.database.url = hallpass::db::DatabaseUrl::parse(&url).unwrap();
+    config.server.data_dir = dir.path().join("data");
+    let state = hallpass::server::prepare(config, None).await.unwrap();
+    assert_eq!(state.setup.code().as_deref(), Some(code.as_str()));
+    let admin = hallpass::service::accounts::NewAdmin::parse(
+        "owner",
+        "",
+        "a long passphrase",
+        "a long passphrase",
+    )
+    .unwrap();
+    hallpass::service::accounts::create_first_admin(
+        &state.db,
+        &state.hasher,
+        admin,
+        hallpass::service::Actor::system("test"),
+    )
+    .await
+    .unwrap();
+    let out = setup_code();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("already set up"),
+        "{out:?}"
     );
 }
 

@@ -38,6 +38,7 @@ async fn set_up(app: &TestApp) {
         .post(app.url("/setup"))
         .form(&[
             ("csrf_token", token.as_str()),
+            ("setup_code", app.state.setup.code().unwrap().as_str()),
             ("username", "owner"),
             ("email", "owner@example.com"),
             ("password", "owner-password-1"),

@@ -4,6 +4,7 @@
 pub mod browser;
 pub mod idp;
 pub mod logs;
+pub mod nginx;
 pub mod pg;
 
 use std::net::SocketAddr;
