@@ -98,6 +98,24 @@ impl Nginx {
 
 impl Drop for Nginx {
     fn drop(&mut self) {
+        // A killed master leaves its workers behind: ask it to stop (SIGTERM via the pid
+        // file), and kill it only if it does not.
+        let dir = self._dir.path();
+        let _ = Command::new(BIN)
+            .arg("-p")
+            .arg(dir)
+            .arg("-c")
+            .arg(dir.join("nginx.conf"))
+            .args(["-s", "stop"])
+            .stderr(Stdio::null())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
