@@ -59,6 +59,7 @@ both_databases!(
     nobody_signs_in_by_header_before_setup,
     presets_switch_the_header_names,
     diagnostics_show_what_arrived,
+    proxy_signed_in_writes_need_the_csrf_token,
 );
 
 async fn spoofed_headers_from_an_untrusted_peer_are_ignored(db: Db) {
@@ -423,4 +424,57 @@ async fn diagnostics_show_what_arrived(db: Db) {
         "{html}"
     );
     assert!(html.contains("<dd id=\"diag-scheme\">http</dd>"), "{html}");
+}
+
+async fn proxy_signed_in_writes_need_the_csrf_token(db: Db) {
+    let Some(app) = start(db, "auto", |c| {
+        c.auth.proxy.admin_groups = vec!["ops".into()]
+    })
+    .await
+    else {
+        return;
+    };
+    let target = user(&app, ADMIN).await.id;
+    let browser = proxy();
+    let disable = |token: Option<String>, who: &'static [(&'static str, &'static str)]| {
+        let (c, url) = (
+            browser.clone(),
+            app.url(&format!("/api/admin/users/{target}/disable")),
+        );
+        async move {
+            let mut r = c.post(url);
+            for (k, v) in who {
+                r = r.header(*k, *v);
+            }
+            if let Some(t) = token {
+                r = r.header("X-CSRF-Token", t);
+            }
+            r.send().await.unwrap()
+        }
+    };
+    const OPS: &[(&str, &str)] = &[("Remote-User", "opsadmin"), ("Remote-Groups", "ops")];
+    const OTHER: &[(&str, &str)] = &[("Remote-User", "otheradmin"), ("Remote-Groups", "ops")];
+    // No token, no Origin: what a forged request from another site looks like once the
+    // browser's proxy session (its own cookie) rides along.
+    let r = disable(None, OPS).await;
+    assert_eq!(r.status(), 403);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "CSRF_TOKEN_INVALID");
+    assert_eq!(user(&app, ADMIN).await.status.as_str(), "active");
+    // A script on a Hallpass page gets the token from /api/auth/me (with its nonce cookie).
+    let me: serde_json::Value = me_as(&app, &browser, OPS).await.json().await.unwrap();
+    assert_eq!(me["auth_method"], "proxy");
+    let token = me["csrf_token"].as_str().unwrap().to_owned();
+    // Bound to the person: another proxy user in the same browser cannot use it.
+    me_as(
+        &app,
+        &browser,
+        &[("Remote-User", "otheradmin"), ("Remote-Groups", "ops")],
+    )
+    .await;
+    assert_eq!(disable(Some(token.clone()), OTHER).await.status(), 403);
+    assert_eq!(user(&app, ADMIN).await.status.as_str(), "active");
+    let r = disable(Some(token), OPS).await;
+    assert!(r.status().is_success(), "{}", r.status());
+    assert_eq!(user(&app, ADMIN).await.status.as_str(), "disabled");
 }

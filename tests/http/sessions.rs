@@ -16,6 +16,8 @@ both_databases!(
     the_idle_timeout_slides_with_use,
     the_absolute_lifetime_is_enforced,
     expired_rows_are_purged_in_the_background,
+    anonymous_pages_write_no_session_rows,
+    a_stale_or_malformed_cookie_is_anonymous_and_quiet,
 );
 
 async fn the_cookie_is_httponly_lax_and_secure_behind_https(db: Db) {
@@ -244,4 +246,173 @@ async fn expired_rows_are_purged_in_the_background(db: Db) {
         }
     }
     assert_eq!(left, 0, "expired session rows stay in the table");
+}
+
+async fn anonymous_pages_write_no_session_rows(db: Db) {
+    let Some(app) = TestApp::with_admin(db).await else {
+        return;
+    };
+    sql(&app, "UPDATE settings SET registration_enabled = 1").await;
+    let before = count_sessions(&app, None).await;
+    // 1,000 cookie-less page views, as a crawler (or a disk-filling script) makes them.
+    let pages = [
+        "/login",
+        "/register",
+        "/setup",
+        "/no-such-page",
+        "/login?sso_error=failed",
+    ];
+    let mut tasks = Vec::new();
+    for worker in 0..8 {
+        let url = app.url("");
+        tasks.push(tokio::spawn(async move {
+            let c = reqwest::Client::new();
+            let mut statuses = Vec::new();
+            for i in 0..125 {
+                let path = pages[(worker + i) % pages.len()];
+                let r = c.get(format!("{url}{path}")).send().await.unwrap();
+                assert!(session_cookie(&r).is_none(), "{path}: no session cookie");
+                statuses.push(r.status().as_u16());
+            }
+            statuses
+        }));
+    }
+    let mut answered = 0;
+    for t in tasks {
+        for status in t.await.unwrap() {
+            assert!(status < 500, "{status}");
+            answered += 1;
+        }
+    }
+    assert_eq!(answered, 1000);
+    assert_eq!(count_sessions(&app, None).await, before, "no rows written");
+
+    // The forms on those pages still work: their token is signed, not stored.
+    let c = app.client();
+    let page = c.get(app.url("/login")).send().await.unwrap();
+    let nonce = page
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("hallpass_csrf="))
+        .map(str::to_owned)
+        .expect("the signed token's nonce cookie");
+    assert!(
+        nonce.contains("HttpOnly") && nonce.contains("SameSite=Lax"),
+        "{nonce}"
+    );
+    let token = crate::support::csrf_in(&page.text().await.unwrap()).unwrap();
+    let wrong = c
+        .post(app.url("/login"))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("username", ADMIN),
+            ("password", "wrong"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        wrong.status(),
+        401,
+        "a wrong password writes nothing either"
+    );
+    assert_eq!(count_sessions(&app, None).await, before);
+    // A token from another browser (another nonce) is refused.
+    let other = app.client();
+    other.get(app.url("/login")).send().await.unwrap();
+    let r = other
+        .post(app.url("/login"))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("username", ADMIN),
+            ("password", ADMIN_PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = app.login(&c, ADMIN, ADMIN_PASSWORD).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        count_sessions(&app, None).await,
+        before + 1,
+        "signing in writes one"
+    );
+}
+
+async fn a_stale_or_malformed_cookie_is_anonymous_and_quiet(db: Db) {
+    crate::support::logs::capture();
+    let Some(app) = TestApp::empty(db).await else {
+        return;
+    };
+    let cookies = [
+        // Well-formed, but no such session (purged, expired, or made up).
+        "AAAAAAAAAAAAAAAAAAAAAA".to_owned(),
+        "garbage".to_owned(),
+        "%00%ff".to_owned(),
+        "x".repeat(3000),
+        String::new(),
+    ];
+    // An instance still in setup mode answers as if there were no cookie.
+    for cookie in &cookies {
+        let r = reqwest::Client::new()
+            .get(app.url("/setup"))
+            .header("Cookie", format!("hallpass_session={cookie}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "setup page with cookie {cookie:.20}");
+    }
+    let code = app.state.setup.code().unwrap();
+    let c = app.client();
+    let token = app.csrf(&c, "/setup").await;
+    let r = c
+        .post(app.url("/setup"))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("setup_code", code.as_str()),
+            ("username", ADMIN),
+            ("password", ADMIN_PASSWORD),
+            ("password_confirm", ADMIN_PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    for cookie in &cookies {
+        for _ in 0..50 {
+            let r = reqwest::Client::new()
+                .get(app.url("/api/auth/me"))
+                .header("Cookie", format!("hallpass_session={cookie}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 401, "cookie {cookie:.20}");
+        }
+        let r = reqwest::Client::new()
+            .get(app.url("/login"))
+            .header("Cookie", format!("hallpass_session={cookie}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        // (A value the cookie parser cannot decode, such as `%00%ff`, is no cookie at all.)
+        if !cookie.is_empty() && !cookie.contains('%') {
+            let cleared = set_cookie_header(&r).unwrap_or_default();
+            assert!(
+                cleared.starts_with("hallpass_session=;") && cleared.contains("Max-Age=0"),
+                "the stale cookie is cleared: {cleared}"
+            );
+        }
+    }
+    for needle in [
+        "possibly suspicious activity",
+        "cannot resolve the session",
+        "ERROR",
+    ] {
+        let lines = crate::support::logs::lines_with(needle);
+        assert!(lines.is_empty(), "{needle}: {lines:?}");
+    }
 }
