@@ -54,6 +54,25 @@ pub enum PolicyError {
     PurgeNeedsDelete,
 }
 
+/// How a caller proved who they are, as far as the role rules care.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential {
+    /// A browser: the session cookie, a forward-auth proxy's headers.
+    Browser,
+    /// `Authorization: Bearer` with an API key.
+    ApiKey,
+}
+
+/// Whether a signed-in, active account may send state-changing requests this way.
+///
+/// The routes open to non-admins change only the caller's own sign-in: their password, API
+/// keys and linked identities. Every role may manage those from the browser — a viewer who
+/// signs in with SSO must be able to link it, and to unlink what they linked. A viewer's API
+/// key is read-only, so a leaked key of a read-only account can change nothing.
+pub fn may_write(role: Role, credential: Credential) -> bool {
+    !(role == Role::Viewer && credential == Credential::ApiKey)
+}
+
 /// The state an account would have after a change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Standing {
@@ -200,6 +219,10 @@ mod tests {
         );
         assert_eq!(check_last_admin(&admin, after, 1), Ok(()));
         let viewer = user(2, Role::Viewer, Status::Active);
+        assert!(may_write(Role::Viewer, Credential::Browser));
+        assert!(!may_write(Role::Viewer, Credential::ApiKey));
+        assert!(may_write(Role::User, Credential::ApiKey));
+        assert!(may_write(Role::Admin, Credential::ApiKey));
         let after = standing_after(Standing::of(&viewer), AdminAction::Disable, None);
         assert_eq!(check_last_admin(&viewer, after, 0), Ok(()));
     }

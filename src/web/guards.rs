@@ -17,6 +17,7 @@ use axum::response::{Html, IntoResponse, Response};
 use super::error::ApiError;
 use super::identity::{AuthMethod, AuthRequired, CurrentUser, Identity};
 use super::ui::Layout;
+use crate::domain::policy::{Credential, may_write};
 use crate::domain::{Role, Status};
 use tower_sessions::Session;
 
@@ -73,10 +74,12 @@ pub async fn status_gate(session: Session, req: Request, next: Next) -> Response
             Err(e) => ApiError::internal(e).into_response(),
         };
     }
-    if me.auth_method == AuthMethod::ApiKey
-        && me.user.role == Role::Viewer
-        && !req.method().is_safe()
-    {
+    let credential = if me.auth_method == AuthMethod::ApiKey {
+        Credential::ApiKey
+    } else {
+        Credential::Browser
+    };
+    if !req.method().is_safe() && !may_write(me.user.role, credential) {
         return ApiError::new(
             StatusCode::FORBIDDEN,
             "WRITE_ACCESS_REQUIRED",
