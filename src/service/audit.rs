@@ -25,6 +25,7 @@ pub const KNOWN_ACTIONS: &[&str] = &[
     "rate_limit.login",
     "rate_limit.password_change",
     "rate_limit.register",
+    "rate_limit.setup",
     "rate_limit.sso_link",
     "settings.",
     "settings.proxy_preset",
