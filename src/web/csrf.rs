@@ -65,7 +65,8 @@ pub struct RequestCsrf {
     /// `proxy:<user id>` and the like otherwise (so a token minted for one person is no use
     /// to another who could plant the nonce cookie).
     binding: String,
-    key: [u8; 32],
+    /// For the key, derived only when a token is made or checked (not on every request).
+    state: AppState,
     /// The signed token for forms, with the nonce minted for it when no cookie came.
     issued: OnceLock<(String, Option<String>)>,
     used: AtomicBool,
@@ -76,10 +77,10 @@ impl RequestCsrf {
     /// out) when the browser sent none.
     fn signed_token(&self) -> String {
         let (token, _) = self.issued.get_or_init(|| match &self.nonce {
-            Some(n) => (sign(&self.key, n, &self.binding), None),
+            Some(n) => (self.sign(n), None),
             None => {
                 let n = new_nonce();
-                (sign(&self.key, &n, &self.binding), Some(n))
+                (self.sign(&n), Some(n))
             }
         });
         self.used.store(true, Ordering::Relaxed);
@@ -88,9 +89,19 @@ impl RequestCsrf {
 
     /// The signed token a submitted form must carry (from the cookie the browser sent).
     fn expected_signed(&self) -> Option<String> {
-        self.nonce
-            .as_ref()
-            .map(|n| sign(&self.key, n, &self.binding))
+        self.nonce.as_ref().map(|n| self.sign(n))
+    }
+
+    /// HMAC-SHA256 of the nonce and the binding under a key of its own.
+    fn sign(&self, nonce: &str) -> String {
+        let key = self.state.secret.derive_key("csrf-signed-token");
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&key) else {
+            return String::new();
+        };
+        mac.update(nonce.as_bytes());
+        mac.update(b"\0");
+        mac.update(self.binding.as_bytes());
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
     }
 }
 
@@ -116,7 +127,7 @@ pub async fn context(State(state): State<AppState>, req: Request, next: Next) ->
             .filter(|n| n.len() == 43 && URL_SAFE_NO_PAD.decode(n).is_ok())
             .map(str::to_owned),
         binding,
-        key: state.secret.derive_key("csrf-signed-token"),
+        state: state.clone(),
         issued: OnceLock::new(),
         used: AtomicBool::new(false),
     });
@@ -150,16 +161,6 @@ pub async fn page_token(session: &Session) -> Result<String, tower_sessions::ses
         }
         _ => session::session_csrf_token(session).await,
     }
-}
-
-fn sign(key: &[u8; 32], nonce: &str, binding: &str) -> String {
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else {
-        return String::new();
-    };
-    mac.update(nonce.as_bytes());
-    mac.update(b"\0");
-    mac.update(binding.as_bytes());
-    URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
 }
 
 fn new_nonce() -> String {
