@@ -174,11 +174,7 @@ pub async fn revert_preset(
                     .and_then(Preset::parse);
                 settings::set_proxy_preset(conn, restored.map(Preset::as_str))?;
                 settings::set_proxy_preset_previous(conn, None)?;
-                let detail = format!(
-                    "reverted: {} -> {}",
-                    label(current),
-                    label(restored)
-                );
+                let detail = format!("reverted: {} -> {}", label(current), label(restored));
                 audit::insert(
                     conn,
                     &audit::NewEvent {
