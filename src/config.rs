@@ -144,6 +144,24 @@ pub struct AuthConfig {
     pub rate_limit: RateLimitConfig,
     /// Sign-in by identity headers from an authenticating reverse proxy.
     pub proxy: ProxyConfig,
+    /// Checks on what OpenID providers send.
+    pub oidc: OidcConfig,
+}
+
+/// Checks on ID tokens beyond the openidconnect crate's own.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OidcConfig {
+    /// How far in the future an ID token's `iat` may lie (the provider's clock runs ahead).
+    pub clock_skew: HumanDuration,
+}
+
+impl Default for OidcConfig {
+    fn default() -> Self {
+        Self {
+            clock_skew: HumanDuration::secs(5 * 60),
+        }
+    }
 }
 
 /// Forward-auth: who a trusted reverse proxy says the caller is.

@@ -9,6 +9,7 @@ mod schema;
 pub mod api_keys;
 pub mod audit;
 pub mod identities;
+pub mod oidc_flows;
 pub mod oidc_providers;
 pub mod sessions;
 pub mod settings;

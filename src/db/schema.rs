@@ -40,6 +40,7 @@ diesel::table! {
         sso_enabled -> Nullable<Integer>,
         proxy_preset -> Nullable<Text>,
         break_glass_admin -> Integer,
+        proxy_preset_previous -> Nullable<Text>,
         setup_code -> Nullable<Text>,
     }
 }
@@ -116,3 +117,20 @@ diesel::allow_tables_to_appear_in_same_query!(
     oidc_providers,
     identities
 );
+
+diesel::table! {
+    oidc_flows (state_hash) {
+        state_hash -> Text,
+        binding -> Text,
+        provider -> Text,
+        fingerprint -> Text,
+        nonce -> Text,
+        pkce_verifier -> Text,
+        purpose -> Text,
+        link_user_id -> Nullable<BigInt>,
+        next -> Text,
+        redirect_uri -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}

@@ -265,8 +265,10 @@ fn delete_by_key(conn: &mut Conn, k: &str) -> Result<(), DbError> {
     Ok(())
 }
 
-/// Deletes expired rows; returns how many.
+/// Deletes expired rows (and the single sign-on round trips that expired, which belong to
+/// sessions too); returns how many sessions.
 pub fn purge_expired(conn: &mut Conn) -> Result<usize, DbError> {
+    super::oidc_flows::purge_expired(conn)?;
     Ok(diesel::delete(sessions::table.filter(sessions::expires_at.le(now_ms()))).execute(conn)?)
 }
 

@@ -105,6 +105,25 @@ pub fn set_proxy_preset(conn: &mut Conn, preset: Option<&str>) -> Result<(), DbE
     Ok(())
 }
 
+/// The preset before the last change (`"config"`: the configured headers), if there is one
+/// to revert to.
+pub fn proxy_preset_previous(conn: &mut Conn) -> Result<Option<String>, DbError> {
+    Ok(settings::table
+        .filter(settings::id.eq(1))
+        .select(settings::proxy_preset_previous)
+        .load::<Option<String>>(conn)?
+        .pop()
+        .flatten())
+}
+
+/// Stores (or clears) the revert snapshot of the preset (call inside [`super::write_tx`]).
+pub fn set_proxy_preset_previous(conn: &mut Conn, previous: Option<&str>) -> Result<(), DbError> {
+    diesel::update(settings::table.filter(settings::id.eq(1)))
+        .set(settings::proxy_preset_previous.eq(previous))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// Records whether the break-glass admin exists (start-up), which reserves its username.
 pub fn set_break_glass(conn: &mut Conn, on: bool) -> Result<(), DbError> {
     diesel::update(settings::table.filter(settings::id.eq(1)))

@@ -84,7 +84,37 @@ pub fn load_preset(db: &DbPool) -> Result<Option<Preset>, ServiceError> {
     Ok(raw.as_deref().and_then(Preset::parse))
 }
 
-/// Stores the preset chosen in the admin UI (`None`: back to the configured headers).
+/// How the revert snapshot writes "the configured headers" (no preset).
+const CONFIGURED: &str = "config";
+
+fn encode(preset: Option<Preset>) -> &'static str {
+    preset.map_or(CONFIGURED, Preset::as_str)
+}
+
+/// The preset a snapshot names: `Some(None)` for the configured headers, `None` when the
+/// snapshot is unreadable.
+fn decode(raw: &str) -> Option<Option<Preset>> {
+    if raw == CONFIGURED {
+        Some(None)
+    } else {
+        Preset::parse(raw).map(Some)
+    }
+}
+
+fn label(preset: Option<Preset>) -> &'static str {
+    preset.map_or("configured headers", Preset::as_str)
+}
+
+/// The preset the last change replaced, which "Revert to previous" would bring back
+/// (`Some(None)`: the configured headers); `None` when there is nothing to revert to.
+pub async fn previous_preset(db: &DbPool) -> Result<Option<Option<Preset>>, ServiceError> {
+    let raw = db.run(settings::proxy_preset_previous).await?;
+    Ok(raw.as_deref().and_then(decode))
+}
+
+/// Stores the preset chosen in the admin UI (`None`: back to the configured headers). A
+/// change keeps the preset it replaces for "Revert to previous"; choosing the preset already
+/// in force writes nothing, so the snapshot stays the last real change.
 pub async fn set_preset(
     db: &DbPool,
     runtime: &ProxyRuntime,
@@ -93,7 +123,15 @@ pub async fn set_preset(
 ) -> Result<(), ServiceError> {
     db.run(move |conn| {
         db::write_tx(conn, |conn| {
+            let current = settings::proxy_preset(conn)?
+                .as_deref()
+                .and_then(Preset::parse);
+            if current == preset {
+                return Ok::<(), ServiceError>(());
+            }
+            settings::set_proxy_preset_previous(conn, Some(encode(current)))?;
             settings::set_proxy_preset(conn, preset.map(Preset::as_str))?;
+            let detail = format!("{} -> {}", label(current), label(preset));
             audit::insert(
                 conn,
                 &audit::NewEvent {
@@ -103,15 +141,58 @@ pub async fn set_preset(
                     target: Some("instance"),
                     ip: actor.ip.as_deref(),
                     outcome: "success",
-                    detail: Some(preset.map_or("configured headers", Preset::as_str)),
+                    detail: Some(&detail),
                 },
             )?;
-            Ok::<(), ServiceError>(())
+            Ok(())
         })
     })
     .await?;
     runtime.set(preset);
     Ok(())
+}
+
+/// Brings back the preset the last change replaced and clears the snapshot: one step of
+/// undo, like a provider's "Revert to previous".
+pub async fn revert_preset(
+    db: &DbPool,
+    runtime: &ProxyRuntime,
+    actor: super::Actor,
+) -> Result<Option<Preset>, ServiceError> {
+    let restored = db
+        .run(move |conn| {
+            db::write_tx(conn, |conn| {
+                let restored = settings::proxy_preset_previous(conn)?
+                    .as_deref()
+                    .and_then(decode)
+                    .ok_or_else(|| ServiceError::Refused {
+                        code: "NOTHING_TO_REVERT",
+                        message: "There is no previous header preset to go back to.".into(),
+                    })?;
+                let current = settings::proxy_preset(conn)?
+                    .as_deref()
+                    .and_then(Preset::parse);
+                settings::set_proxy_preset(conn, restored.map(Preset::as_str))?;
+                settings::set_proxy_preset_previous(conn, None)?;
+                let detail = format!("reverted: {} -> {}", label(current), label(restored));
+                audit::insert(
+                    conn,
+                    &audit::NewEvent {
+                        actor_id: actor.user_id,
+                        actor: &actor.name,
+                        action: "settings.proxy_preset",
+                        target: Some("instance"),
+                        ip: actor.ip.as_deref(),
+                        outcome: "success",
+                        detail: Some(&detail),
+                    },
+                )?;
+                Ok::<_, ServiceError>(restored)
+            })
+        })
+        .await?;
+    runtime.set(restored);
+    Ok(restored)
 }
 
 fn event<'a>(

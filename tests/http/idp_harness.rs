@@ -9,7 +9,10 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use url::Url;
 
-use crate::support::idp::{ALICE, BOB, CAROL, DefaultUser, Idp, Tamper, decode_jwt};
+use crate::support::idp::{
+    ALICE, BOB, CAROL, DefaultUser, Idp, Tamper, USERINFO_ONLY_CLAIM, USERINFO_ONLY_VALUE,
+    decode_jwt,
+};
 
 /// Never fetched: the flow stops at the redirect back.
 const REDIRECT_URI: &str = "http://127.0.0.1:9/callback";
@@ -321,6 +324,8 @@ struct Checks {
     issuer: bool,
     fresh: bool,
     signature: bool,
+    /// No `azp`, or `azp` = the client.
+    azp: bool,
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -332,6 +337,7 @@ async fn each_tamper_mode_changes_exactly_its_claim() {
         issuer: true,
         fresh: true,
         signature: true,
+        azp: true,
     };
     // Nonce twice: a mode stays until changed.
     for mode in [
@@ -342,6 +348,11 @@ async fn each_tamper_mode_changes_exactly_its_claim() {
         Tamper::Issuer,
         Tamper::Expired,
         Tamper::UnknownKey,
+        Tamper::Azp,
+        Tamper::IatAhead(10 * 365 * 86_400),
+        Tamper::CodeReuse,
+        Tamper::BigToken,
+        Tamper::BigUserinfo,
         Tamper::None,
     ] {
         idp.set_tamper(mode).await;
@@ -357,6 +368,7 @@ async fn each_tamper_mode_changes_exactly_its_claim() {
             fresh: claims["exp"].as_i64().unwrap() > now
                 && claims["iat"].as_i64().unwrap() <= now + 1,
             signature: signed_by(token, &jwks),
+            azp: claims.get("azp").is_none_or(|a| a == CONFIDENTIAL),
         };
         let expected = match mode {
             Tamper::None => Checks { ..all_good },
@@ -380,6 +392,20 @@ async fn each_tamper_mode_changes_exactly_its_claim() {
                 signature: false,
                 ..all_good
             },
+            Tamper::Azp => Checks {
+                azp: false,
+                ..all_good
+            },
+            Tamper::IatAhead(_) => Checks {
+                fresh: false,
+                ..all_good
+            },
+            // These change answers, not the ID token.
+            Tamper::CodeReuse
+            | Tamper::BigDiscovery
+            | Tamper::BigJwks
+            | Tamper::BigToken
+            | Tamper::BigUserinfo => all_good,
         };
         assert_eq!(checks, expected, "{mode:?}: {header} {claims}");
         match mode {
@@ -394,7 +420,19 @@ async fn each_tamper_mode_changes_exactly_its_claim() {
                 let kid = header["kid"].as_str().unwrap();
                 assert!(!kids(&jwks).iter().any(|k| k == kid), "{kid} in {jwks}");
             }
-            Tamper::None | Tamper::Nonce => {}
+            Tamper::Azp => {
+                assert_eq!(claims["azp"], "someone-else");
+                assert_eq!(claims["aud"], CONFIDENTIAL);
+            }
+            Tamper::IatAhead(seconds) => {
+                let iat = claims["iat"].as_i64().unwrap();
+                assert!(
+                    (now + seconds - 5..=now + seconds).contains(&iat),
+                    "{claims}"
+                );
+                assert!(claims["exp"].as_i64().unwrap() > iat, "{claims}");
+            }
+            _ => {}
         }
         // Everything else is left alone.
         assert_eq!(claims["sub"], ALICE.sub);
@@ -445,4 +483,97 @@ async fn wrong_password_at_the_idp_does_not_redirect_back() {
         let back = idp.authorize(&request.url, login, ALICE.password).await;
         assert!(query(&back).contains_key("code"), "{back}");
     }
+}
+
+/// The answers a careless or hostile provider gives: a code redeemed twice (`code_reuse`),
+/// and endpoints whose answers weigh more than 2 MiB (`big_*`), each counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn code_reuse_counters_and_oversized_answers() {
+    let idp = idp_with_clients().await;
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let redeem = |code: String, verifier: String| {
+        let http = http.clone();
+        let url = idp.url("/token");
+        async move {
+            http.post(url)
+                .basic_auth(CONFIDENTIAL, Some(SECRET))
+                .form(&[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("redirect_uri", REDIRECT_URI),
+                    ("code_verifier", &verifier),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    let before = idp.counters().await;
+    for (mode, second_redemption) in [(Tamper::None, 400), (Tamper::CodeReuse, 200)] {
+        idp.set_tamper(mode).await;
+        let request = authorization_request(&idp, CONFIDENTIAL);
+        let back = idp
+            .authorize(&request.url, ALICE.username, ALICE.password)
+            .await;
+        let code = query(&back)["code"].clone();
+        assert_eq!(redeem(code.clone(), request.verifier.clone()).await, 200);
+        assert_eq!(
+            redeem(code, request.verifier).await,
+            second_redemption,
+            "{mode:?}"
+        );
+    }
+    assert_eq!(idp.counters().await.token, before.token + 4);
+
+    // Each big_* mode pads exactly its own endpoint; the others stay small.
+    let size = |path: &'static str| {
+        let http = http.clone();
+        let url = idp.url(path);
+        async move {
+            http.get(url)
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap()
+                .len()
+        }
+    };
+    for (mode, path) in [
+        (Tamper::BigDiscovery, "/.well-known/openid-configuration"),
+        (Tamper::BigJwks, "/jwks"),
+    ] {
+        idp.set_tamper(mode).await;
+        for other in ["/.well-known/openid-configuration", "/jwks"] {
+            let n = size(other).await;
+            if other == path {
+                assert!(n > 2 * 1024 * 1024, "{mode:?}: {other} has {n} bytes");
+            } else {
+                assert!(n < 64 * 1024, "{mode:?}: {other} has {n} bytes");
+            }
+        }
+    }
+    idp.set_tamper(Tamper::BigToken).await;
+    let (tokens, _) = code_flow(&idp, ClientAuth::Basic, &ALICE).await;
+    assert!(tokens.to_string().len() > 2 * 1024 * 1024);
+    idp.set_tamper(Tamper::BigUserinfo).await;
+    let (tokens, _) = code_flow(&idp, ClientAuth::Basic, &ALICE).await;
+    assert!(tokens.to_string().len() < 64 * 1024);
+    let info: Value = http
+        .get(idp.url("/me"))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(info.to_string().len() > 2 * 1024 * 1024);
+    assert_eq!(info[USERINFO_ONLY_CLAIM], USERINFO_ONLY_VALUE);
+    assert_eq!(info["sub"], ALICE.sub);
+    let after = idp.counters().await;
+    assert!(after.discovery >= before.discovery + 2, "{after:?}");
+    assert!(after.userinfo > before.userinfo, "{after:?}");
 }

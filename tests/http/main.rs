@@ -27,6 +27,7 @@ mod proxy;
 mod rate_limit;
 mod recover;
 mod registration;
+mod revert;
 mod security;
 mod sessions;
 mod setup;

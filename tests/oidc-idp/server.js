@@ -101,6 +101,8 @@ class MemoryAdapter {
   }
 
   async consume(id) {
+    // Tamper mode `code_reuse`: a careless provider that accepts a code more than once.
+    if (tamperMode === 'code_reuse' && this.model === 'AuthorizationCode') return;
     const value = load(this.key(id));
     if (value) value.consumed = epochNow();
   }
@@ -245,9 +247,31 @@ async function registerClient(body) {
 // ---------------------------------------------------------------------------------------------
 // Test controls kept across provider instances.
 
-const TAMPER_MODES = new Set(['none', 'nonce', 'audience', 'issuer', 'expired', 'unknown_key']);
+const TAMPER_MODES = new Set([
+  'none', 'nonce', 'audience', 'issuer', 'expired', 'unknown_key',
+  'azp', 'iat_ahead', 'code_reuse',
+  'big_discovery', 'big_jwks', 'big_token', 'big_userinfo',
+]);
 let tamperMode = 'none';
+let tamperSeconds = 0; // for `iat_ahead`
 let lastAuthorization = null;
+// Requests per endpoint since start-up (GET /__test/counters).
+const counters = { discovery: 0, jwks: 0, token: 0, userinfo: 0 };
+const COUNTED = {
+  '/.well-known/openid-configuration': 'discovery', '/jwks': 'jwks', '/token': 'token', '/me': 'userinfo',
+};
+// The `big_*` modes add this much padding to their endpoint's JSON answer: 2 MiB, twice the
+// cap Hallpass puts on provider answers.
+const BIG_PADDING = 2 * 1024 * 1024;
+const BIG_ENDPOINTS = {
+  big_discovery: '/.well-known/openid-configuration',
+  big_jwks: '/jwks',
+  big_token: '/token',
+  big_userinfo: '/me',
+};
+// A claim only the oversized userinfo answer carries (mode `big_userinfo`).
+const USERINFO_ONLY_CLAIM = 'userinfo_email';
+const USERINFO_ONLY_VALUE = 'oversized@idp.example.com';
 
 const b64json = (part) => JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
 
@@ -263,6 +287,11 @@ async function tamper(idToken) {
     case 'issuer': claims.iss = 'http://127.0.0.1:1/other'; break;
     case 'expired': claims.exp = now - 3600; claims.iat = now - 7200; break;
     case 'unknown_key': key = unknownKey; break;
+    case 'azp': claims.azp = 'someone-else'; break;
+    case 'iat_ahead':
+      claims.iat = now + tamperSeconds;
+      claims.exp = Math.max(claims.exp, claims.iat + 3600);
+      break;
     default: return idToken;
   }
   return new CompactSign(Buffer.from(JSON.stringify(claims)))
@@ -322,6 +351,13 @@ function makeProvider() {
     }
   });
 
+  // Count requests per endpoint.
+  provider.use(async (ctx, next) => {
+    const counted = COUNTED[ctx.path];
+    if (counted) counters[counted] += 1;
+    await next();
+  });
+
   // Tamper with the ID token in token endpoint responses.
   provider.use(async (ctx, next) => {
     await next();
@@ -329,6 +365,16 @@ function makeProvider() {
         && ctx.status === 200 && typeof ctx.body?.id_token === 'string') {
       ctx.body = { ...ctx.body, id_token: await tamper(ctx.body.id_token) };
     }
+  });
+
+  // The `big_*` modes: the endpoint's JSON answer grows past 2 MiB (same content otherwise).
+  provider.use(async (ctx, next) => {
+    await next();
+    if (BIG_ENDPOINTS[tamperMode] !== ctx.path || ctx.status !== 200) return;
+    let { body } = ctx;
+    if (Buffer.isBuffer(body) || typeof body === 'string') body = JSON.parse(body.toString());
+    const extra = tamperMode === 'big_userinfo' ? { [USERINFO_ONLY_CLAIM]: USERINFO_ONLY_VALUE } : {};
+    ctx.body = { ...body, ...extra, padding: 'x'.repeat(BIG_PADDING) };
   });
 
   ['server_error', 'authorization.error', 'grant.error', 'userinfo.error', 'end_session.error']
@@ -372,7 +418,10 @@ async function readJson(req) {
 
 // /__test/ endpoints:
 //   POST /__test/clients        {client_id, client_secret?, redirect_uris, post_logout_redirect_uris?}
-//   POST /__test/tamper         {mode: none|nonce|audience|issuer|expired|unknown_key}
+//   POST /__test/tamper         {mode: none|nonce|audience|issuer|expired|unknown_key|azp|
+//                                       iat_ahead|code_reuse|big_discovery|big_jwks|big_token|
+//                                       big_userinfo, seconds?: for iat_ahead}
+//   GET  /__test/counters       -> {discovery, jwks, token, userinfo}: requests since start-up
 //   POST /__test/rotate-key     -> {kid}: new signing key, old one stays in the JWKS
 //   GET  /__test/last-authorization -> query parameters of the last authorization request
 //   GET  /__test/broken-discovery/.well-known/openid-configuration (no token_endpoint, jwks_uri)
@@ -385,11 +434,15 @@ async function handleTest(req, res, path) {
     }
   }
   if (req.method === 'POST' && path === '/__test/tamper') {
-    const { mode } = await readJson(req);
+    const { mode, seconds } = await readJson(req);
     if (!TAMPER_MODES.has(mode)) return json(res, 400, { error: `unknown mode ${mode}` });
     if (mode === 'unknown_key') unknownKey = await newSigningKey('unknown');
     tamperMode = mode;
+    tamperSeconds = Number.isInteger(seconds) ? seconds : 0;
     return json(res, 200, { mode });
+  }
+  if (req.method === 'GET' && path === '/__test/counters') {
+    return json(res, 200, counters);
   }
   if (req.method === 'POST' && path === '/__test/rotate-key') {
     signingKeys.unshift(await newSigningKey(`k${signingKeys.length + 1}`));

@@ -2,6 +2,8 @@
 //! identities linked to users. `oidc` talks to the providers; `identities` decides who an
 //! identity is.
 
+pub mod flows;
+pub mod http;
 pub mod identities;
 pub mod oidc;
 pub mod providers;
@@ -34,12 +36,23 @@ pub fn seal(secret: &ServerSecret, plaintext: &str) -> Option<String> {
 
 /// Decrypts what [`seal`] produced; `None` when it was sealed under another server secret.
 pub fn open(secret: &ServerSecret, sealed: &str) -> Option<String> {
+    open_with(&sealing_key(secret), sealed)
+}
+
+/// The key [`seal`] uses, for code that cannot hold the server secret itself (a database
+/// closure).
+fn sealing_key(secret: &ServerSecret) -> [u8; 32] {
+    secret.derive_key(SECRET_KEY_LABEL)
+}
+
+/// [`open`] with the key of [`sealing_key`].
+fn open_with(key: &[u8; 32], sealed: &str) -> Option<String> {
     let raw = STANDARD.decode(sealed).ok()?;
     if raw.len() < 24 + 16 {
         return None;
     }
     let (nonce, ct) = raw.split_at(24);
-    let cipher = XChaCha20Poly1305::new(&secret.derive_key(SECRET_KEY_LABEL).into());
+    let cipher = XChaCha20Poly1305::new(&(*key).into());
     let pt = cipher.decrypt(XNonce::from_slice(nonce), ct).ok()?;
     String::from_utf8(pt).ok()
 }

@@ -1,16 +1,19 @@
 //! The OpenID Connect relying party: discovery (cached per provider), the authorization
-//! request with PKCE, and the verified result of a callback. All token checks — signature,
-//! issuer, audience, expiry, nonce — are the openidconnect crate's.
+//! request with PKCE, and the verified result of a callback. The token checks — signature,
+//! issuer, audience, expiry, nonce — are the openidconnect crate's; Hallpass adds the two it
+//! leaves out: `azp` (when present) must be our client id, and `iat` may not lie in the
+//! future beyond the configured clock skew. Every request goes through
+//! [`super::http::ProviderClient`], which caps the size of answers.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Mutex;
-use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata,
+    CoreAuthenticationFlow, CoreClient, CoreIdTokenClaims, CoreJwsSigningAlgorithm,
+    CoreProviderMetadata,
 };
 use openidconnect::{
     AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken, IssuerUrl,
@@ -21,10 +24,8 @@ use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::http::{HttpError, MAX_RESPONSE_BYTES, ProviderClient};
 use crate::domain::sso::{self, Provider};
-
-/// How long a started sign-in may take before its `state` is no longer accepted.
-pub const FLOW_LIFETIME_SECS: i64 = 600;
 
 /// Why discovery failed, in the words the SSO wizard shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +40,24 @@ pub enum DiscoveryProblem {
     Unreachable(String),
     /// An answer that is not a discovery document.
     Invalid(String),
+    /// The discovery document or the key set is larger than the cap.
+    TooLarge(String),
+}
+
+impl DiscoveryProblem {
+    /// A problem of the settings (the issuer URL, or the provider's own configuration) rather
+    /// than of the network: the people signing in are told to ask an administrator instead
+    /// of to try again later.
+    pub fn is_misconfiguration(&self) -> bool {
+        match self {
+            DiscoveryProblem::HttpStatus(status) => *status < 500,
+            DiscoveryProblem::IssuerMismatch { .. }
+            | DiscoveryProblem::MissingEndpoints(_)
+            | DiscoveryProblem::Invalid(_)
+            | DiscoveryProblem::TooLarge(_) => true,
+            DiscoveryProblem::Unreachable(_) => false,
+        }
+    }
 }
 
 impl fmt::Display for DiscoveryProblem {
@@ -71,6 +90,11 @@ impl fmt::Display for DiscoveryProblem {
                 f,
                 "The provider's answer is not a valid discovery document: {why}."
             ),
+            DiscoveryProblem::TooLarge(what) => write!(
+                f,
+                "The provider's {what} is larger than {} KiB; Hallpass stopped reading it. Check the issuer URL.",
+                MAX_RESPONSE_BYTES / 1024
+            ),
         }
     }
 }
@@ -101,11 +125,25 @@ impl fmt::Display for FlowError {
     }
 }
 
-/// A sign-in that was started and has not come back yet; kept in the browser's session.
-/// Holds the PKCE verifier and nonce, so it never leaves the server.
-#[derive(Clone, Serialize, Deserialize)]
+impl FlowError {
+    /// Whether an administrator has to fix something (see
+    /// [`DiscoveryProblem::is_misconfiguration`]).
+    pub fn is_misconfiguration(&self) -> bool {
+        match self {
+            FlowError::Discovery(p) => p.is_misconfiguration(),
+            FlowError::Config(_) => true,
+            FlowError::TokenExchange(_) | FlowError::IdToken(_) | FlowError::MissingSubject(_) => {
+                false
+            }
+        }
+    }
+}
+
+/// A sign-in that was started and has not come back yet; kept in the `oidc_flows` table
+/// under the hash of its `state` (see `super::flows`). Holds the PKCE verifier and nonce,
+/// so it never leaves the server.
+#[derive(Clone)]
 pub struct PendingFlow {
-    pub state: String,
     pub nonce: String,
     pub pkce_verifier: String,
     pub provider: String,
@@ -114,6 +152,8 @@ pub struct PendingFlow {
     pub purpose: Purpose,
     /// Where to go afterwards (a same-site path).
     pub next: String,
+    /// The redirect URI of the authorization request; the token request repeats it.
+    pub redirect_uri: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -142,7 +182,7 @@ struct Cached {
 
 /// Discovery cache and the HTTP client; one per server.
 pub struct OidcRuntime {
-    http: openidconnect::reqwest::Client,
+    http: ProviderClient,
     cache: Mutex<HashMap<String, Cached>>,
 }
 
@@ -154,16 +194,8 @@ impl fmt::Debug for OidcRuntime {
 
 impl OidcRuntime {
     pub fn new() -> Result<Self, String> {
-        let http = openidconnect::reqwest::Client::builder()
-            // Following redirects would let a provider point Hallpass anywhere (SSRF).
-            .redirect(openidconnect::reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(10))
-            .connect_timeout(Duration::from_secs(5))
-            .user_agent(concat!("hallpass/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client for OpenID Connect: {e}"))?;
         Ok(Self {
-            http,
+            http: ProviderClient::new()?,
             cache: Mutex::new(HashMap::new()),
         })
     }
@@ -218,7 +250,15 @@ impl OidcRuntime {
     ) -> Result<CoreProviderMetadata, DiscoveryProblem> {
         let jwks = JsonWebKeySet::fetch_async(metadata.jwks_uri(), &self.http)
             .await
-            .map_err(|e| DiscoveryProblem::Unreachable(format!("fetching the JWKS failed: {e}")))?;
+            .map_err(|e| match e {
+                openidconnect::DiscoveryError::Request(HttpError::TooLarge { .. }) => {
+                    DiscoveryProblem::TooLarge("key set (JWKS)".into())
+                }
+                e => DiscoveryProblem::Unreachable(format!(
+                    "fetching the JWKS failed: {}",
+                    describe_token_error(&e)
+                )),
+            })?;
         let metadata = metadata.set_jwks(jwks);
         if let Ok(mut c) = self.cache.lock() {
             c.insert(
@@ -232,14 +272,14 @@ impl OidcRuntime {
         Ok(metadata)
     }
 
-    /// Builds the authorization URL and the flow to remember in the session.
+    /// Builds the authorization URL, and the `state` and flow to remember until the callback.
     pub async fn start(
         &self,
         p: &Provider,
         redirect_uri: &str,
         purpose: Purpose,
         next: String,
-    ) -> Result<(String, PendingFlow), FlowError> {
+    ) -> Result<(String, String, PendingFlow), FlowError> {
         let metadata = self.metadata(p).await.map_err(FlowError::Discovery)?;
         let client = client_for(p, metadata, redirect_uri)?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
@@ -254,8 +294,8 @@ impl OidcRuntime {
         let (url, state, nonce) = request.set_pkce_challenge(challenge).url();
         Ok((
             url.to_string(),
+            state.secret().clone(),
             PendingFlow {
-                state: state.secret().clone(),
                 nonce: nonce.secret().clone(),
                 pkce_verifier: verifier.secret().clone(),
                 provider: p.id.clone(),
@@ -263,19 +303,22 @@ impl OidcRuntime {
                 started_at: crate::db::now_ts(),
                 purpose,
                 next,
+                redirect_uri: redirect_uri.to_owned(),
             },
         ))
     }
 
     /// Redeems the code and verifies the ID token; refreshes the provider's keys once when
-    /// the token is signed with a key the cached JWKS does not have.
+    /// the token is signed with a key the cached JWKS does not have. `clock_skew_secs`: how
+    /// far in the future the token's `iat` may lie.
     pub async fn finish(
         &self,
         p: &Provider,
-        redirect_uri: &str,
         code: String,
         flow: &PendingFlow,
+        clock_skew_secs: i64,
     ) -> Result<VerifiedIdentity, FlowError> {
+        let redirect_uri = flow.redirect_uri.as_str();
         let metadata = self.metadata(p).await.map_err(FlowError::Discovery)?;
         let userinfo_url = metadata.userinfo_endpoint().map(|u| u.url().clone());
         let client = client_for(p, metadata.clone(), redirect_uri)?;
@@ -290,14 +333,13 @@ impl OidcRuntime {
             .id_token()
             .ok_or_else(|| FlowError::IdToken("the token response has no id_token".into()))?;
         let nonce = Nonce::new(flow.nonce.clone());
+        let checked = |c: &CoreIdTokenClaims| check_claims(c, &p.client_id, clock_skew_secs);
         let verified = {
             let verifier = client.id_token_verifier().set_allowed_algs(allowed_algs());
-            id_token
-                .claims(&verifier, &nonce)
-                .map(|c| c.subject().as_str().to_owned())
+            id_token.claims(&verifier, &nonce).map(checked)
         };
         let subject = match verified {
-            Ok(sub) => sub,
+            Ok(sub) => sub?,
             Err(ClaimsVerificationError::SignatureVerification(
                 SignatureVerificationError::NoMatchingKey,
             )) => {
@@ -309,8 +351,8 @@ impl OidcRuntime {
                 let verifier = client.id_token_verifier().set_allowed_algs(allowed_algs());
                 id_token
                     .claims(&verifier, &nonce)
-                    .map(|c| c.subject().as_str().to_owned())
-                    .map_err(|e| FlowError::IdToken(e.to_string()))?
+                    .map_err(|e| FlowError::IdToken(e.to_string()))
+                    .and_then(checked)?
             }
             Err(e) => return Err(FlowError::IdToken(e.to_string())),
         };
@@ -360,17 +402,13 @@ impl OidcRuntime {
     ) -> Result<Map<String, Value>, String> {
         let response = self
             .http
-            .get(url)
-            .bearer_auth(access_token)
-            .header("accept", "application/json")
-            .send()
+            .get_with_bearer(url, access_token)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| describe_token_error(&e))?;
         if !response.status().is_success() {
             return Err(format!("HTTP {}", response.status().as_u16()));
         }
-        let bytes = response.bytes().await.map_err(|e| e.to_string())?;
-        let body: Map<String, Value> = serde_json::from_slice(&bytes).map_err(|_| {
+        let body: Map<String, Value> = serde_json::from_slice(response.body()).map_err(|_| {
             "the answer is not a JSON object (signed userinfo is not supported)".to_owned()
         })?;
         // OIDC Core 5.3.2: userinfo for another subject must not be used.
@@ -408,6 +446,36 @@ fn client_for(
     .set_redirect_uri(redirect))
 }
 
+/// The checks the openidconnect crate leaves to its user, on a token whose signature,
+/// issuer, audience, expiry and nonce it verified. Returns the subject.
+fn check_claims(
+    claims: &CoreIdTokenClaims,
+    client_id: &str,
+    clock_skew_secs: i64,
+) -> Result<String, FlowError> {
+    // OIDC Core 3.1.3.7 (5): a token issued to another party (`azp`) is not for us, even if
+    // our client id is among its audiences.
+    if let Some(azp) = claims.authorized_party()
+        && azp.as_str() != client_id
+    {
+        return Err(FlowError::IdToken(format!(
+            "the token was issued to another client (azp \"{}\")",
+            azp.as_str()
+        )));
+    }
+    // OIDC Core 3.1.3.7 (10): a token "issued" in the future comes from a broken clock or a
+    // forger; accepting it would let it outlive any expiry reasoning based on `iat`.
+    let issued = claims.issue_time().timestamp();
+    let now = crate::db::now_ts();
+    if issued > now.saturating_add(clock_skew_secs) {
+        return Err(FlowError::IdToken(format!(
+            "the token's iat lies {} s in the future (allowed clock skew: {clock_skew_secs} s)",
+            issued - now
+        )));
+    }
+    Ok(claims.subject().as_str().to_owned())
+}
+
 fn allowed_algs() -> Vec<CoreJwsSigningAlgorithm> {
     vec![
         CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
@@ -434,10 +502,7 @@ fn describe_token_error<E: std::error::Error>(e: &E) -> String {
     out
 }
 
-fn classify<E: std::error::Error + 'static>(
-    issuer: &str,
-    e: openidconnect::DiscoveryError<E>,
-) -> DiscoveryProblem {
+fn classify(issuer: &str, e: openidconnect::DiscoveryError<HttpError>) -> DiscoveryProblem {
     use openidconnect::DiscoveryError as D;
     match e {
         D::Response(status, _, msg) => {
@@ -467,6 +532,14 @@ fn classify<E: std::error::Error + 'static>(
             } else {
                 DiscoveryProblem::Invalid(text)
             }
+        }
+        D::Request(HttpError::TooLarge { url, .. }) => {
+            let what = if url.contains("/.well-known/openid-configuration") {
+                "discovery document"
+            } else {
+                "key set (JWKS)"
+            };
+            DiscoveryProblem::TooLarge(what.into())
         }
         D::Request(err) => DiscoveryProblem::Unreachable(describe_token_error(&err)),
         D::UrlParse(err) => DiscoveryProblem::Invalid(err.to_string()),

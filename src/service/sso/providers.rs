@@ -3,7 +3,7 @@
 
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{SignInModes, open, seal};
+use super::{SignInModes, open, open_with, seal, sealing_key};
 use crate::db::oidc_providers::{self as store, StoredProvider};
 use crate::db::{self, DbPool, audit, identities, settings};
 use crate::domain::FieldErrors;
@@ -119,8 +119,24 @@ fn refused(code: &'static str, message: impl Into<String>) -> ServiceError {
     }
 }
 
-/// Creates or updates a provider defined in the admin UI. An update keeps the previous
-/// connection settings as the snapshot "Revert to previous" restores.
+/// Whether two stored versions have the same connection settings. Secrets are compared in
+/// plain text: sealing the same secret twice gives different ciphertexts.
+fn same_settings(a: &StoredProvider, b: &StoredProvider, key: &[u8; 32]) -> bool {
+    let plain = |s: &StoredProvider| s.client_secret.as_deref().map(|c| open_with(key, c));
+    a.label == b.label
+        && a.issuer == b.issuer
+        && a.client_id == b.client_id
+        && a.scopes == b.scopes
+        && a.subject_claim == b.subject_claim
+        && a.username_claim == b.username_claim
+        && a.email_claim == b.email_claim
+        && a.policy == b.policy
+        && plain(a) == plain(b)
+}
+
+/// Creates or updates a provider defined in the admin UI. An update that changes something
+/// keeps the previous connection settings as the snapshot "Revert to previous" restores; a
+/// save that changes nothing writes nothing, so the snapshot stays the last real change.
 pub async fn save(
     db: &DbPool,
     secret: &ServerSecret,
@@ -145,6 +161,7 @@ pub async fn save(
         ),
         _ => None,
     };
+    let key = sealing_key(secret);
     db.run(move |conn| {
         db::write_tx(conn, |conn| {
             let existing = store::get(conn, &input.id)?;
@@ -175,6 +192,7 @@ pub async fn save(
                         "A provider with this id exists already.",
                     )));
                 }
+                Some(old) if same_settings(&old, &row, &key) => return Ok(()),
                 Some(old) => {
                     row.enabled = old.enabled;
                     row.previous = serde_json::to_string(&old).ok();

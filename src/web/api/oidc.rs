@@ -1,19 +1,23 @@
 //! `GET /api/auth/oidc/{provider}/login` and `…/callback`: the browser's round trip to an
-//! OpenID provider. Started flows live in the browser's own session (state, nonce, PKCE
-//! verifier), are single-use and expire after ten minutes. Every failure ends on a page with
-//! a banner that says what kind of problem it was; details (never a code or token) go to
-//! the log.
+//! OpenID provider. Started flows (nonce, PKCE verifier, redirect URI) live in the database,
+//! bound to the browser's session by a random value kept there (`service::sso::flows`); they
+//! are single-use — consumed before the code is exchanged — and expire after ten minutes.
+//! Every failure ends on a page with a banner that says what kind of problem it was; details
+//! (never a code or token) go to the log.
 
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore;
 use serde::Deserialize;
-use subtle::ConstantTimeEq;
 use tower_sessions::Session;
 
 use crate::domain::sso::Provider;
+use crate::service::sso::flows::{self, Missing};
 use crate::service::sso::identities::{self, Refusal};
-use crate::service::sso::oidc::{FLOW_LIFETIME_SECS, PendingFlow, Purpose};
+use crate::service::sso::oidc::{FlowError, Purpose};
 use crate::service::sso::providers;
 use crate::service::{Actor, ServiceError};
 use crate::state::AppState;
@@ -21,9 +25,8 @@ use crate::web::client::Client;
 use crate::web::identity::{MaybeUser, safe_next};
 use crate::web::session;
 
-const FLOWS_KEY: &str = "oidc_flows";
-/// Sign-ins started in other tabs stay valid; older ones are dropped.
-const MAX_FLOWS: usize = 5;
+/// The session key of the random value that binds started flows to this browser.
+const BINDING_KEY: &str = "oidc_binding";
 
 /// What went wrong, as the login page's `sso_error` code.
 #[derive(Debug, Clone, Copy)]
@@ -33,6 +36,7 @@ pub enum Banner {
     Failed,
     Unavailable,
     Unreachable,
+    Misconfigured,
     Disabled,
 }
 
@@ -44,6 +48,7 @@ impl Banner {
             Banner::Failed => "failed",
             Banner::Unavailable => "unavailable",
             Banner::Unreachable => "unreachable",
+            Banner::Misconfigured => "misconfigured",
             Banner::Disabled => "disabled",
         }
     }
@@ -62,9 +67,31 @@ impl Banner {
             "unreachable" => {
                 "The sign-in provider cannot be reached right now. Try again later or use another way to sign in."
             }
+            "misconfigured" => {
+                "Sign-in with this provider is misconfigured. An administrator needs to check its settings (the server log names the problem); meanwhile use another way to sign in."
+            }
             "disabled" => "This account is disabled.",
             _ => return None,
         })
+    }
+}
+
+impl Banner {
+    /// The banner for a flow that failed before a code came back (discovery, settings).
+    fn for_start(e: &FlowError) -> Banner {
+        if e.is_misconfiguration() {
+            Banner::Misconfigured
+        } else {
+            Banner::Unreachable
+        }
+    }
+
+    /// The banner for a callback whose code could not be turned into an identity.
+    fn for_finish(e: &FlowError) -> Banner {
+        match e {
+            FlowError::Discovery(_) | FlowError::Config(_) => Banner::for_start(e),
+            _ => Banner::Failed,
+        }
     }
 }
 
@@ -127,13 +154,16 @@ pub fn redirect_uri(
     format!("{base}/api/auth/oidc/{provider_id}/callback")
 }
 
-async fn take_flows(session: &Session) -> Vec<PendingFlow> {
-    session
-        .get::<Vec<PendingFlow>>(FLOWS_KEY)
-        .await
-        .ok()
-        .flatten()
-        .unwrap_or_default()
+/// This browser's binding value, made (and kept in the session) on first use.
+async fn binding(session: &Session) -> Result<String, tower_sessions::session::Error> {
+    if let Some(b) = session.get::<String>(BINDING_KEY).await? {
+        return Ok(b);
+    }
+    let mut raw = [0u8; 32];
+    rand::rng().fill_bytes(&mut raw);
+    let b = URL_SAFE_NO_PAD.encode(raw);
+    session.insert(BINDING_KEY, &b).await?;
+    Ok(b)
 }
 
 /// Sends the browser to the provider; used by the login buttons and by "Verify & Link".
@@ -147,27 +177,24 @@ pub async fn begin(
     next: String,
 ) -> Result<Response, Banner> {
     let uri = redirect_uri(state, headers, client, &provider.id);
-    let (url, flow) = state
+    let (url, flow_state, flow) = state
         .oidc
         .start(provider, &uri, purpose, next)
         .await
         .map_err(|e| {
             tracing::warn!(provider = %provider.id, error = %e, "cannot start OIDC sign-in");
-            Banner::Unreachable
+            Banner::for_start(&e)
         })?;
-    let now = crate::db::now_ts();
-    let mut flows: Vec<PendingFlow> = take_flows(session)
-        .await
-        .into_iter()
-        .filter(|f| now - f.started_at <= FLOW_LIFETIME_SECS)
-        .collect();
-    flows.push(flow);
-    let skip = flows.len().saturating_sub(MAX_FLOWS);
-    let flows: Vec<PendingFlow> = flows.into_iter().skip(skip).collect();
-    session.insert(FLOWS_KEY, flows).await.map_err(|e| {
-        tracing::error!(error = %e, "cannot store the OIDC flow in the session");
+    let binding = binding(session).await.map_err(|e| {
+        tracing::error!(error = %e, "cannot keep the OIDC binding in the session");
         Banner::Failed
     })?;
+    flows::remember(&state.db, &binding, &flow_state, flow)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "cannot store the started OIDC sign-in");
+            Banner::Failed
+        })?;
     Ok(Redirect::to(&url).into_response())
 }
 
@@ -229,35 +256,39 @@ pub struct CallbackQuery {
 pub async fn callback(
     State(state): State<AppState>,
     session: Session,
-    headers: HeaderMap,
     client: Client,
     MaybeUser(current): MaybeUser,
     Path(id): Path<String>,
     Query(q): Query<CallbackQuery>,
 ) -> Response {
-    // Single use: the flow leaves the session before anything else is checked.
-    let mut flows = take_flows(&session).await;
+    // Single use: the flow is consumed (one DELETE) before anything else is checked, so of
+    // several deliveries of this callback only one goes on to exchange the code.
     let given = q.state.unwrap_or_default();
-    let found = flows
-        .iter()
-        .position(|f| bool::from(f.state.as_bytes().ct_eq(given.as_bytes())));
-    let Some(index) = found else {
-        tracing::warn!(provider = %id, "OIDC callback rejected: unknown, reused or missing state");
-        return to_login(Banner::Expired);
+    let bound = session.get::<String>(BINDING_KEY).await.ok().flatten();
+    let taken = match bound {
+        Some(b) if !given.is_empty() => flows::take(&state.db, &b, &given).await,
+        _ => Ok(Err(Missing::Unknown)),
     };
-    let flow = flows.remove(index);
-    if let Err(e) = session.insert(FLOWS_KEY, flows).await {
-        tracing::error!(error = %e, "cannot update the session");
-        return to_login(Banner::Failed);
-    }
+    let flow = match taken {
+        Ok(Ok(flow)) => flow,
+        Ok(Err(Missing::Unknown)) => {
+            tracing::warn!(provider = %id, "OIDC callback rejected: unknown, reused or missing state, or another browser's");
+            return to_login(Banner::Expired);
+        }
+        Ok(Err(Missing::Expired)) => {
+            tracing::warn!(provider = %id, "OIDC callback rejected: the sign-in request expired");
+            return to_login(Banner::Expired);
+        }
+        Err(e) => return crate::web::error::UiError::from(e).into_response(),
+    };
     let fail = |b: Banner| match flow.purpose {
         Purpose::Login => to_login(b),
         Purpose::Link { .. } => {
             Redirect::to(&with_query(&flow.next, "link_error", b.code())).into_response()
         }
     };
-    if flow.provider != id || crate::db::now_ts() - flow.started_at > FLOW_LIFETIME_SECS {
-        tracing::warn!(provider = %id, "OIDC callback rejected: the sign-in request expired or belongs to another provider");
+    if flow.provider != id {
+        tracing::warn!(provider = %id, "OIDC callback rejected: the sign-in request belongs to another provider");
         return fail(Banner::Expired);
     }
     if let Some(error) = q.error {
@@ -288,12 +319,12 @@ pub async fn callback(
     let Some(code) = q.code.filter(|c| !c.is_empty()) else {
         return fail(Banner::Failed);
     };
-    let uri = redirect_uri(&state, &headers, &client, &id);
-    let who = match state.oidc.finish(&provider, &uri, code, &flow).await {
+    let skew = i64::try_from(state.config.auth.oidc.clock_skew.get().as_secs()).unwrap_or(i64::MAX);
+    let who = match state.oidc.finish(&provider, code, &flow, skew).await {
         Ok(who) => who,
         Err(e) => {
             tracing::warn!(provider = %id, error = %e, "OIDC sign-in failed");
-            return fail(Banner::Failed);
+            return fail(Banner::for_finish(&e));
         }
     };
     match flow.purpose {

@@ -108,13 +108,10 @@ pub async fn page(
         .sso_error
         .as_deref()
         .and_then(crate::web::api::oidc::Banner::message);
-    let status = if sso_error.is_some() {
-        StatusCode::UNAUTHORIZED
-    } else {
-        StatusCode::OK
-    };
+    // A banner about a failed single sign-on is still the sign-in page the browser asked
+    // for: 200 (a 401 here made clients and monitors treat the page itself as the failure).
     Ok((
-        status,
+        StatusCode::OK,
         LoginPage {
             layout: Layout::new("Sign in", &state, &session, None).await?,
             username: String::new(),

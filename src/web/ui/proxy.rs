@@ -34,6 +34,9 @@ pub struct ProxyPage {
     preset: String,
     presets: Vec<(&'static str, &'static str, HeaderNames)>,
     saved: bool,
+    /// What "Revert to previous" would bring back (a preset's label), if anything.
+    previous: Option<&'static str>,
+    reverted: bool,
     links: Vec<crate::web::ui::sso::LinkRow>,
     proxy_user: String,
     username: String,
@@ -44,6 +47,7 @@ pub struct ProxyPage {
 #[derive(Debug, Deserialize)]
 pub struct SavedQuery {
     saved: Option<String>,
+    reverted: Option<String>,
 }
 
 async fn proxy_page(
@@ -66,7 +70,12 @@ async fn proxy_page(
             })
         })
         .collect();
+    let previous = proxy::previous_preset(&state.db)
+        .await?
+        .map(|p| p.map_or("the configured headers", Preset::label));
     Ok(ProxyPage {
+        previous,
+        reverted: false,
         links,
         proxy_user: String::new(),
         username: String::new(),
@@ -100,6 +109,7 @@ pub async fn page(
 ) -> Result<ProxyPage, UiError> {
     let mut page = proxy_page(&state, &session, &me).await?;
     page.saved = q.saved.is_some();
+    page.reverted = q.reverted.is_some();
     Ok(page)
 }
 
@@ -169,6 +179,9 @@ pub async fn link(
 pub struct PresetForm {
     #[serde(default)]
     preset: String,
+    /// `revert`: bring back the preset the last change replaced.
+    #[serde(default)]
+    action: String,
 }
 
 pub async fn save_preset(
@@ -177,6 +190,10 @@ pub async fn save_preset(
     client: Client,
     Form(form): Form<PresetForm>,
 ) -> Result<Redirect, UiError> {
+    if form.action == "revert" {
+        proxy::revert_preset(&state.db, &state.proxy, me.actor(&client)).await?;
+        return Ok(Redirect::to("/admin/proxy?reverted=1"));
+    }
     let preset = match form.preset.as_str() {
         "" | "config" => None,
         other => Some(

@@ -342,6 +342,12 @@ async fn test_discovery(state: &AppState, issuer: &str) -> DiscoveryResult {
                     meta.jwks().keys().len()
                 ),
             },
+            // Say which side has to act: the settings (issuer URL, provider setup) or the
+            // network.
+            Err(problem) if problem.is_misconfiguration() => DiscoveryResult {
+                ok: false,
+                message: format!("Misconfigured: {problem}"),
+            },
             Err(problem) => DiscoveryResult {
                 ok: false,
                 message: problem.to_string(),

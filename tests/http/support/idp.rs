@@ -10,8 +10,9 @@
 //! URL is only known once that server runs. Every client must use PKCE (S256). Consent is
 //! implied; the IdP's login form takes a username or email and a password
 //! ([`Idp::authorize`] fills it in headlessly). The test controls change what the token
-//! endpoint returns ([`Idp::set_tamper`]), rotate the signing key ([`Idp::rotate_key`]) and
-//! show the last authorization request ([`Idp::last_authorization`]);
+//! endpoint returns ([`Idp::set_tamper`]; also: accept a code twice, answer with more than
+//! 2 MiB), rotate the signing key ([`Idp::rotate_key`]), count requests per endpoint
+//! ([`Idp::counters`]) and show the last authorization request ([`Idp::last_authorization`]);
 //! [`Idp::broken_discovery_issuer`] names an issuer whose discovery document lacks the token
 //! endpoint and the JWKS URL.
 
@@ -95,7 +96,21 @@ pub const CAROL: DefaultUser = DefaultUser {
     groups: &[],
 };
 
-/// What the IdP does to the ID token in token endpoint responses (until changed again).
+/// The claim only an oversized userinfo answer carries ([`Tamper::BigUserinfo`]), and its value.
+pub const USERINFO_ONLY_CLAIM: &str = "userinfo_email";
+pub const USERINFO_ONLY_VALUE: &str = "oversized@idp.example.com";
+
+/// Requests the IdP answered per endpoint since it started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Counters {
+    pub discovery: u64,
+    pub jwks: u64,
+    pub token: u64,
+    pub userinfo: u64,
+}
+
+/// What the IdP does to its answers (until changed again): the ID token in token endpoint
+/// responses, code redemption, or the size of one endpoint's answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tamper {
     /// Unchanged.
@@ -110,6 +125,20 @@ pub enum Tamper {
     Expired,
     /// Signed by a fresh key whose `kid` is not in the JWKS.
     UnknownKey,
+    /// `azp` = `"someone-else"` (`aud` stays the client).
+    Azp,
+    /// `iat` = now + the given seconds (and `exp` at least an hour after that).
+    IatAhead(i64),
+    /// Tokens unchanged, but an authorization code can be redeemed more than once.
+    CodeReuse,
+    /// The discovery document carries 2 MiB of padding.
+    BigDiscovery,
+    /// The JWKS carries 2 MiB of padding.
+    BigJwks,
+    /// Token responses carry 2 MiB of padding.
+    BigToken,
+    /// Userinfo answers carry 2 MiB of padding and [`USERINFO_ONLY_CLAIM`].
+    BigUserinfo,
 }
 
 impl Tamper {
@@ -121,6 +150,13 @@ impl Tamper {
             Tamper::Issuer => "issuer",
             Tamper::Expired => "expired",
             Tamper::UnknownKey => "unknown_key",
+            Tamper::Azp => "azp",
+            Tamper::IatAhead(_) => "iat_ahead",
+            Tamper::CodeReuse => "code_reuse",
+            Tamper::BigDiscovery => "big_discovery",
+            Tamper::BigJwks => "big_jwks",
+            Tamper::BigToken => "big_token",
+            Tamper::BigUserinfo => "big_userinfo",
         }
     }
 }
@@ -206,12 +242,26 @@ impl Idp {
     }
 
     pub async fn set_tamper(&self, t: Tamper) {
-        self.control(
-            reqwest::Method::POST,
-            "/__test/tamper",
-            Some(json!({ "mode": t.mode() })),
-        )
-        .await;
+        let mut body = json!({ "mode": t.mode() });
+        if let Tamper::IatAhead(seconds) = t {
+            body["seconds"] = seconds.into();
+        }
+        self.control(reqwest::Method::POST, "/__test/tamper", Some(body))
+            .await;
+    }
+
+    /// Requests answered per endpoint since start-up.
+    pub async fn counters(&self) -> Counters {
+        let v = self
+            .control(reqwest::Method::GET, "/__test/counters", None)
+            .await;
+        let n = |k: &str| v[k].as_u64().unwrap_or_else(|| panic!("{k} in {v}"));
+        Counters {
+            discovery: n("discovery"),
+            jwks: n("jwks"),
+            token: n("token"),
+            userinfo: n("userinfo"),
+        }
     }
 
     /// Adds a new signing key (new `kid`) to the JWKS, keeping the old one, and signs every
