@@ -74,7 +74,7 @@ impl EnvAuth {
         if self.production {
             return Some("HALLPASS_AUTH_BYPASS is set while HALLPASS_ENV=production: refusing to start (every visitor would be an admin). Remove HALLPASS_AUTH_BYPASS, or set HALLPASS_ALLOW_INSECURE_AUTH_BYPASS=1 if you really mean it.".into());
         }
-        if !bind.ip().is_loopback() {
+        if !crate::config::canonical_ip(bind.ip()).is_loopback() {
             return Some(format!(
                 "HALLPASS_AUTH_BYPASS is set but server.bind is {bind}, not a loopback address: refusing to start (every visitor would be an admin). Bind to 127.0.0.1, or set HALLPASS_ALLOW_INSECURE_AUTH_BYPASS=1 if you really mean it."
             ));
