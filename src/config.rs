@@ -79,6 +79,14 @@ pub struct DatabaseConfig {
         serialize_with = "serialize_db_url"
     )]
     pub url: DatabaseUrl,
+    /// A file holding the whole URL (a Docker secret); wins over `url`. From the environment:
+    /// `HALLPASS_DATABASE__URL_FILE`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url_file: Option<PathBuf>,
+    /// A file holding the PostgreSQL password, put into the URL (which then need not carry
+    /// one); wins over a password written in the URL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<PathBuf>,
     /// Most connections the pool opens.
     pub max_connections: u32,
     /// How long to wait for a connection before giving up.
@@ -90,6 +98,8 @@ impl Default for DatabaseConfig {
         Self {
             url: DatabaseUrl::parse("sqlite://./data/hallpass.db")
                 .unwrap_or_else(|_| unreachable_default()),
+            url_file: None,
+            password_file: None,
             max_connections: 8,
             connect_timeout: HumanDuration::secs(10),
         }
@@ -102,6 +112,31 @@ impl Default for DatabaseConfig {
 )]
 fn unreachable_default() -> DatabaseUrl {
     panic!("built-in database URL does not parse")
+}
+
+impl DatabaseConfig {
+    /// Reads `url_file` and `password_file` into `url` (once, at load). The file wins over the
+    /// value, as for every secret that can come from a file.
+    pub fn read_secret_files(&mut self) -> Result<(), String> {
+        if let Some(path) = &self.url_file {
+            let raw = crate::secret::read_secret_file("database.url_file", path)?;
+            self.url = DatabaseUrl::parse(&raw)
+                .map_err(|m| format!("database.url_file: {}: {m}", path.display()))?;
+        }
+        if let Some(path) = &self.password_file {
+            let password = crate::secret::read_secret_file("database.password_file", path)?;
+            let mut url = url::Url::parse(self.url.expose())
+                .ok()
+                .filter(|_| self.url.backend() == crate::db::Backend::Postgres)
+                .ok_or("database.password_file: database.url is not a postgres:// URL")?;
+            // `set_password` percent-encodes, so any character may be in the password.
+            url.set_password(Some(&password))
+                .map_err(|()| "database.password_file: database.url has no host to sign in to")?;
+            self.url = DatabaseUrl::parse(url.as_str())
+                .map_err(|m| format!("database.password_file: {m}"))?;
+        }
+        Ok(())
+    }
 }
 
 fn deserialize_db_url<'de, D: Deserializer<'de>>(d: D) -> Result<DatabaseUrl, D::Error> {
@@ -462,12 +497,30 @@ impl TrustKey {
 /// RFC 1918 private ranges, link-local, carrier-grade NAT (100.64.0.0/10: Tailscale and
 /// similar overlays), and for IPv6 loopback, unique-local (fc00::/7) and link-local.
 const PRIVATE_SPACE: [ipnet::IpNet; 9] = [
-    ipnet::IpNet::new_assert(std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 0)), 8),
-    ipnet::IpNet::new_assert(std::net::IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 0)), 8),
-    ipnet::IpNet::new_assert(std::net::IpAddr::V4(std::net::Ipv4Addr::new(172, 16, 0, 0)), 12),
-    ipnet::IpNet::new_assert(std::net::IpAddr::V4(std::net::Ipv4Addr::new(192, 168, 0, 0)), 16),
-    ipnet::IpNet::new_assert(std::net::IpAddr::V4(std::net::Ipv4Addr::new(169, 254, 0, 0)), 16),
-    ipnet::IpNet::new_assert(std::net::IpAddr::V4(std::net::Ipv4Addr::new(100, 64, 0, 0)), 10),
+    ipnet::IpNet::new_assert(
+        std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 0)),
+        8,
+    ),
+    ipnet::IpNet::new_assert(
+        std::net::IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 0)),
+        8,
+    ),
+    ipnet::IpNet::new_assert(
+        std::net::IpAddr::V4(std::net::Ipv4Addr::new(172, 16, 0, 0)),
+        12,
+    ),
+    ipnet::IpNet::new_assert(
+        std::net::IpAddr::V4(std::net::Ipv4Addr::new(192, 168, 0, 0)),
+        16,
+    ),
+    ipnet::IpNet::new_assert(
+        std::net::IpAddr::V4(std::net::Ipv4Addr::new(169, 254, 0, 0)),
+        16,
+    ),
+    ipnet::IpNet::new_assert(
+        std::net::IpAddr::V4(std::net::Ipv4Addr::new(100, 64, 0, 0)),
+        10,
+    ),
     ipnet::IpNet::new_assert(std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST), 128),
     ipnet::IpNet::new_assert(
         std::net::IpAddr::V6(std::net::Ipv6Addr::new(0xfc00, 0, 0, 0, 0, 0, 0, 0)),
@@ -760,6 +813,10 @@ impl Config {
         let mut config: Config = figment
             .extract()
             .map_err(|e| ConfigError::Invalid(describe(e)))?;
+        config
+            .database
+            .read_secret_files()
+            .map_err(ConfigError::Invalid)?;
         config.sso = crate::sso_env::SsoEnv::from_env(|k| std::env::var(k).ok())
             .map_err(ConfigError::Invalid)?;
         config.env_auth = crate::env_auth::EnvAuth::from_env(|k| std::env::var(k).ok())
@@ -994,7 +1051,10 @@ mod tests {
 
     /// `Config::validate`'s message, or "" when the configuration is accepted.
     fn refusal(c: &Config) -> String {
-        c.validate().err().map(|e| e.to_string()).unwrap_or_default()
+        c.validate()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
     }
 
     fn with_lists(server: &str, identity: &[&str], allow_public: bool) -> Result<Config, String> {
@@ -1035,7 +1095,13 @@ mod tests {
     #[test]
     fn trusted_ranges_must_stay_in_private_space_unless_allowed() -> Result<(), String> {
         // Half of everything is not "private" either.
-        for public in ["::/1", "0.0.0.0/1", "198.51.100.0/24", "2001:db8::/64", "8.8.8.8"] {
+        for public in [
+            "::/1",
+            "0.0.0.0/1",
+            "198.51.100.0/24",
+            "2001:db8::/64",
+            "8.8.8.8",
+        ] {
             let e = refusal(&with_lists("", &["10.0.0.5", public], false)?);
             assert!(
                 e.contains("auth.proxy.trusted_proxies") && e.contains("allow_public_trust"),
@@ -1073,8 +1139,17 @@ mod tests {
 
     #[test]
     fn both_lists_recognise_ipv4_peers_of_a_dual_stack_socket() -> Result<(), String> {
-        let c = with_lists("127.0.0.1, ::ffff:10.1.0.0/112", &["127.0.0.1", "::ffff:10.1.0.0/112"], false)?;
-        for peer in ["127.0.0.1", "::ffff:127.0.0.1", "10.1.2.3", "::ffff:10.1.2.3"] {
+        let c = with_lists(
+            "127.0.0.1, ::ffff:10.1.0.0/112",
+            &["127.0.0.1", "::ffff:10.1.0.0/112"],
+            false,
+        )?;
+        for peer in [
+            "127.0.0.1",
+            "::ffff:127.0.0.1",
+            "10.1.2.3",
+            "::ffff:10.1.2.3",
+        ] {
             assert!(c.auth.proxy.trusts(ip(peer)), "auth.proxy: {peer}");
             assert!(c.is_trusted_proxy(ip(peer)), "server: {peer}");
         }
@@ -1082,6 +1157,53 @@ mod tests {
             assert!(!c.auth.proxy.trusts(ip(peer)), "auth.proxy: {peer}");
             assert!(!c.is_trusted_proxy(ip(peer)), "server: {peer}");
         }
+        Ok(())
+    }
+
+    #[test]
+    fn the_database_url_or_its_password_can_come_from_a_file() -> Result<(), String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let write = |name: &str, text: &str| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, text)
+                .map(|()| p)
+                .map_err(|e| e.to_string())
+        };
+        let mut db = DatabaseConfig {
+            url: DatabaseUrl::parse("postgres://hp:in-the-url@db.internal:5432/hallpass")?,
+            password_file: Some(write("pw", "p@ss:/w rd\n")?),
+            ..DatabaseConfig::default()
+        };
+        db.read_secret_files()?;
+        assert_eq!(
+            db.url.expose(),
+            "postgres://hp:p%40ss%3A%2Fw%20rd@db.internal:5432/hallpass"
+        );
+        assert!(!db.url.to_string().contains("w%20rd"), "{}", db.url);
+        // The whole URL from a file, then its password from another.
+        let mut db = DatabaseConfig {
+            url_file: Some(write("url", "postgres://hp@db.internal/hallpass\n")?),
+            password_file: Some(write("pw2", "secret\n")?),
+            ..DatabaseConfig::default()
+        };
+        db.read_secret_files()?;
+        assert_eq!(db.url.expose(), "postgres://hp:secret@db.internal/hallpass");
+        // SQLite has no password; a missing file names the key and the path.
+        let mut db = DatabaseConfig {
+            password_file: Some(write("pw3", "secret")?),
+            ..DatabaseConfig::default()
+        };
+        let e = db.read_secret_files().err().unwrap_or_default();
+        assert!(e.contains("not a postgres:// URL"), "{e}");
+        let mut db = DatabaseConfig {
+            url_file: Some(dir.path().join("missing")),
+            ..DatabaseConfig::default()
+        };
+        let e = db.read_secret_files().err().unwrap_or_default();
+        assert!(
+            e.starts_with("database.url_file: cannot read") && e.contains("missing"),
+            "{e}"
+        );
         Ok(())
     }
 

@@ -804,7 +804,10 @@ mod tests {
         let running: Vec<Ticket> = (0..5).filter_map(|_| c.begin(&a, t).ok()).collect();
         assert_eq!(running.len(), 3, "a burst cannot outrun its own hashes");
         // Refused by places in flight only: come back in a second, not in a window.
-        assert!(matches!(c.begin(&a, t), Err((Limited { retry_after: 1 }, _))));
+        assert!(matches!(
+            c.begin(&a, t),
+            Err((Limited { retry_after: 1 }, _))
+        ));
         for ticket in &running {
             c.settle(ticket, Verdict::Succeeded, t);
         }

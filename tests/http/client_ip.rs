@@ -215,7 +215,11 @@ fn trusting_public_or_all_addresses_is_refused_at_start_up() {
             .trim_start_matches("HALLPASS_")
             .replace("__", ".")
             .to_lowercase();
-        for list in ["[0.0.0.0/1, 128.0.0.0/1]", "[::/1]", "[10.0.0.5, 198.51.100.0/24]"] {
+        for list in [
+            "[0.0.0.0/1, 128.0.0.0/1]",
+            "[::/1]",
+            "[10.0.0.5, 198.51.100.0/24]",
+        ] {
             let (code, _, err) = check_config_with(&[(key, list)]);
             assert_eq!(code, Some(2), "{key}={list}");
             assert!(err.contains(&name), "{key}={list}: {err}");
@@ -231,7 +235,10 @@ fn trusting_public_or_all_addresses_is_refused_at_start_up() {
     }
     // Identities are never taken from everyone, opt-in or not.
     let (code, _, err) = check_config_with(&[
-        ("HALLPASS_AUTH__PROXY__TRUSTED_PROXIES", "[0.0.0.0/1, 128.0.0.0/1]"),
+        (
+            "HALLPASS_AUTH__PROXY__TRUSTED_PROXIES",
+            "[0.0.0.0/1, 128.0.0.0/1]",
+        ),
         ("HALLPASS_SERVER__ALLOW_PUBLIC_TRUST", "true"),
     ]);
     assert_eq!(code, Some(2));

@@ -27,6 +27,7 @@ mod proxy;
 mod rate_limit;
 mod recover;
 mod registration;
+mod secret_files;
 mod security;
 mod sessions;
 mod setup;
