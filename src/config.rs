@@ -224,12 +224,7 @@ impl Default for ProxyConfig {
 impl ProxyConfig {
     /// Whether the TCP peer `ip` may vouch for identities.
     pub fn trusts(&self, ip: std::net::IpAddr) -> bool {
-        let nets: Vec<ipnet::IpNet> = self
-            .trusted_proxies
-            .iter()
-            .filter_map(|p| parse_net(p))
-            .collect();
-        trusted_by(&nets, ip)
+        trusted_by(self.trusted_proxies.iter().filter_map(|p| parse_net(p)), ip)
     }
 
     /// The header names from the config (a preset, or the four keys).
@@ -423,7 +418,7 @@ impl TrustedProxies {
         match self {
             Self::All => true,
             Self::Hops(n) => depth < usize::try_from(*n).unwrap_or(usize::MAX),
-            Self::List(nets) => trusted_by(nets, addr),
+            Self::List(nets) => trusted_by(nets.iter().copied(), addr),
         }
     }
 
@@ -470,9 +465,9 @@ fn canonical_net(net: ipnet::IpNet) -> ipnet::IpNet {
 /// `auth.proxy.trusted_proxies`): is the peer `ip` inside one of `nets`? Both sides are
 /// canonical, so a dual-stack listener (`[::]:8700`), which sees an IPv4 proxy as
 /// `::ffff:a.b.c.d`, decides exactly as an IPv4 listener does.
-pub fn trusted_by(nets: &[ipnet::IpNet], ip: std::net::IpAddr) -> bool {
+pub fn trusted_by(nets: impl IntoIterator<Item = ipnet::IpNet>, ip: std::net::IpAddr) -> bool {
     let ip = canonical_ip(ip);
-    nets.iter().any(|net| canonical_net(*net).contains(&ip))
+    nets.into_iter().any(|net| canonical_net(net).contains(&ip))
 }
 
 /// Which trusted list is being checked, for the start-up messages.
