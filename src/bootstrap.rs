@@ -9,13 +9,9 @@ use crate::service::accounts::NewAdmin;
 pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Option<NewAdmin>, String> {
     let non_empty = |k: &str| get(k).filter(|v| !v.trim().is_empty());
     let username = non_empty("HALLPASS_ADMIN_USERNAME");
-    let file = non_empty("HALLPASS_ADMIN_PASSWORD_FILE");
     let email = non_empty("HALLPASS_ADMIN_EMAIL");
-    // The file wins over the variable: it keeps the secret out of `ps` and `docker inspect`.
-    let password = match &file {
-        Some(path) => Some(read_password_file(path)?),
-        None => get("HALLPASS_ADMIN_PASSWORD").filter(|p| !p.is_empty()),
-    };
+    // HALLPASS_ADMIN_PASSWORD_FILE wins over the variable, as for every secret.
+    let password = crate::secret::env_or_file(&get, "HALLPASS_ADMIN_PASSWORD")?;
     let Some(username) = username else {
         if password.is_some() || email.is_some() {
             return Err("HALLPASS_ADMIN_PASSWORD/HALLPASS_ADMIN_EMAIL are set but HALLPASS_ADMIN_USERNAME is not: set the admin's username too".into());
@@ -25,11 +21,6 @@ pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Option<NewAdmin>
     let Some(password) = password else {
         return Err("HALLPASS_ADMIN_USERNAME is set but neither HALLPASS_ADMIN_PASSWORD nor HALLPASS_ADMIN_PASSWORD_FILE is: give the first admin a password".into());
     };
-    let source = if file.is_some() {
-        "HALLPASS_ADMIN_PASSWORD_FILE"
-    } else {
-        "HALLPASS_ADMIN_PASSWORD"
-    };
     Ok(Some(NewAdmin {
         username: Username::parse(&username)
             .map_err(|m| format!("HALLPASS_ADMIN_USERNAME: {m}"))?,
@@ -37,15 +28,9 @@ pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Option<NewAdmin>
             .map(|e| Email::parse(&e))
             .transpose()
             .map_err(|m| format!("HALLPASS_ADMIN_EMAIL: {m}"))?,
-        password: Password::parse(&password).map_err(|m| format!("{source}: {m}"))?,
+        password: Password::parse(&password.value)
+            .map_err(|m| format!("{}: {m}", password.source))?,
     }))
-}
-
-fn read_password_file(path: &str) -> Result<String, String> {
-    let raw = std::fs::read_to_string(path)
-        .map_err(|e| format!("HALLPASS_ADMIN_PASSWORD_FILE: cannot read {path}: {e}"))?;
-    // Files written by editors and `echo` end with a newline that is not part of the password.
-    Ok(raw.trim_end_matches(['\n', '\r']).to_owned())
 }
 
 #[cfg(test)]

@@ -54,6 +54,11 @@ pub struct ServerConfig {
     /// may name in `Host`. Anything else is refused: a DNS-rebinding page reaches this server
     /// under a name of the attacker's.
     pub allowed_hosts: Vec<String>,
+    /// Allow `server.trusted_proxies` and `auth.proxy.trusted_proxies` to list addresses
+    /// outside private, loopback, link-local (and IPv6 unique-local) space. Off: such a list
+    /// is refused at start-up, because trusting a public range lets strangers choose their
+    /// logged address or, for `auth.proxy`, their identity.
+    pub allow_public_trust: bool,
 }
 
 impl Default for ServerConfig {
@@ -65,6 +70,7 @@ impl Default for ServerConfig {
             data_dir: PathBuf::from("./data"),
             trusted_proxies: TrustedProxies::default(),
             allowed_hosts: Vec::new(),
+            allow_public_trust: false,
         }
     }
 }
@@ -78,6 +84,14 @@ pub struct DatabaseConfig {
         serialize_with = "serialize_db_url"
     )]
     pub url: DatabaseUrl,
+    /// A file holding the whole URL (a Docker secret); wins over `url`. From the environment:
+    /// `HALLPASS_DATABASE__URL_FILE`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url_file: Option<PathBuf>,
+    /// A file holding the PostgreSQL password, put into the URL (which then need not carry
+    /// one); wins over a password written in the URL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<PathBuf>,
     /// Most connections the pool opens.
     pub max_connections: u32,
     /// How long to wait for a connection before giving up.
@@ -89,6 +103,8 @@ impl Default for DatabaseConfig {
         Self {
             url: DatabaseUrl::parse("sqlite://./data/hallpass.db")
                 .unwrap_or_else(|_| unreachable_default()),
+            url_file: None,
+            password_file: None,
             max_connections: 8,
             connect_timeout: HumanDuration::secs(10),
         }
@@ -101,6 +117,31 @@ impl Default for DatabaseConfig {
 )]
 fn unreachable_default() -> DatabaseUrl {
     panic!("built-in database URL does not parse")
+}
+
+impl DatabaseConfig {
+    /// Reads `url_file` and `password_file` into `url` (once, at load). The file wins over the
+    /// value, as for every secret that can come from a file.
+    pub fn read_secret_files(&mut self) -> Result<(), String> {
+        if let Some(path) = &self.url_file {
+            let raw = crate::secret::read_secret_file("database.url_file", path)?;
+            self.url = DatabaseUrl::parse(&raw)
+                .map_err(|m| format!("database.url_file: {}: {m}", path.display()))?;
+        }
+        if let Some(path) = &self.password_file {
+            let password = crate::secret::read_secret_file("database.password_file", path)?;
+            let mut url = url::Url::parse(self.url.expose())
+                .ok()
+                .filter(|_| self.url.backend() == crate::db::Backend::Postgres)
+                .ok_or("database.password_file: database.url is not a postgres:// URL")?;
+            // `set_password` percent-encodes, so any character may be in the password.
+            url.set_password(Some(&password))
+                .map_err(|()| "database.password_file: database.url has no host to sign in to")?;
+            self.url = DatabaseUrl::parse(url.as_str())
+                .map_err(|m| format!("database.password_file: {m}"))?;
+        }
+        Ok(())
+    }
 }
 
 fn deserialize_db_url<'de, D: Deserializer<'de>>(d: D) -> Result<DatabaseUrl, D::Error> {
@@ -206,10 +247,7 @@ impl Default for ProxyConfig {
 impl ProxyConfig {
     /// Whether the TCP peer `ip` may vouch for identities.
     pub fn trusts(&self, ip: std::net::IpAddr) -> bool {
-        self.trusted_proxies
-            .iter()
-            .filter_map(|p| parse_net(p))
-            .any(|net| net.contains(&ip))
+        trusted_by(self.trusted_proxies.iter().filter_map(|p| parse_net(p)), ip)
     }
 
     /// The header names from the config (a preset, or the four keys).
@@ -225,19 +263,17 @@ impl ProxyConfig {
         }
     }
 
-    fn validate(&self) -> Result<(), String> {
+    fn validate(&self, allow_public_trust: bool) -> Result<(), String> {
+        let mut nets = Vec::with_capacity(self.trusted_proxies.len());
         for p in &self.trusted_proxies {
             let Some(net) = parse_net(p) else {
                 return Err(format!(
                     "auth.proxy.trusted_proxies: \"{p}\" is not an IP address or a CIDR range"
                 ));
             };
-            if net.prefix_len() == 0 {
-                return Err(format!(
-                    "auth.proxy.trusted_proxies: \"{p}\" would let anyone on the network claim any identity; list your proxy's address instead"
-                ));
-            }
+            nets.push(net);
         }
+        check_trust_scope(TrustKey::Identity, &nets, allow_public_trust)?;
         if !self.preset.is_empty() && crate::domain::proxy::Preset::parse(&self.preset).is_none() {
             return Err(format!(
                 "auth.proxy.preset: \"{}\" is not one of authelia, authentik, oauth2-proxy",
@@ -405,10 +441,7 @@ impl TrustedProxies {
         match self {
             Self::All => true,
             Self::Hops(n) => depth < usize::try_from(*n).unwrap_or(usize::MAX),
-            Self::List(nets) => {
-                let addr = canonical_ip(addr);
-                nets.iter().any(|net| net.contains(&addr))
-            }
+            Self::List(nets) => trusted_by(nets.iter().copied(), addr),
         }
     }
 
@@ -435,6 +468,135 @@ pub fn canonical_ip(ip: std::net::IpAddr) -> std::net::IpAddr {
             .to_ipv4_mapped()
             .map_or(std::net::IpAddr::V6(v6), std::net::IpAddr::V4),
         v4 => v4,
+    }
+}
+
+/// A range as trust decisions compare it: an IPv4-mapped IPv6 range (`::ffff:10.0.0.0/104`)
+/// is the IPv4 range it maps (`10.0.0.0/8`), so it matches the canonical peer addresses.
+fn canonical_net(net: ipnet::IpNet) -> ipnet::IpNet {
+    match net {
+        ipnet::IpNet::V6(v6) if v6.prefix_len() >= 96 => v6
+            .network()
+            .to_ipv4_mapped()
+            .and_then(|v4| ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96).ok())
+            .map_or(net, ipnet::IpNet::V4),
+        other => other,
+    }
+}
+
+/// The one test of every trust decision (`server.trusted_proxies`,
+/// `auth.proxy.trusted_proxies`): is the peer `ip` inside one of `nets`? Both sides are
+/// canonical, so a dual-stack listener (`[::]:8700`), which sees an IPv4 proxy as
+/// `::ffff:a.b.c.d`, decides exactly as an IPv4 listener does.
+pub fn trusted_by(nets: impl IntoIterator<Item = ipnet::IpNet>, ip: std::net::IpAddr) -> bool {
+    let ip = canonical_ip(ip);
+    nets.into_iter().any(|net| canonical_net(net).contains(&ip))
+}
+
+/// Which trusted list is being checked, for the start-up messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TrustKey {
+    /// `server.trusted_proxies`: who may say what the client's address is.
+    Forwarding,
+    /// `auth.proxy.trusted_proxies`: who may say who the user is.
+    Identity,
+}
+
+impl TrustKey {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Forwarding => "server.trusted_proxies",
+            Self::Identity => "auth.proxy.trusted_proxies",
+        }
+    }
+}
+
+/// Address space that only reaches the operator's own machines and networks: loopback,
+/// RFC 1918 private ranges, link-local, carrier-grade NAT (100.64.0.0/10: Tailscale and
+/// similar overlays), and for IPv6 loopback, unique-local (fc00::/7) and link-local.
+const PRIVATE_SPACE: [ipnet::IpNet; 9] = [
+    ipnet::IpNet::new_assert(
+        std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 0)),
+        8,
+    ),
+    ipnet::IpNet::new_assert(
+        std::net::IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 0)),
+        8,
+    ),
+    ipnet::IpNet::new_assert(
+        std::net::IpAddr::V4(std::net::Ipv4Addr::new(172, 16, 0, 0)),
+        12,
+    ),
+    ipnet::IpNet::new_assert(
+        std::net::IpAddr::V4(std::net::Ipv4Addr::new(192, 168, 0, 0)),
+        16,
+    ),
+    ipnet::IpNet::new_assert(
+        std::net::IpAddr::V4(std::net::Ipv4Addr::new(169, 254, 0, 0)),
+        16,
+    ),
+    ipnet::IpNet::new_assert(
+        std::net::IpAddr::V4(std::net::Ipv4Addr::new(100, 64, 0, 0)),
+        10,
+    ),
+    ipnet::IpNet::new_assert(std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST), 128),
+    ipnet::IpNet::new_assert(
+        std::net::IpAddr::V6(std::net::Ipv6Addr::new(0xfc00, 0, 0, 0, 0, 0, 0, 0)),
+        7,
+    ),
+    ipnet::IpNet::new_assert(
+        std::net::IpAddr::V6(std::net::Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0)),
+        10,
+    ),
+];
+
+/// Refuses a trusted list that reaches further than the operator's own networks. Checked on
+/// the union of the ranges, not range by range against `/0`: `0.0.0.0/1` + `128.0.0.0/1` is
+/// the whole IPv4 space too.
+///
+/// * The union covers a whole address family: refused for identities always (anyone could
+///   claim any account), and for forwarding unless `server.allow_public_trust` is set
+///   (`true` says the same thing more plainly).
+/// * A range reaches outside [`PRIVATE_SPACE`]: refused unless `server.allow_public_trust`.
+///   The private blocks are disjoint and not adjacent, so the union stays inside them
+///   exactly when every range lies inside one of them.
+fn check_trust_scope(
+    key: TrustKey,
+    nets: &[ipnet::IpNet],
+    allow_public: bool,
+) -> Result<(), String> {
+    let canonical: Vec<ipnet::IpNet> = nets.iter().map(|n| canonical_net(*n)).collect();
+    let whole = ipnet::IpNet::aggregate(&canonical)
+        .into_iter()
+        .find(|n| n.prefix_len() == 0);
+    if let Some(whole) = whole
+        && (key == TrustKey::Identity || !allow_public)
+    {
+        let what = match key {
+            TrustKey::Identity => {
+                "would let anyone on the network claim any identity; list your proxy's address instead"
+            }
+            TrustKey::Forwarding => {
+                "would let any client choose the address that is logged, audited and rate-limited; list your proxies' addresses, or use `true` if nothing but your proxy can reach Hallpass"
+            }
+        };
+        return Err(format!(
+            "{}: these ranges together cover the whole address space ({whole}) and {what}",
+            key.name()
+        ));
+    }
+    if allow_public {
+        return Ok(());
+    }
+    match canonical
+        .iter()
+        .find(|n| !PRIVATE_SPACE.iter().any(|p| p.contains(*n)))
+    {
+        Some(public) => Err(format!(
+            "{}: \"{public}\" reaches beyond private, loopback and link-local addresses (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10, 127.0.0.0/8, 169.254.0.0/16, fc00::/7, fe80::/10, ::1); list your proxy's own address, or set server.allow_public_trust = true if it really is reached over public addresses",
+            key.name()
+        )),
+        None => Ok(()),
     }
 }
 
@@ -674,6 +836,10 @@ impl Config {
         let mut config: Config = figment
             .extract()
             .map_err(|e| ConfigError::Invalid(describe(e)))?;
+        config
+            .database
+            .read_secret_files()
+            .map_err(ConfigError::Invalid)?;
         config.sso = crate::sso_env::SsoEnv::from_env(|k| std::env::var(k).ok())
             .map_err(ConfigError::Invalid)?;
         config.env_auth = crate::env_auth::EnvAuth::from_env(|k| std::env::var(k).ok())
@@ -712,7 +878,14 @@ impl Config {
         if r.max_failures_per_ip == 0 {
             return bad("auth.rate_limit.max_failures_per_ip: must be at least 1");
         }
-        self.auth.proxy.validate().map_err(ConfigError::Invalid)?;
+        if let TrustedProxies::List(nets) = &self.server.trusted_proxies {
+            check_trust_scope(TrustKey::Forwarding, nets, self.server.allow_public_trust)
+                .map_err(ConfigError::Invalid)?;
+        }
+        self.auth
+            .proxy
+            .validate(self.server.allow_public_trust)
+            .map_err(ConfigError::Invalid)?;
         for h in &self.server.allowed_hosts {
             if !crate::web::host::is_host_name(h) {
                 return Err(ConfigError::Invalid(format!(
@@ -760,12 +933,14 @@ impl Config {
     }
 }
 
-/// An IP address (a /32 or /128 range) or a CIDR range.
+/// An IP address (a /32 or /128 range) or a CIDR range, in canonical form (see
+/// [`trusted_by`]).
 fn parse_net(raw: &str) -> Option<ipnet::IpNet> {
     let raw = raw.trim();
     raw.parse::<ipnet::IpNet>()
         .ok()
         .or_else(|| raw.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
+        .map(canonical_net)
 }
 
 /// figment's errors name the key and the source; drop its internal "default." profile prefix.
@@ -901,6 +1076,164 @@ mod tests {
         );
         c.server.trusted_proxies = TrustedProxies::Hops(2);
         assert!(c.to_redacted_toml().contains("trusted_proxies = 2"));
+        Ok(())
+    }
+
+    /// `Config::validate`'s message, or "" when the configuration is accepted.
+    fn refusal(c: &Config) -> String {
+        c.validate()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    }
+
+    fn with_lists(server: &str, identity: &[&str], allow_public: bool) -> Result<Config, String> {
+        let mut c = Config::default();
+        c.server.trusted_proxies = server.parse()?;
+        c.auth.proxy.trusted_proxies = identity.iter().map(|s| (*s).to_owned()).collect();
+        c.server.allow_public_trust = allow_public;
+        Ok(c)
+    }
+
+    #[test]
+    fn trusted_ranges_that_together_cover_everything_are_refused() -> Result<(), String> {
+        for list in [
+            "0.0.0.0/1, 128.0.0.0/1",
+            "0.0.0.0/2, 64.0.0.0/2, 128.0.0.0/1",
+            "::/1, 8000::/1",
+            "0.0.0.0/0",
+            "::ffff:0:0/96",
+        ] {
+            let nets: Vec<&str> = list.split(", ").collect();
+            let e = refusal(&with_lists("", &nets, false)?);
+            assert!(
+                e.contains("auth.proxy.trusted_proxies") && e.contains("whole address space"),
+                "{list}: {e}"
+            );
+            // Identity is never taken from the whole network, even with the opt-in.
+            let e = refusal(&with_lists("", &nets, true)?);
+            assert!(e.contains("claim any identity"), "{list}: {e}");
+            let e = refusal(&with_lists(list, &[], false)?);
+            assert!(
+                e.contains("server.trusted_proxies") && e.contains("whole address space"),
+                "{list}: {e}"
+            );
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn trusted_ranges_must_stay_in_private_space_unless_allowed() -> Result<(), String> {
+        // Half of everything is not "private" either.
+        for public in [
+            "::/1",
+            "0.0.0.0/1",
+            "198.51.100.0/24",
+            "2001:db8::/64",
+            "8.8.8.8",
+        ] {
+            let e = refusal(&with_lists("", &["10.0.0.5", public], false)?);
+            assert!(
+                e.contains("auth.proxy.trusted_proxies") && e.contains("allow_public_trust"),
+                "{public}: {e}"
+            );
+            let e = refusal(&with_lists(public, &[], false)?);
+            assert!(
+                e.contains("server.trusted_proxies") && e.contains("allow_public_trust"),
+                "{public}: {e}"
+            );
+        }
+        // Private, loopback, link-local, CGNAT and unique-local ranges are fine.
+        let private = [
+            "10.0.0.0/8",
+            "192.168.0.0/16",
+            "172.18.0.0/16",
+            "127.0.0.1",
+            "169.254.1.0/24",
+            "100.64.0.0/10",
+            "fd00::/8",
+            "fe80::/10",
+            "::1",
+            "::ffff:10.0.0.5",
+        ];
+        let c = with_lists(&private.join(","), &private, false)?;
+        assert_eq!(refusal(&c), "");
+        // A public /24 needs the explicit opt-in, for either list.
+        let c = with_lists("198.51.100.0/24", &["198.51.100.0/24"], true)?;
+        assert_eq!(refusal(&c), "");
+        // `true` and hop counts name no range: nothing to check.
+        let c = with_lists("true", &[], false)?;
+        assert_eq!(refusal(&c), "");
+        Ok(())
+    }
+
+    #[test]
+    fn both_lists_recognise_ipv4_peers_of_a_dual_stack_socket() -> Result<(), String> {
+        let c = with_lists(
+            "127.0.0.1, ::ffff:10.1.0.0/112",
+            &["127.0.0.1", "::ffff:10.1.0.0/112"],
+            false,
+        )?;
+        for peer in [
+            "127.0.0.1",
+            "::ffff:127.0.0.1",
+            "10.1.2.3",
+            "::ffff:10.1.2.3",
+        ] {
+            assert!(c.auth.proxy.trusts(ip(peer)), "auth.proxy: {peer}");
+            assert!(c.is_trusted_proxy(ip(peer)), "server: {peer}");
+        }
+        for peer in ["127.0.0.2", "::ffff:127.0.0.2", "::1", "10.2.0.1"] {
+            assert!(!c.auth.proxy.trusts(ip(peer)), "auth.proxy: {peer}");
+            assert!(!c.is_trusted_proxy(ip(peer)), "server: {peer}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn the_database_url_or_its_password_can_come_from_a_file() -> Result<(), String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let write = |name: &str, text: &str| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, text)
+                .map(|()| p)
+                .map_err(|e| e.to_string())
+        };
+        let mut db = DatabaseConfig {
+            url: DatabaseUrl::parse("postgres://hp:in-the-url@db.internal:5432/hallpass")?,
+            password_file: Some(write("pw", "p@ss:/w rd\n")?),
+            ..DatabaseConfig::default()
+        };
+        db.read_secret_files()?;
+        assert_eq!(
+            db.url.expose(),
+            "postgres://hp:p%40ss%3A%2Fw%20rd@db.internal:5432/hallpass"
+        );
+        assert!(!db.url.to_string().contains("w%20rd"), "{}", db.url);
+        // The whole URL from a file, then its password from another.
+        let mut db = DatabaseConfig {
+            url_file: Some(write("url", "postgres://hp@db.internal/hallpass\n")?),
+            password_file: Some(write("pw2", "secret\n")?),
+            ..DatabaseConfig::default()
+        };
+        db.read_secret_files()?;
+        assert_eq!(db.url.expose(), "postgres://hp:secret@db.internal/hallpass");
+        // SQLite has no password; a missing file names the key and the path.
+        let mut db = DatabaseConfig {
+            password_file: Some(write("pw3", "secret")?),
+            ..DatabaseConfig::default()
+        };
+        let e = db.read_secret_files().err().unwrap_or_default();
+        assert!(e.contains("not a postgres:// URL"), "{e}");
+        let mut db = DatabaseConfig {
+            url_file: Some(dir.path().join("missing")),
+            ..DatabaseConfig::default()
+        };
+        let e = db.read_secret_files().err().unwrap_or_default();
+        assert!(
+            e.starts_with("database.url_file: cannot read") && e.contains("missing"),
+            "{e}"
+        );
         Ok(())
     }
 

@@ -48,13 +48,15 @@ impl fmt::Debug for EnvAuth {
 
 impl EnvAuth {
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
-        let break_glass = match get("HALLPASS_ADMIN_KEY").filter(|k| !k.is_empty()) {
-            Some(key) if key.chars().count() < MIN_ADMIN_KEY => {
+        // HALLPASS_ADMIN_KEY_FILE (a Docker secret, say) wins over the variable.
+        let break_glass = match crate::secret::env_or_file(&get, "HALLPASS_ADMIN_KEY")? {
+            Some(key) if key.value.chars().count() < MIN_ADMIN_KEY => {
                 return Err(format!(
-                    "HALLPASS_ADMIN_KEY must be at least {MIN_ADMIN_KEY} characters long (it is the break-glass admin's password); generate one with `openssl rand -base64 24`"
+                    "{} must be at least {MIN_ADMIN_KEY} characters long (it is the break-glass admin's password); generate one with `openssl rand -base64 24`",
+                    key.source
                 ));
             }
-            Some(key) => Some(BreakGlass::new(SecretString::from(key))),
+            Some(key) => Some(BreakGlass::new(SecretString::from(key.value))),
             None => None,
         };
         Ok(Self {
@@ -74,7 +76,7 @@ impl EnvAuth {
         if self.production {
             return Some("HALLPASS_AUTH_BYPASS is set while HALLPASS_ENV=production: refusing to start (every visitor would be an admin). Remove HALLPASS_AUTH_BYPASS, or set HALLPASS_ALLOW_INSECURE_AUTH_BYPASS=1 if you really mean it.".into());
         }
-        if !bind.ip().is_loopback() {
+        if !crate::config::canonical_ip(bind.ip()).is_loopback() {
             return Some(format!(
                 "HALLPASS_AUTH_BYPASS is set but server.bind is {bind}, not a loopback address: refusing to start (every visitor would be an admin). Bind to 127.0.0.1, or set HALLPASS_ALLOW_INSECURE_AUTH_BYPASS=1 if you really mean it."
             ));
@@ -179,6 +181,40 @@ mod tests {
             ("HALLPASS_ALLOW_INSECURE_AUTH_BYPASS", "1"),
         ]))?;
         assert!(forced.bypass_refusal(public).is_none());
+        Ok(())
+    }
+
+    #[test]
+    fn the_key_can_come_from_a_file() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("admin-key");
+        std::fs::write(&path, "0123456789abcdef-from-file\n")?;
+        let path = path.to_str().unwrap_or_default();
+        let a = EnvAuth::from_env(env(&[
+            ("HALLPASS_ADMIN_KEY_FILE", path),
+            ("HALLPASS_ADMIN_KEY", "0123456789abcdef-from-variable"),
+        ]))?;
+        let bg = a.break_glass.ok_or("no break-glass")?;
+        assert!(
+            bg.accepts("0123456789abcdef-from-file"),
+            "the file wins, newline gone"
+        );
+        assert!(!bg.accepts("0123456789abcdef-from-variable"));
+        std::fs::write(path, "short\n")?;
+        let e = EnvAuth::from_env(env(&[("HALLPASS_ADMIN_KEY_FILE", path)]))
+            .err()
+            .unwrap_or_default();
+        assert!(
+            e.starts_with("HALLPASS_ADMIN_KEY_FILE must be at least 16"),
+            "{e}"
+        );
+        let e = EnvAuth::from_env(env(&[("HALLPASS_ADMIN_KEY_FILE", "/nonexistent/key")]))
+            .err()
+            .unwrap_or_default();
+        assert!(
+            e.contains("HALLPASS_ADMIN_KEY_FILE") && e.contains("/nonexistent/key"),
+            "{e}"
+        );
         Ok(())
     }
 }

@@ -1,9 +1,13 @@
 //! The server secret: the HMAC key under which API keys are stored.
 //!
 //! It lives outside the database on purpose, so a leaked database dump (or backup) alone does
-//! not let anyone check guesses against the stored key hashes. `HALLPASS_SECRET_KEY` wins when
-//! set; otherwise the file `secret.key` in `server.data_dir` is read, and created with 32
-//! random bytes (mode 0600) on first start. Losing it makes every API key stop working.
+//! not let anyone check guesses against the stored key hashes. `HALLPASS_SECRET_KEY_FILE` (a
+//! file holding the value, e.g. a Docker secret) or `HALLPASS_SECRET_KEY` wins when set;
+//! otherwise the file `secret.key` in `server.data_dir` is read, and created with 32 random
+//! bytes (mode 0600) on first start. Losing it makes every API key stop working.
+//!
+//! This module also owns [`env_or_file`] and [`read_secret_file`]: every secret that can come
+//! from the environment can come from a file named by the same variable plus `_FILE`.
 
 use std::fmt;
 use std::io::Write;
@@ -16,6 +20,9 @@ use sha2::Sha256;
 
 /// The environment variable that overrides the secret file.
 pub const ENV_VAR: &str = "HALLPASS_SECRET_KEY";
+/// Suffix of the variable that names a file holding a secret instead (`HALLPASS_ADMIN_KEY` →
+/// `HALLPASS_ADMIN_KEY_FILE`).
+pub const FILE_SUFFIX: &str = "_FILE";
 /// The file name inside `server.data_dir`.
 pub const FILE_NAME: &str = "secret.key";
 /// Shortest secret accepted, in bytes (characters for the environment variable).
@@ -25,9 +32,12 @@ pub const MIN_LEN: usize = 32;
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
     #[error(
-        "{ENV_VAR} must be at least {MIN_LEN} characters long (it has {0}); generate one with `openssl rand -base64 48`"
+        "{var} must be at least {MIN_LEN} characters long (it has {len}); generate one with `openssl rand -base64 48`"
     )]
-    EnvTooShort(usize),
+    EnvTooShort { var: String, len: usize },
+    /// `HALLPASS_SECRET_KEY_FILE` cannot be read or is empty.
+    #[error("{0}")]
+    EnvFile(String),
     #[error(
         "the server secret {path} is shorter than {MIN_LEN} bytes: restore it from a backup, or delete it to generate a new one (every existing API key then stops working)"
     )]
@@ -49,20 +59,38 @@ impl fmt::Debug for ServerSecret {
 }
 
 impl ServerSecret {
-    /// `env` is the value of [`ENV_VAR`] when set; it wins over the file in `data_dir`.
+    /// `env` is the value of [`ENV_VAR`] when set; it (or `HALLPASS_SECRET_KEY_FILE`, read
+    /// from the process environment) wins over the file in `data_dir`.
     pub fn load(data_dir: &Path, env: Option<String>) -> Result<Self, SecretError> {
-        match env {
+        Self::load_with(data_dir, |k| {
+            if k == ENV_VAR {
+                env.clone()
+            } else {
+                std::env::var(k).ok()
+            }
+        })
+    }
+
+    /// As [`Self::load`], reading [`ENV_VAR`] and its `_FILE` twin through `get`.
+    pub fn load_with(
+        data_dir: &Path,
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, SecretError> {
+        match env_or_file(&get, ENV_VAR).map_err(SecretError::EnvFile)? {
             Some(value) => Self::from_env_value(value),
             None => Self::from_file(data_dir),
         }
     }
 
-    fn from_env_value(value: String) -> Result<Self, SecretError> {
-        let chars = value.chars().count();
-        if chars < MIN_LEN {
-            return Err(SecretError::EnvTooShort(chars));
+    fn from_env_value(value: EnvSecret) -> Result<Self, SecretError> {
+        let len = value.value.chars().count();
+        if len < MIN_LEN {
+            return Err(SecretError::EnvTooShort {
+                var: value.source,
+                len,
+            });
         }
-        Ok(Self(value.into_bytes().into()))
+        Ok(Self(value.value.into_bytes().into()))
     }
 
     fn from_file(data_dir: &Path) -> Result<Self, SecretError> {
@@ -135,6 +163,58 @@ impl ServerSecret {
     }
 }
 
+/// A secret from the environment, and the variable it came from (for messages).
+#[derive(Clone, PartialEq, Eq)]
+pub struct EnvSecret {
+    pub value: String,
+    /// `VAR` or `VAR_FILE`.
+    pub source: String,
+}
+
+impl fmt::Debug for EnvSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "EnvSecret({}: [REDACTED])", self.source)
+    }
+}
+
+/// The secret `var`, read through `get` (the process environment in production): from the
+/// file named by `var_FILE` when that is set — it wins over `var`, as it keeps the secret
+/// out of `ps`, `docker inspect` and the like — else `var` itself. Empty values count as
+/// unset. An unreadable or empty file is an error naming the variable and the path.
+pub fn env_or_file(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &str,
+) -> Result<Option<EnvSecret>, String> {
+    let file_var = format!("{var}{FILE_SUFFIX}");
+    if let Some(path) = get(&file_var).filter(|p| !p.trim().is_empty()) {
+        let value = read_secret_file(&file_var, Path::new(path.trim()))?;
+        return Ok(Some(EnvSecret {
+            value,
+            source: file_var,
+        }));
+    }
+    Ok(get(var).filter(|v| !v.is_empty()).map(|value| EnvSecret {
+        value,
+        source: var.to_owned(),
+    }))
+}
+
+/// Reads a secret handed over in a file (Docker and Compose secrets, systemd credentials, a
+/// Kubernetes secret volume). The trailing newline that editors and `echo` add is not part
+/// of the secret and is removed; nothing else is. `key` (the variable or configuration key
+/// that named the file) and the path are in every error; the contents never are.
+pub fn read_secret_file(key: &str, path: &Path) -> Result<String, String> {
+    let bytes =
+        std::fs::read(path).map_err(|e| format!("{key}: cannot read {}: {e}", path.display()))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| format!("{key}: {} is not UTF-8 text", path.display()))?;
+    let value = text.trim_end_matches(['\n', '\r']);
+    if value.is_empty() {
+        return Err(format!("{key}: {} is empty", path.display()));
+    }
+    Ok(value.to_owned())
+}
+
 /// The file should be readable by Hallpass alone; say so when it is not (but start anyway:
 /// the operator may have reasons, e.g. a group-readable backup mount).
 fn warn_if_shared(path: &Path) {
@@ -176,7 +256,7 @@ mod tests {
     fn env_value_must_be_long_enough() {
         assert!(matches!(
             ServerSecret::load(Path::new("/nonexistent"), Some("short".into())),
-            Err(SecretError::EnvTooShort(5))
+            Err(SecretError::EnvTooShort { len: 5, .. })
         ));
         let s = ServerSecret::load(Path::new("/nonexistent"), Some("x".repeat(32))).unwrap();
         assert_eq!(format!("{s:?}"), "ServerSecret([REDACTED])");
@@ -196,5 +276,81 @@ mod tests {
             ServerSecret::load(&data, None),
             Err(SecretError::FileTooShort { .. })
         ));
+    }
+
+    fn env(pairs: &[(&str, String)]) -> impl Fn(&str) -> Option<String> + use<> {
+        let m: std::collections::HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect();
+        move |k| m.get(k).cloned()
+    }
+
+    #[test]
+    fn a_secret_file_wins_and_loses_only_its_trailing_newline() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s");
+        std::fs::write(&path, " spaced secret \r\n").unwrap();
+        let get = env(&[
+            ("X", "from-the-variable".into()),
+            ("X_FILE", path.display().to_string()),
+        ]);
+        let s = env_or_file(&get, "X").unwrap().unwrap();
+        assert_eq!(
+            (s.value.as_str(), s.source.as_str()),
+            (" spaced secret ", "X_FILE")
+        );
+        assert!(!format!("{s:?}").contains("spaced"));
+        let get = env(&[("X", "v".into())]);
+        let s = env_or_file(&get, "X").unwrap().unwrap();
+        assert_eq!((s.value.as_str(), s.source.as_str()), ("v", "X"));
+        let get = env(&[("X", String::new())]);
+        assert_eq!(env_or_file(&get, "X"), Ok(None));
+    }
+
+    #[test]
+    fn an_unreadable_or_empty_secret_file_names_the_variable_and_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing");
+        let get = env(&[("X_FILE", missing.display().to_string())]);
+        let e = env_or_file(&get, "X").unwrap_err();
+        assert!(
+            e.starts_with("X_FILE: cannot read ") && e.contains(&missing.display().to_string()),
+            "{e}"
+        );
+        let empty = dir.path().join("empty");
+        std::fs::write(&empty, "\n").unwrap();
+        let e = read_secret_file("X_FILE", &empty).unwrap_err();
+        assert!(e.contains("X_FILE") && e.ends_with("is empty"), "{e}");
+    }
+
+    #[test]
+    fn the_server_secret_comes_from_its_file_variable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key");
+        std::fs::write(&path, format!("{}\n", "k".repeat(40))).unwrap();
+        let data = dir.path().join("data");
+        let from_file = ServerSecret::load_with(
+            &data,
+            env(&[
+                ("HALLPASS_SECRET_KEY_FILE", path.display().to_string()),
+                ("HALLPASS_SECRET_KEY", "v".repeat(40)),
+            ]),
+        )
+        .unwrap();
+        let direct = ServerSecret::load(Path::new("/nonexistent"), Some("k".repeat(40))).unwrap();
+        assert_eq!(from_file.hmac_hex(b"m"), direct.hmac_hex(b"m"));
+        assert!(!data.exists(), "no secret.key is created");
+        std::fs::write(&path, "short\n").unwrap();
+        let e = ServerSecret::load_with(
+            &data,
+            env(&[("HALLPASS_SECRET_KEY_FILE", path.display().to_string())]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("HALLPASS_SECRET_KEY_FILE must be at least 32"),
+            "{e}"
+        );
     }
 }

@@ -46,8 +46,11 @@ impl SsoEnv {
                     .ok_or_else(|| format!("{client_id_var} is not set"))?
                     .trim()
                     .to_owned();
-                let client_secret = non_empty(&var("CLIENT_SECRET"))
-                    .map(|s| SecretString::from(s.trim().to_owned()));
+                // HALLPASS_OIDC_<ID>_CLIENT_SECRET_FILE wins over the variable.
+                let client_secret = crate::secret::env_or_file(&get, &var("CLIENT_SECRET"))?
+                    .map(|s| s.value.trim().to_owned())
+                    .filter(|s| !s.is_empty())
+                    .map(SecretString::from);
                 let label = non_empty(&var("LABEL"))
                     .and_then(|l| sso::clean_claim(&l, 60))
                     .unwrap_or_else(|| id.clone());
@@ -196,6 +199,38 @@ mod tests {
         assert_eq!(
             e.bootstrap_admin.map(|p| (p.provider, p.who)),
             Some(("authelia".to_owned(), "alice".to_owned()))
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_client_secret_can_come_from_a_file() -> Result<(), Box<dyn std::error::Error>> {
+        use secrecy::ExposeSecret;
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("secret");
+        std::fs::write(&path, "from-the-file\n")?;
+        let path = path.to_str().unwrap_or_default();
+        let base = [
+            ("HALLPASS_OIDC_PROVIDERS", "pocket-id"),
+            ("HALLPASS_OIDC_POCKET_ID_ISSUER", "https://id.example.com"),
+            ("HALLPASS_OIDC_POCKET_ID_CLIENT_ID", "abc"),
+            ("HALLPASS_OIDC_POCKET_ID_CLIENT_SECRET", "from-the-variable"),
+        ];
+        let mut vars = base.to_vec();
+        vars.push(("HALLPASS_OIDC_POCKET_ID_CLIENT_SECRET_FILE", path));
+        let e = SsoEnv::from_env(env(&vars))?;
+        let secret = e.providers[0].client_secret.as_ref().ok_or("no secret")?;
+        assert_eq!(secret.expose_secret(), "from-the-file");
+        let mut vars = base.to_vec();
+        vars.push((
+            "HALLPASS_OIDC_POCKET_ID_CLIENT_SECRET_FILE",
+            "/nonexistent/s",
+        ));
+        let e = SsoEnv::from_env(env(&vars)).err().unwrap_or_default();
+        assert!(
+            e.contains("HALLPASS_OIDC_POCKET_ID_CLIENT_SECRET_FILE")
+                && e.contains("/nonexistent/s"),
+            "{e}"
         );
         Ok(())
     }

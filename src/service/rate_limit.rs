@@ -3,15 +3,23 @@
 //! (a password hash, a key lookup, a trip to an identity provider) is done.
 //!
 //! Every guarded handler, HTML and JSON alike, wraps its one service call in
-//! [`RateLimiter::guard`]. An attempt is counted as a failure when it starts — so a burst of
-//! parallel requests cannot all slip past a limit while their hashes are still running — and
-//! handed back when it ends as something other than a failure:
+//! [`RateLimiter::guard`]. Only a real failure is counted as one. Two kinds of action differ
+//! in what happens while an attempt is still running:
 //!
-//! * success: the account + IP counter is cleared (someone who mistyped and then got it right
-//!   starts afresh) and the IP counter gets this one attempt back; earlier failures from the
-//!   IP stay counted;
-//! * an answer that is no guess at a secret (password sign-in is off, a new password too
-//!   short, a server error): nothing is counted.
+//! * Expensive guesses (a password hash, a trip to an identity provider) *reserve* a place
+//!   when they start: a counter refuses once its failures plus its attempts in flight reach
+//!   the limit, so a burst of parallel requests cannot all slip past a limit while their
+//!   hashes are still running. A reservation becomes a failure when the attempt fails; it is
+//!   handed back on success, on an answer that is no guess at a secret (password sign-in is
+//!   off, a new password too short, a server error) and when the request is abandoned (the
+//!   client hung up: a drop guard gives it back, except for SSO linking, whose cost is the
+//!   start itself). A refusal caused by reservations alone asks to retry in a second.
+//! * API keys reserve nothing: a key lookup is cheap and 256 random bits are not guessed, so
+//!   a counter refuses only once its real failures reach the limit. Requests in flight,
+//!   however many, never lock a busy client with a valid key out.
+//!
+//! On success the account + IP counter is cleared (someone who mistyped and then got it right
+//! starts afresh); earlier failures from the IP stay counted.
 //!
 //! A counter's window opens at its first failure. Once the limit is reached every attempt is
 //! refused, whatever account it names, until the window closes: the answer is the same for
@@ -69,6 +77,20 @@ pub enum Action {
 }
 
 impl Action {
+    /// Whether an attempt holds a place in its counters while it runs (see the module docs).
+    fn reserves(self) -> bool {
+        !matches!(self, Action::ApiKey)
+    }
+
+    /// How an attempt abandoned half-way (its future dropped) counts.
+    fn cancelled(self) -> Verdict {
+        match self {
+            // The trip to the provider has started: that is the cost being limited.
+            Action::SsoLink => Verdict::Failed,
+            _ => Verdict::Uncounted,
+        }
+    }
+
     /// The audit log's name for a refused attempt.
     pub fn audit_action(self) -> &'static str {
         match self {
@@ -211,8 +233,12 @@ impl RateLimiter {
         if !self.inner.enabled {
             return work.await;
         }
-        let ticket = match self.inner.counters.begin(&attempt, Instant::now()) {
-            Ok(ticket) => ticket,
+        let reservation = match self.inner.counters.begin(&attempt, Instant::now()) {
+            Ok(ticket) => Reservation {
+                counters: &self.inner.counters,
+                ticket: Some(ticket),
+                on_drop: attempt.action.cancelled(),
+            },
             Err((limited, report)) => {
                 tracing::debug!(action = ?attempt.action, retry_after = limited.retry_after, "attempt refused by the rate limit");
                 if let Some(report) = report {
@@ -221,11 +247,10 @@ impl RateLimiter {
                 return Err(ServiceError::RateLimited(limited));
             }
         };
-        // If the request is abandoned here (the client hung up), the attempt stays counted.
+        // If the request is abandoned here (the client hung up), `reservation` is dropped
+        // and settles as `Action::cancelled` says.
         let result = work.await;
-        self.inner
-            .counters
-            .settle(&ticket, attempt.action.verdict(&result));
+        reservation.settle(attempt.action.verdict(&result));
         result
     }
 
@@ -330,6 +355,8 @@ struct Key {
 struct Entry {
     opened: Instant,
     failures: u32,
+    /// Attempts of a reserving action that started in this window and have not ended.
+    in_flight: u32,
     /// Set by the first refusal of the window.
     limited: Option<Box<Report>>,
 }
@@ -339,8 +366,14 @@ impl Entry {
         Self {
             opened: now,
             failures: 0,
+            in_flight: 0,
             limited: None,
         }
+    }
+
+    /// Nothing counted, nothing running, nothing to report: the entry can go.
+    fn is_idle(&self) -> bool {
+        self.failures == 0 && self.in_flight == 0 && self.limited.is_none()
     }
 
     /// Refusals counted but not yet written.
@@ -375,18 +408,19 @@ impl Shard {
         }
     }
 
-    /// The failures a counter holds now; a counter whose window has closed starts over.
-    fn failures(&mut self, key: &Key, now: Instant, window: Duration) -> u32 {
-        let Some(mut entry) = self.entries.remove(key) else {
-            return 0;
+    /// The failures and attempts in flight a counter holds now; a counter whose window has
+    /// closed starts over (reservations of that window are then settled against nothing).
+    fn load(&mut self, key: &Key, now: Instant, window: Duration) -> (u32, u32) {
+        let Some(entry) = self.entries.get_mut(key) else {
+            return (0, 0);
         };
-        if now.duration_since(entry.opened) >= window {
-            self.keep_orphan(&mut entry);
-            return 0;
+        if now.duration_since(entry.opened) < window {
+            return (entry.failures, entry.in_flight);
         }
-        let n = entry.failures;
-        self.entries.insert(*key, entry);
-        n
+        if let Some(mut entry) = self.entries.remove(key) {
+            self.keep_orphan(&mut entry);
+        }
+        (0, 0)
     }
 
     /// Seconds until `key`'s window closes (at least 1).
@@ -400,13 +434,31 @@ impl Shard {
             .max(1)
     }
 
-    /// Counts one failure; returns when the counter's window opened.
-    fn bump(&mut self, key: Key, now: Instant, window: Duration, cap: usize) -> Instant {
+    /// The counter of `key` in the current window, created (making room first) if need be.
+    fn entry(&mut self, key: Key, now: Instant, window: Duration, cap: usize) -> &mut Entry {
+        let expired = self
+            .entries
+            .get(&key)
+            .is_some_and(|e| now.duration_since(e.opened) >= window);
+        if expired && let Some(mut old) = self.entries.remove(&key) {
+            self.keep_orphan(&mut old);
+        }
         if !self.entries.contains_key(&key) && self.entries.len() >= cap {
             self.evict(now, window, cap);
         }
-        let entry = self.entries.entry(key).or_insert_with(|| Entry::new(now));
+        self.entries.entry(key).or_insert_with(|| Entry::new(now))
+    }
+
+    /// Counts one failure.
+    fn fail(&mut self, key: Key, now: Instant, window: Duration, cap: usize) {
+        let entry = self.entry(key, now, window, cap);
         entry.failures = entry.failures.saturating_add(1);
+    }
+
+    /// Holds a place for an attempt in flight; returns when the counter's window opened.
+    fn reserve(&mut self, key: Key, now: Instant, window: Duration, cap: usize) -> Instant {
+        let entry = self.entry(key, now, window, cap);
+        entry.in_flight = entry.in_flight.saturating_add(1);
         entry.opened
     }
 
@@ -445,10 +497,15 @@ impl Shard {
         }
     }
 
-    /// Hands one counted failure back, if the counter is still in the same window.
-    fn give_back(&mut self, key: &Key, opened: Instant) {
-        if let Some(e) = self.entries.get_mut(key).filter(|e| e.opened == opened) {
-            e.failures = e.failures.saturating_sub(1);
+    /// Hands a reservation back, if the counter is still in the window it was taken in
+    /// (an evicted or expired counter took its reservations with it).
+    fn release(&mut self, key: &Key, opened: Instant) {
+        let Some(e) = self.entries.get_mut(key).filter(|e| e.opened == opened) else {
+            return;
+        };
+        e.in_flight = e.in_flight.saturating_sub(1);
+        if e.is_idle() {
+            self.entries.remove(key);
         }
     }
 
@@ -459,12 +516,38 @@ impl Shard {
     }
 }
 
-/// The counters of an attempt that went ahead, to settle when it ends.
+/// The counters of an attempt that went ahead, to settle when it ends. The instants are the
+/// windows its reservations were taken in (`None`: the action reserves nothing).
 #[derive(Debug)]
 struct Ticket {
     shard: usize,
-    ip: (Key, Instant),
-    account: Option<(Key, Instant)>,
+    ip: (Key, Option<Instant>),
+    account: Option<(Key, Option<Instant>)>,
+}
+
+/// An attempt in flight. Settled with its verdict when the work ends; if the work is
+/// abandoned instead (the request's future dropped: the client hung up), dropping this
+/// settles it as `on_drop`, so no reservation outlives its request.
+struct Reservation<'a> {
+    counters: &'a Counters,
+    ticket: Option<Ticket>,
+    on_drop: Verdict,
+}
+
+impl Reservation<'_> {
+    fn settle(mut self, verdict: Verdict) {
+        if let Some(ticket) = self.ticket.take() {
+            self.counters.settle(&ticket, verdict, Instant::now());
+        }
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if let Some(ticket) = self.ticket.take() {
+            self.counters.settle(&ticket, self.on_drop, Instant::now());
+        }
+    }
 }
 
 /// The counting itself: synchronous, no I/O, so it is tested on its own.
@@ -510,8 +593,8 @@ impl Counters {
         )
     }
 
-    /// Counts the attempt as a failure, or refuses it — with the first refusal of the
-    /// counter's window to audit at once.
+    /// Lets the attempt go ahead (reserving its place if its action does), or refuses it —
+    /// with the first refusal of the counter's window to audit at once.
     fn begin(
         &self,
         attempt: &Attempt<'_>,
@@ -531,19 +614,43 @@ impl Counters {
         let shard_index =
             usize::try_from(self.hasher.hash_one((attempt.action, ip)) % SHARDS as u64)
                 .unwrap_or(0);
+        let reserves = attempt.action.reserves();
+        // Full: real failures at the limit, or (for reserving actions) failures and attempts
+        // in flight together. `.1` is whether the failures alone fill it.
+        let full = |(failures, in_flight): (u32, u32), max: u32| {
+            let held = if reserves {
+                failures.saturating_add(in_flight)
+            } else {
+                failures
+            };
+            (held >= max, failures >= max)
+        };
         let mut shard = self.lock(shard_index);
-        let ip_full = shard.failures(&ip_key, now, self.window) >= self.max_ip;
-        let account_full =
-            account_key.is_some_and(|k| shard.failures(&k, now, self.window) >= self.max_account);
+        let (ip_full, ip_failed) = full(shard.load(&ip_key, now, self.window), self.max_ip);
+        let (account_full, account_failed) = account_key.map_or((false, false), |k| {
+            full(shard.load(&k, now, self.window), self.max_account)
+        });
         let refused_by = match (ip_full, account_key) {
             (true, _) => Some((ip_key, Scope::Ip)),
             (false, Some(k)) if account_full => Some((k, Scope::Account)),
             _ => None,
         };
         if let Some((key, scope)) = refused_by {
-            let mut wait = shard.wait(&key, now, self.window);
+            // Failures last until their window closes; places held by attempts in flight
+            // come free within moments.
+            let wait_for = |k: &Key, failed: bool| {
+                if failed {
+                    shard.wait(k, now, self.window)
+                } else {
+                    1
+                }
+            };
+            let mut wait = 1;
+            if ip_full {
+                wait = wait_for(&ip_key, ip_failed);
+            }
             if let (true, Some(k)) = (account_full, account_key) {
-                wait = wait.max(shard.wait(&k, now, self.window));
+                wait = wait.max(wait_for(&k, account_failed));
             }
             let limited = Limited { retry_after: wait };
             let limit = self.limit_text(scope);
@@ -577,30 +684,30 @@ impl Counters {
             });
             return Err((limited, report));
         }
-        let ip_opened = shard.bump(ip_key, now, self.window, self.shard_cap);
-        let account = account_key.map(|k| (k, shard.bump(k, now, self.window, self.shard_cap)));
+        let mut reserve =
+            |k: Key| reserves.then(|| shard.reserve(k, now, self.window, self.shard_cap));
+        let ip = (ip_key, reserve(ip_key));
+        let account = account_key.map(|k| (k, reserve(k)));
         Ok(Ticket {
             shard: shard_index,
-            ip: (ip_key, ip_opened),
+            ip,
             account,
         })
     }
 
-    fn settle(&self, ticket: &Ticket, verdict: Verdict) {
+    /// Ends an attempt: its reservations are handed back, and a failure is counted as one.
+    fn settle(&self, ticket: &Ticket, verdict: Verdict, now: Instant) {
         let mut shard = self.lock(ticket.shard);
-        match verdict {
-            Verdict::Failed => {}
-            Verdict::Succeeded => {
-                shard.give_back(&ticket.ip.0, ticket.ip.1);
-                if let Some((key, _)) = &ticket.account {
-                    shard.clear(key);
-                }
+        let counters = std::iter::once(&ticket.ip).chain(ticket.account.as_ref());
+        for (key, opened) in counters {
+            if let Some(opened) = opened {
+                shard.release(key, *opened);
             }
-            Verdict::Uncounted => {
-                shard.give_back(&ticket.ip.0, ticket.ip.1);
-                if let Some((key, opened)) = &ticket.account {
-                    shard.give_back(key, *opened);
-                }
+            match verdict {
+                Verdict::Failed => shard.fail(*key, now, self.window, self.shard_cap),
+                // Someone who got the password right starts afresh on that account.
+                Verdict::Succeeded if key.account.is_some() => shard.clear(key),
+                Verdict::Succeeded | Verdict::Uncounted => {}
             }
         }
     }
@@ -660,7 +767,115 @@ mod tests {
     /// Starts an attempt and ends it as `verdict`; `Err` carries the wait when refused.
     fn attempt(c: &Counters, a: &Attempt<'_>, now: Instant, verdict: Verdict) -> Result<(), u64> {
         let ticket = c.begin(a, now).map_err(|(l, _)| l.retry_after)?;
-        c.settle(&ticket, verdict);
+        c.settle(&ticket, verdict, now);
+        Ok(())
+    }
+
+    fn api_key(from: &str) -> Attempt<'static> {
+        Attempt::new(Action::ApiKey, ip(from), None)
+    }
+
+    #[test]
+    fn api_keys_in_flight_never_refuse_a_valid_key() {
+        let c = Counters::new(&config(10, 3), MAX_ENTRIES);
+        let t = Instant::now();
+        let a = api_key("10.0.0.1");
+        // Far more requests at once than the limit allows failures: all go ahead…
+        let running: Vec<Ticket> = (0..50).filter_map(|_| c.begin(&a, t).ok()).collect();
+        assert_eq!(running.len(), 50);
+        for ticket in &running {
+            c.settle(ticket, Verdict::Succeeded, t);
+        }
+        assert_eq!(c.len(), 0, "successes leave nothing behind");
+        // …while real failures still close the door at the limit.
+        for _ in 0..3 {
+            assert_eq!(attempt(&c, &a, t, Verdict::Failed), Ok(()));
+        }
+        assert_eq!(attempt(&c, &a, t, Verdict::Succeeded), Err(60));
+    }
+
+    #[test]
+    fn only_failures_of_keys_in_flight_count_when_they_end() {
+        let c = Counters::new(&config(10, 2), MAX_ENTRIES);
+        let t = Instant::now();
+        let a = api_key("10.0.0.1");
+        let bad: Vec<Ticket> = (0..5).filter_map(|_| c.begin(&a, t).ok()).collect();
+        assert_eq!(bad.len(), 5, "nothing is counted before it fails");
+        for ticket in &bad {
+            c.settle(ticket, Verdict::Failed, t);
+        }
+        assert!(c.begin(&a, t).is_err());
+    }
+
+    #[test]
+    fn a_password_burst_is_held_to_the_limit_but_successes_hand_places_back() {
+        let c = Counters::new(&config(3, 100), MAX_ENTRIES);
+        let t = Instant::now();
+        let a = login("10.0.0.1", "alice");
+        let running: Vec<Ticket> = (0..5).filter_map(|_| c.begin(&a, t).ok()).collect();
+        assert_eq!(running.len(), 3, "a burst cannot outrun its own hashes");
+        // Refused by places in flight only: come back in a second, not in a window.
+        assert!(matches!(
+            c.begin(&a, t),
+            Err((Limited { retry_after: 1 }, _))
+        ));
+        for ticket in &running {
+            c.settle(ticket, Verdict::Succeeded, t);
+        }
+        assert_eq!(attempt(&c, &a, t, Verdict::Failed), Ok(()));
+    }
+
+    #[test]
+    fn an_abandoned_attempt_gives_its_place_back() {
+        let c = Counters::new(&config(1, 1), MAX_ENTRIES);
+        let t = Instant::now();
+        for _ in 0..5 {
+            let ticket = c.begin(&login("10.0.0.1", "alice"), t).ok();
+            assert!(ticket.is_some(), "the previous attempt was handed back");
+            drop(Reservation {
+                counters: &c,
+                ticket,
+                on_drop: Action::Login.cancelled(),
+            });
+        }
+        assert_eq!(c.len(), 0);
+        // Linking's cost is its start: abandoning it still counts.
+        let a = Attempt::new(Action::SsoLink, ip("10.0.0.1"), None);
+        drop(Reservation {
+            counters: &c,
+            ticket: c.begin(&a, t).ok(),
+            on_drop: Action::SsoLink.cancelled(),
+        });
+        assert!(c.begin(&a, t).is_err());
+    }
+
+    /// The whole guard: a request whose future is dropped mid-way (the client hung up) is
+    /// not left counted against its address.
+    #[tokio::test]
+    async fn guard_hands_back_a_cancelled_request() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let url = crate::db::DatabaseUrl::parse(&format!(
+            "sqlite://{}",
+            dir.path().join("rl.db").display()
+        ))?;
+        let options = crate::db::PoolOptions {
+            max_connections: 1,
+            connect_timeout: Duration::from_secs(5),
+            test_on_check_out: false,
+        };
+        let db = DbPool::connect(&url, &options)?;
+        let limiter = RateLimiter::new(&config(1, 1), db);
+        for _ in 0..3 {
+            let attempt = login("10.0.0.1", "alice");
+            let never = std::future::pending::<Result<(), ServiceError>>();
+            let hung_up =
+                tokio::time::timeout(Duration::from_millis(10), limiter.guard(attempt, never))
+                    .await;
+            assert!(hung_up.is_err(), "the work never finishes");
+        }
+        let attempt = login("10.0.0.1", "alice");
+        let done = limiter.guard(attempt, async { Ok(()) }).await;
+        assert!(done.is_ok(), "{done:?}");
         Ok(())
     }
 

@@ -28,6 +28,7 @@ mod rate_limit;
 mod recover;
 mod registration;
 mod revert;
+mod secret_files;
 mod security;
 mod sessions;
 mod setup;

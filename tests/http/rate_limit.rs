@@ -23,6 +23,7 @@ both_databases!(
     registration_is_limited,
     password_change_is_limited_in_html_and_json,
     bad_api_keys_are_limited_per_ip,
+    a_busy_client_with_a_valid_key_is_never_limited,
     verify_and_link_starts_are_limited,
     refusals_are_audited_and_coalesced,
     config_keys_change_the_limits,
@@ -452,6 +453,91 @@ async fn bad_api_keys_are_limited_per_ip(db: Db) {
     let events = audit_events(&app, "rate_limit.api_key").await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].target, None, "a bad key names no account");
+}
+
+/// Issue 9, point 17: requests in flight are not failures. 64 connections hammer the API
+/// with a valid key from 127.0.0.1 (six times the per-IP failure limit in flight at once)
+/// while 127.0.0.2 sends bad keys at the same time: only the bad keys meet `429`.
+async fn a_busy_client_with_a_valid_key_is_never_limited(db: Db) {
+    const LIMIT: u32 = 10;
+    const CONCURRENCY: usize = 64;
+    const PER_WORKER: usize = 40;
+    let Some(app) = app_with(db, 100, LIMIT, 900).await else {
+        return;
+    };
+    let (c, csrf) = api_login(&app, ADMIN, ADMIN_PASSWORD).await;
+    let created: serde_json::Value = c
+        .post(app.url("/api/me/api-keys"))
+        .header("x-csrf-token", &csrf)
+        .json(&serde_json::json!({ "name": "load" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = created["key"].as_str().unwrap().to_owned();
+    let bad = format!("hp_{}", "B".repeat(43));
+    let url = app.url("/api/auth/me");
+    // Each worker sends its requests one after another; all run at once.
+    let load = |from: &str, key: String, workers: usize, each: usize| {
+        let client = reqwest::Client::builder()
+            .local_address(from.parse::<std::net::IpAddr>().unwrap())
+            .pool_max_idle_per_host(workers)
+            .build()
+            .unwrap();
+        let tasks: Vec<_> = (0..workers)
+            .map(|_| {
+                let (client, key, url) = (client.clone(), key.clone(), url.clone());
+                tokio::spawn(async move {
+                    let mut statuses = Vec::with_capacity(each);
+                    for _ in 0..each {
+                        let r = client.get(&url).bearer_auth(&key).send().await.unwrap();
+                        statuses.push(r.status().as_u16());
+                    }
+                    statuses
+                })
+            })
+            .collect();
+        async move {
+            let mut all = Vec::new();
+            for t in tasks {
+                all.extend(t.await.unwrap());
+            }
+            all
+        }
+    };
+    let (good, bad_statuses) = tokio::join!(
+        load("127.0.0.1", key.clone(), CONCURRENCY, PER_WORKER),
+        load("127.0.0.2", bad.clone(), 8, 10),
+    );
+    let count = |v: &[u16], s: u16| v.iter().filter(|&&x| x == s).count();
+    assert_eq!(good.len(), CONCURRENCY * PER_WORKER);
+    assert_eq!(
+        count(&good, 200),
+        good.len(),
+        "every valid-key request answered 200 ({} × 429)",
+        count(&good, 429)
+    );
+    // Bad keys are counted when they fail, so a burst can overshoot the limit by at most the
+    // requests already in flight; after that every one is refused.
+    let unauthorized = count(&bad_statuses, 401);
+    assert!(
+        (LIMIT as usize..=LIMIT as usize + 8).contains(&unauthorized),
+        "{unauthorized} × 401 for bad keys"
+    );
+    assert_eq!(unauthorized + count(&bad_statuses, 429), bad_statuses.len());
+    let from_bad = client_from("127.0.0.2");
+    let r = from_bad.get(&url).bearer_auth(&key).send().await.unwrap();
+    assert_eq!(r.status(), 429, "the address that guessed stays limited");
+    // And the busy client is still welcome.
+    let r = client_from("127.0.0.1")
+        .get(&url)
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
 }
 
 async fn verify_and_link_starts_are_limited(db: Db) {

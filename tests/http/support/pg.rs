@@ -42,6 +42,43 @@ pub fn fresh_database() -> Result<String, String> {
     Ok(format!("{}/{name}", server.base))
 }
 
+/// Members of this role sign in to the built-in cluster with a password (scram-sha-256);
+/// everyone else is trusted.
+const PASSWORD_ROLE: &str = "hallpass_password_auth";
+
+/// A new, empty database owned by a new role that must give `password` to connect (on the
+/// built-in cluster only: an external server's authentication is not ours to change).
+/// Returns the URL without the password.
+pub fn fresh_database_with_password(password: &str) -> Result<String, String> {
+    let server = SERVER.get_or_init(start).as_ref().map_err(Clone::clone)?;
+    if server._keepalive.is_none() {
+        return Err(
+            "password sign-in needs the built-in test cluster, not HALLPASS_TEST_DATABASE_URL"
+                .into(),
+        );
+    }
+    let name = format!("hp_{}", random_suffix());
+    let mut admin = PgConnection::establish(&format!("{}/postgres", server.base))
+        .map_err(|e| format!("cannot connect to the test PostgreSQL server: {e}"))?;
+    for sql in [
+        format!(
+            "DO $$ BEGIN CREATE ROLE {PASSWORD_ROLE} NOLOGIN; \
+             EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
+        ),
+        format!(
+            "CREATE ROLE {name} LOGIN PASSWORD '{}' IN ROLE {PASSWORD_ROLE}",
+            password.replace('\'', "''")
+        ),
+        format!("CREATE DATABASE {name} OWNER {name}"),
+    ] {
+        diesel::sql_query(&sql)
+            .execute(&mut admin)
+            .map_err(|e| format!("{sql}: {e}"))?;
+    }
+    let host = server.base.trim_start_matches("postgres://postgres@");
+    Ok(format!("postgres://{name}@{host}/{name}"))
+}
+
 fn random_suffix() -> String {
     use rand::Rng;
     let mut rng = rand::rng();
@@ -83,6 +120,14 @@ fn start() -> Result<Server, String> {
         data.display()
     );
     run(&mut as_postgres(root, &initdb))?;
+    // First match wins: members of PASSWORD_ROLE must give their password over TCP.
+    let hba = data.join("pg_hba.conf");
+    let trusted = std::fs::read_to_string(&hba).map_err(|e| e.to_string())?;
+    std::fs::write(
+        &hba,
+        format!("host all +{PASSWORD_ROLE} 127.0.0.1/32 scram-sha-256\n{trusted}"),
+    )
+    .map_err(|e| e.to_string())?;
     let port = free_port()?;
     // The server lives as long as our stdin pipe; when the test process exits, `read`
     // returns, and the server is stopped quickly and its files removed.
