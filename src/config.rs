@@ -50,6 +50,14 @@ pub struct ServerConfig {
     /// client address (logs, audit, rate limits), `X-Forwarded-Proto`/`-Host` for the SSO
     /// redirect URI when `public_url` is not set. Default: nobody's.
     pub trusted_proxies: TrustedProxies,
+    /// How long a client has to send a whole request head (and, once Hallpass reads it, the
+    /// body) before its connection is closed: slow or half-open clients do not hold a socket.
+    pub header_timeout: HumanDuration,
+    /// How long an idle keep-alive connection waits for its next request.
+    pub keep_alive_timeout: HumanDuration,
+    /// Most connections open at once; unset = derived from the open-file limit (see
+    /// `serve::ConnectionLimits`). Further clients wait in the listen queue.
+    pub max_connections: Option<usize>,
 }
 
 impl Default for ServerConfig {
@@ -60,6 +68,9 @@ impl Default for ServerConfig {
             body_limit: 64 * 1024,
             data_dir: PathBuf::from("./data"),
             trusted_proxies: TrustedProxies::default(),
+            header_timeout: HumanDuration::secs(10),
+            keep_alive_timeout: HumanDuration::secs(60),
+            max_connections: None,
         }
     }
 }
@@ -661,6 +672,15 @@ impl Config {
         }
         if self.server.body_limit < 1024 {
             return bad("server.body_limit: must be at least 1024 bytes");
+        }
+        if self.server.header_timeout.get().is_zero() {
+            return bad("server.header_timeout: must be longer than 0s");
+        }
+        if self.server.keep_alive_timeout.get().is_zero() {
+            return bad("server.keep_alive_timeout: must be longer than 0s");
+        }
+        if self.server.max_connections == Some(0) {
+            return bad("server.max_connections: must be at least 1");
         }
         let p = &self.password;
         if !(1..=16).contains(&p.argon2_parallelism) {

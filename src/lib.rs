@@ -9,6 +9,7 @@ pub mod db;
 pub mod domain;
 pub mod env_auth;
 pub mod secret;
+pub mod serve;
 pub mod server;
 pub mod service;
 pub mod sso_env;
