@@ -9,27 +9,38 @@
 //! answering. A larger or stalled body, or one the client is holding back until told to send
 //! it (`Expect: 100-continue`), gets `Connection: close` instead, so the client knows to open a
 //! new connection.
+//!
+//! The same wrapper bounds reading a body: it must be complete within `server.header_timeout`
+//! of the first read, or the request is answered 408 and the connection closed. A client
+//! that sends a whole head and then stalls its body would otherwise hold its connection (and
+//! a slot under `server.max_connections`) for ever, as a stalled head did.
 
 use std::convert::Infallible;
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::Request;
-use axum::http::{HeaderValue, header};
-use axum::response::Response;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use http_body::{Body as _, Frame, SizeHint};
 use tokio::sync::oneshot;
 use tower::{Service, ServiceExt};
 
-/// How much of an unread body is read to keep the connection, and for how long.
+/// How much of an unread body is read to keep the connection, and how long reading a body
+/// (by a handler or to drain it) may take.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct DrainLimits {
     pub bytes: usize,
     pub time: Duration,
 }
+
+/// The error a handler sees when the body stalls.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body did not arrive within server.header_timeout")]
+struct BodyTimedOut;
 
 /// Calls `service`; if it answered without reading the whole request body, drains the rest or
 /// marks the response `Connection: close`.
@@ -49,12 +60,16 @@ where
         .get(header::EXPECT)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
     let (give_back, mut returned) = oneshot::channel();
+    let api = req.uri().path().starts_with("/api/");
     let req = req.map(|inner| {
         Body::new(Tracked {
             inner: Some(inner),
             give_back: Some(give_back),
             read: 0,
             polled: false,
+            within: limits.time,
+            deadline: None,
+            expired: false,
         })
     });
     let mut response = match service.oneshot(req).await {
@@ -65,9 +80,16 @@ where
     let Ok(left) = returned.try_recv() else {
         return response;
     };
+    if left.expired {
+        // Whatever the handler made of the failed read (400, 413…), the client was too slow.
+        tracing::debug!("a request body stalled: answered 408 and closed the connection");
+        response = timed_out(api);
+    }
     // hyper sends `100 Continue` when the body is first read: until then the client has not
     // sent it, and inviting it only to throw it away would waste its upload.
-    let keep = !(held_back && !left.polled)
+    let invited = !held_back || left.polled;
+    let keep = !left.expired
+        && invited
         && drain(
             left.body,
             limits.bytes.saturating_sub(left.read),
@@ -80,6 +102,16 @@ where
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     response
+}
+
+fn timed_out(api: bool) -> Response {
+    let message = "The request body did not arrive in time.";
+    if api {
+        crate::web::error::ApiError::new(StatusCode::REQUEST_TIMEOUT, "REQUEST_TIMEOUT", message)
+            .into_response()
+    } else {
+        (StatusCode::REQUEST_TIMEOUT, message).into_response()
+    }
 }
 
 /// Reads and drops the rest of a body; `false` when it is longer than `budget` bytes, fails,
@@ -111,14 +143,19 @@ struct Left {
     body: Body,
     read: usize,
     polled: bool,
+    expired: bool,
 }
 
-/// A request body that, dropped before its end, hands itself back to [`answer`].
+/// A request body that must be complete `within` its first read and that, dropped before its
+/// end, hands itself back to [`answer`].
 struct Tracked {
     inner: Option<Body>,
     give_back: Option<oneshot::Sender<Left>>,
     read: usize,
     polled: bool,
+    within: Duration,
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    expired: bool,
 }
 
 impl http_body::Body for Tracked {
@@ -133,8 +170,21 @@ impl http_body::Body for Tracked {
         let Some(inner) = this.inner.as_mut() else {
             return Poll::Ready(None);
         };
+        if this.expired {
+            return Poll::Ready(None);
+        }
         this.polled = true;
-        let frame = std::task::ready!(Pin::new(&mut *inner).poll_frame(cx));
+        let within = this.within;
+        let deadline = this
+            .deadline
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(within)));
+        let Poll::Ready(frame) = Pin::new(&mut *inner).poll_frame(cx) else {
+            if deadline.as_mut().poll(cx).is_ready() {
+                this.expired = true;
+                return Poll::Ready(Some(Err(axum::Error::new(BodyTimedOut))));
+            }
+            return Poll::Pending;
+        };
         match &frame {
             Some(Ok(f)) => {
                 this.read = this.read.saturating_add(f.data_ref().map_or(0, Bytes::len));
@@ -166,6 +216,7 @@ impl Drop for Tracked {
                 body,
                 read: self.read,
                 polled: self.polled,
+                expired: self.expired,
             });
         }
     }
