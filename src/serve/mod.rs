@@ -25,7 +25,7 @@ use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
-use tower::Service;
+use tower::{Service, ServiceExt};
 
 use crate::config::ServerConfig;
 use head_timer::{CountingIo, HeadTimer, Progress};
@@ -163,8 +163,11 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let service = match make.call(remote).await {
-            Ok(service) => service,
+        let service = match ServiceExt::<SocketAddr>::ready(&mut make).await {
+            Ok(make) => match make.call(remote).await {
+                Ok(service) => service,
+                Err(never) => match never {},
+            },
             Err(never) => match never {},
         };
         connections.spawn(serve_connection(
@@ -178,6 +181,7 @@ pub async fn serve(
     }
     // Stop listening first: clients that arrive from now on are refused, not left queued.
     drop(listener);
+    while connections.try_join_next().is_some() {}
     let open = connections.len();
     if open > 0 {
         tracing::info!(
