@@ -59,6 +59,16 @@ pub struct ServerConfig {
     /// is refused at start-up, because trusting a public range lets strangers choose their
     /// logged address or, for `auth.proxy`, their identity.
     pub allow_public_trust: bool,
+    /// How long a client has to send a whole request head (and, once Hallpass reads it, the
+    /// body) before its connection is closed: slow or half-open clients do not hold a socket.
+    pub header_timeout: HumanDuration,
+    /// How long an idle keep-alive connection waits for its next request. Longer than nginx's
+    /// upstream `keepalive_timeout` (60 s), so a proxy closes its idle connections first and
+    /// never sends a request on one Hallpass is closing.
+    pub keep_alive_timeout: HumanDuration,
+    /// Most connections open at once; unset = derived from the open-file limit (see
+    /// `serve::ConnectionLimits`). Further clients wait in the listen queue.
+    pub max_connections: Option<usize>,
 }
 
 impl Default for ServerConfig {
@@ -71,6 +81,9 @@ impl Default for ServerConfig {
             trusted_proxies: TrustedProxies::default(),
             allowed_hosts: Vec::new(),
             allow_public_trust: false,
+            header_timeout: HumanDuration::secs(10),
+            keep_alive_timeout: HumanDuration::secs(75),
+            max_connections: None,
         }
     }
 }
@@ -856,6 +869,15 @@ impl Config {
         if self.server.body_limit < 1024 {
             return bad("server.body_limit: must be at least 1024 bytes");
         }
+        if self.server.header_timeout.get().is_zero() {
+            return bad("server.header_timeout: must be longer than 0s");
+        }
+        if self.server.keep_alive_timeout.get().is_zero() {
+            return bad("server.keep_alive_timeout: must be longer than 0s");
+        }
+        if self.server.max_connections == Some(0) {
+            return bad("server.max_connections: must be at least 1");
+        }
         let p = &self.password;
         if !(1..=16).contains(&p.argon2_parallelism) {
             return bad("password.argon2_parallelism: must be between 1 and 16");
@@ -991,6 +1013,47 @@ mod tests {
         f.extract::<Config>()
             .map(|c| c.server.trusted_proxies)
             .map_err(describe)
+    }
+
+    #[test]
+    fn connection_limits_read_and_validate() -> Result<(), String> {
+        let c: Config = Figment::new()
+            .merge(Toml::string(
+                "[server]\nheader_timeout = \"5s\"\nkeep_alive_timeout = \"2m\"\nmax_connections = 300",
+            ))
+            .extract()
+            .map_err(describe)?;
+        assert_eq!(c.server.header_timeout.get(), Duration::from_secs(5));
+        assert_eq!(c.server.keep_alive_timeout.get(), Duration::from_secs(120));
+        assert_eq!(c.server.max_connections, Some(300));
+        let d = Config::default();
+        assert_eq!(d.server.header_timeout.get(), Duration::from_secs(10));
+        assert_eq!(d.server.keep_alive_timeout.get(), Duration::from_secs(75));
+        assert_eq!(
+            d.server.max_connections, None,
+            "derived from the file limit"
+        );
+        for (key, tweak) in [
+            (
+                "server.header_timeout",
+                (|c: &mut Config| c.server.header_timeout = HumanDuration::secs(0))
+                    as fn(&mut Config),
+            ),
+            ("server.keep_alive_timeout", |c| {
+                c.server.keep_alive_timeout = HumanDuration::secs(0);
+            }),
+            ("server.max_connections", |c| {
+                c.server.max_connections = Some(0);
+            }),
+        ] {
+            let mut c = Config::default();
+            tweak(&mut c);
+            match c.validate() {
+                Err(ConfigError::Invalid(m)) => assert!(m.contains(key), "{m}"),
+                other => return Err(format!("{key}: {other:?}")),
+            }
+        }
+        Ok(())
     }
 
     #[test]

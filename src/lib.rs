@@ -10,6 +10,7 @@ pub mod domain;
 pub mod env_auth;
 pub mod logging;
 pub mod secret;
+pub mod serve;
 pub mod server;
 pub mod service;
 pub mod sso_env;

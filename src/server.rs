@@ -189,10 +189,14 @@ pub async fn run(
     }
     let purge = tokio::spawn(purge_sessions(state.clone()));
     let limits = tokio::spawn(flush_rate_limits(state.clone()));
-    let app = crate::web::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let connection_limits = crate::serve::ConnectionLimits::from_config(&state.config.server);
+    let result = crate::serve::serve(
+        listener,
+        crate::web::router(state.clone()),
+        connection_limits,
+        shutdown,
+    )
+    .await;
     purge.abort();
     limits.abort();
     state.limiter.flush().await;

@@ -19,6 +19,7 @@ mod browser_proxy;
 mod browser_sso;
 mod cli;
 mod client_ip;
+mod connections;
 mod database;
 mod env_auth;
 mod idp_harness;
