@@ -9,6 +9,7 @@ pub mod guards;
 pub mod headers;
 pub mod health;
 pub mod identity;
+pub mod input;
 pub mod session;
 pub mod setup_gate;
 pub mod static_files;
@@ -25,7 +26,9 @@ use crate::state::AppState;
 
 /// Every route of the application with its layers. Used by `serve` and by the tests.
 pub fn router(state: AppState) -> Router {
-    // Innermost first: a request passes session → identity → setup gate → CSRF → handler.
+    // Innermost first: a request passes input check → session → identity → setup gate →
+    // CSRF → handler. The input check refuses control characters and invalid UTF-8 in path,
+    // query and body before anything reads the database (see `input`).
     let app = Router::new()
         .route("/", get(ui::home::page))
         .route("/setup", get(ui::setup::page).post(ui::setup::submit))
@@ -165,7 +168,8 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(guards::status_gate))
         .layer(from_fn_with_state(state.clone(), setup_gate::redirect))
         .layer(from_fn_with_state(state.clone(), identity::resolve))
-        .layer(session::layer(&state));
+        .layer(session::layer(&state))
+        .layer(from_fn_with_state(state.clone(), input::guard));
 
     let trust = state.config.server.trusted_proxies.clone();
     Router::new()

@@ -21,6 +21,7 @@ mod cli;
 mod client_ip;
 mod database;
 mod env_auth;
+mod fuzz;
 mod idp_harness;
 mod login;
 mod proxy;
