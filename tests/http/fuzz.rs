@@ -1173,6 +1173,66 @@ async fn every_field_refuses_nul_and_survives_hostile_input(db: Db) {
     );
 }
 
+/// The requests of the report, one by one: the same clear refusal on both databases, every
+/// time, and nothing reaches the database (no "invalid byte sequence" in the log).
+async fn nul_in_a_sign_in_is_a_400_naming_the_field(db: Db) {
+    crate::support::logs::capture();
+    let Some(app) = TestApp::with_admin(db).await else {
+        return;
+    };
+    let c = app.client();
+    for _ in 0..5 {
+        let r = c
+            .post(app.url("/api/auth/login"))
+            .json(&json!({ "username": "alice\u{0}", "password": "wrong password 1" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "INVALID_INPUT", "{body}");
+        assert_eq!(body["error"]["field"], "username", "{body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("\"username\"") && message.contains("U+0000"),
+            "{message}"
+        );
+    }
+    let token = app.csrf(&c, "/login").await;
+    let r = c
+        .post(app.url("/login"))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("username", "alice\0"),
+            ("password", "wrong password 1"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let page = r.text().await.unwrap();
+    assert!(names_field(&page, "username"), "{page}");
+    let admin = app.admin_client().await;
+    let r = admin
+        .get(app.url("/admin/users?q=a%00b"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(names_field(&r.text().await.unwrap(), "q"));
+    let r = admin
+        .get(app.url("/admin/sso/providers/%00x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(names_field(&r.text().await.unwrap(), "id"));
+    assert!(
+        crate::support::logs::lines_with("invalid byte sequence").is_empty(),
+        "a NUL reached the database"
+    );
+}
+
 /// Text PostgreSQL cannot store that reaches the service layer anyway (past the edge check,
 /// as a future route might) is a client error, never a 500.
 async fn unstorable_text_past_the_edge_is_a_client_error(db: Db) {
@@ -1204,5 +1264,6 @@ async fn unstorable_text_past_the_edge_is_a_client_error(db: Db) {
 
 both_databases!(
     every_field_refuses_nul_and_survives_hostile_input,
+    nul_in_a_sign_in_is_a_400_naming_the_field,
     unstorable_text_past_the_edge_is_a_client_error
 );
