@@ -30,7 +30,6 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::error::UiError;
-use crate::state::AppState;
 
 /// The API error code of every refusal made here.
 pub const CODE: &str = "INVALID_INPUT";
@@ -220,10 +219,14 @@ pub fn check_json(value: &Value) -> Result<(), Refusal> {
     walk(value, &mut String::new(), "")
 }
 
+/// `server.body_limit`: the only state the check needs (cheaper to clone than `AppState`).
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
 /// The middleware. Sits after routing (it needs the route's path parameters) and before
 /// the session, identity and CSRF layers, so a refused request costs no database work.
 pub async fn guard(
-    State(state): State<AppState>,
+    State(body_limit): State<BodyLimit>,
     params: Result<RawPathParams, RawPathParamsRejection>,
     req: Request,
     next: Next,
@@ -253,7 +256,7 @@ pub async fn guard(
         return next.run(req).await;
     }
     let (parts, body) = req.into_parts();
-    let Ok(bytes) = to_bytes(body, state.config.server.body_limit).await else {
+    let Ok(bytes) = to_bytes(body, body_limit.0).await else {
         return too_large(api);
     };
     if let Err(r) = check_body(&parts.headers, &bytes) {

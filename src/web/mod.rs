@@ -169,7 +169,10 @@ pub fn router(state: AppState) -> Router {
         .layer(from_fn_with_state(state.clone(), setup_gate::redirect))
         .layer(from_fn_with_state(state.clone(), identity::resolve))
         .layer(session::layer(&state))
-        .layer(from_fn_with_state(state.clone(), input::guard));
+        .layer(from_fn_with_state(
+            input::BodyLimit(state.config.server.body_limit),
+            input::guard,
+        ));
 
     let trust = state.config.server.trusted_proxies.clone();
     Router::new()
