@@ -120,8 +120,7 @@ impl From<ServiceError> for ApiError {
 }
 
 /// The answer when the database refused text the edge check let through.
-const UNSTORABLE: &str = "The request contains text that cannot be stored (a control character or an invalid \
-     character). Remove it and try again.";
+const UNSTORABLE: &str = "The request contains text that cannot be stored (a control character). Remove it and try again.";
 
 impl From<axum::extract::rejection::JsonRejection> for ApiError {
     fn from(r: axum::extract::rejection::JsonRejection) -> Self {
