@@ -65,7 +65,12 @@ impl fmt::Display for Backend {
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     #[error("database query failed: {0}")]
-    Query(#[from] diesel::result::Error),
+    Query(diesel::result::Error),
+    /// The database refused text it cannot store (PostgreSQL: NUL, or a character outside the
+    /// database's encoding). Caused by input, so answered as a client error; the edge check
+    /// (`web::input`) refuses such text first, this is the net behind it.
+    #[error("the database cannot store this text: {0}")]
+    UnstorableText(String),
     #[error("no database connection available: {0}")]
     Pool(#[from] r2d2::Error),
     #[error("cannot connect to the database at {url}: {reason}")]
@@ -83,7 +88,31 @@ pub enum DbError {
     Task(String),
 }
 
+impl From<diesel::result::Error> for DbError {
+    fn from(e: diesel::result::Error) -> Self {
+        if let diesel::result::Error::DatabaseError(_, info) = &e {
+            // diesel does not expose the SQLSTATE (22021 character_not_in_repertoire,
+            // 22P05 untranslatable_character), so the message is matched. A server whose
+            // `lc_messages` is not English words it otherwise: that stays a logged 500,
+            // which the edge check in `web::input` keeps from happening for NUL.
+            let m = info.message();
+            if m.contains("invalid byte sequence for encoding")
+                || m.contains("has no equivalent in encoding")
+                || m.contains("unsupported Unicode escape sequence")
+            {
+                return DbError::UnstorableText(m.to_owned());
+            }
+        }
+        DbError::Query(e)
+    }
+}
+
 impl DbError {
+    /// True when the input, not the server, is at fault (see [`DbError::UnstorableText`]).
+    pub fn is_client_input(&self) -> bool {
+        matches!(self, DbError::UnstorableText(_))
+    }
+
     /// True when the error is a unique-constraint violation (a concurrent insert won).
     pub fn is_unique_violation(&self) -> bool {
         matches!(

@@ -110,10 +110,17 @@ impl From<ServiceError> for ApiError {
                     limited.to_string(),
                 )
             },
+            ServiceError::Db(d) if d.is_client_input() => {
+                tracing::info!(error = %d, "refused input the database cannot store");
+                Self::new(StatusCode::BAD_REQUEST, "INVALID_INPUT", UNSTORABLE)
+            }
             ServiceError::Db(_) | ServiceError::Hash(_) => Self::internal(e),
         }
     }
 }
+
+/// The answer when the database refused text the edge check let through.
+const UNSTORABLE: &str = "The request contains text that cannot be stored (a control character). Remove it and try again.";
 
 impl From<axum::extract::rejection::JsonRejection> for ApiError {
     fn from(r: axum::extract::rejection::JsonRejection) -> Self {
@@ -174,6 +181,10 @@ impl From<ServiceError> for UiError {
             ServiceError::LocalLoginDisabled => UiError::Forbidden(e.to_string()),
             ServiceError::Refused { message, .. } => UiError::Conflict(message),
             ServiceError::RateLimited(limited) => UiError::RateLimited(limited),
+            ServiceError::Db(d) if d.is_client_input() => {
+                tracing::info!(error = %d, "refused input the database cannot store");
+                UiError::BadRequest(UNSTORABLE.to_owned())
+            }
             ServiceError::Db(_) | ServiceError::Hash(_) => UiError::internal(e),
         }
     }

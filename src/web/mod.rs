@@ -10,6 +10,7 @@ pub mod headers;
 pub mod health;
 pub mod host;
 pub mod identity;
+pub mod input;
 pub mod session;
 pub mod setup_gate;
 pub mod static_files;
@@ -26,8 +27,10 @@ use crate::state::AppState;
 
 /// Every route of the application with its layers. Used by `serve` and by the tests.
 pub fn router(state: AppState) -> Router {
-    // Innermost first: a request passes host check → session → identity → CSRF context →
-    // setup gate → status gate → CSRF check → handler.
+    // Innermost first: a request passes host check → input check → session → identity →
+    // CSRF context → setup gate → status gate → CSRF check → handler. The input check refuses
+    // control characters and invalid UTF-8 in path, query and body before anything reads the
+    // database (see `input`).
     let app = Router::new()
         .route("/", get(ui::home::page))
         .route("/setup", get(ui::setup::page).post(ui::setup::submit))
@@ -169,6 +172,10 @@ pub fn router(state: AppState) -> Router {
         .layer(from_fn_with_state(state.clone(), csrf::context))
         .layer(from_fn_with_state(state.clone(), identity::resolve))
         .layer(session::layer(&state))
+        .layer(from_fn_with_state(
+            input::BodyLimit(state.config.server.body_limit),
+            input::guard,
+        ))
         .layer(from_fn_with_state(state.clone(), host::check));
 
     let trust = state.config.server.trusted_proxies.clone();
