@@ -223,10 +223,10 @@ pub fn check_json(value: &Value) -> Result<(), Refusal> {
 #[derive(Debug, Clone, Copy)]
 pub struct BodyLimit(pub usize);
 
-/// The middleware. Sits after routing (it needs the route's path parameters) and before
-/// the session, identity and CSRF layers, so a refused request costs no database work.
+/// The middleware for the address: path parameters and the query string. Sits after
+/// routing (it needs the route's path parameters) and before the session, identity and CSRF
+/// layers, so a refused request costs no database work. Bodies: [`body_guard`].
 pub async fn guard(
-    State(body_limit): State<BodyLimit>,
     params: Result<RawPathParams, RawPathParamsRejection>,
     req: Request,
     next: Next,
@@ -251,8 +251,28 @@ pub async fn guard(
     {
         return refuse(api, &r);
     }
+    next.run(req).await
+}
+
+/// API routes that anonymous callers may send a body to.
+const ANONYMOUS_API_WRITES: &[&str] = &["/api/auth/login"];
+
+/// The middleware for bodies: innermost, after identity resolution and the CSRF check, so a
+/// request that will be refused anyway (an anonymous call to a signed-in API route, a
+/// forged form) is refused without waiting for its body — a client that announced a body it
+/// never sends, or holds it back behind `Expect: 100-continue`, is told at once.
+pub async fn body_guard(State(body_limit): State<BodyLimit>, req: Request, next: Next) -> Response {
     // Safe methods carry no body any handler reads: the hot path stops here.
     if req.method().is_safe() {
+        return next.run(req).await;
+    }
+    let api = req.uri().path().starts_with("/api/");
+    let anonymous = req
+        .extensions()
+        .get::<super::identity::Identity>()
+        .is_none_or(|i| i.0.is_none());
+    if api && anonymous && !ANONYMOUS_API_WRITES.contains(&req.uri().path()) {
+        // The handler answers 401 before reading anything.
         return next.run(req).await;
     }
     let (parts, body) = req.into_parts();
