@@ -1186,7 +1186,6 @@ async fn every_field_refuses_nul_and_survives_hostile_input(db: Db) {
 /// The requests of the report, one by one: the same clear refusal on both databases, every
 /// time, and nothing reaches the database (no "invalid byte sequence" in the log).
 async fn nul_in_a_sign_in_is_a_400_naming_the_field(db: Db) {
-    crate::support::logs::capture();
     let Some(app) = TestApp::with_admin(db).await else {
         return;
     };
@@ -1237,10 +1236,10 @@ async fn nul_in_a_sign_in_is_a_400_naming_the_field(db: Db) {
         .unwrap();
     assert_eq!(r.status(), 400);
     assert!(names_field(&r.text().await.unwrap(), "id"));
-    assert!(
-        crate::support::logs::lines_with("invalid byte sequence").is_empty(),
-        "a NUL reached the database"
-    );
+    // Each answer names its field, which only the edge check can do (the database net of
+    // `unstorable_text_past_the_edge_is_a_client_error` cannot know the field): nothing
+    // reached the database. (The log is shared by every test of this binary, and that test
+    // sends a NUL to PostgreSQL on purpose, so the log is no witness here.)
 }
 
 /// Text PostgreSQL cannot store that reaches the service layer anyway (past the edge check,
