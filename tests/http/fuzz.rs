@@ -1184,7 +1184,7 @@ async fn every_field_refuses_nul_and_survives_hostile_input(db: Db) {
 }
 
 /// The requests of the report, one by one: the same clear refusal on both databases, every
-/// time, and nothing reaches the database (no "invalid byte sequence" in the log).
+/// time, and nothing reaches the database.
 async fn nul_in_a_sign_in_is_a_400_naming_the_field(db: Db) {
     let Some(app) = TestApp::with_admin(db).await else {
         return;
