@@ -109,9 +109,11 @@ tokio::task_local! {
     static REQUEST: Arc<RequestCsrf>;
 }
 
-/// Middleware (inside identity resolution): records how this request's forms are protected,
-/// and sets the nonce cookie if a page handed out a signed token without one.
-pub async fn context(State(state): State<AppState>, req: Request, next: Next) -> Response {
+/// Runs the rest of the request in its CSRF context: how its forms are protected, and the
+/// nonce cookie set if a page handed out a signed token without one. Called by identity
+/// resolution once it knows the caller (a function, not a layer of its own: every layer
+/// costs the hot path).
+pub async fn within_context(state: &AppState, req: Request, next: Next) -> Response {
     let identity = req
         .extensions()
         .get::<Identity>()
@@ -188,6 +190,7 @@ pub async fn verify(
     req: Request,
     next: Next,
 ) -> Response {
+    let body_limit = state.config.server.body_limit;
     if req.method().is_safe() {
         return next.run(req).await;
     }
@@ -206,7 +209,7 @@ pub async fn verify(
         .and_then(|i| i.0.as_ref())
         .is_some_and(|u| matches!(u.auth_method, AuthMethod::Session | AuthMethod::Proxy));
     if api && (!browser_borne || TOKENLESS_API.contains(&req.uri().path())) {
-        return next.run(req).await;
+        return super::input::check_body_then(body_limit, req, next).await;
     }
     let ctx = REQUEST.try_with(Arc::clone).ok();
     let expected = match ctx.as_deref() {
@@ -229,7 +232,7 @@ pub async fn verify(
         _ => false,
     };
     if ok {
-        next.run(req).await
+        super::input::check_body_then(body_limit, req, next).await
     } else {
         refuse(
             api,

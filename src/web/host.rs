@@ -8,25 +8,24 @@
 //! accepted; any other name must be `server.public_url`'s host or listed in
 //! `server.allowed_hosts`.
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::error::{ApiError, UiError};
 use crate::config::Config;
-use crate::state::AppState;
 
-/// Middleware: refuses a request whose `Host` this server does not answer to. Health checks
-/// are exempt (probes often use whatever name reaches the container).
-pub async fn check(State(state): State<AppState>, req: Request, next: Next) -> Response {
+/// The refusal of a request whose `Host` this server does not answer to (run by
+/// `edge::check`; health checks are not routed through it: probes use whatever name reaches
+/// the container).
+pub fn refusal(req: &Request, config: &Config) -> Option<Response> {
     let host = req
         .headers()
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
         .or_else(|| req.uri().authority().map(|a| a.as_str()));
-    if host.is_some_and(|h| allowed(h, &state.config)) {
-        return next.run(req).await;
+    if host.is_some_and(|h| allowed(h, config)) {
+        return None;
     }
     let shown: String = host
         .unwrap_or("(none)")
@@ -39,11 +38,11 @@ pub async fn check(State(state): State<AppState>, req: Request, next: Next) -> R
         "This server does not answer to the name \"{shown}\". If that is the address you use for Hallpass, set server.public_url to it (e.g. https://{name}) or add \"{name}\" to server.allowed_hosts, then restart.",
         name = strip_port(&shown)
     );
-    if req.uri().path().starts_with("/api/") {
+    Some(if req.uri().path().starts_with("/api/") {
         ApiError::new(StatusCode::BAD_REQUEST, "HOST_NOT_ALLOWED", message).into_response()
     } else {
         UiError::BadRequest(message).into_response()
-    }
+    })
 }
 
 /// Whether a `Host` header value (`name[:port]`) names this server.

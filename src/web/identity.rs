@@ -94,7 +94,7 @@ pub async fn resolve(
                     auth_method: AuthMethod::Bypass,
                 };
                 req.extensions_mut().insert(Identity(Some(current)));
-                return next.run(req).await;
+                return super::csrf::within_context(&state, req, next).await;
             }
             Ok(_) => {}
             Err(e) => return ApiError::from(crate::service::ServiceError::from(e)).into_response(),
@@ -116,7 +116,7 @@ pub async fn resolve(
                 auth_method: AuthMethod::Proxy,
             };
             req.extensions_mut().insert(Identity(Some(current)));
-            return next.run(req).await;
+            return super::csrf::within_context(&state, req, next).await;
         }
         Ok(Some(Err(outcome))) => {
             req.extensions_mut().insert(outcome);
@@ -145,7 +145,7 @@ pub async fn resolve(
                     auth_method: AuthMethod::ApiKey,
                 };
                 req.extensions_mut().insert(Identity(Some(current)));
-                next.run(req).await
+                super::csrf::within_context(&state, req, next).await
             }
             Err(ServiceError::InvalidCredentials) => {
                 let error = ApiError::new(
@@ -166,13 +166,13 @@ pub async fn resolve(
     match from_session(&state, &session).await {
         Ok(Some((user, signed_in, expiry))) => {
             req.extensions_mut().insert(Identity(Some(user)));
-            let response = next.run(req).await;
+            let response = super::csrf::within_context(&state, req, next).await;
             session::pin_expiry(&session, &signed_in, expiry).await;
             response
         }
         Ok(None) => {
             req.extensions_mut().insert(Identity(None));
-            next.run(req).await
+            super::csrf::within_context(&state, req, next).await
         }
         Err(e) => {
             tracing::error!(error = %e, "cannot resolve the session");

@@ -23,7 +23,7 @@ use std::borrow::Cow;
 use axum::Json;
 use axum::body::{Body, Bytes, to_bytes};
 use axum::extract::rejection::RawPathParamsRejection;
-use axum::extract::{RawPathParams, Request, State};
+use axum::extract::{RawPathParams, Request};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -219,29 +219,27 @@ pub fn check_json(value: &Value) -> Result<(), Refusal> {
     walk(value, &mut String::new(), "")
 }
 
-/// `server.body_limit`: the only state the check needs (cheaper to clone than `AppState`).
-#[derive(Debug, Clone, Copy)]
-pub struct BodyLimit(pub usize);
-
-/// The middleware for the address: path parameters and the query string. Sits after
+/// The address check: path parameters and the query string. Run by `edge::check`, after
 /// routing (it needs the route's path parameters) and before the session, identity and CSRF
-/// layers, so a refused request costs no database work. Bodies: [`body_guard`].
-pub async fn guard(
+/// layers, so a refused request costs no database work. Bodies: [`check_body_then`].
+pub fn address_refusal(
     params: Result<RawPathParams, RawPathParamsRejection>,
-    req: Request,
-    next: Next,
-) -> Response {
+    req: &Request,
+) -> Option<Response> {
     let api = req.uri().path().starts_with("/api/");
     match params {
         Ok(params) => {
             for (name, value) in &params {
                 if let Err(r) = check_field(Place::Path, name, value) {
-                    return refuse(api, &r);
+                    return Some(refuse(api, &r));
                 }
             }
         }
         Err(RawPathParamsRejection::InvalidUtf8InPathParam(e)) => {
-            return refuse_message(api, format!("The address is not valid: {}.", e.body_text()));
+            return Some(refuse_message(
+                api,
+                format!("The address is not valid: {}.", e.body_text()),
+            ));
         }
         // A route without parameters (or the fallback).
         Err(_) => {}
@@ -249,19 +247,20 @@ pub async fn guard(
     if let Some(query) = req.uri().query()
         && let Err(r) = check_urlencoded(Place::Query, query.as_bytes())
     {
-        return refuse(api, &r);
+        return Some(refuse(api, &r));
     }
-    next.run(req).await
+    None
 }
 
 /// API routes that anonymous callers may send a body to.
 const ANONYMOUS_API_WRITES: &[&str] = &["/api/auth/login"];
 
-/// The middleware for bodies: innermost, after identity resolution and the CSRF check, so a
-/// request that will be refused anyway (an anonymous call to a signed-in API route, a
-/// forged form) is refused without waiting for its body — a client that announced a body it
-/// never sends, or holds it back behind `Expect: 100-continue`, is told at once.
-pub async fn body_guard(State(body_limit): State<BodyLimit>, req: Request, next: Next) -> Response {
+/// The body check, then the handler: called by the CSRF check once it passed (the last layer
+/// before the handlers), so a request that will be refused anyway (an anonymous call to a
+/// signed-in API route, a forged form) is refused without waiting for its body — a client
+/// that announced a body it never sends, or holds it back behind `Expect: 100-continue`, is
+/// told at once. (A function, not a layer of its own: every layer costs the hot path.)
+pub async fn check_body_then(body_limit: usize, req: Request, next: Next) -> Response {
     // Safe methods carry no body any handler reads: the hot path stops here.
     if req.method().is_safe() {
         return next.run(req).await;
@@ -276,7 +275,7 @@ pub async fn body_guard(State(body_limit): State<BodyLimit>, req: Request, next:
         return next.run(req).await;
     }
     let (parts, body) = req.into_parts();
-    let Ok(bytes) = to_bytes(body, body_limit.0).await else {
+    let Ok(bytes) = to_bytes(body, body_limit).await else {
         return too_large(api);
     };
     if let Err(r) = check_body(&parts.headers, &bytes) {

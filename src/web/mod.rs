@@ -4,6 +4,7 @@
 pub mod api;
 pub mod client;
 pub mod csrf;
+pub mod edge;
 pub mod error;
 pub mod guards;
 pub mod headers;
@@ -27,10 +28,10 @@ use crate::state::AppState;
 
 /// Every route of the application with its layers. Used by `serve` and by the tests.
 pub fn router(state: AppState) -> Router {
-    // Innermost first: a request passes host check → input check (path, query) → session →
-    // identity → CSRF context → setup gate → status gate → CSRF check → input check (body) →
-    // handler. The input checks refuse control characters and invalid UTF-8 before any
-    // handler reads them (see `input`).
+    // Innermost first: a request passes the edge check (host name, path and query text) →
+    // session → identity (which runs the rest in the request's CSRF context) → setup gate →
+    // status gate → CSRF check (which checks the body's text last) → handler. Few layers on
+    // purpose: each one costs every request (see `edge`).
     let app = Router::new()
         .route("/", get(ui::home::page))
         .route("/setup", get(ui::setup::page).post(ui::setup::submit))
@@ -166,18 +167,12 @@ pub fn router(state: AppState) -> Router {
             get(api::admin::get_settings).put(api::admin::put_settings),
         )
         .fallback(error::not_found)
-        .layer(from_fn_with_state(
-            input::BodyLimit(state.config.server.body_limit),
-            input::body_guard,
-        ))
         .layer(from_fn_with_state(state.clone(), csrf::verify))
         .layer(axum::middleware::from_fn(guards::status_gate))
         .layer(from_fn_with_state(state.clone(), setup_gate::redirect))
-        .layer(from_fn_with_state(state.clone(), csrf::context))
         .layer(from_fn_with_state(state.clone(), identity::resolve))
         .layer(session::layer(&state))
-        .layer(axum::middleware::from_fn(input::guard))
-        .layer(from_fn_with_state(state.clone(), host::check));
+        .layer(from_fn_with_state(state.clone(), edge::check));
 
     let trust = state.config.server.trusted_proxies.clone();
     Router::new()
