@@ -87,6 +87,16 @@ impl RequestCsrf {
         token.clone()
     }
 
+    /// The nonce naming this browser: the one it sent, else the one minted for it (set as a
+    /// cookie on the way out).
+    fn browser_nonce(&self) -> Option<String> {
+        let _ = self.signed_token();
+        match self.issued.get() {
+            Some((_, Some(minted))) => Some(minted.clone()),
+            _ => self.nonce.clone(),
+        }
+    }
+
     /// The signed token a submitted form must carry (from the cookie the browser sent).
     fn expected_signed(&self) -> Option<String> {
         self.nonce.as_ref().map(|n| self.sign(n))
@@ -163,6 +173,18 @@ pub async fn page_token(session: &Session) -> Result<String, tower_sessions::ses
         }
         _ => session::session_csrf_token(session).await,
     }
+}
+
+/// A value that names this browser without any storage: the nonce of its signed CSRF token,
+/// minted (and set as a cookie) when it has none. Single sign-on binds its round trips to
+/// it, so starting one writes no session row.
+pub fn browser_nonce() -> Option<String> {
+    REQUEST.try_with(|c| c.browser_nonce()).ok().flatten()
+}
+
+/// The nonce this browser sent, if any (never mints one).
+pub fn sent_browser_nonce() -> Option<String> {
+    REQUEST.try_with(|c| c.nonce.clone()).ok().flatten()
 }
 
 fn new_nonce() -> String {

@@ -223,7 +223,49 @@ both_databases!(
     oversized_provider_answers_fail_cleanly,
     tokens_for_another_party_or_from_the_future_are_refused,
     discovery_problems_say_misconfigured_and_the_banner_page_is_200,
+    starting_a_sign_in_writes_no_session_row,
 );
+
+/// A started sign-in is bound to the browser by its CSRF nonce cookie, not by a session: a
+/// script hammering the SSO button costs no session rows (issue 9, point 13's concern).
+async fn starting_a_sign_in_writes_no_session_row(db: Db) {
+    let Some((app, idp)) = start(db, Policy::Auto, true, |_| {}).await else {
+        return;
+    };
+    for _ in 0..20 {
+        let r = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+            .get(app.url("/api/auth/oidc/idp/login"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303);
+        let cookies: Vec<&str> = r
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        assert!(
+            cookies.iter().any(|c| c.starts_with("hallpass_csrf=")),
+            "{cookies:?}"
+        );
+        assert!(
+            !cookies.iter().any(|c| c.starts_with("hallpass_session=")),
+            "{cookies:?}"
+        );
+    }
+    assert_eq!(crate::support::count_sessions(&app, None).await, 0);
+    // The round trip still works, and signing in writes exactly one session.
+    let c = app.client();
+    assert_eq!(
+        location(&sso_login(&app, &idp, &c, "idp", ALICE).await),
+        "/account"
+    );
+    assert_eq!(crate::support::count_sessions(&app, None).await, 1);
+}
 
 /// Bob's stored sessions.
 async fn bob_sessions(app: &TestApp) -> usize {

@@ -1,7 +1,8 @@
 //! Started single sign-on round trips, kept in the database until their callback.
 //!
-//! A flow is stored under the SHA-256 of its `state` and of a random *binding* kept in the
-//! browser's session, so only the browser that started it can finish it. The callback takes
+//! A flow is stored under the SHA-256 of its `state` and of a *binding* that names the
+//! browser (the nonce cookie of its signed CSRF token), so only the browser that started it
+//! can finish it. The callback takes
 //! it with one DELETE: when the same callback arrives several times at once (a double click,
 //! a retrying proxy, an attacker racing the victim), exactly one request gets the flow and
 //! exchanges the code; the others are refused before the provider is contacted.
@@ -39,7 +40,7 @@ fn sha256_hex(value: &str) -> String {
     out
 }
 
-/// Stores a started flow for the browser whose session holds `binding`.
+/// Stores a started flow for the browser named by `binding`.
 pub async fn remember(
     db: &DbPool,
     binding: &str,

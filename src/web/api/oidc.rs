@@ -1,6 +1,8 @@
 //! `GET /api/auth/oidc/{provider}/login` and `…/callback`: the browser's round trip to an
 //! OpenID provider. Started flows (nonce, PKCE verifier, redirect URI) live in the database,
-//! bound to the browser's session by a random value kept there (`service::sso::flows`); they
+//! bound to the browser by the nonce of its signed CSRF token, a cookie that needs no
+//! storage (`web::csrf::browser_nonce`, `service::sso::flows`), so starting one writes no
+//! session row; they
 //! are single-use — consumed before the code is exchanged — and expire after ten minutes.
 //! Every failure ends on a page with a banner that says what kind of problem it was; details
 //! (never a code or token) go to the log.
@@ -8,9 +10,6 @@
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rand::RngCore;
 use serde::Deserialize;
 use tower_sessions::Session;
 
@@ -24,9 +23,6 @@ use crate::state::AppState;
 use crate::web::client::Client;
 use crate::web::identity::{MaybeUser, safe_next};
 use crate::web::session;
-
-/// The session key of the random value that binds started flows to this browser.
-const BINDING_KEY: &str = "oidc_binding";
 
 /// What went wrong, as the login page's `sso_error` code.
 #[derive(Debug, Clone, Copy)]
@@ -154,22 +150,9 @@ pub fn redirect_uri(
     format!("{base}/api/auth/oidc/{provider_id}/callback")
 }
 
-/// This browser's binding value, made (and kept in the session) on first use.
-async fn binding(session: &Session) -> Result<String, tower_sessions::session::Error> {
-    if let Some(b) = session.get::<String>(BINDING_KEY).await? {
-        return Ok(b);
-    }
-    let mut raw = [0u8; 32];
-    rand::rng().fill_bytes(&mut raw);
-    let b = URL_SAFE_NO_PAD.encode(raw);
-    session.insert(BINDING_KEY, &b).await?;
-    Ok(b)
-}
-
 /// Sends the browser to the provider; used by the login buttons and by "Verify & Link".
 pub async fn begin(
     state: &AppState,
-    session: &Session,
     headers: &HeaderMap,
     client: &Client,
     provider: &Provider,
@@ -185,8 +168,9 @@ pub async fn begin(
             tracing::warn!(provider = %provider.id, error = %e, "cannot start OIDC sign-in");
             Banner::for_start(&e)
         })?;
-    let binding = binding(session).await.map_err(|e| {
-        tracing::error!(error = %e, "cannot keep the OIDC binding in the session");
+    // The browser's CSRF nonce (a cookie, no storage) binds the flow to this browser.
+    let binding = crate::web::csrf::browser_nonce().ok_or_else(|| {
+        tracing::error!("no CSRF context to bind the OIDC sign-in to");
         Banner::Failed
     })?;
     flows::remember(&state.db, &binding, &flow_state, flow)
@@ -205,7 +189,6 @@ pub struct LoginQuery {
 
 pub async fn login(
     State(state): State<AppState>,
-    session: Session,
     headers: HeaderMap,
     client: Client,
     Path(id): Path<String>,
@@ -217,17 +200,7 @@ pub async fn login(
         Err(e) => return crate::web::error::UiError::from(e).into_response(),
     };
     let next = safe_next(q.next.as_deref());
-    match begin(
-        &state,
-        &session,
-        &headers,
-        &client,
-        &provider,
-        Purpose::Login,
-        next,
-    )
-    .await
-    {
+    match begin(&state, &headers, &client, &provider, Purpose::Login, next).await {
         Ok(r) => r,
         Err(b) => to_login(b),
     }
@@ -264,7 +237,7 @@ pub async fn callback(
     // Single use: the flow is consumed (one DELETE) before anything else is checked, so of
     // several deliveries of this callback only one goes on to exchange the code.
     let given = q.state.unwrap_or_default();
-    let bound = session.get::<String>(BINDING_KEY).await.ok().flatten();
+    let bound = crate::web::csrf::sent_browser_nonce();
     let taken = match bound {
         Some(b) if !given.is_empty() => flows::take(&state.db, &b, &given).await,
         _ => Ok(Err(Missing::Unknown)),

@@ -172,7 +172,6 @@ pub async fn page(
 pub async fn link_identity(
     State(state): State<AppState>,
     me: CurrentUser,
-    session: Session,
     client: Client,
     headers: axum::http::HeaderMap,
     axum::extract::Path(provider): axum::extract::Path<String>,
@@ -191,7 +190,6 @@ pub async fn link_identity(
         Attempt::new(Action::SsoLink, client.ip(), Some(&me.user.username)).by(me.actor(&client));
     let start = crate::web::api::oidc::begin(
         &state,
-        &session,
         &headers,
         &client,
         &p,

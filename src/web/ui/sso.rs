@@ -578,7 +578,6 @@ pub async fn links(
 pub async fn verify_and_link(
     State(state): State<AppState>,
     RequireAdmin(me): RequireAdmin,
-    session: Session,
     client: Client,
     headers: HeaderMap,
     Path(id): Path<String>,
@@ -589,7 +588,6 @@ pub async fn verify_and_link(
         Attempt::new(Action::SsoLink, client.ip(), Some(&me.user.username)).by(me.actor(&client));
     let start = flow::begin(
         &state,
-        &session,
         &headers,
         &client,
         &p,
