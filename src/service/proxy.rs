@@ -132,24 +132,33 @@ pub async fn set_preset(
             settings::set_proxy_preset_previous(conn, Some(encode(current)))?;
             settings::set_proxy_preset(conn, preset.map(Preset::as_str))?;
             let detail = format!("{} -> {}", label(current), label(preset));
-            audit::insert(
-                conn,
-                &audit::NewEvent {
-                    actor_id: actor.user_id,
-                    actor: &actor.name,
-                    action: "settings.proxy_preset",
-                    target: Some("instance"),
-                    ip: actor.ip.as_deref(),
-                    outcome: "success",
-                    detail: Some(&detail),
-                },
-            )?;
+            audit_preset_change(conn, &actor, &detail)?;
             Ok(())
         })
     })
     .await?;
     runtime.set(preset);
     Ok(())
+}
+
+/// The audit event of a preset change or revert (`detail`: "old -> new").
+fn audit_preset_change(
+    conn: &mut db::Conn,
+    actor: &super::Actor,
+    detail: &str,
+) -> Result<(), crate::db::DbError> {
+    audit::insert(
+        conn,
+        &audit::NewEvent {
+            actor_id: actor.user_id,
+            actor: &actor.name,
+            action: "settings.proxy_preset",
+            target: Some("instance"),
+            ip: actor.ip.as_deref(),
+            outcome: "success",
+            detail: Some(detail),
+        },
+    )
 }
 
 /// Brings back the preset the last change replaced and clears the snapshot: one step of
@@ -175,18 +184,7 @@ pub async fn revert_preset(
                 settings::set_proxy_preset(conn, restored.map(Preset::as_str))?;
                 settings::set_proxy_preset_previous(conn, None)?;
                 let detail = format!("reverted: {} -> {}", label(current), label(restored));
-                audit::insert(
-                    conn,
-                    &audit::NewEvent {
-                        actor_id: actor.user_id,
-                        actor: &actor.name,
-                        action: "settings.proxy_preset",
-                        target: Some("instance"),
-                        ip: actor.ip.as_deref(),
-                        outcome: "success",
-                        detail: Some(&detail),
-                    },
-                )?;
+                audit_preset_change(conn, &actor, &detail)?;
                 Ok::<_, ServiceError>(restored)
             })
         })
