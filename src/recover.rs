@@ -17,10 +17,10 @@ use hallpass::db::{self, Backend, DbPool, PoolOptions};
 use hallpass::domain::policy::PolicyError;
 use hallpass::domain::sso::{PROXY_PROVIDER, Source};
 use hallpass::domain::{Email, Password, Role, User, Username};
-use hallpass::service::ServiceError;
 use hallpass::service::admin::{self, Change, InitialPassword, Profile};
 use hallpass::service::passwords::PasswordHasher;
 use hallpass::service::recovery::{self, Overview};
+use hallpass::service::{Missing, Refusal, ServiceError};
 
 /// `hallpass recover`'s arguments.
 #[derive(Args)]
@@ -105,7 +105,7 @@ enum Failure {
 impl From<ServiceError> for Failure {
     fn from(e: ServiceError) -> Self {
         match e {
-            ServiceError::Policy(p) => Failure::Refused(p.to_string()),
+            ServiceError::Refused(Refusal::Policy(p)) => Failure::Refused(p.to_string()),
             other => Failure::Failed(other.to_string()),
         }
     }
@@ -248,9 +248,11 @@ impl Ctx {
     /// The account named `username`, or a failure naming it.
     fn user(&self, username: &str) -> Result<User, Failure> {
         match self.block(recovery::find_user(&self.db, username)) {
-            Err(ServiceError::NotFound) => Err(Failure::Failed(format!(
-                "no account named \"{username}\" (hallpass recover status lists them)"
-            ))),
+            Err(ServiceError::Refused(Refusal::NotFound(Missing::Account))) => {
+                Err(Failure::Failed(format!(
+                    "no account named \"{username}\" (hallpass recover status lists them)"
+                )))
+            }
             other => Ok(other?),
         }
     }
@@ -470,7 +472,7 @@ fn change_standing(ctx: &Ctx, username: &str, force: bool, change: Change) -> Re
         user.id,
         change,
     )) {
-        Err(ServiceError::Policy(PolicyError::LastActiveAdmin)) => {
+        Err(ServiceError::Refused(Refusal::Policy(PolicyError::LastActiveAdmin))) => {
             return Err(Failure::Refused(format!(
                 "\"{name}\" is the last active admin: {gerund} it would leave nobody able to \
                  administer Hallpass, so nothing was changed.\n\

@@ -1,5 +1,6 @@
 //! Start-up and the serving loop: connect, migrate, bootstrap, serve until told to stop.
 
+use crate::service::Refusal;
 use std::future::Future;
 use std::net::SocketAddr;
 
@@ -102,7 +103,7 @@ pub async fn prepare(
                     users = 1;
                 }
                 // Another instance on the same database won the race: that is fine.
-                Err(ServiceError::AlreadySetUp) => users = 1,
+                Err(ServiceError::Refused(Refusal::AlreadySetUp)) => users = 1,
                 Err(e) => return Err(StartupError::Bootstrap(e)),
             }
         }

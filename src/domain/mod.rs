@@ -6,6 +6,7 @@ pub mod api_key;
 mod errors;
 pub mod policy;
 pub mod proxy;
+pub mod refusal;
 pub mod sso;
 mod user;
 

@@ -1,7 +1,7 @@
 //! Creating accounts and changing passwords.
 
 use super::passwords::PasswordHasher;
-use super::{Actor, ServiceError};
+use super::{Actor, Missing, Refusal, ServiceError};
 use crate::db::{self, DbPool, audit, sessions, users};
 use crate::domain::{Email, FieldErrors, Password, Role, Status, User, Username};
 
@@ -55,7 +55,7 @@ pub async fn create_first_admin(
     db.run(move |conn| {
         db::write_tx(conn, |conn| {
             if users::count(conn)? > 0 {
-                return Err(ServiceError::AlreadySetUp);
+                return Err(ServiceError::Refused(Refusal::AlreadySetUp));
             }
             if users::name_reserved(conn, &new.username.key())? {
                 return Err(ServiceError::Validation(FieldErrors::single(
@@ -106,10 +106,7 @@ pub async fn change_own_password(
     ip: Option<String>,
 ) -> Result<(), ServiceError> {
     if user.id == crate::env_auth::BREAK_GLASS_ID {
-        return Err(ServiceError::Refused {
-            code: "BREAK_GLASS_ACCOUNT",
-            message: "The break-glass admin's password is HALLPASS_ADMIN_KEY: change the variable and restart to rotate it.".into(),
-        });
+        return Err(Refusal::BreakGlassPassword.into());
     }
     let mut errors = FieldErrors::new();
     let new_password = match Password::parse_confirmed(new, confirm) {
@@ -183,7 +180,7 @@ impl Registration {
 
 /// Self-registration: creates a `user` account, `pending` (or `active` when the instance
 /// approves new accounts automatically), audited as `user.register`. Refused with
-/// [`ServiceError::RegistrationClosed`] while registration is off; the setting is read again
+/// [`ServiceError::Refused(Refusal::NotFound(Missing::Endpoint))`] while registration is off; the setting is read again
 /// inside the locked transaction, so an admin closing registration wins over a form in flight.
 pub async fn register(
     db: &DbPool,
@@ -193,14 +190,14 @@ pub async fn register(
 ) -> Result<User, ServiceError> {
     // Cheap check first: a closed instance spends no hash on the request.
     if !db.run(db::settings::get).await?.registration_enabled {
-        return Err(ServiceError::RegistrationClosed);
+        return Err(ServiceError::Refused(Refusal::NotFound(Missing::Endpoint)));
     }
     let hash = hasher.hash(new.password.expose()).await?;
     db.run(move |conn| {
         db::write_tx(conn, |conn| {
             let settings = db::settings::get(conn)?;
             if !settings.registration_enabled {
-                return Err(ServiceError::RegistrationClosed);
+                return Err(ServiceError::Refused(Refusal::NotFound(Missing::Endpoint)));
             }
             let profile = super::admin::Profile {
                 username: new.username,

@@ -2,6 +2,7 @@
 //! the JSON API alike. Each runs in one locked transaction that re-reads the target, checks
 //! the rules of `domain::policy`, writes, and records an audit event.
 
+use super::Missing;
 use rand::Rng;
 
 use super::passwords::PasswordHasher;
@@ -253,7 +254,8 @@ pub async fn apply(
     };
     db.run(move |conn| {
         db::write_tx(conn, |conn| {
-            let target = users::find_by_id(conn, target_id)?.ok_or(ServiceError::NotFound)?;
+            let target =
+                users::find_by_id(conn, target_id)?.ok_or(ServiceError::from(Missing::Account))?;
             let new_role = match &change {
                 Change::Edit(p) => Some(p.role),
                 _ => None,

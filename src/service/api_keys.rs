@@ -12,7 +12,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
 
-use super::{Actor, ServiceError};
+use super::{Actor, Missing, Refusal, ServiceError};
 use crate::db::{self, DbPool, api_keys, audit, users};
 use crate::domain::{ApiKey, NewApiKey, User};
 use crate::secret::ServerSecret;
@@ -91,12 +91,7 @@ pub async fn create(
     new: NewApiKey,
 ) -> Result<CreatedKey, ServiceError> {
     if owner.id == crate::env_auth::BREAK_GLASS_ID {
-        return Err(ServiceError::Refused {
-            code: "BREAK_GLASS_ACCOUNT",
-            message:
-                "The break-glass admin cannot own API keys: create a regular admin for automation."
-                    .into(),
-        });
+        return Err(Refusal::BreakGlassApiKeys.into());
     }
     let clear = generate();
     let key_hmac = secret.hmac_hex(clear.as_bytes());
@@ -136,7 +131,7 @@ pub async fn list_own(db: &DbPool, user_id: i64) -> Result<Vec<ApiKey>, ServiceE
 /// Any user's keys, for admins; `NotFound` when there is no such user.
 pub async fn list_for_user(db: &DbPool, user_id: i64) -> Result<Vec<ApiKey>, ServiceError> {
     db.run(move |conn| {
-        users::find_by_id(conn, user_id)?.ok_or(ServiceError::NotFound)?;
+        users::find_by_id(conn, user_id)?.ok_or(ServiceError::from(Missing::Account))?;
         Ok(api_keys::list_for_user(conn, user_id)?)
     })
     .await
@@ -147,7 +142,7 @@ pub async fn find_own(db: &DbPool, owner_id: i64, id: i64) -> Result<ApiKey, Ser
     db.run(move |conn| {
         api_keys::find(conn, id)?
             .filter(|k| k.user_id == owner_id)
-            .ok_or(ServiceError::ApiKeyNotFound)
+            .ok_or(ServiceError::Refused(Refusal::NotFound(Missing::ApiKey)))
     })
     .await
 }
@@ -177,7 +172,7 @@ async fn revoke(
         db::write_tx(conn, |conn| {
             let key = api_keys::find(conn, id)?
                 .filter(|k| owner.is_none_or(|o| o == k.user_id))
-                .ok_or(ServiceError::ApiKeyNotFound)?;
+                .ok_or(ServiceError::Refused(Refusal::NotFound(Missing::ApiKey)))?;
             api_keys::delete(conn, key.id, owner)?;
             let owner_name = users::find_by_id(conn, key.user_id)?
                 .map_or_else(|| key.user_id.to_string(), |u| u.username);

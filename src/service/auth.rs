@@ -1,5 +1,6 @@
 //! Signing in with a password, and checking that a session still speaks for its user.
 
+use super::Refusal;
 use super::ServiceError;
 use super::passwords::PasswordHasher;
 use crate::db::{DbPool, audit, users};
@@ -26,7 +27,7 @@ pub async fn login_with_password(
     }
     // Checked before any hashing: when password sign-in is off it costs nothing to refuse.
     if !super::sso::providers::modes(db, &config.sso).await?.local {
-        return Err(ServiceError::LocalLoginDisabled);
+        return Err(ServiceError::Refused(Refusal::LocalLoginDisabled));
     }
     let key = identifier.trim().to_lowercase();
     let lookup = key.clone();
@@ -65,7 +66,7 @@ pub async fn login_with_password(
         )?;
         match user {
             Some(u) if allowed => Ok(u),
-            _ => Err(ServiceError::InvalidCredentials),
+            _ => Err(ServiceError::Refused(Refusal::InvalidCredentials)),
         }
     })
     .await
@@ -118,6 +119,6 @@ async fn break_glass_login(
         tracing::warn!("the break-glass admin (HALLPASS_ADMIN_KEY) signed in");
         Ok(bg.user())
     } else {
-        Err(ServiceError::InvalidCredentials)
+        Err(ServiceError::Refused(Refusal::InvalidCredentials))
     }
 }

@@ -16,37 +16,18 @@ pub mod sso;
 
 use crate::db::DbError;
 use crate::domain::FieldErrors;
+pub use crate::domain::refusal::{Missing, Refusal, Revertible};
 
-/// Errors of the service layer; the web layer turns each into a page or a JSON error.
+/// Errors of the service layer; the web layer maps each to one status and code
+/// (`web::error::answer`) and renders it as a page or as JSON.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
     /// Input broke a rule; messages are keyed by form field.
     #[error("invalid input: {}", .0.summary())]
     Validation(FieldErrors),
-    /// Unknown account, wrong password or an account that may not sign in: one answer for all.
-    #[error("Invalid username or password.")]
-    InvalidCredentials,
-    /// The first admin exists already.
-    #[error("Hallpass is already set up.")]
-    AlreadySetUp,
-    /// No such account.
-    #[error("Not found.")]
-    NotFound,
-    /// No such API key (or it belongs to someone else).
-    #[error("No such API key.")]
-    ApiKeyNotFound,
-    /// Self-registration is switched off (the page and the form then do not exist).
-    #[error("Registration is closed.")]
-    RegistrationClosed,
-    /// Password sign-in is switched off for the instance (single sign-on only).
-    #[error("Password sign-in is turned off here: sign in with single sign-on.")]
-    LocalLoginDisabled,
-    /// A single sign-on rule refused the change; `code` is the API error code.
-    #[error("{message}")]
-    Refused { code: &'static str, message: String },
-    /// A rule of user administration refused the change.
+    /// A rule said no (see [`Refusal`]).
     #[error(transparent)]
-    Policy(#[from] crate::domain::policy::PolicyError),
+    Refused(#[from] Refusal),
     /// Too many failures from this client (or for this account from this client): answered
     /// `429` with `Retry-After`, before any work is done.
     #[error("{0}")]
@@ -55,6 +36,21 @@ pub enum ServiceError {
     Db(#[from] DbError),
     #[error(transparent)]
     Hash(#[from] passwords::HashError),
+    /// Something that should not fail did (answered 500; the text goes to the log only).
+    #[error("{0}")]
+    Internal(&'static str),
+}
+
+impl From<crate::domain::policy::PolicyError> for ServiceError {
+    fn from(p: crate::domain::policy::PolicyError) -> Self {
+        ServiceError::Refused(Refusal::Policy(p))
+    }
+}
+
+impl From<Missing> for ServiceError {
+    fn from(m: Missing) -> Self {
+        ServiceError::Refused(Refusal::NotFound(m))
+    }
 }
 
 /// Who did something, for the audit log.

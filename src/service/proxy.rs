@@ -3,7 +3,7 @@
 
 use std::sync::RwLock;
 
-use super::ServiceError;
+use super::{Refusal, Revertible, ServiceError};
 use crate::config::ProxyConfig;
 use crate::db::{self, DbPool, audit, identities, settings, users};
 use crate::domain::proxy::{HeaderNames, Preset, ProxyIdentity, role_for_groups};
@@ -174,10 +174,7 @@ pub async fn revert_preset(
                 let restored = settings::proxy_preset_previous(conn)?
                     .as_deref()
                     .and_then(decode)
-                    .ok_or_else(|| ServiceError::Refused {
-                        code: "NOTHING_TO_REVERT",
-                        message: "There is no previous header preset to go back to.".into(),
-                    })?;
+                    .ok_or(Refusal::NothingToRevert(Revertible::ProxyPreset))?;
                 let current = settings::proxy_preset(conn)?
                     .as_deref()
                     .and_then(Preset::parse);

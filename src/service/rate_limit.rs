@@ -35,6 +35,7 @@
 //! [`MAX_ENTRIES`] entries in all (oldest evicted first), accounts are kept as keyed 64-bit
 //! hashes, and IPv6 clients are counted per /64 (one household, one counter).
 
+use super::Refusal;
 use std::collections::HashMap;
 use std::future::Future;
 use std::hash::{BuildHasher, RandomState};
@@ -109,7 +110,7 @@ impl Action {
             // The start is what costs: every one counts, however it ends.
             (Action::SsoLink, _) => Verdict::Failed,
             (_, Ok(_)) => Verdict::Succeeded,
-            (_, Err(ServiceError::InvalidCredentials)) => Verdict::Failed,
+            (_, Err(ServiceError::Refused(Refusal::InvalidCredentials))) => Verdict::Failed,
             // A wrong current password, not a new one that breaks the rules.
             (Action::PasswordChange, Err(ServiceError::Validation(f))) => {
                 if f.get("current_password").is_some() {
@@ -1068,7 +1069,7 @@ mod tests {
             Verdict::Uncounted
         );
         assert_eq!(
-            Action::Login.verdict::<()>(&Err(ServiceError::LocalLoginDisabled)),
+            Action::Login.verdict::<()>(&Err(ServiceError::Refused(Refusal::LocalLoginDisabled))),
             Verdict::Uncounted
         );
         assert_eq!(Action::Login.verdict(&Ok(())), Verdict::Succeeded);

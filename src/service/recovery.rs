@@ -3,6 +3,7 @@
 //! be using, so every change takes the same instance write lock as the web's
 //! (`db::write_tx`) and is recorded in the audit log with the actor [`ACTOR`].
 
+use super::Missing;
 use super::sso::SignInModes;
 use super::{Actor, ServiceError};
 use crate::db::{self, DbPool, audit, identities, oidc_providers, sessions, settings, users};
@@ -113,16 +114,16 @@ pub async fn overview(db: &DbPool, env: &SsoEnv) -> Result<Overview, ServiceErro
 }
 
 /// The account named `username` (case-insensitively), deleted or not. A name that is not a
-/// valid username cannot belong to anyone: [`ServiceError::NotFound`].
+/// valid username cannot belong to anyone: [`ServiceError::from(Missing::Account)`].
 pub async fn find_user(db: &DbPool, username: &str) -> Result<User, ServiceError> {
     let Ok(name) = Username::parse(username) else {
-        return Err(ServiceError::NotFound);
+        return Err(ServiceError::from(Missing::Account));
     };
     // Usernames cannot contain `@`, so this key never matches an email.
     let key = name.key();
     db.run(move |conn| users::find_by_login(conn, &key))
         .await?
-        .ok_or(ServiceError::NotFound)
+        .ok_or(ServiceError::from(Missing::Account))
 }
 
 /// What `wipe-sso` removed.

@@ -6,6 +6,7 @@
 //! browser. The code is printed in the log at start-up and by `hallpass setup-code`, and
 //! kept in the database so that every process on it asks for the same one.
 
+use super::Refusal;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -131,7 +132,10 @@ pub async fn claim(
         }
     };
     let result = limiter.guard(attempt, work).await;
-    if matches!(result, Ok(_) | Err(ServiceError::AlreadySetUp)) {
+    if matches!(
+        result,
+        Ok(_) | Err(ServiceError::Refused(Refusal::AlreadySetUp))
+    ) {
         gate.mark_done();
     }
     result

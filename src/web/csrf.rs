@@ -13,6 +13,7 @@
 //! anonymous page views cost no storage; a page on another site can neither read the
 //! cookie nor compute the HMAC.
 
+use crate::service::Refusal;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
@@ -219,7 +220,7 @@ pub async fn verify(
     let api = req.uri().path().starts_with("/api/");
     if !same_origin(req.headers(), &state.config) {
         tracing::warn!(path = %req.uri().path(), "refused a cross-site request");
-        return refuse(api, "CROSS_SITE_REQUEST", "Cross-site request refused.");
+        return refuse(api, Refusal::CrossSiteRequest);
     }
     // Only browser-borne credentials ride along on a forged request: the session cookie, and
     // the identity a forward-auth proxy adds to whatever the browser sends. A caller who
@@ -256,19 +257,15 @@ pub async fn verify(
     if ok {
         super::input::check_body_then(body_limit, req, next).await
     } else {
-        refuse(
-            api,
-            "CSRF_TOKEN_INVALID",
-            "This form has expired or did not come from Hallpass. Go back, reload the page and try again.",
-        )
+        refuse(api, Refusal::CsrfTokenInvalid)
     }
 }
 
-fn refuse(api: bool, code: &'static str, message: &str) -> Response {
+fn refuse(api: bool, refusal: Refusal) -> Response {
     if api {
-        ApiError::new(StatusCode::FORBIDDEN, code, message).into_response()
+        ApiError::from(refusal).into_response()
     } else {
-        UiError::Forbidden(message.to_owned()).into_response()
+        UiError::from(refusal).into_response()
     }
 }
 

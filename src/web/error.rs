@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::domain::FieldErrors;
-use crate::service::ServiceError;
+use crate::service::{Refusal, ServiceError};
 
 /// An error answered to a JSON client.
 #[derive(Debug)]
@@ -33,11 +33,7 @@ impl ApiError {
     }
 
     pub fn unauthenticated() -> Self {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            "UNAUTHENTICATED",
-            "Sign in first.",
-        )
+        Self::from(Refusal::Unauthenticated)
     }
 
     pub fn internal(detail: impl std::fmt::Display) -> Self {
@@ -66,56 +62,105 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The one status table: the HTTP status and API code of every service error. HTML pages
+/// and JSON answers both take their status from here, so they cannot disagree.
+pub fn answer(e: &ServiceError) -> (StatusCode, &'static str) {
+    match e {
+        ServiceError::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_FAILED"),
+        ServiceError::Refused(r) => refusal_answer(r),
+        ServiceError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED"),
+        ServiceError::Db(d) if d.is_client_input() => (StatusCode::BAD_REQUEST, "INVALID_INPUT"),
+        ServiceError::Db(_) | ServiceError::Hash(_) | ServiceError::Internal(_) => {
+            (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL")
+        }
+    }
+}
+
+/// The status and API code of each refusal.
+pub fn refusal_answer(r: &Refusal) -> (StatusCode, &'static str) {
+    use StatusCode as S;
+    match r {
+        Refusal::Unauthenticated => (S::UNAUTHORIZED, "UNAUTHENTICATED"),
+        Refusal::InvalidCredentials => (S::UNAUTHORIZED, "INVALID_CREDENTIALS"),
+        Refusal::InvalidApiKey => (S::UNAUTHORIZED, "INVALID_API_KEY"),
+        Refusal::LocalLoginDisabled => (S::FORBIDDEN, "LOCAL_LOGIN_DISABLED"),
+        Refusal::AccountPending => (S::FORBIDDEN, "ACCOUNT_PENDING"),
+        Refusal::AccountRejected => (S::FORBIDDEN, "ACCOUNT_REJECTED"),
+        Refusal::AdminOnly => (S::FORBIDDEN, "FORBIDDEN"),
+        Refusal::ReadOnlyKey => (S::FORBIDDEN, "WRITE_ACCESS_REQUIRED"),
+        Refusal::CsrfTokenInvalid => (S::FORBIDDEN, "CSRF_TOKEN_INVALID"),
+        Refusal::CrossSiteRequest => (S::FORBIDDEN, "CROSS_SITE_REQUEST"),
+        Refusal::AlreadySetUp => (S::CONFLICT, "ALREADY_SET_UP"),
+        Refusal::SetupRequired => (S::SERVICE_UNAVAILABLE, "SETUP_REQUIRED"),
+        Refusal::NotFound(_) => (S::NOT_FOUND, "NOT_FOUND"),
+        Refusal::BreakGlassPassword
+        | Refusal::BreakGlassApiKeys
+        | Refusal::BreakGlassIdentities => (S::CONFLICT, "BREAK_GLASS_ACCOUNT"),
+        Refusal::NothingToRevert(_) => (S::CONFLICT, "NOTHING_TO_REVERT"),
+        Refusal::ProviderReadOnly(_) => (S::CONFLICT, "PROVIDER_READ_ONLY"),
+        Refusal::LastSignInMethod(_) => (S::CONFLICT, "LAST_SIGN_IN_METHOD"),
+        Refusal::AlreadyLinked(_) => (S::CONFLICT, "ALREADY_LINKED"),
+        Refusal::IdentityTaken(_) => (S::CONFLICT, "IDENTITY_TAKEN"),
+        Refusal::Policy(p) => (S::CONFLICT, policy_code(p)),
+    }
+}
+
+/// The sentence of a refusal that a form shows inline (409: the request was fine, the state
+/// of things said no), or `None` for every other error, which gets its own page.
+pub fn conflict_message(e: &ServiceError) -> Option<String> {
+    match e {
+        ServiceError::Refused(r) if refusal_answer(r).0 == StatusCode::CONFLICT => {
+            Some(r.to_string())
+        }
+        _ => None,
+    }
+}
+
+/// The message a client sees for an error: the refusal's own sentence, never an internal
+/// detail (those are logged here, once).
+fn public_message(e: &ServiceError) -> String {
+    match e {
+        ServiceError::Validation(fields) => fields.summary(),
+        ServiceError::Refused(r) => r.to_string(),
+        ServiceError::RateLimited(l) => l.to_string(),
+        ServiceError::Db(d) if d.is_client_input() => {
+            tracing::info!(error = %d, "refused input the database cannot store");
+            UNSTORABLE.to_owned()
+        }
+        ServiceError::Db(_) | ServiceError::Hash(_) | ServiceError::Internal(_) => {
+            tracing::error!(error = %e, "internal error");
+            INTERNAL_MESSAGE.to_owned()
+        }
+    }
+}
+
+const INTERNAL_MESSAGE: &str = "Something went wrong on the server.";
+
 impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
-        match e {
-            ServiceError::Validation(fields) => Self {
-                status: StatusCode::UNPROCESSABLE_ENTITY,
-                code: "VALIDATION_FAILED",
-                message: fields.summary(),
-                fields: Some(fields),
-                retry_after: None,
-            },
-            ServiceError::InvalidCredentials => Self::new(
-                StatusCode::UNAUTHORIZED,
-                "INVALID_CREDENTIALS",
-                e.to_string(),
-            ),
-            ServiceError::AlreadySetUp => {
-                Self::new(StatusCode::CONFLICT, "ALREADY_SET_UP", e.to_string())
-            }
-            ServiceError::NotFound => {
-                Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", "No such account.")
-            }
-            ServiceError::ApiKeyNotFound => {
-                Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", e.to_string())
-            }
-            ServiceError::RegistrationClosed => {
-                Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", "No such endpoint.")
-            }
-            ServiceError::Policy(p) => {
-                Self::new(StatusCode::CONFLICT, policy_code(&p), p.to_string())
-            }
-            ServiceError::LocalLoginDisabled => {
-                Self::new(StatusCode::FORBIDDEN, "LOCAL_LOGIN_DISABLED", e.to_string())
-            }
-            ServiceError::Refused { code, message } => {
-                Self::new(StatusCode::CONFLICT, code, message)
-            }
-            ServiceError::RateLimited(limited) => Self {
-                retry_after: Some(limited.retry_after),
-                ..Self::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "RATE_LIMITED",
-                    limited.to_string(),
-                )
-            },
-            ServiceError::Db(d) if d.is_client_input() => {
-                tracing::info!(error = %d, "refused input the database cannot store");
-                Self::new(StatusCode::BAD_REQUEST, "INVALID_INPUT", UNSTORABLE)
-            }
-            ServiceError::Db(_) | ServiceError::Hash(_) => Self::internal(e),
+        let (status, code) = answer(&e);
+        let message = public_message(&e);
+        let retry_after = match &e {
+            ServiceError::RateLimited(l) => Some(l.retry_after),
+            _ => None,
+        };
+        let fields = match e {
+            ServiceError::Validation(fields) => Some(fields),
+            _ => None,
+        };
+        Self {
+            status,
+            code,
+            message,
+            fields,
+            retry_after,
         }
+    }
+}
+
+impl From<Refusal> for ApiError {
+    fn from(r: Refusal) -> Self {
+        ApiError::from(ServiceError::Refused(r))
     }
 }
 
@@ -152,12 +197,12 @@ pub fn policy_code(p: &crate::domain::policy::PolicyError) -> &'static str {
 /// An error answered with an HTML page.
 #[derive(Debug)]
 pub enum UiError {
+    /// No such page (or a record the page is about).
     NotFound,
-    Forbidden(String),
+    /// The request itself could not be read (a malformed form or query).
     BadRequest(String),
-    Conflict(String),
-    /// Too many failed attempts: `429` with `Retry-After`.
-    RateLimited(crate::service::rate_limit::Limited),
+    /// A service error, with the status of the one table ([`answer`]).
+    Service(ServiceError),
     Internal,
 }
 
@@ -170,23 +215,13 @@ impl UiError {
 
 impl From<ServiceError> for UiError {
     fn from(e: ServiceError) -> Self {
-        match e {
-            ServiceError::Validation(f) => UiError::BadRequest(f.summary()),
-            ServiceError::InvalidCredentials => UiError::Forbidden(e.to_string()),
-            ServiceError::AlreadySetUp => UiError::BadRequest(e.to_string()),
-            ServiceError::NotFound
-            | ServiceError::ApiKeyNotFound
-            | ServiceError::RegistrationClosed => UiError::NotFound,
-            ServiceError::Policy(p) => UiError::Conflict(p.to_string()),
-            ServiceError::LocalLoginDisabled => UiError::Forbidden(e.to_string()),
-            ServiceError::Refused { message, .. } => UiError::Conflict(message),
-            ServiceError::RateLimited(limited) => UiError::RateLimited(limited),
-            ServiceError::Db(d) if d.is_client_input() => {
-                tracing::info!(error = %d, "refused input the database cannot store");
-                UiError::BadRequest(UNSTORABLE.to_owned())
-            }
-            ServiceError::Db(_) | ServiceError::Hash(_) => UiError::internal(e),
-        }
+        UiError::Service(e)
+    }
+}
+
+impl From<Refusal> for UiError {
+    fn from(r: Refusal) -> Self {
+        UiError::Service(ServiceError::Refused(r))
     }
 }
 
@@ -204,35 +239,55 @@ impl From<axum::extract::rejection::FormRejection> for UiError {
 
 impl IntoResponse for UiError {
     fn into_response(self) -> Response {
-        let retry_after = match &self {
-            UiError::RateLimited(l) => Some(*l),
-            _ => None,
-        };
-        let (status, title, message) = match self {
+        let (status, message, retry_after) = match self {
             UiError::NotFound => (
                 StatusCode::NOT_FOUND,
-                "Page not found",
                 "There is nothing at this address.".to_owned(),
+                None,
             ),
-            UiError::Forbidden(m) => (StatusCode::FORBIDDEN, "Not allowed", m),
-            UiError::BadRequest(m) => (StatusCode::BAD_REQUEST, "Bad request", m),
-            UiError::Conflict(m) => (StatusCode::CONFLICT, "Not possible", m),
-            UiError::RateLimited(l) => (
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too many attempts",
-                l.to_string(),
-            ),
+            UiError::BadRequest(m) => (StatusCode::BAD_REQUEST, m, None),
+            UiError::Service(e) => {
+                let (status, _) = answer(&e);
+                let retry_after = match &e {
+                    ServiceError::RateLimited(l) => Some(*l),
+                    _ => None,
+                };
+                let message = if status.is_server_error() {
+                    public_message(&e);
+                    INTERNAL_PAGE_MESSAGE.to_owned()
+                } else {
+                    public_message(&e)
+                };
+                (status, message, retry_after)
+            }
             UiError::Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong",
-                "The server could not finish this request. The details are in its log.".to_owned(),
+                INTERNAL_PAGE_MESSAGE.to_owned(),
+                None,
             ),
         };
-        let page = super::ui::errors::render(status, title, &message);
+        let page = super::ui::errors::render(status, page_title(status), &message);
         match retry_after {
             Some(l) => with_retry_after(l, page),
             None => page,
         }
+    }
+}
+
+const INTERNAL_PAGE_MESSAGE: &str =
+    "The server could not finish this request. The details are in its log.";
+
+/// The heading of an error page, by status.
+fn page_title(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::NOT_FOUND => "Page not found",
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => "Not allowed",
+        StatusCode::CONFLICT => "Not possible",
+        StatusCode::UNPROCESSABLE_ENTITY => "Check your input",
+        StatusCode::TOO_MANY_REQUESTS => "Too many attempts",
+        StatusCode::SERVICE_UNAVAILABLE => "Not ready yet",
+        s if s.is_server_error() => "Something went wrong",
+        _ => "Bad request",
     }
 }
 

@@ -7,6 +7,7 @@
 //! - A viewer's API key is read-only: [`status_gate`] refuses its writes with
 //!   `WRITE_ACCESS_REQUIRED`.
 
+use crate::service::Refusal;
 use askama::Template;
 use axum::extract::{FromRequestParts, Request};
 use axum::http::StatusCode;
@@ -42,18 +43,12 @@ pub async fn status_gate(session: Session, req: Request, next: Next) -> Response
     {
         let pending = me.user.status == Status::Pending;
         if api {
-            let (code, message) = if pending {
-                (
-                    "ACCOUNT_PENDING",
-                    "Your account is waiting for an administrator's approval.",
-                )
+            let refusal = if pending {
+                Refusal::AccountPending
             } else {
-                (
-                    "ACCOUNT_REJECTED",
-                    "An administrator did not approve this account.",
-                )
+                Refusal::AccountRejected
             };
-            return ApiError::new(StatusCode::FORBIDDEN, code, message).into_response();
+            return ApiError::from(refusal).into_response();
         }
         let mut layout = Layout::bare(if pending {
             "Awaiting approval"
@@ -80,12 +75,7 @@ pub async fn status_gate(session: Session, req: Request, next: Next) -> Response
         Credential::Browser
     };
     if !req.method().is_safe() && !may_write(me.user.role, credential) {
-        return ApiError::new(
-            StatusCode::FORBIDDEN,
-            "WRITE_ACCESS_REQUIRED",
-            "A viewer's API key is read-only.",
-        )
-        .into_response();
+        return ApiError::from(Refusal::ReadOnlyKey).into_response();
     }
     next.run(req).await
 }
@@ -103,15 +93,11 @@ impl IntoResponse for AdminRejection {
     fn into_response(self) -> Response {
         match self {
             AdminRejection::Auth(a) => a.into_response(),
-            AdminRejection::Forbidden { api: true } => ApiError::new(
-                StatusCode::FORBIDDEN,
-                "FORBIDDEN",
-                "Only administrators may do this.",
-            )
-            .into_response(),
+            AdminRejection::Forbidden { api: true } => {
+                ApiError::from(Refusal::AdminOnly).into_response()
+            }
             AdminRejection::Forbidden { api: false } => {
-                super::error::UiError::Forbidden("Only administrators can open this page.".into())
-                    .into_response()
+                super::error::UiError::from(Refusal::AdminOnly).into_response()
             }
         }
     }

@@ -1,11 +1,12 @@
 //! Who is calling. Resolved once per request by [`resolve`] and read by the extractors:
 //! [`CurrentUser`] (must be signed in) and [`MaybeUser`].
 
+use crate::service::Refusal;
 use std::net::IpAddr;
 
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Serialize;
@@ -136,7 +137,7 @@ pub async fn resolve(
         let check = async {
             api_keys::authenticate(&state.db, &state.secret, &key)
                 .await?
-                .ok_or(ServiceError::InvalidCredentials)
+                .ok_or(ServiceError::Refused(Refusal::InvalidCredentials))
         };
         return match state.limiter.guard(attempt, check).await {
             Ok(user) => {
@@ -147,12 +148,8 @@ pub async fn resolve(
                 req.extensions_mut().insert(Identity(Some(current)));
                 super::csrf::within_context(&state, req, next).await
             }
-            Err(ServiceError::InvalidCredentials) => {
-                let error = ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "INVALID_API_KEY",
-                    "This API key is not valid: it is unknown, revoked or expired, or its owner may not sign in.",
-                );
+            Err(ServiceError::Refused(Refusal::InvalidCredentials)) => {
+                let error = ApiError::from(Refusal::InvalidApiKey);
                 // RFC 6750 §3: say which scheme failed, so generic clients know not to retry.
                 let challenge = [(
                     header::WWW_AUTHENTICATE,

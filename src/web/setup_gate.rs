@@ -1,7 +1,6 @@
 //! Until the first admin exists, every page leads to the setup wizard.
 
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 
@@ -32,12 +31,7 @@ pub async fn redirect(State(state): State<AppState>, req: Request, next: Next) -
         return next.run(req).await;
     }
     if req.uri().path().starts_with("/api/") {
-        return ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "SETUP_REQUIRED",
-            "Hallpass has no users yet: open /setup in a browser to create the first admin.",
-        )
-        .into_response();
+        return ApiError::from(crate::service::Refusal::SetupRequired).into_response();
     }
     Redirect::to("/setup").into_response()
 }

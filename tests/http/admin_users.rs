@@ -342,9 +342,9 @@ async fn nobody_removes_themselves_and_an_admin_always_remains(db: Db) {
     assert!(
         matches!(
             err,
-            hallpass::service::ServiceError::Policy(
+            hallpass::service::ServiceError::Refused(hallpass::service::Refusal::Policy(
                 hallpass::domain::policy::PolicyError::LastActiveAdmin
-            )
+            ))
         ),
         "{err}"
     );

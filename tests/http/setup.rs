@@ -290,7 +290,9 @@ async fn simultaneous_setups_create_one_admin(db: Db) {
     for t in tasks {
         match t.await.unwrap() {
             Ok(_) => created += 1,
-            Err(hallpass::service::ServiceError::AlreadySetUp) => {}
+            Err(hallpass::service::ServiceError::Refused(
+                hallpass::service::Refusal::AlreadySetUp,
+            )) => {}
             Err(e) => panic!("unexpected error: {e}"),
         }
     }

@@ -8,12 +8,12 @@ use crate::domain::sso::{
     self, BootstrapPin, LinkedIdentity, Policy, Provider, SignInMethods, UnlinkEffect,
 };
 use crate::domain::{Email, Role, Status, User, Username};
-use crate::service::{Actor, ServiceError};
+use crate::service::{Actor, Missing, Refusal, ServiceError};
 use crate::sso_env::SsoEnv;
 
 /// Why a verified identity may not sign in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
+pub enum SignInRefusal {
     /// No account is linked and the provider's policy is `link`.
     NotLinked,
     /// The linked account is disabled or deleted.
@@ -61,7 +61,7 @@ pub async fn sign_in(
     who: VerifiedIdentity,
     ip: Option<String>,
     ignore_admin: Option<i64>,
-) -> Result<Result<SignedIn, Refusal>, ServiceError> {
+) -> Result<Result<SignedIn, SignInRefusal>, ServiceError> {
     let provider = provider.clone();
     let pin = env.bootstrap_admin.clone();
     db.run(move |conn| {
@@ -84,7 +84,7 @@ pub async fn sign_in(
                             Some("account disabled"),
                         ),
                     )?;
-                    return Ok(Err(Refusal::AccountDisabled));
+                    return Ok(Err(SignInRefusal::AccountDisabled));
                 }
                 identities::touch(
                     conn,
@@ -136,7 +136,7 @@ pub async fn sign_in(
                                 Some("no linked account"),
                             ),
                         )?;
-                        return Ok(Err(Refusal::NotLinked));
+                        return Ok(Err(SignInRefusal::NotLinked));
                     }
                     Policy::Approve => (Role::User, Status::Pending, false),
                     Policy::Auto => (Role::User, Status::Active, false),
@@ -155,7 +155,7 @@ pub async fn sign_in(
                         Some("no usable username claim"),
                     ),
                 )?;
-                return Ok(Err(Refusal::NoUsername));
+                return Ok(Err(SignInRefusal::NoUsername));
             };
             // An email another account uses is not copied: that would be a silent merge hint
             // and break the unique index.
@@ -268,13 +268,6 @@ fn derive_username(
     Ok(None)
 }
 
-fn refused(code: &'static str, message: impl Into<String>) -> ServiceError {
-    ServiceError::Refused {
-        code,
-        message: message.into(),
-    }
-}
-
 /// Links an identity to a user and ends the user's sessions (the caller renews its own when
 /// the user links themselves). `subject` comes from a verified sign-in ("Verify & Link") or
 /// was pasted by an admin.
@@ -307,10 +300,7 @@ pub async fn link_at(
     claims: Option<&VerifiedIdentity>,
 ) -> Result<i64, ServiceError> {
     if user_id == crate::env_auth::BREAK_GLASS_ID {
-        return Err(refused(
-            "BREAK_GLASS_ACCOUNT",
-            "The break-glass admin has no database account to link identities to.",
-        ));
+        return Err(Refusal::BreakGlassIdentities.into());
     }
     let subject = subject.trim().to_owned();
     if subject.is_empty()
@@ -337,21 +327,12 @@ pub async fn link_at(
         db::write_tx(conn, |conn| {
             let user = users::find_by_id(conn, user_id)?
                 .filter(|u| u.deleted_at.is_none())
-                .ok_or(ServiceError::NotFound)?;
+                .ok_or(ServiceError::from(Missing::Account))?;
             if let Some((_, owner)) = identities::find(conn, &provider_id, &issuer, &subject)? {
                 if owner.id == user.id {
-                    return Err(refused(
-                        "ALREADY_LINKED",
-                        format!("This identity is already linked to {}.", owner.username),
-                    ));
+                    return Err(Refusal::AlreadyLinked(owner.username).into());
                 }
-                return Err(refused(
-                    "IDENTITY_TAKEN",
-                    format!(
-                        "This identity is already linked to another account ({}): unlink it there first.",
-                        owner.username
-                    ),
-                ));
+                return Err(Refusal::IdentityTaken(owner.username).into());
             }
             identities::insert(
                 conn,
@@ -368,7 +349,15 @@ pub async fn link_at(
             let detail = format!("{provider_id}:{subject} ({how})");
             audit::insert(
                 conn,
-                &event(actor.user_id, &actor.name, "identity.link", Some(&user.username), actor.ip.as_deref(), "success", Some(&detail)),
+                &event(
+                    actor.user_id,
+                    &actor.name,
+                    "identity.link",
+                    Some(&user.username),
+                    actor.ip.as_deref(),
+                    "success",
+                    Some(&detail),
+                ),
             )?;
             Ok(version)
         })
@@ -401,8 +390,10 @@ pub async fn unlink(
     let env = env.clone();
     db.run(move |conn| {
         db::write_tx(conn, |conn| {
-            let link = identities::get(conn, identity_id)?.ok_or(ServiceError::NotFound)?;
-            let user = users::find_by_id(conn, link.user_id)?.ok_or(ServiceError::NotFound)?;
+            let link =
+                identities::get(conn, identity_id)?.ok_or(ServiceError::from(Missing::Identity))?;
+            let user = users::find_by_id(conn, link.user_id)?
+                .ok_or(ServiceError::from(Missing::Account))?;
             let s = settings::get(conn)?;
             let modes = super::SignInModes::of(&s, &env);
             let other_usable = identities::for_user(conn, user.id)?
@@ -424,7 +415,7 @@ pub async fn unlink(
                 },
                 is_self,
             )
-            .map_err(|m| refused("LAST_SIGN_IN_METHOD", m))?;
+            .map_err(Refusal::LastSignInMethod)?;
             identities::delete(conn, link.id)?;
             let version = users::bump_session_version(conn, user.id)?;
             if effect == UnlinkEffect::TurnsLocalLoginOn {

@@ -9,7 +9,7 @@ use crate::db::{self, DbPool, audit, identities, settings};
 use crate::domain::FieldErrors;
 use crate::domain::sso::{Policy, Provider, ProviderInput, SecretChange, Source};
 use crate::secret::ServerSecret;
-use crate::service::{Actor, ServiceError};
+use crate::service::{Actor, Missing, Refusal, Revertible, ServiceError};
 use crate::sso_env::SsoEnv;
 
 fn from_stored(s: &StoredProvider, secret: &ServerSecret) -> Option<Provider> {
@@ -112,13 +112,6 @@ pub async fn modes_and_settings(
     Ok((modes, s))
 }
 
-fn refused(code: &'static str, message: impl Into<String>) -> ServiceError {
-    ServiceError::Refused {
-        code,
-        message: message.into(),
-    }
-}
-
 /// Whether two stored versions have the same connection settings. Secrets are compared in
 /// plain text: sealing the same secret twice gives different ciphertexts.
 fn same_settings(a: &StoredProvider, b: &StoredProvider, key: &[u8; 32]) -> bool {
@@ -146,19 +139,12 @@ pub async fn save(
     is_new: bool,
 ) -> Result<(), ServiceError> {
     if env.providers.iter().any(|p| p.id == input.id) {
-        return Err(refused(
-            "PROVIDER_READ_ONLY",
-            format!(
-                "\"{}\" is defined in the environment (HALLPASS_OIDC_PROVIDERS) and cannot be changed here.",
-                input.id
-            ),
-        ));
+        return Err(Refusal::ProviderReadOnly(Some(input.id.clone())).into());
     }
     let sealed_new = match &input.client_secret {
-        SecretChange::Set(s) => Some(
-            seal(secret, s.expose_secret())
-                .ok_or_else(|| refused("ENCRYPTION_FAILED", "Could not encrypt the secret."))?,
-        ),
+        SecretChange::Set(s) => Some(seal(secret, s.expose_secret()).ok_or(
+            ServiceError::Internal("could not encrypt the client secret"),
+        )?),
         _ => None,
     };
     let key = sealing_key(secret);
@@ -239,16 +225,13 @@ pub async fn revert(db: &DbPool, actor: Actor, id: &str) -> Result<(), ServiceEr
     let id = id.to_owned();
     db.run(move |conn| {
         db::write_tx(conn, |conn| {
-            let current = store::get(conn, &id)?.ok_or(ServiceError::NotFound)?;
+            let current = store::get(conn, &id)?.ok_or(ServiceError::from(Missing::Provider))?;
             let previous: StoredProvider = current
                 .previous
                 .as_deref()
                 .and_then(|p| serde_json::from_str(p).ok())
                 .ok_or_else(|| {
-                    refused(
-                        "NOTHING_TO_REVERT",
-                        "There is no previous version of this provider to go back to.",
-                    )
+                    ServiceError::from(Refusal::NothingToRevert(Revertible::Provider))
                 })?;
             let restored = StoredProvider {
                 enabled: current.enabled,
@@ -289,16 +272,13 @@ pub async fn delete(
     id: &str,
 ) -> Result<usize, ServiceError> {
     if env.providers.iter().any(|p| p.id == id) {
-        return Err(refused(
-            "PROVIDER_READ_ONLY",
-            "This provider is defined in the environment; remove it there.",
-        ));
+        return Err(Refusal::ProviderReadOnly(None).into());
     }
     let id = id.to_owned();
     let env = env.clone();
     db.run(move |conn| {
         db::write_tx(conn, |conn| {
-            store::get(conn, &id)?.ok_or(ServiceError::NotFound)?;
+            store::get(conn, &id)?.ok_or(ServiceError::from(Missing::Provider))?;
             let links = identities::for_provider(conn, &id)?;
             let s = settings::get(conn)?;
             let local = SignInModes::of(&s, &env).local;
@@ -310,12 +290,9 @@ pub async fn delete(
                 let user = crate::db::users::find_by_id(conn, link.user_id)?;
                 let has_password = user.as_ref().is_some_and(|u| u.password_hash.is_some());
                 if others == 0 && !(has_password && local) {
-                    return Err(refused(
-                        "LAST_SIGN_IN_METHOD",
-                        format!(
+                    return Err(Refusal::LastSignInMethod(format!(
                             "\"{username}\" signs in only through this provider: give them a password or another identity first."
-                        ),
-                    ));
+                        )).into());
                 }
             }
             for (link, _) in &links {
@@ -351,7 +328,7 @@ pub async fn set_enabled(
     let id = id.to_owned();
     db.run(move |conn| {
         db::write_tx(conn, |conn| {
-            let mut row = store::get(conn, &id)?.ok_or(ServiceError::NotFound)?;
+            let mut row = store::get(conn, &id)?.ok_or(ServiceError::from(Missing::Provider))?;
             row.enabled = enabled;
             store::update(conn, &row)?;
             audit::insert(

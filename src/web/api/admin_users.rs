@@ -1,6 +1,7 @@
 //! `/api/admin/users…`: the user table for scripts. Same rules and messages as the HTML
 //! table, because both call `service::admin`.
 
+use crate::service::Missing;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -82,7 +83,7 @@ pub async fn get_one(
         .run(move |c| crate::db::users::find_by_id(c, id))
         .await
         .map_err(ApiError::internal)?
-        .ok_or(ServiceError::NotFound)?;
+        .ok_or(ServiceError::from(Missing::Account))?;
     Ok(Json(UserDto::from(&user)))
 }
 
@@ -152,7 +153,7 @@ pub async fn patch(
         .run(move |c| crate::db::users::find_by_id(c, id))
         .await
         .map_err(ApiError::internal)?
-        .ok_or(ServiceError::NotFound)?;
+        .ok_or(ServiceError::from(Missing::Account))?;
     let profile = Profile::parse(
         body.username.as_deref().unwrap_or(&current.username),
         body.email
@@ -255,6 +256,6 @@ async fn change(
 ) -> Result<Json<UserDto>, ApiError> {
     let user = change_inner(state, me, client, id, change)
         .await?
-        .ok_or(ServiceError::NotFound)?;
+        .ok_or(ServiceError::from(Missing::Account))?;
     Ok(Json(UserDto::from(&user)))
 }

@@ -2,6 +2,7 @@
 //! The key itself appears only in the answer to `POST /api/me/api-keys`; no answer ever
 //! carries its HMAC.
 
+use crate::service::{Missing, Refusal};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -86,7 +87,7 @@ pub struct CreateRequest {
 /// Ids in paths: anything that is not a number names no key.
 fn key_id(raw: &str) -> Result<i64, ApiError> {
     raw.parse()
-        .map_err(|_| ApiError::from(ServiceError::ApiKeyNotFound))
+        .map_err(|_| ApiError::from(ServiceError::Refused(Refusal::NotFound(Missing::ApiKey))))
 }
 
 pub async fn list_own(
@@ -136,7 +137,7 @@ pub async fn list_for_user(
 ) -> Result<Json<KeyList>, ApiError> {
     let user_id = user_id
         .parse()
-        .map_err(|_| ApiError::from(ServiceError::NotFound))?;
+        .map_err(|_| ApiError::from(ServiceError::from(Missing::Account)))?;
     let keys = api_keys::list_for_user(&state.db, user_id).await?;
     Ok(Json(keys.into()))
 }

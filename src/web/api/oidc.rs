@@ -15,10 +15,10 @@ use tower_sessions::Session;
 
 use crate::domain::sso::Provider;
 use crate::service::sso::flows::{self, Missing};
-use crate::service::sso::identities::{self, Refusal};
+use crate::service::sso::identities::{self, SignInRefusal};
 use crate::service::sso::oidc::{FlowError, Purpose};
 use crate::service::sso::providers;
-use crate::service::{Actor, ServiceError};
+use crate::service::{Actor, Refusal, ServiceError};
 use crate::state::AppState;
 use crate::web::client::Client;
 use crate::web::identity::{MaybeUser, safe_next};
@@ -322,7 +322,7 @@ pub async fn callback(
                     }
                     Redirect::to(&flow.next).into_response()
                 }
-                Ok(Err(Refusal::NotLinked)) => {
+                Ok(Err(SignInRefusal::NotLinked)) => {
                     tracing::warn!(
                         "OIDC login rejected: no linked account for provider={} sub={}",
                         id,
@@ -330,8 +330,8 @@ pub async fn callback(
                     );
                     to_login(Banner::NotLinked)
                 }
-                Ok(Err(Refusal::AccountDisabled)) => to_login(Banner::Disabled),
-                Ok(Err(Refusal::NoUsername)) => {
+                Ok(Err(SignInRefusal::AccountDisabled)) => to_login(Banner::Disabled),
+                Ok(Err(SignInRefusal::NoUsername)) => {
                     tracing::warn!(provider = %id, sub = %who.subject, "OIDC sign-in: no username could be derived from the claims");
                     to_login(Banner::Failed)
                 }
@@ -365,8 +365,12 @@ pub async fn callback(
                     }
                     Redirect::to(&with_query(&flow.next, "linked", &provider.id)).into_response()
                 }
-                Err(ServiceError::Refused { code, .. }) => {
-                    let c = if code == "ALREADY_LINKED" {
+                Err(ServiceError::Refused(
+                    r @ (Refusal::AlreadyLinked(_)
+                    | Refusal::IdentityTaken(_)
+                    | Refusal::BreakGlassIdentities),
+                )) => {
+                    let c = if matches!(r, Refusal::AlreadyLinked(_)) {
                         "already_linked"
                     } else {
                         "taken"

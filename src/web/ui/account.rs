@@ -269,7 +269,7 @@ pub async fn unlink_identity(
             };
             Ok(Redirect::to(&format!("/account?notice={notice}")).into_response())
         }
-        Err(crate::service::ServiceError::Refused { message, .. }) => {
+        Err(e) if let Some(message) = crate::web::error::conflict_message(&e) => {
             let mut page = AccountPage::new(
                 &state,
                 &session,

@@ -2,6 +2,7 @@
 //! confirmation page for destructive ones) and, with JavaScript, an htmx request that swaps
 //! just the row. Rules and messages come from `service::admin`, as for the JSON API.
 
+use crate::service::Refusal;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Form;
@@ -243,7 +244,7 @@ pub async fn row_action(
     let row = match result {
         Ok(Some(u)) => RowView::new(&u, me.user.id),
         Ok(None) => return Ok(Html(String::new()).into_response()),
-        Err(ServiceError::Policy(p)) => {
+        Err(ServiceError::Refused(Refusal::Policy(p))) => {
             let current = state
                 .db
                 .run(move |c| crate::db::users::find_by_id(c, id))
@@ -568,7 +569,9 @@ pub async fn update(
         Ok(_) if is_htmx(&headers) => return row(&state, &session, me.user.id, id).await,
         Ok(_) => return Ok(Redirect::to("/admin/users?notice=saved").into_response()),
         Err(ServiceError::Validation(errors)) => errors,
-        Err(ServiceError::Policy(p)) => FieldErrors::single("form", p.to_string()),
+        Err(ServiceError::Refused(Refusal::Policy(p))) => {
+            FieldErrors::single("form", p.to_string())
+        }
         Err(e) => return Err(e.into()),
     };
     if is_htmx(&headers) {
@@ -680,7 +683,7 @@ pub async fn purge(
     .await;
     match result {
         Ok(_) => Ok(Redirect::to("/admin/users?notice=purged").into_response()),
-        Err(ServiceError::Policy(p)) => {
+        Err(ServiceError::Refused(Refusal::Policy(p))) => {
             let u = load(&state, id).await?;
             let page = PurgePage {
                 layout: Layout::new("Purge user", &state, &session, Some(&me)).await?,

@@ -163,8 +163,8 @@ pub async fn submit(
         );
         match state.limiter.guard(attempt, login).await {
             Ok(user) => Ok(user),
-            Err(ServiceError::InvalidCredentials) => Err(None),
-            Err(ServiceError::LocalLoginDisabled) => Err(Some(
+            Err(ServiceError::Refused(crate::service::Refusal::InvalidCredentials)) => Err(None),
+            Err(ServiceError::Refused(crate::service::Refusal::LocalLoginDisabled)) => Err(Some(
                 "Password sign-in is turned off here: use a \"Sign in with …\" button.",
             )),
             Err(ServiceError::RateLimited(l)) => {

@@ -163,7 +163,7 @@ pub async fn link(
                 return Ok(Redirect::to("/admin/proxy?saved=1").into_response());
             }
             Err(crate::service::ServiceError::Validation(f)) => errors = f,
-            Err(crate::service::ServiceError::Refused { message, .. }) => error = Some(message),
+            Err(e) if let Some(m) = crate::web::error::conflict_message(&e) => error = Some(m),
             Err(e) => return Err(e.into()),
         }
     }

@@ -120,7 +120,7 @@ pub async fn submit(
             session::sign_in(&session, &user, &state.config).await?;
             return Ok(Redirect::to("/").into_response());
         }
-        Err(ServiceError::AlreadySetUp) => {
+        Err(ServiceError::Refused(crate::service::Refusal::AlreadySetUp)) => {
             let page = SetupPage::new(&state, &session, current.as_ref(), false).await?;
             return Ok((StatusCode::CONFLICT, page).into_response());
         }

@@ -23,7 +23,7 @@ use crate::service::sso::{SignInModes, providers};
 use crate::state::AppState;
 use crate::web::api::oidc::{self as flow, Banner};
 use crate::web::client::Client;
-use crate::web::error::UiError;
+use crate::web::error::{UiError, conflict_message};
 use crate::web::guards::RequireAdmin;
 use crate::web::session;
 
@@ -449,7 +449,7 @@ async fn submit_connection(
             Ok(Redirect::to(&to).into_response())
         }
         Err(ServiceError::Validation(errors)) => rerender(errors, None).await,
-        Err(ServiceError::Refused { message, .. }) => {
+        Err(e) if let Some(message) = conflict_message(&e) => {
             rerender(FieldErrors::new(), Some(message)).await
         }
         Err(e) => Err(e.into()),
@@ -665,7 +665,7 @@ pub async fn manual_link(
                 );
             }
             Err(ServiceError::Validation(f)) => errors = f,
-            Err(ServiceError::Refused { message, .. }) => error = Some(message),
+            Err(e) if let Some(m) = conflict_message(&e) => error = Some(m),
             Err(e) => return Err(e.into()),
         }
     }
@@ -772,12 +772,12 @@ pub async fn unlink(
             };
             Ok(Redirect::to(&format!("{back}?notice={notice}")).into_response())
         }
-        Err(ServiceError::Refused { message, .. })
+        Err(e @ ServiceError::Refused(_))
             if link.provider == crate::domain::sso::PROXY_PROVIDER =>
         {
-            Err(UiError::Conflict(message))
+            Err(e.into())
         }
-        Err(ServiceError::Refused { message, .. }) => {
+        Err(e) if let Some(message) = conflict_message(&e) => {
             let mut page = links_page(&state, &session, &me, &link.provider).await?;
             page.error = Some(message);
             Ok((StatusCode::CONFLICT, page).into_response())

@@ -1,0 +1,129 @@
+//! Every way Hallpass says "no" to a well-formed request, as one typed list.
+//!
+//! A refusal is not a failure: nothing broke, a rule answered. Each has its own variant so a
+//! page can say what happened and a front end can branch on it without matching text. The
+//! web edge maps each variant to one HTTP status and one API code (`web::error::answer`), so
+//! the HTML page and the JSON answer always agree. Invalid *input* is not here: it is
+//! `FieldErrors`, keyed by the field to re-render.
+
+use super::policy::PolicyError;
+
+/// The kind of record a lookup did not find.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missing {
+    Account,
+    ApiKey,
+    Provider,
+    Identity,
+    /// A route that is switched off (self-registration while it is closed).
+    Endpoint,
+}
+
+/// What "Revert to previous" found nothing to go back to for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revertible {
+    ProxyPreset,
+    Provider,
+}
+
+/// A rule refused the request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    // Who is calling.
+    /// No identity on a route that needs one.
+    #[error("Sign in first.")]
+    Unauthenticated,
+    /// Unknown account, wrong password or an account that may not sign in: one answer for all.
+    #[error("Invalid username or password.")]
+    InvalidCredentials,
+    /// A bearer key that is unknown, revoked, expired, or whose owner may not sign in.
+    #[error(
+        "This API key is not valid: it is unknown, revoked or expired, or its owner may not sign in."
+    )]
+    InvalidApiKey,
+    /// Password sign-in is switched off for the instance (single sign-on only).
+    #[error("Password sign-in is turned off here: sign in with single sign-on.")]
+    LocalLoginDisabled,
+    #[error("Your account is waiting for an administrator's approval.")]
+    AccountPending,
+    #[error("An administrator did not approve this account.")]
+    AccountRejected,
+    #[error("Only administrators may do this.")]
+    AdminOnly,
+    /// A viewer's API key tried to change something.
+    #[error("A viewer's API key is read-only.")]
+    ReadOnlyKey,
+    /// A state-changing request without this browser's CSRF token.
+    #[error(
+        "This form has expired or did not come from Hallpass. Go back, reload the page and try again."
+    )]
+    CsrfTokenInvalid,
+    /// A browser's `Sec-Fetch-Site`/`Origin` says another site sent this request.
+    #[error("Cross-site request refused.")]
+    CrossSiteRequest,
+
+    // The instance's state.
+    /// The first admin exists already.
+    #[error("Hallpass is already set up.")]
+    AlreadySetUp,
+    /// No user yet: only the setup wizard answers.
+    #[error("Hallpass has no users yet: open /setup in a browser to create the first admin.")]
+    SetupRequired,
+    #[error("{}", missing_message(*.0))]
+    NotFound(Missing),
+    /// The break-glass admin (`HALLPASS_ADMIN_KEY`) has no database account.
+    #[error(
+        "The break-glass admin's password is HALLPASS_ADMIN_KEY: change the variable and restart to rotate it."
+    )]
+    BreakGlassPassword,
+    #[error("The break-glass admin cannot own API keys: create a regular admin for automation.")]
+    BreakGlassApiKeys,
+    #[error("The break-glass admin has no database account to link identities to.")]
+    BreakGlassIdentities,
+    #[error("{}", nothing_to_revert(*.0))]
+    NothingToRevert(Revertible),
+
+    // Single sign-on.
+    /// A provider from `HALLPASS_OIDC_PROVIDERS` (its id, when one was given to change).
+    #[error("{}", read_only(.0.as_deref()))]
+    ProviderReadOnly(Option<String>),
+    /// Removing this would leave an account (or the instance) with no way to sign in.
+    #[error("{0}")]
+    LastSignInMethod(String),
+    /// The identity is linked to this account already (the owner's username).
+    #[error("This identity is already linked to {0}.")]
+    AlreadyLinked(String),
+    /// The identity belongs to another account (its username).
+    #[error("This identity is already linked to another account ({0}): unlink it there first.")]
+    IdentityTaken(String),
+
+    // User administration.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+}
+
+fn missing_message(m: Missing) -> &'static str {
+    match m {
+        Missing::Account => "No such account.",
+        Missing::ApiKey => "No such API key.",
+        Missing::Provider => "No such sign-in provider.",
+        Missing::Identity => "No such linked identity.",
+        Missing::Endpoint => "No such endpoint.",
+    }
+}
+
+fn nothing_to_revert(r: Revertible) -> &'static str {
+    match r {
+        Revertible::ProxyPreset => "There is no previous header preset to go back to.",
+        Revertible::Provider => "There is no previous version of this provider to go back to.",
+    }
+}
+
+fn read_only(id: Option<&str>) -> String {
+    match id {
+        Some(id) => format!(
+            "\"{id}\" is defined in the environment (HALLPASS_OIDC_PROVIDERS) and cannot be changed here."
+        ),
+        None => "This provider is defined in the environment; remove it there.".to_owned(),
+    }
+}
