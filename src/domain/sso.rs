@@ -8,6 +8,9 @@ use sha2::{Digest, Sha256};
 
 use super::FieldErrors;
 
+mod problem;
+pub use problem::{LinkProblem, SignInProblem};
+
 /// What happens when an identity nobody linked signs in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -14,6 +14,7 @@ pub mod identity;
 pub mod input;
 pub mod session;
 pub mod setup_gate;
+pub mod sso_flow;
 pub mod static_files;
 pub mod ui;
 pub mod user_list;

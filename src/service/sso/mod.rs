@@ -1,12 +1,14 @@
 //! Single sign-on: providers (environment + admin UI), the instance switches, and the
-//! identities linked to users. `oidc` talks to the providers; `identities` decides who an
-//! identity is.
+//! identities linked to users. `oidc` talks to the providers; `signin` runs the browser's
+//! round trip through them; `identities` decides who an identity is.
 
 pub mod flows;
 pub mod http;
 pub mod identities;
+pub mod lookup;
 pub mod oidc;
 pub mod providers;
+pub mod signin;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;

@@ -71,6 +71,20 @@ pub async fn find(
     Ok(stored.and_then(|s| from_stored(&s, secret)))
 }
 
+/// Provider `id` if people may sign in with it now: single sign-on is on and the provider
+/// is enabled.
+pub async fn usable(
+    db: &DbPool,
+    secret: &ServerSecret,
+    env: &SsoEnv,
+    id: &str,
+) -> Result<Option<Provider>, ServiceError> {
+    if !modes(db, env).await?.sso {
+        return Ok(None);
+    }
+    Ok(find(db, secret, env, id).await?.filter(|p| p.enabled))
+}
+
 /// A stored provider for the wizard: whether a secret is set and whether there is a
 /// snapshot to revert to.
 #[derive(Debug, Clone)]

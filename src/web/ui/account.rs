@@ -4,20 +4,23 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::Form;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use tower_sessions::Session;
 
 use super::{Layout, UserView, format_time};
+use crate::domain::sso::{LinkProblem, LinkedIdentity};
 use crate::domain::{ApiKey, FieldErrors, NewApiKey};
 use crate::service::rate_limit::{Action, Attempt};
+use crate::service::sso::{lookup, providers};
 use crate::service::{ServiceError, accounts, api_keys};
 use crate::state::AppState;
 use crate::web::client::Client;
 use crate::web::error::UiError;
 use crate::web::identity::CurrentUser;
 use crate::web::session;
+use crate::web::sso_flow;
 
 #[derive(Template, WebTemplate)]
 #[template(path = "account.html")]
@@ -60,7 +63,8 @@ impl From<&ApiKey> for KeyRow {
                 .last_used_at
                 .map_or_else(|| "never".to_owned(), format_time),
             expires: k.expires_at.map_or_else(|| "never".to_owned(), format_time),
-            expired: k.is_expired(crate::db::now_ts()),
+            // The clock, not the database's: whether a key has expired is a matter of now.
+            expired: k.is_expired(time::OffsetDateTime::now_utc().unix_timestamp()),
         }
     }
 }
@@ -146,17 +150,7 @@ pub async fn page(
             true,
             "Identity verified and linked: you can now sign in with it.".into(),
         )),
-        (_, Some("already_linked"), _) => Some((
-            false,
-            "That identity is already linked to your account.".into(),
-        )),
-        (_, Some("taken"), _) => Some((
-            false,
-            "That identity is linked to another account. Ask an administrator.".into(),
-        )),
-        (_, Some(code), _) => {
-            crate::web::api::oidc::Banner::message(code).map(|m| (false, m.to_owned()))
-        }
+        (_, Some(code), _) => LinkProblem::parse(code).map(|p| (false, p.message().to_owned())),
         (_, _, Some("unlinked")) => Some((true, "Identity unlinked.".into())),
         (_, _, Some("unlinked_local_on")) => Some((
             true,
@@ -173,52 +167,22 @@ pub async fn link_identity(
     State(state): State<AppState>,
     me: CurrentUser,
     client: Client,
-    headers: axum::http::HeaderMap,
-    axum::extract::Path(provider): axum::extract::Path<String>,
+    headers: HeaderMap,
+    Path(provider): Path<String>,
 ) -> Result<Response, UiError> {
-    let modes = crate::service::sso::providers::modes(&state.db, &state.config.sso).await?;
-    let p = crate::service::sso::providers::find(
-        &state.db,
-        &state.secret,
-        &state.config.sso,
-        &provider,
-    )
-    .await?
-    .filter(|p| p.enabled && modes.sso)
-    .ok_or(UiError::NotFound)?;
-    let attempt =
-        Attempt::new(Action::SsoLink, client.ip(), Some(&me.user.username)).by(me.actor(&client));
-    let start = crate::web::api::oidc::begin(
-        &state,
-        &headers,
-        &client,
-        &p,
-        crate::service::sso::oidc::Purpose::Link {
-            user_id: me.user.id,
-        },
-        "/account".into(),
-    );
-    match state
-        .limiter
-        .guard(attempt, async { Ok(start.await) })
+    let p = providers::usable(&state.db, &state.secret, &state.config.sso, &provider)
         .await?
-    {
-        Ok(r) => Ok(r),
-        Err(b) => Ok(Redirect::to(&format!("/account?link_error={}", b.code())).into_response()),
-    }
+        .ok_or(UiError::NotFound)?;
+    sso_flow::begin_link(&state, &headers, &client, &me, &p, "/account".into()).await
 }
 
 async fn own_identity(
     state: &AppState,
     me: &CurrentUser,
     id: i64,
-) -> Result<crate::domain::sso::LinkedIdentity, UiError> {
-    state
-        .db
-        .run(move |conn| crate::db::identities::get(conn, id))
-        .await
-        .map_err(UiError::internal)?
-        .filter(|i| i.user_id == me.user.id)
+) -> Result<LinkedIdentity, UiError> {
+    lookup::own_identity(&state.db, me.user.id, id)
+        .await?
         .ok_or(UiError::NotFound)
 }
 
@@ -226,7 +190,7 @@ pub async fn confirm_unlink(
     State(state): State<AppState>,
     me: CurrentUser,
     session: Session,
-    axum::extract::Path(id): axum::extract::Path<i64>,
+    Path(id): Path<i64>,
 ) -> Result<Response, UiError> {
     let link = own_identity(&state, &me, id).await?;
     Ok(super::sso::ConfirmPage::new(
@@ -247,11 +211,10 @@ pub async fn unlink_identity(
     me: CurrentUser,
     session: Session,
     client: Client,
-    axum::extract::Path(id): axum::extract::Path<i64>,
+    Path(id): Path<i64>,
 ) -> Result<Response, UiError> {
     own_identity(&state, &me, id).await?;
-    let all =
-        crate::service::sso::providers::all(&state.db, &state.secret, &state.config.sso).await?;
+    let all = providers::all(&state.db, &state.secret, &state.config.sso).await?;
     match crate::service::sso::identities::unlink(
         &state.db,
         &state.config.sso,
@@ -263,10 +226,7 @@ pub async fn unlink_identity(
     {
         Ok(done) => {
             session::renew_version(&session, done.new_session_version).await?;
-            let notice = match done.effect {
-                crate::domain::sso::UnlinkEffect::Plain => "unlinked",
-                crate::domain::sso::UnlinkEffect::TurnsLocalLoginOn => "unlinked_local_on",
-            };
+            let notice = super::sso::unlink_notice(done.effect);
             Ok(Redirect::to(&format!("/account?notice={notice}")).into_response())
         }
         Err(e) if let Some(message) = crate::web::error::conflict_message(&e) => {

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use tower_sessions::Session;
 
 use super::{Layout, cookie_warning};
+use crate::domain::sso::SignInProblem;
 use crate::service::rate_limit::{Action, Attempt, Limited};
 use crate::service::{ServiceError, auth};
 use crate::state::AppState;
@@ -107,7 +108,8 @@ pub async fn page(
     let sso_error = q
         .sso_error
         .as_deref()
-        .and_then(crate::web::api::oidc::Banner::message);
+        .and_then(SignInProblem::parse)
+        .map(SignInProblem::message);
     // A banner about a failed single sign-on is still the sign-in page the browser asked
     // for: 200 (a 401 here made clients and monitors treat the page itself as the failure).
     Ok((

@@ -14,11 +14,13 @@ use tower_sessions::Session;
 use super::Layout;
 use crate::domain::proxy::{HeaderNames, Preset};
 use crate::service::proxy;
+use crate::service::sso::lookup;
 use crate::state::AppState;
 use crate::web::client::Client;
 use crate::web::error::UiError;
 use crate::web::guards::RequireAdmin;
 use crate::web::identity::ProxyOutcome;
+use crate::web::ui::sso::LinkRow;
 
 #[derive(Template, WebTemplate)]
 #[template(path = "admin/proxy.html")]
@@ -37,7 +39,7 @@ pub struct ProxyPage {
     /// What "Revert to previous" would bring back (a preset's label), if anything.
     previous: Option<&'static str>,
     reverted: bool,
-    links: Vec<crate::web::ui::sso::LinkRow>,
+    links: Vec<LinkRow>,
     proxy_user: String,
     username: String,
     errors: crate::domain::FieldErrors,
@@ -56,19 +58,10 @@ async fn proxy_page(
     me: &crate::web::identity::CurrentUser,
 ) -> Result<ProxyPage, UiError> {
     let cfg = &state.config.auth.proxy;
-    let links = state
-        .db
-        .run(|conn| crate::db::identities::for_provider(conn, crate::domain::sso::PROXY_PROVIDER))
-        .await
-        .map_err(UiError::internal)?
+    let links = lookup::proxy_links(&state.db)
+        .await?
         .into_iter()
-        .map(|(identity, username)| {
-            crate::web::ui::sso::LinkRow::from(crate::service::sso::identities::LinkView {
-                identity,
-                username,
-                stale: false,
-            })
-        })
+        .map(LinkRow::from)
         .collect();
     let previous = proxy::previous_preset(&state.db)
         .await?
@@ -134,13 +127,7 @@ pub async fn link(
     if form.proxy_user.trim().is_empty() {
         errors.add("proxy_user", "Enter the user name the proxy sends.");
     }
-    let key = form.username.trim().to_lowercase();
-    let target = state
-        .db
-        .run(move |conn| crate::db::users::find_by_login(conn, &key))
-        .await
-        .map_err(UiError::internal)?
-        .filter(|u| u.deleted_at.is_none());
+    let target = lookup::link_target(&state.db, &form.username).await?;
     if target.is_none() {
         errors.add("username", "No account has this username.");
     }
