@@ -66,6 +66,37 @@ pub struct Query {
     pub before: Option<i64>,
 }
 
+/// The query string both front ends accept (`/admin/audit?…`, `GET /api/admin/audit?…`),
+/// parsed in one place so a bad cursor gets the same message from either.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct AuditParams {
+    #[serde(default)]
+    pub user: String,
+    #[serde(default)]
+    pub action: String,
+    /// The `next` cursor of the previous page; kept as text so a bad value gets our message.
+    #[serde(default)]
+    pub before: String,
+}
+
+impl AuditParams {
+    /// The service query, or a message when the cursor is not a number.
+    pub fn to_query(&self) -> Result<Query, &'static str> {
+        let before = match self.before.trim() {
+            "" => None,
+            s => Some(
+                s.parse::<i64>()
+                    .map_err(|_| "The page cursor `before` must be an event id.")?,
+            ),
+        };
+        Ok(Query {
+            user: self.user.clone(),
+            action: self.action.clone(),
+            before,
+        })
+    }
+}
+
 /// One page of events, newest first, and the cursor of the next (older) page.
 #[derive(Debug, Clone)]
 pub struct Page {

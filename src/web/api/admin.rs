@@ -7,13 +7,12 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::ApiJson;
-use crate::service::audit::{self, Event};
+use crate::service::audit::{self, AuditParams, Event};
 use crate::service::settings::{self, RegistrationSettings, Settings};
 use crate::state::AppState;
 use crate::web::client::Client;
 use crate::web::error::ApiError;
 use crate::web::guards::RequireAdmin;
-use crate::web::ui::audit::AuditParams;
 
 /// One audit event. `at` is unix seconds (UTC).
 #[derive(Serialize)]

@@ -8,44 +8,13 @@ use askama_web::WebTemplate;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
 use tower_sessions::Session;
 
 use super::{Layout, format_time_seconds};
-use crate::service::audit::{self, Event, KNOWN_ACTIONS};
+use crate::service::audit::{self, AuditParams, Event, KNOWN_ACTIONS};
 use crate::state::AppState;
 use crate::web::error::UiError;
 use crate::web::guards::RequireAdmin;
-
-/// The query string of the page (and of `GET /api/admin/audit`).
-#[derive(Debug, Default, Deserialize)]
-pub struct AuditParams {
-    #[serde(default)]
-    pub user: String,
-    #[serde(default)]
-    pub action: String,
-    /// The `next` cursor of the previous page; kept as text so a bad value gets our message.
-    #[serde(default)]
-    pub before: String,
-}
-
-impl AuditParams {
-    /// The service query, or a message when the cursor is not a number.
-    pub fn to_query(&self) -> Result<audit::Query, &'static str> {
-        let before = match self.before.trim() {
-            "" => None,
-            s => Some(
-                s.parse::<i64>()
-                    .map_err(|_| "The page cursor `before` must be an event id.")?,
-            ),
-        };
-        Ok(audit::Query {
-            user: self.user.clone(),
-            action: self.action.clone(),
-            before,
-        })
-    }
-}
 
 /// One row of the table.
 pub struct EventView {
