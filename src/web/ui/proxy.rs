@@ -6,15 +6,18 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::Form;
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
-use axum::response::Redirect;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use tower_sessions::Session;
 
 use super::Layout;
 use crate::domain::proxy::{HeaderNames, Preset};
+use crate::domain::sso::PROXY_PROVIDER;
+use crate::domain::{FieldErrors, User};
+use crate::service::ServiceError;
 use crate::service::proxy;
-use crate::service::sso::lookup;
+use crate::service::sso::{identities, lookup};
 use crate::state::AppState;
 use crate::web::client::Client;
 use crate::web::error::UiError;
@@ -42,7 +45,7 @@ pub struct ProxyPage {
     links: Vec<LinkRow>,
     proxy_user: String,
     username: String,
-    errors: crate::domain::FieldErrors,
+    errors: FieldErrors,
     error: Option<String>,
 }
 
@@ -72,7 +75,7 @@ async fn proxy_page(
         links,
         proxy_user: String::new(),
         username: String::new(),
-        errors: crate::domain::FieldErrors::new(),
+        errors: FieldErrors::new(),
         error: None,
         layout: Layout::new("Forward-auth proxy", state, session, Some(me)).await?,
         enabled: cfg.enabled,
@@ -121,27 +124,13 @@ pub async fn link(
     session: Session,
     client: Client,
     Form(form): Form<LinkForm>,
-) -> Result<axum::response::Response, UiError> {
-    use axum::response::IntoResponse;
-    let mut errors = crate::domain::FieldErrors::new();
-    if form.proxy_user.trim().is_empty() {
-        errors.add("proxy_user", "Enter the user name the proxy sends.");
-    }
-    let target = lookup::link_target(&state.db, &form.username).await?;
-    if target.is_none() {
-        errors.add("username", "No account has this username.");
-    }
+) -> Result<Response, UiError> {
+    let (target, mut errors) = link_target(&state, &form).await?;
     let mut error = None;
     if let (true, Some(user)) = (errors.is_empty(), target) {
-        match crate::service::sso::identities::link_at(
-            &state.db,
-            me.actor(&client),
-            (crate::domain::sso::PROXY_PROVIDER, proxy::PROXY_ISSUER),
-            user.id,
-            &form.proxy_user,
-            None,
-        )
-        .await
+        let identity = (PROXY_PROVIDER, proxy::PROXY_ISSUER);
+        let actor = me.actor(&client);
+        match identities::link_at(&state.db, actor, identity, user.id, &form.proxy_user, None).await
         {
             Ok(version) => {
                 if user.id == me.user.id {
@@ -149,7 +138,7 @@ pub async fn link(
                 }
                 return Ok(Redirect::to("/admin/proxy?saved=1").into_response());
             }
-            Err(crate::service::ServiceError::Validation(f)) => errors = f,
+            Err(ServiceError::Validation(f)) => errors = f,
             Err(e) if let Some(m) = crate::web::error::conflict_message(&e) => error = Some(m),
             Err(e) => return Err(e.into()),
         }
@@ -159,7 +148,23 @@ pub async fn link(
     page.username = form.username;
     page.errors = errors;
     page.error = error;
-    Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+}
+
+/// The link form checked: the account to link to, and what is missing.
+async fn link_target(
+    state: &AppState,
+    form: &LinkForm,
+) -> Result<(Option<User>, FieldErrors), UiError> {
+    let mut errors = FieldErrors::new();
+    if form.proxy_user.trim().is_empty() {
+        errors.add("proxy_user", "Enter the user name the proxy sends.");
+    }
+    let target = lookup::link_target(&state.db, &form.username).await?;
+    if target.is_none() {
+        errors.add("username", "No account has this username.");
+    }
+    Ok((target, errors))
 }
 
 #[derive(Debug, Deserialize)]
