@@ -1566,3 +1566,32 @@ async fn changed_issuer_no_longer_matches_old_links(db: Db) {
     assert!(links.contains("issuer changed"), "{links}");
     let _ = csrf_in(&links);
 }
+
+both_databases!(the_callback_repeats_the_redirect_uri_stored_at_the_start);
+
+/// Issue 10, point 2: the token request repeats the redirect URI of the authorization request,
+/// as stored with the flow when the sign-in started, never one computed again from the
+/// callback's own `Host`. The callback here arrives under another name for the same server
+/// (`localhost` instead of `127.0.0.1`); the IdP refuses a token request whose redirect URI
+/// differs from the authorization request's, so recomputing it would end in `failed`.
+async fn the_callback_repeats_the_redirect_uri_stored_at_the_start(db: Db) {
+    let Some((app, idp)) = start(db, Policy::Auto, true, |_| {}).await else {
+        return;
+    };
+    let c = app.client();
+    let begin = c.get(app.url("/api/auth/oidc/idp/login?next=/account"));
+    let callback = via_idp(&app, &idp, &c, begin, BOB).await;
+    assert!(
+        callback.starts_with(&app.url("/api/auth/oidc/idp/callback")),
+        "{callback}"
+    );
+    let other_name = format!("localhost:{}", app.addr.port());
+    let r = c
+        .get(&callback)
+        .header("Host", other_name)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&r), "/account", "signed in, not refused");
+    assert_eq!(me(&app, &c).await.unwrap()["username"], "bob");
+}

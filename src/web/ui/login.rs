@@ -42,7 +42,11 @@ pub struct LoginPage {
     proxy_banner: Option<&'static str>,
 }
 
-fn proxy_banner(outcome: Option<&crate::web::identity::ProxyOutcome>) -> Option<&'static str> {
+/// Why the forward-auth proxy's identity did not sign anyone in (sign-in and diagnostics
+/// pages).
+pub(super) fn proxy_banner(
+    outcome: Option<&crate::web::identity::ProxyOutcome>,
+) -> Option<&'static str> {
     match outcome? {
         crate::web::identity::ProxyOutcome::MissingHeader => {
             Some("Forward-auth proxy did not provide a user identity header")

@@ -22,7 +22,7 @@ use crate::state::AppState;
 use crate::web::client::Client;
 use crate::web::error::UiError;
 use crate::web::guards::RequireAdmin;
-use crate::web::identity::ProxyOutcome;
+use crate::web::identity::{AuthMethod, ProxyOutcome};
 use crate::web::ui::sso::LinkRow;
 
 #[derive(Template, WebTemplate)]
@@ -230,80 +230,75 @@ pub async fn diagnostics(
     outcome: Option<axum::Extension<ProxyOutcome>>,
 ) -> Result<DiagnosticsPage, UiError> {
     let cfg = &state.config.auth.proxy;
-    let names = state.proxy.headers(cfg);
-    let value = |name: &str| {
-        (!name.is_empty())
-            .then(|| headers.get(name))
-            .flatten()
-            .map(|v| {
-                crate::domain::sso::clean_claim(&String::from_utf8_lossy(v.as_bytes()), 200)
-                    .unwrap_or_default()
-            })
-    };
+    let value = |name: &str| header_value(&headers, name);
     let trusted_forwarding = state.config.is_trusted_proxy(client.peer.ip());
     let forwarded = |name: &str| trusted_forwarding.then(|| value(name)).flatten();
-    let scheme = forwarded("x-forwarded-proto").unwrap_or_else(|| "http".into());
-    let host = forwarded("x-forwarded-host")
-        .or_else(|| value("host"))
-        .unwrap_or_default();
+    let public_url = state.config.server.public_url.as_ref();
     Ok(DiagnosticsPage {
         layout: Layout::new("Diagnostics", &state, &session, Some(&me)).await?,
         peer: client.peer.to_string(),
         client_ip: client.ip_string(),
-        scheme,
-        host,
-        public_url: state
-            .config
-            .server
-            .public_url
-            .as_ref()
-            .map_or_else(|| "(not set)".to_owned(), |u| u.as_str().to_owned()),
+        scheme: forwarded("x-forwarded-proto").unwrap_or_else(|| "http".into()),
+        host: forwarded("x-forwarded-host")
+            .or_else(|| value("host"))
+            .unwrap_or_default(),
+        public_url: public_url.map_or_else(|| "(not set)".to_owned(), |u| u.as_str().to_owned()),
         proxy_enabled: cfg.enabled,
         peer_trusted_for_identity: cfg.trusts(client.peer.ip()),
         peer_trusted_for_forwarding: trusted_forwarding,
-        identity_headers: vec![
-            HeaderRow {
-                role: "user",
-                value: value(&names.user),
-                name: names.user.clone(),
-            },
-            HeaderRow {
-                role: "email",
-                value: value(&names.email),
-                name: names.email.clone(),
-            },
-            HeaderRow {
-                role: "name",
-                value: value(&names.name),
-                name: names.name.clone(),
-            },
-            HeaderRow {
-                role: "groups",
-                value: value(&names.groups),
-                name: names.groups.clone(),
-            },
-        ],
-        forwarding_headers: [
-            "x-forwarded-for",
-            "x-forwarded-proto",
-            "x-forwarded-host",
-            "forwarded",
-            "x-real-ip",
-        ]
-        .iter()
-        .filter_map(|h| value(h).map(|v| ((*h).to_owned(), v)))
-        .collect(),
-        auth_method: match me.auth_method {
-            crate::web::identity::AuthMethod::Session => "session cookie",
-            crate::web::identity::AuthMethod::ApiKey => "API key",
-            crate::web::identity::AuthMethod::Proxy => "forward-auth proxy headers",
-            crate::web::identity::AuthMethod::Bypass => "development bypass",
-        },
-        outcome: outcome.map(|o| match o.0 {
-            ProxyOutcome::MissingHeader => {
-                "Forward-auth proxy did not provide a user identity header"
-            }
-            ProxyOutcome::Refused(r) => r.message(),
-        }),
+        identity_headers: identity_rows(&state.proxy.headers(cfg), &headers),
+        forwarding_headers: FORWARDING_HEADERS
+            .iter()
+            .filter_map(|h| value(h).map(|v| ((*h).to_owned(), v)))
+            .collect(),
+        auth_method: auth_method_label(me.auth_method),
+        outcome: super::login::proxy_banner(outcome.as_ref().map(|e| &e.0)),
     })
+}
+
+/// Headers that say how the request was forwarded, shown when present.
+const FORWARDING_HEADERS: [&str; 5] = [
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+    "forwarded",
+    "x-real-ip",
+];
+
+/// A header's value as the page shows it (control characters removed, capped); `None`
+/// when the request has no such header or no name is configured.
+fn header_value(headers: &HeaderMap, name: &str) -> Option<String> {
+    (!name.is_empty())
+        .then(|| headers.get(name))
+        .flatten()
+        .map(|v| {
+            crate::domain::sso::clean_claim(&String::from_utf8_lossy(v.as_bytes()), 200)
+                .unwrap_or_default()
+        })
+}
+
+/// The identity headers in force and what this request carries in each.
+fn identity_rows(names: &HeaderNames, headers: &HeaderMap) -> Vec<HeaderRow> {
+    [
+        ("user", &names.user),
+        ("email", &names.email),
+        ("name", &names.name),
+        ("groups", &names.groups),
+    ]
+    .into_iter()
+    .map(|(role, name)| HeaderRow {
+        role,
+        value: header_value(headers, name),
+        name: name.clone(),
+    })
+    .collect()
+}
+
+fn auth_method_label(m: AuthMethod) -> &'static str {
+    match m {
+        AuthMethod::Session => "session cookie",
+        AuthMethod::ApiKey => "API key",
+        AuthMethod::Proxy => "forward-auth proxy headers",
+        AuthMethod::Bypass => "development bypass",
+    }
 }
