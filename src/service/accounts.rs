@@ -3,6 +3,7 @@
 use super::passwords::PasswordHasher;
 use super::{Actor, Missing, Refusal, ServiceError};
 use crate::db::{self, DbPool, audit, sessions, users};
+use crate::domain::audit::AuditAction;
 use crate::domain::{Email, FieldErrors, Password, Role, Status, User, Username};
 
 /// The first admin, as entered in the setup wizard or the bootstrap variables.
@@ -80,7 +81,7 @@ pub async fn create_first_admin(
                 &audit::NewEvent {
                     actor_id: actor.user_id,
                     actor: &actor.name,
-                    action: "setup.first_admin",
+                    action: AuditAction::SetupFirstAdmin.as_str(),
                     target: Some(&user.username),
                     ip: actor.ip.as_deref(),
                     outcome: "success",
@@ -141,7 +142,7 @@ pub async fn change_own_password(
                 &audit::NewEvent {
                     actor_id: Some(user_id),
                     actor: &username,
-                    action: "password.change",
+                    action: AuditAction::PasswordChange.as_str(),
                     target: Some(&username),
                     ip: ip.as_deref(),
                     outcome: "success",
@@ -228,7 +229,7 @@ pub async fn register(
                 &audit::NewEvent {
                     actor_id: Some(user.id),
                     actor: &user.username,
-                    action: "user.register",
+                    action: AuditAction::UserRegister.as_str(),
                     target: Some(&user.username),
                     ip: ip.as_deref(),
                     outcome: "success",
@@ -269,7 +270,7 @@ pub async fn ensure_dev_admin(db: &DbPool) -> Result<User, ServiceError> {
                 &audit::NewEvent {
                     actor_id: None,
                     actor: "bypass",
-                    action: "user.create",
+                    action: AuditAction::UserCreate.as_str(),
                     target: Some(key),
                     ip: None,
                     outcome: "success",

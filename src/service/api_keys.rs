@@ -8,12 +8,13 @@
 //! stored value without the server secret, so timing the lookup reveals nothing about a
 //! real key. The cleartext key exists only in the response that creates it.
 
+use super::audit::{self, AuditAction};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
 
 use super::{Actor, Missing, Refusal, ServiceError};
-use crate::db::{self, DbPool, api_keys, audit, users};
+use crate::db::{self, DbPool, api_keys, users};
 use crate::domain::{ApiKey, NewApiKey, User};
 use crate::secret::ServerSecret;
 
@@ -59,27 +60,9 @@ fn well_formed(key: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-fn audit_key(
-    conn: &mut db::Conn,
-    actor: &Actor,
-    action: &str,
-    owner: &str,
-    key: &ApiKey,
-) -> Result<(), ServiceError> {
-    let detail = format!("id={} name={}", key.id, key.name);
-    audit::insert(
-        conn,
-        &audit::NewEvent {
-            actor_id: actor.user_id,
-            actor: &actor.name,
-            action,
-            target: Some(owner),
-            ip: actor.ip.as_deref(),
-            outcome: "success",
-            detail: Some(&detail),
-        },
-    )
-    .map_err(ServiceError::from)
+/// The audit detail naming a key (never its secret).
+fn key_detail(key: &ApiKey) -> String {
+    format!("id={} name={}", key.id, key.name)
 }
 
 /// Creates a key for `owner`; the returned `secret` is the only copy of the key.
@@ -113,7 +96,13 @@ pub async fn create(
                         expires_at,
                     },
                 )?;
-                audit_key(conn, &actor, "api_key.create", &owner_name, &key)?;
+                audit::record(
+                    conn,
+                    &actor,
+                    AuditAction::ApiKeyCreate,
+                    Some(&owner_name),
+                    Some(&key_detail(&key)),
+                )?;
                 Ok::<_, ServiceError>(key)
             })
         })
@@ -176,7 +165,13 @@ async fn revoke(
             api_keys::delete(conn, key.id, owner)?;
             let owner_name = users::find_by_id(conn, key.user_id)?
                 .map_or_else(|| key.user_id.to_string(), |u| u.username);
-            audit_key(conn, &actor, "api_key.revoke", &owner_name, &key)?;
+            audit::record(
+                conn,
+                &actor,
+                AuditAction::ApiKeyRevoke,
+                Some(&owner_name),
+                Some(&key_detail(&key)),
+            )?;
             Ok(key)
         })
     })

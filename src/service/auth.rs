@@ -5,6 +5,7 @@ use super::ServiceError;
 use super::passwords::PasswordHasher;
 use crate::db::{DbPool, audit, users};
 use crate::domain::User;
+use crate::domain::audit::AuditAction;
 
 /// Longest identifier recorded in the audit log for a failed attempt.
 const MAX_LOGGED_IDENTIFIER: usize = 100;
@@ -57,7 +58,7 @@ pub async fn login_with_password(
             &audit::NewEvent {
                 actor_id,
                 actor: if allowed { &target } else { "anonymous" },
-                action: "login.password",
+                action: AuditAction::LoginPassword.as_str(),
                 target: Some(&target),
                 ip: ip.as_deref(),
                 outcome,
@@ -106,7 +107,7 @@ async fn break_glass_login(
                 } else {
                     "anonymous"
                 },
-                action: "login.break_glass",
+                action: AuditAction::LoginBreakGlass.as_str(),
                 target: Some(crate::env_auth::BREAK_GLASS_USERNAME),
                 ip: ip.as_deref(),
                 outcome: if ok { "success" } else { "failure" },
