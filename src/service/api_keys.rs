@@ -9,9 +9,11 @@
 //! real key. The cleartext key exists only in the response that creates it.
 
 use super::audit::{self, AuditAction};
+use super::rate_limit::{Action, Attempt, RateLimiter};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
+use std::net::IpAddr;
 
 use super::{Actor, Missing, Refusal, ServiceError};
 use crate::db::{self, DbPool, api_keys, users};
@@ -183,6 +185,26 @@ async fn revoke(
 /// so the status gate can tell them where they stand.
 ///
 /// One indexed query (key joined to owner); `last_used_at` is written at most once a minute.
+/// The owner of a presented bearer key, counted by the rate limiter per client address (a
+/// bad key names no account, and 256 random bits are not guessed): what the identity layer
+/// calls. An unusable key is [`Refusal::InvalidApiKey`].
+pub async fn sign_in(
+    db: &DbPool,
+    secret: &ServerSecret,
+    limiter: &RateLimiter,
+    presented: &str,
+    ip: IpAddr,
+) -> Result<User, ServiceError> {
+    let attempt = Attempt::new(Action::ApiKey, ip, None);
+    let check = async {
+        authenticate(db, secret, presented)
+            .await?
+            .ok_or(ServiceError::Refused(Refusal::InvalidApiKey))
+    };
+    limiter.guard(attempt, check).await
+}
+
+/// The owner of a presented key, without the rate limit (see [`sign_in`]).
 pub async fn authenticate(
     db: &DbPool,
     secret: &ServerSecret,

@@ -16,7 +16,6 @@ use super::error::{ApiError, UiError};
 use super::session;
 use crate::db::sessions::LOADED_USER_KEY;
 use crate::domain::User;
-use crate::service::rate_limit::{Action, Attempt};
 use crate::service::{ServiceError, api_keys, auth};
 use crate::state::AppState;
 use crate::web::client::Client;
@@ -132,14 +131,8 @@ pub async fn resolve(
             &state.config.server.trusted_proxies,
         )
         .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.ip());
-        // Per client IP only: a bad key names no account (and 256 random bits are not guessed).
-        let attempt = Attempt::new(Action::ApiKey, ip, None);
-        let check = async {
-            api_keys::authenticate(&state.db, &state.secret, &key)
-                .await?
-                .ok_or(ServiceError::Refused(Refusal::InvalidCredentials))
-        };
-        return match state.limiter.guard(attempt, check).await {
+        let signed = api_keys::sign_in(&state.db, &state.secret, &state.limiter, &key, ip).await;
+        return match signed {
             Ok(user) => {
                 let current = CurrentUser {
                     user: std::sync::Arc::new(user),
@@ -148,7 +141,7 @@ pub async fn resolve(
                 req.extensions_mut().insert(Identity(Some(current)));
                 super::csrf::within_context(&state, req, next).await
             }
-            Err(ServiceError::Refused(Refusal::InvalidCredentials)) => {
+            Err(ServiceError::Refused(Refusal::InvalidApiKey)) => {
                 let error = ApiError::from(Refusal::InvalidApiKey);
                 // RFC 6750 §3: say which scheme failed, so generic clients know not to retry.
                 let challenge = [(

@@ -57,7 +57,10 @@ impl Action {
             // The start is what costs: every one counts, however it ends.
             (Action::SsoLink, _) => Verdict::Failed,
             (_, Ok(_)) => Verdict::Succeeded,
-            (_, Err(ServiceError::Refused(Refusal::InvalidCredentials))) => Verdict::Failed,
+            (
+                _,
+                Err(ServiceError::Refused(Refusal::InvalidCredentials | Refusal::InvalidApiKey)),
+            ) => Verdict::Failed,
             // A wrong current password, not a new one that breaks the rules.
             (Action::PasswordChange, Err(ServiceError::Validation(f))) => {
                 if f.get("current_password").is_some() {

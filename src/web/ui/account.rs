@@ -302,18 +302,17 @@ pub async fn change_password(
     client: Client,
     Form(form): Form<PasswordForm>,
 ) -> Result<Response, UiError> {
-    let attempt = Attempt::new(Action::PasswordChange, client.ip(), Some(&me.user.username))
-        .by(me.actor(&client));
-    let change = accounts::change_own_password(
+    let result = accounts::change_own_password(
         &state.db,
         &state.hasher,
+        &state.limiter,
+        me.actor(&client),
         &me.user,
         &form.current_password,
         &form.new_password,
         &form.new_password_confirm,
-        Some(client.ip_string()),
-    );
-    let result = state.limiter.guard(attempt, change).await;
+    )
+    .await;
     match result {
         Ok(()) => {
             // Every session of the user is gone, this one too: say why on the sign-in page.
