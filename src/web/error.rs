@@ -3,7 +3,7 @@
 //! sent to the client.
 
 use axum::Json;
-use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
@@ -303,8 +303,8 @@ pub fn with_retry_after(
 }
 
 /// Unknown paths: JSON under `/api/`, a page elsewhere.
-pub async fn not_found(uri: Uri) -> Response {
-    if uri.path().starts_with("/api/") {
+pub async fn not_found(surface: super::surface::Surface) -> Response {
+    if surface.is_api() {
         ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "No such endpoint.").into_response()
     } else {
         UiError::NotFound.into_response()

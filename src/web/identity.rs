@@ -225,7 +225,7 @@ fn proxy_identity(
 /// The token of `Authorization: Bearer <token>` on an API path (the scheme is
 /// case-insensitive). Browsers never send this on their own, so it is not cookie-like.
 fn bearer_key(req: &Request) -> Option<String> {
-    if !req.uri().path().starts_with("/api/") {
+    if !super::surface::Surface::api_request(req.extensions()) {
         return None;
     }
     let value = req
@@ -318,7 +318,7 @@ impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
         if let Some(Identity(Some(user))) = parts.extensions.get::<Identity>() {
             return Ok(user.clone());
         }
-        if parts.uri.path().starts_with("/api/") {
+        if super::surface::Surface::of_parts(parts).is_api() {
             Err(AuthRequired::Api)
         } else {
             let next = parts

@@ -15,6 +15,7 @@ pub mod input;
 pub mod session;
 pub mod setup_gate;
 pub mod static_files;
+pub mod surface;
 pub mod ui;
 pub mod user_list;
 
