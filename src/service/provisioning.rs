@@ -224,6 +224,12 @@ impl Events<'_> {
         )
     }
 
+    /// A change the source made to an account (by the source, not by the account).
+    fn updated(&self, conn: &mut db::Conn, user: &User, detail: &str) -> Result<(), db::DbError> {
+        let target = &user.username;
+        self.insert(conn, None, "user.update", target, "success", detail)
+    }
+
     /// A refused sign-in (recorded for interactive sign-ins only, or when `always`).
     fn refused(
         &self,
@@ -295,14 +301,7 @@ fn sign_in_linked(
         let name = user.display_name.as_deref();
         users::set_profile(conn, user.id, &username, Some(&email), name)?;
         let detail = format!("email updated from the {}", source.provider);
-        events.insert(
-            conn,
-            None,
-            "user.update",
-            &user.username,
-            "success",
-            &detail,
-        )?;
+        events.updated(conn, &user, &detail)?;
         user.email = Some(email.as_str().to_owned());
     }
     let (email, name) = (source.email.as_deref(), source.display_name.as_deref());
@@ -338,14 +337,7 @@ fn apply_role(
     }
     users::set_standing(conn, user.id, role, user.status, user.deleted_at, false)?;
     let detail = format!("role {} -> {role} ({} groups)", user.role, source.provider);
-    events.insert(
-        conn,
-        None,
-        "user.update",
-        &user.username,
-        "success",
-        &detail,
-    )?;
+    events.updated(conn, user, &detail)?;
     user.role = role;
     Ok(())
 }

@@ -141,15 +141,7 @@ fn audit_preset_change(
 ) -> Result<(), crate::db::DbError> {
     audit::insert(
         conn,
-        &audit::NewEvent {
-            actor_id: actor.user_id,
-            actor: &actor.name,
-            action: "settings.proxy_preset",
-            target: Some("instance"),
-            ip: actor.ip.as_deref(),
-            outcome: "success",
-            detail: Some(detail),
-        },
+        &actor.event("settings.proxy_preset", "instance", Some(detail)),
     )
 }
 

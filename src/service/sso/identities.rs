@@ -11,26 +11,6 @@ use crate::sso_env::SsoEnv;
 
 pub use crate::service::provisioning::{SignInRefusal, SignedIn};
 
-fn event<'a>(
-    actor_id: Option<i64>,
-    actor: &'a str,
-    action: &'a str,
-    target: Option<&'a str>,
-    ip: Option<&'a str>,
-    outcome: &'a str,
-    detail: Option<&'a str>,
-) -> audit::NewEvent<'a> {
-    audit::NewEvent {
-        actor_id,
-        actor,
-        action,
-        target,
-        ip,
-        outcome,
-        detail,
-    }
-}
-
 /// Signs a verified identity in: its linked account, or a new one by the provider's policy.
 /// On an empty instance the first identity becomes the admin (unless the environment pins
 /// who that is). The one provisioning path ([`provisioning::sign_in`]) with OIDC's rules.
@@ -151,18 +131,8 @@ pub async fn link_at(
                 )?;
                 let version = users::bump_session_version(conn, user.id)?;
                 let detail = format!("{provider_id}:{subject} ({how})");
-                audit::insert(
-                    conn,
-                    &event(
-                        actor.user_id,
-                        &actor.name,
-                        "identity.link",
-                        Some(&user.username),
-                        actor.ip.as_deref(),
-                        "success",
-                        Some(&detail),
-                    ),
-                )?;
+                let event = actor.event("identity.link", &user.username, Some(&detail));
+                audit::insert(conn, &event)?;
                 Ok::<_, ServiceError>(version)
             })
         })
@@ -234,18 +204,8 @@ pub async fn unlink(
                 if effect == UnlinkEffect::TurnsLocalLoginOn {
                     detail.push_str("; password sign-in turned back on");
                 }
-                audit::insert(
-                    conn,
-                    &event(
-                        actor.user_id,
-                        &actor.name,
-                        "identity.unlink",
-                        Some(&user.username),
-                        actor.ip.as_deref(),
-                        "success",
-                        Some(&detail),
-                    ),
-                )?;
+                let event = actor.event("identity.unlink", &user.username, Some(&detail));
+                audit::insert(conn, &event)?;
                 Ok::<_, ServiceError>(Unlinked {
                     user_id: user.id,
                     effect,
