@@ -67,6 +67,21 @@ pub struct FirstAdmin {
     pub ignore_admin: Option<i64>,
 }
 
+impl FirstAdmin {
+    /// Whether `source` becomes the admin: the instance is empty (nobody can administer it
+    /// yet; accounts an unpinned identity made while waiting for the pinned one do not
+    /// count) and the pin, if any, names this identity.
+    fn applies(&self, conn: &mut db::Conn, source: &Source) -> Result<bool, db::DbError> {
+        let empty = users::count_other_active_admins(conn, self.ignore_admin.unwrap_or(-1))? == 0;
+        let (provider, subject) = (&source.provider, &source.subject);
+        Ok(empty
+            && self
+                .pin
+                .as_ref()
+                .is_none_or(|p| p.matches(provider, subject, source.username.as_deref())))
+    }
+}
+
 /// How the audit log names what a source does.
 #[derive(Debug, Clone)]
 pub struct AuditNames {
@@ -136,6 +151,16 @@ pub struct SignedIn {
     pub first_admin: bool,
 }
 
+impl SignedIn {
+    fn existing(user: User) -> Self {
+        Self {
+            user,
+            created: false,
+            first_admin: false,
+        }
+    }
+}
+
 type Outcome = Result<SignedIn, SignInRefusal>;
 
 /// Signs in the identity `source` vouches for: its linked account, or a new one as `rules`
@@ -163,11 +188,7 @@ pub async fn sign_in(
                     .last_login_at
                     .is_none_or(|t| db::now_ts() - t > touch_every_secs);
                 if !stale && !rules.changes(&user, &source) {
-                    return Ok(Ok(SignedIn {
-                        user,
-                        created: false,
-                        first_admin: false,
-                    }));
+                    return Ok(Ok(SignedIn::existing(user)));
                 }
             }
             None if rules.policy == Policy::Link && rules.first_admin.is_none() => {
@@ -238,17 +259,11 @@ impl Events<'_> {
         detail: &str,
         always: bool,
     ) -> Result<(), db::DbError> {
-        if always || self.rules.interactive() {
-            self.insert(
-                conn,
-                None,
-                self.rules.audit.login,
-                target,
-                "failure",
-                detail,
-            )?;
+        if !always && !self.rules.interactive() {
+            return Ok(());
         }
-        Ok(())
+        let login = self.rules.audit.login;
+        self.insert(conn, None, login, target, "failure", detail)
     }
 
     /// A successful sign-in (interactive sign-ins only).
@@ -258,18 +273,11 @@ impl Events<'_> {
         user: &User,
         source: &Source,
     ) -> Result<(), db::DbError> {
-        if self.rules.interactive() {
-            let login = self.rules.audit.login;
-            self.insert(
-                conn,
-                Some(user),
-                login,
-                &user.username,
-                "success",
-                &source.target(),
-            )?;
+        if !self.rules.interactive() {
+            return Ok(());
         }
-        Ok(())
+        let (login, detail) = (self.rules.audit.login, source.target());
+        self.insert(conn, Some(user), login, &user.username, "success", &detail)
     }
 }
 
@@ -309,11 +317,7 @@ fn sign_in_linked(
     users::record_login(conn, user.id, None)?;
     user.last_login_at = Some(db::now_ts());
     events.signed_in(conn, &user, source)?;
-    Ok(Ok(SignedIn {
-        user,
-        created: false,
-        first_admin: false,
-    }))
+    Ok(Ok(SignedIn::existing(user)))
 }
 
 /// Moves `user` to the role group membership maps to, unless that removes the last active
@@ -351,18 +355,7 @@ fn create(
     let events = Events { rules, ip };
     let target = source.target();
     let first_admin = match &rules.first_admin {
-        // "Empty" = nobody can administer it yet (accounts an unpinned identity created
-        // while waiting for the pinned one do not count, nor does the dev bypass's admin).
-        Some(f) => {
-            users::count_other_active_admins(conn, f.ignore_admin.unwrap_or(-1))? == 0
-                && f.pin.as_ref().is_none_or(|p| {
-                    p.matches(
-                        &source.provider,
-                        &source.subject,
-                        source.username.as_deref(),
-                    )
-                })
-        }
+        Some(f) => f.applies(conn, source)?,
         None => false,
     };
     let (role, status) = if first_admin {
@@ -417,14 +410,8 @@ fn create(
     } else {
         format!("{} policy via {via}", rules.policy)
     };
-    events.insert(
-        conn,
-        Some(&user),
-        "user.create",
-        &user.username,
-        "success",
-        &why,
-    )?;
+    let name = &user.username;
+    events.insert(conn, Some(&user), "user.create", name, "success", &why)?;
     events.signed_in(conn, &user, source)?;
     Ok(Ok(SignedIn {
         user,
