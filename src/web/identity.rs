@@ -58,12 +58,14 @@ impl CurrentUser {
                 user_id: None,
                 name: "admin (break-glass)".into(),
                 ip: Some(client.ip_string()),
+                session: None,
             };
         }
         crate::service::Actor {
             user_id: Some(self.user.id),
             name: self.user.username.clone(),
             ip: Some(client.ip_string()),
+            session: None,
         }
     }
 }

@@ -331,7 +331,7 @@ pub async fn callback(
                     to_login(Banner::NotLinked)
                 }
                 Ok(Err(SignInRefusal::AccountDisabled)) => to_login(Banner::Disabled),
-                Ok(Err(SignInRefusal::NoUsername)) => {
+                Ok(Err(SignInRefusal::NoUsername | SignInRefusal::ExistingAccount)) => {
                     tracing::warn!(provider = %id, sub = %who.subject, "OIDC sign-in: no username could be derived from the claims");
                     to_login(Banner::Failed)
                 }
@@ -347,7 +347,9 @@ pub async fn callback(
                 user_id: Some(me.user.id),
                 name: me.user.username.clone(),
                 ip: Some(client.ip_string()),
-            };
+                session: None,
+            }
+            .keeping(session.clone());
             match identities::link(
                 &state.db,
                 actor,
@@ -358,11 +360,8 @@ pub async fn callback(
             )
             .await
             {
-                Ok(version) => {
-                    // The link ended the user's other sessions; this one carries on.
-                    if let Err(e) = session::renew_version(&session, version).await {
-                        return crate::web::error::UiError::from(e).into_response();
-                    }
+                Ok(_) => {
+                    // The link ended the user's other sessions; this one carried on.
                     Redirect::to(&with_query(&flow.next, "linked", &provider.id)).into_response()
                 }
                 Err(ServiceError::Refused(

@@ -256,13 +256,12 @@ pub async fn unlink_identity(
         &state.db,
         &state.config.sso,
         &all,
-        me.actor(&client),
+        me.actor(&client).keeping(session.clone()),
         id,
     )
     .await
     {
         Ok(done) => {
-            session::renew_version(&session, done.new_session_version).await?;
             let notice = match done.effect {
                 crate::domain::sso::UnlinkEffect::Plain => "unlinked",
                 crate::domain::sso::UnlinkEffect::TurnsLocalLoginOn => "unlinked_local_on",

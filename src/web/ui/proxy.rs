@@ -148,7 +148,7 @@ pub async fn link(
     if let (true, Some(user)) = (errors.is_empty(), target) {
         match crate::service::sso::identities::link_at(
             &state.db,
-            me.actor(&client),
+            me.actor(&client).keeping(session.clone()),
             (crate::domain::sso::PROXY_PROVIDER, proxy::PROXY_ISSUER),
             user.id,
             &form.proxy_user,
@@ -156,10 +156,7 @@ pub async fn link(
         )
         .await
         {
-            Ok(version) => {
-                if user.id == me.user.id {
-                    crate::web::session::renew_version(&session, version).await?;
-                }
+            Ok(_) => {
                 return Ok(Redirect::to("/admin/proxy?saved=1").into_response());
             }
             Err(crate::service::ServiceError::Validation(f)) => errors = f,

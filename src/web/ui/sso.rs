@@ -25,7 +25,6 @@ use crate::web::api::oidc::{self as flow, Banner};
 use crate::web::client::Client;
 use crate::web::error::{UiError, conflict_message};
 use crate::web::guards::RequireAdmin;
-use crate::web::session;
 
 /// One row of the provider table.
 pub struct ProviderRow {
@@ -647,7 +646,7 @@ pub async fn manual_link(
     if let (true, Some(user)) = (errors.is_empty(), &target) {
         match identities::link(
             &state.db,
-            me.actor(&client),
+            me.actor(&client).keeping(session.clone()),
             &p,
             user.id,
             &form.subject,
@@ -655,10 +654,7 @@ pub async fn manual_link(
         )
         .await
         {
-            Ok(version) => {
-                if user.id == me.user.id {
-                    session::renew_version(&session, version).await?;
-                }
+            Ok(_) => {
                 return Ok(
                     Redirect::to(&format!("/admin/sso/providers/{id}/links?notice=linked"))
                         .into_response(),
@@ -757,15 +753,12 @@ pub async fn unlink(
         &state.db,
         &state.config.sso,
         &all,
-        me.actor(&client),
+        me.actor(&client).keeping(session.clone()),
         identity_id,
     )
     .await
     {
         Ok(done) => {
-            if done.user_id == me.user.id {
-                session::renew_version(&session, done.new_session_version).await?;
-            }
             let notice = match done.effect {
                 crate::domain::sso::UnlinkEffect::Plain => "unlinked",
                 crate::domain::sso::UnlinkEffect::TurnsLocalLoginOn => "unlinked_local_on",
