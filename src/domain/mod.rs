@@ -3,6 +3,7 @@
 
 mod account;
 pub mod api_key;
+pub mod audit;
 mod errors;
 pub mod policy;
 pub mod proxy;

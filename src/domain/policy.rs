@@ -1,6 +1,7 @@
 //! The rules of user administration, in one place. Both the HTML and the JSON handlers reach
 //! them through `service::admin`, which checks them inside the transaction that writes.
 
+use super::audit::AuditAction;
 use super::{Role, Status, User};
 
 /// What an admin does to an account.
@@ -18,17 +19,34 @@ pub enum AdminAction {
 }
 
 impl AdminAction {
+    pub const ALL: [AdminAction; 9] = [
+        AdminAction::Edit,
+        AdminAction::ResetPassword,
+        AdminAction::Disable,
+        AdminAction::Enable,
+        AdminAction::Approve,
+        AdminAction::Reject,
+        AdminAction::Delete,
+        AdminAction::Restore,
+        AdminAction::Purge,
+    ];
+
     pub fn as_str(self) -> &'static str {
+        self.audit().as_str()
+    }
+
+    /// What the audit log records for it.
+    pub fn audit(self) -> AuditAction {
         match self {
-            AdminAction::Edit => "user.edit",
-            AdminAction::ResetPassword => "user.password_reset",
-            AdminAction::Disable => "user.disable",
-            AdminAction::Enable => "user.enable",
-            AdminAction::Approve => "user.approve",
-            AdminAction::Reject => "user.reject",
-            AdminAction::Delete => "user.delete",
-            AdminAction::Restore => "user.restore",
-            AdminAction::Purge => "user.purge",
+            AdminAction::Edit => AuditAction::UserEdit,
+            AdminAction::ResetPassword => AuditAction::UserPasswordReset,
+            AdminAction::Disable => AuditAction::UserDisable,
+            AdminAction::Enable => AuditAction::UserEnable,
+            AdminAction::Approve => AuditAction::UserApprove,
+            AdminAction::Reject => AuditAction::UserReject,
+            AdminAction::Delete => AuditAction::UserDelete,
+            AdminAction::Restore => AuditAction::UserRestore,
+            AdminAction::Purge => AuditAction::UserPurge,
         }
     }
 }

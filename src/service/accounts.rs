@@ -1,9 +1,12 @@
 //! Creating accounts and changing passwords.
 
 use super::passwords::PasswordHasher;
+use super::rate_limit::{Action, Attempt, RateLimiter};
 use super::{Actor, Missing, Refusal, ServiceError};
 use crate::db::{self, DbPool, audit, sessions, users};
+use crate::domain::audit::AuditAction;
 use crate::domain::{Email, FieldErrors, Password, Role, Status, User, Username};
+use std::net::IpAddr;
 
 /// The first admin, as entered in the setup wizard or the bootstrap variables.
 #[derive(Debug)]
@@ -80,7 +83,7 @@ pub async fn create_first_admin(
                 &audit::NewEvent {
                     actor_id: actor.user_id,
                     actor: &actor.name,
-                    action: "setup.first_admin",
+                    action: AuditAction::SetupFirstAdmin.as_str(),
                     target: Some(&user.username),
                     ip: actor.ip.as_deref(),
                     outcome: "success",
@@ -95,8 +98,34 @@ pub async fn create_first_admin(
 }
 
 /// A password change asked for by the user: needs the current password; ends every
-/// session of the user, the current one included.
+/// session of the user, the current one included. Counted by the rate limiter (a wrong
+/// current password is a failed guess).
+#[allow(
+    clippy::too_many_arguments,
+    reason = "each is a distinct input of the change"
+)]
 pub async fn change_own_password(
+    db: &DbPool,
+    hasher: &PasswordHasher,
+    limiter: &RateLimiter,
+    actor: Actor,
+    user: &User,
+    current: &str,
+    new: &str,
+    confirm: &str,
+) -> Result<(), ServiceError> {
+    let ip = actor
+        .ip
+        .as_deref()
+        .and_then(|s| s.parse::<IpAddr>().ok())
+        .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    let ip_text = actor.ip.clone();
+    let attempt = Attempt::new(Action::PasswordChange, ip, Some(&user.username)).by(actor);
+    let change = change_password_checked(db, hasher, user, current, new, confirm, ip_text);
+    limiter.guard(attempt, change).await
+}
+
+async fn change_password_checked(
     db: &DbPool,
     hasher: &PasswordHasher,
     user: &User,
@@ -141,7 +170,7 @@ pub async fn change_own_password(
                 &audit::NewEvent {
                     actor_id: Some(user_id),
                     actor: &username,
-                    action: "password.change",
+                    action: AuditAction::PasswordChange.as_str(),
                     target: Some(&username),
                     ip: ip.as_deref(),
                     outcome: "success",
@@ -183,6 +212,20 @@ impl Registration {
 /// [`ServiceError::Refused(Refusal::NotFound(Missing::Endpoint))`] while registration is off; the setting is read again
 /// inside the locked transaction, so an admin closing registration wins over a form in flight.
 pub async fn register(
+    db: &DbPool,
+    hasher: &PasswordHasher,
+    limiter: &RateLimiter,
+    new: Registration,
+    ip: IpAddr,
+) -> Result<User, ServiceError> {
+    let username = new.username.to_string();
+    let attempt = Attempt::new(Action::Register, ip, Some(&username));
+    limiter
+        .guard(attempt, register_now(db, hasher, new, Some(ip.to_string())))
+        .await
+}
+
+async fn register_now(
     db: &DbPool,
     hasher: &PasswordHasher,
     new: Registration,
@@ -228,7 +271,7 @@ pub async fn register(
                 &audit::NewEvent {
                     actor_id: Some(user.id),
                     actor: &user.username,
-                    action: "user.register",
+                    action: AuditAction::UserRegister.as_str(),
                     target: Some(&user.username),
                     ip: ip.as_deref(),
                     outcome: "success",
@@ -269,7 +312,7 @@ pub async fn ensure_dev_admin(db: &DbPool) -> Result<User, ServiceError> {
                 &audit::NewEvent {
                     actor_id: None,
                     actor: "bypass",
-                    action: "user.create",
+                    action: AuditAction::UserCreate.as_str(),
                     target: Some(key),
                     ip: None,
                     outcome: "success",

@@ -8,12 +8,15 @@
 //! stored value without the server secret, so timing the lookup reveals nothing about a
 //! real key. The cleartext key exists only in the response that creates it.
 
+use super::audit::{self, AuditAction};
+use super::rate_limit::{Action, Attempt, RateLimiter};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
+use std::net::IpAddr;
 
 use super::{Actor, Missing, Refusal, ServiceError};
-use crate::db::{self, DbPool, api_keys, audit, users};
+use crate::db::{self, DbPool, api_keys, users};
 use crate::domain::{ApiKey, NewApiKey, User};
 use crate::secret::ServerSecret;
 
@@ -59,27 +62,9 @@ fn well_formed(key: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-fn audit_key(
-    conn: &mut db::Conn,
-    actor: &Actor,
-    action: &str,
-    owner: &str,
-    key: &ApiKey,
-) -> Result<(), ServiceError> {
-    let detail = format!("id={} name={}", key.id, key.name);
-    audit::insert(
-        conn,
-        &audit::NewEvent {
-            actor_id: actor.user_id,
-            actor: &actor.name,
-            action,
-            target: Some(owner),
-            ip: actor.ip.as_deref(),
-            outcome: "success",
-            detail: Some(&detail),
-        },
-    )
-    .map_err(ServiceError::from)
+/// The audit detail naming a key (never its secret).
+fn key_detail(key: &ApiKey) -> String {
+    format!("id={} name={}", key.id, key.name)
 }
 
 /// Creates a key for `owner`; the returned `secret` is the only copy of the key.
@@ -113,7 +98,13 @@ pub async fn create(
                         expires_at,
                     },
                 )?;
-                audit_key(conn, &actor, "api_key.create", &owner_name, &key)?;
+                audit::record(
+                    conn,
+                    &actor,
+                    AuditAction::ApiKeyCreate,
+                    Some(&owner_name),
+                    Some(&key_detail(&key)),
+                )?;
                 Ok::<_, ServiceError>(key)
             })
         })
@@ -176,7 +167,13 @@ async fn revoke(
             api_keys::delete(conn, key.id, owner)?;
             let owner_name = users::find_by_id(conn, key.user_id)?
                 .map_or_else(|| key.user_id.to_string(), |u| u.username);
-            audit_key(conn, &actor, "api_key.revoke", &owner_name, &key)?;
+            audit::record(
+                conn,
+                &actor,
+                AuditAction::ApiKeyRevoke,
+                Some(&owner_name),
+                Some(&key_detail(&key)),
+            )?;
             Ok(key)
         })
     })
@@ -188,6 +185,26 @@ async fn revoke(
 /// so the status gate can tell them where they stand.
 ///
 /// One indexed query (key joined to owner); `last_used_at` is written at most once a minute.
+/// The owner of a presented bearer key, counted by the rate limiter per client address (a
+/// bad key names no account, and 256 random bits are not guessed): what the identity layer
+/// calls. An unusable key is [`Refusal::InvalidApiKey`].
+pub async fn sign_in(
+    db: &DbPool,
+    secret: &ServerSecret,
+    limiter: &RateLimiter,
+    presented: &str,
+    ip: IpAddr,
+) -> Result<User, ServiceError> {
+    let attempt = Attempt::new(Action::ApiKey, ip, None);
+    let check = async {
+        authenticate(db, secret, presented)
+            .await?
+            .ok_or(ServiceError::Refused(Refusal::InvalidApiKey))
+    };
+    limiter.guard(attempt, check).await
+}
+
+/// The owner of a presented key, without the rate limit (see [`sign_in`]).
 pub async fn authenticate(
     db: &DbPool,
     secret: &ServerSecret,

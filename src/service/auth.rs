@@ -3,13 +3,39 @@
 use super::Refusal;
 use super::ServiceError;
 use super::passwords::PasswordHasher;
+use super::rate_limit::{Action, Attempt, RateLimiter};
 use crate::db::{DbPool, audit, users};
 use crate::domain::User;
+use crate::domain::audit::AuditAction;
+use std::net::IpAddr;
 
 /// Longest identifier recorded in the audit log for a failed attempt.
 const MAX_LOGGED_IDENTIFIER: usize = 100;
 
-/// Checks a username-or-email and password. Every failure (no such account, wrong
+/// Signs in with a password, counted by the rate limiter: over the limit nothing is looked up
+/// or hashed and the answer is [`ServiceError::RateLimited`]. What both front ends call.
+pub async fn sign_in(
+    db: &DbPool,
+    hasher: &PasswordHasher,
+    limiter: &RateLimiter,
+    config: &crate::config::Config,
+    identifier: &str,
+    password: &str,
+    ip: IpAddr,
+) -> Result<User, ServiceError> {
+    let attempt = Attempt::new(Action::Login, ip, Some(identifier));
+    let check = login_with_password(
+        db,
+        hasher,
+        config,
+        identifier,
+        password,
+        Some(ip.to_string()),
+    );
+    limiter.guard(attempt, check).await
+}
+
+/// Checks a username-or-email and password, without the rate limit (see [`sign_in`]). Every failure (no such account, wrong
 /// password, an account that may not sign in) returns the same error after the same work:
 /// a missing account is checked against a dummy hash.
 pub async fn login_with_password(
@@ -57,7 +83,7 @@ pub async fn login_with_password(
             &audit::NewEvent {
                 actor_id,
                 actor: if allowed { &target } else { "anonymous" },
-                action: "login.password",
+                action: AuditAction::LoginPassword.as_str(),
                 target: Some(&target),
                 ip: ip.as_deref(),
                 outcome,
@@ -106,7 +132,7 @@ async fn break_glass_login(
                 } else {
                     "anonymous"
                 },
-                action: "login.break_glass",
+                action: AuditAction::LoginBreakGlass.as_str(),
                 target: Some(crate::env_auth::BREAK_GLASS_USERNAME),
                 ip: ip.as_deref(),
                 outcome: if ok { "success" } else { "failure" },

@@ -7,6 +7,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod passwords;
+pub mod provisioning;
 pub mod proxy;
 pub mod rate_limit;
 pub mod recovery;
@@ -54,19 +55,82 @@ impl From<Missing> for ServiceError {
 }
 
 /// Who did something, for the audit log.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Actor {
     pub user_id: Option<i64>,
     pub name: String,
     pub ip: Option<String>,
+    /// The caller's own session, when a change to their account must keep it (see
+    /// [`OwnSession`]); `None` for system actors and for callers without one.
+    pub session: Option<std::sync::Arc<dyn OwnSession>>,
+}
+
+impl std::fmt::Debug for Actor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Actor")
+            .field("user_id", &self.user_id)
+            .field("name", &self.name)
+            .field("ip", &self.ip)
+            .field("session", &self.session.is_some())
+            .finish()
+    }
+}
+
+/// The session a caller is using. Linking or unlinking an identity bumps the account's
+/// `session_version`, which ends all its sessions; when the account is the caller's own,
+/// the service keeps the caller's session by moving it to the new version after the
+/// commit, so "your other sessions end, this one stays" holds for every front end.
+#[async_trait::async_trait]
+pub trait OwnSession: Send + Sync {
+    /// Marks this session as signed in at `session_version`.
+    async fn keep_at_version(&self, session_version: i64) -> Result<(), ServiceError>;
 }
 
 impl Actor {
+    /// The same caller, with the session to keep when a change bumps their own version.
+    #[must_use]
+    pub fn keeping(mut self, session: impl OwnSession + 'static) -> Self {
+        self.session = Some(std::sync::Arc::new(session));
+        self
+    }
+
+    /// The audit event of something this actor did to `target`, successfully.
+    pub fn event<'a>(
+        &'a self,
+        action: &'a str,
+        target: &'a str,
+        detail: Option<&'a str>,
+    ) -> crate::db::audit::NewEvent<'a> {
+        crate::db::audit::NewEvent {
+            actor_id: self.user_id,
+            actor: &self.name,
+            action,
+            target: Some(target),
+            ip: self.ip.as_deref(),
+            outcome: "success",
+            detail,
+        }
+    }
+
+    /// After a commit moved account `user_id` to `session_version`: keeps the caller's
+    /// session when the account is theirs (their other sessions stay ended).
+    pub(crate) async fn keep_own_session(
+        &self,
+        user_id: i64,
+        session_version: i64,
+    ) -> Result<(), ServiceError> {
+        match &self.session {
+            Some(s) if self.user_id == Some(user_id) => s.keep_at_version(session_version).await,
+            _ => Ok(()),
+        }
+    }
+
     pub fn anonymous(ip: Option<String>) -> Self {
         Self {
             user_id: None,
             name: "anonymous".into(),
             ip,
+            session: None,
         }
     }
 
@@ -75,6 +139,7 @@ impl Actor {
             user_id: None,
             name: name.into(),
             ip: None,
+            session: None,
         }
     }
 }

@@ -7,6 +7,7 @@ use super::Missing;
 use super::sso::SignInModes;
 use super::{Actor, ServiceError};
 use crate::db::{self, DbPool, audit, identities, oidc_providers, sessions, settings, users};
+use crate::domain::audit::AuditAction;
 use crate::domain::sso::{LinkedIdentity, PROXY_PROVIDER, Source};
 use crate::domain::{User, Username};
 use crate::sso_env::SsoEnv;
@@ -176,7 +177,7 @@ pub async fn wipe_sso(db: &DbPool, actor: Actor) -> Result<Wiped, ServiceError> 
                 &audit::NewEvent {
                     actor_id: actor.user_id,
                     actor: &actor.name,
-                    action: "sso.wipe",
+                    action: AuditAction::SsoWipe.as_str(),
                     target: Some("instance"),
                     ip: actor.ip.as_deref(),
                     outcome: "success",
@@ -211,7 +212,7 @@ pub async fn enable_local(db: &DbPool, actor: Actor) -> Result<bool, ServiceErro
                 &audit::NewEvent {
                     actor_id: actor.user_id,
                     actor: &actor.name,
-                    action: "settings.sign_in",
+                    action: AuditAction::SettingsSignIn.as_str(),
                     target: Some("instance"),
                     ip: actor.ip.as_deref(),
                     outcome: "success",

@@ -2,6 +2,7 @@
 
 use super::{Actor, ServiceError};
 use crate::db::{self, DbPool, audit, settings};
+use crate::domain::audit::AuditAction;
 
 pub use crate::db::settings::Settings;
 
@@ -63,7 +64,7 @@ pub async fn update(
                 &audit::NewEvent {
                     actor_id: actor.user_id,
                     actor: &actor.name,
-                    action: "settings.update",
+                    action: AuditAction::SettingsUpdate.as_str(),
                     target: Some("instance"),
                     ip: actor.ip.as_deref(),
                     outcome: "success",

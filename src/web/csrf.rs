@@ -217,7 +217,7 @@ pub async fn verify(
     if req.method().is_safe() {
         return next.run(req).await;
     }
-    let api = req.uri().path().starts_with("/api/");
+    let api = super::surface::Surface::api_request(req.extensions());
     if !same_origin(req.headers(), &state.config) {
         tracing::warn!(path = %req.uri().path(), "refused a cross-site request");
         return refuse(api, Refusal::CrossSiteRequest);

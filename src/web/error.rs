@@ -3,7 +3,7 @@
 //! sent to the client.
 
 use axum::Json;
-use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
@@ -303,10 +303,68 @@ pub fn with_retry_after(
 }
 
 /// Unknown paths: JSON under `/api/`, a page elsewhere.
-pub async fn not_found(uri: Uri) -> Response {
-    if uri.path().starts_with("/api/") {
+pub async fn not_found(surface: super::surface::Surface) -> Response {
+    if surface.is_api() {
         ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "No such endpoint.").into_response()
     } else {
         UiError::NotFound.into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::policy::PolicyError;
+    use crate::service::{Missing, Revertible};
+
+    fn samples() -> Vec<ServiceError> {
+        let refusals = [
+            Refusal::Unauthenticated,
+            Refusal::InvalidCredentials,
+            Refusal::InvalidApiKey,
+            Refusal::LocalLoginDisabled,
+            Refusal::AccountPending,
+            Refusal::AdminOnly,
+            Refusal::ReadOnlyKey,
+            Refusal::CsrfTokenInvalid,
+            Refusal::AlreadySetUp,
+            Refusal::SetupRequired,
+            Refusal::NotFound(Missing::Account),
+            Refusal::BreakGlassApiKeys,
+            Refusal::NothingToRevert(Revertible::Provider),
+            Refusal::ProviderReadOnly(None),
+            Refusal::LastSignInMethod("x".into()),
+            Refusal::AlreadyLinked("x".into()),
+            Refusal::Policy(PolicyError::LastActiveAdmin),
+        ];
+        let mut all: Vec<ServiceError> = refusals.into_iter().map(ServiceError::from).collect();
+        all.push(ServiceError::Validation(
+            crate::domain::FieldErrors::single("username", "bad"),
+        ));
+        all.push(ServiceError::Internal("boom"));
+        all
+    }
+
+    /// The point of the one table: a page and a JSON answer to the same refusal carry the
+    /// same status (they used to disagree: 403 vs 401 for bad credentials, 400 vs 409 for
+    /// "already set up", 400 vs 422 for invalid input).
+    #[test]
+    fn pages_and_json_answer_the_same_status() {
+        for (e, same) in samples().into_iter().zip(samples()) {
+            let label = format!("{e:?}");
+            let (status, _) = answer(&e);
+            let api = ApiError::from(same).status;
+            let page = UiError::from(e).into_response().status();
+            assert_eq!(api, status, "{label}");
+            assert_eq!(page, status, "{label}");
+        }
+    }
+
+    #[test]
+    fn internal_failures_are_a_generic_500() {
+        let api = ApiError::from(ServiceError::Internal("the disk is on fire"));
+        assert_eq!(api.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(api.code, "INTERNAL");
+        assert!(!api.message.contains("fire"));
     }
 }

@@ -37,7 +37,7 @@ pub async fn status_gate(session: Session, req: Request, next: Next) -> Response
         return next.run(req).await;
     };
     let path = req.uri().path();
-    let api = path.starts_with("/api/");
+    let api = super::surface::Surface::api_request(req.extensions());
     if matches!(me.user.status, Status::Pending | Status::Rejected)
         && !ALWAYS_ALLOWED.contains(&path)
     {
@@ -114,7 +114,7 @@ impl<S: Send + Sync> FromRequestParts<S> for RequireAdmin {
             Ok(RequireAdmin(me))
         } else {
             Err(AdminRejection::Forbidden {
-                api: parts.uri.path().starts_with("/api/"),
+                api: super::surface::Surface::of_parts(parts).is_api(),
             })
         }
     }

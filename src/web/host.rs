@@ -18,7 +18,7 @@ use crate::config::Config;
 /// The refusal of a request whose `Host` this server does not answer to (run by
 /// `edge::check`; health checks are not routed through it: probes use whatever name reaches
 /// the container).
-pub fn refusal(req: &Request, config: &Config) -> Option<Response> {
+pub fn refusal(req: &Request, api: bool, config: &Config) -> Option<Response> {
     let host = req
         .headers()
         .get(header::HOST)
@@ -38,7 +38,7 @@ pub fn refusal(req: &Request, config: &Config) -> Option<Response> {
         "This server does not answer to the name \"{shown}\". If that is the address you use for Hallpass, set server.public_url to it (e.g. https://{name}) or add \"{name}\" to server.allowed_hosts, then restart.",
         name = strip_port(&shown)
     );
-    Some(if req.uri().path().starts_with("/api/") {
+    Some(if api {
         ApiError::new(StatusCode::BAD_REQUEST, "HOST_NOT_ALLOWED", message).into_response()
     } else {
         UiError::BadRequest(message).into_response()

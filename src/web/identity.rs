@@ -16,7 +16,6 @@ use super::error::{ApiError, UiError};
 use super::session;
 use crate::db::sessions::LOADED_USER_KEY;
 use crate::domain::User;
-use crate::service::rate_limit::{Action, Attempt};
 use crate::service::{ServiceError, api_keys, auth};
 use crate::state::AppState;
 use crate::web::client::Client;
@@ -59,12 +58,14 @@ impl CurrentUser {
                 user_id: None,
                 name: "admin (break-glass)".into(),
                 ip: Some(client.ip_string()),
+                session: None,
             };
         }
         crate::service::Actor {
             user_id: Some(self.user.id),
             name: self.user.username.clone(),
             ip: Some(client.ip_string()),
+            session: None,
         }
     }
 }
@@ -132,14 +133,8 @@ pub async fn resolve(
             &state.config.server.trusted_proxies,
         )
         .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.ip());
-        // Per client IP only: a bad key names no account (and 256 random bits are not guessed).
-        let attempt = Attempt::new(Action::ApiKey, ip, None);
-        let check = async {
-            api_keys::authenticate(&state.db, &state.secret, &key)
-                .await?
-                .ok_or(ServiceError::Refused(Refusal::InvalidCredentials))
-        };
-        return match state.limiter.guard(attempt, check).await {
+        let signed = api_keys::sign_in(&state.db, &state.secret, &state.limiter, &key, ip).await;
+        return match signed {
             Ok(user) => {
                 let current = CurrentUser {
                     user: std::sync::Arc::new(user),
@@ -148,7 +143,7 @@ pub async fn resolve(
                 req.extensions_mut().insert(Identity(Some(current)));
                 super::csrf::within_context(&state, req, next).await
             }
-            Err(ServiceError::Refused(Refusal::InvalidCredentials)) => {
+            Err(ServiceError::Refused(Refusal::InvalidApiKey)) => {
                 let error = ApiError::from(Refusal::InvalidApiKey);
                 // RFC 6750 §3: say which scheme failed, so generic clients know not to retry.
                 let challenge = [(
@@ -232,7 +227,7 @@ fn proxy_identity(
 /// The token of `Authorization: Bearer <token>` on an API path (the scheme is
 /// case-insensitive). Browsers never send this on their own, so it is not cookie-like.
 fn bearer_key(req: &Request) -> Option<String> {
-    if !req.uri().path().starts_with("/api/") {
+    if !super::surface::Surface::api_request(req.extensions()) {
         return None;
     }
     let value = req
@@ -325,7 +320,7 @@ impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
         if let Some(Identity(Some(user))) = parts.extensions.get::<Identity>() {
             return Ok(user.clone());
         }
-        if parts.uri.path().starts_with("/api/") {
+        if super::surface::Surface::of_parts(parts).is_api() {
             Err(AuthRequired::Api)
         } else {
             let next = parts

@@ -219,14 +219,19 @@ pub fn check_json(value: &Value) -> Result<(), Refusal> {
     walk(value, &mut String::new(), "")
 }
 
+/// Whether the edge layer decided this request is for the JSON API.
+fn is_api(req: &Request) -> bool {
+    super::surface::Surface::api_request(req.extensions())
+}
+
 /// The address check: path parameters and the query string. Run by `edge::check`, after
 /// routing (it needs the route's path parameters) and before the session, identity and CSRF
 /// layers, so a refused request costs no database work. Bodies: [`check_body_then`].
 pub fn address_refusal(
     params: Result<RawPathParams, RawPathParamsRejection>,
     req: &Request,
+    api: bool,
 ) -> Option<Response> {
-    let api = req.uri().path().starts_with("/api/");
     match params {
         Ok(params) => {
             for (name, value) in &params {
@@ -265,7 +270,7 @@ pub async fn check_body_then(body_limit: usize, req: Request, next: Next) -> Res
     if req.method().is_safe() {
         return next.run(req).await;
     }
-    let api = req.uri().path().starts_with("/api/");
+    let api = is_api(&req);
     let anonymous = req
         .extensions()
         .get::<super::identity::Identity>()

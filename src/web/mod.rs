@@ -16,6 +16,7 @@ pub mod session;
 pub mod setup_gate;
 pub mod sso_flow;
 pub mod static_files;
+pub mod surface;
 pub mod ui;
 pub mod user_list;
 

@@ -190,10 +190,19 @@ fn new_token() -> String {
 pub const STORE_FAILURE: StatusCode = StatusCode::SERVICE_UNAVAILABLE;
 
 /// Keeps this session valid after its user's `session_version` was bumped on purpose (the
-/// user linked an identity here: their *other* sessions end, this one does not).
-pub async fn renew_version(
-    session: &Session,
-    session_version: i64,
-) -> Result<(), tower_sessions::session::Error> {
-    session.insert(VERSION_KEY, session_version).await
+/// user linked or unlinked an identity here: their *other* sessions end, this one does not).
+/// Services call it through the actor ([`crate::service::Actor::keeping`]).
+#[async_trait::async_trait]
+impl crate::service::OwnSession for Session {
+    async fn keep_at_version(
+        &self,
+        session_version: i64,
+    ) -> Result<(), crate::service::ServiceError> {
+        self.insert(VERSION_KEY, session_version)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "session store: keeping the session at its new version");
+                crate::service::ServiceError::Internal("session store")
+            })
+    }
 }

@@ -30,7 +30,7 @@ pub async fn redirect(State(state): State<AppState>, req: Request, next: Next) -
     if sso_first && (path == "/login" || path.starts_with("/api/auth/oidc/")) {
         return next.run(req).await;
     }
-    if req.uri().path().starts_with("/api/") {
+    if super::surface::Surface::api_request(req.extensions()) {
         return ApiError::from(crate::service::Refusal::SetupRequired).into_response();
     }
     Redirect::to("/setup").into_response()

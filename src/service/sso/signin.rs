@@ -12,6 +12,7 @@
 //! [`LinkProblem`]); details, never a code or token, go to the log.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use super::flows::{self, Missing};
 use super::identities::{self, SignInRefusal};
@@ -23,7 +24,7 @@ use crate::domain::sso::{LinkProblem, Provider, SignInProblem};
 use crate::secret::ServerSecret;
 use crate::service::rate_limit::{Action, Attempt, RateLimiter};
 use crate::service::setup::SetupGate;
-use crate::service::{Actor, Refusal, ServiceError};
+use crate::service::{Actor, OwnSession, Refusal, ServiceError};
 use crate::sso_env::SsoEnv;
 
 /// What the round trip needs of the server.
@@ -151,6 +152,8 @@ pub struct Browser<'a> {
     /// Who is signed in, if anyone (a Verify & Link must come back to the same user).
     pub user: Option<&'a User>,
     pub ip: String,
+    /// Their session, kept when a link ends the user's other sessions.
+    pub session: Arc<dyn OwnSession>,
 }
 
 /// How a callback ended.
@@ -159,12 +162,8 @@ pub enum Outcome {
     /// Start a session for `user` and go to `next`.
     SignedIn { user: User, next: String },
     /// The identity is linked to the signed-in user; the link ended their other sessions,
-    /// this one carries on at `session_version`.
-    Linked {
-        provider: String,
-        session_version: i64,
-        next: String,
-    },
+    /// this one carried on.
+    Linked { provider: String, next: String },
     /// Back to the sign-in page with this banner.
     SignInRefused(SignInProblem),
     /// Back to the page that started Verify & Link (`next`) with this message.
@@ -193,7 +192,13 @@ pub async fn finish(
                 tracing::warn!(provider = %id, "Verify & Link rejected: the session no longer belongs to the user who started it");
                 return Ok(refused(flow, SignInProblem::Expired));
             };
-            link(sso.db, &provider, &who, flow.next, me, browser.ip).await
+            let actor = Actor {
+                user_id: Some(me.id),
+                name: me.username.clone(),
+                ip: Some(browser.ip),
+                session: Some(browser.session),
+            };
+            link(sso.db, &provider, &who, flow.next, me, actor).await
         }
     }
 }
@@ -316,7 +321,7 @@ async fn sign_in(
             Outcome::SignInRefused(SignInProblem::NotLinked)
         }
         Err(SignInRefusal::AccountDisabled) => Outcome::SignInRefused(SignInProblem::Disabled),
-        Err(SignInRefusal::NoUsername) => {
+        Err(SignInRefusal::NoUsername | SignInRefusal::ExistingAccount) => {
             tracing::warn!(provider = %id, sub = %subject, "OIDC sign-in: no username could be derived from the claims");
             Outcome::SignInRefused(SignInProblem::Failed)
         }
@@ -330,19 +335,13 @@ async fn link(
     who: &VerifiedIdentity,
     next: String,
     me: &User,
-    ip: String,
+    actor: Actor,
 ) -> Result<Outcome, ServiceError> {
-    let actor = Actor {
-        user_id: Some(me.id),
-        name: me.username.clone(),
-        ip: Some(ip),
-    };
     let problem = match identities::link(db, actor, provider, me.id, &who.subject, Some(who)).await
     {
-        Ok(version) => {
+        Ok(_) => {
             return Ok(Outcome::Linked {
                 provider: provider.id.clone(),
-                session_version: version,
                 next,
             });
         }

@@ -8,7 +8,6 @@ use tower_sessions::Session;
 
 use super::ApiJson;
 use crate::domain::{FieldErrors, Role, Status};
-use crate::service::rate_limit::{Action, Attempt};
 use crate::service::{ServiceError, auth};
 use crate::state::AppState;
 use crate::web::client::Client;
@@ -71,16 +70,16 @@ pub async fn login(
     if !missing.is_empty() {
         return Err(ServiceError::Validation(missing).into());
     }
-    let attempt = Attempt::new(Action::Login, client.ip(), Some(&body.username));
-    let login = auth::login_with_password(
+    let user = auth::sign_in(
         &state.db,
         &state.hasher,
+        &state.limiter,
         &state.config,
         &body.username,
         &body.password,
-        Some(client.ip_string()),
-    );
-    let user = state.limiter.guard(attempt, login).await?;
+        client.ip(),
+    )
+    .await?;
     session::sign_in(&session, &user, &state.config)
         .await
         .map_err(ApiError::internal)?;
@@ -134,18 +133,17 @@ pub async fn change_password(
     client: Client,
     ApiJson(body): ApiJson<PasswordChange>,
 ) -> Result<StatusCode, ApiError> {
-    let attempt = Attempt::new(Action::PasswordChange, client.ip(), Some(&me.user.username))
-        .by(me.actor(&client));
-    let change = crate::service::accounts::change_own_password(
+    crate::service::accounts::change_own_password(
         &state.db,
         &state.hasher,
+        &state.limiter,
+        me.actor(&client),
         &me.user,
         &body.current_password,
         &body.new_password,
         &body.new_password,
-        Some(client.ip_string()),
-    );
-    state.limiter.guard(attempt, change).await?;
+    )
+    .await?;
     if me.auth_method == AuthMethod::Session {
         session::sign_out(&session)
             .await

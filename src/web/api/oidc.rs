@@ -8,6 +8,8 @@
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
+use std::sync::Arc;
+
 use serde::Deserialize;
 use tower_sessions::Session;
 
@@ -67,6 +69,8 @@ pub async fn callback(
         binding: crate::web::csrf::sent_browser_nonce(),
         user: current.as_ref().map(|me| &*me.user),
         ip: client.ip_string(),
+        // A link ends the user's other sessions; this one is kept.
+        session: Arc::new(session.clone()),
     };
     let outcome = signin::finish(&sso_flow::context(&state), &id, returned, browser).await?;
     Ok(match outcome {
@@ -74,13 +78,7 @@ pub async fn callback(
             session::sign_in(&session, &user, &state.config).await?;
             Redirect::to(&next).into_response()
         }
-        Outcome::Linked {
-            provider,
-            session_version,
-            next,
-        } => {
-            // The link ended the user's other sessions; this one carries on.
-            session::renew_version(&session, session_version).await?;
+        Outcome::Linked { provider, next } => {
             Redirect::to(&with_query(&next, "linked", &provider)).into_response()
         }
         Outcome::SignInRefused(problem) => to_login(problem),

@@ -12,7 +12,6 @@ use tower_sessions::Session;
 use super::{Layout, UserView, format_time};
 use crate::domain::sso::{LinkProblem, LinkedIdentity};
 use crate::domain::{ApiKey, FieldErrors, NewApiKey};
-use crate::service::rate_limit::{Action, Attempt};
 use crate::service::sso::{lookup, providers};
 use crate::service::{ServiceError, accounts, api_keys};
 use crate::state::AppState;
@@ -219,13 +218,12 @@ pub async fn unlink_identity(
         &state.db,
         &state.config.sso,
         &all,
-        me.actor(&client),
+        me.actor(&client).keeping(session.clone()),
         id,
     )
     .await
     {
         Ok(done) => {
-            session::renew_version(&session, done.new_session_version).await?;
             let notice = super::sso::unlink_notice(done.effect);
             Ok(Redirect::to(&format!("/account?notice={notice}")).into_response())
         }
@@ -262,18 +260,17 @@ pub async fn change_password(
     client: Client,
     Form(form): Form<PasswordForm>,
 ) -> Result<Response, UiError> {
-    let attempt = Attempt::new(Action::PasswordChange, client.ip(), Some(&me.user.username))
-        .by(me.actor(&client));
-    let change = accounts::change_own_password(
+    let result = accounts::change_own_password(
         &state.db,
         &state.hasher,
+        &state.limiter,
+        me.actor(&client),
         &me.user,
         &form.current_password,
         &form.new_password,
         &form.new_password_confirm,
-        Some(client.ip_string()),
-    );
-    let result = state.limiter.guard(attempt, change).await;
+    )
+    .await;
     match result {
         Ok(()) => {
             // Every session of the user is gone, this one too: say why on the sign-in page.

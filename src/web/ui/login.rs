@@ -11,7 +11,7 @@ use tower_sessions::Session;
 
 use super::{Layout, cookie_warning};
 use crate::domain::sso::SignInProblem;
-use crate::service::rate_limit::{Action, Attempt, Limited};
+use crate::service::rate_limit::Limited;
 use crate::service::{ServiceError, auth};
 use crate::state::AppState;
 use crate::web::client::Client;
@@ -158,16 +158,16 @@ pub async fn submit(
     let result = if form.username.trim().is_empty() || form.password.is_empty() {
         Err(Some("Enter your username (or email) and your password."))
     } else {
-        let attempt = Attempt::new(Action::Login, client.ip(), Some(&form.username));
-        let login = auth::login_with_password(
+        let login = auth::sign_in(
             &state.db,
             &state.hasher,
+            &state.limiter,
             &state.config,
             &form.username,
             &form.password,
-            Some(client.ip_string()),
+            client.ip(),
         );
-        match state.limiter.guard(attempt, login).await {
+        match login.await {
             Ok(user) => Ok(user),
             Err(ServiceError::Refused(crate::service::Refusal::InvalidCredentials)) => Err(None),
             Err(ServiceError::Refused(crate::service::Refusal::LocalLoginDisabled)) => Err(Some(

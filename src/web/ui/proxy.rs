@@ -129,13 +129,10 @@ pub async fn link(
     let mut error = None;
     if let (true, Some(user)) = (errors.is_empty(), target) {
         let identity = (PROXY_PROVIDER, proxy::PROXY_ISSUER);
-        let actor = me.actor(&client);
+        let actor = me.actor(&client).keeping(session.clone());
         match identities::link_at(&state.db, actor, identity, user.id, &form.proxy_user, None).await
         {
-            Ok(version) => {
-                if user.id == me.user.id {
-                    crate::web::session::renew_version(&session, version).await?;
-                }
+            Ok(_) => {
                 return Ok(Redirect::to("/admin/proxy?saved=1").into_response());
             }
             Err(ServiceError::Validation(f)) => errors = f,

@@ -16,7 +16,6 @@ use tower_sessions::Session;
 use super::Layout;
 use crate::domain::FieldErrors;
 use crate::service::accounts::{self, Registration};
-use crate::service::rate_limit::{Action, Attempt};
 use crate::service::{ServiceError, settings};
 use crate::state::AppState;
 use crate::web::client::Client;
@@ -92,11 +91,7 @@ pub async fn submit(
     ) {
         // The service checks the setting again, inside its transaction.
         Ok(new) => {
-            let username = new.username.to_string();
-            let attempt = Attempt::new(Action::Register, client.ip(), Some(&username));
-            let register =
-                accounts::register(&state.db, &state.hasher, new, Some(client.ip_string()));
-            state.limiter.guard(attempt, register).await
+            accounts::register(&state.db, &state.hasher, &state.limiter, new, client.ip()).await
         }
         Err(errors) => Err(ServiceError::Validation(errors)),
     };

@@ -22,8 +22,8 @@ use crate::web::client::Client;
 use crate::web::error::{UiError, conflict_message};
 use crate::web::guards::RequireAdmin;
 use crate::web::identity::CurrentUser;
+use crate::web::sso_flow;
 use crate::web::ui::{Layout, format_time};
-use crate::web::{session, sso_flow};
 
 #[derive(Template, WebTemplate)]
 #[template(path = "admin/sso_links.html")]
@@ -164,12 +164,9 @@ pub async fn manual_link(
     let (target, mut errors) = manual_target(&state, &form).await?;
     let mut error = None;
     if let (true, Some(user)) = (errors.is_empty(), &target) {
-        let actor = me.actor(&client);
+        let actor = me.actor(&client).keeping(session.clone());
         match identities::link(&state.db, actor, &p, user.id, &form.subject, None).await {
-            Ok(version) => {
-                if user.id == me.user.id {
-                    session::renew_version(&session, version).await?;
-                }
+            Ok(_) => {
                 let to = format!("/admin/sso/providers/{id}/links?notice=linked");
                 return Ok(Redirect::to(&to).into_response());
             }
@@ -240,12 +237,9 @@ pub async fn unlink(
         .await?
         .ok_or(UiError::NotFound)?;
     let all = providers::all(&state.db, &state.secret, &state.config.sso).await?;
-    let actor = me.actor(&client);
+    let actor = me.actor(&client).keeping(session.clone());
     match identities::unlink(&state.db, &state.config.sso, &all, actor, identity_id).await {
         Ok(done) => {
-            if done.user_id == me.user.id {
-                session::renew_version(&session, done.new_session_version).await?;
-            }
             let notice = unlink_notice(done.effect);
             Ok(
                 Redirect::to(&format!("{}?notice={notice}", links_path(&link.provider)))

@@ -1,0 +1,179 @@
+//! What is attempted (`Action`, `Attempt`), how its outcome counts (`Verdict`), and the
+//! refusal it may get (`Limited`).
+
+use std::net::IpAddr;
+
+use crate::service::{Actor, Refusal, ServiceError};
+
+/// What is being attempted. Each action has its own counters, so that, say, a script with
+/// a revoked API key does not lock its owner out of the sign-in page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// Password sign-in (`POST /login`, `POST /api/auth/login`).
+    Login,
+    /// Self-registration (`POST /register`).
+    Register,
+    /// Changing one's own password (`POST /account/password`, `POST /api/me/password`).
+    PasswordChange,
+    /// Starting Verify & Link (account page and admin SSO page).
+    SsoLink,
+    /// Presenting an `Authorization: Bearer` API key.
+    ApiKey,
+    /// Submitting the setup wizard's one-time code (`POST /setup`).
+    Setup,
+}
+
+impl Action {
+    /// Whether an attempt holds a place in its counters while it runs (see `rate_limit`'s
+    /// module docs).
+    pub(super) fn reserves(self) -> bool {
+        !matches!(self, Action::ApiKey)
+    }
+
+    /// How an attempt abandoned half-way (its future dropped) counts.
+    pub(super) fn cancelled(self) -> Verdict {
+        match self {
+            // The trip to the provider has started: that is the cost being limited.
+            Action::SsoLink => Verdict::Failed,
+            _ => Verdict::Uncounted,
+        }
+    }
+
+    /// The audit log's name for a refused attempt.
+    pub fn audit_action(self) -> &'static str {
+        match self {
+            Action::Login => "rate_limit.login",
+            Action::Register => "rate_limit.register",
+            Action::PasswordChange => "rate_limit.password_change",
+            Action::SsoLink => "rate_limit.sso_link",
+            Action::ApiKey => "rate_limit.api_key",
+            Action::Setup => "rate_limit.setup",
+        }
+    }
+
+    /// How a finished attempt counts. The rule for every front end lives here.
+    pub(super) fn verdict<T>(self, result: &Result<T, ServiceError>) -> Verdict {
+        match (self, result) {
+            // The start is what costs: every one counts, however it ends.
+            (Action::SsoLink, _) => Verdict::Failed,
+            (_, Ok(_)) => Verdict::Succeeded,
+            (
+                _,
+                Err(ServiceError::Refused(Refusal::InvalidCredentials | Refusal::InvalidApiKey)),
+            ) => Verdict::Failed,
+            // A wrong current password, not a new one that breaks the rules.
+            (Action::PasswordChange, Err(ServiceError::Validation(f))) => {
+                if f.get("current_password").is_some() {
+                    Verdict::Failed
+                } else {
+                    Verdict::Uncounted
+                }
+            }
+            // A wrong setup code (not a username or password that breaks the rules).
+            (Action::Setup, Err(ServiceError::Validation(f))) => {
+                if f.get("setup_code").is_some() {
+                    Verdict::Failed
+                } else {
+                    Verdict::Uncounted
+                }
+            }
+            // The input parsed (the handler checks first), so this is a taken username or
+            // email: a probe for existing accounts, and a hash spent.
+            (Action::Register, Err(ServiceError::Validation(_))) => Verdict::Failed,
+            _ => Verdict::Uncounted,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Verdict {
+    Succeeded,
+    Failed,
+    Uncounted,
+}
+
+/// A refused attempt: answer `429 Too Many Requests` with `Retry-After: retry_after`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limited {
+    /// Seconds until the counter that refused the attempt forgets its failures (at least 1).
+    pub retry_after: u64,
+}
+
+impl std::fmt::Display for Limited {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = self.retry_after;
+        let wait = match s {
+            0..=1 => "1 second".to_owned(),
+            2..=90 => format!("{s} seconds"),
+            _ => format!("{} minutes", s.div_ceil(60)),
+        };
+        write!(f, "Too many failed attempts. Try again in {wait}.")
+    }
+}
+
+/// One attempt to guard: what, from where, for which account, by whom (for the audit log).
+#[derive(Debug, Clone)]
+pub struct Attempt<'a> {
+    pub(super) action: Action,
+    pub(super) ip: IpAddr,
+    pub(super) account: Option<&'a str>,
+    pub(super) actor: Actor,
+}
+
+impl<'a> Attempt<'a> {
+    /// An anonymous attempt from client address `ip`, naming `account` (compared
+    /// case-insensitively) when there is one.
+    pub fn new(action: Action, ip: IpAddr, account: Option<&'a str>) -> Self {
+        Self {
+            action,
+            ip,
+            account,
+            actor: Actor::anonymous(Some(ip.to_string())),
+        }
+    }
+
+    /// The attempt is made by a signed-in user; the audit log names them.
+    pub fn by(mut self, actor: Actor) -> Self {
+        self.actor = actor;
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::FieldErrors;
+
+    #[test]
+    fn verdicts() {
+        let bad_current = FieldErrors::single("current_password", "wrong");
+        let short_new = FieldErrors::single("new_password", "too short");
+        let pc = Action::PasswordChange;
+        assert_eq!(
+            pc.verdict::<()>(&Err(ServiceError::Validation(bad_current))),
+            Verdict::Failed
+        );
+        assert_eq!(
+            pc.verdict::<()>(&Err(ServiceError::Validation(short_new))),
+            Verdict::Uncounted
+        );
+        assert_eq!(
+            Action::Login.verdict::<()>(&Err(ServiceError::Refused(Refusal::LocalLoginDisabled))),
+            Verdict::Uncounted
+        );
+        assert_eq!(Action::Login.verdict(&Ok(())), Verdict::Succeeded);
+        assert_eq!(Action::SsoLink.verdict(&Ok(())), Verdict::Failed);
+    }
+
+    #[test]
+    fn the_message_says_when_to_come_back() {
+        assert_eq!(
+            Limited { retry_after: 840 }.to_string(),
+            "Too many failed attempts. Try again in 14 minutes."
+        );
+        assert_eq!(
+            Limited { retry_after: 2 }.to_string(),
+            "Too many failed attempts. Try again in 2 seconds."
+        );
+    }
+}
