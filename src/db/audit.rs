@@ -6,11 +6,11 @@ use super::schema::audit_events;
 use super::{Conn, DbError, now_ts};
 
 /// One event to record. Never put a secret in any field.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct NewEvent<'a> {
     pub actor_id: Option<i64>,
     pub actor: &'a str,
-    pub action: &'a str,
+    pub action: crate::domain::audit::AuditAction,
     pub target: Option<&'a str>,
     pub ip: Option<&'a str>,
     pub outcome: &'a str,
@@ -37,7 +37,7 @@ pub fn insert(conn: &mut Conn, e: &NewEvent<'_>) -> Result<(), DbError> {
             audit_events::at.eq(now_ts()),
             audit_events::actor_id.eq(e.actor_id),
             audit_events::actor.eq(e.actor),
-            audit_events::action.eq(e.action),
+            audit_events::action.eq(e.action.as_str()),
             audit_events::target.eq(e.target),
             audit_events::ip.eq(e.ip),
             audit_events::outcome.eq(e.outcome),

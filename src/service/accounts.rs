@@ -83,7 +83,7 @@ pub async fn create_first_admin(
                 &audit::NewEvent {
                     actor_id: actor.user_id,
                     actor: &actor.name,
-                    action: AuditAction::SetupFirstAdmin.as_str(),
+                    action: AuditAction::SetupFirstAdmin,
                     target: Some(&user.username),
                     ip: actor.ip.as_deref(),
                     outcome: "success",
@@ -170,7 +170,7 @@ async fn change_password_checked(
                 &audit::NewEvent {
                     actor_id: Some(user_id),
                     actor: &username,
-                    action: AuditAction::PasswordChange.as_str(),
+                    action: AuditAction::PasswordChange,
                     target: Some(&username),
                     ip: ip.as_deref(),
                     outcome: "success",
@@ -271,7 +271,7 @@ async fn register_now(
                 &audit::NewEvent {
                     actor_id: Some(user.id),
                     actor: &user.username,
-                    action: AuditAction::UserRegister.as_str(),
+                    action: AuditAction::UserRegister,
                     target: Some(&user.username),
                     ip: ip.as_deref(),
                     outcome: "success",
@@ -312,7 +312,7 @@ pub async fn ensure_dev_admin(db: &DbPool) -> Result<User, ServiceError> {
                 &audit::NewEvent {
                     actor_id: None,
                     actor: "bypass",
-                    action: AuditAction::UserCreate.as_str(),
+                    action: AuditAction::UserCreate,
                     target: Some(key),
                     ip: None,
                     outcome: "success",

@@ -3,11 +3,12 @@
 //! the rules of `domain::policy`, writes, and records an audit event.
 
 use super::Missing;
+use crate::domain::audit::AuditAction;
 use rand::Rng;
 
 use super::passwords::PasswordHasher;
 use super::{Actor, ServiceError};
-use crate::db::{self, DbPool, audit, sessions, users};
+use crate::db::{self, DbPool, sessions, users};
 use crate::domain::policy::{self, AdminAction, Standing};
 use crate::domain::{Email, FieldErrors, Password, Role, Status, User, Username};
 
@@ -94,28 +95,6 @@ pub enum InitialPassword {
     Generate,
 }
 
-fn audit_change(
-    conn: &mut db::Conn,
-    actor: &Actor,
-    action: &str,
-    target: &str,
-    detail: Option<&str>,
-) -> Result<(), ServiceError> {
-    audit::insert(
-        conn,
-        &audit::NewEvent {
-            actor_id: actor.user_id,
-            actor: &actor.name,
-            action,
-            target: Some(target),
-            ip: actor.ip.as_deref(),
-            outcome: "success",
-            detail,
-        },
-    )
-    .map_err(ServiceError::from)
-}
-
 /// Refuses a username or email another account (other than `except`) already uses, with the
 /// message next to the field. Call inside the locked transaction that writes the account.
 pub(crate) fn taken_errors(
@@ -187,13 +166,9 @@ pub async fn create_user(
                         created_by: actor.user_id,
                     },
                 )?;
-                audit_change(
-                    conn,
-                    &actor,
-                    "user.create",
-                    &user.username,
-                    Some(&format!("role={}", user.role)),
-                )?;
+                let detail = format!("role={}", user.role);
+                let target = Some(user.username.as_str());
+                super::audit::record(conn, &actor, AuditAction::UserCreate, target, Some(&detail))?;
                 Ok::<_, ServiceError>(user)
             })
         })
@@ -278,7 +253,13 @@ pub async fn apply(
                         return Err(policy::PolicyError::PurgeNotConfirmed.into());
                     }
                     users::purge(conn, target.id)?;
-                    audit_change(conn, &actor, action.as_str(), &target.username, None)?;
+                    super::audit::record(
+                        conn,
+                        &actor,
+                        action.audit(),
+                        Some(&target.username),
+                        None,
+                    )?;
                     return Ok(None);
                 }
                 Change::Edit(p) => {
@@ -320,11 +301,11 @@ pub async fn apply(
             if policy::ends_sessions(action) {
                 sessions::delete_for_user(conn, target.id)?;
             }
-            audit_change(
+            super::audit::record(
                 conn,
                 &actor,
-                action.as_str(),
-                &target.username,
+                action.audit(),
+                Some(&target.username),
                 detail.as_deref(),
             )?;
             Ok(users::find_by_id(conn, target.id)?)

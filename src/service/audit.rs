@@ -29,7 +29,7 @@ pub fn record(
         &audit::NewEvent {
             actor_id: actor.user_id,
             actor: &actor.name,
-            action: action.as_str(),
+            action,
             target,
             ip: actor.ip.as_deref(),
             outcome: "success",

@@ -83,7 +83,7 @@ pub async fn login_with_password(
             &audit::NewEvent {
                 actor_id,
                 actor: if allowed { &target } else { "anonymous" },
-                action: AuditAction::LoginPassword.as_str(),
+                action: AuditAction::LoginPassword,
                 target: Some(&target),
                 ip: ip.as_deref(),
                 outcome,
@@ -132,7 +132,7 @@ async fn break_glass_login(
                 } else {
                     "anonymous"
                 },
-                action: AuditAction::LoginBreakGlass.as_str(),
+                action: AuditAction::LoginBreakGlass,
                 target: Some(crate::env_auth::BREAK_GLASS_USERNAME),
                 ip: ip.as_deref(),
                 outcome: if ok { "success" } else { "failure" },

@@ -94,24 +94,6 @@ impl Actor {
         self
     }
 
-    /// The audit event of something this actor did to `target`, successfully.
-    pub fn event<'a>(
-        &'a self,
-        action: &'a str,
-        target: &'a str,
-        detail: Option<&'a str>,
-    ) -> crate::db::audit::NewEvent<'a> {
-        crate::db::audit::NewEvent {
-            actor_id: self.user_id,
-            actor: &self.name,
-            action,
-            target: Some(target),
-            ip: self.ip.as_deref(),
-            outcome: "success",
-            detail,
-        }
-    }
-
     /// After a commit moved account `user_id` to `session_version`: keeps the caller's
     /// session when the account is theirs (their other sessions stay ended).
     pub(crate) async fn keep_own_session(

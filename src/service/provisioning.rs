@@ -7,6 +7,7 @@
 //! sources is said in [`Rules`], not in a second copy of this code.
 
 use crate::db::{self, DbPool, audit, identities, users};
+use crate::domain::audit::AuditAction;
 use crate::domain::policy::{self, Standing};
 use crate::domain::sso::{BootstrapPin, Policy};
 use crate::domain::{Email, Role, Status, User, Username};
@@ -89,7 +90,7 @@ pub struct AuditNames {
     /// `anonymous` before there is one.
     pub actor: Option<&'static str>,
     /// The action of sign-in events (`login.oidc`, `login.proxy`).
-    pub login: &'static str,
+    pub login: AuditAction,
     /// How a new account's event says where it came from ("… policy via <via>").
     pub via: String,
 }
@@ -221,7 +222,7 @@ impl Events<'_> {
         &self,
         conn: &mut db::Conn,
         by: Option<&User>,
-        action: &str,
+        action: AuditAction,
         target: &str,
         outcome: &str,
         detail: &str,
@@ -248,7 +249,14 @@ impl Events<'_> {
     /// A change the source made to an account (by the source, not by the account).
     fn updated(&self, conn: &mut db::Conn, user: &User, detail: &str) -> Result<(), db::DbError> {
         let target = &user.username;
-        self.insert(conn, None, "user.update", target, "success", detail)
+        self.insert(
+            conn,
+            None,
+            AuditAction::UserUpdate,
+            target,
+            "success",
+            detail,
+        )
     }
 
     /// A refused sign-in (recorded for interactive sign-ins only, or when `always`).
@@ -411,7 +419,14 @@ fn create(
         format!("{} policy via {via}", rules.policy)
     };
     let name = &user.username;
-    events.insert(conn, Some(&user), "user.create", name, "success", &why)?;
+    events.insert(
+        conn,
+        Some(&user),
+        AuditAction::UserCreate,
+        name,
+        "success",
+        &why,
+    )?;
     events.signed_in(conn, &user, source)?;
     Ok(Ok(SignedIn {
         user,

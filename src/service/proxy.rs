@@ -1,12 +1,13 @@
 //! Forward-auth sign-in: the identity a trusted reverse proxy vouches for, bound through the
 //! identities table (provider `proxy`) — never by a matching username or email.
 
+use crate::domain::audit::AuditAction;
 use std::sync::RwLock;
 
 use super::provisioning::{self, AuditNames, Cadence, Naming, Rules, SignInRefusal, Source};
 use super::{Refusal, Revertible, ServiceError};
 use crate::config::ProxyConfig;
-use crate::db::{self, DbPool, audit, settings};
+use crate::db::{self, DbPool, settings};
 use crate::domain::User;
 use crate::domain::proxy::{HeaderNames, Preset, ProxyIdentity, role_for_groups};
 use crate::domain::sso::{PROXY_PROVIDER, Policy};
@@ -139,9 +140,12 @@ fn audit_preset_change(
     actor: &super::Actor,
     detail: &str,
 ) -> Result<(), crate::db::DbError> {
-    audit::insert(
+    super::audit::record(
         conn,
-        &actor.event("settings.proxy_preset", "instance", Some(detail)),
+        actor,
+        AuditAction::SettingsProxyPreset,
+        Some("instance"),
+        Some(detail),
     )
 }
 
@@ -206,7 +210,7 @@ pub async fn sign_in(
         },
         audit: AuditNames {
             actor: Some("proxy"),
-            login: "login.proxy",
+            login: AuditAction::LoginProxy,
             via: "forward-auth proxy".to_owned(),
         },
     };

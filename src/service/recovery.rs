@@ -177,7 +177,7 @@ pub async fn wipe_sso(db: &DbPool, actor: Actor) -> Result<Wiped, ServiceError> 
                 &audit::NewEvent {
                     actor_id: actor.user_id,
                     actor: &actor.name,
-                    action: AuditAction::SsoWipe.as_str(),
+                    action: AuditAction::SsoWipe,
                     target: Some("instance"),
                     ip: actor.ip.as_deref(),
                     outcome: "success",
@@ -212,7 +212,7 @@ pub async fn enable_local(db: &DbPool, actor: Actor) -> Result<bool, ServiceErro
                 &audit::NewEvent {
                     actor_id: actor.user_id,
                     actor: &actor.name,
-                    action: AuditAction::SettingsSignIn.as_str(),
+                    action: AuditAction::SettingsSignIn,
                     target: Some("instance"),
                     ip: actor.ip.as_deref(),
                     outcome: "success",

@@ -64,7 +64,7 @@ pub async fn update(
                 &audit::NewEvent {
                     actor_id: actor.user_id,
                     actor: &actor.name,
-                    action: AuditAction::SettingsUpdate.as_str(),
+                    action: AuditAction::SettingsUpdate,
                     target: Some("instance"),
                     ip: actor.ip.as_deref(),
                     outcome: "success",

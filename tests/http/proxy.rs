@@ -60,6 +60,7 @@ both_databases!(
     presets_switch_the_header_names,
     diagnostics_show_what_arrived,
     proxy_signed_in_writes_need_the_csrf_token,
+    group_mapping_keeps_the_last_admin,
 );
 
 async fn spoofed_headers_from_an_untrusted_peer_are_ignored(db: Db) {
@@ -477,4 +478,91 @@ async fn proxy_signed_in_writes_need_the_csrf_token(db: Db) {
     let r = disable(Some(token), OPS).await;
     assert!(r.status().is_success(), "{}", r.status());
     assert_eq!(user(&app, ADMIN).await.status.as_str(), "disabled");
+}
+
+fn last_admin_proxy_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)))
+        .cookie_store(true)
+        .redirect(Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The group mapping may demote an admin, but never the last active one: the rule is
+/// `policy::check_last_admin`, called inside the sign-in's write transaction. And an admin
+/// who links a proxy identity to their own account keeps this session.
+async fn group_mapping_keeps_the_last_admin(db: Db) {
+    let Some(app) = TestApp::start(
+        db,
+        |c| {
+            c.auth.proxy.enabled = true;
+            c.auth.proxy.trusted_proxies = vec!["127.0.0.2".into()];
+            c.auth.proxy.policy = "link".into();
+            c.auth.proxy.admin_groups = vec!["ops".into()];
+        },
+        true,
+    )
+    .await
+    else {
+        return;
+    };
+    let admin = app.admin_client().await;
+    let token = app.csrf(&admin, "/admin/proxy").await;
+    let r = admin
+        .post(app.url("/admin/proxy/links"))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("proxy_user", "boss"),
+            ("username", ADMIN),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    // The admin linked their own account: their session stays.
+    let r = admin.get(app.url("/api/auth/me")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let me = |groups: &'static str| {
+        let p = last_admin_proxy_client();
+        let url = app.url("/api/auth/me");
+        async move {
+            let r = p
+                .get(url)
+                .header("Remote-User", "boss")
+                .header("Remote-Groups", groups)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            r.json::<serde_json::Value>().await.unwrap()
+        }
+    };
+    assert_eq!(
+        me("family").await["role"],
+        "admin",
+        "the last active admin is not demoted"
+    );
+    assert_eq!(user(&app, ADMIN).await.role.as_str(), "admin");
+    // With another active admin, the mapping applies.
+    let token = app.csrf(&admin, "/admin/users/new").await;
+    let r = admin
+        .post(app.url("/admin/users"))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("username", "second"),
+            ("role", "admin"),
+            ("password", "a long enough password 1"),
+            ("password_confirm", "a long enough password 1"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.status().is_redirection() || r.status().is_success(),
+        "{}",
+        r.status()
+    );
+    assert_eq!(user(&app, "second").await.role.as_str(), "admin");
+    assert_eq!(me("family").await["role"], "user");
 }

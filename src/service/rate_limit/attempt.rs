@@ -1,6 +1,7 @@
 //! What is attempted (`Action`, `Attempt`), how its outcome counts (`Verdict`), and the
 //! refusal it may get (`Limited`).
 
+use crate::domain::audit::AuditAction;
 use std::net::IpAddr;
 
 use crate::service::{Actor, Refusal, ServiceError};
@@ -40,14 +41,14 @@ impl Action {
     }
 
     /// The audit log's name for a refused attempt.
-    pub fn audit_action(self) -> &'static str {
+    pub fn audit_action(self) -> AuditAction {
         match self {
-            Action::Login => "rate_limit.login",
-            Action::Register => "rate_limit.register",
-            Action::PasswordChange => "rate_limit.password_change",
-            Action::SsoLink => "rate_limit.sso_link",
-            Action::ApiKey => "rate_limit.api_key",
-            Action::Setup => "rate_limit.setup",
+            Action::Login => AuditAction::RateLimitLogin,
+            Action::Register => AuditAction::RateLimitRegister,
+            Action::PasswordChange => AuditAction::RateLimitPasswordChange,
+            Action::SsoLink => AuditAction::RateLimitSsoLink,
+            Action::ApiKey => AuditAction::RateLimitApiKey,
+            Action::Setup => AuditAction::RateLimitSetup,
         }
     }
 

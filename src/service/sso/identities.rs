@@ -3,7 +3,8 @@
 //! or username.
 
 use super::oidc::VerifiedIdentity;
-use crate::db::{self, DbPool, audit, identities, settings, users};
+use crate::db::{self, DbPool, identities, settings, users};
+use crate::domain::audit::AuditAction;
 use crate::domain::sso::{self, LinkedIdentity, Provider, SignInMethods, UnlinkEffect};
 use crate::service::provisioning::{self, AuditNames, Cadence, FirstAdmin, Naming, Rules, Source};
 use crate::service::{Actor, Missing, Refusal, ServiceError};
@@ -35,7 +36,7 @@ pub async fn sign_in(
         cadence: Cadence::Interactive,
         audit: AuditNames {
             actor: None,
-            login: "login.oidc",
+            login: AuditAction::LoginOidc,
             via: format!("{}:{}", provider.id, who.subject),
         },
     };
@@ -131,8 +132,14 @@ pub async fn link_at(
                 )?;
                 let version = users::bump_session_version(conn, user.id)?;
                 let detail = format!("{provider_id}:{subject} ({how})");
-                let event = actor.event("identity.link", &user.username, Some(&detail));
-                audit::insert(conn, &event)?;
+                let target = Some(user.username.as_str());
+                crate::service::audit::record(
+                    conn,
+                    &actor,
+                    AuditAction::IdentityLink,
+                    target,
+                    Some(&detail),
+                )?;
                 Ok::<_, ServiceError>(version)
             })
         })
@@ -204,8 +211,14 @@ pub async fn unlink(
                 if effect == UnlinkEffect::TurnsLocalLoginOn {
                     detail.push_str("; password sign-in turned back on");
                 }
-                let event = actor.event("identity.unlink", &user.username, Some(&detail));
-                audit::insert(conn, &event)?;
+                let target = Some(user.username.as_str());
+                crate::service::audit::record(
+                    conn,
+                    &actor,
+                    AuditAction::IdentityUnlink,
+                    target,
+                    Some(&detail),
+                )?;
                 Ok::<_, ServiceError>(Unlinked {
                     user_id: user.id,
                     effect,

@@ -1,6 +1,7 @@
 //! OpenID providers: the environment's (read-only) and the admin UI's (stored, with one
 //! step of undo), and the instance's sign-in switches.
 
+use crate::domain::audit::AuditAction;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{SignInModes, open, open_with, seal, sealing_key};
@@ -197,11 +198,11 @@ pub async fn save(
                     row.enabled = old.enabled;
                     row.previous = serde_json::to_string(&old).ok();
                     store::update(conn, &row)?;
-                    "sso.provider.update"
+                    AuditAction::SsoProviderUpdate
                 }
                 None => {
                     store::insert(conn, &row)?;
-                    "sso.provider.create"
+                    AuditAction::SsoProviderCreate
                 }
             };
             let detail = format!(
@@ -215,18 +216,7 @@ pub async fn save(
                     SecretChange::Keep => "unchanged",
                 }
             );
-            audit::insert(
-                conn,
-                &audit::NewEvent {
-                    actor_id: actor.user_id,
-                    actor: &actor.name,
-                    action,
-                    target: Some(&row.id),
-                    ip: actor.ip.as_deref(),
-                    outcome: "success",
-                    detail: Some(&detail),
-                },
-            )?;
+            crate::service::audit::record(conn, &actor, action, Some(&row.id), Some(&detail))?;
             Ok(())
         })
     })
@@ -256,21 +246,12 @@ pub async fn revert(db: &DbPool, actor: Actor, id: &str) -> Result<(), ServiceEr
             store::update(conn, &restored)?;
             let s = settings::get(conn)?;
             settings::set_sign_in(conn, s.local_login_enabled, false)?;
-            audit::insert(
-                conn,
-                &audit::NewEvent {
-                    actor_id: actor.user_id,
-                    actor: &actor.name,
-                    action: "sso.provider.revert",
-                    target: Some(&id),
-                    ip: actor.ip.as_deref(),
-                    outcome: "success",
-                    detail: Some(&format!(
-                        "restored issuer={} client_id={}; SSO login turned off",
-                        restored.issuer, restored.client_id
-                    )),
-                },
-            )?;
+            let detail = format!(
+                "restored issuer={} client_id={}; SSO login turned off",
+                restored.issuer, restored.client_id
+            );
+            let action = AuditAction::SsoProviderRevert;
+            crate::service::audit::record(conn, &actor, action, Some(&id), Some(&detail))?;
             Ok(())
         })
     })
@@ -314,18 +295,9 @@ pub async fn delete(
                 crate::db::users::bump_session_version(conn, link.user_id)?;
             }
             store::delete(conn, &id)?;
-            audit::insert(
-                conn,
-                &audit::NewEvent {
-                    actor_id: actor.user_id,
-                    actor: &actor.name,
-                    action: "sso.provider.delete",
-                    target: Some(&id),
-                    ip: actor.ip.as_deref(),
-                    outcome: "success",
-                    detail: Some(&format!("{} linked identities removed", links.len())),
-                },
-            )?;
+            let detail = format!("{} linked identities removed", links.len());
+            let action = AuditAction::SsoProviderDelete;
+            crate::service::audit::record(conn, &actor, action, Some(&id), Some(&detail))?;
             Ok(links.len())
         })
     })
@@ -345,21 +317,16 @@ pub async fn set_enabled(
             let mut row = store::get(conn, &id)?.ok_or(ServiceError::from(Missing::Provider))?;
             row.enabled = enabled;
             store::update(conn, &row)?;
-            audit::insert(
+            crate::service::audit::record(
                 conn,
-                &audit::NewEvent {
-                    actor_id: actor.user_id,
-                    actor: &actor.name,
-                    action: if enabled {
-                        "sso.provider.enable"
-                    } else {
-                        "sso.provider.disable"
-                    },
-                    target: Some(&id),
-                    ip: actor.ip.as_deref(),
-                    outcome: "success",
-                    detail: None,
+                &actor,
+                if enabled {
+                    AuditAction::SsoProviderEnable
+                } else {
+                    AuditAction::SsoProviderDisable
                 },
+                Some(&id),
+                None,
             )?;
             Ok(())
         })
@@ -413,7 +380,7 @@ pub async fn set_sign_in_modes(
                 &audit::NewEvent {
                     actor_id: actor.user_id,
                     actor: &actor.name,
-                    action: "settings.sign_in",
+                    action: AuditAction::SettingsSignIn,
                     target: Some("instance"),
                     ip: actor.ip.as_deref(),
                     outcome: "success",
