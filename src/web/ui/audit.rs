@@ -3,10 +3,10 @@
 //! One template serves both ways in: a plain GET form (full page) and htmx (`HX-Request`:
 //! only the `results` block, the table and its pager, rendered from the same markup).
 
+use crate::web::surface::Surface;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use tower_sessions::Session;
 
@@ -79,7 +79,7 @@ pub async fn page(
     State(state): State<AppState>,
     RequireAdmin(me): RequireAdmin,
     session: Session,
-    headers: HeaderMap,
+    surface: Surface,
     Query(params): Query<AuditParams>,
 ) -> Result<Response, UiError> {
     let q = params
@@ -93,24 +93,14 @@ pub async fn page(
         older: page.next.map(|id| link(&q, Some(id))),
         newest: q.before.map(|_| link(&q, None)),
     };
-    let mut response = if is_htmx_fragment(&headers) {
+    let response = if surface.is_fragment() {
         AuditResults { view }.into_response()
     } else {
         let layout = Layout::new("Audit log", &state, &session, Some(&me)).await?;
         AuditPage { layout, view }.into_response()
     };
-    // The same URL answers a page or a fragment: caches must key on the header.
-    response
-        .headers_mut()
-        .insert(header::VARY, HeaderValue::from_static("HX-Request"));
+    // The same URL answers a page or a fragment: the edge layer adds `Vary: HX-Request`.
     Ok(response)
-}
-
-/// An htmx request wants the fragment, except when htmx restores history after a cache miss
-/// (it then needs the whole page).
-fn is_htmx_fragment(headers: &HeaderMap) -> bool {
-    let is = |name: &str| headers.get(name).is_some_and(|v| v.as_bytes() == b"true");
-    is("hx-request") && !is("hx-history-restore-request")
 }
 
 /// `/admin/audit?…` with the current filters and an optional cursor.

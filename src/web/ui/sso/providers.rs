@@ -1,6 +1,7 @@
 //! Step 1 of the wizard: a provider's connection settings (add, edit, "Test discovery"),
 //! and going back to the previous settings or removing the provider.
 
+use crate::web::surface::Surface;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Form;
@@ -118,6 +119,7 @@ struct Screen<'a> {
     session: &'a Session,
     me: &'a CurrentUser,
     headers: &'a HeaderMap,
+    surface: &'a Surface,
     client: &'a Client,
     /// `None`: a new provider.
     id: Option<&'a str>,
@@ -168,12 +170,14 @@ pub async fn new_form(
     session: Session,
     client: Client,
     headers: HeaderMap,
+    surface: Surface,
 ) -> Result<ConnectionPage, UiError> {
     connection_page(Screen {
         state: &state,
         session: &session,
         me: &me,
         headers: &headers,
+        surface: &surface,
         client: &client,
         id: None,
     })
@@ -186,6 +190,7 @@ pub async fn edit_form(
     session: Session,
     client: Client,
     headers: HeaderMap,
+    surface: Surface,
     Path(id): Path<String>,
 ) -> Result<ConnectionPage, UiError> {
     connection_page(Screen {
@@ -193,6 +198,7 @@ pub async fn edit_form(
         session: &session,
         me: &me,
         headers: &headers,
+        surface: &surface,
         client: &client,
         id: Some(&id),
     })
@@ -246,6 +252,7 @@ pub async fn create(
     session: Session,
     client: Client,
     headers: HeaderMap,
+    surface: Surface,
     Form(form): Form<ConnectionForm>,
 ) -> Result<Response, UiError> {
     let screen = Screen {
@@ -253,6 +260,7 @@ pub async fn create(
         session: &session,
         me: &me,
         headers: &headers,
+        surface: &surface,
         client: &client,
         id: None,
     };
@@ -265,6 +273,7 @@ pub async fn update(
     session: Session,
     client: Client,
     headers: HeaderMap,
+    surface: Surface,
     Path(id): Path<String>,
     Form(mut form): Form<ConnectionForm>,
 ) -> Result<Response, UiError> {
@@ -279,6 +288,7 @@ pub async fn update(
         session: &session,
         me: &me,
         headers: &headers,
+        surface: &surface,
         client: &client,
         id: Some(&id),
     };
@@ -322,7 +332,7 @@ async fn submit_connection(s: Screen<'_>, form: ConnectionForm) -> Result<Respon
 
 async fn test_connection(s: Screen<'_>, fields: &ProviderFields) -> Result<Response, UiError> {
     let result = test_discovery(s.state, &fields.issuer).await;
-    if s.headers.contains_key("hx-request") {
+    if s.surface.is_fragment() {
         return Ok(DiscoveryFragment { result }.into_response());
     }
     let mut page = connection_page(s).await?;
