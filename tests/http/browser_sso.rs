@@ -416,7 +416,11 @@ async fn browser_sso_sign_in_banners(db: Db) {
     };
     let b = &s.b;
     let button = format!("#sso-{ID}");
-    let banner = |code: &str| hallpass::web::api::oidc::Banner::message(code).unwrap();
+    let banner = |code: &str| {
+        hallpass::domain::sso::SignInProblem::parse(code)
+            .map(hallpass::domain::sso::SignInProblem::message)
+            .unwrap()
+    };
 
     // An environment provider turns SSO login on; the password form stays.
     b.goto("/login").await;

@@ -87,16 +87,3 @@ pub async fn callback(
         }
     })
 }
-
-/// The old name of the sign-in page's sentences, kept only because the browser test
-/// `browser_sso::browser_sso_sign_in_banners` reads them through this path; the sentences
-/// live with [`crate::domain::sso::SignInProblem`].
-pub struct Banner;
-
-impl Banner {
-    /// The sentence shown for a `sso_error` code (never text from the URL).
-    pub fn message(code: &str) -> Option<&'static str> {
-        crate::domain::sso::SignInProblem::parse(code)
-            .map(crate::domain::sso::SignInProblem::message)
-    }
-}

@@ -267,6 +267,7 @@ pub async fn create(
     submit_connection(screen, form).await
 }
 
+#[expect(clippy::too_many_arguments, reason = "one axum extractor per input")]
 pub async fn update(
     State(state): State<AppState>,
     RequireAdmin(me): RequireAdmin,
