@@ -10,9 +10,11 @@ pub mod passwords;
 pub mod proxy;
 pub mod rate_limit;
 pub mod recovery;
+pub mod sessions;
 pub mod settings;
 pub mod setup;
 pub mod sso;
+pub mod users;
 
 use crate::db::DbError;
 use crate::domain::FieldErrors;
