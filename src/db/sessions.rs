@@ -301,3 +301,75 @@ pub fn count(conn: &mut Conn, user_id: Option<i64>) -> Result<i64, DbError> {
         None => sessions::table.count().get_result(conn)?,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Role, Status, Username};
+
+    async fn store_with_user()
+    -> Result<(tempfile::TempDir, DbSessionStore, i64), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let url = super::super::DatabaseUrl::parse(&format!(
+            "sqlite://{}",
+            dir.path().join("s.db").display()
+        ))?;
+        let options = super::super::PoolOptions {
+            max_connections: 1,
+            connect_timeout: std::time::Duration::from_secs(5),
+            test_on_check_out: false,
+        };
+        let pool = DbPool::connect(&url, &options)?;
+        super::super::migrations::run(&pool)?;
+        let name = Username::parse("ann")?;
+        let user = pool.run_blocking(|c| {
+            super::super::users::insert(
+                c,
+                &super::super::users::NewUser {
+                    username: &name,
+                    email: None,
+                    display_name: None,
+                    role: Role::User,
+                    status: Status::Active,
+                    password_hash: None,
+                    created_by: None,
+                },
+            )
+        })?;
+        Ok((dir, DbSessionStore::new(pool), user.id))
+    }
+
+    /// The user row read with the session reaches the identity check of the same task, and
+    /// only there: a load outside the scope keeps nothing, and concurrent scopes (two
+    /// requests with the same cookie) each get their own copy.
+    #[tokio::test]
+    async fn the_loaded_user_is_handed_over_within_its_scope_only()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let (_dir, store, user_id) = store_with_user().await?;
+        let mut record = Record {
+            id: Id::default(),
+            data: [(USER_ID_KEY.to_owned(), serde_json::json!(user_id))].into(),
+            expiry_date: OffsetDateTime::now_utc() + time::Duration::hours(1),
+        };
+        store.create(&mut record).await?;
+        let id = record.id;
+
+        assert!(store.load(&id).await?.is_some());
+        assert!(take_loaded_user().is_none(), "no scope, no slot");
+
+        let in_scope = || async {
+            let loaded = store.load(&id).await.map(|r| r.is_some());
+            (loaded, take_loaded_user().map(|u| u.id), take_loaded_user())
+        };
+        let (a, b) = tokio::join!(capturing_user(in_scope()), capturing_user(in_scope()));
+        for (loaded, first, second) in [a, b] {
+            assert!(matches!(loaded, Ok(true)));
+            assert_eq!(first, Some(user_id));
+            assert!(second.is_none(), "taken once");
+        }
+        // The record holds only the session's own data: the row is not copied into it.
+        let saved = store.load(&id).await?.map(|r| r.data.len());
+        assert_eq!(saved, Some(1));
+        Ok(())
+    }
+}
