@@ -174,6 +174,47 @@ pub struct ActionBody {
     confirm: Option<String>,
 }
 
+impl ActionBody {
+    /// The body is optional (most actions need none), so it is parsed only when present.
+    fn parse(body: &[u8]) -> Result<Self, ApiError> {
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self::default());
+        }
+        serde_json::from_slice(body).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "BAD_REQUEST",
+                format!("Invalid JSON body: {e}"),
+            )
+        })
+    }
+
+    /// The change `action` asks for, with what this body supplies for it.
+    fn change(self, action: &str) -> Result<Change, ApiError> {
+        Ok(match action {
+            "disable" => Change::Disable,
+            "enable" => Change::Enable,
+            "approve" => Change::Approve,
+            "reject" => Change::Reject,
+            "restore" => Change::Restore,
+            "password" => Change::ResetPassword(
+                Password::parse(self.password.as_deref().unwrap_or(""))
+                    .map_err(|m| ServiceError::Validation(FieldErrors::single("password", m)))?,
+            ),
+            "purge" => Change::Purge {
+                confirm: self.confirm.unwrap_or_default(),
+            },
+            _ => {
+                return Err(ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "NOT_FOUND",
+                    "No such action.",
+                ));
+            }
+        })
+    }
+}
+
 /// `POST /api/admin/users/{id}/{action}`.
 pub async fn action(
     State(state): State<AppState>,
@@ -183,39 +224,7 @@ pub async fn action(
     body: axum::body::Bytes,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
-    // The body is optional (most actions need none), so it is parsed only when present.
-    let body: ActionBody = if body.iter().all(u8::is_ascii_whitespace) {
-        ActionBody::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "BAD_REQUEST",
-                format!("Invalid JSON body: {e}"),
-            )
-        })?
-    };
-    let change = match action.as_str() {
-        "disable" => Change::Disable,
-        "enable" => Change::Enable,
-        "approve" => Change::Approve,
-        "reject" => Change::Reject,
-        "restore" => Change::Restore,
-        "password" => Change::ResetPassword(
-            Password::parse(body.password.as_deref().unwrap_or(""))
-                .map_err(|m| ServiceError::Validation(FieldErrors::single("password", m)))?,
-        ),
-        "purge" => Change::Purge {
-            confirm: body.confirm.unwrap_or_default(),
-        },
-        _ => {
-            return Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                "NOT_FOUND",
-                "No such action.",
-            ));
-        }
-    };
+    let change = ActionBody::parse(&body)?.change(&action)?;
     let purge = matches!(change, Change::Purge { .. });
     let res = change_inner(&state, &me, &client, id, change).await?;
     Ok(match (purge, res) {
