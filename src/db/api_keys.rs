@@ -5,7 +5,7 @@
 use diesel::prelude::*;
 
 use super::schema::{api_keys, users};
-use super::users as user_columns;
+use super::users::UserRow;
 use super::{Conn, DbError, now_ts};
 use crate::domain::{ApiKey, User};
 
@@ -106,10 +106,10 @@ pub fn find_by_hmac(conn: &mut Conn, key_hmac: &str) -> Result<Option<(ApiKey, U
     api_keys::table
         .inner_join(users::table)
         .filter(api_keys::key_hmac.eq(key_hmac))
-        .select((COLUMNS, user_columns::COLUMNS))
-        .load::<(Row, user_columns::Row)>(conn)?
+        .select((COLUMNS, UserRow::as_select()))
+        .load::<(Row, UserRow)>(conn)?
         .pop()
-        .map(|(k, u)| Ok((into_key(k), user_columns::into_user(u)?)))
+        .map(|(k, u)| Ok((into_key(k), User::try_from(u)?)))
         .transpose()
 }
 
@@ -126,4 +126,17 @@ pub fn touch(conn: &mut Conn, id: i64, now: i64, every: i64) -> Result<(), DbErr
     .set(api_keys::last_used_at.eq(now))
     .execute(conn)?;
     Ok(())
+}
+
+/// How many API keys each of `user_ids` has (for the user table's "sign-in methods").
+pub fn counts_of(
+    conn: &mut Conn,
+    user_ids: &[i64],
+) -> Result<std::collections::HashMap<i64, i64>, DbError> {
+    let rows: Vec<(i64, i64)> = api_keys::table
+        .filter(api_keys::user_id.eq_any(user_ids))
+        .group_by(api_keys::user_id)
+        .select((api_keys::user_id, diesel::dsl::count_star()))
+        .load(conn)?;
+    Ok(rows.into_iter().collect())
 }

@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 
 use super::schema::{identities, users};
-use super::users::{COLUMNS as USER_COLUMNS, Row as UserRow, into_user};
+use super::users::UserRow;
 use super::{Conn, DbError, now_ts};
 use crate::domain::User;
 use crate::domain::sso::LinkedIdentity;
@@ -69,10 +69,10 @@ pub fn find(
         .filter(identities::provider.eq(provider))
         .filter(identities::issuer.eq(issuer))
         .filter(identities::subject.eq(subject))
-        .select((COLUMNS, USER_COLUMNS))
+        .select((COLUMNS, UserRow::as_select()))
         .load::<(Row, UserRow)>(conn)?
         .pop()
-        .map(|(i, u)| Ok((into_identity(i), into_user(u)?)))
+        .map(|(i, u)| Ok((into_identity(i), User::try_from(u)?)))
         .transpose()
 }
 

@@ -13,8 +13,9 @@ use tower_sessions::session_store::{self, ExpiredDeletion, SessionStore};
 
 use super::on_backend;
 use super::schema::{sessions, users};
-use super::users as user_columns;
+use super::users::UserRow;
 use super::{Conn, DbError, DbPool, now_ts};
+use crate::domain::User;
 
 /// Session expiry is kept in unix *milliseconds*: lifetimes of a few seconds (and the
 /// sliding idle timeout) must not lose up to a second to rounding.
@@ -29,10 +30,26 @@ fn millis(t: OffsetDateTime) -> i64 {
 /// The key in the session data that names the signed-in user.
 pub const USER_ID_KEY: &str = "user_id";
 
-/// Where `load` puts the signed-in user's row, read in the same query as the session (a
-/// LEFT JOIN), so checking a session costs one indexed lookup instead of two. It lives
-/// only in memory for the current request: `save` and `create` strip it.
-pub const LOADED_USER_KEY: &str = "__user";
+tokio::task_local! {
+    /// The signed-in user's row that [`DbSessionStore::load`] read with the session (a LEFT
+    /// JOIN), handed to the identity check of the same request: one query per request, and
+    /// no copy of the row through the session data. Task-local, so two requests with the same
+    /// cookie each see their own; set only inside [`capturing_user`] (a load anywhere else
+    /// keeps nothing), and gone when that scope ends, so nothing accumulates.
+    static LOADED_USER: std::cell::Cell<Option<User>>;
+}
+
+/// Runs `f` (the identity check) with a slot for the user a session load brings along;
+/// [`take_loaded_user`] inside `f` reads it.
+pub async fn capturing_user<F: std::future::Future>(f: F) -> F::Output {
+    LOADED_USER.scope(std::cell::Cell::new(None), f).await
+}
+
+/// The user row the session load of this scope brought along, if any (taken: a second call
+/// returns `None`). `None` outside [`capturing_user`].
+pub fn take_loaded_user() -> Option<User> {
+    LOADED_USER.try_with(std::cell::Cell::take).ok().flatten()
+}
 
 fn key(id: &Id) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -107,14 +124,7 @@ fn backend_err(e: DbError) -> session_store::Error {
 }
 
 fn encode(record: &Record) -> Result<String, session_store::Error> {
-    let result = if record.data.contains_key(LOADED_USER_KEY) {
-        let mut data = record.data.clone();
-        data.remove(LOADED_USER_KEY);
-        serde_json::to_string(&data)
-    } else {
-        serde_json::to_string(&record.data)
-    };
-    result.map_err(|e| session_store::Error::Encode(e.to_string()))
+    serde_json::to_string(&record.data).map_err(|e| session_store::Error::Encode(e.to_string()))
 }
 
 /// Inserts or updates a record. Upserts differ per backend, so this is update-then-insert.
@@ -208,9 +218,9 @@ impl SessionStore for DbSessionStore {
                     .select((
                         sessions::data,
                         sessions::expires_at,
-                        user_columns::COLUMNS.nullable(),
+                        Option::<UserRow>::as_select(),
                     ))
-                    .load::<(String, i64, Option<user_columns::Row>)>(c))
+                    .load::<(String, i64, Option<UserRow>)>(c))
                 .map(|mut rows| rows.pop())
                 .map_err(DbError::from)
             })
@@ -220,15 +230,12 @@ impl SessionStore for DbSessionStore {
             self.stale.record();
             return Ok(None);
         };
-        let mut data: std::collections::HashMap<String, serde_json::Value> =
+        let data: std::collections::HashMap<String, serde_json::Value> =
             serde_json::from_str(&data).map_err(|e| session_store::Error::Decode(e.to_string()))?;
         if let Some(user) = user {
-            let user = user_columns::into_user(user).map_err(backend_err)?;
-            // As one JSON string: reading a string back out of the session copies one
-            // allocation, a JSON object copies every field.
-            let value = serde_json::to_string(&user)
-                .map_err(|e| session_store::Error::Decode(e.to_string()))?;
-            data.insert(LOADED_USER_KEY.to_owned(), serde_json::Value::String(value));
+            let user = User::try_from(user).map_err(backend_err)?;
+            // Outside `capturing_user` there is no slot, and the row is simply dropped.
+            let _ = LOADED_USER.try_with(|slot| slot.set(Some(user)));
         }
         let expiry_date =
             OffsetDateTime::from_unix_timestamp_nanos(i128::from(expires) * 1_000_000)
@@ -293,4 +300,76 @@ pub fn count(conn: &mut Conn, user_id: Option<i64>) -> Result<i64, DbError> {
             .get_result(conn)?,
         None => sessions::table.count().get_result(conn)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Role, Status, Username};
+
+    async fn store_with_user()
+    -> Result<(tempfile::TempDir, DbSessionStore, i64), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let url = super::super::DatabaseUrl::parse(&format!(
+            "sqlite://{}",
+            dir.path().join("s.db").display()
+        ))?;
+        let options = super::super::PoolOptions {
+            max_connections: 1,
+            connect_timeout: std::time::Duration::from_secs(5),
+            test_on_check_out: false,
+        };
+        let pool = DbPool::connect(&url, &options)?;
+        super::super::migrations::run(&pool)?;
+        let name = Username::parse("ann")?;
+        let user = pool.run_blocking(|c| {
+            super::super::users::insert(
+                c,
+                &super::super::users::NewUser {
+                    username: &name,
+                    email: None,
+                    display_name: None,
+                    role: Role::User,
+                    status: Status::Active,
+                    password_hash: None,
+                    created_by: None,
+                },
+            )
+        })?;
+        Ok((dir, DbSessionStore::new(pool), user.id))
+    }
+
+    /// The user row read with the session reaches the identity check of the same task, and
+    /// only there: a load outside the scope keeps nothing, and concurrent scopes (two
+    /// requests with the same cookie) each get their own copy.
+    #[tokio::test]
+    async fn the_loaded_user_is_handed_over_within_its_scope_only()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let (_dir, store, user_id) = store_with_user().await?;
+        let mut record = Record {
+            id: Id::default(),
+            data: [(USER_ID_KEY.to_owned(), serde_json::json!(user_id))].into(),
+            expiry_date: OffsetDateTime::now_utc() + time::Duration::hours(1),
+        };
+        store.create(&mut record).await?;
+        let id = record.id;
+
+        assert!(store.load(&id).await?.is_some());
+        assert!(take_loaded_user().is_none(), "no scope, no slot");
+
+        let in_scope = || async {
+            let loaded = store.load(&id).await.map(|r| r.is_some());
+            (loaded, take_loaded_user().map(|u| u.id), take_loaded_user())
+        };
+        let (a, b) = tokio::join!(capturing_user(in_scope()), capturing_user(in_scope()));
+        for (loaded, first, second) in [a, b] {
+            assert!(matches!(loaded, Ok(true)));
+            assert_eq!(first, Some(user_id));
+            assert!(second.is_none(), "taken once");
+        }
+        // The record holds only the session's own data: the row is not copied into it.
+        let saved = store.load(&id).await?.map(|r| r.data.len());
+        assert_eq!(saved, Some(1));
+        Ok(())
+    }
 }

@@ -3,71 +3,50 @@
 use diesel::prelude::*;
 
 use super::schema::users;
-use super::{Conn, DbError, now_ts};
-use crate::domain::{Email, Role, Status, User, Username};
+use super::{Conn, DbError, now_ts, on_backend};
+use crate::domain::{Email, ListQuery, Role, SortKey, Status, User, Username};
 
-pub(super) type Row = (
-    i64,
-    String,
-    Option<String>,
-    Option<String>,
-    String,
-    String,
-    Option<String>,
-    i64,
-    i64,
-    i64,
-    Option<i64>,
-    Option<i64>,
-);
+/// A `users` row as stored; [`User`] is what leaves this module.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub(super) struct UserRow {
+    id: i64,
+    username: String,
+    email: Option<String>,
+    display_name: Option<String>,
+    role: String,
+    status: String,
+    password_hash: Option<String>,
+    session_version: i64,
+    created_at: i64,
+    updated_at: i64,
+    last_login_at: Option<i64>,
+    deleted_at: Option<i64>,
+}
 
-pub(super) const COLUMNS: (
-    users::id,
-    users::username,
-    users::email,
-    users::display_name,
-    users::role,
-    users::status,
-    users::password_hash,
-    users::session_version,
-    users::created_at,
-    users::updated_at,
-    users::last_login_at,
-    users::deleted_at,
-) = (
-    users::id,
-    users::username,
-    users::email,
-    users::display_name,
-    users::role,
-    users::status,
-    users::password_hash,
-    users::session_version,
-    users::created_at,
-    users::updated_at,
-    users::last_login_at,
-    users::deleted_at,
-);
+impl TryFrom<UserRow> for User {
+    type Error = DbError;
 
-pub(super) fn into_user(r: Row) -> Result<User, DbError> {
-    let corrupt = |detail: String| DbError::Corrupt {
-        table: "users",
-        detail,
-    };
-    Ok(User {
-        id: r.0,
-        username: r.1,
-        email: r.2,
-        display_name: r.3,
-        role: r.4.parse::<Role>().map_err(corrupt)?,
-        status: r.5.parse::<Status>().map_err(corrupt)?,
-        password_hash: r.6,
-        session_version: r.7,
-        created_at: r.8,
-        updated_at: r.9,
-        last_login_at: r.10,
-        deleted_at: r.11,
-    })
+    fn try_from(r: UserRow) -> Result<Self, DbError> {
+        let corrupt = |detail: String| DbError::Corrupt {
+            table: "users",
+            detail,
+        };
+        Ok(User {
+            id: r.id,
+            username: r.username,
+            email: r.email,
+            display_name: r.display_name,
+            role: r.role.parse::<Role>().map_err(corrupt)?,
+            status: r.status.parse::<Status>().map_err(corrupt)?,
+            password_hash: r.password_hash,
+            session_version: r.session_version,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            last_login_at: r.last_login_at,
+            deleted_at: r.deleted_at,
+        })
+    }
 }
 
 pub fn find_by_id(conn: &mut Conn, id: i64) -> Result<Option<User>, DbError> {
@@ -75,10 +54,10 @@ pub fn find_by_id(conn: &mut Conn, id: i64) -> Result<Option<User>, DbError> {
     // LIMIT bind, and re-preparing cost more than the lookup itself (measured 16 µs vs 4 µs).
     users::table
         .filter(users::id.eq(id))
-        .select(COLUMNS)
-        .load::<Row>(conn)?
+        .select(UserRow::as_select())
+        .load(conn)?
         .pop()
-        .map(into_user)
+        .map(User::try_from)
         .transpose()
 }
 
@@ -88,10 +67,10 @@ pub fn find_by_login(conn: &mut Conn, key: &str) -> Result<Option<User>, DbError
     let filter = users::username_key.eq(key).or(users::email_key.eq(key));
     users::table
         .filter(filter)
-        .select(COLUMNS)
-        .load::<Row>(conn)?
+        .select(UserRow::as_select())
+        .load(conn)?
         .pop()
-        .map(into_user)
+        .map(User::try_from)
         .transpose()
 }
 
@@ -113,24 +92,26 @@ pub struct NewUser<'a> {
 
 pub fn insert(conn: &mut Conn, new: &NewUser<'_>) -> Result<User, DbError> {
     let now = now_ts();
-    let row = diesel::insert_into(users::table)
-        .values((
-            users::username.eq(new.username.as_str()),
-            users::username_key.eq(new.username.key()),
-            users::email.eq(new.email.map(Email::as_str)),
-            users::email_key.eq(new.email.map(Email::key)),
-            users::display_name.eq(new.display_name),
-            users::role.eq(new.role.as_str()),
-            users::status.eq(new.status.as_str()),
-            users::password_hash.eq(new.password_hash),
-            users::session_version.eq(1_i64),
-            users::created_at.eq(now),
-            users::updated_at.eq(now),
-            users::created_by.eq(new.created_by),
-        ))
-        .returning(COLUMNS)
-        .get_result::<Row>(conn)?;
-    into_user(row)
+    let values = (
+        users::username.eq(new.username.as_str()),
+        users::username_key.eq(new.username.key()),
+        users::email.eq(new.email.map(Email::as_str)),
+        users::email_key.eq(new.email.map(Email::key)),
+        users::display_name.eq(new.display_name),
+        users::role.eq(new.role.as_str()),
+        users::status.eq(new.status.as_str()),
+        users::password_hash.eq(new.password_hash),
+        users::session_version.eq(1_i64),
+        users::created_at.eq(now),
+        users::updated_at.eq(now),
+        users::created_by.eq(new.created_by),
+    );
+    // `RETURNING` a `Selectable` works only on a concrete backend, not through the enum.
+    let row: UserRow = on_backend!(conn, |c| diesel::insert_into(users::table)
+        .values(values)
+        .returning(UserRow::as_returning())
+        .get_result(c))?;
+    User::try_from(row)
 }
 
 /// Stores a new password hash and ends every session of the user (version bump).
@@ -247,30 +228,6 @@ pub fn purge(conn: &mut Conn, id: i64) -> Result<(), DbError> {
     Ok(())
 }
 
-/// Sort orders of the admin user table; each has an index ending in `id` (keyset).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SortKey {
-    Username,
-    Created,
-    LastLogin,
-}
-
-/// A page request for the admin user table.
-#[derive(Debug, Clone)]
-pub struct ListQuery {
-    /// Lower-cased search text (username, email or display name contains it).
-    pub search: Option<String>,
-    pub role: Option<Role>,
-    /// `None` = every status except deleted accounts.
-    pub status: Option<Status>,
-    pub deleted: bool,
-    pub sort: SortKey,
-    pub descending: bool,
-    /// Keyset cursor: the sort value and id of the last row of the previous page.
-    pub after: Option<(String, i64)>,
-    pub limit: i64,
-}
-
 diesel::define_sql_function!(fn lower(x: diesel::sql_types::Nullable<diesel::sql_types::Text>) -> diesel::sql_types::Nullable<diesel::sql_types::Text>);
 /// `COALESCE(last_login_at, 0)` written out literally: it must match the expression of the
 /// `users_last_login_at` index to use it, and a bound `0` does not.
@@ -292,10 +249,10 @@ pub(super) fn like_pattern(s: &str) -> String {
     p
 }
 
-/// One page of users, in the requested order.
-pub fn list(conn: &mut Conn, q: &ListQuery) -> Result<Vec<User>, DbError> {
+/// Up to `limit` users in the requested order, after the query's cursor.
+pub fn list(conn: &mut Conn, q: &ListQuery, limit: i64) -> Result<Vec<User>, DbError> {
     use diesel::expression_methods::EscapeExpressionMethods;
-    let mut query = users::table.select(COLUMNS).into_boxed();
+    let mut query = users::table.select(UserRow::as_select()).into_boxed();
     if let Some(s) = q.search.as_deref().filter(|s| !s.is_empty()) {
         let p = like_pattern(s);
         query = query.filter(
@@ -365,10 +322,10 @@ pub fn list(conn: &mut Conn, q: &ListQuery) -> Result<Vec<User>, DbError> {
         }
     }
     query
-        .limit(q.limit)
-        .load::<Row>(conn)?
+        .limit(limit)
+        .load(conn)?
         .into_iter()
-        .map(into_user)
+        .map(User::try_from)
         .collect()
 }
 
@@ -380,20 +337,6 @@ pub fn count_pending(conn: &mut Conn) -> Result<i64, DbError> {
         .filter(users::status.eq(Status::Pending.as_str()))
         .count()
         .get_result(conn)?)
-}
-
-/// How many API keys each of `ids` has (for the "sign-in methods" column).
-pub fn api_key_counts(
-    conn: &mut Conn,
-    ids: &[i64],
-) -> Result<std::collections::HashMap<i64, i64>, DbError> {
-    use super::schema::api_keys;
-    let rows: Vec<(i64, i64)> = api_keys::table
-        .filter(api_keys::user_id.eq_any(ids))
-        .group_by(api_keys::user_id)
-        .select((api_keys::user_id, diesel::dsl::count_star()))
-        .load(conn)?;
-    Ok(rows.into_iter().collect())
 }
 
 /// Ends every session of the user (linking or unlinking an identity, CLI recovery).
@@ -414,10 +357,10 @@ pub fn bump_session_version(conn: &mut Conn, id: i64) -> Result<i64, DbError> {
 pub fn all(conn: &mut Conn) -> Result<Vec<User>, DbError> {
     users::table
         .order(users::username_key)
-        .select(COLUMNS)
-        .load::<Row>(conn)?
+        .select(UserRow::as_select())
+        .load(conn)?
         .into_iter()
-        .map(into_user)
+        .map(User::try_from)
         .collect()
 }
 

@@ -10,8 +10,10 @@ pub mod proxy;
 pub mod refusal;
 pub mod sso;
 mod user;
+pub mod user_list;
 
 pub use account::{Email, Password, Username};
 pub use api_key::{ApiKey, NewApiKey};
 pub use errors::FieldErrors;
 pub use user::{Role, Status, User};
+pub use user_list::{ListQuery, SortKey};

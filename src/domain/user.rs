@@ -82,10 +82,9 @@ impl fmt::Display for Status {
     }
 }
 
-/// A stored user. `password_hash` stays inside the service layer: nothing renders it.
-/// (Serde is for carrying the row from the session query to the identity check in memory;
-/// it is never written anywhere.)
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+/// A stored user. `password_hash` stays inside the service layer: nothing renders it, and
+/// the type has no `Serialize`, so it cannot end up in a JSON answer or a session by mistake.
+#[derive(Debug, Clone)]
 pub struct User {
     pub id: i64,
     pub username: String,

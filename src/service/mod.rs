@@ -11,9 +11,11 @@ pub mod provisioning;
 pub mod proxy;
 pub mod rate_limit;
 pub mod recovery;
+pub mod sessions;
 pub mod settings;
 pub mod setup;
 pub mod sso;
+pub mod users;
 
 use crate::db::DbError;
 use crate::domain::FieldErrors;

@@ -14,7 +14,6 @@ use tower_sessions::Session;
 
 use super::error::{ApiError, UiError};
 use super::session;
-use crate::db::sessions::LOADED_USER_KEY;
 use crate::domain::User;
 use crate::service::{ServiceError, api_keys, auth};
 use crate::state::AppState;
@@ -85,11 +84,7 @@ pub async fn resolve(
     next: Next,
 ) -> Response {
     if let Some(dev) = state.dev_admin {
-        match state
-            .db
-            .run(move |conn| crate::db::users::find_by_id(conn, dev))
-            .await
-        {
+        match crate::service::users::get(&state.db, dev).await {
             Ok(Some(user)) if user.may_sign_in() => {
                 let current = CurrentUser {
                     user: std::sync::Arc::new(user),
@@ -99,7 +94,7 @@ pub async fn resolve(
                 return super::csrf::within_context(&state, req, next).await;
             }
             Ok(_) => {}
-            Err(e) => return ApiError::from(crate::service::ServiceError::from(e)).into_response(),
+            Err(e) => return ApiError::from(e).into_response(),
         }
     }
     let proxied = match proxy_identity(&state, &req) {
@@ -155,7 +150,10 @@ pub async fn resolve(
             Err(e) => ApiError::from(e).into_response(),
         };
     }
-    match from_session(&state, &session).await {
+    // The session is loaded inside this scope, so its user row comes along (see
+    // `service::sessions::capturing_user`).
+    let resolved = crate::service::sessions::capturing_user(from_session(&state, &session)).await;
+    match resolved {
         Ok(Some((user, signed_in, expiry))) => {
             req.extensions_mut().insert(Identity(Some(user)));
             let response = super::csrf::within_context(&state, req, next).await;
@@ -256,11 +254,8 @@ async fn from_session(
         session::sign_out(session).await?;
         return Ok(None);
     }
-    // The session query already brought the user's row along (see `db::sessions`).
-    let loaded = session
-        .get::<String>(LOADED_USER_KEY)
-        .await?
-        .and_then(|json| serde_json::from_str::<User>(&json).ok());
+    // The session query (run by `signed_in` above) brought the user's row along.
+    let loaded = crate::service::sessions::loaded_user();
     let user = match loaded {
         Some(u) if u.id == signed_in.user_id => {
             Some(u).filter(|u| u.accepts_session(signed_in.session_version))

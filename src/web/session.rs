@@ -9,8 +9,8 @@ use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, Session, SessionManagerLayer};
 
 use crate::config::Config;
-use crate::db::sessions::{DbSessionStore, USER_ID_KEY};
 use crate::domain::User;
+use crate::service::sessions::{self as store, USER_ID_KEY};
 use crate::state::AppState;
 
 pub const COOKIE_NAME: &str = "hallpass_session";
@@ -24,8 +24,8 @@ const EXPIRES_KEY: &str = "exp";
 /// Anonymous sessions only carry a CSRF token for the sign-in form; they need not live long.
 const ANONYMOUS_LIFETIME: time::Duration = time::Duration::hours(12);
 
-pub fn layer(state: &AppState) -> SessionManagerLayer<DbSessionStore> {
-    SessionManagerLayer::new(DbSessionStore::new(state.db.clone()))
+pub fn layer(state: &AppState) -> SessionManagerLayer<store::Store> {
+    SessionManagerLayer::new(store::store(&state.db))
         .with_name(COOKIE_NAME)
         .with_http_only(true)
         .with_same_site(SameSite::Lax)

@@ -13,10 +13,7 @@ pub async fn redirect(State(state): State<AppState>, req: Request, next: Next) -
     }
     // Someone else may have created the first admin meanwhile (another instance, or
     // `hallpass recover create-admin`): look again, only while the instance seems empty.
-    let db = state.db.clone();
-    if let Ok(n) = db.run(crate::db::users::count).await
-        && n > 0
-    {
+    if let Ok(true) = crate::service::users::any(&state.db).await {
         state.setup.mark_done();
         return next.run(req).await;
     }

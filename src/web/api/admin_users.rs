@@ -10,13 +10,13 @@ use serde_json::json;
 
 use super::ApiJson;
 use crate::domain::{FieldErrors, Password, Role, Status, User};
-use crate::service::ServiceError;
 use crate::service::admin::{self, Change, Profile};
+use crate::service::{ServiceError, users};
 use crate::state::AppState;
 use crate::web::client::Client;
 use crate::web::error::ApiError;
 use crate::web::guards::RequireAdmin;
-use crate::web::user_list::{ListParams, next_cursor};
+use crate::web::user_list::ListParams;
 
 /// A user as the admin API shows them: never a hash.
 #[derive(Serialize)]
@@ -58,19 +58,9 @@ pub async fn list(
     let query = params
         .to_query()
         .map_err(|m| ApiError::new(StatusCode::BAD_REQUEST, "BAD_REQUEST", m))?;
-    let sort = query.sort;
-    let users = state
-        .db
-        .run(move |c| crate::db::users::list(c, &query))
-        .await
-        .map_err(ApiError::internal)?;
-    let next = next_cursor(&users, sort, params.limit());
-    let dtos: Vec<UserDto> = users
-        .iter()
-        .take(params.limit())
-        .map(UserDto::from)
-        .collect();
-    Ok(Json(json!({ "users": dtos, "next": next })))
+    let page = users::list(&state.db, query).await?;
+    let dtos: Vec<UserDto> = page.users.iter().map(|u| UserDto::from(&u.user)).collect();
+    Ok(Json(json!({ "users": dtos, "next": page.next })))
 }
 
 pub async fn get_one(
@@ -78,13 +68,15 @@ pub async fn get_one(
     RequireAdmin(_): RequireAdmin,
     Path(id): Path<i64>,
 ) -> Result<Json<UserDto>, ApiError> {
-    let user = state
-        .db
-        .run(move |c| crate::db::users::find_by_id(c, id))
-        .await
-        .map_err(ApiError::internal)?
-        .ok_or(ServiceError::from(Missing::Account))?;
+    let user = found(&state, id).await?;
     Ok(Json(UserDto::from(&user)))
+}
+
+/// The account with this id, or 404 `NOT_FOUND`.
+async fn found(state: &AppState, id: i64) -> Result<User, ApiError> {
+    Ok(users::get(&state.db, id)
+        .await?
+        .ok_or(ServiceError::from(Missing::Account))?)
 }
 
 #[derive(Deserialize)]
@@ -148,12 +140,7 @@ pub async fn patch(
     Path(id): Path<i64>,
     ApiJson(body): ApiJson<PatchRequest>,
 ) -> Result<Json<UserDto>, ApiError> {
-    let current = state
-        .db
-        .run(move |c| crate::db::users::find_by_id(c, id))
-        .await
-        .map_err(ApiError::internal)?
-        .ok_or(ServiceError::from(Missing::Account))?;
+    let current = found(&state, id).await?;
     let profile = Profile::parse(
         body.username.as_deref().unwrap_or(&current.username),
         body.email
@@ -187,6 +174,47 @@ pub struct ActionBody {
     confirm: Option<String>,
 }
 
+impl ActionBody {
+    /// The body is optional (most actions need none), so it is parsed only when present.
+    fn parse(body: &[u8]) -> Result<Self, ApiError> {
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self::default());
+        }
+        serde_json::from_slice(body).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "BAD_REQUEST",
+                format!("Invalid JSON body: {e}"),
+            )
+        })
+    }
+
+    /// The change `action` asks for, with what this body supplies for it.
+    fn change(self, action: &str) -> Result<Change, ApiError> {
+        Ok(match action {
+            "disable" => Change::Disable,
+            "enable" => Change::Enable,
+            "approve" => Change::Approve,
+            "reject" => Change::Reject,
+            "restore" => Change::Restore,
+            "password" => Change::ResetPassword(
+                Password::parse(self.password.as_deref().unwrap_or(""))
+                    .map_err(|m| ServiceError::Validation(FieldErrors::single("password", m)))?,
+            ),
+            "purge" => Change::Purge {
+                confirm: self.confirm.unwrap_or_default(),
+            },
+            _ => {
+                return Err(ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "NOT_FOUND",
+                    "No such action.",
+                ));
+            }
+        })
+    }
+}
+
 /// `POST /api/admin/users/{id}/{action}`.
 pub async fn action(
     State(state): State<AppState>,
@@ -196,39 +224,7 @@ pub async fn action(
     body: axum::body::Bytes,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
-    // The body is optional (most actions need none), so it is parsed only when present.
-    let body: ActionBody = if body.iter().all(u8::is_ascii_whitespace) {
-        ActionBody::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "BAD_REQUEST",
-                format!("Invalid JSON body: {e}"),
-            )
-        })?
-    };
-    let change = match action.as_str() {
-        "disable" => Change::Disable,
-        "enable" => Change::Enable,
-        "approve" => Change::Approve,
-        "reject" => Change::Reject,
-        "restore" => Change::Restore,
-        "password" => Change::ResetPassword(
-            Password::parse(body.password.as_deref().unwrap_or(""))
-                .map_err(|m| ServiceError::Validation(FieldErrors::single("password", m)))?,
-        ),
-        "purge" => Change::Purge {
-            confirm: body.confirm.unwrap_or_default(),
-        },
-        _ => {
-            return Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                "NOT_FOUND",
-                "No such action.",
-            ));
-        }
-    };
+    let change = ActionBody::parse(&body)?.change(&action)?;
     let purge = matches!(change, Change::Purge { .. });
     let res = change_inner(&state, &me, &client, id, change).await?;
     Ok(match (purge, res) {

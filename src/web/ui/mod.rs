@@ -51,13 +51,9 @@ impl Layout {
         user: Option<&CurrentUser>,
     ) -> Result<Self, super::error::UiError> {
         let pending_count = match user {
-            Some(u) if u.user.role == Role::Admin => Some(
-                state
-                    .db
-                    .run(crate::db::users::count_pending)
-                    .await
-                    .map_err(super::error::UiError::internal)?,
-            ),
+            Some(u) if u.user.role == Role::Admin => {
+                Some(crate::service::users::pending_count(&state.db).await?)
+            }
             _ => None,
         };
         Ok(Self {

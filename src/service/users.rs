@@ -1,0 +1,69 @@
+//! Reads about accounts that both front ends show: the admin user table, one account, the
+//! pending count of the navigation badge, and whether any account exists yet. The HTML
+//! page and the JSON API call these, so they assemble the same data in one place.
+
+use super::ServiceError;
+use crate::db::{self, DbPool};
+use crate::domain::user_list::PAGE_SIZE;
+use crate::domain::{ListQuery, User};
+
+/// One row of the user table: the account and how it can sign in besides a password.
+#[derive(Debug, Clone)]
+pub struct ListedUser {
+    pub user: User,
+    /// How many API keys the account has.
+    pub api_keys: i64,
+    /// Providers it has linked identities at (an OpenID provider id, or `proxy`), sorted.
+    pub providers: Vec<String>,
+}
+
+/// One page of the user table.
+#[derive(Debug, Clone)]
+pub struct UserPage {
+    pub users: Vec<ListedUser>,
+    /// The `after` cursor of the next page, when there is one.
+    pub next: Option<String>,
+}
+
+/// One page of users for the table with the sign-in methods of each, read on one
+/// connection. One row more than a page is fetched, to know whether another page follows.
+pub async fn list(db: &DbPool, query: ListQuery) -> Result<UserPage, ServiceError> {
+    let fetch = i64::try_from(PAGE_SIZE + 1).unwrap_or(i64::MAX);
+    db.run(move |c| {
+        let mut users = db::users::list(c, &query, fetch)?;
+        let next = match users.get(PAGE_SIZE - 1) {
+            Some(last) if users.len() > PAGE_SIZE => Some(query.cursor_after(last)),
+            _ => None,
+        };
+        users.truncate(PAGE_SIZE);
+        let ids: Vec<i64> = users.iter().map(|u| u.id).collect();
+        let mut keys = db::api_keys::counts_of(c, &ids)?;
+        let mut providers = db::identities::providers_of(c, &ids)?;
+        let users = users
+            .into_iter()
+            .map(|user| ListedUser {
+                api_keys: keys.remove(&user.id).unwrap_or(0),
+                providers: providers.remove(&user.id).unwrap_or_default(),
+                user,
+            })
+            .collect();
+        Ok(UserPage { users, next })
+    })
+    .await
+}
+
+/// One account, deleted ones too (`None`: no such id). Each front end says "not found" in
+/// its own words.
+pub async fn get(db: &DbPool, id: i64) -> Result<Option<User>, ServiceError> {
+    Ok(db.run(move |c| db::users::find_by_id(c, id)).await?)
+}
+
+/// Accounts waiting for approval (the admin navigation badge).
+pub async fn pending_count(db: &DbPool) -> Result<i64, ServiceError> {
+    Ok(db.run(db::users::count_pending).await?)
+}
+
+/// Whether any account exists (the first admin was created: setup is over).
+pub async fn any(db: &DbPool) -> Result<bool, ServiceError> {
+    Ok(db.run(db::users::count).await? > 0)
+}

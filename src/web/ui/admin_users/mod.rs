@@ -1,0 +1,42 @@
+//! `/admin/users…`: the user table and its actions. Every action is a plain form (with a
+//! confirmation page for destructive ones) and, with JavaScript, an htmx request that swaps
+//! just the row. Reads come from `service::users`, rules and messages from `service::admin`,
+//! as for the JSON API.
+//!
+//! `table` renders the list, `row` one row (the fragment htmx swaps), `form` the create and
+//! edit forms, `actions` the buttons of a row and their confirmation pages.
+
+mod actions;
+mod form;
+mod row;
+mod table;
+
+pub use actions::{confirm, purge, purge_form, row_action};
+pub use form::{create, edit_form, new_form, reset_password, update};
+pub use row::row_fragment;
+pub use table::table;
+
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::Response;
+
+use crate::domain::User;
+use crate::service::users;
+use crate::state::AppState;
+use crate::web::error::UiError;
+
+/// Whether htmx sent the request (it then wants a fragment, not a page).
+fn is_htmx(headers: &HeaderMap) -> bool {
+    headers.get("hx-request").is_some_and(|v| v == "true")
+}
+
+/// The answer depends on `HX-Request`: caches must keep page and fragment apart.
+fn with_vary(mut r: Response) -> Response {
+    r.headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("HX-Request"));
+    r
+}
+
+/// The account a page is about, or the 404 page.
+async fn load(state: &AppState, id: i64) -> Result<User, UiError> {
+    users::get(&state.db, id).await?.ok_or(UiError::NotFound)
+}

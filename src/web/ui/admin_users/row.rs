@@ -1,0 +1,121 @@
+//! One row of the user table: its view model, and the fragment htmx swaps in place.
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::response::{Html, IntoResponse, Response};
+use tower_sessions::Session;
+
+use super::{load, with_vary};
+use crate::domain::sso::PROXY_PROVIDER;
+use crate::domain::{Role, Status, User};
+use crate::service::users::ListedUser;
+use crate::state::AppState;
+use crate::web::error::UiError;
+use crate::web::guards::RequireAdmin;
+use crate::web::ui::format_time;
+
+/// A row of the table.
+pub struct RowView {
+    pub id: i64,
+    pub username: String,
+    pub display_name: String,
+    pub email: String,
+    pub role: Role,
+    pub status: Status,
+    pub deleted: bool,
+    pub created: String,
+    pub last_login: String,
+    pub methods: String,
+    pub is_self: bool,
+    pub error: Option<String>,
+}
+
+impl RowView {
+    /// A row of the full table, which knows every sign-in method of the account.
+    pub(super) fn listed(l: &ListedUser, me: i64) -> Self {
+        let mut row = Self::new(&l.user, me);
+        let mut methods = Vec::new();
+        if l.user.password_hash.is_some() {
+            methods.push("password".to_owned());
+        }
+        for provider in &l.providers {
+            methods.push(if provider == PROXY_PROVIDER {
+                "forward-auth proxy".to_owned()
+            } else {
+                format!("SSO ({provider})")
+            });
+        }
+        match l.api_keys {
+            0 => {}
+            1 => methods.push("1 API key".to_owned()),
+            n => methods.push(format!("{n} API keys")),
+        }
+        row.methods = if methods.is_empty() {
+            "none".to_owned()
+        } else {
+            methods.join(", ")
+        };
+        row
+    }
+
+    /// A row swapped in alone after an action: only the password is known as a method.
+    pub(super) fn new(u: &User, me: i64) -> Self {
+        Self {
+            id: u.id,
+            username: u.username.clone(),
+            display_name: u.display_name.clone().unwrap_or_default(),
+            email: u.email.clone().unwrap_or_default(),
+            role: u.role,
+            status: u.status,
+            deleted: u.deleted_at.is_some(),
+            created: format_time(u.created_at),
+            last_login: u
+                .last_login_at
+                .map_or_else(|| "never".to_owned(), format_time),
+            methods: if u.password_hash.is_some() {
+                "password".into()
+            } else {
+                "none".into()
+            },
+            is_self: u.id == me,
+            error: None,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin/row_fragment.html")]
+struct RowFragment {
+    u: RowView,
+    csrf_token: String,
+}
+
+/// Renders one row as the fragment htmx swaps in.
+pub(super) fn fragment(row: RowView, csrf_token: String) -> Result<Response, UiError> {
+    let html = RowFragment { u: row, csrf_token }
+        .render()
+        .map_err(UiError::internal)?;
+    Ok(with_vary(Html(html).into_response()))
+}
+
+/// The current row of account `id`, as a fragment.
+pub(super) async fn current(
+    state: &AppState,
+    session: &Session,
+    me: i64,
+    id: i64,
+) -> Result<Response, UiError> {
+    let u = load(state, id).await?;
+    let csrf_token = crate::web::session::csrf_token(session).await?;
+    fragment(RowView::new(&u, me), csrf_token)
+}
+
+/// `GET /admin/users/{id}/row`: one row (htmx "Cancel" of an inline edit).
+pub async fn row_fragment(
+    State(state): State<AppState>,
+    RequireAdmin(me): RequireAdmin,
+    session: Session,
+    Path(id): Path<i64>,
+) -> Result<Response, UiError> {
+    current(&state, &session, me.user.id, id).await
+}

@@ -1,0 +1,112 @@
+//! `GET /admin/users`: the user table, as a page or (for the filters and "next page") as
+//! the table fragment htmx swaps.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::{Html, IntoResponse, Response};
+use serde::Deserialize;
+use tower_sessions::Session;
+
+use super::row::RowView;
+use super::{is_htmx, with_vary};
+use crate::service::users;
+use crate::state::AppState;
+use crate::web::error::UiError;
+use crate::web::guards::RequireAdmin;
+use crate::web::ui::Layout;
+use crate::web::user_list::ListParams;
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/users.html")]
+pub struct UsersPage {
+    layout: Layout,
+    params: ListParams,
+    users: Vec<RowView>,
+    next_url: Option<String>,
+    csrf_token: String,
+    notice: Option<&'static str>,
+}
+
+#[derive(Template)]
+#[template(path = "admin/users.html", block = "table")]
+struct UsersTable {
+    users: Vec<RowView>,
+    next_url: Option<String>,
+    csrf_token: String,
+}
+
+#[derive(Deserialize, Default)]
+pub struct TableQuery {
+    #[serde(flatten)]
+    params: ListParams,
+    notice: Option<String>,
+}
+
+/// The banner after a form action redirected back to the table.
+fn notice(code: Option<&str>) -> Option<&'static str> {
+    match code? {
+        "created" => Some("User created."),
+        "saved" => Some("Changes saved."),
+        "password_reset" => Some("Password reset. The user was signed out everywhere."),
+        "purged" => Some("User purged."),
+        "done" => Some("Done."),
+        _ => None,
+    }
+}
+
+/// The link to the next page: the same filters, continuing after `cursor`.
+fn next_url(params: &ListParams, cursor: &str) -> String {
+    let mut p = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in [
+        ("q", &params.q),
+        ("role", &params.role),
+        ("status", &params.status),
+        ("sort", &params.sort),
+        ("dir", &params.dir),
+    ] {
+        if !v.is_empty() {
+            p.append_pair(k, v);
+        }
+    }
+    p.append_pair("after", cursor);
+    format!("/admin/users?{}", p.finish())
+}
+
+pub async fn table(
+    State(state): State<AppState>,
+    RequireAdmin(me): RequireAdmin,
+    session: Session,
+    headers: HeaderMap,
+    Query(q): Query<TableQuery>,
+) -> Result<Response, UiError> {
+    let params = q.params;
+    let query = params.to_query().map_err(UiError::BadRequest)?;
+    let page = users::list(&state.db, query).await?;
+    let next_url = page.next.as_deref().map(|c| next_url(&params, c));
+    let users = page
+        .users
+        .iter()
+        .map(|u| RowView::listed(u, me.user.id))
+        .collect();
+    let csrf_token = crate::web::session::csrf_token(&session).await?;
+    if is_htmx(&headers) && headers.get("hx-target").is_some_and(|v| v == "user-table") {
+        let html = UsersTable {
+            users,
+            next_url,
+            csrf_token,
+        };
+        let html = html.render().map_err(UiError::internal)?;
+        return Ok(with_vary(Html(html).into_response()));
+    }
+    let page = UsersPage {
+        layout: Layout::new("Users", &state, &session, Some(&me)).await?,
+        params,
+        users,
+        next_url,
+        csrf_token,
+        notice: notice(q.notice.as_deref()),
+    };
+    Ok(with_vary(page.into_response()))
+}
