@@ -12,6 +12,7 @@ both_databases!(
     https_public_url_adds_hsts_and_explains_the_cookie_loop,
     large_bodies_are_refused,
     errors_are_pages_or_json_without_internals,
+    pages_vary_on_htmx_once_and_json_does_not,
 );
 
 async fn forms_without_the_token_are_refused(db: Db) {
@@ -327,4 +328,43 @@ async fn errors_are_pages_or_json_without_internals(db: Db) {
     assert_eq!(r.status(), 404);
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], "NOT_FOUND");
+}
+
+/// `Vary: HX-Request` is set in one place (the edge layer) for every page and fragment, and
+/// never twice; JSON answers do not vary on it.
+async fn pages_vary_on_htmx_once_and_json_does_not(db: Db) {
+    let Some(app) = TestApp::with_admin(db).await else {
+        return;
+    };
+    let c = app.admin_client().await;
+    let htmx_varies = |r: &reqwest::Response| {
+        r.headers()
+            .get_all("vary")
+            .iter()
+            .flat_map(|v| v.to_str().unwrap_or("").split(','))
+            .filter(|v| v.trim().eq_ignore_ascii_case("hx-request"))
+            .count()
+    };
+    for path in [
+        "/login",
+        "/account",
+        "/admin/users",
+        "/admin/audit",
+        "/no-such-page",
+    ] {
+        let r = c.get(app.url(path)).send().await.unwrap();
+        assert_eq!(htmx_varies(&r), 1, "{path}: {:?}", r.headers());
+        let r = c
+            .get(app.url(path))
+            .header("HX-Request", "true")
+            .header("HX-Target", "user-table")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(htmx_varies(&r), 1, "{path} (htmx): {:?}", r.headers());
+    }
+    for path in ["/api/auth/me", "/api/no-such-endpoint"] {
+        let r = c.get(app.url(path)).send().await.unwrap();
+        assert_eq!(htmx_varies(&r), 0, "{path}: {:?}", r.headers());
+    }
 }

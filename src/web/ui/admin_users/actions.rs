@@ -1,16 +1,17 @@
 //! The buttons of a row (disable, enable, approve, reject, delete, restore, purge) and the
 //! confirmation pages that stand in for `hx-confirm` when JavaScript is off.
 
+use crate::web::surface::Surface;
 use askama_web::WebTemplate;
 use axum::Form;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use tower_sessions::Session;
 
+use super::load;
 use super::row::{self, RowView};
-use super::{is_htmx, load};
 use crate::service::admin::{self, Change};
 use crate::service::{Refusal, ServiceError};
 use crate::state::AppState;
@@ -39,12 +40,12 @@ pub async fn row_action(
     RequireAdmin(me): RequireAdmin,
     session: Session,
     client: Client,
-    headers: HeaderMap,
+    surface: Surface,
     Path((id, action)): Path<(i64, String)>,
 ) -> Result<Response, UiError> {
     let change = row_change(&action).ok_or(UiError::NotFound)?;
     let result = admin::apply(&state.db, &state.hasher, me.actor(&client), id, change).await;
-    if !is_htmx(&headers) {
+    if !surface.is_fragment() {
         return match result {
             Ok(_) => Ok(Redirect::to("/admin/users?notice=done").into_response()),
             Err(e) => Err(e.into()),

@@ -1,16 +1,17 @@
 //! The create and edit forms of an account (a page, or with htmx an inline row), and the
 //! admin's password reset, which re-renders the same form on a mistake.
 
+use crate::web::surface::Surface;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Form;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::{is_htmx, load, row, with_vary};
+use super::{load, row};
 use crate::domain::{FieldErrors, Password, User};
 use crate::service::admin::{self, Change, Profile};
 use crate::service::{Refusal, ServiceError};
@@ -87,7 +88,7 @@ async fn edit_row(
     .render()
     .map_err(UiError::internal)?;
     // 200 even with errors: htmx swaps only successful responses by default.
-    Ok(with_vary(Html(html).into_response()))
+    Ok(Html(html).into_response())
 }
 
 /// The edit form of account `id` again with `errors`: inline for htmx, else the page.
@@ -95,11 +96,11 @@ async fn edit_again(
     state: &AppState,
     session: &Session,
     me: &CurrentUser,
-    headers: &HeaderMap,
+    surface: &Surface,
     (id, form): (i64, UserForm),
     errors: FieldErrors,
 ) -> Result<Response, UiError> {
-    if is_htmx(headers) {
+    if surface.is_fragment() {
         edit_row(session, id, form, errors).await
     } else {
         form_error(state, session, me, form, errors, Some(id)).await
@@ -200,11 +201,11 @@ pub async fn edit_form(
     State(state): State<AppState>,
     RequireAdmin(me): RequireAdmin,
     session: Session,
-    headers: HeaderMap,
+    surface: Surface,
     Path(id): Path<i64>,
 ) -> Result<Response, UiError> {
     let form = UserForm::of(load(&state, id).await?);
-    if is_htmx(&headers) {
+    if surface.is_fragment() {
         return edit_row(&session, id, form, FieldErrors::new()).await;
     }
     let page = UserFormPage {
@@ -215,7 +216,7 @@ pub async fn edit_form(
         form,
         errors: FieldErrors::new(),
     };
-    Ok(with_vary(page.into_response()))
+    Ok(page.into_response())
 }
 
 pub async fn update(
@@ -223,7 +224,7 @@ pub async fn update(
     RequireAdmin(me): RequireAdmin,
     session: Session,
     client: Client,
-    headers: HeaderMap,
+    surface: Surface,
     Path(id): Path<i64>,
     Form(form): Form<UserForm>,
 ) -> Result<Response, UiError> {
@@ -235,7 +236,9 @@ pub async fn update(
         Err(e) => Err(ServiceError::Validation(e)),
     };
     let errors = match result {
-        Ok(_) if is_htmx(&headers) => return row::current(&state, &session, me.user.id, id).await,
+        Ok(_) if surface.is_fragment() => {
+            return row::current(&state, &session, me.user.id, id).await;
+        }
         Ok(_) => return Ok(Redirect::to("/admin/users?notice=saved").into_response()),
         Err(ServiceError::Validation(errors)) => errors,
         Err(ServiceError::Refused(Refusal::Policy(p))) => {
@@ -243,7 +246,7 @@ pub async fn update(
         }
         Err(e) => return Err(e.into()),
     };
-    edit_again(&state, &session, &me, &headers, (id, form), errors).await
+    edit_again(&state, &session, &me, &surface, (id, form), errors).await
 }
 
 #[derive(Deserialize)]
@@ -273,7 +276,7 @@ pub async fn reset_password(
     RequireAdmin(me): RequireAdmin,
     session: Session,
     client: Client,
-    headers: HeaderMap,
+    surface: Surface,
     Path(id): Path<i64>,
     Form(form): Form<ResetForm>,
 ) -> Result<Response, UiError> {
@@ -285,11 +288,11 @@ pub async fn reset_password(
         Err(e) => Err(e),
     };
     match result {
-        Ok(_) if is_htmx(&headers) => row::current(&state, &session, me.user.id, id).await,
+        Ok(_) if surface.is_fragment() => row::current(&state, &session, me.user.id, id).await,
         Ok(_) => Ok(Redirect::to("/admin/users?notice=password_reset").into_response()),
         Err(ServiceError::Validation(errors)) => {
             let form = UserForm::of(load(&state, id).await?);
-            edit_again(&state, &session, &me, &headers, (id, form), errors).await
+            edit_again(&state, &session, &me, &surface, (id, form), errors).await
         }
         Err(e) => Err(e.into()),
     }

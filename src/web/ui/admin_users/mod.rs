@@ -16,25 +16,10 @@ pub use form::{create, edit_form, new_form, reset_password, update};
 pub use row::row_fragment;
 pub use table::table;
 
-use axum::http::{HeaderMap, HeaderValue, header};
-use axum::response::Response;
-
 use crate::domain::User;
 use crate::service::users;
 use crate::state::AppState;
 use crate::web::error::UiError;
-
-/// Whether htmx sent the request (it then wants a fragment, not a page).
-fn is_htmx(headers: &HeaderMap) -> bool {
-    headers.get("hx-request").is_some_and(|v| v == "true")
-}
-
-/// The answer depends on `HX-Request`: caches must keep page and fragment apart.
-fn with_vary(mut r: Response) -> Response {
-    r.headers_mut()
-        .insert(header::VARY, HeaderValue::from_static("HX-Request"));
-    r
-}
 
 /// The account a page is about, or the 404 page.
 async fn load(state: &AppState, id: i64) -> Result<User, UiError> {

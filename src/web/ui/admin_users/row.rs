@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::response::{Html, IntoResponse, Response};
 use tower_sessions::Session;
 
-use super::{load, with_vary};
+use super::load;
 use crate::domain::sso::PROXY_PROVIDER;
 use crate::domain::{Role, Status, User};
 use crate::service::users::ListedUser;
@@ -95,7 +95,7 @@ pub(super) fn fragment(row: RowView, csrf_token: String) -> Result<Response, UiE
     let html = RowFragment { u: row, csrf_token }
         .render()
         .map_err(UiError::internal)?;
-    Ok(with_vary(Html(html).into_response()))
+    Ok(Html(html).into_response())
 }
 
 /// The current row of account `id`, as a fragment.

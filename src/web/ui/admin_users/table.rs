@@ -1,16 +1,15 @@
 //! `GET /admin/users`: the user table, as a page or (for the filters and "next page") as
 //! the table fragment htmx swaps.
 
+use crate::web::surface::Surface;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 use tower_sessions::Session;
 
 use super::row::RowView;
-use super::{is_htmx, with_vary};
 use crate::service::users;
 use crate::state::AppState;
 use crate::web::error::UiError;
@@ -78,7 +77,7 @@ pub async fn table(
     State(state): State<AppState>,
     RequireAdmin(me): RequireAdmin,
     session: Session,
-    headers: HeaderMap,
+    surface: Surface,
     Query(q): Query<TableQuery>,
 ) -> Result<Response, UiError> {
     let params = q.params;
@@ -91,14 +90,14 @@ pub async fn table(
         .map(|u| RowView::listed(u, me.user.id))
         .collect();
     let csrf_token = crate::web::session::csrf_token(&session).await?;
-    if is_htmx(&headers) && headers.get("hx-target").is_some_and(|v| v == "user-table") {
+    if surface.targets("user-table") {
         let html = UsersTable {
             users,
             next_url,
             csrf_token,
         };
         let html = html.render().map_err(UiError::internal)?;
-        return Ok(with_vary(Html(html).into_response()));
+        return Ok(Html(html).into_response());
     }
     let page = UsersPage {
         layout: Layout::new("Users", &state, &session, Some(&me)).await?,
@@ -108,5 +107,5 @@ pub async fn table(
         csrf_token,
         notice: notice(q.notice.as_deref()),
     };
-    Ok(with_vary(page.into_response()))
+    Ok(page.into_response())
 }
