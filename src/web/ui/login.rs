@@ -10,9 +10,9 @@ use serde::Deserialize;
 use tower_sessions::Session;
 
 use super::{Layout, cookie_warning};
+use crate::domain::FieldErrors;
 use crate::domain::sso::SignInProblem;
-use crate::service::rate_limit::Limited;
-use crate::service::{ServiceError, auth};
+use crate::service::{Refusal, ServiceError, auth};
 use crate::state::AppState;
 use crate::web::client::Client;
 use crate::web::error::UiError;
@@ -154,73 +154,87 @@ pub async fn submit(
     Form(form): Form<LoginForm>,
 ) -> Result<Response, UiError> {
     let next = safe_next(Some(&form.next));
-    let mut limited: Option<Limited> = None;
     let result = if form.username.trim().is_empty() || form.password.is_empty() {
-        Err(Some("Enter your username (or email) and your password."))
+        Err(ServiceError::Validation(FieldErrors::single(
+            "username", FILL_IN,
+        )))
     } else {
-        let login = auth::sign_in(
-            &state.db,
-            &state.hasher,
-            &state.limiter,
+        let (db, hasher, limiter) = (&state.db, &state.hasher, &state.limiter);
+        let (username, password) = (&form.username, &form.password);
+        auth::sign_in(
+            db,
+            hasher,
+            limiter,
             &state.config,
-            &form.username,
-            &form.password,
+            username,
+            password,
             client.ip(),
-        );
-        match login.await {
-            Ok(user) => Ok(user),
-            Err(ServiceError::Refused(crate::service::Refusal::InvalidCredentials)) => Err(None),
-            Err(ServiceError::Refused(crate::service::Refusal::LocalLoginDisabled)) => Err(Some(
-                "Password sign-in is turned off here: use a \"Sign in with …\" button.",
-            )),
-            Err(ServiceError::RateLimited(l)) => {
-                limited = Some(l);
-                Err(None)
-            }
-            Err(e) => return Err(e.into()),
-        }
+        )
+        .await
     };
     match result {
         Ok(user) => {
             session::sign_in(&session, &user, &state.config).await?;
             Ok(Redirect::to(&next).into_response())
         }
-        Err(message) => {
-            let m = modes(&state).await?;
-            let status = if limited.is_some() {
-                StatusCode::TOO_MANY_REQUESTS
-            } else if !m.local_login {
-                StatusCode::FORBIDDEN
-            } else if message.is_some() {
-                StatusCode::UNPROCESSABLE_ENTITY
-            } else {
-                StatusCode::UNAUTHORIZED
-            };
-            let page = LoginPage {
-                layout: Layout::new("Sign in", &state, &session, None).await?,
+        Err(e) => {
+            let again = Again {
                 username: form.username,
                 next,
-                // The same words for every account, existing or not.
-                error: Some(match (limited, message) {
-                    (Some(l), _) => l.to_string(),
-                    (None, m) => m.unwrap_or("Invalid username or password.").to_owned(),
-                }),
-                notice: None,
                 cookie_warning: cookie_warning(&state.config, &headers),
-                registration_open: m.registration_open,
-                local_login: m.local_login,
-                sso_buttons: m.sso_buttons,
-                sso_error: None,
-                proxy_mode: state.config.auth.proxy.enabled,
-                proxy_banner: None,
             };
-            let response = (status, page).into_response();
-            Ok(match limited {
-                Some(l) => crate::web::error::with_retry_after(l, response),
-                None => response,
-            })
+            failed(&state, &session, again, e).await
         }
     }
+}
+
+const FILL_IN: &str = "Enter your username (or email) and your password.";
+
+/// What the form shows again after a failed sign-in (never the password).
+struct Again {
+    username: String,
+    next: String,
+    cookie_warning: Option<String>,
+}
+
+/// The form again after a failed sign-in, with the status of the one error table
+/// (`web::error::answer`) and the same words for every account, existing or not.
+async fn failed(
+    state: &AppState,
+    session: &Session,
+    again: Again,
+    e: ServiceError,
+) -> Result<Response, UiError> {
+    let message = match &e {
+        ServiceError::Validation(_) => FILL_IN.to_owned(),
+        ServiceError::Refused(Refusal::LocalLoginDisabled) => {
+            "Password sign-in is turned off here: use a \"Sign in with …\" button.".to_owned()
+        }
+        ServiceError::Refused(Refusal::InvalidCredentials) | ServiceError::RateLimited(_) => {
+            e.to_string()
+        }
+        _ => return Err(e.into()),
+    };
+    let m = modes(state).await?;
+    let page = LoginPage {
+        layout: Layout::new("Sign in", state, session, None).await?,
+        username: again.username,
+        next: again.next,
+        error: Some(message),
+        notice: None,
+        cookie_warning: again.cookie_warning,
+        registration_open: m.registration_open,
+        local_login: m.local_login,
+        sso_buttons: m.sso_buttons,
+        sso_error: None,
+        proxy_mode: state.config.auth.proxy.enabled,
+        proxy_banner: None,
+    };
+    let response = (crate::web::error::answer(&e).0, page).into_response();
+    Ok(match e {
+        ServiceError::RateLimited(l) => crate::web::error::with_retry_after(l, response),
+        _ => response,
+    })
 }
 
 /// POST only: a link or an image cannot sign anyone out.
