@@ -1,6 +1,8 @@
 //! Whom Hallpass believes about a request: `server.trusted_proxies` (the client's address)
 //! and the check every trusted list goes through (`auth.proxy.trusted_proxies` too):
 //! addresses compared in canonical form, lists kept inside private address space.
+//!
+//! Over 500 lines on purpose: about half is the tests of the trust rules, kept beside them.
 
 use std::fmt;
 use std::str::FromStr;

@@ -5,6 +5,9 @@
 //! never by a matching username or email; a new account gets the policy's status, an email
 //! no other account uses, and the identity that created it. What differs between the two
 //! sources is said in [`Rules`], not in a second copy of this code.
+//!
+//! About 500 lines on purpose: the one path both front ends share, with the rules that tell
+//! them apart (`Rules`), reads best in one file.
 
 use crate::db::{self, DbPool, audit, identities, users};
 use crate::domain::audit::AuditAction;

@@ -8,7 +8,6 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::Form;
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use tower_sessions::Session;
@@ -101,28 +100,34 @@ pub async fn submit(
             session::sign_in(&session, &user, &state.config).await?;
             Ok(Redirect::to("/").into_response())
         }
-        Err(ServiceError::Validation(errors)) => {
-            let page = RegisterPage {
-                layout: Layout::new("Create an account", &state, &session, None).await?,
-                needs_approval: !settings.auto_approve_registrations,
-                username: form.username,
-                email: form.email,
-                errors,
-            };
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
-        }
-        Err(ServiceError::RateLimited(l)) => {
-            // The form comes back as typed (never the passwords), with the reason.
-            let page = RegisterPage {
-                layout: Layout::new("Create an account", &state, &session, None).await?,
-                needs_approval: !settings.auto_approve_registrations,
-                username: form.username,
-                email: form.email,
-                errors: FieldErrors::single("username", l.to_string()),
-            };
-            let response = (StatusCode::TOO_MANY_REQUESTS, page).into_response();
-            Ok(crate::web::error::with_retry_after(l, response))
-        }
-        Err(e) => Err(e.into()),
+        Err(e) => again(&state, &session, &settings, form, e).await,
     }
+}
+
+/// The form again, as typed (never the passwords), with the reason and the status of the
+/// one error table; errors that are not about the form get their own page.
+async fn again(
+    state: &AppState,
+    session: &Session,
+    settings: &crate::service::settings::Settings,
+    form: RegisterForm,
+    e: ServiceError,
+) -> Result<Response, UiError> {
+    let errors = match &e {
+        ServiceError::Validation(errors) => errors.clone(),
+        ServiceError::RateLimited(l) => FieldErrors::single("username", l.to_string()),
+        _ => return Err(e.into()),
+    };
+    let page = RegisterPage {
+        layout: Layout::new("Create an account", state, session, None).await?,
+        needs_approval: !settings.auto_approve_registrations,
+        username: form.username,
+        email: form.email,
+        errors,
+    };
+    let response = (crate::web::error::answer(&e).0, page).into_response();
+    Ok(match e {
+        ServiceError::RateLimited(l) => crate::web::error::with_retry_after(l, response),
+        _ => response,
+    })
 }

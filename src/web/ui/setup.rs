@@ -114,32 +114,44 @@ pub async fn submit(
         claim,
     )
     .await;
-    let (status, errors, limited) = match result {
+    match result {
         Ok(user) => {
             tracing::info!(username = %user.username, "first admin created by the setup wizard");
             session::sign_in(&session, &user, &state.config).await?;
-            return Ok(Redirect::to("/").into_response());
+            Ok(Redirect::to("/").into_response())
         }
-        Err(ServiceError::Refused(crate::service::Refusal::AlreadySetUp)) => {
-            let page = SetupPage::new(&state, &session, current.as_ref(), false).await?;
-            return Ok((StatusCode::CONFLICT, page).into_response());
+        Err(e) => again(&state, &session, current.as_ref(), form, e).await,
+    }
+}
+
+/// The wizard again after a refused claim, with the status of the one error table: "already
+/// set up" shows the finished wizard; a wrong code, bad fields or the rate limit re-render
+/// the form as typed (never the passwords).
+async fn again(
+    state: &AppState,
+    session: &Session,
+    current: Option<&CurrentUser>,
+    form: SetupForm,
+    e: ServiceError,
+) -> Result<Response, UiError> {
+    let status = crate::web::error::answer(&e).0;
+    let errors = match &e {
+        ServiceError::Refused(crate::service::Refusal::AlreadySetUp) => {
+            let page = SetupPage::new(state, session, current, false).await?;
+            return Ok((status, page).into_response());
         }
-        Err(ServiceError::Validation(errors)) => (StatusCode::UNPROCESSABLE_ENTITY, errors, None),
-        Err(ServiceError::RateLimited(l)) => (
-            StatusCode::TOO_MANY_REQUESTS,
-            FieldErrors::single("setup_code", l.to_string()),
-            Some(l),
-        ),
-        Err(e) => return Err(e.into()),
+        ServiceError::Validation(errors) => errors.clone(),
+        ServiceError::RateLimited(l) => FieldErrors::single("setup_code", l.to_string()),
+        _ => return Err(e.into()),
     };
-    let mut page = SetupPage::new(&state, &session, None, true).await?;
+    let mut page = SetupPage::new(state, session, None, true).await?;
     page.setup_code = form.setup_code;
     page.username = form.username;
     page.email = form.email;
     page.errors = errors;
     let response = (status, page).into_response();
-    Ok(match limited {
-        Some(l) => with_retry_after(l, response),
-        None => response,
+    Ok(match e {
+        ServiceError::RateLimited(l) => with_retry_after(l, response),
+        _ => response,
     })
 }
