@@ -83,86 +83,84 @@ pub async fn resolve(
     mut req: Request,
     next: Next,
 ) -> Response {
+    match by_credentials(&state, &mut req).await {
+        Ok(Some(current)) => {
+            req.extensions_mut().insert(Identity(Some(current)));
+            super::csrf::within_context(&state, req, next).await
+        }
+        Ok(None) => by_session(&state, &session, req, next).await,
+        Err(refused) => refused,
+    }
+}
+
+/// The ways in that need no session, in order: the dev bypass, a trusted proxy's headers, a
+/// bearer API key. `Ok(None)`: none speaks for this request. `Err`: the answer already (a
+/// bad key is refused, never replaced by the cookie).
+async fn by_credentials(
+    state: &AppState,
+    req: &mut Request,
+) -> Result<Option<CurrentUser>, Response> {
+    let signed = |user, auth_method| CurrentUser {
+        user: std::sync::Arc::new(user),
+        auth_method,
+    };
     if let Some(dev) = state.dev_admin {
         match crate::service::users::get(&state.db, dev).await {
             Ok(Some(user)) if user.may_sign_in() => {
-                let current = CurrentUser {
-                    user: std::sync::Arc::new(user),
-                    auth_method: AuthMethod::Bypass,
-                };
-                req.extensions_mut().insert(Identity(Some(current)));
-                return super::csrf::within_context(&state, req, next).await;
+                return Ok(Some(signed(user, AuthMethod::Bypass)));
             }
             Ok(_) => {}
-            Err(e) => return ApiError::from(e).into_response(),
+            Err(e) => return Err(ApiError::from(e).into_response()),
         }
     }
-    let proxied = match proxy_identity(&state, &req) {
+    match proxy_identity(state, req) {
         Some(Ok((who, ip))) => {
-            crate::service::proxy::sign_in(&state.db, &state.config.auth.proxy, who, Some(ip))
-                .await
-                .map(|r| Some(r.map_err(ProxyOutcome::Refused)))
+            let cfg = &state.config.auth.proxy;
+            match crate::service::proxy::sign_in(&state.db, cfg, who, Some(ip)).await {
+                Ok(Ok(user)) => return Ok(Some(signed(user, AuthMethod::Proxy))),
+                Ok(Err(r)) => _ = req.extensions_mut().insert(ProxyOutcome::Refused(r)),
+                Err(e) => return Err(ApiError::from(e).into_response()),
+            }
         }
-        Some(Err(outcome)) => Ok(Some(Err(outcome))),
-        None => Ok(None),
+        Some(Err(outcome)) => _ = req.extensions_mut().insert(outcome),
+        None => {}
+    }
+    let Some(key) = bearer_key(req) else {
+        return Ok(None);
     };
-    match proxied {
-        Ok(Some(Ok(user))) => {
-            let current = CurrentUser {
-                user: std::sync::Arc::new(user),
-                auth_method: AuthMethod::Proxy,
-            };
-            req.extensions_mut().insert(Identity(Some(current)));
-            return super::csrf::within_context(&state, req, next).await;
-        }
-        Ok(Some(Err(outcome))) => {
-            req.extensions_mut().insert(outcome);
-        }
-        Ok(None) => {}
-        Err(e) => return ApiError::from(e).into_response(),
-    }
-    if let Some(key) = bearer_key(&req) {
-        let ip = Client::of_request(
-            req.extensions(),
-            req.headers(),
-            &state.config.server.trusted_proxies,
-        )
+    let trusted = &state.config.server.trusted_proxies;
+    let ip = Client::of_request(req.extensions(), req.headers(), trusted)
         .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.ip());
-        let signed = api_keys::sign_in(&state.db, &state.secret, &state.limiter, &key, ip).await;
-        return match signed {
-            Ok(user) => {
-                let current = CurrentUser {
-                    user: std::sync::Arc::new(user),
-                    auth_method: AuthMethod::ApiKey,
-                };
-                req.extensions_mut().insert(Identity(Some(current)));
-                super::csrf::within_context(&state, req, next).await
-            }
-            Err(ServiceError::Refused(Refusal::InvalidApiKey)) => {
-                let error = ApiError::from(Refusal::InvalidApiKey);
-                // RFC 6750 §3: say which scheme failed, so generic clients know not to retry.
-                let challenge = [(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Bearer error=\"invalid_token\""),
-                )];
-                (challenge, error).into_response()
-            }
-            Err(e) => ApiError::from(e).into_response(),
-        };
+    match api_keys::sign_in(&state.db, &state.secret, &state.limiter, &key, ip).await {
+        Ok(user) => Ok(Some(signed(user, AuthMethod::ApiKey))),
+        Err(ServiceError::Refused(Refusal::InvalidApiKey)) => {
+            let error = ApiError::from(Refusal::InvalidApiKey);
+            // RFC 6750 §3: say which scheme failed, so generic clients know not to retry.
+            let challenge = [(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer error=\"invalid_token\""),
+            )];
+            Err((challenge, error).into_response())
+        }
+        Err(e) => Err(ApiError::from(e).into_response()),
     }
+}
+
+/// The session cookie, checked against the user's current `session_version` and status.
+async fn by_session(state: &AppState, session: &Session, mut req: Request, next: Next) -> Response {
     // The session is loaded inside this scope, so its user row comes along (see
     // `service::sessions::capturing_user`).
-    let resolved = crate::service::sessions::capturing_user(from_session(&state, &session)).await;
+    let resolved = crate::service::sessions::capturing_user(from_session(state, session)).await;
     match resolved {
         Ok(Some((user, signed_in, expiry))) => {
             req.extensions_mut().insert(Identity(Some(user)));
-            let response = super::csrf::within_context(&state, req, next).await;
-            session::pin_expiry(&session, &signed_in, expiry).await;
+            let response = super::csrf::within_context(state, req, next).await;
+            session::pin_expiry(session, &signed_in, expiry).await;
             response
         }
         Ok(None) => {
             req.extensions_mut().insert(Identity(None));
-            super::csrf::within_context(&state, req, next).await
+            super::csrf::within_context(state, req, next).await
         }
         Err(e) => {
             tracing::error!(error = %e, "cannot resolve the session");
