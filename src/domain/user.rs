@@ -82,9 +82,10 @@ impl fmt::Display for Status {
     }
 }
 
-/// A stored user. `password_hash` stays inside the service layer: nothing renders it, and
-/// the type has no `Serialize`, so it cannot end up in a JSON answer or a session by mistake.
-#[derive(Debug, Clone)]
+/// A stored user. `password_hash` stays inside the service layer: nothing renders it, the
+/// type has no `Serialize`, so it cannot end up in a JSON answer or a session by mistake, and
+/// `Debug` (what a log line or a test failure prints) shows only whether there is one.
+#[derive(Clone)]
 pub struct User {
     pub id: i64,
     pub username: String,
@@ -99,6 +100,28 @@ pub struct User {
     pub last_login_at: Option<i64>,
     /// Set when an admin deleted the account (soft delete: it can be restored).
     pub deleted_at: Option<i64>,
+}
+
+impl fmt::Debug for User {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("email", &self.email)
+            .field("display_name", &self.display_name)
+            .field("role", &self.role)
+            .field("status", &self.status)
+            .field(
+                "password_hash",
+                &self.password_hash.as_ref().map(|_| "[REDACTED]"),
+            )
+            .field("session_version", &self.session_version)
+            .field("created_at", &self.created_at)
+            .field("updated_at", &self.updated_at)
+            .field("last_login_at", &self.last_login_at)
+            .field("deleted_at", &self.deleted_at)
+            .finish()
+    }
 }
 
 impl User {
@@ -126,5 +149,34 @@ impl User {
     /// The name to greet the user with.
     pub fn display(&self) -> &str {
         self.display_name.as_deref().unwrap_or(&self.username)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Role, Status, User};
+
+    #[test]
+    fn debug_never_prints_the_password_hash() {
+        let user = User {
+            id: 1,
+            username: "alice".into(),
+            email: None,
+            display_name: None,
+            role: Role::User,
+            status: Status::Active,
+            password_hash: Some("$argon2id$v=19$secret-hash".into()),
+            session_version: 0,
+            created_at: 0,
+            updated_at: 0,
+            last_login_at: None,
+            deleted_at: None,
+        };
+        let shown = format!("{user:?}");
+        assert!(!shown.contains("argon2id"), "{shown}");
+        assert!(
+            shown.contains("[REDACTED]") && shown.contains("alice"),
+            "{shown}"
+        );
     }
 }
