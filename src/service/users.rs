@@ -25,9 +25,19 @@ pub struct UserPage {
     pub next: Option<String>,
 }
 
-/// One page of users for the table with the sign-in methods of each, read on one
-/// connection. One row more than a page is fetched, to know whether another page follows.
-pub async fn list(db: &DbPool, query: ListQuery) -> Result<UserPage, ServiceError> {
+/// What a page of users carries besides the rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detail {
+    /// The rows only (the JSON list, which does not show sign-in methods).
+    Rows,
+    /// Each row's API-key count and linked providers (the admin table): two more indexed
+    /// queries, so only when they are shown.
+    SignInMethods,
+}
+
+/// One page of users, read on one connection. One row more than a page is fetched, to know
+/// whether another page follows.
+pub async fn list(db: &DbPool, query: ListQuery, detail: Detail) -> Result<UserPage, ServiceError> {
     let fetch = i64::try_from(PAGE_SIZE + 1).unwrap_or(i64::MAX);
     db.run(move |c| {
         let mut users = db::users::list(c, &query, fetch)?;
@@ -36,9 +46,16 @@ pub async fn list(db: &DbPool, query: ListQuery) -> Result<UserPage, ServiceErro
             _ => None,
         };
         users.truncate(PAGE_SIZE);
-        let ids: Vec<i64> = users.iter().map(|u| u.id).collect();
-        let mut keys = db::api_keys::counts_of(c, &ids)?;
-        let mut providers = db::identities::providers_of(c, &ids)?;
+        let (mut keys, mut providers) = match detail {
+            Detail::Rows => Default::default(),
+            Detail::SignInMethods => {
+                let ids: Vec<i64> = users.iter().map(|u| u.id).collect();
+                (
+                    db::api_keys::counts_of(c, &ids)?,
+                    db::identities::providers_of(c, &ids)?,
+                )
+            }
+        };
         let users = users
             .into_iter()
             .map(|user| ListedUser {

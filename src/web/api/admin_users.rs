@@ -58,7 +58,7 @@ pub async fn list(
     let query = params
         .to_query()
         .map_err(|m| ApiError::new(StatusCode::BAD_REQUEST, "BAD_REQUEST", m))?;
-    let page = users::list(&state.db, query).await?;
+    let page = users::list(&state.db, query, users::Detail::Rows).await?;
     let dtos: Vec<UserDto> = page.users.iter().map(|u| UserDto::from(&u.user)).collect();
     Ok(Json(json!({ "users": dtos, "next": page.next })))
 }

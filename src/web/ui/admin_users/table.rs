@@ -82,7 +82,7 @@ pub async fn table(
 ) -> Result<Response, UiError> {
     let params = q.params;
     let query = params.to_query().map_err(UiError::BadRequest)?;
-    let page = users::list(&state.db, query).await?;
+    let page = users::list(&state.db, query, users::Detail::SignInMethods).await?;
     let next_url = page.next.as_deref().map(|c| next_url(&params, c));
     let users = page
         .users
