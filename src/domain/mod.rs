@@ -8,6 +8,7 @@ mod errors;
 pub mod policy;
 pub mod proxy;
 pub mod refusal;
+pub mod return_to;
 pub mod sso;
 mod user;
 pub mod user_list;
