@@ -131,6 +131,8 @@ pub struct AuthConfig {
     pub proxy: ProxyConfig,
     /// Checks on what OpenID providers send.
     pub oidc: OidcConfig,
+    /// Forward-auth for other apps (`/api/authz/…`).
+    pub forward: super::ForwardConfig,
 }
 
 /// Checks on ID tokens beyond the openidconnect crate's own.

@@ -14,11 +14,13 @@ use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use serde::{Deserialize, Serialize};
 
+mod apps;
 mod auth;
 mod server;
 mod trust;
 mod values;
 
+pub use apps::{AppConfig, ForwardConfig};
 pub use auth::{
     AuthConfig, CookieDomain, OidcConfig, PasswordConfig, ProxyConfig, RateLimitConfig,
     SessionConfig,
@@ -38,6 +40,8 @@ pub struct Config {
     pub password: PasswordConfig,
     pub log: LogConfig,
     pub auth: AuthConfig,
+    /// Apps declared in the file (`[[apps]]`), read-only in the UI.
+    pub apps: Vec<AppConfig>,
     /// Providers, override and first-admin pin from `HALLPASS_OIDC_*`, `HALLPASS_SSO_*` and
     /// `HALLPASS_BOOTSTRAP_ADMIN` (environment only; see `sso_env`).
     #[serde(skip)]
@@ -94,6 +98,16 @@ impl Config {
 
     fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: &str| Err(ConfigError::Invalid(m.to_owned()));
+        let mut names = std::collections::HashSet::new();
+        for app in &self.apps {
+            app.check().map_err(ConfigError::Invalid)?;
+            if !names.insert(app.name.trim().to_lowercase()) {
+                return Err(ConfigError::Invalid(format!(
+                    "apps: two apps are named {:?}",
+                    app.name
+                )));
+            }
+        }
         if self.database.max_connections == 0 {
             return bad("database.max_connections: must be at least 1");
         }

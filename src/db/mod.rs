@@ -7,7 +7,9 @@ pub mod migrations;
 mod schema;
 
 pub mod api_keys;
+pub mod apps;
 pub mod audit;
+pub mod groups;
 pub mod identities;
 pub mod oidc_flows;
 pub mod oidc_providers;

@@ -134,3 +134,70 @@ diesel::table! {
         expires_at -> BigInt,
     }
 }
+
+diesel::table! {
+    groups (id) {
+        id -> BigInt,
+        name -> Text,
+        name_key -> Text,
+        description -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    group_members (group_id, user_id) {
+        group_id -> BigInt,
+        user_id -> BigInt,
+        source -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    apps (id) {
+        id -> BigInt,
+        name -> Text,
+        name_key -> Text,
+        url -> Nullable<Text>,
+        icon -> Nullable<Text>,
+        hosts -> Text,
+        paths -> Text,
+        access -> Text,
+        roles -> Text,
+        viewers_read_only -> Integer,
+        source -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    app_groups (app_id, group_id) {
+        app_id -> BigInt,
+        group_id -> BigInt,
+    }
+}
+
+diesel::table! {
+    app_users (app_id, user_id) {
+        app_id -> BigInt,
+        user_id -> BigInt,
+    }
+}
+
+diesel::joinable!(group_members -> groups (group_id));
+diesel::joinable!(group_members -> users (user_id));
+diesel::joinable!(app_groups -> apps (app_id));
+diesel::joinable!(app_groups -> groups (group_id));
+diesel::joinable!(app_users -> apps (app_id));
+diesel::joinable!(app_users -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    groups,
+    group_members,
+    apps,
+    app_groups,
+    app_users
+);

@@ -3,8 +3,10 @@
 
 mod account;
 pub mod api_key;
+pub mod apps;
 pub mod audit;
 mod errors;
+pub mod groups;
 pub mod policy;
 pub mod proxy;
 pub mod refusal;

@@ -1,0 +1,5 @@
+DROP TABLE app_users;
+DROP TABLE app_groups;
+DROP TABLE apps;
+DROP TABLE group_members;
+DROP TABLE groups;

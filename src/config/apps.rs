@@ -1,0 +1,71 @@
+//! `[[apps]]` (apps declared in the configuration file, read-only in the UI) and
+//! `[auth.forward]` (what forward-auth does with a request no app matches).
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::Role;
+use crate::domain::apps::{AccessKind, DefaultPolicy, HostPattern, PathPrefix};
+
+/// `[auth.forward]`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ForwardConfig {
+    /// A request that matches no app: `deny` (default) or `signed_in`.
+    pub default_policy: DefaultPolicy,
+}
+
+/// One `[[apps]]` entry. Groups and users are named; groups that do not exist yet are
+/// created at start-up, unknown users are logged and left out.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct AppConfig {
+    pub name: String,
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub icon: Option<String>,
+    pub hosts: Vec<String>,
+    #[serde(default)]
+    pub paths: Vec<String>,
+    /// `public`, `signed_in` or `restricted`.
+    pub access: AccessKind,
+    #[serde(default)]
+    pub roles: Vec<Role>,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    #[serde(default)]
+    pub users: Vec<String>,
+    #[serde(default)]
+    pub viewers_read_only: bool,
+}
+
+impl AppConfig {
+    /// Checks what can be checked without the database; the message names the app.
+    pub fn check(&self) -> Result<(), String> {
+        let at = |m: String| format!("apps: {:?}: {m}", self.name);
+        if self.name.trim().is_empty() || self.name.chars().count() > 64 {
+            return Err(at("name must have 1 to 64 characters".into()));
+        }
+        if self.hosts.is_empty() {
+            return Err(at("hosts: name at least one host".into()));
+        }
+        for h in &self.hosts {
+            HostPattern::parse(h).map_err(|e| at(format!("hosts: {e}")))?;
+        }
+        for p in &self.paths {
+            PathPrefix::parse(p).map_err(|e| at(format!("paths: {e}")))?;
+        }
+        let lists = !self.roles.is_empty() || !self.groups.is_empty() || !self.users.is_empty();
+        match self.access {
+            AccessKind::Restricted if !lists => Err(at(
+                "access = \"restricted\" needs roles, groups or users (or use \"signed_in\")"
+                    .into(),
+            )),
+            AccessKind::Public | AccessKind::SignedIn if lists => Err(at(format!(
+                "roles, groups and users apply only to access = \"restricted\" (this app is {:?})",
+                self.access.as_str()
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
