@@ -92,10 +92,21 @@ pub async fn sign_out(session: &Session) -> Result<(), tower_sessions::session::
     session.flush().await
 }
 
+/// Sets the session cookie again, with today's attributes. A browser signed in before
+/// `session.cookie_domain` was set holds a cookie for the sign-in host alone, which the apps
+/// never receive: their proxy sends the browser to `/login?rd=…`, which (signed in) sends it
+/// back — a loop, unless the cookie is set again, now for the domain. (Marks the session
+/// modified; `pin_expiry` then keeps its expiry.)
+pub fn reissue(session: &Session) {
+    session.set_expiry(session.expiry());
+}
+
 /// A removal of the host-only session cookie, for sign-out when `session.cookie_domain` is
 /// set. A cookie set before the domain was configured belongs to the sign-in host alone and
-/// can sit in the browser beside the shared one (browsers keep both); removing only the
-/// shared one would leave that older session signed in at the sign-in host.
+/// stays in the browser beside the shared one (browsers keep both, and send both). Left
+/// there after sign-out, that dead cookie would be sent beside the next session's, and which
+/// of two same-named cookies a server reads depends on their order: the person could appear
+/// signed out at the sign-in host while the apps see them signed in.
 pub fn leftover_removal(config: &Config) -> Option<AppendHeaders<[(HeaderName, HeaderValue); 1]>> {
     config.session.cookie_domain.as_ref()?;
     let secure = if config.cookie_secure() {

@@ -20,6 +20,7 @@ mod browser_sso;
 mod cli;
 mod client_ip;
 mod connections;
+mod cookie_domain;
 mod database;
 mod env_auth;
 mod fuzz;

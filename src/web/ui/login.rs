@@ -111,7 +111,13 @@ pub async fn page(
 ) -> Result<Response, UiError> {
     let next = safe_next(q.next.as_deref());
     let rd = return_to::allowed_rd(&state.config, q.rd.as_deref());
-    if user.is_some() {
+    if let Some(me) = &user {
+        if rd.is_some()
+            && state.config.session.cookie_domain.is_some()
+            && me.auth_method == crate::web::identity::AuthMethod::Session
+        {
+            session::reissue(&session);
+        }
         return Ok(Redirect::to(rd.as_deref().unwrap_or(&next)).into_response());
     }
     let m = modes(&state).await?;

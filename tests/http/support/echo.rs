@@ -67,6 +67,10 @@ pub fn header_values(echoed: &Value, name: &str) -> Vec<String> {
 /// twice fails the test: a guarded app must never have to choose).
 pub fn header(echoed: &Value, name: &str) -> Option<String> {
     let mut values = header_values(echoed, name);
-    assert!(values.len() <= 1, "{name} arrived {} times: {values:?}", values.len());
+    assert!(
+        values.len() <= 1,
+        "{name} arrived {} times: {values:?}",
+        values.len()
+    );
     values.pop()
 }

@@ -6,6 +6,7 @@ pub mod caddy;
 pub mod echo;
 pub mod idp;
 pub mod logs;
+pub mod named;
 pub mod nginx;
 pub mod pg;
 pub mod snippet;
