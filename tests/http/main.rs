@@ -35,4 +35,5 @@ mod secret_files;
 mod security;
 mod sessions;
 mod setup;
+mod sign_in_return;
 mod sso;
