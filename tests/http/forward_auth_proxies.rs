@@ -79,6 +79,17 @@ fn family_app() -> AppConfig {
     }
 }
 
+/// `/public` of the same host, open to everyone.
+fn public_corner() -> AppConfig {
+    AppConfig {
+        name: "Echo public corner".into(),
+        paths: vec!["/public".into()],
+        access: AccessKind::Public,
+        groups: vec![],
+        ..family_app()
+    }
+}
+
 async fn homelab(db: Db, proxy: Proxy) -> Option<Homelab> {
     let hallpass_port = free_port();
     let port = free_port();
@@ -89,7 +100,7 @@ async fn homelab(db: Db, proxy: Proxy) -> Option<Homelab> {
             named::shared(c, hallpass_port, port);
             // The proxy is the TCP peer: its X-Forwarded-For names the client.
             c.server.trusted_proxies = "127.0.0.1".parse().unwrap();
-            c.apps = vec![family_app()];
+            c.apps = vec![family_app(), public_corner()];
         },
         true,
     )
@@ -237,6 +248,25 @@ async fn round_trip(db: Db, proxy: Proxy) {
     assert_eq!(r.status(), 302, "{proxy:?}: {:?}", r.text().await);
     let to_login = location(&r);
     assert_eq!(sign_in_rd(&lab, &to_login), page, "{proxy:?}");
+
+    // A public corner of the app: passed anonymously, and a client's `Remote-User` does not
+    // come along (nothing, or an empty value — never the client's, nor Caddy's placeholder
+    // text for a header the answer lacked).
+    let seen = echoed(
+        b.http
+            .get(lab.app_url("/public/readme"))
+            .header("Accept", HTML)
+            .header("Remote-User", ADMIN)
+            .header("Remote-Groups", "admins")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    for name in ["remote-user", "remote-groups", "remote-name", "remote-email"] {
+        let v = header(&seen, name).unwrap_or_default();
+        assert!(v.is_empty(), "{proxy:?}: {name}: {v:?} reached the app");
+    }
 
     // Sign in with the form, through the proxy: back to the page, cookie for the domain.
     let r = sign_in_via(&lab, &b, &to_login, ADMIN, ADMIN_PASSWORD).await;
