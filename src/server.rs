@@ -138,8 +138,10 @@ pub async fn prepare(
                 other => StartupError::Task(other.to_string()),
             })?
     };
+    let authz = crate::service::authz::Authz::new(config.auth.forward.default_policy, &pool);
     Ok(AppState::new(crate::state::Inner {
         limiter,
+        authz,
         config,
         db: pool,
         hasher,

@@ -32,6 +32,8 @@ pub struct Inner {
     pub dev_admin: Option<i64>,
     /// Brute-force limits (`auth.rate_limit`), counted in this process.
     pub limiter: RateLimiter,
+    /// Forward-auth: the app rules, reloaded when they change.
+    pub authz: crate::service::authz::Authz,
 }
 
 impl AppState {

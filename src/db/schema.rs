@@ -42,6 +42,7 @@ diesel::table! {
         break_glass_admin -> Integer,
         proxy_preset_previous -> Nullable<Text>,
         setup_code -> Nullable<Text>,
+        rules_version -> BigInt,
     }
 }
 

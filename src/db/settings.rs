@@ -180,3 +180,22 @@ pub fn clear_setup_code(conn: &mut Conn) -> Result<(), DbError> {
         .execute(conn)?;
     Ok(())
 }
+
+/// The version of the forward-auth rules (apps, groups, memberships) in the database.
+pub fn rules_version(conn: &mut Conn) -> Result<i64, DbError> {
+    settings::table
+        .filter(settings::id.eq(1))
+        .select(settings::rules_version)
+        .load::<i64>(conn)?
+        .pop()
+        .ok_or(DbError::Query(diesel::result::Error::NotFound))
+}
+
+/// Marks the forward-auth rules as changed. Call it inside the transaction of every write to
+/// apps, groups or group memberships, so every process reloads them on its next request.
+pub fn bump_rules_version(conn: &mut Conn) -> Result<(), DbError> {
+    diesel::update(settings::table.filter(settings::id.eq(1)))
+        .set(settings::rules_version.eq(settings::rules_version + 1))
+        .execute(conn)?;
+    Ok(())
+}

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
+pub mod authz;
 pub mod passwords;
 pub mod provisioning;
 pub mod proxy;

@@ -23,6 +23,7 @@ mod connections;
 mod cookie_domain;
 mod database;
 mod env_auth;
+mod forward_auth;
 mod forward_auth_proxies;
 mod fuzz;
 mod idp_harness;

@@ -56,3 +56,7 @@ CREATE TABLE app_users (
 );
 CREATE INDEX app_groups_group ON app_groups (group_id);
 CREATE INDEX app_users_user ON app_users (user_id);
+
+-- Bumped in the transaction of every change to apps, groups or memberships: a process that
+-- caches the rules reloads them when it moves (see service::authz).
+ALTER TABLE settings ADD COLUMN rules_version BIGINT NOT NULL DEFAULT 0;
