@@ -19,13 +19,6 @@ use crate::config::Config;
 /// `edge::check`; health checks are not routed through it: probes use whatever name reaches
 /// the container).
 pub fn refusal(req: &Request, api: bool, config: &Config) -> Option<Response> {
-    // Forward-auth: the proxy passes the *guarded app's* `Host` (Caddy and Traefik keep the
-    // original one), and the endpoints read the request they judge from `X-Forwarded-*` /
-    // `X-Original-URL`, not from `Host`. A rebinding page gains nothing there: the browser
-    // sends it no cookie of Hallpass's, so its answer is the anonymous one.
-    if req.uri().path().starts_with(FORWARD_AUTH_PREFIX) {
-        return None;
-    }
     let host = req
         .headers()
         .get(header::HOST)
@@ -51,10 +44,6 @@ pub fn refusal(req: &Request, api: bool, config: &Config) -> Option<Response> {
         UiError::BadRequest(message).into_response()
     })
 }
-
-/// The forward-auth endpoints (`/api/authz/forward-auth`, `/api/authz/auth-request`), which
-/// answer whatever name the proxy calls them by.
-const FORWARD_AUTH_PREFIX: &str = "/api/authz/";
 
 /// Whether a `Host` header value (`name[:port]`) names this server.
 pub fn allowed(host: &str, config: &Config) -> bool {
