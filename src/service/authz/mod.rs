@@ -27,7 +27,7 @@ impl Authz {
 
     /// The rules in force now.
     pub async fn table(&self, db: &DbPool) -> Result<Arc<AppTable>, ServiceError> {
-        let version = db.run(|c| db::settings::rules_version(c)).await?;
+        let version = db.run(db::settings::rules_version).await?;
         if let Some(table) = self.cached(version) {
             return Ok(table);
         }
