@@ -24,6 +24,7 @@ mod client_ip;
 mod connections;
 mod database;
 mod env_auth;
+mod forward_auth;
 mod fuzz;
 mod idp_harness;
 mod login;
