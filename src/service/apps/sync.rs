@@ -16,7 +16,7 @@ use crate::db::{self, Conn, DbPool};
 use crate::domain::apps::{App, AppInput, AppSource, GroupRef};
 use crate::domain::audit::AuditAction;
 use crate::domain::groups::GroupName;
-use crate::service::Actor;
+use crate::service::{Actor, audit};
 
 /// Why the file's apps could not be applied; worded for the operator.
 #[derive(Debug, thiserror::Error)]
@@ -85,74 +85,19 @@ fn apply(conn: &mut Conn, configs: &[AppConfig]) -> Result<SyncReport, SyncError
         .collect();
     let mut in_file = HashSet::new();
     for config in configs {
-        let invalid = |message: String| SyncError::Invalid {
-            app: config.name.clone(),
-            message,
-        };
-        let draft = input_of(config).check().map_err(|e| invalid(e.summary()))?;
-        let key = draft.name.to_lowercase();
-        in_file.insert(key.clone());
-        let current = existing.get(&key);
-        if let Some(ui) = current.filter(|a| a.source == AppSource::Ui) {
-            return Err(SyncError::NameClash {
-                file: draft.name,
-                ui: ui.name.clone(),
-                id: ui.id,
-            });
-        }
-        let groups = ensure_groups(conn, config, &mut report).map_err(|e| match e {
-            Ensure::Name(m) => invalid(format!("groups: {m}")),
-            Ensure::Db(d) => d.into(),
-        })?;
-        let users = known_users(conn, config)?;
-        let access = access_of(&draft, groups, users);
-        let write = write_of(&draft, &access, AppSource::File);
-        let (id, action) = match current {
-            Some(app) => {
-                let wanted = App {
-                    id: app.id,
-                    name: draft.name.clone(),
-                    url: draft.url.clone(),
-                    icon: draft.icon.clone(),
-                    hosts: draft.hosts.clone(),
-                    paths: draft.paths.clone(),
-                    access: access.clone(),
-                    viewers_read_only: draft.viewers_read_only,
-                    source: AppSource::File,
-                };
-                if *app == wanted {
-                    report.unchanged += 1;
-                    continue;
-                }
-                db::apps::update(conn, app.id, &write)?;
-                report.updated += 1;
-                (app.id, AuditAction::AppUpdate)
-            }
-            None => {
-                report.created += 1;
-                (db::apps::insert(conn, &write)?, AuditAction::AppCreate)
-            }
-        };
-        if let Some(app) = db::apps::find(conn, id)? {
-            let detail = with_names(conn, vec![app])?.pop().map(|v| summary(&v));
-            super::super::audit::record(
-                conn,
-                &actor,
-                action,
-                Some(&draft.name),
-                detail.as_deref(),
-            )?;
-        }
+        let key = apply_one(conn, &actor, config, &existing, &mut report)?;
+        in_file.insert(key);
     }
     for (key, app) in &existing {
         if app.source == AppSource::File && !in_file.contains(key) {
             db::apps::delete(conn, app.id)?;
-            super::super::audit::record(
+            let detail = Some("no longer in [[apps]]");
+            audit::record(
                 conn,
                 &actor,
                 AuditAction::AppDelete,
                 Some(&app.name),
-                Some("no longer in [[apps]]"),
+                detail,
             )?;
             report.deleted += 1;
         }
@@ -161,6 +106,69 @@ fn apply(conn: &mut Conn, configs: &[AppConfig]) -> Result<SyncReport, SyncError
         db::settings::bump_rules_version(conn)?;
     }
     Ok(report)
+}
+
+/// Inserts or replaces one file app (nothing when it is stored as the file says). Returns
+/// its name key.
+fn apply_one(
+    conn: &mut Conn,
+    actor: &Actor,
+    config: &AppConfig,
+    existing: &HashMap<String, App>,
+    report: &mut SyncReport,
+) -> Result<String, SyncError> {
+    let invalid = |message: String| SyncError::Invalid {
+        app: config.name.clone(),
+        message,
+    };
+    let draft = input_of(config).check().map_err(|e| invalid(e.summary()))?;
+    let key = draft.name.to_lowercase();
+    let current = existing.get(&key);
+    if let Some(ui) = current.filter(|a| a.source == AppSource::Ui) {
+        return Err(SyncError::NameClash {
+            file: draft.name,
+            ui: ui.name.clone(),
+            id: ui.id,
+        });
+    }
+    let groups = ensure_groups(conn, config, report).map_err(|e| match e {
+        Ensure::Name(m) => invalid(format!("groups: {m}")),
+        Ensure::Db(d) => d.into(),
+    })?;
+    let users = known_users(conn, config)?;
+    let access = access_of(&draft, groups, users);
+    let write = write_of(&draft, &access, AppSource::File);
+    let (id, action) = match current {
+        Some(app) => {
+            let wanted = App {
+                id: app.id,
+                name: draft.name.clone(),
+                url: draft.url.clone(),
+                icon: draft.icon.clone(),
+                hosts: draft.hosts.clone(),
+                paths: draft.paths.clone(),
+                access: access.clone(),
+                viewers_read_only: draft.viewers_read_only,
+                source: AppSource::File,
+            };
+            if *app == wanted {
+                report.unchanged += 1;
+                return Ok(key);
+            }
+            db::apps::update(conn, app.id, &write)?;
+            report.updated += 1;
+            (app.id, AuditAction::AppUpdate)
+        }
+        None => {
+            report.created += 1;
+            (db::apps::insert(conn, &write)?, AuditAction::AppCreate)
+        }
+    };
+    if let Some(app) = db::apps::find(conn, id)? {
+        let detail = with_names(conn, vec![app])?.pop().map(|v| summary(&v));
+        audit::record(conn, actor, action, Some(&draft.name), detail.as_deref())?;
+    }
+    Ok(key)
 }
 
 enum Ensure {

@@ -4,8 +4,8 @@
 
 use super::ServiceError;
 use crate::db::{self, DbPool};
-use crate::domain::FieldErrors;
 use crate::domain::apps::{Protected, RuleTest, Subject, TestRequest};
+use crate::domain::{FieldErrors, User};
 use crate::service::authz::Authz;
 
 /// Tests `method` `url` for `username` (empty: an anonymous visitor). Bad input is a
@@ -21,26 +21,11 @@ pub async fn test_rule(
     let request = TestRequest::parse(url, method)
         .map_err(|(field, message)| errors.add(field, message))
         .ok();
-    let username = username.trim().to_owned();
+    let username = username.trim();
     let who = if username.is_empty() {
         None
     } else {
-        let key = username.to_lowercase();
-        let found = db
-            .run(move |c| {
-                let Some(user) = db::users::find_by_login(c, &key)? else {
-                    return Ok::<_, db::DbError>(None);
-                };
-                if user.deleted_at.is_some() {
-                    return Ok(None);
-                }
-                let groups: Vec<i64> = db::groups::of_user(c, user.id)?
-                    .into_iter()
-                    .map(|(id, _)| id)
-                    .collect();
-                Ok(Some((user, groups)))
-            })
-            .await?;
+        let found = account(db, username).await?;
         if found.is_none() {
             errors.add("username", format!("No account named “{username}”."));
         }
@@ -65,4 +50,21 @@ pub async fn test_rule(
         subject,
     );
     Ok(RuleTest::of(&verdict, &request, table.default_policy()))
+}
+
+/// The account `name` (username or email, any case; not deleted) and its group ids.
+async fn account(db: &DbPool, name: &str) -> Result<Option<(User, Vec<i64>)>, ServiceError> {
+    let key = name.to_lowercase();
+    Ok(db
+        .run(move |c| {
+            let Some(user) = db::users::find_by_login(c, &key)? else {
+                return Ok::<_, db::DbError>(None);
+            };
+            if user.deleted_at.is_some() {
+                return Ok(None);
+            }
+            let groups = db::groups::of_user(c, user.id)?;
+            Ok(Some((user, groups.into_iter().map(|(id, _)| id).collect())))
+        })
+        .await?)
 }
