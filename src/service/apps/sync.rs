@@ -13,7 +13,7 @@ use std::collections::{HashMap, HashSet};
 use super::{ServiceError, access_of, summary, with_names, write_of};
 use crate::config::AppConfig;
 use crate::db::{self, Conn, DbPool};
-use crate::domain::apps::{App, AppInput, AppSource, GroupRef};
+use crate::domain::apps::{App, AppSource};
 use crate::domain::audit::AuditAction;
 use crate::domain::groups::GroupName;
 use crate::service::{Actor, audit};
@@ -61,21 +61,6 @@ pub async fn sync_file_apps(db: &DbPool, apps: &[AppConfig]) -> Result<SyncRepor
         .await
 }
 
-fn input_of(c: &AppConfig) -> AppInput {
-    AppInput {
-        name: c.name.clone(),
-        url: c.url.clone().unwrap_or_default(),
-        icon: c.icon.clone().unwrap_or_default(),
-        hosts: c.hosts.clone(),
-        paths: c.paths.clone(),
-        access: c.access.as_str().to_owned(),
-        roles: c.roles.iter().map(|r| r.as_str().to_owned()).collect(),
-        groups: c.groups.iter().cloned().map(GroupRef::Name).collect(),
-        users: c.users.clone(),
-        viewers_read_only: c.viewers_read_only,
-    }
-}
-
 fn apply(conn: &mut Conn, configs: &[AppConfig]) -> Result<SyncReport, SyncError> {
     let actor = Actor::system("configuration file");
     let mut report = SyncReport::default();
@@ -121,7 +106,7 @@ fn apply_one(
         app: config.name.clone(),
         message,
     };
-    let draft = input_of(config).check().map_err(|e| invalid(e.summary()))?;
+    let draft = config.input().check().map_err(|e| invalid(e.summary()))?;
     let key = draft.name.to_lowercase();
     let current = existing.get(&key);
     if let Some(ui) = current.filter(|a| a.source == AppSource::Ui) {
