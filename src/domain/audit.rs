@@ -29,6 +29,9 @@ macro_rules! audit_actions {
 audit_actions! {
     ApiKeyCreate => "api_key.create",
     ApiKeyRevoke => "api_key.revoke",
+    AppCreate => "app.create",
+    AppDelete => "app.delete",
+    AppUpdate => "app.update",
     IdentityLink => "identity.link",
     IdentityUnlink => "identity.unlink",
     LoginBreakGlass => "login.break_glass",
