@@ -29,6 +29,12 @@ macro_rules! audit_actions {
 audit_actions! {
     ApiKeyCreate => "api_key.create",
     ApiKeyRevoke => "api_key.revoke",
+    GroupCreate => "group.create",
+    GroupDelete => "group.delete",
+    GroupMemberAdd => "group.member_add",
+    GroupMemberRemove => "group.member_remove",
+    GroupRename => "group.rename",
+    GroupUpdate => "group.update",
     IdentityLink => "identity.link",
     IdentityUnlink => "identity.unlink",
     LoginBreakGlass => "login.break_glass",

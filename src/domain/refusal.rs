@@ -15,6 +15,7 @@ pub enum Missing {
     ApiKey,
     Provider,
     Identity,
+    Group,
     /// A route that is switched off (self-registration while it is closed).
     Endpoint,
 }
@@ -100,6 +101,17 @@ pub enum Refusal {
     // User administration.
     #[error(transparent)]
     Policy(#[from] PolicyError),
+
+    // Groups.
+    /// Another group has this name in some case (the name as typed).
+    #[error("A group named \"{0}\" already exists (names are compared without case).")]
+    GroupNameTaken(String),
+    /// The account (its username) is a member of the group already.
+    #[error("{0} is already a member of this group.")]
+    AlreadyMember(String),
+    /// The account (its username) is soft-deleted: it cannot join a group.
+    #[error("{0} is a deleted account: restore it before adding it to a group.")]
+    AccountDeleted(String),
 }
 
 fn missing_message(m: Missing) -> &'static str {
@@ -108,6 +120,7 @@ fn missing_message(m: Missing) -> &'static str {
         Missing::ApiKey => "No such API key.",
         Missing::Provider => "No such sign-in provider.",
         Missing::Identity => "No such linked identity.",
+        Missing::Group => "No such group.",
         Missing::Endpoint => "No such endpoint.",
     }
 }

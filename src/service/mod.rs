@@ -7,6 +7,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod authz;
+pub mod groups;
 pub mod passwords;
 pub mod provisioning;
 pub mod proxy;

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod admin_users;
 pub mod api_keys;
 pub mod auth;
+pub mod groups;
 pub mod oidc;
 
 use axum::extract::FromRequest;

@@ -4,6 +4,7 @@ pub mod account;
 pub mod admin_users;
 pub mod audit;
 pub mod errors;
+pub mod groups;
 pub mod home;
 pub mod login;
 pub mod proxy;
