@@ -140,7 +140,8 @@ pub async fn delete(db: &DbPool, actor: Actor, id: i64) -> Result<(), ServiceErr
             let apps = groups::apps_naming(conn, id)?;
             groups::delete(conn, id)?;
             settings::bump_rules_version(conn)?;
-            let mut detail = format!("{} members", group.members);
+            let n = group.members;
+            let mut detail = format!("{n} member{}", if n == 1 { "" } else { "s" });
             if !apps.is_empty() {
                 detail.push_str(&format!("; removed from apps: {}", apps.join(", ")));
             }

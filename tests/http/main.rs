@@ -23,6 +23,7 @@ mod connections;
 mod database;
 mod env_auth;
 mod fuzz;
+mod groups;
 mod idp_harness;
 mod login;
 mod proxy;
