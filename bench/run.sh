@@ -5,12 +5,18 @@
 #   BENCH_SECONDS=30 bench/run.sh
 #   HALLPASS_BIN=path/to/hallpass bench/run.sh   # skip the cargo build
 #
-# One release binary, one server process, one fresh SQLite database. Scenarios
-# run one after another against that same server:
+# One release binary, one server process, one fresh SQLite database with 100
+# apps configured ([[apps]] in a generated hallpass.toml). Beside it, a bare axum
+# "hello" server (bench/bare_axum.rs, same axum and tokio) as the yardstick: every
+# scenario's req/s is also shown as a share of the bare server's. Scenarios run one
+# after another:
 #
+#   bare) GET / on the bare axum server
 #   a) GET /healthz
 #   b) GET /api/auth/me with a valid session cookie
 #   c) GET /login (HTML page)
+#   f) GET /api/authz/forward-auth with a valid session cookie, asking about
+#      one of the 100 apps (the path every request of every guarded app takes)
 #   d) POST /api/auth/login with a wrong password from 64 connections (the
 #      "login storm"), while a second wrk measures /healthz latency from 4
 #      connections at the same time.
@@ -65,6 +71,14 @@ else
     BIN=$CARGO_TARGET_DIR/release/hallpass
 fi
 [[ -x $BIN ]] || die "binary not found or not executable: $BIN"
+if [[ -n ${BARE_BIN:-} ]]; then
+    log "using prebuilt bare server $BARE_BIN"
+else
+    log "building the bare axum server (cargo build --release --example bare-axum)"
+    cargo build --release --example bare-axum
+    BARE_BIN=${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release/examples/bare-axum
+fi
+[[ -x $BARE_BIN ]] || die "bare server not found or not executable: $BARE_BIN"
 
 # ---------------------------------------------------------------------------
 # Scratch space and cleanup
@@ -72,10 +86,12 @@ fi
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/hallpass-bench.XXXXXX")
 SERVER_PID=
 SAMPLER_PID=
+BARE_PID=
 
 cleanup() {
     local rc=$?
     if [[ -n $SAMPLER_PID ]]; then kill "$SAMPLER_PID" 2>/dev/null || true; fi
+    if [[ -n $BARE_PID ]]; then kill "$BARE_PID" 2>/dev/null || true; fi
     if [[ -n $SERVER_PID ]]; then
         kill "$SERVER_PID" 2>/dev/null || true
         wait "$SERVER_PID" 2>/dev/null || true
@@ -114,6 +130,18 @@ free_port() {
 
 PORT=$(free_port)
 BASE=http://127.0.0.1:$PORT
+BARE_PORT=$(free_port)
+[[ $BARE_PORT != "$PORT" ]] || BARE_PORT=$(free_port)
+BARE=http://127.0.0.1:$BARE_PORT
+
+# 100 apps, one host each; the benchmark asks about one in the middle.
+APPS=100
+{
+    for i in $(seq -w 0 $((APPS - 1))); do
+        printf '[[apps]]\nname = "App %s"\nhosts = ["app%s.bench.test"]\naccess = "signed_in"\n\n' "$i" "$i"
+    done
+} >"$TMP/hallpass.toml"
+FA_HOST=app042.bench.test
 
 log "starting $BIN serve on $BASE (database in $TMP)"
 # Run from the scratch dir so no stray config file or ./data in the repo is
@@ -132,9 +160,12 @@ log "starting $BIN serve on $BASE (database in $TMP)"
         HALLPASS_ADMIN_PASSWORD="$ADMIN_PASS" \
         HALLPASS_ADMIN_EMAIL="$ADMIN_EMAIL" \
         HALLPASS_AUTH__RATE_LIMIT__ENABLED=false \
+        HALLPASS_CONFIG="$TMP/hallpass.toml" \
         "$BIN" serve
 ) >"$TMP/server.log" 2>&1 &
 SERVER_PID=$!
+"$BARE_BIN" "127.0.0.1:$BARE_PORT" >"$TMP/bare.log" 2>&1 &
+BARE_PID=$!
 
 # Wait up to 30 s for /healthz.
 for _ in $(seq 1 300); do
@@ -143,6 +174,7 @@ for _ in $(seq 1 300); do
     sleep 0.1
 done
 curl -fs -o /dev/null "$BASE/healthz" || die "server did not answer /healthz within 30 s"
+curl -fs -o /dev/null "$BARE/" || die "the bare axum server did not answer"
 
 # ---------------------------------------------------------------------------
 # Log in once to get a session cookie for scenario (b)
@@ -161,6 +193,13 @@ COOKIE_HEADER="Cookie: $SESSION"
 
 status=$(curl -s -o /dev/null -w '%{http_code}' -H "$COOKIE_HEADER" "$BASE/api/auth/me") || true
 [[ $status == 200 ]] || die "GET /api/auth/me with the session cookie returned HTTP ${status:-none}"
+
+FA_HEADERS=(-H "$COOKIE_HEADER" -H "Accept: text/html" -H "X-Forwarded-Method: GET"
+    -H "X-Forwarded-Proto: https" -H "X-Forwarded-Host: $FA_HOST" -H "X-Forwarded-Uri: /dashboard")
+status=$(curl -s -o "$TMP/fa.body" -D "$TMP/fa.headers" -w '%{http_code}' "${FA_HEADERS[@]}" \
+    "$BASE/api/authz/forward-auth") || true
+[[ $status == 200 ]] || die "forward-auth for $FA_HOST returned HTTP ${status:-none}: $(head -c 300 "$TMP/fa.body")"
+grep -qi "^remote-user: $ADMIN_USER" "$TMP/fa.headers" || die "forward-auth answered 200 without Remote-User"
 
 # wrk script for the login storm: a wrong password for the real admin account.
 # It also counts response statuses, so the report shows whether the storm was
@@ -265,8 +304,10 @@ declare -A RSS
 # Memory right after startup and one login, for reference.
 IDLE_RSS=$(awk '$1 == "VmRSS:" { printf "%.1f", $2 / 1024 }' "/proc/$SERVER_PID/status")
 
+run_scenario bare "$BARE/"
 run_scenario healthz "$BASE/healthz"
 run_scenario me -H "$COOKIE_HEADER" "$BASE/api/auth/me"
+run_scenario fa "${FA_HEADERS[@]}" "$BASE/api/authz/forward-auth"
 run_scenario login_page "$BASE/login"
 
 # (d) The storm and the /healthz probe run concurrently for the same duration.
@@ -287,15 +328,17 @@ kill -0 "$SERVER_PID" 2>/dev/null || die "server died during the benchmark"
 # Report
 # ---------------------------------------------------------------------------
 declare -A LABEL=(
+    [bare]="bare axum hello (yardstick)"
+    [fa]="f) forward-auth (session, 100 apps)"
     [healthz]="a) GET /healthz"
     [me]="b) GET /api/auth/me (session)"
     [login_page]="c) GET /login"
     [storm]="d) POST /api/auth/login, wrong password"
     [healthz_under_storm]="GET /healthz during (d), 4 conns"
 )
-SCENARIOS=(healthz me login_page storm healthz_under_storm)
+SCENARIOS=(bare healthz me fa login_page storm healthz_under_storm)
 # Scenarios where any non-2xx answer means the run failed. (d) expects 401s.
-MUST_BE_2XX=(healthz me login_page healthz_under_storm)
+MUST_BE_2XX=(bare healthz me fa login_page healthz_under_storm)
 
 failed=()
 for s in "${SCENARIOS[@]}"; do
@@ -314,11 +357,15 @@ report() {
     echo "$(date -u +%Y-%m-%dT%H:%M:%SZ), ${SECS}s per scenario, wrk -t1 -c64 (probe: -c4)," \
         "$(nproc) CPUs, binary $BIN"
     echo
-    echo "| scenario | req/s | p50 | p99 | peak RSS (MB) | non-2xx |"
-    echo "|---|---:|---:|---:|---:|---:|"
+    local bare_rps
+    bare_rps=$(wrk_rps "$TMP/bare.txt")
+    echo "| scenario | req/s | % of bare | p50 | p99 | peak RSS (MB) | non-2xx |"
+    echo "|---|---:|---:|---:|---:|---:|---:|"
     for s in "${SCENARIOS[@]}"; do
-        printf '| %s | %s | %s | %s | %s | %s |\n' "${LABEL[$s]}" \
-            "$(wrk_rps "$TMP/$s.txt")" "$(wrk_pct "$TMP/$s.txt" 50%)" "$(wrk_pct "$TMP/$s.txt" 99%)" \
+        printf '| %s | %s | %s | %s | %s | %s | %s |\n' "${LABEL[$s]}" \
+            "$(wrk_rps "$TMP/$s.txt")" \
+            "$(awk -v r="$(wrk_rps "$TMP/$s.txt")" -v b="$bare_rps" 'BEGIN { printf "%.0f %%", 100 * r / b }')" \
+            "$(wrk_pct "$TMP/$s.txt" 50%)" "$(wrk_pct "$TMP/$s.txt" 99%)" \
             "${RSS[$s]}" "$(wrk_non2xx "$TMP/$s.txt")"
     done
     echo
@@ -345,6 +392,14 @@ report() {
     echo
     verdict=$(awk -v a="$rps_a" -v b="$rps_b" 'BEGIN { print (b >= 0.3 * a) ? "PASS" : "FAIL" }')
     echo "- $verdict: (b) req/s >= 30% of (a) req/s ($rps_b vs $rps_a)"
+    local rps_f rps_bare p99_f
+    rps_f=$(wrk_rps "$TMP/fa.txt")
+    rps_bare=$(wrk_rps "$TMP/bare.txt")
+    p99_f=$(to_ms "$(wrk_pct "$TMP/fa.txt" 99%)")
+    verdict=$(awk -v f="$rps_f" -v b="$rps_bare" -v p="$p99_f" \
+        'BEGIN { print (f >= 0.5 * b && p + 0 <= 2) ? "PASS" : "FAIL" }')
+    echo "- $verdict: (f) forward-auth >= 50% of the bare server's req/s and p99 <= 2 ms" \
+        "($rps_f vs $rps_bare req/s, p99 ${p99_f} ms)"
     verdict=$(awk -v r="$rss_storm" 'BEGIN { print (r != "n/a" && r + 0 < 100) ? "PASS" : "FAIL" }')
     echo "- $verdict: peak RSS during storm < 100 MB (${rss_storm} MB)"
     # A probe that was starved (no answers, or timeouts) fails regardless of p99.

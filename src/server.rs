@@ -138,7 +138,7 @@ pub async fn prepare(
                 other => StartupError::Task(other.to_string()),
             })?
     };
-    let authz = crate::service::authz::Authz::new(config.auth.forward.default_policy);
+    let authz = crate::service::authz::Authz::new(config.auth.forward.default_policy, &pool);
     Ok(AppState::new(crate::state::Inner {
         limiter,
         authz,

@@ -9,6 +9,7 @@ mod schema;
 pub mod api_keys;
 pub mod apps;
 pub mod audit;
+pub mod changes;
 pub mod groups;
 pub mod identities;
 pub mod oidc_flows;
@@ -140,6 +141,8 @@ pub struct PoolOptions {
 pub struct DbPool {
     pool: r2d2::Pool<manager::Manager>,
     backend: Backend,
+    /// Kept to open connections outside the pool ([`DbPool::change_probe`]).
+    url: DatabaseUrl,
     /// Where [`DbPool::run`] sends its work: one thread per pooled connection.
     executor: std::sync::Arc<Executor>,
 }
@@ -253,6 +256,7 @@ impl DbPool {
         Ok(Self {
             pool,
             backend,
+            url: url.clone(),
             executor,
         })
     }

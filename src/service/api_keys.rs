@@ -47,14 +47,14 @@ impl std::fmt::Debug for CreatedKey {
     }
 }
 
-fn generate() -> String {
+pub(crate) fn generate() -> String {
     let mut bytes = [0_u8; KEY_BYTES];
     rand::rng().fill_bytes(&mut bytes);
     format!("{KEY_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes))
 }
 
 /// Only strings shaped like our keys are worth a database lookup.
-fn well_formed(key: &str) -> bool {
+pub fn well_formed(key: &str) -> bool {
     key.len() == KEY_LEN
         && key.starts_with(KEY_PREFIX)
         && key[KEY_PREFIX.len()..]

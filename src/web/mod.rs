@@ -2,6 +2,7 @@
 //! (`ui` renders HTML, `api` speaks JSON) over the same service layer.
 
 pub mod api;
+pub mod authz;
 pub mod client;
 pub mod csrf;
 pub mod edge;
@@ -23,7 +24,7 @@ pub mod user_list;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
-use axum::routing::{delete, get, post};
+use axum::routing::{any, delete, get, post};
 use tower_http::trace::TraceLayer;
 
 use crate::state::AppState;
@@ -219,6 +220,9 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        // Forward-auth answers for other apps: outside the page and API layers (see `authz`).
+        .route("/api/authz/forward-auth", any(authz::forward_auth))
+        .route("/api/authz/auth-request", any(authz::auth_request))
         .route("/static/{*path}", get(static_files::serve))
         .merge(app)
         .layer(from_fn_with_state(state.clone(), headers::security))

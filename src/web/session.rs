@@ -10,16 +10,15 @@ use tower_sessions::{Expiry, Session, SessionManagerLayer};
 
 use crate::config::Config;
 use crate::domain::User;
-use crate::service::sessions::{self as store, USER_ID_KEY};
+pub use crate::service::sessions::SignedIn;
+use crate::service::sessions::{
+    self as store, AUTH_AT_KEY, EXPIRES_KEY, USER_ID_KEY, VERSION_KEY, expiry_for, from_unix_ms,
+    unix_ms,
+};
 use crate::state::AppState;
 
 pub const COOKIE_NAME: &str = "hallpass_session";
-const VERSION_KEY: &str = "sv";
-const AUTH_AT_KEY: &str = "auth_at";
 const CSRF_KEY: &str = "csrf";
-/// The session's own expiry (unix ms). tower-sessions does not restore a stored record's
-/// expiry when it loads it, so Hallpass keeps it in the data and pins it again.
-const EXPIRES_KEY: &str = "exp";
 
 /// Anonymous sessions only carry a CSRF token for the sign-in form; they need not live long.
 const ANONYMOUS_LIFETIME: time::Duration = time::Duration::hours(12);
@@ -34,29 +33,20 @@ pub fn layer(state: &AppState) -> SessionManagerLayer<store::Store> {
         .with_expiry(Expiry::OnInactivity(ANONYMOUS_LIFETIME))
 }
 
-/// What a signed-in session records about its user.
-#[derive(Debug, Clone, Copy)]
-pub struct SignedIn {
-    pub user_id: i64,
-    pub session_version: i64,
-    /// Sign-in time, unix milliseconds.
-    /// Sign-in time, unix milliseconds.
-    pub auth_at: i64,
-    /// When the session ends unless used again, unix milliseconds.
-    pub expires_at: i64,
-}
-
 pub async fn signed_in(
     session: &Session,
 ) -> Result<Option<SignedIn>, tower_sessions::session::Error> {
     let Some(user_id) = session.get::<i64>(USER_ID_KEY).await? else {
         return Ok(None);
     };
-    Ok(Some(SignedIn {
-        user_id,
-        session_version: session.get::<i64>(VERSION_KEY).await?.unwrap_or(-1),
-        auth_at: session.get::<i64>(AUTH_AT_KEY).await?.unwrap_or(0),
-        expires_at: session.get::<i64>(EXPIRES_KEY).await?.unwrap_or(0),
+    let version = session.get::<i64>(VERSION_KEY).await?;
+    let auth_at = session.get::<i64>(AUTH_AT_KEY).await?;
+    let expires_at = session.get::<i64>(EXPIRES_KEY).await?;
+    Ok(SignedIn::from_data(|key| match key {
+        USER_ID_KEY => Some(user_id),
+        VERSION_KEY => version,
+        AUTH_AT_KEY => auth_at,
+        _ => expires_at,
     }))
 }
 
@@ -84,37 +74,9 @@ pub async fn sign_out(session: &Session) -> Result<(), tower_sessions::session::
     session.flush().await
 }
 
-fn unix_ms(t: OffsetDateTime) -> i64 {
-    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
-}
-
-fn from_unix_ms(ms: i64) -> Option<OffsetDateTime> {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()
-}
-
-/// `now + idle`, never past `auth_at + max_lifetime` (`auth_at` in unix milliseconds).
-fn expiry_for(auth_at: i64, config: &Config) -> OffsetDateTime {
-    let now = OffsetDateTime::now_utc();
-    let idle =
-        time::Duration::try_from(config.session.idle_timeout.get()).unwrap_or(time::Duration::DAY);
-    let max =
-        time::Duration::try_from(config.session.max_lifetime.get()).unwrap_or(time::Duration::DAY);
-    let absolute = from_unix_ms(auth_at).unwrap_or(now) + max;
-    let expiry = (now + idle).min(absolute);
-    // Cookies count in whole seconds (`Max-Age` is truncated): round up, or the browser would
-    // drop the cookie up to a second before the session ends. The absolute limit is still
-    // enforced to the millisecond by `lifetime_over`.
-    if expiry.nanosecond() == 0 {
-        expiry
-    } else {
-        OffsetDateTime::from_unix_timestamp(expiry.unix_timestamp() + 1).unwrap_or(expiry)
-    }
-}
-
 /// Whether the absolute lifetime of a signed-in session is over.
 pub fn lifetime_over(s: &SignedIn, config: &Config) -> bool {
-    let max = i64::try_from(config.session.max_lifetime.get().as_millis()).unwrap_or(i64::MAX);
-    unix_ms(OffsetDateTime::now_utc()) >= s.auth_at.saturating_add(max)
+    s.lifetime_over(config)
 }
 
 /// Slides the idle expiry forward and returns the expiry the session must keep. Writing
@@ -125,15 +87,13 @@ pub async fn extend(
     s: &SignedIn,
     config: &Config,
 ) -> Result<OffsetDateTime, tower_sessions::session::Error> {
-    let target = expiry_for(s.auth_at, config);
-    let grace = (config.session.idle_timeout.get() / 10).min(std::time::Duration::from_secs(3600));
-    let grace = i64::try_from(grace.as_millis()).unwrap_or(i64::MAX);
-    if unix_ms(target) - s.expires_at > grace {
-        session.insert(EXPIRES_KEY, unix_ms(target)).await?;
-        session.set_expiry(Some(Expiry::AtDateTime(target)));
-        Ok(target)
-    } else {
-        Ok(from_unix_ms(s.expires_at).unwrap_or(target))
+    match s.extension_due(config) {
+        Some(target) => {
+            session.insert(EXPIRES_KEY, unix_ms(target)).await?;
+            session.set_expiry(Some(Expiry::AtDateTime(target)));
+            Ok(target)
+        }
+        None => Ok(from_unix_ms(s.expires_at).unwrap_or_else(|| expiry_for(s.auth_at, config))),
     }
 }
 

@@ -46,6 +46,10 @@ enum Access {
     Admin,
     /// Sign-out: anyone signed in, whatever their status.
     SignOut,
+    /// Forward-auth for another app (asked about `matrix.example.com`, open to any active
+    /// account) by a script: 200 for active accounts and keys, 403 for pending and rejected
+    /// ones, 401 for anonymous.
+    Forward,
 }
 
 /// (method, route pattern as written in the router, concrete path, access).
@@ -200,6 +204,18 @@ const MATRIX: &[(&str, &str, &str, Access)] = &[
         Access::Admin,
     ),
     ("GET", "/healthz", "/healthz", Access::Open),
+    (
+        "ANY",
+        "/api/authz/forward-auth",
+        "/api/authz/forward-auth",
+        Access::Forward,
+    ),
+    (
+        "ANY",
+        "/api/authz/auth-request",
+        "/api/authz/auth-request",
+        Access::Forward,
+    ),
     ("GET", "/readyz", "/readyz", Access::Open),
     ("GET", "/static/{*path}", "/static/style.css", Access::Open),
     ("GET", "/", "/", Access::SignedIn),
@@ -456,7 +472,7 @@ fn routes_in_router() -> BTreeSet<(String, String)> {
     for chunk in src.split(".route(").skip(1) {
         let path = chunk.split('"').nth(1).unwrap().to_owned();
         let call = &chunk[..chunk.find("))").map_or(chunk.len(), |i| i + 2)];
-        for m in ["get", "post", "put", "patch", "delete"] {
+        for m in ["get", "post", "put", "patch", "delete", "any"] {
             if call.contains(&format!("{m}(")) {
                 found.insert((m.to_uppercase(), path.clone()));
             }
@@ -486,6 +502,15 @@ fn every_route_is_in_the_matrix() {
 
 /// The expected answer; `None` means "allowed" (anything but 401/403 or a sign-in redirect).
 fn expected(access: Access, caller: Caller, api: bool, write: bool) -> Option<u16> {
+    if access == Access::Forward {
+        return Some(match caller {
+            // The disabled caller's session was ended by the routes asked before (a
+            // still-live session of a disabled account gets 403: `forward_auth` tests it).
+            Caller::Anonymous | Caller::Disabled => 401,
+            Caller::Pending | Caller::Rejected => 403,
+            _ => 200,
+        });
+    }
     let key = matches!(caller, Caller::ViewerKey | Caller::AdminKey);
     if key && !api {
         // Keys are for the API only: on pages a key holder is an anonymous visitor.
@@ -503,7 +528,7 @@ fn expected(access: Access, caller: Caller, api: bool, write: bool) -> Option<u1
     let status_page = matches!(caller, Caller::Pending | Caller::Rejected);
     let login = if api { 401 } else { 303 };
     match access {
-        Access::Open => None,
+        Access::Open | Access::Forward => None,
         Access::SignOut if anonymous => Some(login),
         Access::SignOut => None,
         _ if status_page => Some(403),
@@ -580,6 +605,7 @@ async fn every_route_answers_every_caller_as_expected(db: Db) {
     )
     .await;
     let target = user(&app, "m-target").await.id.to_string();
+    add_signed_in_app(&app, "matrix.example.com").await;
     // Keys for the Bearer callers, and one more key of the target's for the key routes.
     let mut keys = std::collections::HashMap::new();
     for (owner, caller) in [
@@ -671,6 +697,16 @@ async fn every_route_answers_every_caller_as_expected(db: Db) {
             let path = path.replace("TARGET", &target).replace("KEY", &key_id);
             let api = path.starts_with("/api/");
             let req = match *method {
+                // Forward-auth, asked about a page of another app by a script (no redirect).
+                "ANY" => c
+                    .get(app.url(&path))
+                    .header("Accept", "application/json")
+                    .header("X-Forwarded-Method", "GET")
+                    .header("X-Forwarded-Proto", "https")
+                    .header("X-Forwarded-Host", "matrix.example.com")
+                    .header("X-Forwarded-Uri", "/page")
+                    .header("X-Original-Method", "GET")
+                    .header("X-Original-URL", "https://matrix.example.com/page"),
                 "GET" => c.get(app.url(&path)),
                 "POST" => c.post(app.url(&path)),
                 "PATCH" => c.patch(app.url(&path)),
@@ -721,4 +757,30 @@ async fn every_route_answers_every_caller_as_expected(db: Db) {
         "access matrix mismatches:\n{}",
         failures.join("\n")
     );
+}
+
+/// An app at `host` open to any active account.
+async fn add_signed_in_app(app: &TestApp, host: &str) {
+    use hallpass::domain::apps::{Access, AppSource, HostPattern};
+    let hosts = vec![HostPattern::parse(host).unwrap()];
+    app.state
+        .db
+        .run(move |c| {
+            hallpass::db::apps::insert(
+                c,
+                &hallpass::db::apps::AppWrite {
+                    name: "Matrix",
+                    url: None,
+                    icon: None,
+                    hosts: &hosts,
+                    paths: &[],
+                    access: &Access::SignedIn,
+                    viewers_read_only: false,
+                    source: AppSource::Ui,
+                },
+            )?;
+            hallpass::db::settings::bump_rules_version(c)
+        })
+        .await
+        .unwrap();
 }

@@ -22,6 +22,7 @@ mod client_ip;
 mod connections;
 mod database;
 mod env_auth;
+mod forward_auth;
 mod fuzz;
 mod groups;
 mod idp_harness;

@@ -1,34 +1,87 @@
-//! Forward-auth: which apps a request may reach. The rules live in the database (apps from
-//! `/admin/apps` and `[[apps]]`); this module keeps them loaded as an
-//! [`AppTable`] and reloads them when `settings.rules_version` moved, so a change made by
-//! any process takes effect on the next request.
+//! Forward-auth: may this request reach the app it is for? Asked by Caddy, nginx and
+//! Traefik before every request of every guarded app, so this is the hottest path of the
+//! product.
+//!
+//! - The rules (apps from `/admin/apps` and `[[apps]]`) stay loaded as an [`AppTable`] and
+//!   are reloaded when `settings.rules_version` moves (every write to apps, groups or
+//!   memberships bumps it in its transaction), so a change made by any process takes effect
+//!   on the next request.
+//! - On SQLite, callers (session → user → groups) and the table are also kept between
+//!   requests, stamped with the database's change counter ([`crate::db::changes`]): any
+//!   commit anywhere — a password change, a sign-out, a role, a rule, a write by another
+//!   process — moves it, and the next request reads the database again. A request that
+//!   finds nothing changed costs no database work at all. PostgreSQL has no such counter, so
+//!   there every request reads the database.
+
+mod caller;
+mod check;
+
+pub use caller::{Caller, Credentials, Person, Via};
+pub use check::{Checked, Ctx};
 
 use std::sync::{Arc, RwLock};
 
+use crate::db::changes::ChangeProbe;
 use crate::db::{self, DbPool};
 use crate::domain::apps::{AppTable, DefaultPolicy};
 
 use super::ServiceError;
+use super::sessions::Store;
 
-/// The loaded rules of this process.
+/// The rules and caches of this process.
 #[derive(Debug)]
 pub struct Authz {
     default_policy: DefaultPolicy,
-    loaded: RwLock<Option<(i64, Arc<AppTable>)>>,
+    loaded: RwLock<Option<Loaded>>,
+    /// SQLite only: what tells a cached answer is still current.
+    probe: Option<ChangeProbe>,
+    store: Store,
+    callers: caller::Cache,
+}
+
+#[derive(Debug)]
+struct Loaded {
+    rules_version: i64,
+    /// The change stamp the table was last known current at (SQLite).
+    stamp: Option<i64>,
+    table: Arc<AppTable>,
 }
 
 impl Authz {
-    pub fn new(default_policy: DefaultPolicy) -> Authz {
+    pub fn new(default_policy: DefaultPolicy, db: &DbPool) -> Authz {
         Authz {
             default_policy,
             loaded: RwLock::new(None),
+            probe: db.change_probe(),
+            store: super::sessions::store(db),
+            callers: caller::Cache::default(),
         }
+    }
+
+    /// The database's change stamp now (`None`: unknown, read everything).
+    fn stamp(&self) -> Option<i64> {
+        self.probe.as_ref().and_then(ChangeProbe::stamp)
     }
 
     /// The rules in force now.
     pub async fn table(&self, db: &DbPool) -> Result<Arc<AppTable>, ServiceError> {
-        let version = db.run(|c| db::settings::rules_version(c)).await?;
-        if let Some(table) = self.cached(version) {
+        let stamp = self.stamp();
+        self.table_at(db, stamp).await
+    }
+
+    async fn table_at(
+        &self,
+        db: &DbPool,
+        stamp: Option<i64>,
+    ) -> Result<Arc<AppTable>, ServiceError> {
+        if stamp.is_some()
+            && let Some(table) = self.cached(|l| l.stamp == stamp)
+        {
+            return Ok(table);
+        }
+        let version = db.run(db::settings::rules_version).await?;
+        if let Some(table) = self.cached(|l| l.rules_version == version) {
+            self.remember(version, stamp, table.clone());
             return Ok(table);
         }
         let (version, apps) = db
@@ -37,17 +90,25 @@ impl Authz {
             })
             .await?;
         let table = Arc::new(AppTable::new(apps, self.default_policy));
-        if let Ok(mut slot) = self.loaded.write() {
-            *slot = Some((version, table.clone()));
-        }
+        self.remember(version, stamp, table.clone());
         Ok(table)
     }
 
-    fn cached(&self, version: i64) -> Option<Arc<AppTable>> {
+    fn cached(&self, current: impl Fn(&Loaded) -> bool) -> Option<Arc<AppTable>> {
         let slot = self.loaded.read().ok()?;
         slot.as_ref()
-            .filter(|(v, _)| *v == version)
-            .map(|(_, t)| t.clone())
+            .filter(|l| current(l))
+            .map(|l| l.table.clone())
+    }
+
+    fn remember(&self, rules_version: i64, stamp: Option<i64>, table: Arc<AppTable>) {
+        if let Ok(mut slot) = self.loaded.write() {
+            *slot = Some(Loaded {
+                rules_version,
+                stamp,
+                table,
+            });
+        }
     }
 }
 
