@@ -16,6 +16,7 @@ both_databases!(
     a_users_groups_are_set_on_the_edit_page,
     the_user_table_filters_by_group,
     only_admins_see_groups,
+    membership_changes_reach_forward_auth_on_the_next_request,
 );
 
 /// `settings.rules_version`, which forward-auth's rule cache watches.
@@ -998,4 +999,129 @@ async fn only_admins_see_groups(db: Db) {
     assert_eq!(s, 403);
     let (s, _) = page(&app.client(), &app, "/admin/groups").await;
     assert_eq!(s, 303, "anonymous: to the sign-in page");
+}
+
+/// An app open to the members of group `gid` (stored as the apps screens will), and the
+/// rules version bumped as they do.
+pub async fn app_for_group(app: &TestApp, name: &str, host: &str, gid: i64) {
+    use hallpass::domain::apps::{Access, AppSource, HostPattern};
+    let (name, hosts) = (name.to_owned(), [HostPattern::parse(host).unwrap()]);
+    app.state
+        .db
+        .run(move |c| {
+            hallpass::db::apps::insert(
+                c,
+                &hallpass::db::apps::AppWrite {
+                    name: &name,
+                    url: None,
+                    icon: None,
+                    hosts: &hosts,
+                    paths: &[],
+                    access: &Access::Restricted {
+                        roles: vec![],
+                        groups: vec![gid],
+                        users: vec![],
+                    },
+                    viewers_read_only: false,
+                    source: AppSource::Ui,
+                },
+            )?;
+            hallpass::db::settings::bump_rules_version(c)
+        })
+        .await
+        .unwrap();
+}
+
+/// `GET /api/authz/forward-auth` for `https://host/` as a browser behind Traefik or Caddy:
+/// the status and the `Remote-Groups` header.
+pub async fn forward_auth(app: &TestApp, c: &reqwest::Client, host: &str) -> (u16, String) {
+    let r = c
+        .get(app.url("/api/authz/forward-auth"))
+        .header("Accept", "text/html")
+        .header("X-Forwarded-Method", "GET")
+        .header("X-Forwarded-Proto", "https")
+        .header("X-Forwarded-Host", host)
+        .header("X-Forwarded-Uri", "/")
+        .send()
+        .await
+        .unwrap();
+    let groups = r
+        .headers()
+        .get("remote-groups")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (r.status().as_u16(), groups)
+}
+
+/// "Membership changes take effect on the next request": every way an admin changes a
+/// group reaches forward-auth at once, through its caches, on both databases.
+async fn membership_changes_reach_forward_auth_on_the_next_request(db: Db) {
+    let Some(app) = TestApp::start(
+        db,
+        |c| c.server.public_url = Some("https://auth.example.com".parse().unwrap()),
+        true,
+    )
+    .await
+    else {
+        return;
+    };
+    let api = Api::admin(&app).await;
+    let admin_pages = app.admin_client().await;
+    let dave = account(&app, "dave", "user").await;
+    let (_, g) = api
+        .send("POST", "/api/admin/groups", Some(json!({"name": "Crew"})))
+        .await;
+    let id = g["id"].as_i64().unwrap();
+    app_for_group(&app, "Deck", "deck.example.com", id).await;
+    let c = app.client();
+    assert_eq!(app.login(&c, "dave", "member password").await.status(), 303);
+    let ask = || forward_auth(&app, &c, "deck.example.com");
+    for _ in 0..2 {
+        assert_eq!(ask().await.0, 403, "not a member yet");
+    }
+    let members = format!("/api/admin/groups/{id}/members");
+    api.send("POST", &members, Some(json!({"user_id": dave})))
+        .await;
+    assert_eq!(
+        ask().await,
+        (200, "Crew".to_owned()),
+        "added through the API"
+    );
+    assert_eq!(ask().await, (200, "Crew".to_owned()));
+    api.send(
+        "PATCH",
+        &format!("/api/admin/groups/{id}"),
+        Some(json!({"name": "Deck hands"})),
+    )
+    .await;
+    assert_eq!(ask().await, (200, "Deck hands".to_owned()), "renamed");
+    let (s, _, _) = post_form(
+        &admin_pages,
+        &app,
+        &format!("/admin/groups/{id}/members/{dave}/remove"),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(s, 303);
+    assert_eq!(ask().await.0, 403, "removed on the group page");
+    let (s, _, _) = post_form(
+        &admin_pages,
+        &app,
+        &format!("/admin/users/{dave}/groups"),
+        &[("group", &id.to_string())],
+        None,
+    )
+    .await;
+    assert_eq!(s, 303);
+    assert_eq!(ask().await.0, 200, "added on the user's edit page");
+    let (s, _) = api
+        .send("DELETE", &format!("/api/admin/groups/{id}"), None)
+        .await;
+    assert_eq!(s, 204);
+    assert_eq!(
+        ask().await.0,
+        403,
+        "the group is gone, and with it the app's reference"
+    );
 }
