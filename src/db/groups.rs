@@ -290,3 +290,11 @@ pub fn names(conn: &mut Conn, ids: &[i64]) -> Result<HashMap<i64, String>, DbErr
         .into_iter()
         .collect())
 }
+
+/// Ends every membership `source` made; returns how many.
+pub fn remove_by_source(conn: &mut Conn, source: &str) -> Result<usize, DbError> {
+    Ok(
+        diesel::delete(group_members::table.filter(group_members::source.eq(source)))
+            .execute(conn)?,
+    )
+}

@@ -7,7 +7,7 @@ use super::{Actor, Missing, Refusal, ServiceError};
 use crate::db::{self, Conn, DbPool, groups, settings, users};
 use crate::domain::User;
 use crate::domain::audit::AuditAction;
-use crate::domain::groups::{ADMIN_SOURCE, Group, GroupInput, Member};
+use crate::domain::groups::{ADMIN_SOURCE, ClaimChanges, Group, GroupInput, Member, name_key};
 
 /// A group with what its page shows.
 #[derive(Debug, Clone)]
@@ -287,4 +287,81 @@ pub async fn set_user_groups(
         })
     })
     .await
+}
+
+/// What a sign-in's groups claim would change for account `user_id` (read only): see
+/// [`crate::domain::groups::claim_changes`]. `source` is the sign-in source's id (`proxy`
+/// or an OIDC provider id), `claimed` the names it sent.
+pub(crate) fn claim_changes(
+    conn: &mut Conn,
+    user_id: i64,
+    source: &str,
+    claimed: &[String],
+) -> Result<ClaimChanges, db::DbError> {
+    let mut keys: Vec<String> = claimed.iter().map(|n| name_key(n)).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let existing = groups::with_keys(conn, &keys)?;
+    let current = groups::memberships_of(conn, user_id)?;
+    Ok(crate::domain::groups::claim_changes(
+        source, claimed, &existing, &current,
+    ))
+}
+
+/// Refreshes the memberships `source`'s groups claim gives `user` at a sign-in, inside the
+/// sign-in's transaction: joins the existing groups it names, leaves those it gave before
+/// and no longer names, never touches an administrator's (or another source's) memberships.
+/// Each change is audited by `actor` (the source); `rules_version` moves when any happens.
+pub(crate) fn sync_claim(
+    conn: &mut Conn,
+    actor: &Actor,
+    user: &User,
+    source: &str,
+    claimed: &[String],
+) -> Result<(), db::DbError> {
+    if source == ADMIN_SOURCE {
+        // A provider stored as `admin` before that id was reserved: its claim would pass
+        // for administrators' memberships, so it is not read.
+        tracing::warn!(
+            "the groups claim of a provider named \"admin\" is ignored: rename the provider"
+        );
+        return Ok(());
+    }
+    let changes = claim_changes(conn, user.id, source, claimed)?;
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let mut ids = changes.add.clone();
+    ids.extend(&changes.remove);
+    let names = groups::names(conn, &ids)?;
+    let target = Some(user.username.as_str());
+    for (ids, action) in [
+        (&changes.add, AuditAction::GroupMemberAdd),
+        (&changes.remove, AuditAction::GroupMemberRemove),
+    ] {
+        for g in ids {
+            if action == AuditAction::GroupMemberAdd {
+                groups::add_member(conn, *g, user.id, source)?;
+            } else {
+                groups::remove_member(conn, *g, user.id)?;
+            }
+            let name = names.get(g).map_or("", String::as_str);
+            let detail = format!("{name} (groups claim of {source})");
+            super::audit::record(conn, actor, action, target, Some(&detail))?;
+        }
+    }
+    settings::bump_rules_version(conn)
+}
+
+/// Ends every membership `source`'s groups claim made (the provider is removed, or no
+/// longer has a groups claim: nothing would refresh them again). Returns how many ended.
+pub(crate) fn drop_claimed(conn: &mut Conn, source: &str) -> Result<usize, db::DbError> {
+    if source == ADMIN_SOURCE {
+        return Ok(0);
+    }
+    let n = groups::remove_by_source(conn, source)?;
+    if n > 0 {
+        settings::bump_rules_version(conn)?;
+    }
+    Ok(n)
 }

@@ -25,6 +25,7 @@ mod env_auth;
 mod forward_auth;
 mod fuzz;
 mod groups;
+mod groups_claim;
 mod idp_harness;
 mod login;
 mod proxy;
