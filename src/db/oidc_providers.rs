@@ -46,6 +46,10 @@ type Row = (
     Option<String>,
 );
 
+#[expect(
+    clippy::type_complexity,
+    reason = "the column list itself, one element per stored field"
+)]
 const COLUMNS: (
     p::id,
     p::label,
