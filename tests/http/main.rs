@@ -15,6 +15,7 @@ mod api;
 mod api_keys;
 mod audit;
 mod browser;
+mod browser_groups;
 mod browser_proxy;
 mod browser_sso;
 mod cli;
