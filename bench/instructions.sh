@@ -4,9 +4,11 @@
 # ±20 % from run to run, and this VM has no hardware instruction counters for `perf`).
 #
 #   bench/instructions.sh path/to/hallpass [N]     # N requests, default 1000
+#   TARGET=fa bench/instructions.sh path/to/hallpass   # forward-auth instead (healthz too)
 #
-# One server on a fresh SQLite database, one admin, `GET /api/auth/me` with its session
-# cookie: N requests over one keep-alive connection (one curl, N URLs) after a warm-up of N,
+# One server on a fresh SQLite database, one admin, `GET /api/auth/me` (TARGET=me, the
+# default), `GET /api/authz/forward-auth` asking about an app open to any signed-in
+# account (TARGET=fa) or `GET /healthz` (TARGET=healthz) with its session cookie: N requests over one keep-alive connection (one curl, N URLs) after a warm-up of N,
 # with the counters zeroed in between. Compare two binaries by running it on each.
 # Needs valgrind (Debian: apt-get install valgrind) and curl.
 set -uo pipefail
@@ -14,19 +16,32 @@ BIN=${1:?usage: bench/instructions.sh path/to/hallpass [N]}; N=${2:-1000}
 command -v valgrind >/dev/null || { echo "valgrind is required" >&2; exit 1; }
 TMP=$(mktemp -d /tmp/irq2.XXXXXX)
 PORT=$((20000 + RANDOM % 30000)); BASE=http://127.0.0.1:$PORT
+TARGET=${TARGET:-me}
+case $TARGET in
+    me) URL_PATH=/api/auth/me; EXTRA=() ;;
+    healthz) URL_PATH=/healthz; EXTRA=() ;;
+    fa) URL_PATH=/api/authz/forward-auth
+        EXTRA=(-H 'Accept: text/html' -H 'X-Forwarded-Method: GET' -H 'X-Forwarded-Proto: https'
+            -H 'X-Forwarded-Host: app042.bench.test' -H 'X-Forwarded-Uri: /dashboard') ;;
+    *) echo "TARGET is me, fa or healthz" >&2; exit 1 ;;
+esac
+for i in $(seq -w 0 99); do
+    printf '[[apps]]\nname = "App %s"\nhosts = ["app%s.bench.test"]\naccess = "signed_in"\n\n' "$i" "$i"
+done > "$TMP/hallpass.toml"
 ( cd "$TMP"; exec env RUST_LOG=warn HALLPASS_SERVER__BIND=127.0.0.1:$PORT HALLPASS_SERVER__PUBLIC_URL=$BASE \
   HALLPASS_DATABASE__URL=sqlite://$TMP/h.db HALLPASS_ADMIN_USERNAME=admin HALLPASS_ADMIN_PASSWORD=bench-password-123 \
   HALLPASS_ADMIN_EMAIL=admin@example.com HALLPASS_AUTH__RATE_LIMIT__ENABLED=false \
+  HALLPASS_CONFIG=$TMP/hallpass.toml \
   valgrind --tool=callgrind --callgrind-out-file=$TMP/cg.%p "$BIN" serve ) >"$TMP/log" 2>&1 &
 PID=$!
 for _ in $(seq 1 600); do curl -fs -o /dev/null $BASE/healthz && break; sleep 0.2; done
 curl -s -D $TMP/h -o /dev/null -H 'Content-Type: application/json' --data '{"username":"admin","password":"bench-password-123"}' $BASE/api/auth/login
 C=$(tr -d '\r' <$TMP/h | sed -n 's/^[Ss]et-[Cc]ookie:[[:space:]]*\(hallpass_session=[^;]*\).*/\1/p' | head -1)
-for i in $(seq $N); do printf 'url = "%s/api/auth/me"\noutput = "/dev/null"\n' $BASE; done > $TMP/cfg
-curl -s -H "Cookie: $C" -K $TMP/cfg
+for i in $(seq $N); do printf 'url = "%s%s"\noutput = "/dev/null"\n' $BASE $URL_PATH; done > $TMP/cfg
+curl -s -H "Cookie: $C" "${EXTRA[@]}" -K $TMP/cfg
 callgrind_control -z $PID >/dev/null 2>&1
-curl -s -H "Cookie: $C" -w '%{http_code}\n' -K $TMP/cfg | sort | uniq -c > $TMP/codes
+curl -s -H "Cookie: $C" "${EXTRA[@]}" -w '%{http_code}\n' -K $TMP/cfg | sort | uniq -c > $TMP/codes
 callgrind_control -d $PID >/dev/null 2>&1; sleep 2
 ir=$(cat $TMP/cg.*.1 2>/dev/null | awk '/^summary:/ {s+=$2} END{print s}')
-echo "$(basename $BIN): codes $(tr '\n' ' ' < $TMP/codes) $ir instructions, $(awk -v a=$ir -v n=$N 'BEGIN{printf "%.0f", a/n}') instructions/request"
-kill $PID; wait $PID 2>/dev/null; rm -rf $TMP
+echo "$(basename $BIN) $TARGET: codes $(tr '\n' ' ' < $TMP/codes) $ir instructions, $(awk -v a=$ir -v n=$N 'BEGIN{printf "%.0f", a/n}') instructions/request"
+kill $PID; wait $PID 2>/dev/null; if [[ -n ${KEEP:-} ]]; then cp $TMP/cg.*.1 "$KEEP"; fi; rm -rf $TMP

@@ -11,8 +11,7 @@
 use std::sync::Mutex;
 
 use diesel::connection::SimpleConnection;
-use diesel::sql_types::BigInt;
-use diesel::{QueryableByName, RunQueryDsl, SqliteConnection};
+use diesel::{QueryDsl, RunQueryDsl, SqliteConnection};
 
 use super::{AnyConnection, DbPool};
 
@@ -27,10 +26,13 @@ impl std::fmt::Debug for ChangeProbe {
     }
 }
 
-#[derive(QueryableByName)]
-struct DataVersion {
-    #[diesel(sql_type = BigInt)]
-    data_version: i64,
+// SQLite's eponymous virtual table for the pragma. Written as a table, the query has a
+// static shape, so diesel keeps it prepared instead of preparing `PRAGMA data_version`
+// anew on every request.
+diesel::table! {
+    pragma_data_version (data_version) {
+        data_version -> BigInt,
+    }
 }
 
 impl ChangeProbe {
@@ -38,11 +40,11 @@ impl ChangeProbe {
     /// `None` when it cannot be read now (treat as changed).
     pub fn stamp(&self) -> Option<i64> {
         let mut conn = self.conn.lock().ok()?;
-        diesel::sql_query("PRAGMA data_version")
-            .load::<DataVersion>(&mut *conn)
+        pragma_data_version::table
+            .select(pragma_data_version::data_version)
+            .load::<i64>(&mut *conn)
             .ok()?
             .pop()
-            .map(|v| v.data_version)
     }
 }
 
