@@ -7,7 +7,7 @@ use secrecy::SecretString;
 
 use crate::domain::sso::{
     self, BootstrapPin, Policy, Provider, Source, default_scopes, parse_claim_name, parse_issuer,
-    parse_provider_id, parse_scopes,
+    parse_optional_claim_name, parse_provider_id, parse_scopes,
 };
 
 #[derive(Debug, Clone, Default)]
@@ -62,12 +62,16 @@ impl SsoEnv {
                     parse_claim_name(&non_empty(&var(suffix)).unwrap_or_default(), default)
                         .map_err(|m| format!("{}: {m}", var(suffix)))
                 };
+                let groups_claim =
+                    parse_optional_claim_name(&non_empty(&var("GROUPS_CLAIM")).unwrap_or_default())
+                        .map_err(|m| format!("{}: {m}", var("GROUPS_CLAIM")))?;
                 let policy = Policy::parse(&non_empty(&var("POLICY")).unwrap_or_default())
                     .map_err(|m| format!("{}: {m}", var("POLICY")))?;
                 providers.push(Provider {
                     subject_claim: claim("SUBJECT_CLAIM", "sub")?,
                     username_claim: claim("USERNAME_CLAIM", "preferred_username")?,
                     email_claim: claim("EMAIL_CLAIM", "email")?,
+                    groups_claim,
                     id,
                     label,
                     issuer,
@@ -102,7 +106,7 @@ impl SsoEnv {
         }
         for p in &self.providers {
             out.push_str(&format!(
-                "#   {}: label={:?} issuer={} client_id={} client_secret={} scopes=\"{}\" claims=sub:{},username:{},email:{} policy={}\n",
+                "#   {}: label={:?} issuer={} client_id={} client_secret={} scopes=\"{}\" claims=sub:{},username:{},email:{},groups:{} policy={}\n",
                 p.id,
                 p.label,
                 p.issuer,
@@ -112,6 +116,7 @@ impl SsoEnv {
                 p.subject_claim,
                 p.username_claim,
                 p.email_claim,
+                p.groups_claim.as_deref().unwrap_or("(not read)"),
                 p.policy
             ));
         }
@@ -152,16 +157,19 @@ mod tests {
             ("HALLPASS_OIDC_POCKET_ID_ISSUER", "https://id.example.com"),
             ("HALLPASS_OIDC_POCKET_ID_CLIENT_ID", "abc"),
             ("HALLPASS_OIDC_POCKET_ID_LABEL", "Pocket ID"),
+            ("HALLPASS_OIDC_POCKET_ID_GROUPS_CLAIM", " groups "),
         ]))?;
         assert_eq!(e.providers.len(), 2);
         let a = &e.providers[0];
         assert_eq!((a.id.as_str(), a.policy), ("authelia", Policy::Approve));
         assert_eq!(a.scopes, default_scopes());
         assert_eq!(a.username_claim, "preferred_username");
+        assert_eq!(a.groups_claim, None, "groups are not read unless asked");
         assert!(!a.is_public_client());
         let p = &e.providers[1];
         assert_eq!((p.label.as_str(), p.policy), ("Pocket ID", Policy::Link));
         assert!(p.is_public_client());
+        assert_eq!(p.groups_claim.as_deref(), Some("groups"));
         assert!(!e.disable_override);
         let described = e.describe();
         assert!(
@@ -187,6 +195,18 @@ mod tests {
         ]))
         .err();
         assert!(e.as_deref().is_some_and(|m| m.contains("openid")), "{e:?}");
+        let e = SsoEnv::from_env(env(&[
+            ("HALLPASS_OIDC_PROVIDERS", "kc"),
+            ("HALLPASS_OIDC_KC_ISSUER", "https://kc"),
+            ("HALLPASS_OIDC_KC_CLIENT_ID", "x"),
+            ("HALLPASS_OIDC_KC_GROUPS_CLAIM", "two words"),
+        ]))
+        .err();
+        assert!(
+            e.as_deref()
+                .is_some_and(|m| m.contains("HALLPASS_OIDC_KC_GROUPS_CLAIM")),
+            "{e:?}"
+        );
     }
 
     #[test]

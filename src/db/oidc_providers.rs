@@ -20,6 +20,9 @@ pub struct StoredProvider {
     pub username_claim: String,
     pub email_claim: String,
     pub policy: String,
+    /// `None`: groups are not read from this provider (also in snapshots older than it).
+    #[serde(default)]
+    pub groups_claim: Option<String>,
     #[serde(skip)]
     pub enabled: bool,
     /// JSON of the connection settings before the last save.
@@ -40,8 +43,13 @@ type Row = (
     String,
     i32,
     Option<String>,
+    Option<String>,
 );
 
+#[expect(
+    clippy::type_complexity,
+    reason = "the column list itself, one element per stored field"
+)]
 const COLUMNS: (
     p::id,
     p::label,
@@ -55,6 +63,7 @@ const COLUMNS: (
     p::policy,
     p::enabled,
     p::previous,
+    p::groups_claim,
 ) = (
     p::id,
     p::label,
@@ -68,6 +77,7 @@ const COLUMNS: (
     p::policy,
     p::enabled,
     p::previous,
+    p::groups_claim,
 );
 
 fn into_stored(r: Row) -> StoredProvider {
@@ -84,6 +94,7 @@ fn into_stored(r: Row) -> StoredProvider {
         policy: r.9,
         enabled: r.10 != 0,
         previous: r.11,
+        groups_claim: r.12,
     }
 }
 
@@ -120,6 +131,7 @@ pub fn insert(conn: &mut Conn, s: &StoredProvider) -> Result<(), DbError> {
             p::username_claim.eq(&s.username_claim),
             p::email_claim.eq(&s.email_claim),
             p::policy.eq(&s.policy),
+            p::groups_claim.eq(&s.groups_claim),
             p::enabled.eq(i32::from(s.enabled)),
             p::previous.eq(&s.previous),
             p::created_at.eq(now),
@@ -142,6 +154,7 @@ pub fn update(conn: &mut Conn, s: &StoredProvider) -> Result<(), DbError> {
             p::username_claim.eq(&s.username_claim),
             p::email_claim.eq(&s.email_claim),
             p::policy.eq(&s.policy),
+            p::groups_claim.eq(&s.groups_claim),
             p::enabled.eq(i32::from(s.enabled)),
             p::previous.eq(&s.previous),
             p::updated_at.eq(now_ts()),

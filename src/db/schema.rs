@@ -89,6 +89,7 @@ diesel::table! {
         previous -> Nullable<Text>,
         created_at -> BigInt,
         updated_at -> BigInt,
+        groups_claim -> Nullable<Text>,
     }
 }
 

@@ -274,6 +274,14 @@ pub fn list(conn: &mut Conn, q: &ListQuery, limit: i64) -> Result<Vec<User>, DbE
             query = query.filter(users::status.eq(s.as_str()));
         }
     }
+    if let Some(g) = q.group {
+        use super::schema::group_members as m;
+        query = query.filter(diesel::dsl::exists(
+            m::table
+                .filter(m::user_id.eq(users::id))
+                .filter(m::group_id.eq(g)),
+        ));
+    }
     let last_login = last_login_key();
     match (q.sort, q.descending) {
         // username_key is unique, so it needs no id tie-breaker; with one, SQLite sorted every

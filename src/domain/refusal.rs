@@ -17,6 +17,7 @@ pub enum Missing {
     Identity,
     /// An app rule (`/admin/apps`).
     App,
+    Group,
     /// A route that is switched off (self-registration while it is closed).
     Endpoint,
 }
@@ -109,6 +110,17 @@ pub enum Refusal {
     // User administration.
     #[error(transparent)]
     Policy(#[from] PolicyError),
+
+    // Groups.
+    /// Another group has this name in some case (the name as typed).
+    #[error("A group named \"{0}\" already exists (names are compared without case).")]
+    GroupNameTaken(String),
+    /// The account (its username) is a member of the group already.
+    #[error("{0} is already a member of this group.")]
+    AlreadyMember(String),
+    /// The account (its username) is soft-deleted: it cannot join a group.
+    #[error("{0} is a deleted account: restore it before adding it to a group.")]
+    AccountDeleted(String),
 }
 
 fn missing_message(m: Missing) -> &'static str {
@@ -118,6 +130,7 @@ fn missing_message(m: Missing) -> &'static str {
         Missing::Provider => "No such sign-in provider.",
         Missing::Identity => "No such linked identity.",
         Missing::App => "No such app.",
+        Missing::Group => "No such group.",
         Missing::Endpoint => "No such endpoint.",
     }
 }

@@ -9,7 +9,7 @@ mod provider;
 pub use problem::{LinkProblem, SignInProblem};
 pub use provider::{
     Provider, ProviderFields, ProviderInput, SecretChange, default_scopes, parse_claim_name,
-    parse_issuer, parse_provider_id, parse_scopes,
+    parse_issuer, parse_optional_claim_name, parse_provider_id, parse_scopes,
 };
 
 /// What happens when an identity nobody linked signs in.

@@ -23,6 +23,8 @@ pub struct ListQuery {
     /// `None` = every status except deleted accounts.
     pub status: Option<Status>,
     pub deleted: bool,
+    /// Only members of this group (by id).
+    pub group: Option<i64>,
     pub sort: SortKey,
     pub descending: bool,
     /// Keyset cursor: the sort value and id of the last row of the previous page.
@@ -89,10 +91,24 @@ impl ListQuery {
             role,
             status,
             deleted,
+            group: None,
             sort,
             descending,
             after,
         })
+    }
+
+    /// Adds the `group` filter (a group id; empty means any group). An id no group has
+    /// matches nobody.
+    pub fn with_group(mut self, group: &str) -> Result<Self, String> {
+        self.group = match group.trim() {
+            "" => None,
+            g => Some(
+                g.parse::<i64>()
+                    .map_err(|_| format!("Unknown group {g:?}: use a group id."))?,
+            ),
+        };
+        Ok(self)
     }
 
     /// The cursor that continues after `last` (the last row shown) in this order.
@@ -127,5 +143,9 @@ mod tests {
         assert!(ListQuery::parse("", "root", "", "", "", "").is_err());
         assert!(ListQuery::parse("", "", "", "", "", "nocolon").is_err());
         assert!(ListQuery::parse("", "", "", "", "up", "").is_err());
+        let q = ListQuery::parse("", "", "", "", "", "").unwrap();
+        assert_eq!(q.clone().with_group(" 12 ").unwrap().group, Some(12));
+        assert_eq!(q.clone().with_group("").unwrap().group, None);
+        assert!(q.with_group("family").is_err());
     }
 }

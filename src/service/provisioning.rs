@@ -7,7 +7,8 @@
 //! sources is said in [`Rules`], not in a second copy of this code.
 //!
 //! About 500 lines on purpose: the one path both front ends share, with the rules that tell
-//! them apart (`Rules`), reads best in one file.
+//! them apart (`Rules`), reads best in one file. (The groups claim's memberships are
+//! written by `service::groups::sync_claim`, called from here inside the same transaction.)
 
 use crate::db::{self, DbPool, audit, identities, users};
 use crate::domain::audit::AuditAction;
@@ -113,6 +114,10 @@ pub struct Rules {
     pub first_admin: Option<FirstAdmin>,
     pub cadence: Cadence,
     pub audit: AuditNames,
+    /// The group names the source's groups claim sent: at each sign-in they refresh the
+    /// memberships this source made (see `service::groups::sync_claim`). `None`: the
+    /// source reads no groups claim, and memberships are left alone.
+    pub groups: Option<Vec<String>>,
 }
 
 impl Rules {
@@ -179,9 +184,18 @@ pub async fn sign_in(
     if let Cadence::PerRequest { touch_every_secs } = rules.cadence {
         // The hot path: most requests find an unchanged, recently recorded account and
         // write nothing.
-        let s = source.clone();
-        let found = db
-            .run(move |conn| identities::find(conn, &s.provider, &s.issuer, &s.subject))
+        let (s, claimed) = (source.clone(), rules.groups.clone());
+        let (found, groups_move) = db
+            .run(move |conn| {
+                let found = identities::find(conn, &s.provider, &s.issuer, &s.subject)?;
+                let groups_move = match (&found, &claimed) {
+                    (Some((_, u)), Some(names)) => {
+                        !super::groups::claim_changes(conn, u.id, &s.provider, names)?.is_empty()
+                    }
+                    _ => false,
+                };
+                Ok::<_, db::DbError>((found, groups_move))
+            })
             .await?;
         match found {
             Some((_, user)) if !user.may_sign_in() => {
@@ -191,7 +205,7 @@ pub async fn sign_in(
                 let stale = user
                     .last_login_at
                     .is_none_or(|t| db::now_ts() - t > touch_every_secs);
-                if !stale && !rules.changes(&user, &source) {
+                if !stale && !groups_move && !rules.changes(&user, &source) {
                     return Ok(Ok(SignedIn::existing(user)));
                 }
             }
@@ -323,6 +337,7 @@ fn sign_in_linked(
         events.updated(conn, &user, &detail)?;
         user.email = Some(email.as_str().to_owned());
     }
+    sync_groups(conn, &user, source, rules, ip)?;
     let (email, name) = (source.email.as_deref(), source.display_name.as_deref());
     identities::touch(conn, link_id, email, name)?;
     users::record_login(conn, user.id, None)?;
@@ -355,6 +370,26 @@ fn apply_role(
     events.updated(conn, user, &detail)?;
     user.role = role;
     Ok(())
+}
+
+/// Refreshes the memberships the source's groups claim gives `user`, when it has one.
+fn sync_groups(
+    conn: &mut db::Conn,
+    user: &User,
+    source: &Source,
+    rules: &Rules,
+    ip: Option<&str>,
+) -> Result<(), db::DbError> {
+    let Some(claimed) = &rules.groups else {
+        return Ok(());
+    };
+    let actor = super::Actor {
+        user_id: None,
+        name: rules.audit.actor.unwrap_or(&source.provider).to_owned(),
+        ip: ip.map(str::to_owned),
+        session: None,
+    };
+    super::groups::sync_claim(conn, &actor, user, &source.provider, claimed)
 }
 
 fn create(
@@ -415,6 +450,7 @@ fn create(
         },
     )?;
     users::record_login(conn, user.id, None)?;
+    sync_groups(conn, &user, source, rules, ip)?;
     let via = &rules.audit.via;
     let why = if first_admin {
         format!("first admin via {via}")

@@ -213,6 +213,8 @@ pub async fn sign_in(
             login: AuditAction::LoginProxy,
             via: "forward-auth proxy".to_owned(),
         },
+        // The groups header fills the groups of the same names (existing ones only).
+        groups: Some(who.groups),
     };
     let signed = provisioning::sign_in(db, source, rules, ip).await?;
     Ok(signed.map(|s| s.user).map_err(ProxyRefusal))

@@ -105,6 +105,9 @@ pub fn refusal_answer(r: &Refusal) -> (StatusCode, &'static str) {
         // formed, and it is this app's state (declared in the file) that says no.
         Refusal::AppReadOnly(_) => (S::CONFLICT, "APP_READ_ONLY"),
         Refusal::Policy(p) => (S::CONFLICT, policy_code(p)),
+        Refusal::GroupNameTaken(_) => (S::CONFLICT, "GROUP_NAME_TAKEN"),
+        Refusal::AlreadyMember(_) => (S::CONFLICT, "ALREADY_MEMBER"),
+        Refusal::AccountDeleted(_) => (S::CONFLICT, "ACCOUNT_DELETED"),
     }
 }
 
@@ -341,6 +344,10 @@ mod tests {
             Refusal::LastSignInMethod("x".into()),
             Refusal::AlreadyLinked("x".into()),
             Refusal::Policy(PolicyError::LastActiveAdmin),
+            Refusal::NotFound(Missing::Group),
+            Refusal::GroupNameTaken("Family".into()),
+            Refusal::AlreadyMember("bob".into()),
+            Refusal::AccountDeleted("bob".into()),
         ];
         let mut all: Vec<ServiceError> = refusals.into_iter().map(ServiceError::from).collect();
         all.push(ServiceError::Validation(

@@ -67,6 +67,27 @@ pub fn router(state: AppState) -> Router {
             "/admin/users/{id}/{action}",
             post(ui::admin_users::row_action),
         )
+        .route(
+            "/admin/users/{id}/groups",
+            post(ui::admin_users::save_groups),
+        )
+        .route(
+            "/admin/groups",
+            get(ui::groups::list).post(ui::groups::create),
+        )
+        .route(
+            "/admin/groups/{id}",
+            get(ui::groups::page).post(ui::groups::save),
+        )
+        .route("/admin/groups/{id}/members", post(ui::groups::add_member))
+        .route(
+            "/admin/groups/{id}/members/{user_id}/remove",
+            post(ui::groups::remove_member),
+        )
+        .route(
+            "/admin/groups/{id}/delete",
+            get(ui::groups::confirm_delete).post(ui::groups::delete),
+        )
         .route("/account/api-keys", post(ui::account::create_key))
         .route(
             "/account/identities/{provider}/link",
@@ -162,6 +183,24 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/admin/users/{id}/{action}",
             post(api::admin_users::action),
+        )
+        .route(
+            "/api/admin/groups",
+            get(api::groups::list).post(api::groups::create),
+        )
+        .route(
+            "/api/admin/groups/{id}",
+            get(api::groups::get_one)
+                .patch(api::groups::patch)
+                .delete(api::groups::delete),
+        )
+        .route(
+            "/api/admin/groups/{id}/members",
+            get(api::groups::members).post(api::groups::add_member),
+        )
+        .route(
+            "/api/admin/groups/{id}/members/{user_id}",
+            delete(api::groups::remove_member),
         )
         .route(
             "/api/me/api-keys",

@@ -4,7 +4,7 @@ use serde::Deserialize;
 
 use crate::domain::ListQuery;
 
-/// `?q=&role=&status=&sort=&dir=&after=` — every field optional, empty means "any".
+/// `?q=&role=&status=&group=&sort=&dir=&after=` — every field optional, empty means "any".
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct ListParams {
     #[serde(default)]
@@ -13,6 +13,9 @@ pub struct ListParams {
     pub role: String,
     #[serde(default)]
     pub status: String,
+    /// A group id: only its members.
+    #[serde(default)]
+    pub group: String,
     #[serde(default)]
     pub sort: String,
     #[serde(default)]
@@ -31,6 +34,7 @@ impl ListParams {
             &self.sort,
             &self.dir,
             &self.after,
-        )
+        )?
+        .with_group(&self.group)
     }
 }

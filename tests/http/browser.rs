@@ -701,11 +701,32 @@ async fn browser_admin_screens(db: Db) {
         "UPDATE users SET display_name = 'Pat Morgan', created_at = 1793611800, updated_at = 1793611800 WHERE username_key = 'pat'",
     )
     .await;
+    // Two groups, Pat in one of them: the Groups box ticks it.
+    let mut groups = Vec::new();
+    for (name, description) in [("Family", "Everyone at home"), ("Media", "")] {
+        let input = hallpass::domain::groups::GroupInput::parse(name, description).unwrap();
+        let g = hallpass::service::groups::create(&app.state.db, Actor::system("test"), input)
+            .await
+            .unwrap();
+        groups.push(g.id);
+    }
+    hallpass::service::groups::set_user_groups(
+        &app.state.db,
+        Actor::system("test"),
+        pat,
+        vec![groups[0]],
+    )
+    .await
+    .unwrap();
     b.goto(&format!("/admin/users/{pat}/edit")).await;
     assert_eq!(b.text("h1").await, "Edit user");
     assert_eq!(b.value("#username").await, "pat");
     assert_eq!(b.value("#display_name").await, "Pat Morgan");
     assert!(b.exists("#new_password").await, "the reset password form");
+    let ticked = b
+        .js("return Array.from(document.querySelectorAll('#groups-form input[name=group]'), i => i.checked);")
+        .await;
+    assert_eq!(ticked, json!([true, false]), "Family ticked, Media not");
     b.screenshot("user-edit").await;
 
     // Purging a deleted account asks for its name.

@@ -85,6 +85,7 @@ fn env_provider(issuer: &str, policy: Policy) -> Provider {
         subject_claim: "sub".into(),
         username_claim: "preferred_username".into(),
         email_claim: "email".into(),
+        groups_claim: None,
         policy,
         enabled: true,
         source: Source::Env,

@@ -556,6 +556,7 @@ async fn verify_and_link_starts_are_limited(db: Db) {
             subject_claim: "sub".into(),
             username_claim: "preferred_username".into(),
             email_claim: "email".into(),
+            groups_claim: None,
             policy: Policy::Link,
             enabled: true,
             source: Source::Env,

@@ -205,6 +205,7 @@ async fn stored_provider_and_link(app: &TestApp, id: &str, user_id: i64, subject
                     username_claim: "preferred_username".into(),
                     email_claim: "email".into(),
                     policy: "link".into(),
+                    groups_claim: None,
                     enabled: true,
                     previous: None,
                 },

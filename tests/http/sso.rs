@@ -22,6 +22,7 @@ fn provider(id: &str, issuer: &str, policy: Policy, secret: Option<&str>) -> Pro
         subject_claim: "sub".into(),
         username_claim: "preferred_username".into(),
         email_claim: "email".into(),
+        groups_claim: None,
         policy,
         enabled: true,
         source: Source::Env,

@@ -26,6 +26,11 @@ pub fn parse_provider_id(raw: &str) -> Result<String, String> {
     if s == PROXY_PROVIDER {
         return Err("\"proxy\" is reserved for reverse-proxy sign-in.".into());
     }
+    if s == crate::domain::groups::ADMIN_SOURCE {
+        return Err(
+            "\"admin\" is reserved: it marks the group memberships administrators make.".into(),
+        );
+    }
     Ok(s.to_owned())
 }
 
@@ -91,6 +96,14 @@ pub fn parse_claim_name(raw: &str, default: &str) -> Result<String, String> {
     Ok(s.to_owned())
 }
 
+/// An optional claim name (the groups claim): empty means "not read".
+pub fn parse_optional_claim_name(raw: &str) -> Result<Option<String>, String> {
+    if raw.trim().is_empty() {
+        return Ok(None);
+    }
+    parse_claim_name(raw, "").map(Some)
+}
+
 /// One OpenID provider as the sign-in flow uses it.
 #[derive(Debug, Clone)]
 pub struct Provider {
@@ -104,6 +117,9 @@ pub struct Provider {
     pub subject_claim: String,
     pub username_claim: String,
     pub email_claim: String,
+    /// The claim listing the person's groups (`groups`); `None`: groups are not read. Not a
+    /// connection setting: it is read at the callback, so it is not in the fingerprint.
+    pub groups_claim: Option<String>,
     pub policy: Policy,
     pub enabled: bool,
     pub source: Source,
@@ -153,6 +169,7 @@ pub struct ProviderInput {
     pub subject_claim: String,
     pub username_claim: String,
     pub email_claim: String,
+    pub groups_claim: Option<String>,
     pub policy: Policy,
 }
 
@@ -179,6 +196,8 @@ pub struct ProviderFields {
     pub subject_claim: String,
     pub username_claim: String,
     pub email_claim: String,
+    /// Empty: groups are not read from this provider.
+    pub groups_claim: String,
     pub policy: String,
 }
 
@@ -226,6 +245,10 @@ impl ProviderFields {
             parse_claim_name(&self.username_claim, "preferred_username"),
         );
         let email_claim = e.check("email_claim", parse_claim_name(&self.email_claim, "email"));
+        let groups_claim = e.check(
+            "groups_claim",
+            parse_optional_claim_name(&self.groups_claim),
+        );
         let policy = e.check("policy", Policy::parse(&self.policy));
         match (
             id,
@@ -236,6 +259,7 @@ impl ProviderFields {
             subject_claim,
             username_claim,
             email_claim,
+            groups_claim,
             policy,
         ) {
             (
@@ -247,6 +271,7 @@ impl ProviderFields {
                 Some(subject_claim),
                 Some(username_claim),
                 Some(email_claim),
+                Some(groups_claim),
                 Some(policy),
             ) if e.is_empty() => Ok(ProviderInput {
                 id,
@@ -258,6 +283,7 @@ impl ProviderFields {
                 subject_claim,
                 username_claim,
                 email_claim,
+                groups_claim,
                 policy,
             }),
             _ => Err(e),

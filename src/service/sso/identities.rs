@@ -39,6 +39,7 @@ pub async fn sign_in(
             login: AuditAction::LoginOidc,
             via: format!("{}:{}", provider.id, who.subject),
         },
+        groups: who.groups,
     };
     let source = Source {
         provider: provider.id.clone(),

@@ -66,6 +66,9 @@ pub struct VerifiedIdentity {
     pub username: Option<String>,
     pub email: Option<String>,
     pub display_name: Option<String>,
+    /// The names the provider's groups claim listed (empty when it sent none); `None` when
+    /// the provider has no groups claim configured.
+    pub groups: Option<Vec<String>>,
 }
 
 struct Cached {
@@ -284,6 +287,10 @@ impl OidcRuntime {
             username: text(&p.username_claim, 100),
             email: text(&p.email_claim, sso::MAX_CLAIM_EMAIL),
             display_name: text("name", sso::MAX_CLAIM_NAME),
+            groups: p
+                .groups_claim
+                .as_deref()
+                .map(|name| claim_groups(&claims, name)),
         })
     }
 
@@ -389,10 +396,49 @@ fn jwt_payload(jwt: &str) -> Option<Map<String, Value>> {
     serde_json::from_slice(&bytes).ok()
 }
 
+/// The group names a groups claim lists: a JSON array of strings (the usual form) or one
+/// string of names separated by commas; cleaned, at most 256 names of 64 characters.
+fn claim_groups(claims: &Map<String, Value>, name: &str) -> Vec<String> {
+    let raw: Vec<String> = match claims.get(name) {
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+        Some(Value::String(s)) => s.split(',').map(str::to_owned).collect(),
+        _ => Vec::new(),
+    };
+    raw.iter()
+        .filter_map(|g| sso::clean_claim(g, 64))
+        .take(256)
+        .collect()
+}
+
 fn claim_string(claims: &Map<String, Value>, name: &str) -> Option<String> {
     match claims.get(name)? {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::claim_groups;
+    use serde_json::{Map, Value, json};
+
+    fn claims(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn groups_are_read_from_an_array_or_a_comma_separated_string() {
+        let c = claims(
+            json!({"groups": ["admins", " family ", 5, "", "ev\u{202E}il"], "g": "a, b,,c"}),
+        );
+        assert_eq!(claim_groups(&c, "groups"), ["admins", "family", "evil"]);
+        assert_eq!(claim_groups(&c, "g"), ["a", "b", "c"]);
+        assert!(claim_groups(&c, "missing").is_empty());
+        let many = claims(json!({ "groups": vec!["x"; 300] }));
+        assert_eq!(claim_groups(&many, "groups").len(), 256);
     }
 }

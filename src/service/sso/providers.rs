@@ -34,6 +34,7 @@ fn from_stored(s: &StoredProvider, secret: &ServerSecret) -> Option<Provider> {
         subject_claim: s.subject_claim.clone(),
         username_claim: s.username_claim.clone(),
         email_claim: s.email_claim.clone(),
+        groups_claim: s.groups_claim.clone(),
         policy: Policy::parse(&s.policy).unwrap_or_default(),
         enabled: s.enabled,
         source: Source::Ui,
@@ -138,6 +139,7 @@ fn same_settings(a: &StoredProvider, b: &StoredProvider, key: &[u8; 32]) -> bool
         && a.subject_claim == b.subject_claim
         && a.username_claim == b.username_claim
         && a.email_claim == b.email_claim
+        && a.groups_claim == b.groups_claim
         && a.policy == b.policy
         && plain(a) == plain(b)
 }
@@ -182,6 +184,7 @@ pub async fn save(
                 subject_claim: input.subject_claim.clone(),
                 username_claim: input.username_claim.clone(),
                 email_claim: input.email_claim.clone(),
+                groups_claim: input.groups_claim.clone(),
                 policy: input.policy.as_str().to_owned(),
                 enabled: true,
                 previous: None,
@@ -198,6 +201,10 @@ pub async fn save(
                     row.enabled = old.enabled;
                     row.previous = serde_json::to_string(&old).ok();
                     store::update(conn, &row)?;
+                    if row.groups_claim.is_none() {
+                        // Nothing would refresh what the claim gave: it ends now.
+                        crate::service::groups::drop_claimed(conn, &row.id)?;
+                    }
                     AuditAction::SsoProviderUpdate
                 }
                 None => {
@@ -244,6 +251,9 @@ pub async fn revert(db: &DbPool, actor: Actor, id: &str) -> Result<(), ServiceEr
                 ..previous
             };
             store::update(conn, &restored)?;
+            if restored.groups_claim.is_none() {
+                crate::service::groups::drop_claimed(conn, &id)?;
+            }
             let s = settings::get(conn)?;
             settings::set_sign_in(conn, s.local_login_enabled, false)?;
             let detail = format!(
@@ -295,7 +305,11 @@ pub async fn delete(
                 crate::db::users::bump_session_version(conn, link.user_id)?;
             }
             store::delete(conn, &id)?;
-            let detail = format!("{} linked identities removed", links.len());
+            let memberships = crate::service::groups::drop_claimed(conn, &id)?;
+            let detail = format!(
+                "{} linked identities removed, {memberships} group memberships from its groups claim",
+                links.len()
+            );
             let action = AuditAction::SsoProviderDelete;
             crate::service::audit::record(conn, &actor, action, Some(&id), Some(&detail))?;
             Ok(links.len())

@@ -5,6 +5,7 @@ pub mod admin_users;
 pub mod api_keys;
 pub mod apps;
 pub mod auth;
+pub mod groups;
 pub mod oidc;
 
 use axum::extract::FromRequest;

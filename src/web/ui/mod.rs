@@ -5,6 +5,7 @@ pub mod admin_users;
 pub mod apps;
 pub mod audit;
 pub mod errors;
+pub mod groups;
 pub mod home;
 pub mod login;
 pub mod proxy;

@@ -11,6 +11,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use tower_sessions::Session;
 
+use super::groups::{GroupChoice, choices};
 use super::{load, row};
 use crate::domain::{FieldErrors, Password, User};
 use crate::service::admin::{self, Change, Profile};
@@ -60,6 +61,8 @@ pub struct UserFormPage {
     user_id: Option<i64>,
     form: UserForm,
     errors: FieldErrors,
+    /// The account's groups (editing only).
+    groups: Vec<GroupChoice>,
 }
 
 /// The inline edit form that htmx swaps in place of a row.
@@ -122,6 +125,10 @@ async fn form_error(
     } else {
         "New user"
     };
+    let groups = match id {
+        Some(i) => choices(state, i).await?,
+        None => Vec::new(),
+    };
     let page = UserFormPage {
         layout: Layout::new(title, state, session, Some(me)).await?,
         action: id.map_or_else(
@@ -132,6 +139,7 @@ async fn form_error(
         user_id: id,
         form,
         errors,
+        groups,
     };
     Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
 }
@@ -152,6 +160,7 @@ pub async fn new_form(
             ..UserForm::default()
         },
         errors: FieldErrors::new(),
+        groups: Vec::new(),
     })
 }
 
@@ -215,6 +224,7 @@ pub async fn edit_form(
         user_id: Some(id),
         form,
         errors: FieldErrors::new(),
+        groups: choices(&state, id).await?,
     };
     Ok(page.into_response())
 }

@@ -4,15 +4,18 @@
 //! as for the JSON API.
 //!
 //! `table` renders the list, `row` one row (the fragment htmx swaps), `form` the create and
-//! edit forms, `actions` the buttons of a row and their confirmation pages.
+//! edit forms, `groups` the account's groups on its edit page, `actions` the buttons of a
+//! row and their confirmation pages.
 
 mod actions;
 mod form;
+mod groups;
 mod row;
 mod table;
 
 pub use actions::{confirm, purge, purge_form, row_action};
 pub use form::{create, edit_form, new_form, reset_password, update};
+pub use groups::save_groups;
 pub use row::row_fragment;
 pub use table::table;
 

@@ -26,6 +26,8 @@ pub struct UsersPage {
     next_url: Option<String>,
     csrf_token: String,
     notice: Option<&'static str>,
+    /// The group filter's choices, as (id, name).
+    groups: Vec<(String, String)>,
 }
 
 #[derive(Template)]
@@ -50,6 +52,7 @@ fn notice(code: Option<&str>) -> Option<&'static str> {
         "saved" => Some("Changes saved."),
         "password_reset" => Some("Password reset. The user was signed out everywhere."),
         "purged" => Some("User purged."),
+        "groups_saved" => Some("Groups saved. They take effect on the user's next request."),
         "done" => Some("Done."),
         _ => None,
     }
@@ -62,6 +65,7 @@ fn next_url(params: &ListParams, cursor: &str) -> String {
         ("q", &params.q),
         ("role", &params.role),
         ("status", &params.status),
+        ("group", &params.group),
         ("sort", &params.sort),
         ("dir", &params.dir),
     ] {
@@ -99,7 +103,12 @@ pub async fn table(
         let html = html.render().map_err(UiError::internal)?;
         return Ok(Html(html).into_response());
     }
+    let groups = crate::service::groups::list(&state.db).await?;
     let page = UsersPage {
+        groups: groups
+            .into_iter()
+            .map(|g| (g.id.to_string(), g.name))
+            .collect(),
         layout: Layout::new("Users", &state, &session, Some(&me)).await?,
         params,
         users,

@@ -36,6 +36,7 @@ pub struct ConnectionValues {
     pub subject_claim: String,
     pub username_claim: String,
     pub email_claim: String,
+    pub groups_claim: String,
     pub policy: String,
 }
 
@@ -51,6 +52,7 @@ impl ConnectionValues {
             subject_claim: p.subject_claim.clone(),
             username_claim: p.username_claim.clone(),
             email_claim: p.email_claim.clone(),
+            groups_claim: p.groups_claim.clone().unwrap_or_default(),
             policy: p.policy.as_str().to_owned(),
         }
     }
@@ -66,6 +68,7 @@ impl ConnectionValues {
             subject_claim: f.subject_claim.clone(),
             username_claim: f.username_claim.clone(),
             email_claim: f.email_claim.clone(),
+            groups_claim: f.groups_claim.clone(),
             policy: f.policy.clone(),
         }
     }

@@ -1,0 +1,1 @@
+ALTER TABLE oidc_providers DROP COLUMN groups_claim;
