@@ -167,7 +167,7 @@ async fn again(
     page.setup_code = form.setup_code;
     page.username = form.username;
     page.email = form.email;
-    page.rd = return_to::allowed_rd(&state, Some(&form.rd))
+    page.rd = return_to::allowed_rd(state, Some(&form.rd))
         .await
         .unwrap_or_default();
     page.errors = errors;
