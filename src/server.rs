@@ -37,6 +37,8 @@ pub enum StartupError {
     Insecure(String),
     #[error("start-up task failed: {0}")]
     Task(String),
+    #[error(transparent)]
+    Apps(#[from] crate::service::apps::SyncError),
 }
 
 async fn blocking<T: Send + 'static>(
@@ -77,6 +79,11 @@ pub async fn prepare(
         applied = applied.len(),
         "database ready"
     );
+    // Before anything serves: the rules forward-auth applies include the file's apps.
+    let synced = crate::service::apps::sync_file_apps(&pool, &config.apps).await?;
+    if synced != crate::service::apps::SyncReport::default() {
+        tracing::info!(?synced, "[[apps]] applied");
+    }
     let password_config = config.password.clone();
     let hasher = blocking(move || PasswordHasher::new(&password_config)).await??;
 

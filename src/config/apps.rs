@@ -4,7 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::domain::Role;
-use crate::domain::apps::{AccessKind, DefaultPolicy, HostPattern, PathPrefix};
+use crate::domain::apps::{AccessKind, AppInput, DefaultPolicy, GroupRef, HostPattern, PathPrefix};
+use crate::domain::groups::GroupName;
 
 /// `[auth.forward]`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -65,7 +66,64 @@ impl AppConfig {
                 "roles, groups and users apply only to access = \"restricted\" (this app is {:?})",
                 self.access.as_str()
             ))),
-            _ => Ok(()),
+            // The rest (url, icon, group names…) as `/admin/apps` checks them, so
+            // `hallpass check-config` refuses what the start-up sync would.
+            _ => {
+                for g in &self.groups {
+                    GroupName::parse(g).map_err(|e| at(format!("groups: {e}")))?;
+                }
+                self.input().check().map(drop).map_err(|e| at(e.summary()))
+            }
         }
+    }
+
+    /// The entry as the app form would submit it.
+    pub fn input(&self) -> AppInput {
+        AppInput {
+            name: self.name.clone(),
+            url: self.url.clone().unwrap_or_default(),
+            icon: self.icon.clone().unwrap_or_default(),
+            hosts: self.hosts.clone(),
+            paths: self.paths.clone(),
+            access: self.access.as_str().to_owned(),
+            roles: self.roles.iter().map(|r| r.as_str().to_owned()).collect(),
+            groups: self.groups.iter().cloned().map(GroupRef::Name).collect(),
+            users: self.users.clone(),
+            viewers_read_only: self.viewers_read_only,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grafana() -> AppConfig {
+        AppConfig {
+            name: "Grafana".into(),
+            url: Some("https://grafana.example.com/".into()),
+            icon: Some("GF".into()),
+            hosts: vec!["grafana.example.com".into()],
+            paths: vec![],
+            access: AccessKind::Restricted,
+            roles: vec![Role::Admin],
+            groups: vec!["family".into()],
+            users: vec![],
+            viewers_read_only: false,
+        }
+    }
+
+    #[test]
+    fn check_config_refuses_what_the_app_form_refuses() {
+        assert_eq!(grafana().check(), Ok(()));
+        let mut bad = grafana();
+        bad.url = Some("ftp://grafana.example.com".into());
+        assert!(bad.check().unwrap_err().contains("http"), "a portal link");
+        let mut bad = grafana();
+        bad.icon = Some("//evil.example/x.png".into());
+        assert!(bad.check().unwrap_err().starts_with("apps: \"Grafana\": "));
+        let mut bad = grafana();
+        bad.groups = vec!["a,b".into()];
+        assert!(bad.check().unwrap_err().contains("groups: "));
     }
 }

@@ -218,3 +218,90 @@ pub fn file_apps(conn: &mut Conn) -> Result<HashMap<String, i64>, DbError> {
         .into_iter()
         .collect())
 }
+
+/// App `id` with its lists (`None`: no such app).
+pub fn find(conn: &mut Conn, id: i64) -> Result<Option<App>, DbError> {
+    let Some(row) = apps::table
+        .filter(apps::id.eq(id))
+        .select(AppRow::as_select())
+        .load(conn)?
+        .pop()
+    else {
+        return Ok(None);
+    };
+    let groups = app_groups::table
+        .filter(app_groups::app_id.eq(id))
+        .select(app_groups::group_id)
+        .order(app_groups::group_id)
+        .load(conn)?;
+    let users = app_users::table
+        .filter(app_users::app_id.eq(id))
+        .select(app_users::user_id)
+        .order(app_users::user_id)
+        .load(conn)?;
+    into_app(row, groups, users).map(Some)
+}
+
+/// The app that holds the name `key` (lower case): its id, name as written and source.
+pub fn by_name_key(
+    conn: &mut Conn,
+    key: &str,
+) -> Result<Option<(i64, String, AppSource)>, DbError> {
+    let Some((id, name, source)) = apps::table
+        .filter(apps::name_key.eq(key))
+        .select((apps::id, apps::name, apps::source))
+        .load::<(i64, String, String)>(conn)?
+        .pop()
+    else {
+        return Ok(None);
+    };
+    Ok(Some((id, name, source.parse().map_err(corrupt)?)))
+}
+
+// Names ↔ ids of the accounts and groups a rule lists. Rules store ids (a rename keeps the
+// rule); forms and the configuration file name them.
+
+/// Ids of the accounts (not deleted) whose lower-cased usernames are in `keys`, by key.
+pub fn user_ids_by_key(conn: &mut Conn, keys: &[String]) -> Result<HashMap<String, i64>, DbError> {
+    use super::schema::users;
+    Ok(users::table
+        .filter(users::username_key.eq_any(keys))
+        .filter(users::deleted_at.is_null())
+        .select((users::username_key, users::id))
+        .load::<(String, i64)>(conn)?
+        .into_iter()
+        .collect())
+}
+
+/// Usernames of the accounts `ids`, by id.
+pub fn usernames(conn: &mut Conn, ids: &[i64]) -> Result<HashMap<i64, String>, DbError> {
+    use super::schema::users;
+    Ok(users::table
+        .filter(users::id.eq_any(ids))
+        .select((users::id, users::username))
+        .load::<(i64, String)>(conn)?
+        .into_iter()
+        .collect())
+}
+
+/// Ids of the groups whose lower-cased names are in `keys`, by key.
+pub fn group_ids_by_key(conn: &mut Conn, keys: &[String]) -> Result<HashMap<String, i64>, DbError> {
+    use super::schema::groups;
+    Ok(groups::table
+        .filter(groups::name_key.eq_any(keys))
+        .select((groups::name_key, groups::id))
+        .load::<(String, i64)>(conn)?
+        .into_iter()
+        .collect())
+}
+
+/// Names of the groups `ids`, by id (ids of no group are absent).
+pub fn group_names(conn: &mut Conn, ids: &[i64]) -> Result<HashMap<i64, String>, DbError> {
+    use super::schema::groups;
+    Ok(groups::table
+        .filter(groups::id.eq_any(ids))
+        .select((groups::id, groups::name))
+        .load::<(i64, String)>(conn)?
+        .into_iter()
+        .collect())
+}

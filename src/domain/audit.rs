@@ -29,6 +29,9 @@ macro_rules! audit_actions {
 audit_actions! {
     ApiKeyCreate => "api_key.create",
     ApiKeyRevoke => "api_key.revoke",
+    AppCreate => "app.create",
+    AppDelete => "app.delete",
+    AppUpdate => "app.update",
     GroupCreate => "group.create",
     GroupDelete => "group.delete",
     GroupMemberAdd => "group.member_add",

@@ -15,6 +15,8 @@ pub enum Missing {
     ApiKey,
     Provider,
     Identity,
+    /// An app rule (`/admin/apps`).
+    App,
     Group,
     /// A route that is switched off (self-registration while it is closed).
     Endpoint,
@@ -98,6 +100,13 @@ pub enum Refusal {
     #[error("This identity is already linked to another account ({0}): unlink it there first.")]
     IdentityTaken(String),
 
+    // Apps.
+    /// An app from `[[apps]]` in the configuration file (its name): read-only in the UI.
+    #[error(
+        "“{0}” is declared in the configuration file ([[apps]]) and is read-only here: change it in the file and restart Hallpass."
+    )]
+    AppReadOnly(String),
+
     // User administration.
     #[error(transparent)]
     Policy(#[from] PolicyError),
@@ -120,6 +129,7 @@ fn missing_message(m: Missing) -> &'static str {
         Missing::ApiKey => "No such API key.",
         Missing::Provider => "No such sign-in provider.",
         Missing::Identity => "No such linked identity.",
+        Missing::App => "No such app.",
         Missing::Group => "No such group.",
         Missing::Endpoint => "No such endpoint.",
     }

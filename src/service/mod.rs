@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod api_keys;
+pub mod apps;
 pub mod audit;
 pub mod auth;
 pub mod authz;

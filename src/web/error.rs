@@ -101,6 +101,9 @@ pub fn refusal_answer(r: &Refusal) -> (StatusCode, &'static str) {
         Refusal::LastSignInMethod(_) => (S::CONFLICT, "LAST_SIGN_IN_METHOD"),
         Refusal::AlreadyLinked(_) => (S::CONFLICT, "ALREADY_LINKED"),
         Refusal::IdentityTaken(_) => (S::CONFLICT, "IDENTITY_TAKEN"),
+        // 409 like an environment provider: the caller may manage apps, the request is well
+        // formed, and it is this app's state (declared in the file) that says no.
+        Refusal::AppReadOnly(_) => (S::CONFLICT, "APP_READ_ONLY"),
         Refusal::Policy(p) => (S::CONFLICT, policy_code(p)),
         Refusal::GroupNameTaken(_) => (S::CONFLICT, "GROUP_NAME_TAKEN"),
         Refusal::AlreadyMember(_) => (S::CONFLICT, "ALREADY_MEMBER"),
@@ -336,6 +339,8 @@ mod tests {
             Refusal::BreakGlassApiKeys,
             Refusal::NothingToRevert(Revertible::Provider),
             Refusal::ProviderReadOnly(None),
+            Refusal::AppReadOnly("Grafana".into()),
+            Refusal::NotFound(Missing::App),
             Refusal::LastSignInMethod("x".into()),
             Refusal::AlreadyLinked("x".into()),
             Refusal::Policy(PolicyError::LastActiveAdmin),

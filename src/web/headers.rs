@@ -7,7 +7,10 @@ use axum::response::Response;
 
 use crate::state::AppState;
 
-const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+// Images may come from anywhere over http(s): the portal shows the icons admins give their
+// apps (`/admin/apps`, `[[apps]]`), often hosted by the app itself. Scripts, styles and
+// everything else stay on this origin.
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https: http:; \
                    object-src 'none'; base-uri 'self'; frame-ancestors 'none'";
 
 pub async fn security(State(state): State<AppState>, req: Request, next: Next) -> Response {

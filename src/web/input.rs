@@ -13,8 +13,8 @@
 //!   lock out a password set earlier through the API with a tab in it.
 //! - **Everything else** (names, emails, ids, search terms, URLs, tokens): every control
 //!   character (Unicode `Cc`: U+0000–U+001F, U+007F–U+009F), tab and newlines included: no
-//!   such field is multi-line (Hallpass has no `<textarea>`). A multi-line field added later
-//!   would allow tab, CR and LF.
+//!   such field is multi-line, except the text areas listed in [`MULTILINE_FORM_FIELDS`]
+//!   (one entry per line), which also allow CR and LF.
 //! - Everywhere: text that is not valid UTF-8 once percent-decoded (`%FF`), which the form and
 //!   query extractors would otherwise turn silently into U+FFFD.
 
@@ -110,18 +110,26 @@ fn code_point(c: char) -> String {
     format!("U+{:04X}", u32::from(c))
 }
 
+/// Form fields that are `<textarea>`s of one entry per line (`/admin/apps`: host patterns,
+/// path prefixes, groups, users): line breaks are their separators.
+pub const MULTILINE_FORM_FIELDS: &[&str] = &["hosts", "paths", "groups", "users"];
+
 /// How strict the check is for one field (see the module documentation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Class {
     Secret,
     Text,
+    /// Text that may span lines.
+    Lines,
 }
 
 impl Class {
-    fn of(name: &str) -> Self {
+    fn of(place: Place, name: &str) -> Self {
         let name = name.to_ascii_lowercase();
         if name.contains("password") || name.contains("secret") {
             Class::Secret
+        } else if place == Place::Form && MULTILINE_FORM_FIELDS.contains(&name.as_str()) {
+            Class::Lines
         } else {
             Class::Text
         }
@@ -132,6 +140,9 @@ impl Class {
         match self {
             Class::Secret => value.contains('\0').then_some('\0'),
             Class::Text => value.chars().find(|c| c.is_control()),
+            Class::Lines => value
+                .chars()
+                .find(|c| c.is_control() && !matches!(c, '\r' | '\n')),
         }
     }
 }
@@ -141,7 +152,7 @@ fn check_field(place: Place, name: &str, value: &str) -> Result<(), Refusal> {
     if let Some(c) = Class::Text.refused_in(name) {
         return Err(Refusal::new(place, name, Problem::ControlInName(c)));
     }
-    match Class::of(name).refused_in(value) {
+    match Class::of(place, name).refused_in(value) {
         Some(c) => Err(Refusal::new(place, name, Problem::Control(c))),
         None => Ok(()),
     }
@@ -181,7 +192,7 @@ pub fn check_urlencoded(place: Place, raw: &[u8]) -> Result<(), Refusal> {
 pub fn check_json(value: &Value) -> Result<(), Refusal> {
     fn walk(value: &Value, path: &mut String, key: &str) -> Result<(), Refusal> {
         match value {
-            Value::String(s) => match Class::of(key).refused_in(s) {
+            Value::String(s) => match Class::of(Place::Json, key).refused_in(s) {
                 Some(c) => Err(Refusal::new(Place::Json, path.clone(), Problem::Control(c))),
                 None => Ok(()),
             },
@@ -379,6 +390,14 @@ mod tests {
             form("q=a%C2%85").unwrap_err().problem,
             Problem::Control('\u{85}')
         );
+    }
+
+    #[test]
+    fn text_areas_take_line_breaks_and_nothing_else() {
+        assert!(form("hosts=a.example.com%0D%0Ab.example.com&paths=%2Fa%0A%2Fb").is_ok());
+        assert_eq!(form("hosts=a%09b").unwrap_err().field, "hosts");
+        assert_eq!(form("hosts=a%00b").unwrap_err().field, "hosts");
+        assert_eq!(form("name=a%0Ab").unwrap_err().field, "name");
     }
 
     #[test]

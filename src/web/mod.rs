@@ -104,6 +104,17 @@ pub fn router(state: AppState) -> Router {
             "/register",
             get(ui::register::page).post(ui::register::submit),
         )
+        .route("/admin/apps", get(ui::apps::page).post(ui::apps::create))
+        .route("/admin/apps/new", get(ui::apps::new_form))
+        .route("/admin/apps/test", get(ui::apps::tester))
+        .route(
+            "/admin/apps/{id}",
+            get(ui::apps::edit_form).post(ui::apps::update),
+        )
+        .route(
+            "/admin/apps/{id}/delete",
+            get(ui::apps::confirm_delete).post(ui::apps::delete),
+        )
         .route("/admin/audit", get(ui::audit::page))
         .route(
             "/admin/settings",
@@ -202,6 +213,18 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/admin/api-keys/{id}",
             delete(api::api_keys::revoke_any),
+        )
+        .route(
+            "/api/admin/apps",
+            get(api::apps::list).post(api::apps::create),
+        )
+        .route("/api/admin/apps/test", post(api::apps::test))
+        .route(
+            "/api/admin/apps/{id}",
+            get(api::apps::get_one)
+                .put(api::apps::replace)
+                .patch(api::apps::patch)
+                .delete(api::apps::delete),
         )
         .route("/api/admin/audit", get(api::admin::audit))
         .route(

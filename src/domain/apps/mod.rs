@@ -3,10 +3,14 @@
 //! every forward-auth request, so the decision itself costs no database work.
 
 mod decide;
+mod fields;
 mod pattern;
+mod tester;
 
 pub use decide::{Decision, Denied, Protected, Subject, Verdict};
+pub use fields::{AppDraft, AppInput, GroupRef, split_lines};
 pub use pattern::{HostPattern, PathPrefix, normalise_host};
+pub use tester::{MatchedRule, RuleTest, TestRequest, matched_host, matched_path};
 
 use std::collections::HashMap;
 use std::fmt;

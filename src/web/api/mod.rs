@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod admin_users;
 pub mod api_keys;
+pub mod apps;
 pub mod auth;
 pub mod groups;
 pub mod oidc;

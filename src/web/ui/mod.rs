@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod admin_users;
+pub mod apps;
 pub mod audit;
 pub mod errors;
 pub mod groups;
