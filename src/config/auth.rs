@@ -17,6 +17,11 @@ pub struct SessionConfig {
     pub max_lifetime: HumanDuration,
     /// How often expired sessions are deleted.
     pub purge_interval: HumanDuration,
+    /// The parent domain the session cookie is shared with (`Domain=`), so that a session
+    /// signed in at `auth.example.com` reaches `app.example.com` for forward-auth. Unset: the
+    /// cookie stays with the host that set it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cookie_domain: Option<CookieDomain>,
 }
 
 impl Default for SessionConfig {
@@ -26,7 +31,93 @@ impl Default for SessionConfig {
             idle_timeout: HumanDuration::secs(7 * 86_400),
             max_lifetime: HumanDuration::secs(30 * 86_400),
             purge_interval: HumanDuration::secs(600),
+            cookie_domain: None,
         }
+    }
+}
+
+/// `session.cookie_domain`, normalised the way browsers compare it: lower case, punycode, no
+/// leading or trailing dot (`.Example.COM` and `example.com` are the same cookie domain).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CookieDomain(String);
+
+impl CookieDomain {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for CookieDomain {
+    type Err = String;
+    fn from_str(raw: &str) -> Result<Self, String> {
+        let bare = raw.trim().trim_start_matches('.').trim_end_matches('.');
+        let not_a_domain = || {
+            format!(
+                "\"{raw}\" is not a domain name (write it as example.com: no scheme, port, path or wildcard)"
+            )
+        };
+        // `Host::parse` lower-cases and punycodes (IDN), as browsers do with `Domain=`.
+        let name = match url::Host::parse(bare) {
+            Ok(url::Host::Domain(name)) => name,
+            Ok(_) => {
+                return Err(format!(
+                    "\"{raw}\" is an address: a cookie domain must be a name"
+                ));
+            }
+            Err(_) => return Err(not_a_domain()),
+        };
+        // A cookie cannot be shared across addresses, and a name ending in digits is one.
+        let numeric_tld = name
+            .rsplit('.')
+            .next()
+            .is_some_and(|l| l.bytes().all(|b| b.is_ascii_digit()));
+        if numeric_tld || !crate::web::host::is_host_name(&name) {
+            return Err(not_a_domain());
+        }
+        Ok(Self(name))
+    }
+}
+
+impl<'de> Deserialize<'de> for CookieDomain {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for CookieDomain {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl SessionConfig {
+    /// `session.cookie_domain` must contain the host people sign in at (`server.public_url`):
+    /// a browser refuses a cookie whose `Domain` does not, so sign-in would silently fail.
+    pub(super) fn validate_domain(
+        &self,
+        public_url: Option<&super::PublicUrl>,
+    ) -> Result<(), String> {
+        let Some(domain) = &self.cookie_domain else {
+            return Ok(());
+        };
+        let d = domain.as_str();
+        let Some(public) = public_url else {
+            return Err(format!(
+                "session.cookie_domain: \"{d}\" needs server.public_url, the address people sign in at (e.g. https://auth.{d}), and its host must be {d} or inside it"
+            ));
+        };
+        let host = public.host();
+        if host.parse::<std::net::IpAddr>().is_ok()
+            || host.starts_with('[')
+            || !crate::domain::return_to::within(&host.to_ascii_lowercase(), d)
+        {
+            return Err(format!(
+                "session.cookie_domain: server.public_url's host \"{host}\" is not {d} or inside it, so browsers would refuse the cookie; set server.public_url to an address under {d} (e.g. https://auth.{d}) or fix the cookie domain"
+            ));
+        }
+        Ok(())
     }
 }
 

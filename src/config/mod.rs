@@ -22,7 +22,8 @@ mod values;
 
 pub use apps::{AppConfig, ForwardConfig};
 pub use auth::{
-    AuthConfig, OidcConfig, PasswordConfig, ProxyConfig, RateLimitConfig, SessionConfig,
+    AuthConfig, CookieDomain, OidcConfig, PasswordConfig, ProxyConfig, RateLimitConfig,
+    SessionConfig,
 };
 pub use server::{DatabaseConfig, LogConfig, ServerConfig};
 use trust::{TrustKey, check_trust_scope};
@@ -168,6 +169,9 @@ impl Config {
         if self.session.purge_interval.get().is_zero() {
             return bad("session.purge_interval: must be longer than 0s");
         }
+        self.session
+            .validate_domain(self.server.public_url.as_ref())
+            .map_err(ConfigError::Invalid)?;
         Ok(())
     }
 

@@ -10,6 +10,7 @@ pub mod groups;
 pub mod policy;
 pub mod proxy;
 pub mod refusal;
+pub mod return_to;
 pub mod sso;
 mod user;
 pub mod user_list;

@@ -13,6 +13,7 @@ pub mod health;
 pub mod host;
 pub mod identity;
 pub mod input;
+pub mod return_to;
 pub mod session;
 pub mod setup_gate;
 pub mod sso_flow;

@@ -1,6 +1,7 @@
 //! The session cookie and what Hallpass keeps in a session.
 
-use axum::http::StatusCode;
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::response::AppendHeaders;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
@@ -23,14 +24,21 @@ const CSRF_KEY: &str = "csrf";
 /// Anonymous sessions only carry a CSRF token for the sign-in form; they need not live long.
 const ANONYMOUS_LIFETIME: time::Duration = time::Duration::hours(12);
 
+/// The session cookie's attributes. With `session.cookie_domain` it is shared with every
+/// host of that domain (forward-auth needs it at the guarded apps' hosts); tower-sessions
+/// puts the same `Domain` on the removal cookie, so every sign-out clears it there too.
 pub fn layer(state: &AppState) -> SessionManagerLayer<store::Store> {
-    SessionManagerLayer::new(store::store(&state.db))
+    let layer = SessionManagerLayer::new(store::store(&state.db))
         .with_name(COOKIE_NAME)
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
         .with_secure(state.config.cookie_secure())
         .with_path("/")
-        .with_expiry(Expiry::OnInactivity(ANONYMOUS_LIFETIME))
+        .with_expiry(Expiry::OnInactivity(ANONYMOUS_LIFETIME));
+    match &state.config.session.cookie_domain {
+        Some(domain) => layer.with_domain(domain.as_str().to_owned()),
+        None => layer,
+    }
 }
 
 pub async fn signed_in(
@@ -72,6 +80,35 @@ pub async fn sign_in(
 /// Ends the session: the row is deleted and the cookie removed.
 pub async fn sign_out(session: &Session) -> Result<(), tower_sessions::session::Error> {
     session.flush().await
+}
+
+/// Sets the session cookie again, with today's attributes. A browser signed in before
+/// `session.cookie_domain` was set holds a cookie for the sign-in host alone, which the apps
+/// never receive: their proxy sends the browser to `/login?rd=…`, which (signed in) sends it
+/// back — a loop, unless the cookie is set again, now for the domain. (Marks the session
+/// modified; `pin_expiry` then keeps its expiry.)
+pub fn reissue(session: &Session) {
+    session.set_expiry(session.expiry());
+}
+
+/// A removal of the host-only session cookie, for sign-out when `session.cookie_domain` is
+/// set. A cookie set before the domain was configured belongs to the sign-in host alone and
+/// stays in the browser beside the shared one (browsers keep both, and send both). Left
+/// there after sign-out, that dead cookie would be sent beside the next session's, and which
+/// of two same-named cookies a server reads depends on their order: the person could appear
+/// signed out at the sign-in host while the apps see them signed in.
+pub fn leftover_removal(config: &Config) -> Option<AppendHeaders<[(HeaderName, HeaderValue); 1]>> {
+    config.session.cookie_domain.as_ref()?;
+    let secure = if config.cookie_secure() {
+        "; Secure"
+    } else {
+        ""
+    };
+    let value = format!(
+        "{COOKIE_NAME}=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax{secure}"
+    );
+    let value = HeaderValue::from_str(&value).ok()?;
+    Some(AppendHeaders([(header::SET_COOKIE, value)]))
 }
 
 /// Whether the absolute lifetime of a signed-in session is over.

@@ -30,5 +30,24 @@ pub async fn redirect(State(state): State<AppState>, req: Request, next: Next) -
     if super::surface::Surface::api_request(req.extensions()) {
         return ApiError::from(crate::service::Refusal::SetupRequired).into_response();
     }
-    Redirect::to("/setup").into_response()
+    Redirect::to(&setup_address(&req)).into_response()
+}
+
+/// `/setup`, carrying the `rd` of a forward-auth sign-in link (`/login?rd=…`), so the new
+/// admin lands on the app that sent them (checked again by the wizard).
+fn setup_address(req: &Request) -> String {
+    let rd = req.uri().query().and_then(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "rd")
+            .map(|(_, v)| v.into_owned())
+    });
+    match rd {
+        Some(rd) if req.uri().path() == "/login" => {
+            let query: String = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("rd", &rd)
+                .finish();
+            format!("/setup?{query}")
+        }
+        _ => "/setup".to_owned(),
+    }
 }

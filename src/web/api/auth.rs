@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
 
@@ -28,6 +29,9 @@ pub struct Me {
     /// Send back as `X-CSRF-Token` on state-changing calls made with the session cookie.
     #[serde(skip_serializing_if = "Option::is_none")]
     csrf_token: Option<String>,
+    /// After a sign-in that carried an allowed `rd`: the app's URL to go on to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    redirect_to: Option<String>,
 }
 
 impl Me {
@@ -42,6 +46,7 @@ impl Me {
             status: u.status,
             auth_method: c.auth_method,
             csrf_token,
+            redirect_to: None,
         }
     }
 }
@@ -52,6 +57,9 @@ pub struct LoginRequest {
     username: String,
     #[serde(default)]
     password: String,
+    /// The app that sent the browser to sign in (see `web::return_to`); ignored unless ours.
+    #[serde(default)]
+    rd: Option<String>,
 }
 
 pub async fn login(
@@ -90,14 +98,23 @@ pub async fn login(
         user: std::sync::Arc::new(user),
         auth_method: AuthMethod::Session,
     };
-    Ok(Json(Me::new(&me, Some(token))))
+    let mut answer = Me::new(&me, Some(token));
+    answer.redirect_to = crate::web::return_to::allowed_rd(&state.config, body.rd.as_deref());
+    Ok(Json(answer))
 }
 
-pub async fn logout(_me: CurrentUser, session: Session) -> Result<StatusCode, ApiError> {
+pub async fn logout(
+    State(state): State<AppState>,
+    _me: CurrentUser,
+    session: Session,
+) -> Result<impl IntoResponse, ApiError> {
     session::sign_out(&session)
         .await
         .map_err(ApiError::internal)?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok((
+        session::leftover_removal(&state.config),
+        StatusCode::NO_CONTENT,
+    ))
 }
 
 pub async fn me(me: CurrentUser, session: Session) -> Result<Json<Me>, ApiError> {

@@ -17,13 +17,16 @@ use crate::service::sso::signin::{self, Browser, Outcome, Returned};
 use crate::state::AppState;
 use crate::web::client::Client;
 use crate::web::error::UiError;
-use crate::web::identity::{MaybeUser, safe_next};
+use crate::web::identity::MaybeUser;
+use crate::web::return_to;
 use crate::web::session;
 use crate::web::sso_flow::{self, to_login, with_query};
 
 #[derive(Debug, Deserialize)]
 pub struct LoginQuery {
     next: Option<String>,
+    /// The app to go back to after sign-in (see `web::return_to`).
+    rd: Option<String>,
 }
 
 /// A "Sign in with …" button: to the provider, or back to the sign-in page with the reason.
@@ -34,7 +37,8 @@ pub async fn login(
     Path(id): Path<String>,
     Query(q): Query<LoginQuery>,
 ) -> Result<Response, UiError> {
-    let start = sso_flow::start(&state, &headers, &client, &id, safe_next(q.next.as_deref()));
+    let next = return_to::destination(&state.config, q.rd.as_deref(), q.next.as_deref());
+    let start = sso_flow::start(&state, &headers, &client, &id, next);
     Ok(
         match signin::start_login(&sso_flow::context(&state), &id, start).await? {
             Ok(url) => Redirect::to(&url).into_response(),

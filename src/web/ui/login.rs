@@ -17,6 +17,7 @@ use crate::state::AppState;
 use crate::web::client::Client;
 use crate::web::error::UiError;
 use crate::web::identity::{MaybeUser, safe_next};
+use crate::web::return_to;
 use crate::web::session;
 
 #[derive(Template, WebTemplate)]
@@ -25,6 +26,8 @@ pub struct LoginPage {
     layout: Layout,
     username: String,
     next: String,
+    /// The app to go back to after sign-in (`rd`, already checked), or empty.
+    rd: String,
     error: Option<String>,
     notice: Option<&'static str>,
     cookie_warning: Option<String>,
@@ -81,6 +84,8 @@ async fn modes(state: &AppState) -> Result<Modes, UiError> {
 #[derive(Debug, Deserialize)]
 pub struct LoginQuery {
     next: Option<String>,
+    /// The absolute URL of the app that sent the browser here (forward-auth).
+    rd: Option<String>,
     notice: Option<String>,
     sso_error: Option<String>,
 }
@@ -105,8 +110,15 @@ pub async fn page(
     Query(q): Query<LoginQuery>,
 ) -> Result<Response, UiError> {
     let next = safe_next(q.next.as_deref());
-    if user.is_some() {
-        return Ok(Redirect::to(&next).into_response());
+    let rd = return_to::allowed_rd(&state.config, q.rd.as_deref());
+    if let Some(me) = &user {
+        if rd.is_some()
+            && state.config.session.cookie_domain.is_some()
+            && me.auth_method == crate::web::identity::AuthMethod::Session
+        {
+            session::reissue(&session);
+        }
+        return Ok(Redirect::to(rd.as_deref().unwrap_or(&next)).into_response());
     }
     let m = modes(&state).await?;
     let sso_error = q
@@ -122,6 +134,7 @@ pub async fn page(
             layout: Layout::new("Sign in", &state, &session, None).await?,
             username: String::new(),
             next,
+            rd: rd.unwrap_or_default(),
             error: None,
             notice: notice(q.notice.as_deref()),
             cookie_warning: cookie_warning(&state.config, &headers),
@@ -144,6 +157,8 @@ pub struct LoginForm {
     password: String,
     #[serde(default)]
     next: String,
+    #[serde(default)]
+    rd: String,
 }
 
 pub async fn submit(
@@ -154,6 +169,7 @@ pub async fn submit(
     Form(form): Form<LoginForm>,
 ) -> Result<Response, UiError> {
     let next = safe_next(Some(&form.next));
+    let rd = return_to::allowed_rd(&state.config, Some(&form.rd));
     let result = if form.username.trim().is_empty() || form.password.is_empty() {
         Err(ServiceError::Validation(FieldErrors::single(
             "username", FILL_IN,
@@ -175,12 +191,13 @@ pub async fn submit(
     match result {
         Ok(user) => {
             session::sign_in(&session, &user, &state.config).await?;
-            Ok(Redirect::to(&next).into_response())
+            Ok(Redirect::to(rd.as_deref().unwrap_or(&next)).into_response())
         }
         Err(e) => {
             let again = Again {
                 username: form.username,
                 next,
+                rd: rd.unwrap_or_default(),
                 cookie_warning: cookie_warning(&state.config, &headers),
             };
             failed(&state, &session, again, e).await
@@ -194,6 +211,7 @@ const FILL_IN: &str = "Enter your username (or email) and your password.";
 struct Again {
     username: String,
     next: String,
+    rd: String,
     cookie_warning: Option<String>,
 }
 
@@ -220,6 +238,7 @@ async fn failed(
         layout: Layout::new("Sign in", state, session, None).await?,
         username: again.username,
         next: again.next,
+        rd: again.rd,
         error: Some(message),
         notice: None,
         cookie_warning: again.cookie_warning,
@@ -238,7 +257,13 @@ async fn failed(
 }
 
 /// POST only: a link or an image cannot sign anyone out.
-pub async fn logout(session: Session) -> Result<Redirect, UiError> {
+pub async fn logout(
+    State(state): State<AppState>,
+    session: Session,
+) -> Result<impl IntoResponse, UiError> {
     session::sign_out(&session).await?;
-    Ok(Redirect::to("/login?notice=signed_out"))
+    Ok((
+        session::leftover_removal(&state.config),
+        Redirect::to("/login?notice=signed_out"),
+    ))
 }

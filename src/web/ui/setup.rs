@@ -3,7 +3,7 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Form;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -18,6 +18,7 @@ use crate::state::AppState;
 use crate::web::client::Client;
 use crate::web::error::{UiError, with_retry_after};
 use crate::web::identity::{CurrentUser, MaybeUser};
+use crate::web::return_to;
 use crate::web::session;
 
 #[derive(Template, WebTemplate)]
@@ -30,6 +31,8 @@ pub struct SetupPage {
     username: String,
     email: String,
     errors: FieldErrors,
+    /// The app to go back to once the admin exists (`rd`, already checked), or empty.
+    rd: String,
     /// Providers from the environment: the first identity to sign in becomes the admin.
     sso_providers: Vec<String>,
 }
@@ -48,6 +51,7 @@ impl SetupPage {
             username: String::new(),
             email: String::new(),
             errors: FieldErrors::new(),
+            rd: String::new(),
             sso_providers: if state.config.sso.disable_override {
                 Vec::new()
             } else {
@@ -63,12 +67,22 @@ impl SetupPage {
     }
 }
 
+#[derive(Deserialize)]
+pub struct SetupQuery {
+    /// The app whose forward-auth sent the browser to the sign-in page before any admin
+    /// existed (see `web::return_to`).
+    rd: Option<String>,
+}
+
 pub async fn page(
     State(state): State<AppState>,
     MaybeUser(user): MaybeUser,
     session: Session,
+    Query(q): Query<SetupQuery>,
 ) -> Result<SetupPage, UiError> {
-    SetupPage::new(&state, &session, user.as_ref(), !state.setup.is_done()).await
+    let mut page = SetupPage::new(&state, &session, user.as_ref(), !state.setup.is_done()).await?;
+    page.rd = return_to::allowed_rd(&state.config, q.rd.as_deref()).unwrap_or_default();
+    Ok(page)
 }
 
 #[derive(Deserialize)]
@@ -83,6 +97,8 @@ pub struct SetupForm {
     password: String,
     #[serde(default)]
     password_confirm: String,
+    #[serde(default)]
+    rd: String,
 }
 
 pub async fn submit(
@@ -118,7 +134,8 @@ pub async fn submit(
         Ok(user) => {
             tracing::info!(username = %user.username, "first admin created by the setup wizard");
             session::sign_in(&session, &user, &state.config).await?;
-            Ok(Redirect::to("/").into_response())
+            let to = return_to::destination(&state.config, Some(&form.rd), None);
+            Ok(Redirect::to(&to).into_response())
         }
         Err(e) => again(&state, &session, current.as_ref(), form, e).await,
     }
@@ -148,6 +165,7 @@ async fn again(
     page.setup_code = form.setup_code;
     page.username = form.username;
     page.email = form.email;
+    page.rd = return_to::allowed_rd(&state.config, Some(&form.rd)).unwrap_or_default();
     page.errors = errors;
     let response = (status, page).into_response();
     Ok(match e {

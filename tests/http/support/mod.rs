@@ -2,10 +2,14 @@
 //! a fresh PostgreSQL database, and helpers to talk to it like a browser or a script.
 
 pub mod browser;
+pub mod caddy;
+pub mod echo;
 pub mod idp;
 pub mod logs;
+pub mod named;
 pub mod nginx;
 pub mod pg;
+pub mod snippet;
 
 use std::net::SocketAddr;
 
@@ -19,6 +23,16 @@ use tokio::sync::oneshot;
 
 pub const ADMIN: &str = "admin";
 pub const ADMIN_PASSWORD: &str = "correct horse battery";
+
+/// A TCP port free on 127.0.0.1 right now (for a server whose address must be known before
+/// it starts, such as one named in another's configuration).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
 
 /// Which database a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

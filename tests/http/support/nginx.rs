@@ -18,6 +18,26 @@ impl Nginx {
     /// `location /` (after `proxy_pass`). `None` when nginx is not installed and not required
     /// (`HALLPASS_REQUIRE_POSTGRES` / `CI`, as for the other real parts).
     pub fn start(upstream: SocketAddr, location_extra: &str) -> Option<Nginx> {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let server = format!(
+            "server {{\n\
+               listen 127.0.0.1:{port};\n\
+               location / {{\n\
+                 proxy_pass http://{upstream};\n\
+                 {location_extra}\n\
+               }}\n\
+             }}\n"
+        );
+        Self::start_servers(&server, port)
+    }
+
+    /// nginx with whole `server` blocks of the test's (a forward-auth setup needs locations
+    /// of its own), once `port` — one the blocks listen on — accepts connections.
+    pub fn start_servers(servers: &str, port: u16) -> Option<Nginx> {
         if !std::path::Path::new(BIN).exists() {
             assert!(
                 !super::pg::required(),
@@ -33,11 +53,6 @@ impl Nginx {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
         }
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
         let d = dir.path().display();
         let conf = format!(
             "worker_processes 1;\n\
@@ -52,13 +67,7 @@ impl Nginx {
                fastcgi_temp_path {d}/fastcgi;\n\
                uwsgi_temp_path {d}/uwsgi;\n\
                scgi_temp_path {d}/scgi;\n\
-               server {{\n\
-                 listen 127.0.0.1:{port};\n\
-                 location / {{\n\
-                   proxy_pass http://{upstream};\n\
-                   {location_extra}\n\
-                 }}\n\
-               }}\n\
+               {servers}\n\
              }}\n"
         );
         let path = dir.path().join("nginx.conf");
