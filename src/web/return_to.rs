@@ -2,19 +2,28 @@
 //! URL checked by [`crate::domain::return_to`]) or to a page of Hallpass (`next`, a same-site
 //! path). Shared by the password form, single sign-on and the setup wizard.
 
-use crate::config::Config;
 use crate::domain::return_to::{self, Allowed};
+use crate::state::AppState;
 use crate::web::identity::safe_next;
 
 /// `rd` as the URL to send the browser to, when its host is one of ours; `None` otherwise
 /// (ignored, never an error: a stale or forged link still leads to a sign-in).
-pub fn allowed_rd(config: &Config, rd: Option<&str>) -> Option<String> {
+pub async fn allowed_rd(state: &AppState, rd: Option<&str>) -> Option<String> {
     let rd = rd.filter(|r| !r.is_empty())?;
+    let config = &state.config;
+    // The apps' hosts as the rules in force say (cached; a failed read allows none of them).
+    let apps = match state.authz.table(&state.db).await {
+        Ok(table) => Some(table),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the app rules for a sign-in return address");
+            None
+        }
+    };
+    let is_app_host = |host: &str| apps.as_ref().is_some_and(|t| t.knows_host(host));
     let allowed = Allowed {
         public_host: config.server.public_url.as_ref().map(|u| u.host()),
         cookie_domain: config.session.cookie_domain.as_ref().map(|d| d.as_str()),
-        // lead wires apps here: "is this host one of an app's host patterns?"
-        is_app_host: &|_| false,
+        is_app_host: &is_app_host,
     };
     let url = return_to::parse(rd, &allowed);
     if url.is_none() {
@@ -24,6 +33,8 @@ pub fn allowed_rd(config: &Config, rd: Option<&str>) -> Option<String> {
 }
 
 /// The destination after a sign-in: `rd` when allowed, else the same-site `next`, else `/`.
-pub fn destination(config: &Config, rd: Option<&str>, next: Option<&str>) -> String {
-    allowed_rd(config, rd).unwrap_or_else(|| safe_next(next))
+pub async fn destination(state: &AppState, rd: Option<&str>, next: Option<&str>) -> String {
+    allowed_rd(state, rd)
+        .await
+        .unwrap_or_else(|| safe_next(next))
 }

@@ -721,3 +721,67 @@ async fn viewers_only_read_read_only_apps(db: Db) {
             .contains("Viewers may open this app but not change")
     );
 }
+
+both_databases!(rd_may_point_at_a_configured_apps_host);
+
+/// `rd` to an app's host is honoured even outside the public host and any cookie domain
+/// (point 4: "one of the configured apps' hosts"), and only while that app exists.
+async fn rd_may_point_at_a_configured_apps_host(db: Db) {
+    let Some(app) = start(db, |_| {}).await else {
+        return;
+    };
+    let media = add_app(&app, "Media", &["media.home.arpa"], &[], Access::SignedIn).await;
+    add_app(&app, "Lab", &["*.lab.test"], &[], Access::SignedIn).await;
+    let sign_in_to = |rd: &'static str| {
+        let app = &app;
+        async move {
+            let c = app.client();
+            let token = app.csrf(&c, "/login").await;
+            let r = c
+                .post(app.url("/login"))
+                .form(&[
+                    ("csrf_token", token.as_str()),
+                    ("username", ADMIN),
+                    ("password", crate::support::ADMIN_PASSWORD),
+                    ("next", "/"),
+                    ("rd", rd),
+                ])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 303, "{rd}");
+            header(&r, "location").unwrap()
+        }
+    };
+    assert_eq!(
+        sign_in_to("https://media.home.arpa/films?x=1").await,
+        "https://media.home.arpa/films?x=1"
+    );
+    assert_eq!(
+        sign_in_to("https://nas.lab.test/").await,
+        "https://nas.lab.test/"
+    );
+    assert_eq!(
+        sign_in_to("https://lab.test/").await,
+        "/",
+        "a wildcard is not its own domain"
+    );
+    assert_eq!(
+        sign_in_to("https://media.home.arpa.evil.example/").await,
+        "/"
+    );
+    assert_eq!(sign_in_to("https://other.home.arpa/").await, "/");
+    app.state
+        .db
+        .run(move |c| {
+            hallpass::db::apps::delete(c, media)?;
+            hallpass::db::settings::bump_rules_version(c)
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        sign_in_to("https://media.home.arpa/films").await,
+        "/",
+        "the app is gone"
+    );
+}

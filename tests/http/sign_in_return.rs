@@ -230,6 +230,7 @@ async fn rd_survives_single_sign_on(db: Db) {
                 policy: Policy::Auto,
                 enabled: true,
                 source: Source::Env,
+                groups_claim: None,
             });
         },
         true,

@@ -99,7 +99,7 @@ pub async fn login(
         auth_method: AuthMethod::Session,
     };
     let mut answer = Me::new(&me, Some(token));
-    answer.redirect_to = crate::web::return_to::allowed_rd(&state.config, body.rd.as_deref());
+    answer.redirect_to = crate::web::return_to::allowed_rd(&state, body.rd.as_deref()).await;
     Ok(Json(answer))
 }
 

@@ -37,7 +37,7 @@ pub async fn login(
     Path(id): Path<String>,
     Query(q): Query<LoginQuery>,
 ) -> Result<Response, UiError> {
-    let next = return_to::destination(&state.config, q.rd.as_deref(), q.next.as_deref());
+    let next = return_to::destination(&state, q.rd.as_deref(), q.next.as_deref()).await;
     let start = sso_flow::start(&state, &headers, &client, &id, next);
     Ok(
         match signin::start_login(&sso_flow::context(&state), &id, start).await? {

@@ -110,7 +110,7 @@ pub async fn page(
     Query(q): Query<LoginQuery>,
 ) -> Result<Response, UiError> {
     let next = safe_next(q.next.as_deref());
-    let rd = return_to::allowed_rd(&state.config, q.rd.as_deref());
+    let rd = return_to::allowed_rd(&state, q.rd.as_deref()).await;
     if let Some(me) = &user {
         if rd.is_some()
             && state.config.session.cookie_domain.is_some()
@@ -169,7 +169,7 @@ pub async fn submit(
     Form(form): Form<LoginForm>,
 ) -> Result<Response, UiError> {
     let next = safe_next(Some(&form.next));
-    let rd = return_to::allowed_rd(&state.config, Some(&form.rd));
+    let rd = return_to::allowed_rd(&state, Some(&form.rd)).await;
     let result = if form.username.trim().is_empty() || form.password.is_empty() {
         Err(ServiceError::Validation(FieldErrors::single(
             "username", FILL_IN,

@@ -81,7 +81,9 @@ pub async fn page(
     Query(q): Query<SetupQuery>,
 ) -> Result<SetupPage, UiError> {
     let mut page = SetupPage::new(&state, &session, user.as_ref(), !state.setup.is_done()).await?;
-    page.rd = return_to::allowed_rd(&state.config, q.rd.as_deref()).unwrap_or_default();
+    page.rd = return_to::allowed_rd(&state, q.rd.as_deref())
+        .await
+        .unwrap_or_default();
     Ok(page)
 }
 
@@ -134,7 +136,7 @@ pub async fn submit(
         Ok(user) => {
             tracing::info!(username = %user.username, "first admin created by the setup wizard");
             session::sign_in(&session, &user, &state.config).await?;
-            let to = return_to::destination(&state.config, Some(&form.rd), None);
+            let to = return_to::destination(&state, Some(&form.rd), None).await;
             Ok(Redirect::to(&to).into_response())
         }
         Err(e) => again(&state, &session, current.as_ref(), form, e).await,
@@ -165,7 +167,9 @@ async fn again(
     page.setup_code = form.setup_code;
     page.username = form.username;
     page.email = form.email;
-    page.rd = return_to::allowed_rd(&state.config, Some(&form.rd)).unwrap_or_default();
+    page.rd = return_to::allowed_rd(state, Some(&form.rd))
+        .await
+        .unwrap_or_default();
     page.errors = errors;
     let response = (status, page).into_response();
     Ok(match e {
