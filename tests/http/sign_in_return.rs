@@ -226,7 +226,6 @@ async fn rd_survives_single_sign_on(db: Db) {
                 subject_claim: "sub".into(),
                 username_claim: "preferred_username".into(),
                 email_claim: "email".into(),
-                groups_claim: None,
                 policy: Policy::Auto,
                 enabled: true,
                 source: Source::Env,
