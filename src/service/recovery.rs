@@ -147,6 +147,12 @@ pub struct Wiped {
 pub async fn wipe_sso(db: &DbPool, actor: Actor) -> Result<Wiped, ServiceError> {
     db.run(move |conn| {
         db::write_tx(conn, |conn| {
+            // The memberships their groups claims made go with them: nothing would
+            // refresh them any more.
+            let mut memberships = 0;
+            for p in oidc_providers::list(conn)? {
+                memberships += crate::service::groups::drop_claimed(conn, &p.id)?;
+            }
             let providers = oidc_providers::delete_all(conn)?;
             // Forward-auth links (`proxy`) are not single sign-on: configured in
             // `auth.proxy`, they stay.
@@ -168,7 +174,8 @@ pub async fn wipe_sso(db: &DbPool, actor: Actor) -> Result<Wiped, ServiceError> 
             let onoff = |b: bool| if b { "on" } else { "off" };
             let detail = format!(
                 "{providers} stored providers and {identities} SSO identities removed; \
-                 sso_login {} -> off, local_login {} -> on; sessions of {accounts} accounts ended",
+                 sso_login {} -> off, local_login {} -> on; sessions of {accounts} accounts ended; \
+                 {memberships} group memberships from their groups claims removed",
                 before.sso_enabled.map_or("unset", onoff),
                 onoff(before.local_login_enabled),
             );

@@ -16,6 +16,7 @@ both_databases!(
     a_provider_without_a_groups_claim_leaves_groups_alone,
     the_provider_form_sets_the_groups_claim_and_clearing_it_ends_its_memberships,
     a_proxy_groups_header_fills_existing_groups_at_each_request,
+    wiping_sso_ends_the_memberships_of_stored_providers,
 );
 
 const CLIENT_ID: &str = "hallpass";
@@ -467,4 +468,64 @@ async fn a_proxy_groups_header_fills_existing_groups_at_each_request(db: Db) {
     // No groups header at all: the administrator's membership is untouched.
     assert_eq!(as_proxied(&app, &[("Remote-User", "bob")]).await, 200);
     assert_eq!(memberships(&app, id).await, pairs(&[("Media", "admin")]));
+}
+
+async fn wiping_sso_ends_the_memberships_of_stored_providers(db: Db) {
+    let Some(app) = TestApp::with_admin(db).await else {
+        return;
+    };
+    app.state
+        .db
+        .run(|c| {
+            hallpass::db::oidc_providers::insert(
+                c,
+                &hallpass::db::oidc_providers::StoredProvider {
+                    id: "home".into(),
+                    label: "Home".into(),
+                    issuer: "https://id.example.com".into(),
+                    client_id: "hallpass".into(),
+                    client_secret: None,
+                    scopes: "openid groups".into(),
+                    subject_claim: "sub".into(),
+                    username_claim: "preferred_username".into(),
+                    email_claim: "email".into(),
+                    policy: "link".into(),
+                    groups_claim: Some("groups".into()),
+                    enabled: true,
+                    previous: None,
+                },
+            )
+        })
+        .await
+        .unwrap();
+    let bob = crate::groups::account(&app, "bob", "user").await;
+    for (name, source) in [("Family", "home"), ("Media", "proxy"), ("Ops", "admin")] {
+        let id = group(&app, name).await;
+        crate::support::sql(
+            &app,
+            format!(
+                "INSERT INTO group_members (group_id, user_id, source, created_at) VALUES ({id}, {bob}, '{source}', 0)"
+            ),
+        )
+        .await;
+    }
+    let v = rules_version(&app).await;
+    hallpass::service::recovery::wipe_sso(&app.state.db, hallpass::service::Actor::system("cli"))
+        .await
+        .unwrap();
+    assert_eq!(
+        memberships(&app, bob).await,
+        pairs(&[("Media", "proxy"), ("Ops", "admin")])
+    );
+    assert!(rules_version(&app).await > v);
+    let wiped = audit_events(&app, "sso.wipe").await;
+    assert!(
+        wiped[0]
+            .detail
+            .as_deref()
+            .unwrap()
+            .ends_with("1 group memberships from their groups claims removed"),
+        "{:?}",
+        wiped[0].detail
+    );
 }
