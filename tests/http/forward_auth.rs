@@ -202,6 +202,17 @@ async fn anonymous_visitors_are_sent_to_sign_in_with_the_original_url(db: Db) {
         assert_eq!(r.status(), 401, "{method}");
         assert_eq!(header(&r, "location").as_deref(), Some(login.as_str()));
     }
+    // A script behind nginx: 401 without Location, so the error_page leaves it a 401.
+    let r = c
+        .get(app.url("/api/authz/auth-request"))
+        .header("Accept", "application/json")
+        .header("X-Original-Method", "GET")
+        .header("X-Original-URL", "https://wiki.example.com/api/items")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(header(&r, "location"), None);
     // The endpoint itself answers any method like GET.
     let r = c
         .post(app.url("/api/authz/forward-auth"))
@@ -253,7 +264,15 @@ async fn allowed_callers_get_their_identity_headers(db: Db) {
     add_app(&app, "Status", &["status.example.com"], &[], Access::Public).await;
     let r = fa(&app, &app.client(), "GET", "status.example.com", "/").await;
     assert_eq!(r.status(), 200);
-    assert_eq!(header(&r, "remote-user"), None);
+    // All four, empty: an absent one would reach the app as Caddy's placeholder text.
+    for name in [
+        "remote-user",
+        "remote-name",
+        "remote-email",
+        "remote-groups",
+    ] {
+        assert_eq!(header(&r, name).as_deref(), Some(""), "{name}");
+    }
 }
 
 async fn refusals_name_who_and_why(db: Db) {

@@ -30,29 +30,34 @@ pub fn decided(
     }
 }
 
+/// 200 with the four `Remote-*` headers, empty when nobody is signed in (a public app):
+/// a header missing from the answer makes Caddy 2.6's `copy_headers` pass its literal
+/// placeholder to the app, and an empty one is dropped by nginx's `proxy_set_header`.
 fn allowed(person: Option<&Person>) -> Response {
     let mut response = (StatusCode::OK, [NO_STORE]).into_response();
-    let Some(p) = person else {
-        return response;
+    let (user, name, email, groups) = match person {
+        Some(p) => (
+            p.user.username.as_str(),
+            p.user.display_name.as_deref().unwrap_or(&p.user.username),
+            p.user.email.as_deref().unwrap_or_default(),
+            p.groups
+                .iter()
+                .map(|g| g.1.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+        None => ("", "", "", String::new()),
     };
-    let user = &p.user;
-    let groups = p
-        .groups
-        .iter()
-        .map(|g| g.1.as_str())
-        .collect::<Vec<_>>()
-        .join(",");
-    let name = user.display_name.as_deref().unwrap_or(&user.username);
     let h = response.headers_mut();
     for (key, value) in [
-        ("remote-user", Some(user.username.as_str())),
-        ("remote-name", Some(name)),
-        ("remote-email", user.email.as_deref()),
-        ("remote-groups", Some(groups.as_str())),
+        ("remote-user", user),
+        ("remote-name", name),
+        ("remote-email", email),
+        ("remote-groups", groups.as_str()),
     ] {
         // Stored names never hold control characters; UTF-8 passes as header bytes, as
         // Authelia sends it.
-        if let Some(v) = value.and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok()) {
+        if let Ok(v) = HeaderValue::from_bytes(value.as_bytes()) {
             h.insert(HeaderName::from_static(key), v);
         }
     }
@@ -74,8 +79,13 @@ fn sign_in(config: &Config, style: Style, headers: &HeaderMap, original: &Origin
         return (StatusCode::UNAUTHORIZED, [NO_STORE]).into_response();
     };
     let browser = is_browser(headers);
+    let body = format!("Sign in at {login}");
     let status = match style {
-        // nginx cannot pass a redirect through `auth_request`: its `error_page` sends it.
+        // nginx cannot pass a redirect through `auth_request`: its `error_page` sends the
+        // browser to `Location`; a script's 401 comes without one, so it stays a 401.
+        Style::AuthRequest if !browser => {
+            return (StatusCode::UNAUTHORIZED, [NO_STORE], body).into_response();
+        }
         Style::AuthRequest => StatusCode::UNAUTHORIZED,
         Style::ForwardAuth if !browser => StatusCode::UNAUTHORIZED,
         Style::ForwardAuth if matches!(original.method.as_str(), "GET" | "HEAD") => {
@@ -83,7 +93,6 @@ fn sign_in(config: &Config, style: Style, headers: &HeaderMap, original: &Origin
         }
         Style::ForwardAuth => StatusCode::SEE_OTHER,
     };
-    let body = format!("Sign in at {login}");
     (status, [NO_STORE, (header::LOCATION, location)], body).into_response()
 }
 
