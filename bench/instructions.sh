@@ -22,7 +22,7 @@ case $TARGET in
     healthz) URL_PATH=/healthz; EXTRA=() ;;
     fa) URL_PATH=/api/authz/forward-auth
         EXTRA=(-H 'Accept: text/html' -H 'X-Forwarded-Method: GET' -H 'X-Forwarded-Proto: https'
-            -H 'X-Forwarded-Host: app042.bench.test' -H 'X-Forwarded-Uri: /dashboard') ;;
+            -H 'X-Forwarded-Host: app42.bench.test' -H 'X-Forwarded-Uri: /dashboard') ;;
     *) echo "TARGET is me, fa or healthz" >&2; exit 1 ;;
 esac
 for i in $(seq -w 0 99); do

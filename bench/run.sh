@@ -141,7 +141,7 @@ APPS=100
         printf '[[apps]]\nname = "App %s"\nhosts = ["app%s.bench.test"]\naccess = "signed_in"\n\n' "$i" "$i"
     done
 } >"$TMP/hallpass.toml"
-FA_HOST=app042.bench.test
+FA_HOST=app42.bench.test
 
 log "starting $BIN serve on $BASE (database in $TMP)"
 # Run from the scratch dir so no stray config file or ./data in the repo is
