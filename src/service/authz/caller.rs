@@ -11,6 +11,7 @@ use tower_sessions::SessionStore;
 use tower_sessions::session::Id;
 
 use super::{Authz, Ctx};
+use crate::db::changes::Stamp;
 use crate::domain::{Status, User};
 use crate::env_auth::BREAK_GLASS_ID;
 use crate::service::sessions::{self, EXPIRES_KEY, SignedIn, unix_ms};
@@ -61,7 +62,7 @@ pub(super) struct Cache {
 
 #[derive(Debug, Clone)]
 struct Entry {
-    stamp: i64,
+    stamp: Stamp,
     signed: SignedIn,
     person: Person,
 }
@@ -71,7 +72,7 @@ struct Entry {
 const CACHE_MAX: usize = 10_000;
 
 impl Cache {
-    fn get(&self, cookie: &str, stamp: i64) -> Option<Entry> {
+    fn get(&self, cookie: &str, stamp: Stamp) -> Option<Entry> {
         let entries = self.entries.lock().ok()?;
         entries.get(cookie).filter(|e| e.stamp == stamp).cloned()
     }
@@ -93,7 +94,7 @@ impl Authz {
         &self,
         ctx: &Ctx<'_>,
         credentials: Credentials<'_>,
-        stamp: Option<i64>,
+        stamp: Option<Stamp>,
         ip: IpAddr,
     ) -> Result<Caller, ServiceError> {
         if let Some(dev) = ctx.dev_admin
@@ -126,7 +127,7 @@ impl Authz {
         &self,
         ctx: &Ctx<'_>,
         cookie: &str,
-        stamp: Option<i64>,
+        stamp: Option<Stamp>,
     ) -> Result<Caller, ServiceError> {
         let now = unix_ms(time::OffsetDateTime::now_utc());
         if let Some(stamp) = stamp

@@ -21,7 +21,7 @@ pub use check::{Checked, Ctx};
 
 use std::sync::{Arc, RwLock};
 
-use crate::db::changes::ChangeProbe;
+use crate::db::changes::{ChangeProbe, Stamp};
 use crate::db::{self, DbPool};
 use crate::domain::apps::{AppTable, DefaultPolicy};
 
@@ -43,7 +43,7 @@ pub struct Authz {
 struct Loaded {
     rules_version: i64,
     /// The change stamp the table was last known current at (SQLite).
-    stamp: Option<i64>,
+    stamp: Option<Stamp>,
     table: Arc<AppTable>,
 }
 
@@ -59,7 +59,7 @@ impl Authz {
     }
 
     /// The database's change stamp now (`None`: unknown, read everything).
-    fn stamp(&self) -> Option<i64> {
+    fn stamp(&self) -> Option<Stamp> {
         self.probe.as_ref().and_then(ChangeProbe::stamp)
     }
 
@@ -72,7 +72,7 @@ impl Authz {
     async fn table_at(
         &self,
         db: &DbPool,
-        stamp: Option<i64>,
+        stamp: Option<Stamp>,
     ) -> Result<Arc<AppTable>, ServiceError> {
         if stamp.is_some()
             && let Some(table) = self.cached(|l| l.stamp == stamp)
@@ -101,7 +101,7 @@ impl Authz {
             .map(|l| l.table.clone())
     }
 
-    fn remember(&self, rules_version: i64, stamp: Option<i64>, table: Arc<AppTable>) {
+    fn remember(&self, rules_version: i64, stamp: Option<Stamp>, table: Arc<AppTable>) {
         if let Ok(mut slot) = self.loaded.write() {
             *slot = Some(Loaded {
                 rules_version,

@@ -4,7 +4,15 @@
 
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderName};
+
+// Names as constants: a `&str` name is parsed and checked again on every lookup.
+const FORWARDED_METHOD: HeaderName = HeaderName::from_static("x-forwarded-method");
+const FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const FORWARDED_URI: HeaderName = HeaderName::from_static("x-forwarded-uri");
+const ORIGINAL_METHOD: HeaderName = HeaderName::from_static("x-original-method");
+const ORIGINAL_URL: HeaderName = HeaderName::from_static("x-original-url");
 
 /// Which header style an endpoint reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,10 +39,10 @@ pub type Problem = String;
 pub fn read(style: Style, headers: &HeaderMap) -> Result<Original, Problem> {
     let (method, url) = match style {
         Style::ForwardAuth => {
-            let method = header(headers, "x-forwarded-method")?;
-            let proto = first(header(headers, "x-forwarded-proto")?).to_ascii_lowercase();
-            let host = first(header(headers, "x-forwarded-host")?);
-            let uri = header(headers, "x-forwarded-uri")?;
+            let method = header(headers, &FORWARDED_METHOD)?;
+            let proto = first(header(headers, &FORWARDED_PROTO)?).to_ascii_lowercase();
+            let host = first(header(headers, &FORWARDED_HOST)?);
+            let uri = header(headers, &FORWARDED_URI)?;
             if !matches!(proto.as_str(), "http" | "https") {
                 return Err(format!(
                     "X-Forwarded-Proto is {proto:?}; expected http or https"
@@ -49,8 +57,8 @@ pub fn read(style: Style, headers: &HeaderMap) -> Result<Original, Problem> {
             (method, url)
         }
         Style::AuthRequest => {
-            let method = header(headers, "x-original-method")?;
-            let raw = header(headers, "x-original-url")?;
+            let method = header(headers, &ORIGINAL_METHOD)?;
+            let raw = header(headers, &ORIGINAL_URL)?;
             let url = url::Url::parse(raw)
                 .map_err(|e| format!("X-Original-URL {raw:?} is not an absolute URL ({e})"))?;
             if !matches!(url.scheme(), "http" | "https") {
@@ -75,7 +83,7 @@ pub fn read(style: Style, headers: &HeaderMap) -> Result<Original, Problem> {
     })
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: &'static str) -> Result<&'a str, Problem> {
+fn header<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Result<&'a str, Problem> {
     let value = headers
         .get(name)
         .ok_or_else(|| format!("missing header {}", display_name(name)))?;
@@ -94,15 +102,15 @@ fn first(value: &str) -> &str {
     value.split(',').next().unwrap_or(value).trim()
 }
 
-fn display_name(name: &'static str) -> &'static str {
-    match name {
+fn display_name(name: &HeaderName) -> &'static str {
+    match name.as_str() {
         "x-forwarded-method" => "X-Forwarded-Method",
         "x-forwarded-proto" => "X-Forwarded-Proto",
         "x-forwarded-host" => "X-Forwarded-Host",
         "x-forwarded-uri" => "X-Forwarded-Uri",
         "x-original-method" => "X-Original-Method",
         "x-original-url" => "X-Original-URL",
-        other => other,
+        _ => "a forwarding header",
     }
 }
 
