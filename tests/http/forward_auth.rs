@@ -804,3 +804,51 @@ async fn rd_may_point_at_a_configured_apps_host(db: Db) {
         "the app is gone"
     );
 }
+
+both_databases!(x_forwarded_for_counts_only_from_trusted_proxies);
+
+/// Bad keys are counted per client address; `X-Forwarded-For` names that client only when
+/// the peer is in `server.trusted_proxies`, otherwise the peer itself is the client.
+async fn x_forwarded_for_counts_only_from_trusted_proxies(db: Db) {
+    for trusted in [false, true] {
+        let Some(app) = start(db, |c| {
+            c.auth.rate_limit.max_failures_per_ip = 3;
+            if trusted {
+                c.server.trusted_proxies = "127.0.0.1".parse().unwrap();
+            }
+        })
+        .await
+        else {
+            return;
+        };
+        add_app(&app, "Wiki", &["wiki.example.com"], &[], Access::SignedIn).await;
+        let bad = format!("hp_{}", "y".repeat(43));
+        let mut statuses = Vec::new();
+        for i in 0..6 {
+            let r = Client::new()
+                .get(app.url("/api/authz/forward-auth"))
+                .header("Authorization", format!("Bearer {bad}"))
+                .header("X-Forwarded-For", format!("10.0.0.{i}"))
+                .header("X-Forwarded-Method", "GET")
+                .header("X-Forwarded-Proto", "https")
+                .header("X-Forwarded-Host", "wiki.example.com")
+                .header("X-Forwarded-Uri", "/")
+                .send()
+                .await
+                .unwrap();
+            statuses.push(r.status().as_u16());
+        }
+        if trusted {
+            assert!(
+                statuses.iter().all(|s| *s == 401),
+                "six clients, one bad key each: {statuses:?}"
+            );
+        } else {
+            assert_eq!(
+                statuses.last(),
+                Some(&429),
+                "one untrusted peer whatever it claims: {statuses:?}"
+            );
+        }
+    }
+}
