@@ -90,12 +90,27 @@ fn describe_access(access: &Access) -> String {
             roles,
             groups,
             users,
-        } => format!(
-            "restricted to {} role(s), {} group(s), {} user(s)",
-            roles.len(),
-            groups.len(),
-            users.len()
-        ),
+        } => {
+            let count = |n: usize, one: &str, many: &str| match n {
+                0 => None,
+                1 => Some(format!("1 {one}")),
+                n => Some(format!("{n} {many}")),
+            };
+            let roles = (!roles.is_empty()).then(|| {
+                let names = roles.iter().map(|r| r.as_str()).collect::<Vec<_>>();
+                let word = if names.len() == 1 { "role" } else { "roles" };
+                format!("{word} {}", names.join(", "))
+            });
+            let parts: Vec<String> = [
+                roles,
+                count(groups.len(), "group", "groups"),
+                count(users.len(), "person by name", "people by name"),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            format!("open to {}", parts.join(" or "))
+        }
     }
 }
 

@@ -164,6 +164,11 @@ fn the_decision_follows_the_rule() {
         v.explain(DefaultPolicy::SignedIn)
             .contains("default_policy")
     );
+    let team = table.decide(get("team.example.com", "/"), Some(other));
+    assert_eq!(
+        team.explain(DefaultPolicy::Deny),
+        "denied: not listed by role, group or name — app “app3” (open to role admin or 1 group or 1 person by name)"
+    );
 }
 
 #[test]
