@@ -1,5 +1,7 @@
 //! Queries on `users`.
 
+use std::collections::HashMap;
+
 use diesel::prelude::*;
 
 use super::schema::users;
@@ -429,4 +431,25 @@ pub fn name_reserved(conn: &mut Conn, username_key: &str) -> Result<bool, DbErro
         username_key == crate::env_auth::BREAK_GLASS_USERNAME
             && super::settings::break_glass(conn)?,
     )
+}
+
+/// Ids of the accounts (not deleted) whose lower-cased usernames are in `keys`, by key.
+pub fn ids_by_key(conn: &mut Conn, keys: &[String]) -> Result<HashMap<String, i64>, DbError> {
+    Ok(users::table
+        .filter(users::username_key.eq_any(keys))
+        .filter(users::deleted_at.is_null())
+        .select((users::username_key, users::id))
+        .load::<(String, i64)>(conn)?
+        .into_iter()
+        .collect())
+}
+
+/// Usernames of the accounts `ids`, by id.
+pub fn usernames(conn: &mut Conn, ids: &[i64]) -> Result<HashMap<i64, String>, DbError> {
+    Ok(users::table
+        .filter(users::id.eq_any(ids))
+        .select((users::id, users::username))
+        .load::<(i64, String)>(conn)?
+        .into_iter()
+        .collect())
 }

@@ -97,8 +97,8 @@ fn with_names(conn: &mut Conn, apps: Vec<App>) -> Result<Vec<AppView>, DbError> 
             user_ids.extend_from_slice(users);
         }
     }
-    let group_names = db::apps::group_names(conn, &group_ids)?;
-    let usernames = db::apps::usernames(conn, &user_ids)?;
+    let group_names = db::groups::names(conn, &group_ids)?;
+    let usernames = db::users::usernames(conn, &user_ids)?;
     let named = |ids: &[i64], names: &HashMap<i64, String>| -> Vec<(i64, String)> {
         ids.iter()
             .filter_map(|id| names.get(id).map(|n| (*id, n.clone())))
@@ -312,7 +312,10 @@ fn resolve_groups(
         })
         .collect();
     let keys: Vec<String> = names.iter().map(|n| n.to_lowercase()).collect();
-    let by_key = db::apps::group_ids_by_key(conn, &keys)?;
+    let by_key: HashMap<String, i64> = db::groups::with_keys(conn, &keys)?
+        .into_iter()
+        .map(|(id, key)| (key, id))
+        .collect();
     let mut ids = Vec::new();
     // (shown text, id to check)
     let mut numbered: Vec<(String, i64)> = Vec::new();
@@ -329,7 +332,7 @@ fn resolve_groups(
         GroupRef::Name(_) => None,
     }));
     let wanted: Vec<i64> = numbered.iter().map(|(_, id)| *id).collect();
-    let found = db::apps::group_names(conn, &wanted)?;
+    let found = db::groups::names(conn, &wanted)?;
     for (shown, id) in numbered {
         if found.contains_key(&id) {
             ids.push(id);
@@ -358,7 +361,7 @@ fn resolve_users(
         .filter(|n| !n.is_empty())
         .collect();
     let keys: Vec<String> = names.iter().map(|n| n.to_ascii_lowercase()).collect();
-    let by_key = db::apps::user_ids_by_key(conn, &keys)?;
+    let by_key = db::users::ids_by_key(conn, &keys)?;
     let mut ids = Vec::new();
     let mut unknown = Vec::new();
     for (n, k) in names.iter().zip(&keys) {

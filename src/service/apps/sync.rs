@@ -170,9 +170,9 @@ fn ensure_groups(
     let mut ids = Vec::new();
     for raw in &config.groups {
         let name = GroupName::parse(raw).map_err(Ensure::Name)?;
-        let known = db::apps::group_ids_by_key(conn, &[name.key()]).map_err(Ensure::Db)?;
-        let id = match known.get(&name.key()) {
-            Some(id) => *id,
+        let known = db::groups::with_keys(conn, &[name.key()]).map_err(Ensure::Db)?;
+        let id = match known.first() {
+            Some((id, _)) => *id,
             None => {
                 report.groups_created += 1;
                 tracing::info!(app = %config.name, group = %name.as_str(), "[[apps]]: created the group it names");
@@ -194,7 +194,7 @@ fn known_users(conn: &mut Conn, config: &AppConfig) -> Result<Vec<i64>, db::DbEr
         .map(|u| u.trim().to_ascii_lowercase())
         .filter(|u| !u.is_empty())
         .collect();
-    let found = db::apps::user_ids_by_key(conn, &keys)?;
+    let found = db::users::ids_by_key(conn, &keys)?;
     let mut ids = Vec::new();
     for key in &keys {
         match found.get(key) {
