@@ -248,7 +248,7 @@ async fn from_session(
     let Some(signed_in) = session::signed_in(session).await? else {
         return Ok(None);
     };
-    if session::lifetime_over(&signed_in, &state.config) {
+    if signed_in.lifetime_over(&state.config) {
         session::sign_out(session).await?;
         return Ok(None);
     }

@@ -111,11 +111,6 @@ pub fn leftover_removal(config: &Config) -> Option<AppendHeaders<[(HeaderName, H
     Some(AppendHeaders([(header::SET_COOKIE, value)]))
 }
 
-/// Whether the absolute lifetime of a signed-in session is over.
-pub fn lifetime_over(s: &SignedIn, config: &Config) -> bool {
-    s.lifetime_over(config)
-}
-
 /// Slides the idle expiry forward and returns the expiry the session must keep. Writing
 /// the row on every request would turn each page view into a database write, so it moves
 /// only once a tenth of the idle timeout (at most an hour) has passed.
