@@ -9,8 +9,13 @@
 //! since — one `pread` of the page cache, no lock, no statement. When that file cannot be
 //! read, `PRAGMA data_version` on a connection of its own gives the same answer for a few
 //! thousand instructions more (measured: ~9k per request, most of it preparing the pragma).
-//! PostgreSQL has neither: [`DbPool::change_probe`] gives `None` there and callers read the
-//! database.
+//!
+//! PostgreSQL has neither. There the probe is a listener (`LISTEN`) on a connection of its
+//! own, fed by triggers that `NOTIFY` on every write that can end or narrow access; until
+//! that lands, [`DbPool::changes`] gives `None` there and callers read the database.
+//!
+//! One probe per pool ([`DbPool::changes`]), opened on first use: every cache of the process
+//! shares it (on PostgreSQL, one listening connection per process).
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -29,10 +34,21 @@ pub enum Stamp {
     Shm([u8; 48]),
     /// `PRAGMA data_version`.
     DataVersion(i64),
+    /// PostgreSQL: how many change notifications this process has taken in.
+    Notified(u64),
+}
+
+/// Tells whether anything was committed since a stamp was taken.
+pub struct ChangeProbe {
+    kind: Kind,
+}
+
+enum Kind {
+    Sqlite(SqliteProbe),
 }
 
 /// Reads the stamp of one SQLite database.
-pub struct ChangeProbe {
+struct SqliteProbe {
     shm: Option<File>,
     /// Kept open for the fallback; it also keeps the `-shm` file from being removed.
     conn: Mutex<SqliteConnection>,
@@ -51,8 +67,25 @@ struct DataVersion {
 }
 
 impl ChangeProbe {
-    /// The stamp now; `None` when it cannot be read (treat as changed).
+    /// The stamp now; `None` when it cannot be read (treat as changed: read the database).
     pub fn stamp(&self) -> Option<Stamp> {
+        match &self.kind {
+            Kind::Sqlite(p) => p.stamp(),
+        }
+    }
+
+    /// Opens the probe of `pool`'s database (see [`DbPool::changes`]).
+    fn open(pool: &DbPool) -> Option<ChangeProbe> {
+        let kind = match pool.backend() {
+            super::Backend::Sqlite => Kind::Sqlite(SqliteProbe::open(pool)?),
+            super::Backend::Postgres => return None,
+        };
+        Some(ChangeProbe { kind })
+    }
+}
+
+impl SqliteProbe {
+    fn stamp(&self) -> Option<Stamp> {
         let mut header = [0u8; 48];
         if let Some(shm) = &self.shm
             && shm.read_exact_at(&mut header, 0).is_ok()
@@ -73,11 +106,19 @@ impl ChangeProbe {
 }
 
 impl DbPool {
-    /// The change probe of a SQLite database; `None` on PostgreSQL (or when the extra
-    /// connection cannot be opened: callers then simply read the database every time).
-    pub fn change_probe(&self) -> Option<ChangeProbe> {
-        let path = self.url.sqlite_path()?;
-        let AnyConnection::Sqlite(mut conn) = super::manager::Manager::new(&self.url)
+    /// The change probe of this pool's database, shared by every cache of the process;
+    /// `None` when there is none (callers then simply read the database every time).
+    pub fn changes(&self) -> Option<&ChangeProbe> {
+        self.changes
+            .get_or_init(|| ChangeProbe::open(self))
+            .as_ref()
+    }
+}
+
+impl SqliteProbe {
+    fn open(pool: &DbPool) -> Option<SqliteProbe> {
+        let path = pool.url.sqlite_path()?;
+        let AnyConnection::Sqlite(mut conn) = super::manager::Manager::new(&pool.url)
             .and_then(|m| m.establish())
             .ok()?
         else {
@@ -87,7 +128,7 @@ impl DbPool {
         conn.batch_execute("PRAGMA busy_timeout = 0;").ok()?;
         let mut shm_path = path.into_os_string();
         shm_path.push("-shm");
-        Some(ChangeProbe {
+        Some(SqliteProbe {
             shm: File::open(shm_path).ok(),
             conn: Mutex::new(conn),
         })
@@ -131,7 +172,7 @@ mod tests {
     fn the_wal_index_header_moves_on_every_commit() {
         let dir = tempfile::tempdir().unwrap();
         let pool = pool(dir.path());
-        let probe = pool.change_probe().unwrap();
+        let probe = SqliteProbe::open(&pool).unwrap();
         assert!(probe.shm.is_some(), "the -shm file is read");
         assert!(matches!(probe.stamp(), Some(Stamp::Shm(_))));
         commits_move_the_stamp_and_reads_do_not(&pool, || probe.stamp());
@@ -141,8 +182,8 @@ mod tests {
     fn data_version_is_the_fallback() {
         let dir = tempfile::tempdir().unwrap();
         let pool = pool(dir.path());
-        let probe = pool.change_probe().unwrap();
-        let fallback = ChangeProbe {
+        let probe = SqliteProbe::open(&pool).unwrap();
+        let fallback = SqliteProbe {
             shm: None,
             conn: probe.conn,
         };

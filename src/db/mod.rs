@@ -141,8 +141,10 @@ pub struct PoolOptions {
 pub struct DbPool {
     pool: r2d2::Pool<manager::Manager>,
     backend: Backend,
-    /// Kept to open connections outside the pool ([`DbPool::change_probe`]).
+    /// Kept to open connections outside the pool ([`DbPool::changes`]).
     url: DatabaseUrl,
+    /// The change probe, opened on first use ([`DbPool::changes`]).
+    changes: std::sync::Arc<std::sync::OnceLock<Option<changes::ChangeProbe>>>,
     /// Where [`DbPool::run`] sends its work: one thread per pooled connection.
     executor: std::sync::Arc<Executor>,
 }
@@ -257,6 +259,7 @@ impl DbPool {
             pool,
             backend,
             url: url.clone(),
+            changes: std::sync::Arc::default(),
             executor,
         })
     }

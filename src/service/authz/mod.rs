@@ -33,8 +33,8 @@ use super::sessions::Store;
 pub struct Authz {
     default_policy: DefaultPolicy,
     loaded: RwLock<Option<Loaded>>,
-    /// SQLite only: what tells a cached answer is still current.
-    probe: Option<ChangeProbe>,
+    /// Its change probe tells whether a cached answer is still current.
+    db: DbPool,
     store: Store,
     callers: caller::Cache,
 }
@@ -52,7 +52,7 @@ impl Authz {
         Authz {
             default_policy,
             loaded: RwLock::new(None),
-            probe: db.change_probe(),
+            db: db.clone(),
             store: super::sessions::store(db),
             callers: caller::Cache::default(),
         }
@@ -60,7 +60,7 @@ impl Authz {
 
     /// The database's change stamp now (`None`: unknown, read everything).
     fn stamp(&self) -> Option<Stamp> {
-        self.probe.as_ref().and_then(ChangeProbe::stamp)
+        self.db.changes().and_then(ChangeProbe::stamp)
     }
 
     /// The rules in force now.
