@@ -1,5 +1,5 @@
 //! Queries on `api_keys`. Keys are found by the HMAC of the presented key (a unique index),
-//! so checking a key is one indexed lookup joined to its owner; the key itself is never
+//! so checking a key is one indexed lookup and its owner's (see [`find_by_hmac`]); the key itself is never
 //! stored, and the HMAC never leaves this module and the service that computes it.
 
 use diesel::prelude::*;
@@ -100,17 +100,71 @@ pub fn delete(conn: &mut Conn, id: i64, owner: Option<i64>) -> Result<bool, DbEr
     Ok(n > 0)
 }
 
-/// The key with this HMAC and its owner, in one query over the unique index.
+/// The key with this HMAC. SQLite's first statement of [`find_by_hmac`].
+macro_rules! key_by_hmac {
+    ($hmac:expr) => {
+        api_keys::table
+            .filter(api_keys::key_hmac.eq($hmac))
+            .select(COLUMNS)
+    };
+}
+
+/// The owner by id: SQLite's second statement of [`find_by_hmac`].
+macro_rules! owner_by_id {
+    ($id:expr) => {
+        users::table
+            .filter(users::id.eq($id))
+            .select(UserRow::as_select())
+    };
+}
+
+/// The key with this HMAC and its owner in one statement: PostgreSQL's [`find_by_hmac`].
+macro_rules! key_with_owner {
+    ($hmac:expr) => {
+        api_keys::table
+            .inner_join(users::table)
+            .filter(api_keys::key_hmac.eq($hmac))
+            .select((COLUMNS, UserRow::as_select()))
+    };
+}
+
+/// The key with this HMAC and its owner, over the unique index, in one trip to the database
+/// thread. `.load` rather than `.first`: see `users::find_by_id` (no LIMIT bind, cached
+/// statement). As with the session load (`sessions::load_row`), SQLite gets two
+/// single-table lookups by unique key — planned without statistics, where a join is planned
+/// by cost and an `ANALYZE` of small tables makes it scan `users` for ever after — and
+/// PostgreSQL, whose estimates follow the table's current size, one join.
 pub fn find_by_hmac(conn: &mut Conn, key_hmac: &str) -> Result<Option<(ApiKey, User)>, DbError> {
-    // `.load` rather than `.first`: see `users::find_by_id` (no LIMIT bind, cached statement).
-    api_keys::table
-        .inner_join(users::table)
-        .filter(api_keys::key_hmac.eq(key_hmac))
-        .select((COLUMNS, UserRow::as_select()))
-        .load::<(Row, UserRow)>(conn)?
-        .pop()
+    let found = match conn {
+        super::AnyConnection::Sqlite(c) => {
+            let Some(key) = key_by_hmac!(key_hmac).load::<Row>(c)?.pop() else {
+                return Ok(None);
+            };
+            owner_by_id!(key.1)
+                .load::<UserRow>(c)?
+                .pop()
+                .map(|owner| (key, owner))
+        }
+        super::AnyConnection::Postgresql(c) => {
+            key_with_owner!(key_hmac).load::<(Row, UserRow)>(c)?.pop()
+        }
+    };
+    found
         .map(|(k, u)| Ok((into_key(k), User::try_from(u)?)))
         .transpose()
+}
+
+/// The plans of the statements [`find_by_hmac`] sends (see `db::plans`).
+pub(super) fn explain_find_by_hmac(conn: &mut Conn) -> Result<Vec<String>, DbError> {
+    let hmac = "0".repeat(64);
+    match conn {
+        super::AnyConnection::Sqlite(c) => {
+            let mut plan = super::plans::sqlite_plan(c, key_by_hmac!(&hmac))?;
+            plan.extend(super::plans::sqlite_plan(c, owner_by_id!(1_i64))?);
+            Ok(plan)
+        }
+        super::AnyConnection::Postgresql(c) => super::plans::pg_plan(c, key_with_owner!(&hmac)),
+    }
 }
 
 /// Records a use at `now`, unless one was recorded within the last `every` seconds: a busy

@@ -11,7 +11,6 @@ use time::OffsetDateTime;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, ExpiredDeletion, SessionStore};
 
-use super::on_backend;
 use super::schema::{sessions, users};
 use super::users::UserRow;
 use super::{Conn, DbError, DbPool, now_ts};
@@ -156,6 +155,89 @@ fn upsert(
     Ok(())
 }
 
+/// The live session row with this key: data, expiry, user id. SQLite's first statement of
+/// [`load_row`].
+macro_rules! session_by_key {
+    ($k:expr, $now:expr) => {
+        sessions::table
+            .filter(sessions::id.eq($k))
+            .filter(sessions::expires_at.gt($now))
+            .select((sessions::data, sessions::expires_at, sessions::user_id))
+    };
+}
+
+/// The user row by id: SQLite's second statement of [`load_row`].
+macro_rules! user_by_id {
+    ($id:expr) => {
+        users::table
+            .filter(users::id.eq($id))
+            .select(UserRow::as_select())
+    };
+}
+
+/// The live session row and its user in one statement: PostgreSQL's [`load_row`].
+macro_rules! session_with_user {
+    ($k:expr, $now:expr) => {
+        sessions::table
+            .left_join(users::table)
+            .filter(sessions::id.eq($k))
+            .filter(sessions::expires_at.gt($now))
+            .select((
+                sessions::data,
+                sessions::expires_at,
+                Option::<UserRow>::as_select(),
+            ))
+    };
+}
+
+type Loaded = (String, i64, Option<UserRow>);
+
+/// The live session with key `k` and its user row. Runs on every request, in one trip to
+/// the database thread. `.load` on the primary key, not `.first`: diesel re-prepares
+/// statements that carry a LIMIT bind on every call.
+///
+/// The shape is chosen so the plan cannot depend on table statistics (see `db::plans`):
+/// SQLite plans a join by cost, and after an `ANALYZE` of a nearly empty `sessions` it
+/// scans both tables for ever after; a single-table equality on a primary key or unique
+/// key is planned without looking at statistics at all, so on SQLite this is two such
+/// lookups on the same connection. PostgreSQL scales its estimates with the table's current
+/// size, so it keeps the LEFT JOIN (one statement, one network round trip).
+fn load_row(conn: &mut Conn, k: &str, now: i64) -> Result<Option<Loaded>, DbError> {
+    match conn {
+        super::AnyConnection::Sqlite(c) => {
+            let Some((data, expires, user_id)) = session_by_key!(k, now)
+                .load::<(String, i64, Option<i64>)>(c)?
+                .pop()
+            else {
+                return Ok(None);
+            };
+            let user = match user_id {
+                Some(id) => user_by_id!(id).load::<UserRow>(c)?.pop(),
+                None => None,
+            };
+            Ok(Some((data, expires, user)))
+        }
+        super::AnyConnection::Postgresql(c) => {
+            Ok(session_with_user!(k, now).load::<Loaded>(c)?.pop())
+        }
+    }
+}
+
+/// The plans of the statements [`load_row`] sends (see `db::plans`).
+pub(super) fn explain_load(conn: &mut Conn) -> Result<Vec<String>, DbError> {
+    let (k, now) = ("0".repeat(64), now_ms());
+    match conn {
+        super::AnyConnection::Sqlite(c) => {
+            let mut plan = super::plans::sqlite_plan(c, session_by_key!(&k, now))?;
+            plan.extend(super::plans::sqlite_plan(c, user_by_id!(1_i64))?);
+            Ok(plan)
+        }
+        super::AnyConnection::Postgresql(c) => {
+            super::plans::pg_plan(c, session_with_user!(&k, now))
+        }
+    }
+}
+
 #[async_trait]
 impl SessionStore for DbSessionStore {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
@@ -207,23 +289,7 @@ impl SessionStore for DbSessionStore {
         let k = key(id);
         let row = self
             .pool
-            .run(move |conn| {
-                // Runs on every request: `.load` on the primary key, not `.first`, because
-                // diesel re-prepares statements that carry a LIMIT bind on every call.
-                let now = now_ms();
-                on_backend!(conn, |c| sessions::table
-                    .left_join(users::table)
-                    .filter(sessions::id.eq(&k))
-                    .filter(sessions::expires_at.gt(now))
-                    .select((
-                        sessions::data,
-                        sessions::expires_at,
-                        Option::<UserRow>::as_select(),
-                    ))
-                    .load::<(String, i64, Option<UserRow>)>(c))
-                .map(|mut rows| rows.pop())
-                .map_err(DbError::from)
-            })
+            .run(move |conn| load_row(conn, &k, now_ms()))
             .await
             .map_err(backend_err)?;
         let Some((data, expires, user)) = row else {

@@ -33,6 +33,7 @@ mod groups;
 mod groups_claim;
 mod idp_harness;
 mod login;
+mod plans;
 mod proxy;
 mod rate_limit;
 mod recover;
