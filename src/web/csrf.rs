@@ -12,6 +12,14 @@
 //! the caller is) under the server secret. Nothing is written to the database for it, so
 //! anonymous page views cost no storage; a page on another site can neither read the
 //! cookie nor compute the HMAC.
+//!
+//! Every token handed out is *masked* ([`mask`]): a fresh random pad and the token XORed
+//! with it, so the bytes differ in every response while the check unmasks them to the same
+//! token. Pages are served compressed, and a compressed page that carries a secret next to
+//! text an attacker can reflect into it (a search box, a username in an error message) leaks
+//! the secret through the response's length, a byte at a time (BREACH). A token that is
+//! different random bytes in every response gives that nothing to converge on. (Session
+//! cookies are headers, which HTTP/1.1 does not compress.)
 
 use crate::service::Refusal;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -165,14 +173,50 @@ pub async fn within_context(state: &AppState, req: Request, next: Next) -> Respo
 
 /// The token this request's pages put in their forms. A session signed in before or during
 /// this request uses its own token; everyone else the signed token (no storage).
+/// Masked (see [`mask`]): a fresh value in every response, all of them valid.
 pub async fn page_token(session: &Session) -> Result<String, tower_sessions::session::Error> {
     let ctx = REQUEST.try_with(Arc::clone).ok();
-    match ctx.as_deref().map(|c| c.caller) {
-        Some(Caller::Other) => Ok(ctx.map(|c| c.signed_token()).unwrap_or_default()),
+    let token = match ctx.as_deref().map(|c| c.caller) {
+        Some(Caller::Other) => ctx.map(|c| c.signed_token()).unwrap_or_default(),
         Some(Caller::Anonymous) if !session::is_signed_in(session).await? => {
-            Ok(ctx.map(|c| c.signed_token()).unwrap_or_default())
+            ctx.map(|c| c.signed_token()).unwrap_or_default()
         }
-        _ => session::session_csrf_token(session).await,
+        _ => session::session_csrf_token(session).await?,
+    };
+    Ok(mask(&token))
+}
+
+/// `base64url(pad ‖ pad ⊕ token)` with a fresh random pad: the same token in different
+/// bytes in every response, against BREACH (see the module comment).
+fn mask(token: &str) -> String {
+    use rand::RngCore;
+    let token = token.as_bytes();
+    let mut out = vec![0u8; token.len() * 2];
+    let (pad, masked) = out.split_at_mut(token.len());
+    rand::rng().fill_bytes(pad);
+    for ((m, p), t) in masked.iter_mut().zip(pad.iter()).zip(token) {
+        *m = p ^ t;
+    }
+    URL_SAFE_NO_PAD.encode(out)
+}
+
+/// The token inside a masked value; `None` if `given` is not one.
+fn unmask(given: &str) -> Option<Vec<u8>> {
+    let raw = URL_SAFE_NO_PAD.decode(given).ok()?;
+    if raw.is_empty() || raw.len() % 2 != 0 {
+        return None;
+    }
+    let (pad, masked) = raw.split_at(raw.len() / 2);
+    Some(pad.iter().zip(masked).map(|(p, m)| p ^ m).collect())
+}
+
+/// Whether the token a request carried is `expected`: masked, as every token is handed out,
+/// or bare (a token handed out before masking existed, in a page still open).
+fn token_matches(expected: &str, given: &str) -> bool {
+    let expected = expected.as_bytes();
+    match unmask(given) {
+        Some(token) if token.len() == expected.len() => bool::from(token.ct_eq(expected)),
+        _ => bool::from(expected.ct_eq(given.as_bytes())),
     }
 }
 
@@ -251,7 +295,7 @@ pub async fn verify(
         None => (req, None),
     };
     let ok = match (expected, given) {
-        (Some(e), Some(g)) => bool::from(e.as_bytes().ct_eq(g.as_bytes())),
+        (Some(e), Some(g)) => token_matches(&e, &g),
         _ => false,
     };
     if ok {
@@ -322,4 +366,23 @@ fn same_origin(headers: &HeaderMap, config: &Config) -> bool {
         _ => return false,
     };
     host.is_some_and(|h| h.eq_ignore_ascii_case(&authority))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masked_tokens_differ_and_all_match() {
+        let token = new_nonce();
+        let (a, b) = (mask(&token), mask(&token));
+        assert_ne!(a, b, "a fresh pad every time");
+        assert!(!a.contains(&token));
+        assert!(token_matches(&token, &a) && token_matches(&token, &b));
+        assert!(token_matches(&token, &token), "bare tokens still pass");
+        assert!(!token_matches(&token, &mask(&new_nonce())));
+        assert!(!token_matches(&token, ""));
+        assert!(!token_matches(&token, "not base64 !"));
+        assert!(!token_matches(&token, &a[..a.len() - 2]));
+    }
 }

@@ -30,6 +30,24 @@ use tower_http::trace::TraceLayer;
 
 use crate::state::AppState;
 
+/// Pages and JSON compressed for clients that accept it: gzip or brotli at a fast setting
+/// (brotli's default, 11, costs milliseconds per page), never bodies too small to gain. Only
+/// on the page and API routes: the health checks and forward-auth answers are tiny and hot,
+/// and static assets come precompressed (`static_files`). Safe next to CSRF tokens because
+/// those are masked per response (see `csrf`).
+fn compression()
+-> tower_http::compression::CompressionLayer<impl tower_http::compression::Predicate> {
+    use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
+    tower_http::compression::CompressionLayer::new()
+        .quality(tower_http::CompressionLevel::Precise(4))
+        .compress_when(
+            SizeAbove::new(1024)
+                .and(NotForContentType::GRPC)
+                .and(NotForContentType::IMAGES)
+                .and(NotForContentType::SSE),
+        )
+}
+
 /// Every route of the application with its layers. Used by `serve` and by the tests.
 pub fn router(state: AppState) -> Router {
     // Innermost first: a request passes the edge check (host name, path and query text) →
@@ -238,7 +256,8 @@ pub fn router(state: AppState) -> Router {
         .layer(from_fn_with_state(state.clone(), setup_gate::redirect))
         .layer(from_fn_with_state(state.clone(), identity::resolve))
         .layer(session::layer(&state))
-        .layer(from_fn_with_state(state.clone(), edge::check));
+        .layer(from_fn_with_state(state.clone(), edge::check))
+        .layer(compression());
 
     let trust = state.config.server.trusted_proxies.clone();
     Router::new()
