@@ -95,9 +95,9 @@ pub async fn prepare(
             "HALLPASS_ADMIN_KEY is set: the built-in break-glass admin \"admin\" can sign in with it; the username \"admin\" is reserved"
         );
     }
-    let mut users = pool.run(db::users::count).await?;
+    let mut has_users = pool.run(db::users::any).await?;
     if let Some(admin) = bootstrap {
-        if users > 0 {
+        if has_users {
             tracing::warn!(
                 "HALLPASS_ADMIN_USERNAME and its password are set, but users already exist: nothing was changed. Remove these variables from the environment."
             );
@@ -107,10 +107,10 @@ pub async fn prepare(
             {
                 Ok(user) => {
                     tracing::info!(username = %user.username, "created the first admin from HALLPASS_ADMIN_USERNAME");
-                    users = 1;
+                    has_users = true;
                 }
                 // Another instance on the same database won the race: that is fine.
-                Err(ServiceError::Refused(Refusal::AlreadySetUp)) => users = 1,
+                Err(ServiceError::Refused(Refusal::AlreadySetUp)) => has_users = true,
                 Err(e) => return Err(StartupError::Bootstrap(e)),
             }
         }
@@ -135,7 +135,7 @@ pub async fn prepare(
     let limiter =
         crate::service::rate_limit::RateLimiter::new(&config.auth.rate_limit, pool.clone());
     // With the dev bypass every request is an admin: there is nothing to set up.
-    let setup_code = if users > 0 || dev_admin.is_some() {
+    let setup_code = if has_users || dev_admin.is_some() {
         None
     } else {
         crate::service::setup::ensure_code(&pool)

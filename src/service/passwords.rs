@@ -58,7 +58,7 @@ struct Inner {
     buffers: Mutex<Vec<Vec<Block>>>,
     running: AtomicUsize,
     peak: AtomicUsize,
-    /// argon2 computations since start-up (the dummy hash made by `new` excluded).
+    /// argon2 computations since start-up.
     computed: AtomicU64,
     /// Verified when the account does not exist, so failures take the same time.
     dummy: String,
@@ -73,30 +73,32 @@ impl std::fmt::Debug for PasswordHasher {
 }
 
 impl PasswordHasher {
-    /// Builds the hasher (and its dummy hash: one hash computed now).
+    /// Builds the hasher. Computes no hash: the dummy that unknown accounts are checked
+    /// against is a well-formed hash string under the current cost with random salt and
+    /// random output (see [`dummy_hash`]), which costs a verification exactly as much as a
+    /// real one. Start-up does not wait for an argon2 run, and no 19 MiB working buffer is
+    /// allocated until the first sign-in.
     pub fn new(config: &PasswordConfig) -> Result<Self, HashError> {
         let cost = Cost {
             m: config.argon2_memory_kib,
             t: config.argon2_iterations,
             p: config.argon2_parallelism,
         };
+        // Bad parameters still stop the server here, as the hash made here used to.
+        argon(cost)?;
         let permits = match config.max_concurrent_hashes {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
             n => n,
         };
-        let mut salt = [0u8; SALT_LEN];
-        rand::rng().fill_bytes(&mut salt);
-        let mut scratch = new_buffer(cost);
-        let dummy = hash_with(cost, random_secret().as_bytes(), &salt, &mut scratch)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 cost,
                 permits: Arc::new(Semaphore::new(permits)),
-                buffers: Mutex::new(vec![scratch]),
+                buffers: Mutex::new(Vec::new()),
                 running: AtomicUsize::new(0),
                 peak: AtomicUsize::new(0),
                 computed: AtomicU64::new(0),
-                dummy,
+                dummy: dummy_hash(cost),
             }),
         })
     }
@@ -198,14 +200,31 @@ impl PasswordHasher {
     }
 }
 
-fn new_buffer(cost: Cost) -> Vec<Block> {
-    vec![Block::default(); cost.m as usize]
+/// A PHC string under `cost` with a random salt and a random output: verifying any
+/// password against it runs argon2 at `cost` and fails, as a wrong password for a real
+/// account does. Nobody knows a password that produces the output, not even this process.
+fn dummy_hash(cost: Cost) -> String {
+    let mut salt = [0u8; SALT_LEN];
+    let mut out = [0u8; OUTPUT_LEN];
+    rand::rng().fill_bytes(&mut salt);
+    rand::rng().fill_bytes(&mut out);
+    phc(cost, &salt, &out)
 }
 
-fn random_secret() -> String {
-    let mut b = [0u8; 24];
-    rand::rng().fill_bytes(&mut b);
-    B64.encode(b)
+/// The PHC string of an argon2id hash.
+fn phc(cost: Cost, salt: &[u8], out: &[u8]) -> String {
+    format!(
+        "$argon2id$v=19$m={},t={},p={}${}${}",
+        cost.m,
+        cost.t,
+        cost.p,
+        B64.encode(salt),
+        B64.encode(out)
+    )
+}
+
+fn new_buffer(cost: Cost) -> Vec<Block> {
+    vec![Block::default(); cost.m as usize]
 }
 
 fn argon(cost: Cost) -> Result<Argon2<'static>, HashError> {
@@ -239,14 +258,7 @@ fn hash_with(
 ) -> Result<String, HashError> {
     let mut out = [0u8; OUTPUT_LEN];
     compute(cost, password, salt, &mut out, buf)?;
-    Ok(format!(
-        "$argon2id$v=19$m={},t={},p={}${}${}",
-        cost.m,
-        cost.t,
-        cost.p,
-        B64.encode(salt),
-        B64.encode(out)
-    ))
+    Ok(phc(cost, salt, &out))
 }
 
 fn verify_with(
@@ -336,6 +348,31 @@ mod tests {
                 .await?
                 .rehash
                 .is_none()
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn start_up_computes_nothing_and_the_dummy_costs_a_real_hash() -> Result<(), HashError> {
+        let h = PasswordHasher::new(&cheap())?;
+        assert_eq!(h.hashes_computed(), 0);
+        assert!(
+            h.inner.buffers.lock().is_ok_and(|b| b.is_empty()),
+            "no working memory before the first hash"
+        );
+        let dummy = Phc::parse(&h.inner.dummy);
+        assert!(
+            dummy.is_some_and(|d| d.cost == h.inner.cost && d.hash.len() == OUTPUT_LEN),
+            "{}",
+            h.inner.dummy
+        );
+        let bad = PasswordConfig {
+            argon2_memory_kib: 1,
+            ..cheap()
+        };
+        assert!(
+            PasswordHasher::new(&bad).is_err(),
+            "bad parameters stop start-up"
         );
         Ok(())
     }

@@ -82,5 +82,5 @@ pub async fn pending_count(db: &DbPool) -> Result<i64, ServiceError> {
 
 /// Whether any account exists (the first admin was created: setup is over).
 pub async fn any(db: &DbPool) -> Result<bool, ServiceError> {
-    Ok(db.run(db::users::count).await? > 0)
+    Ok(db.run(db::users::any).await?)
 }
