@@ -1,13 +1,16 @@
-//! argon2id hashing with bounded concurrency and reused memory.
+//! argon2id hashing with bounded concurrency and memory.
 //!
-//! Each hash needs `m` KiB of working memory (19 MiB by default). Allocating it per call
-//! lets a burst of logins grow the process to gigabytes, and glibc keeps freed blocks, so
-//! the memory is allocated once per permit and reused: at most `permits` hashes run at
-//! once, each in a buffer taken from a small pool. The permit is held inside the blocking
-//! task, so a client that disconnects mid-hash does not free its slot early.
+//! Each hash needs `m` KiB of working memory (19 MiB by default). At most `permits` hashes
+//! run at once, so a burst of logins cannot grow the process past `permits` buffers. Each
+//! hash allocates its buffer and frees it when done: with the process's allocator
+//! (mimalloc, see `main.rs`) a freed buffer of this size goes back to the system, so an
+//! idle server does not keep 19 MiB per permit resident (glibc's malloc did, which is why
+//! buffers were once pooled; allocating one costs well under a millisecond next to a
+//! ~50 ms hash). The permit is held inside the blocking task, so a client that disconnects
+//! mid-hash does not free its slot early.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use base64::Engine;
@@ -55,7 +58,6 @@ pub struct PasswordHasher {
 struct Inner {
     cost: Cost,
     permits: Arc<Semaphore>,
-    buffers: Mutex<Vec<Vec<Block>>>,
     running: AtomicUsize,
     peak: AtomicUsize,
     /// argon2 computations since start-up.
@@ -76,8 +78,7 @@ impl PasswordHasher {
     /// Builds the hasher. Computes no hash: the dummy that unknown accounts are checked
     /// against is a well-formed hash string under the current cost with random salt and
     /// random output (see [`dummy_hash`]), which costs a verification exactly as much as a
-    /// real one. Start-up does not wait for an argon2 run, and no 19 MiB working buffer is
-    /// allocated until the first sign-in.
+    /// real one: start-up does not wait for an argon2 run (nor touch 19 MiB for it).
     pub fn new(config: &PasswordConfig) -> Result<Self, HashError> {
         let cost = Cost {
             m: config.argon2_memory_kib,
@@ -94,7 +95,6 @@ impl PasswordHasher {
             inner: Arc::new(Inner {
                 cost,
                 permits: Arc::new(Semaphore::new(permits)),
-                buffers: Mutex::new(Vec::new()),
                 running: AtomicUsize::new(0),
                 peak: AtomicUsize::new(0),
                 computed: AtomicU64::new(0),
@@ -180,18 +180,9 @@ impl PasswordHasher {
             inner.computed.fetch_add(1, Ordering::Relaxed);
             let now = inner.running.fetch_add(1, Ordering::SeqCst) + 1;
             inner.peak.fetch_max(now, Ordering::SeqCst);
-            let mut buf = inner
-                .buffers
-                .lock()
-                .ok()
-                .and_then(|mut pool| pool.pop())
-                .unwrap_or_else(|| new_buffer(inner.cost));
+            let mut buf = new_buffer(inner.cost);
             let result = f(&inner, &mut buf);
-            if buf.len() == inner.cost.m as usize
-                && let Ok(mut pool) = inner.buffers.lock()
-            {
-                pool.push(buf);
-            }
+            drop(buf);
             inner.running.fetch_sub(1, Ordering::SeqCst);
             result
         })
@@ -356,10 +347,6 @@ mod tests {
     fn start_up_computes_nothing_and_the_dummy_costs_a_real_hash() -> Result<(), HashError> {
         let h = PasswordHasher::new(&cheap())?;
         assert_eq!(h.hashes_computed(), 0);
-        assert!(
-            h.inner.buffers.lock().is_ok_and(|b| b.is_empty()),
-            "no working memory before the first hash"
-        );
         let dummy = Phc::parse(&h.inner.dummy);
         assert!(
             dummy.is_some_and(|d| d.cost == h.inner.cost && d.hash.len() == OUTPUT_LEN),
