@@ -154,6 +154,11 @@ pub fn find_by_hmac(conn: &mut Conn, key_hmac: &str) -> Result<Option<(ApiKey, U
         .transpose()
 }
 
+/// The SQL of PostgreSQL's [`find_by_hmac`] (see `db::plans::explain_generic`).
+pub(super) fn find_by_hmac_sql_pg() -> String {
+    super::plans::pg_sql(&key_with_owner!(""))
+}
+
 /// The plans of the statements [`find_by_hmac`] sends (see `db::plans`).
 pub(super) fn explain_find_by_hmac(conn: &mut Conn) -> Result<Vec<String>, DbError> {
     let hmac = "0".repeat(64);

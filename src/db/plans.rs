@@ -15,7 +15,7 @@ use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::{Integer, Text};
 use diesel::sqlite::Sqlite;
 
-use super::{Conn, DbError};
+use super::{AnyConnection, Conn, DbError};
 
 /// A lookup that runs on every request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +34,45 @@ pub fn explain(conn: &mut Conn, lookup: HotLookup) -> Result<Vec<String>, DbErro
     match lookup {
         HotLookup::SessionLoad => super::sessions::explain_load(conn),
         HotLookup::ApiKeyByHmac => super::api_keys::explain_find_by_hmac(conn),
+    }
+}
+
+/// PostgreSQL only (`None` on SQLite): the *generic* plan of each statement `lookup` sends
+/// — the plan a prepared statement that diesel keeps is switched to after a few runs,
+/// chosen without looking at the bind values — through `PREPARE` and `EXPLAIN EXECUTE`
+/// under `plan_cache_mode = force_generic_plan`, on this connection only.
+pub fn explain_generic(conn: &mut Conn, lookup: HotLookup) -> Result<Option<Vec<String>>, DbError> {
+    let (sql, args) = match (&mut *conn, lookup) {
+        (AnyConnection::Sqlite(_), _) => return Ok(None),
+        (AnyConnection::Postgresql(_), HotLookup::SessionLoad) => {
+            (super::sessions::load_sql_pg(), "('k', 0)")
+        }
+        (AnyConnection::Postgresql(_), HotLookup::ApiKeyByHmac) => {
+            (super::api_keys::find_by_hmac_sql_pg(), "('k')")
+        }
+    };
+    let run = |conn: &mut Conn, q: &str| diesel::sql_query(q).execute(conn).map(|_| ());
+    run(conn, &format!("PREPARE hallpass_plan AS {sql}"))?;
+    run(conn, "SET plan_cache_mode = force_generic_plan")?;
+    #[derive(QueryableByName)]
+    struct Line {
+        #[diesel(sql_type = Text, column_name = "QUERY PLAN")]
+        line: String,
+    }
+    let lines =
+        diesel::sql_query(format!("EXPLAIN EXECUTE hallpass_plan{args}")).load::<Line>(conn);
+    run(conn, "RESET plan_cache_mode")?;
+    run(conn, "DEALLOCATE hallpass_plan")?;
+    Ok(Some(lines?.into_iter().map(|l| l.line).collect()))
+}
+
+/// The SQL text of a PostgreSQL query as diesel sends it (`$1`… placeholders), without the
+/// bind values `debug_query` appends.
+pub(super) fn pg_sql<Q: QueryFragment<Pg>>(query: &Q) -> String {
+    let text = diesel::debug_query::<Pg, _>(query).to_string();
+    match text.rsplit_once(" -- binds: ") {
+        Some((sql, _)) => sql.to_owned(),
+        None => text,
     }
 }
 

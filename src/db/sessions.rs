@@ -229,6 +229,11 @@ fn load_row(conn: &mut Conn, k: &str, now: i64) -> Result<Option<Loaded>, DbErro
     }
 }
 
+/// The SQL of PostgreSQL's [`load_row`] (see `db::plans::explain_generic`).
+pub(super) fn load_sql_pg() -> String {
+    super::plans::pg_sql(&session_with_user!("", 0_i64))
+}
+
 /// The plans of the statements [`load_row`] sends (see `db::plans`).
 pub(super) fn explain_load(conn: &mut Conn) -> Result<Vec<String>, DbError> {
     let (k, now) = ("0".repeat(64), now_ms());

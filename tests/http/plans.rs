@@ -109,6 +109,20 @@ fn assert_pg_indexed(when: &str, lookup: HotLookup, plan: &[String]) {
 
 async fn check(app: &TestApp, db: Db, when: &str, strict_on_pg: bool) {
     for lookup in [HotLookup::SessionLoad, HotLookup::ApiKeyByHmac] {
+        let generic = app
+            .state
+            .db
+            .run(move |c| plans::explain_generic(c, lookup))
+            .await
+            .unwrap();
+        match (db, generic) {
+            (Db::Sqlite, g) => assert!(g.is_none()),
+            // The plan a kept prepared statement ends up with, chosen without bind values.
+            (Db::Postgres, Some(g)) if strict_on_pg => {
+                assert_pg_indexed(&format!("{when} (generic plan)"), lookup, &g)
+            }
+            (Db::Postgres, g) => assert!(g.is_some_and(|g| !g.is_empty())),
+        }
         let plan = plan(app, lookup).await;
         match db {
             Db::Sqlite => assert_sqlite_indexed(when, lookup, &plan),
