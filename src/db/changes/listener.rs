@@ -1,0 +1,251 @@
+//! The PostgreSQL change probe: a connection of its own that ran `LISTEN`, counting the
+//! notifications the triggers of migration `2026-11-30-120000_cluster` send on every write
+//! that can end or narrow access (channel [`CHANGES`]), and those the shared brute-force
+//! counters send when a block begins (channel [`LIMITS`]).
+//!
+//! diesel's `notifications_iter` does not wait (`PQconsumeInput` + `PQnotifies`), and this
+//! crate forbids `unsafe`, so nothing sleeps on the socket. Instead:
+//! * [`PgProbe::stamp`] takes in whatever the socket holds before it answers (a `recv`
+//!   that finds nothing costs about a microsecond), so a notification that has reached this
+//!   process is always counted before an answer is served from a cache;
+//! * a background thread does the same every [`DRAIN_EVERY`] when no request asks, so
+//!   PostgreSQL's notification queue never backs up behind an idle process, and it
+//!   reconnects after a failure.
+//!
+//! While the connection is down [`PgProbe::stamp`] answers `None` (callers read the
+//! database); once it is back and listening, the counts move by one, so whatever was
+//! committed while nobody listened is covered.
+//!
+//! What this cannot see: a notification still on its way. PostgreSQL signals the listening
+//! backends when the writing transaction commits, before the writer is answered, and the
+//! listening backend then writes to this process's socket — microseconds later, in a race
+//! with the writer's own answer travelling to its client and that client's next request
+//! reaching this process. A peer that vanished without closing the connection (a network
+//! partition) is noticed through TCP keepalives (about 20 s); until then the counts stand.
+
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
+
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, PgConnection};
+
+use super::super::DatabaseUrl;
+
+/// The channel the change triggers notify.
+pub const CHANGES: &str = "hallpass_changes";
+/// The channel the shared brute-force counters notify when a block begins.
+pub const LIMITS: &str = "hallpass_limits";
+
+/// How often the background thread takes in notifications nobody asked for.
+const DRAIN_EVERY: Duration = Duration::from_millis(200);
+/// How long the listener stays down after a failure before connecting again (stamps are
+/// `None` meanwhile: caches read the database).
+const RETRY_AFTER: Duration = Duration::from_millis(300);
+/// The `application_name` of the listening connection (visible in `pg_stat_activity`).
+pub const APPLICATION_NAME: &str = "hallpass-listener";
+
+/// Which notifications a stamp counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    Changes,
+    Limits,
+}
+
+pub(super) struct PgProbe {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    url: String,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    /// `None` while down: stamps are `None` then.
+    conn: Option<PgConnection>,
+    /// Notifications taken in on [`CHANGES`], plus one per (re)connection.
+    changes: u64,
+    /// The same for [`LIMITS`].
+    limits: u64,
+    /// Whether the last failure was logged (one warning per outage).
+    warned: bool,
+    /// When the connection was lost or last failed to open.
+    down_since: Option<Instant>,
+}
+
+impl State {
+    /// Takes in every notification the socket holds; false (and the connection dropped)
+    /// when it failed. Reads twice: a backend that was terminated sends an error message
+    /// (which libpq passes to the notice processor) before closing, so the end of the
+    /// connection shows only on the read after.
+    fn drain(&mut self) -> bool {
+        let Some(conn) = self.conn.as_mut() else {
+            return false;
+        };
+        let (mut changes, mut limits) = (0u64, 0u64);
+        let mut failed = false;
+        'reads: for _ in 0..2 {
+            for n in conn.notifications_iter() {
+                match n {
+                    Ok(n) if n.channel == LIMITS => limits += 1,
+                    // Anything else on this connection is ours: count it as a change.
+                    Ok(_) => changes += 1,
+                    Err(_) => {
+                        failed = true;
+                        break 'reads;
+                    }
+                }
+            }
+        }
+        self.changes = self.changes.wrapping_add(changes);
+        self.limits = self.limits.wrapping_add(limits);
+        if failed {
+            self.conn = None;
+            self.down_since = Some(Instant::now());
+            tracing::warn!(
+                "the change listener lost its PostgreSQL connection: caches read the database until it is back"
+            );
+            self.warned = true;
+        }
+        !failed
+    }
+}
+
+impl PgProbe {
+    /// Connects now (a failure is retried in the background) and starts the drain thread.
+    pub(super) fn open(url: &DatabaseUrl) -> Option<PgProbe> {
+        let url = listener_url(url.expose())?;
+        let shared = Arc::new(Shared {
+            url,
+            state: Mutex::new(State::default()),
+        });
+        shared.connect();
+        let weak = Arc::downgrade(&shared);
+        std::thread::Builder::new()
+            .name("hallpass-listen".into())
+            .spawn(move || drain_loop(&weak))
+            .ok()?;
+        Some(PgProbe { shared })
+    }
+
+    /// The count of `channel` now, after taking in what has arrived; `None` while the
+    /// listener is down.
+    pub(super) fn stamp(&self, channel: Channel) -> Option<u64> {
+        let mut state = self.shared.lock()?;
+        if !state.drain() {
+            return None;
+        }
+        Some(match channel {
+            Channel::Changes => state.changes,
+            Channel::Limits => state.limits,
+        })
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> Option<MutexGuard<'_, State>> {
+        // A panic while draining leaves counts that only ever grew: keep using them, but
+        // the connection may be mid-read, so start it over.
+        match self.state.lock() {
+            Ok(s) => Some(s),
+            Err(poisoned) => {
+                let mut s = poisoned.into_inner();
+                s.conn = None;
+                self.state.clear_poison();
+                Some(s)
+            }
+        }
+    }
+
+    /// Opens and `LISTEN`s a new connection (without holding the lock), then installs it
+    /// and moves every count: what was committed while nobody listened is covered.
+    fn connect(&self) {
+        let conn = PgConnection::establish(&self.url)
+            .map_err(|e| e.to_string())
+            .and_then(|mut c| {
+                c.batch_execute(&format!("LISTEN {CHANGES}; LISTEN {LIMITS};"))
+                    .map(|()| c)
+                    .map_err(|e| e.to_string())
+            });
+        let Some(mut state) = self.lock() else {
+            return;
+        };
+        match conn {
+            Ok(conn) => {
+                state.conn = Some(conn);
+                state.down_since = None;
+                state.changes = state.changes.wrapping_add(1);
+                state.limits = state.limits.wrapping_add(1);
+                if std::mem::take(&mut state.warned) {
+                    tracing::info!("the change listener is connected again");
+                }
+            }
+            Err(e) => {
+                state.down_since = Some(Instant::now());
+                if !std::mem::replace(&mut state.warned, true) {
+                    tracing::warn!(error = %e.trim(), "the change listener cannot connect to PostgreSQL: caches read the database until it can");
+                }
+            }
+        }
+    }
+}
+
+/// Drains (or reconnects) until the probe is dropped with its pool.
+fn drain_loop(shared: &Weak<Shared>) {
+    loop {
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        let retry = shared.lock().is_some_and(|mut s| {
+            if s.conn.is_some() {
+                s.drain();
+                false
+            } else {
+                s.down_since.is_none_or(|t| t.elapsed() >= RETRY_AFTER)
+            }
+        });
+        if retry {
+            shared.connect();
+        }
+        // Not holding the probe while asleep lets it go when the pool is dropped.
+        drop(shared);
+        std::thread::sleep(DRAIN_EVERY);
+    }
+}
+
+/// The database URL with what the listening connection adds: its name, and TCP keepalives
+/// so that a server that vanished without closing the connection is noticed (~20 s).
+/// Parameters already in the URL win.
+fn listener_url(raw: &str) -> Option<String> {
+    let mut url = url::Url::parse(raw).ok()?;
+    let present: Vec<String> = url.query_pairs().map(|(k, _)| k.into_owned()).collect();
+    {
+        let mut q = url.query_pairs_mut();
+        for (k, v) in [
+            ("application_name", APPLICATION_NAME),
+            ("keepalives", "1"),
+            ("keepalives_idle", "10"),
+            ("keepalives_interval", "3"),
+            ("keepalives_count", "3"),
+        ] {
+            if !present.iter().any(|p| p == k) {
+                q.append_pair(k, v);
+            }
+        }
+    }
+    Some(url.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_listener_url_adds_its_name_and_keepalives_but_keeps_the_operators() {
+        let u = listener_url("postgres://u:p@db/hallpass?keepalives_idle=60").unwrap();
+        assert!(u.starts_with("postgres://u:p@db/hallpass?keepalives_idle=60&"));
+        assert!(u.contains("application_name=hallpass-listener"));
+        assert_eq!(u.matches("keepalives_idle").count(), 1);
+    }
+}

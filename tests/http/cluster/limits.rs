@@ -1,0 +1,1 @@
+//! Brute-force limits shared by every process on PostgreSQL.

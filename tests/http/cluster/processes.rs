@@ -1,0 +1,1 @@
+//! Two real Hallpass processes on one PostgreSQL database.
