@@ -28,6 +28,7 @@ use diesel::{QueryableByName, RunQueryDsl, SqliteConnection};
 use super::{AnyConnection, DbPool};
 
 mod listener;
+pub(super) use listener::LIMITS as LIMITS_CHANNEL;
 use listener::PgProbe;
 pub use listener::{APPLICATION_NAME as LISTENER_NAME, Channel};
 
