@@ -33,6 +33,10 @@ pub struct Inner {
     /// Brute-force limits (`auth.rate_limit`): in memory on SQLite, shared by every process
     /// through the database on PostgreSQL.
     pub limiter: RateLimiter,
+    /// The session store (with its cache), shared by the session layer and forward-auth.
+    pub sessions: crate::service::sessions::Store,
+    /// The owners of recently used API keys.
+    pub keys: crate::service::api_keys::KeyCache,
     /// Forward-auth: the app rules, reloaded when they change.
     pub authz: crate::service::authz::Authz,
 }
