@@ -3,26 +3,27 @@
 //! that can end or narrow access (channel [`CHANGES`]), and those the shared brute-force
 //! counters send when a block begins (channel [`LIMITS`]).
 //!
-//! diesel's `notifications_iter` does not wait (`PQconsumeInput` + `PQnotifies`), and this
-//! crate forbids `unsafe`, so nothing sleeps on the socket. Instead:
-//! * [`PgProbe::stamp`] takes in whatever the socket holds before it answers (a `recv`
-//!   that finds nothing costs about a microsecond), so a notification that has reached this
-//!   process is always counted before an answer is served from a cache;
-//! * a background thread does the same every [`DRAIN_EVERY`] when no request asks, so
-//!   PostgreSQL's notification queue never backs up behind an idle process, and it
-//!   reconnects after a failure.
+//! Taking in what has merely *arrived* is not enough. PostgreSQL signals the listening
+//! backends when the writing transaction commits, before the writer is answered, but each
+//! listening backend then writes to its client when the scheduler lets it run: on a busy
+//! machine, milliseconds later — enough for the writer's answer to reach its client and that
+//! client's next request to reach this process first (measured: the two-process test in
+//! tests/http/cluster lost that race several times per run under load). So a stamp is a
+//! *fence*: [`PgProbe::stamp`] sends `SELECT 1` on the listening connection, and the backend,
+//! before it answers, delivers every notification committed before the query arrived
+//! (PostgreSQL processes pending notifications before `ReadyForQuery`; the committer's signal
+//! reached it before the writer was answered). One round trip, shared: requests that arrive
+//! while one is on the wire wait for the next and all take its answer (the `started` /
+//! `done` round numbers), so a burst costs about two round trips, not one each.
 //!
-//! While the connection is down [`PgProbe::stamp`] answers `None` (callers read the
-//! database); once it is back and listening, the counts move by one, so whatever was
-//! committed while nobody listened is covered.
-//!
-//! What this cannot see: a notification still on its way. PostgreSQL signals the listening
-//! backends when the writing transaction commits, before the writer is answered, and the
-//! listening backend then writes to this process's socket — microseconds later, in a race
-//! with the writer's own answer travelling to its client and that client's next request
-//! reaching this process. A peer that vanished without closing the connection (a network
-//! partition) is noticed through TCP keepalives (about 20 s); until then the counts stand.
+//! A background thread takes in notifications every [`DRAIN_EVERY`] when no request asks,
+//! so PostgreSQL's notification queue never backs up behind an idle process, and it
+//! reconnects after a failure. While the connection is down [`PgProbe::stamp`] answers
+//! `None` (callers read the database); once it is back and listening, the counts move by
+//! one, so whatever was committed while nobody listened is covered. A server that stops
+//! answering is given up after `tcp_user_timeout` / keepalives (a few seconds).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
@@ -58,6 +59,8 @@ pub(super) struct PgProbe {
 struct Shared {
     url: String,
     state: Mutex<State>,
+    /// Fence round trips begun (numbered from 1); read before waiting for the lock.
+    started: AtomicU64,
 }
 
 #[derive(Default)]
@@ -72,6 +75,8 @@ struct State {
     warned: bool,
     /// When the connection was lost or last failed to open.
     down_since: Option<Instant>,
+    /// The number of the last fence round trip that completed.
+    done: u64,
 }
 
 impl State {
@@ -80,6 +85,22 @@ impl State {
     /// (which libpq passes to the notice processor) before closing, so the end of the
     /// connection shows only on the read after.
     fn drain(&mut self) -> bool {
+        self.take_in(false)
+    }
+
+    /// A round trip on the listening connection, then [`State::drain`]: every notification
+    /// committed before the query reached the server is counted (see the module docs).
+    fn fence(&mut self) -> bool {
+        self.take_in(true)
+    }
+
+    fn take_in(&mut self, fence: bool) -> bool {
+        let Some(conn) = self.conn.as_mut() else {
+            return false;
+        };
+        if fence && conn.batch_execute("SELECT 1").is_err() {
+            return self.lost();
+        }
         let Some(conn) = self.conn.as_mut() else {
             return false;
         };
@@ -101,14 +122,20 @@ impl State {
         self.changes = self.changes.wrapping_add(changes);
         self.limits = self.limits.wrapping_add(limits);
         if failed {
-            self.conn = None;
-            self.down_since = Some(Instant::now());
-            tracing::warn!(
-                "the change listener lost its PostgreSQL connection: caches read the database until it is back"
-            );
-            self.warned = true;
+            return self.lost();
         }
-        !failed
+        true
+    }
+
+    /// Drops a connection that failed; answers false.
+    fn lost(&mut self) -> bool {
+        self.conn = None;
+        self.down_since = Some(Instant::now());
+        tracing::warn!(
+            "the change listener lost its PostgreSQL connection: caches read the database until it is back"
+        );
+        self.warned = true;
+        false
     }
 }
 
@@ -119,6 +146,7 @@ impl PgProbe {
         let shared = Arc::new(Shared {
             url,
             state: Mutex::new(State::default()),
+            started: AtomicU64::new(0),
         });
         shared.connect();
         let weak = Arc::downgrade(&shared);
@@ -132,9 +160,18 @@ impl PgProbe {
     /// The count of `channel` now, after taking in what has arrived; `None` while the
     /// listener is down.
     pub(super) fn stamp(&self, channel: Channel) -> Option<u64> {
+        // A round trip begun after this point saw everything committed before it.
+        let arrived = self.shared.started.load(Ordering::SeqCst);
         let mut state = self.shared.lock()?;
-        if !state.drain() {
+        if state.conn.is_none() {
             return None;
+        }
+        if state.done <= arrived {
+            let round = self.shared.started.fetch_add(1, Ordering::SeqCst) + 1;
+            if !state.fence() {
+                return None;
+            }
+            state.done = round;
         }
         Some(match channel {
             Channel::Changes => state.changes,
@@ -215,7 +252,8 @@ fn drain_loop(shared: &Weak<Shared>) {
 }
 
 /// The database URL with what the listening connection adds: its name, and TCP keepalives
-/// so that a server that vanished without closing the connection is noticed (~20 s).
+/// and a send timeout, so that a server that vanished without closing the connection is
+/// noticed within seconds.
 /// Parameters already in the URL win.
 fn listener_url(raw: &str) -> Option<String> {
     let mut url = url::Url::parse(raw).ok()?;
@@ -228,6 +266,9 @@ fn listener_url(raw: &str) -> Option<String> {
             ("keepalives_idle", "10"),
             ("keepalives_interval", "3"),
             ("keepalives_count", "3"),
+            // A fence round trip that gets no answer gives up (and the listener reconnects)
+            // instead of holding every request.
+            ("tcp_user_timeout", "5000"),
         ] {
             if !present.iter().any(|p| p == k) {
                 q.append_pair(k, v);
