@@ -163,9 +163,7 @@ impl PgProbe {
         // A round trip begun after this point saw everything committed before it.
         let arrived = self.shared.started.load(Ordering::SeqCst);
         let mut state = self.shared.lock()?;
-        if state.conn.is_none() {
-            return None;
-        }
+        state.conn.as_ref()?;
         if state.done <= arrived {
             let round = self.shared.started.fetch_add(1, Ordering::SeqCst) + 1;
             if !state.fence() {
