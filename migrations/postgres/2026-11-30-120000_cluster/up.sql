@@ -10,8 +10,9 @@
 --      * sessions: INSERT (a new sign-in narrows nothing, and must not flush every cache),
 --        an UPDATE of a signed-in session that only lengthens `expires_at`, and the deletion
 --        of a session without a user;
---      * users.last_login_at / updated_at, identities.last_login_at, api_keys.last_used_at:
---        bookkeeping written on sign-in and use;
+--      * users.last_login_at / updated_at, identities.last_login_at: bookkeeping written at
+--        sign-in. (api_keys.last_used_at does notify: the key cache decides from it when to
+--        write it again, and it is written at most once a minute per key.)
 --      * the settings row rewritten unchanged (`db::write_tx` takes its lock that way);
 --      * audit_events, oidc_flows and rate_limits: no trigger at all.
 --    Row-level triggers (with WHEN filters) rather than statement-level ones: a statement
@@ -28,8 +29,8 @@ $$;
 DO $$
 DECLARE t text;
 BEGIN
-    FOREACH t IN ARRAY ARRAY['groups', 'group_members', 'apps', 'app_groups', 'app_users',
-                             'oidc_providers'] LOOP
+    FOREACH t IN ARRAY ARRAY['api_keys', 'groups', 'group_members', 'apps', 'app_groups',
+                             'app_users', 'oidc_providers'] LOOP
         EXECUTE format('CREATE TRIGGER %I AFTER INSERT OR UPDATE OR DELETE ON %I '
                        'FOR EACH ROW EXECUTE FUNCTION hallpass_notify_change()',
                        t || '_notify', t);
@@ -50,13 +51,6 @@ CREATE TRIGGER users_notify_update AFTER UPDATE ON users
     FOR EACH ROW
     WHEN ((to_jsonb(OLD) - 'last_login_at' - 'updated_at')
           IS DISTINCT FROM (to_jsonb(NEW) - 'last_login_at' - 'updated_at'))
-    EXECUTE FUNCTION hallpass_notify_change();
-
-CREATE TRIGGER api_keys_notify AFTER INSERT OR DELETE ON api_keys
-    FOR EACH ROW EXECUTE FUNCTION hallpass_notify_change();
-CREATE TRIGGER api_keys_notify_update AFTER UPDATE ON api_keys
-    FOR EACH ROW
-    WHEN ((to_jsonb(OLD) - 'last_used_at') IS DISTINCT FROM (to_jsonb(NEW) - 'last_used_at'))
     EXECUTE FUNCTION hallpass_notify_change();
 
 CREATE TRIGGER identities_notify AFTER INSERT OR DELETE ON identities

@@ -77,7 +77,6 @@ async fn writes_that_can_narrow_access_notify_and_bookkeeping_does_not() {
         "DELETE FROM sessions WHERE id = 'anonymous'",
         "INSERT INTO api_keys (user_id, name, prefix, key_hmac, created_at) \
          SELECT id, 'k', 'hp_x', 'hmac', 0 FROM users",
-        "UPDATE api_keys SET last_used_at = 7",
         "INSERT INTO identities (user_id, provider, issuer, subject, created_at) \
          SELECT id, 'proxy', 'proxy', 'sub', 0 FROM users",
         "UPDATE identities SET last_login_at = 7",
@@ -99,6 +98,7 @@ async fn writes_that_can_narrow_access_notify_and_bookkeeping_does_not() {
         "UPDATE sessions SET expires_at = expires_at - 5000 WHERE id = 'signed-in'",
         "UPDATE sessions SET data = '{\"b\":2}' WHERE id = 'signed-in'",
         "DELETE FROM sessions WHERE id = 'signed-in'",
+        "UPDATE api_keys SET last_used_at = 7",
         "UPDATE api_keys SET expires_at = 1",
         "DELETE FROM api_keys",
         "UPDATE identities SET subject = 'other'",
