@@ -456,6 +456,51 @@ mod tests {
     }
 
     #[test]
+    fn shared_failures_are_taken_in_once_and_their_window_kept() {
+        let c = Counters::new(&config(3, 100), MAX_ENTRIES);
+        let t = Instant::now() + Duration::from_secs(100);
+        let a = login("10.0.0.1", "alice");
+        let shared = |n| SharedCounts {
+            ip: None,
+            account: Some((n, Duration::from_secs(10))),
+        };
+        // Two failures elsewhere, in a window opened 10 s ago; one here makes three…
+        c.absorb(&a, &shared(2), t);
+        assert_eq!(attempt(&c, &a, t, Verdict::Failed), Ok(()));
+        // …which the shared count (now 3, this failure included) does not raise further.
+        c.absorb(&a, &shared(3), t);
+        assert_eq!(attempt(&c, &a, t, Verdict::Failed), Err(50));
+        // A closed shared window counts nothing.
+        let fresh = login("10.0.0.2", "bob");
+        let old = SharedCounts {
+            ip: Some((50, Duration::from_secs(60))),
+            account: None,
+        };
+        c.absorb(&fresh, &old, t);
+        assert_eq!(attempt(&c, &fresh, t, Verdict::Failed), Ok(()));
+    }
+
+    #[test]
+    fn an_attempt_in_flight_keeps_its_window_when_shared_failures_arrive() {
+        let c = Counters::new(&config(3, 100), MAX_ENTRIES);
+        let t = Instant::now() + Duration::from_secs(100);
+        let a = login("10.0.0.1", "alice");
+        let running = c.begin(&a, t).ok().unwrap();
+        c.absorb(
+            &a,
+            &SharedCounts {
+                ip: None,
+                account: Some((2, Duration::from_secs(10))),
+            },
+            t,
+        );
+        // Its place is handed back: one more failure is allowed, not zero.
+        c.settle(&running, Verdict::Uncounted, t);
+        assert_eq!(attempt(&c, &a, t, Verdict::Failed), Ok(()));
+        assert!(attempt(&c, &a, t, Verdict::Failed).is_err());
+    }
+
+    #[test]
     fn refusals_are_reported_once_then_coalesced() {
         let c = Counters::new(&config(1, 100), MAX_ENTRIES);
         let t = Instant::now();
