@@ -74,13 +74,17 @@ struct DataVersion {
 
 impl ChangeProbe {
     /// The stamp now; `None` when it cannot be read (treat as changed: read the database).
+    /// Everything committed before this call — by any process — is reflected: on SQLite the
+    /// header is rewritten by the commit itself, on PostgreSQL the call is a fence (one
+    /// round trip on the listening connection, shared by concurrent callers; see
+    /// `listener`).
     pub fn stamp(&self) -> Option<Stamp> {
         self.stamp_of(Channel::Changes)
     }
 
     /// The stamp of one kind of change: on PostgreSQL, [`Channel::Limits`] moves only when
-    /// a shared brute-force block begins (`service::rate_limit`); on SQLite every commit
-    /// moves every stamp.
+    /// a shared brute-force block begins (`service::rate_limit`) and is read without a
+    /// fence (a block may arrive a moment late); on SQLite every commit moves every stamp.
     pub fn stamp_of(&self, channel: Channel) -> Option<Stamp> {
         match &self.kind {
             Kind::Sqlite(p) => p.stamp(),

@@ -555,6 +555,69 @@ async fn a_change_through_one_process_is_refused_by_the_other_at_its_next_reques
     assert_eq!(status(session.0.get(b.url(me))).await, 401, "sign-out");
     load.stop().await;
 
+    // Unlinking an identity (a proxy user name linked by the admin) ends the account's
+    // sessions on B.
+    create_user(&a, &admin, "uli", "user").await;
+    let page = admin
+        .0
+        .get(a.url("/admin/proxy"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let r = admin
+        .0
+        .post(a.url("/admin/proxy/links"))
+        .form(&[
+            ("csrf_token", csrf_in(&page).unwrap().as_str()),
+            ("proxy_user", "uli-at-the-proxy"),
+            ("username", "uli"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
+    let page = admin
+        .0
+        .get(a.url("/admin/proxy"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let at = page
+        .find("/admin/sso/identities/")
+        .expect("the link is listed")
+        + "/admin/sso/identities/".len();
+    let identity: String = page[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    let (session, load) = victim(&a, &b, "uli", me, 200).await;
+    let unlink = a.url(&format!("/admin/sso/identities/{identity}/unlink"));
+    let page = admin
+        .0
+        .get(&unlink)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let r = admin
+        .0
+        .post(&unlink)
+        .form(&[("csrf_token", csrf_in(&page).unwrap().as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
+    assert_eq!(status(session.0.get(b.url(me))).await, 401, "unlink");
+    load.stop().await;
+
     // An API key revoked on A stops on B.
     create_user(&a, &admin, "kim", "user").await;
     let kim = sign_in(&a, "kim", &password("kim")).await;
