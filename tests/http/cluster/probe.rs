@@ -189,3 +189,60 @@ async fn a_killed_listener_answers_none_then_listens_again_with_a_new_stamp() {
     )
     .await;
 }
+
+/// Using a session or an API key writes nothing that notifies, so on PostgreSQL the caches
+/// keyed by the stamp stay warm under steady use (one touch per key per minute aside).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn steady_use_of_a_session_and_a_key_does_not_move_the_stamp() {
+    let Some(app) = TestApp::with_admin(Db::Postgres).await else {
+        return;
+    };
+    let (c, csrf) =
+        crate::support::api_login(&app, crate::support::ADMIN, crate::support::ADMIN_PASSWORD)
+            .await;
+    let created: serde_json::Value = c
+        .post(app.url("/api/me/api-keys"))
+        .header("x-csrf-token", &csrf)
+        .json(&serde_json::json!({ "name": "ci", "expires_in_days": 30 }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = created["key"].as_str().unwrap().to_owned();
+    let by_key = || {
+        reqwest::Client::new()
+            .get(app.url("/api/auth/me"))
+            .bearer_auth(&key)
+    };
+    // The first use records "last used" (once a minute): that one notifies.
+    assert_eq!(by_key().send().await.unwrap().status(), 200);
+    assert_eq!(
+        c.get(app.url("/api/auth/me"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    fence(&app).await;
+    let before = stamp(&app, Channel::Changes);
+    for _ in 0..20 {
+        assert_eq!(
+            c.get(app.url("/api/auth/me"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+        assert_eq!(
+            c.get(app.url("/account")).send().await.unwrap().status(),
+            200
+        );
+        assert_eq!(by_key().send().await.unwrap().status(), 200);
+    }
+    fence(&app).await;
+    assert_eq!(stamp(&app, Channel::Changes), before);
+}
