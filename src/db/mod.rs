@@ -15,6 +15,7 @@ pub mod identities;
 pub mod oidc_flows;
 pub mod oidc_providers;
 pub mod plans;
+pub mod rate_limits;
 pub mod sessions;
 pub mod settings;
 pub mod users;
