@@ -16,6 +16,7 @@ pub mod oidc_flows;
 pub mod oidc_providers;
 pub mod sessions;
 pub mod settings;
+pub mod user_search;
 pub mod users;
 
 use std::fmt;
