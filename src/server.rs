@@ -145,9 +145,16 @@ pub async fn prepare(
                 other => StartupError::Task(other.to_string()),
             })?
     };
-    let authz = crate::service::authz::Authz::new(config.auth.forward.default_policy, &pool);
+    let sessions = crate::service::sessions::Store::new(&pool);
+    let authz = crate::service::authz::Authz::new(
+        config.auth.forward.default_policy,
+        &pool,
+        sessions.clone(),
+    );
     Ok(AppState::new(crate::state::Inner {
         limiter,
+        sessions,
+        keys: crate::service::api_keys::KeyCache::new(&pool),
         authz,
         config,
         db: pool,

@@ -32,6 +32,10 @@ pub struct Inner {
     pub dev_admin: Option<i64>,
     /// Brute-force limits (`auth.rate_limit`), counted in this process.
     pub limiter: RateLimiter,
+    /// The session store (with its cache), shared by the session layer and forward-auth.
+    pub sessions: crate::service::sessions::Store,
+    /// The owners of recently used API keys.
+    pub keys: crate::service::api_keys::KeyCache,
     /// Forward-auth: the app rules, reloaded when they change.
     pub authz: crate::service::authz::Authz,
 }

@@ -51,6 +51,12 @@ pub fn take_loaded_user() -> Option<User> {
     LOADED_USER.try_with(std::cell::Cell::take).ok().flatten()
 }
 
+/// Puts `user` in the slot of the enclosing [`capturing_user`] scope (a caching store hands
+/// over the row it kept); outside such a scope it is dropped.
+pub fn hand_over_user(user: User) {
+    let _ = LOADED_USER.try_with(|slot| slot.set(Some(user)));
+}
+
 fn key(id: &Id) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = Sha256::digest(id.to_string().as_bytes());

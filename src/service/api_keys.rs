@@ -16,6 +16,7 @@ use rand::RngCore;
 use std::net::IpAddr;
 
 use super::{Actor, Missing, Refusal, ServiceError};
+use crate::db::changes::{ChangeProbe, Stamp};
 use crate::db::{self, DbPool, api_keys, users};
 use crate::domain::{ApiKey, NewApiKey, User};
 use crate::secret::ServerSecret;
@@ -184,12 +185,11 @@ async fn revoke(
 /// its owner may not sign in (disabled, deleted). Pending and rejected owners are returned,
 /// so the status gate can tell them where they stand.
 ///
-/// One indexed query (key joined to owner); `last_used_at` is written at most once a minute.
 /// The owner of a presented bearer key, counted by the rate limiter per client address (a
 /// bad key names no account, and 256 random bits are not guessed): what the identity layer
 /// calls. An unusable key is [`Refusal::InvalidApiKey`].
 pub async fn sign_in(
-    db: &DbPool,
+    keys: &KeyCache,
     secret: &ServerSecret,
     limiter: &RateLimiter,
     presented: &str,
@@ -197,37 +197,116 @@ pub async fn sign_in(
 ) -> Result<User, ServiceError> {
     let attempt = Attempt::new(Action::ApiKey, ip, None);
     let check = async {
-        authenticate(db, secret, presented)
+        keys.authenticate(secret, presented)
             .await?
             .ok_or(ServiceError::Refused(Refusal::InvalidApiKey))
     };
     limiter.guard(attempt, check).await
 }
 
-/// The owner of a presented key, without the rate limit (see [`sign_in`]).
-pub async fn authenticate(
-    db: &DbPool,
-    secret: &ServerSecret,
-    presented: &str,
-) -> Result<Option<User>, ServiceError> {
-    if !well_formed(presented) {
-        return Ok(None);
+/// The owners of recently presented keys, each valid only while the database's change stamp
+/// stays ([`crate::db::changes`]: a revoked key, a disabled owner, any write to keys or
+/// users moves it), so scripts calling in a loop cost no database read per request. Keyed
+/// by the key's HMAC, not the key: the process keeps no usable key in memory.
+#[derive(Debug)]
+pub struct KeyCache {
+    db: DbPool,
+    /// Each with the stamp it was read under.
+    entries: std::sync::Mutex<std::collections::HashMap<String, (Stamp, Known)>>,
+}
+
+#[derive(Debug)]
+struct Known {
+    owner: std::sync::Arc<User>,
+    expires_at: Option<i64>,
+    last_used_at: Option<i64>,
+}
+
+/// Past this many keys the cache starts over (memory stays bounded; a miss costs one read).
+const KEY_CACHE_MAX: usize = 10_000;
+
+impl KeyCache {
+    pub fn new(db: &DbPool) -> KeyCache {
+        KeyCache {
+            db: db.clone(),
+            entries: std::sync::Mutex::default(),
+        }
     }
-    let key_hmac = secret.hmac_hex(presented.as_bytes());
-    db.run(move |conn| {
-        let Some((key, user)) = api_keys::find_by_hmac(conn, &key_hmac)? else {
+
+    /// The owner of a presented key, without the rate limit (see [`sign_in`]).
+    /// One indexed query (key joined to owner) on a miss; `last_used_at` is written at most
+    /// once a minute (a hit whose last use is older goes to the database to record it).
+    pub async fn authenticate(
+        &self,
+        secret: &ServerSecret,
+        presented: &str,
+    ) -> Result<Option<User>, ServiceError> {
+        if !well_formed(presented) {
             return Ok(None);
-        };
+        }
+        let key_hmac = secret.hmac_hex(presented.as_bytes());
         let now = db::now_ts();
-        if key.is_expired(now) || !user.may_sign_in() {
-            return Ok(None);
+        // Taken before the read: a commit during it leaves the entry filed under a stale stamp.
+        let stamp = self.db.changes().and_then(ChangeProbe::stamp);
+        if let Some(stamp) = stamp
+            && let Some(owner) = self.cached(&key_hmac, stamp, now)
+        {
+            return Ok(Some(owner));
         }
-        if key.last_used_at.is_none_or(|t| t <= now - TOUCH_EVERY) {
-            api_keys::touch(conn, key.id, now, TOUCH_EVERY)?;
+        let (owner, known) = self
+            .db
+            .run({
+                let key_hmac = key_hmac.clone();
+                move |conn| look_up(conn, &key_hmac, now)
+            })
+            .await?;
+        if let (Some(stamp), Some(known)) = (stamp, known) {
+            self.remember(key_hmac, stamp, known);
         }
-        Ok(Some(user))
-    })
-    .await
+        Ok(owner)
+    }
+
+    fn cached(&self, key_hmac: &str, stamp: Stamp, now: i64) -> Option<User> {
+        let entries = self.entries.lock().ok()?;
+        let (_, k) = entries.get(key_hmac).filter(|(at, _)| *at == stamp)?;
+        let fresh = k.expires_at.is_none_or(|t| t > now)
+            && k.last_used_at.is_some_and(|t| t > now - TOUCH_EVERY);
+        fresh.then(|| User::clone(&k.owner))
+    }
+
+    fn remember(&self, key_hmac: String, stamp: Stamp, known: Known) {
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() >= KEY_CACHE_MAX {
+                entries.clear();
+            }
+            entries.insert(key_hmac, (stamp, known));
+        }
+    }
+}
+
+/// The key's owner if it may be used now, recording the use; and what to cache of it.
+fn look_up(
+    conn: &mut db::Conn,
+    key_hmac: &str,
+    now: i64,
+) -> Result<(Option<User>, Option<Known>), ServiceError> {
+    let Some((key, user)) = api_keys::find_by_hmac(conn, key_hmac)? else {
+        return Ok((None, None));
+    };
+    if key.is_expired(now) || !user.may_sign_in() {
+        return Ok((None, None));
+    }
+    let mut last_used_at = key.last_used_at;
+    if key.last_used_at.is_none_or(|t| t <= now - TOUCH_EVERY) {
+        api_keys::touch(conn, key.id, now, TOUCH_EVERY)?;
+        last_used_at = Some(now);
+    }
+    let known = Known {
+        owner: std::sync::Arc::new(user.clone()),
+        expires_at: key.expires_at,
+        last_used_at,
+    };
+    Ok((Some(user), Some(known)))
 }
 
 #[cfg(test)]

@@ -1,13 +1,16 @@
-//! argon2id hashing with bounded concurrency and reused memory.
+//! argon2id hashing with bounded concurrency and memory.
 //!
-//! Each hash needs `m` KiB of working memory (19 MiB by default). Allocating it per call
-//! lets a burst of logins grow the process to gigabytes, and glibc keeps freed blocks, so
-//! the memory is allocated once per permit and reused: at most `permits` hashes run at
-//! once, each in a buffer taken from a small pool. The permit is held inside the blocking
-//! task, so a client that disconnects mid-hash does not free its slot early.
+//! Each hash needs `m` KiB of working memory (19 MiB by default). At most `permits` hashes
+//! run at once, so a burst of logins cannot grow the process past `permits` buffers. Each
+//! hash allocates its buffer and frees it when done: with the process's allocator
+//! (mimalloc, see `main.rs`) a freed buffer of this size goes back to the system, so an
+//! idle server does not keep 19 MiB per permit resident (glibc's malloc did, which is why
+//! buffers were once pooled; allocating one costs well under a millisecond next to a
+//! ~50 ms hash). The permit is held inside the blocking task, so a client that disconnects
+//! mid-hash does not free its slot early.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use base64::Engine;
@@ -55,7 +58,6 @@ pub struct PasswordHasher {
 struct Inner {
     cost: Cost,
     permits: Arc<Semaphore>,
-    buffers: Mutex<Vec<Vec<Block>>>,
     running: AtomicUsize,
     peak: AtomicUsize,
     /// argon2 computations since start-up (the dummy hash made by `new` excluded).
@@ -92,7 +94,6 @@ impl PasswordHasher {
             inner: Arc::new(Inner {
                 cost,
                 permits: Arc::new(Semaphore::new(permits)),
-                buffers: Mutex::new(vec![scratch]),
                 running: AtomicUsize::new(0),
                 peak: AtomicUsize::new(0),
                 computed: AtomicU64::new(0),
@@ -178,18 +179,9 @@ impl PasswordHasher {
             inner.computed.fetch_add(1, Ordering::Relaxed);
             let now = inner.running.fetch_add(1, Ordering::SeqCst) + 1;
             inner.peak.fetch_max(now, Ordering::SeqCst);
-            let mut buf = inner
-                .buffers
-                .lock()
-                .ok()
-                .and_then(|mut pool| pool.pop())
-                .unwrap_or_else(|| new_buffer(inner.cost));
+            let mut buf = new_buffer(inner.cost);
             let result = f(&inner, &mut buf);
-            if buf.len() == inner.cost.m as usize
-                && let Ok(mut pool) = inner.buffers.lock()
-            {
-                pool.push(buf);
-            }
+            drop(buf);
             inner.running.fetch_sub(1, Ordering::SeqCst);
             result
         })

@@ -131,7 +131,7 @@ async fn by_credentials(
     let trusted = &state.config.server.trusted_proxies;
     let ip = Client::of_request(req.extensions(), req.headers(), trusted)
         .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.ip());
-    match api_keys::sign_in(&state.db, &state.secret, &state.limiter, &key, ip).await {
+    match api_keys::sign_in(&state.keys, &state.secret, &state.limiter, &key, ip).await {
         Ok(user) => Ok(Some(signed(user, AuthMethod::ApiKey))),
         Err(ServiceError::Refused(Refusal::InvalidApiKey)) => {
             let error = ApiError::from(Refusal::InvalidApiKey);

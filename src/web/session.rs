@@ -28,7 +28,7 @@ const ANONYMOUS_LIFETIME: time::Duration = time::Duration::hours(12);
 /// host of that domain (forward-auth needs it at the guarded apps' hosts); tower-sessions
 /// puts the same `Domain` on the removal cookie, so every sign-out clears it there too.
 pub fn layer(state: &AppState) -> SessionManagerLayer<store::Store> {
-    let layer = SessionManagerLayer::new(store::store(&state.db))
+    let layer = SessionManagerLayer::new(state.sessions.clone())
         .with_name(COOKIE_NAME)
         .with_http_only(true)
         .with_same_site(SameSite::Lax)

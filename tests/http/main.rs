@@ -32,6 +32,7 @@ mod fuzz;
 mod groups;
 mod groups_claim;
 mod idp_harness;
+mod invalidation;
 mod login;
 mod proxy;
 mod rate_limit;

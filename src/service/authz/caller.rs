@@ -105,7 +105,7 @@ impl Authz {
         match credentials {
             Credentials::None => Ok(Caller::Anonymous),
             Credentials::ApiKey(key) => {
-                let user = api_keys::sign_in(ctx.db, ctx.secret, ctx.limiter, key, ip).await?;
+                let user = api_keys::sign_in(ctx.keys, ctx.secret, ctx.limiter, key, ip).await?;
                 self.person(ctx, user, Via::ApiKey).await
             }
             Credentials::Cookie(cookie) => self.by_cookie(ctx, cookie, stamp).await,

@@ -16,6 +16,7 @@ pub struct Ctx<'a> {
     pub db: &'a DbPool,
     pub config: &'a Config,
     pub secret: &'a ServerSecret,
+    pub keys: &'a crate::service::api_keys::KeyCache,
     pub limiter: &'a RateLimiter,
     /// `HALLPASS_AUTH_BYPASS`: every request is this admin.
     pub dev_admin: Option<i64>,

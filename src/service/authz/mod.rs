@@ -48,12 +48,12 @@ struct Loaded {
 }
 
 impl Authz {
-    pub fn new(default_policy: DefaultPolicy, db: &DbPool) -> Authz {
+    pub fn new(default_policy: DefaultPolicy, db: &DbPool, store: Store) -> Authz {
         Authz {
             default_policy,
             loaded: RwLock::new(None),
             db: db.clone(),
-            store: super::sessions::store(db),
+            store,
             callers: caller::Cache::default(),
         }
     }

@@ -51,6 +51,7 @@ async fn decide(state: &AppState, req: Parts, style: Style) -> Response {
         db: &state.db,
         config: &state.config,
         secret: &state.secret,
+        keys: &state.keys,
         limiter: &state.limiter,
         dev_admin: state.dev_admin,
     };

@@ -6,10 +6,12 @@
 
 use time::OffsetDateTime;
 
+mod cached;
+
 use crate::config::Config;
-use crate::db::DbPool;
-pub use crate::db::sessions::{DbSessionStore as Store, USER_ID_KEY};
+pub use crate::db::sessions::USER_ID_KEY;
 use crate::domain::User;
+pub use cached::Store;
 
 /// The session's `session_version` of its user at sign-in.
 pub const VERSION_KEY: &str = "sv";
@@ -18,11 +20,6 @@ pub const AUTH_AT_KEY: &str = "auth_at";
 /// The session's own expiry (unix ms). tower-sessions does not restore a stored record's
 /// expiry when it loads it, so Hallpass keeps it in the data and pins it again.
 pub const EXPIRES_KEY: &str = "exp";
-
-/// The tower-sessions store over the application's database.
-pub fn store(db: &DbPool) -> Store {
-    Store::new(db.clone())
-}
 
 /// Runs `f` — the identity check — so that the session load inside it hands over the user
 /// row it read in the same query; [`loaded_user`] inside `f` takes it.
