@@ -11,9 +11,9 @@
 # measures each kind of table request with wrk (-t1 -cBENCH_CONNECTIONS, default 64): the
 # first page, filtered pages, the htmx fragment, searches of 3+ characters (rare, common,
 # none), of 1–2 characters, each sort and keyset pages. Every request is measured
-# BENCH_RUNS times; the table shows each run's req/s and p99, and the median. Figures, not
-# tests. PostgreSQL: initdb/postgres from /usr/lib/postgresql/*/bin, run as the `postgres`
-# user when this script runs as root (initdb refuses root), removed at the end.
+# BENCH_RUNS times; the table shows each run's p99 and the medians, then the latency on one
+# connection alone (the server's own time, no queueing). Figures, not
+# tests. PostgreSQL: a throwaway cluster from bench/pg.sh, removed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,16 +35,15 @@ else
 fi
 
 WORK=$(mktemp -d /tmp/hallpass-users-bench.XXXXXX)
-chmod 755 "$WORK"
+chmod 755 "$WORK"   # the csv is read by psql; the cluster runs as postgres when we are root
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 PORT=$(free_port)
 BASE="http://127.0.0.1:$PORT"
 SERVER_PID=
-PG_BIN=
-as_postgres() { if [[ $(id -u) == 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+source bench/pg.sh
 cleanup() {
     [[ -n $SERVER_PID ]] && kill "$SERVER_PID" 2>/dev/null
-    [[ -n $PG_BIN ]] && as_postgres "$PG_BIN/pg_ctl" -D "$WORK/pg" -m immediate stop >/dev/null 2>&1
+    pg_stop
     wait 2>/dev/null; rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -52,16 +51,9 @@ trap cleanup EXIT
 case $DB in
 sqlite) DB_URL="sqlite://$WORK/hallpass.db" ;;
 postgres)
-    PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
-    [[ -x $PG_BIN/initdb ]] || { echo "no PostgreSQL server binaries under /usr/lib/postgresql" >&2; exit 1; }
-    [[ $(id -u) == 0 ]] && chown postgres: "$WORK"
-    PG_PORT=$(free_port)
-    as_postgres "$PG_BIN/initdb" -D "$WORK/pg" -U postgres -A trust -E UTF8 --no-sync --no-instructions >/dev/null
-    as_postgres "$PG_BIN/pg_ctl" -D "$WORK/pg" -l "$WORK/pg.log" -w start -o \
-        "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $WORK -c max_connections=200 -c fsync=off -c synchronous_commit=off" >/dev/null
-    PSQL="$PG_BIN/psql"; [[ -x $PSQL ]] || PSQL=psql
-    "$PSQL" -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -c "CREATE DATABASE hallpass"
-    DB_URL="postgres://postgres@127.0.0.1:$PG_PORT/hallpass"
+    pg_start "$WORK" || { echo "could not start PostgreSQL (see $WORK/pg/server.log)" >&2; exit 1; }
+    DB_URL=$PG_URL
+    PSQL="$(pg_bin_dir)/psql -q -h 127.0.0.1 -p $PG_PORT -U postgres -d hallpass"
     ;;
 *) echo "BENCH_DB must be sqlite or postgres" >&2; exit 1 ;;
 esac
@@ -103,8 +95,7 @@ c.executemany(f"INSERT INTO users ({sys.argv[3]}) VALUES ({','.join('?' * 12)})"
 c.commit(); c.execute("ANALYZE users"); c.commit()
 PY
 else
-    "$PSQL" -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d hallpass \
-        -c "\\copy users ($COLS) FROM '$WORK/users.csv' WITH (FORMAT csv)" -c "VACUUM ANALYZE users"
+    $PSQL -c "\\copy users ($COLS) FROM '$WORK/users.csv' WITH (FORMAT csv)" -c "VACUUM ANALYZE users"
 fi
 
 COOKIE=$(curl -si -H 'Content-Type: application/json' -d "{\"username\":\"admin\",\"password\":\"$PASS\"}" "$BASE/api/auth/login" \
@@ -117,7 +108,7 @@ DEEP="$((1600000000 + USERS / 2)):$((USERS / 2))"
 HX=(-H "HX-Request: true" -H "HX-Target: user-table")
 
 printf '\n## user table with %s users (%s, wrk -t1 -c%s -d%ss, %s runs)\n\n' "$USERS" "$DB" "$CONNS" "$SECS" "$RUNS"
-printf '| request | rows | req/s (median) | p50 (median) | p99 (median) | p99 of each run |\n|---|---:|---:|---:|---:|---|\n'
+printf '| request | rows | req/s (median) | p50 (median) | p99 (median) | p99 of each run | alone (-c1) p50 / p99 |\n|---|---:|---:|---:|---:|---|---:|\n'
 # Median of the numbers on stdin (wrk's latencies come with units: converted to ms).
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 ms() { awk '{v=$1; if (v ~ /us$/) {sub(/us$/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v*=1000}; printf "%.2f\n", v}'; }
@@ -132,9 +123,12 @@ measure() {
         p50+=("$(awk '$1=="50%" {print $2}' <<<"$out" | ms)")
         p99+=("$(awk '$1=="99%" {print $2}' <<<"$out" | ms)")
     done
-    printf '| %s | %s | %s | %s ms | %s ms | %s |\n' "$label" "$rows" \
+    # One connection: the time the server takes for the request itself, without queueing.
+    out=$(wrk -t1 -c1 -d2s --latency "$@" -H "Cookie: hallpass_session=$COOKIE" "$BASE$path")
+    printf '| %s | %s | %s | %s ms | %s ms | %s | %s / %s ms |\n' "$label" "$rows" \
         "$(printf '%s\n' "${rps[@]}" | median)" "$(printf '%s\n' "${p50[@]}" | median)" \
-        "$(printf '%s\n' "${p99[@]}" | median)" "$(IFS=/; echo "${p99[*]}")"
+        "$(printf '%s\n' "${p99[@]}" | median)" "$(IFS=/; echo "${p99[*]}")" \
+        "$(awk '$1=="50%" {print $2}' <<<"$out" | ms)" "$(awk '$1=="99%" {print $2}' <<<"$out" | ms)"
 }
 measure "first page (username)" "/admin/users"
 measure "filtered: status=pending" "/admin/users?status=pending"
