@@ -4,7 +4,7 @@
 # ±20 % from run to run, and this VM has no hardware instruction counters for `perf`).
 #
 #   bench/instructions.sh path/to/hallpass [N]     # N requests, default 1000
-#   TARGET=fa bench/instructions.sh path/to/hallpass   # forward-auth instead (healthz too)
+#   TARGET=fa bench/instructions.sh path/to/hallpass   # forward-auth instead (healthz, bearer too)
 #
 # One server on a fresh SQLite database, one admin, `GET /api/auth/me` (TARGET=me, the
 # default), `GET /api/authz/forward-auth` asking about an app open to any signed-in
@@ -20,10 +20,11 @@ TARGET=${TARGET:-me}
 case $TARGET in
     me) URL_PATH=/api/auth/me; EXTRA=() ;;
     healthz) URL_PATH=/healthz; EXTRA=() ;;
+    bearer) URL_PATH=/api/auth/me; EXTRA=() ;;
     fa) URL_PATH=/api/authz/forward-auth
         EXTRA=(-H 'Accept: text/html' -H 'X-Forwarded-Method: GET' -H 'X-Forwarded-Proto: https'
             -H 'X-Forwarded-Host: app42.bench.test' -H 'X-Forwarded-Uri: /dashboard') ;;
-    *) echo "TARGET is me, fa or healthz" >&2; exit 1 ;;
+    *) echo "TARGET is me, bearer, fa or healthz" >&2; exit 1 ;;
 esac
 for i in $(seq -w 0 99); do
     printf '[[apps]]\nname = "App %s"\nhosts = ["app%s.bench.test"]\naccess = "signed_in"\n\n' "$i" "$i"
@@ -37,10 +38,17 @@ PID=$!
 for _ in $(seq 1 600); do curl -fs -o /dev/null $BASE/healthz && break; sleep 0.2; done
 curl -s -D $TMP/h -o /dev/null -H 'Content-Type: application/json' --data '{"username":"admin","password":"bench-password-123"}' $BASE/api/auth/login
 C=$(tr -d '\r' <$TMP/h | sed -n 's/^[Ss]et-[Cc]ookie:[[:space:]]*\(hallpass_session=[^;]*\).*/\1/p' | head -1)
+AUTH=(-H "Cookie: $C")
+if [[ $TARGET == bearer ]]; then
+    T=$(curl -s -H "Cookie: $C" $BASE/api/auth/me | sed -n 's/.*"csrf_token":"\([^"]*\)".*/\1/p')
+    K=$(curl -s -H "Cookie: $C" -H "X-CSRF-Token: $T" -H "Origin: $BASE" -H 'Content-Type: application/json' \
+        --data '{"name":"bench"}' $BASE/api/me/api-keys | sed -n 's/.*"key":"\(hp_[^"]*\)".*/\1/p')
+    AUTH=(-H "Authorization: Bearer $K")
+fi
 for i in $(seq $N); do printf 'url = "%s%s"\noutput = "/dev/null"\n' $BASE $URL_PATH; done > $TMP/cfg
-curl -s -H "Cookie: $C" "${EXTRA[@]}" -K $TMP/cfg
+curl -s "${AUTH[@]}" "${EXTRA[@]}" -K $TMP/cfg
 callgrind_control -z $PID >/dev/null 2>&1
-curl -s -H "Cookie: $C" "${EXTRA[@]}" -w '%{http_code}\n' -K $TMP/cfg | sort | uniq -c > $TMP/codes
+curl -s "${AUTH[@]}" "${EXTRA[@]}" -w '%{http_code}\n' -K $TMP/cfg | sort | uniq -c > $TMP/codes
 callgrind_control -d $PID >/dev/null 2>&1; sleep 2
 ir=$(cat $TMP/cg.*.1 2>/dev/null | awk '/^summary:/ {s+=$2} END{print s}')
 echo "$(basename $BIN) $TARGET: codes $(tr '\n' ' ' < $TMP/codes) $ir instructions, $(awk -v a=$ir -v n=$N 'BEGIN{printf "%.0f", a/n}') instructions/request"

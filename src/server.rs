@@ -132,8 +132,11 @@ pub async fn prepare(
             ServiceError::Db(d) => StartupError::Db(d),
             other => StartupError::Task(other.to_string()),
         })?;
-    let limiter =
-        crate::service::rate_limit::RateLimiter::new(&config.auth.rate_limit, pool.clone());
+    let limiter = crate::service::rate_limit::RateLimiter::new(
+        &config.auth.rate_limit,
+        pool.clone(),
+        server_secret.derive_key("rate-limit accounts"),
+    );
     // With the dev bypass every request is an admin: there is nothing to set up.
     let setup_code = if users > 0 || dev_admin.is_some() {
         None

@@ -30,7 +30,8 @@ pub struct Inner {
     pub proxy: ProxyRuntime,
     /// `HALLPASS_AUTH_BYPASS`: the dev admin every request is.
     pub dev_admin: Option<i64>,
-    /// Brute-force limits (`auth.rate_limit`), counted in this process.
+    /// Brute-force limits (`auth.rate_limit`): in memory on SQLite, shared by every process
+    /// through the database on PostgreSQL.
     pub limiter: RateLimiter,
     /// The session store (with its cache), shared by the session layer and forward-auth.
     pub sessions: crate::service::sessions::Store,

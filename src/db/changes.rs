@@ -11,8 +11,8 @@
 //! thousand instructions more (measured: ~9k per request, most of it preparing the pragma).
 //!
 //! PostgreSQL has neither. There the probe is a listener (`LISTEN`) on a connection of its
-//! own, fed by triggers that `NOTIFY` on every write that can end or narrow access; until
-//! that lands, [`DbPool::changes`] gives `None` there and callers read the database.
+//! own, fed by triggers that `NOTIFY` on every write that can end or narrow access, whoever
+//! writes — this server, another Hallpass process, the recovery CLI, psql (see `listener`).
 //!
 //! One probe per pool ([`DbPool::changes`]), opened on first use: every cache of the process
 //! shares it (on PostgreSQL, one listening connection per process).
@@ -26,6 +26,11 @@ use diesel::sql_types::BigInt;
 use diesel::{QueryableByName, RunQueryDsl, SqliteConnection};
 
 use super::{AnyConnection, DbPool};
+
+mod listener;
+pub(super) use listener::LIMITS as LIMITS_CHANNEL;
+use listener::PgProbe;
+pub use listener::{APPLICATION_NAME as LISTENER_NAME, Channel};
 
 /// What a cache compares: equal stamps mean nothing was committed in between.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +50,7 @@ pub struct ChangeProbe {
 
 enum Kind {
     Sqlite(SqliteProbe),
+    Postgres(PgProbe),
 }
 
 /// Reads the stamp of one SQLite database.
@@ -68,9 +74,21 @@ struct DataVersion {
 
 impl ChangeProbe {
     /// The stamp now; `None` when it cannot be read (treat as changed: read the database).
+    /// Everything committed before this call — by any process — is reflected: on SQLite the
+    /// header is rewritten by the commit itself, on PostgreSQL the call is a fence (one
+    /// round trip on the listening connection, shared by concurrent callers; see
+    /// `listener`).
     pub fn stamp(&self) -> Option<Stamp> {
+        self.stamp_of(Channel::Changes)
+    }
+
+    /// The stamp of one kind of change: on PostgreSQL, [`Channel::Limits`] moves only when
+    /// a shared brute-force block begins (`service::rate_limit`) and is read without a
+    /// fence (a block may arrive a moment late); on SQLite every commit moves every stamp.
+    pub fn stamp_of(&self, channel: Channel) -> Option<Stamp> {
         match &self.kind {
             Kind::Sqlite(p) => p.stamp(),
+            Kind::Postgres(p) => p.stamp(channel).map(Stamp::Notified),
         }
     }
 
@@ -78,7 +96,7 @@ impl ChangeProbe {
     fn open(pool: &DbPool) -> Option<ChangeProbe> {
         let kind = match pool.backend() {
             super::Backend::Sqlite => Kind::Sqlite(SqliteProbe::open(pool)?),
-            super::Backend::Postgres => return None,
+            super::Backend::Postgres => Kind::Postgres(PgProbe::open(&pool.url)?),
         };
         Some(ChangeProbe { kind })
     }

@@ -14,6 +14,7 @@ pub mod groups;
 pub mod identities;
 pub mod oidc_flows;
 pub mod oidc_providers;
+pub mod rate_limits;
 pub mod sessions;
 pub mod settings;
 pub mod user_search;

@@ -204,3 +204,13 @@ diesel::allow_tables_to_appear_in_same_query!(
     app_groups,
     app_users
 );
+
+diesel::table! {
+    rate_limits (action, client, account) {
+        action -> Text,
+        client -> Text,
+        account -> Text,
+        window_start -> BigInt,
+        failures -> Integer,
+    }
+}

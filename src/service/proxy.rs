@@ -7,6 +7,7 @@ use std::sync::RwLock;
 use super::provisioning::{self, AuditNames, Cadence, Naming, Rules, SignInRefusal, Source};
 use super::{Refusal, Revertible, ServiceError};
 use crate::config::ProxyConfig;
+use crate::db::changes::{ChangeProbe, Stamp};
 use crate::db::{self, DbPool, settings};
 use crate::domain::User;
 use crate::domain::proxy::{HeaderNames, Preset, ProxyIdentity, role_for_groups};
@@ -39,35 +40,72 @@ impl ProxyRefusal {
     }
 }
 
-/// The header preset chosen in the admin UI, kept in memory (read on every proxied request).
+/// The header preset chosen in the admin UI, kept in memory (read on every proxied request)
+/// under the database's change stamp: another process (or the recovery CLI) may change it,
+/// so the stored preset is read again whenever anything was committed since, and always
+/// when there is no stamp.
 #[derive(Debug, Default)]
 pub struct ProxyRuntime {
-    preset: RwLock<Option<Preset>>,
+    preset: RwLock<(Option<Stamp>, Option<Preset>)>,
 }
 
 impl ProxyRuntime {
     pub fn new(preset: Option<Preset>) -> Self {
         Self {
-            preset: RwLock::new(preset),
+            // No stamp yet: the first request reads the database.
+            preset: RwLock::new((None, preset)),
         }
     }
 
+    /// The preset as last read (for pages that just showed a change made here).
     pub fn preset(&self) -> Option<Preset> {
-        self.preset.read().ok().and_then(|p| *p)
+        self.preset.read().ok().and_then(|p| p.1)
     }
 
-    /// The header names in force: the UI's preset, else the configuration's.
-    pub fn headers(&self, cfg: &ProxyConfig) -> HeaderNames {
-        match self.preset() {
-            Some(p) => p.headers(),
-            None => cfg.configured_headers(),
+    /// The preset in force now, read from the database unless nothing was committed since
+    /// the last read. A failed read keeps the last value known.
+    pub async fn current(&self, db: &DbPool) -> Option<Preset> {
+        // Taken before the read: a commit during it leaves the value under a stale stamp.
+        let stamp = db.changes().and_then(ChangeProbe::stamp);
+        if let Ok(p) = self.preset.read()
+            && stamp.is_some()
+            && p.0 == stamp
+        {
+            return p.1;
         }
+        match db.run(settings::proxy_preset).await {
+            Ok(raw) => {
+                let preset = raw.as_deref().and_then(Preset::parse);
+                if let Ok(mut p) = self.preset.write() {
+                    *p = (stamp, preset);
+                }
+                preset
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the proxy header preset; using the last one known");
+                self.preset()
+            }
+        }
+    }
+
+    /// The header names in force now: the UI's preset, else the configuration's (see
+    /// [`ProxyRuntime::current`]).
+    pub async fn headers_now(&self, db: &DbPool, cfg: &ProxyConfig) -> HeaderNames {
+        names(self.current(db).await, cfg)
     }
 
     fn set(&self, preset: Option<Preset>) {
         if let Ok(mut p) = self.preset.write() {
-            *p = preset;
+            // No stamp: the next request confirms it against the database.
+            *p = (None, preset);
         }
+    }
+}
+
+fn names(preset: Option<Preset>, cfg: &ProxyConfig) -> HeaderNames {
+    match preset {
+        Some(p) => p.headers(),
+        None => cfg.configured_headers(),
     }
 }
 

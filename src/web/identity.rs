@@ -113,7 +113,18 @@ async fn by_credentials(
             Err(e) => return Err(ApiError::from(e).into_response()),
         }
     }
-    match proxy_identity(state, req) {
+    // The header preset may have been changed by another process: read under the stamp.
+    let names = if state.config.auth.proxy.enabled {
+        Some(
+            state
+                .proxy
+                .headers_now(&state.db, &state.config.auth.proxy)
+                .await,
+        )
+    } else {
+        None
+    };
+    match proxy_identity(state, req, names) {
         Some(Ok((who, ip))) => {
             let cfg = &state.config.auth.proxy;
             match crate::service::proxy::sign_in(&state.db, cfg, who, Some(ip)).await {
@@ -178,6 +189,7 @@ async fn by_session(state: &AppState, session: &Session, mut req: Request, next:
 fn proxy_identity(
     state: &AppState,
     req: &Request,
+    names: Option<crate::domain::proxy::HeaderNames>,
 ) -> Option<Result<(crate::domain::proxy::ProxyIdentity, String), ProxyOutcome>> {
     let cfg = &state.config.auth.proxy;
     if !cfg.enabled || !state.setup.is_done() {
@@ -190,7 +202,7 @@ fn proxy_identity(
     if !cfg.trusts(peer.ip()) {
         return None;
     }
-    let names = state.proxy.headers(cfg);
+    let names = names?;
     let header = |name: &str| {
         (!name.is_empty())
             .then(|| req.headers().get(name))

@@ -22,6 +22,7 @@ mod browser_proxy;
 mod browser_sso;
 mod cli;
 mod client_ip;
+mod cluster;
 mod connections;
 mod cookie_domain;
 mod database;

@@ -31,6 +31,25 @@ impl Action {
         !matches!(self, Action::ApiKey)
     }
 
+    /// The action's name in the shared counters (PostgreSQL).
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Action::Login => "login",
+            Action::Register => "register",
+            Action::PasswordChange => "password_change",
+            Action::SsoLink => "sso_link",
+            Action::ApiKey => "api_key",
+            Action::Setup => "setup",
+        }
+    }
+
+    /// Whether the attempt counts as a failure as soon as it starts (its start is the cost,
+    /// see [`Action::verdict`]); the shared counters then count it before the work runs, so
+    /// a request abandoned half-way is counted in every process too.
+    pub(super) fn counts_at_start(self) -> bool {
+        matches!(self, Action::SsoLink)
+    }
+
     /// How an attempt abandoned half-way (its future dropped) counts.
     pub(super) fn cancelled(self) -> Verdict {
         match self {

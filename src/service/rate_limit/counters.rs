@@ -66,20 +66,16 @@ impl Counters {
         )
     }
 
-    /// Lets the attempt go ahead (reserving its place if its action does), or refuses it —
-    /// with the first refusal of the counter's window to audit at once.
-    pub(super) fn begin(
-        &self,
-        attempt: &Attempt<'_>,
-        now: Instant,
-    ) -> Result<Ticket, (Limited, Option<Box<Report>>)> {
+    /// The shard, the per-IP and per-account keys of an attempt, and its account name as
+    /// counted (trimmed, lower-cased).
+    fn keys(&self, attempt: &Attempt<'_>) -> (usize, Key, Option<Key>, Option<String>) {
         let ip = client_key(attempt.ip);
         let ip_key = Key {
             action: attempt.action,
             ip,
             account: None,
         };
-        let normalized = attempt.account.map(|a| a.trim().to_lowercase());
+        let normalized = attempt.account.map(normalize);
         let account_key = normalized.as_ref().map(|a| Key {
             account: Some(self.hasher.hash_one(a)),
             ..ip_key
@@ -87,6 +83,30 @@ impl Counters {
         let shard_index =
             usize::try_from(self.hasher.hash_one((attempt.action, ip)) % SHARDS as u64)
                 .unwrap_or(0);
+        (shard_index, ip_key, account_key, normalized)
+    }
+
+    /// Raises the attempt's counters to what the shared counters say (`Shard::absorb`):
+    /// `(failures, age of their window)` per address and per account.
+    pub(super) fn absorb(&self, attempt: &Attempt<'_>, shared: &SharedCounts, now: Instant) {
+        let (shard_index, ip_key, account_key, _) = self.keys(attempt);
+        let mut shard = self.lock(shard_index);
+        if let Some(count) = shared.ip {
+            shard.absorb(ip_key, count, now, self.window, self.shard_cap);
+        }
+        if let (Some(key), Some(count)) = (account_key, shared.account) {
+            shard.absorb(key, count, now, self.window, self.shard_cap);
+        }
+    }
+
+    /// Lets the attempt go ahead (reserving its place if its action does), or refuses it —
+    /// with the first refusal of the counter's window to audit at once.
+    pub(super) fn begin(
+        &self,
+        attempt: &Attempt<'_>,
+        now: Instant,
+    ) -> Result<Ticket, (Limited, Option<Box<Report>>)> {
+        let (shard_index, ip_key, account_key, normalized) = self.keys(attempt);
         let reserves = attempt.action.reserves();
         // Full: real failures at the limit, or (for reserving actions) failures and attempts
         // in flight together. `.1` is whether the failures alone fill it.
@@ -205,9 +225,22 @@ impl Counters {
     }
 }
 
+/// What the shared counters hold for one attempt: `(failures, age of their window)` of its
+/// per-address and per-account counters, when they have any.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct SharedCounts {
+    pub(super) ip: Option<(u32, Duration)>,
+    pub(super) account: Option<(u32, Duration)>,
+}
+
+/// An account name as counted: case and surrounding blanks do not make a new counter.
+pub(super) fn normalize(account: &str) -> String {
+    account.trim().to_lowercase()
+}
+
 /// The address a client is counted under: IPv4 as is, IPv6 by its /64 (one customer's
 /// network, which an attacker can otherwise walk through address by address).
-fn client_key(ip: IpAddr) -> IpAddr {
+pub(super) fn client_key(ip: IpAddr) -> IpAddr {
     match canonical_ip(ip) {
         IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !(u128::MAX >> 64))),
         v4 => v4,
@@ -420,6 +453,51 @@ mod tests {
         }
         assert!(c.len() <= cap, "{} counters kept", c.len());
         assert!(c.len() >= cap / 2, "eviction keeps most: {}", c.len());
+    }
+
+    #[test]
+    fn shared_failures_are_taken_in_once_and_their_window_kept() {
+        let c = Counters::new(&config(3, 100), MAX_ENTRIES);
+        let t = Instant::now() + Duration::from_secs(100);
+        let a = login("10.0.0.1", "alice");
+        let shared = |n| SharedCounts {
+            ip: None,
+            account: Some((n, Duration::from_secs(10))),
+        };
+        // Two failures elsewhere, in a window opened 10 s ago; one here makes three…
+        c.absorb(&a, &shared(2), t);
+        assert_eq!(attempt(&c, &a, t, Verdict::Failed), Ok(()));
+        // …which the shared count (now 3, this failure included) does not raise further.
+        c.absorb(&a, &shared(3), t);
+        assert_eq!(attempt(&c, &a, t, Verdict::Failed), Err(50));
+        // A closed shared window counts nothing.
+        let fresh = login("10.0.0.2", "bob");
+        let old = SharedCounts {
+            ip: Some((50, Duration::from_secs(60))),
+            account: None,
+        };
+        c.absorb(&fresh, &old, t);
+        assert_eq!(attempt(&c, &fresh, t, Verdict::Failed), Ok(()));
+    }
+
+    #[test]
+    fn an_attempt_in_flight_keeps_its_window_when_shared_failures_arrive() {
+        let c = Counters::new(&config(3, 100), MAX_ENTRIES);
+        let t = Instant::now() + Duration::from_secs(100);
+        let a = login("10.0.0.1", "alice");
+        let running = c.begin(&a, t).ok().unwrap();
+        c.absorb(
+            &a,
+            &SharedCounts {
+                ip: None,
+                account: Some((2, Duration::from_secs(10))),
+            },
+            t,
+        );
+        // Its place is handed back: one more failure is allowed, not zero.
+        c.settle(&running, Verdict::Uncounted, t);
+        assert_eq!(attempt(&c, &a, t, Verdict::Failed), Ok(()));
+        assert!(attempt(&c, &a, t, Verdict::Failed).is_err());
     }
 
     #[test]

@@ -1,6 +1,9 @@
 //! Brute-force limits: failed attempts counted per client IP and per attempted account and
-//! client IP, in this process's memory, and refused with `429` *before* the work they guard
-//! (a password hash, a key lookup, a trip to an identity provider) is done.
+//! client IP, and refused with `429` *before* the work they guard (a password hash, a key
+//! lookup, a trip to an identity provider) is done. On SQLite (one process) the counters
+//! live in this process's memory and a restart forgets them; on PostgreSQL they are also
+//! kept in the database and shared by every process on it (`shared`: one limit for all,
+//! kept across restarts, and still no database trip for a valid API key).
 //!
 //! Every guarded handler, HTML and JSON alike, wraps its one service call in
 //! [`RateLimiter::guard`]. Only a real failure is counted as one. Two kinds of action differ
@@ -38,7 +41,8 @@
 //! The parts, by what they do: `attempt` (what is attempted and how its outcome counts),
 //! `counters` (the windows and limits, no I/O), `shard` (one map of counters, its eviction),
 //! `reservation` (an attempt in flight, handed back if abandoned), `report` (the audit event
-//! of a refusal). This file holds the limiter the rest of the server calls.
+//! of a refusal), `shared` (the counters in PostgreSQL). This file holds the limiter the
+//! rest of the server calls.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -46,13 +50,14 @@ use std::time::Instant;
 
 use super::ServiceError;
 use crate::config::RateLimitConfig;
-use crate::db::{DbPool, audit};
+use crate::db::{Backend, DbPool, audit};
 
 mod attempt;
 mod counters;
 mod report;
 mod reservation;
 mod shard;
+mod shared;
 #[cfg(test)]
 mod test_support;
 
@@ -61,6 +66,7 @@ pub use attempt::{Action, Attempt, Limited};
 use counters::Counters;
 use report::Report;
 use reservation::Reservation;
+use shared::Shared;
 
 /// Independent maps, so that concurrent requests from different clients rarely wait on
 /// each other. Every counter of one client IP (per-IP and per-account) is in the same shard,
@@ -80,6 +86,8 @@ struct Inner {
     enabled: bool,
     counters: Counters,
     db: DbPool,
+    /// The counters in PostgreSQL, shared by every process (`None` on SQLite).
+    shared: Option<Shared>,
 }
 
 impl std::fmt::Debug for RateLimiter {
@@ -94,13 +102,18 @@ impl std::fmt::Debug for RateLimiter {
 }
 
 impl RateLimiter {
-    /// Empty counters under `config`; refusals are audited into `db`.
-    pub fn new(config: &RateLimitConfig, db: DbPool) -> Self {
+    /// Counters under `config`; refusals are audited into `db`. On PostgreSQL the counters
+    /// are shared through `db`, with account names hashed under `account_key` (derive it
+    /// from the server secret: every process of a deployment must use the same).
+    pub fn new(config: &RateLimitConfig, db: DbPool, account_key: [u8; 32]) -> Self {
+        let shared = (db.backend() == Backend::Postgres)
+            .then(|| Shared::new(config, db.clone(), account_key));
         Self {
             inner: Arc::new(Inner {
                 enabled: config.enabled,
                 counters: Counters::new(config, MAX_ENTRIES),
                 db,
+                shared,
             }),
         }
     }
@@ -114,6 +127,13 @@ impl RateLimiter {
     {
         if !self.inner.enabled {
             return work.await;
+        }
+        let shared = self.inner.shared.as_ref();
+        if let Some(shared) = shared {
+            let counts = shared.counts(&attempt).await;
+            self.inner
+                .counters
+                .absorb(&attempt, &counts, Instant::now());
         }
         let reservation = match self.inner.counters.begin(&attempt, Instant::now()) {
             Ok(ticket) => Reservation {
@@ -129,16 +149,42 @@ impl RateLimiter {
                 return Err(ServiceError::RateLimited(limited));
             }
         };
+        // Counted in the shared counters before it runs; taken into this process's only
+        // once it has counted the same failure itself (below), or it would count twice.
+        let counted_at_start = match shared {
+            Some(shared) if attempt.action.counts_at_start() => Some(shared.fail(&attempt).await),
+            _ => None,
+        };
         // If the request is abandoned here (the client hung up), `reservation` is dropped
         // and settles as `Action::cancelled` says.
         let result = work.await;
-        reservation.settle(attempt.action.verdict(&result));
+        let verdict = attempt.action.verdict(&result);
+        reservation.settle(verdict);
+        if let Some(shared) = shared {
+            let counts = match verdict {
+                _ if counted_at_start.is_some() => counted_at_start,
+                Verdict::Failed => Some(shared.fail(&attempt).await),
+                Verdict::Succeeded => {
+                    shared.clear_account(&attempt).await;
+                    None
+                }
+                Verdict::Uncounted => None,
+            };
+            if let Some(counts) = counts {
+                self.inner
+                    .counters
+                    .absorb(&attempt, &counts, Instant::now());
+            }
+        }
         result
     }
 
     /// Writes the refusals counted since the last flush to the audit log and forgets
     /// counters whose window has closed. Returns how many events were written.
     pub async fn flush(&self) -> usize {
+        if let Some(shared) = &self.inner.shared {
+            shared.purge().await;
+        }
         let (reports, lost) = self.inner.counters.drain_reports(Instant::now());
         if lost > 0 {
             tracing::warn!(
@@ -204,7 +250,7 @@ mod tests {
             test_on_check_out: false,
         };
         let db = DbPool::connect(&url, &options)?;
-        let limiter = RateLimiter::new(&config(1, 1), db);
+        let limiter = RateLimiter::new(&config(1, 1), db, [7; 32]);
         for _ in 0..3 {
             let attempt = login("10.0.0.1", "alice");
             let never = std::future::pending::<Result<(), ServiceError>>();

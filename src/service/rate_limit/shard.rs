@@ -123,6 +123,32 @@ impl Shard {
         entry.failures = entry.failures.saturating_add(1);
     }
 
+    /// Raises the counter of `key` to the `failures` another process (or an earlier run of
+    /// this one) counted in a window that opened `age` ago. Counts only grow here: local
+    /// failures are part of the shared ones. The window start follows the shared one unless
+    /// attempts in flight hold the current one (their tickets name it).
+    pub(super) fn absorb(
+        &mut self,
+        key: Key,
+        (failures, age): (u32, Duration),
+        now: Instant,
+        window: Duration,
+        cap: usize,
+    ) {
+        if failures == 0 || age >= window {
+            return;
+        }
+        let entry = self.entry(key, now, window, cap);
+        if failures > entry.failures {
+            entry.failures = failures;
+            if entry.in_flight == 0
+                && let Some(opened) = now.checked_sub(age)
+            {
+                entry.opened = opened;
+            }
+        }
+    }
+
     /// Holds a place for an attempt in flight; returns when the counter's window opened.
     pub(super) fn reserve(
         &mut self,

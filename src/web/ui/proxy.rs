@@ -83,11 +83,12 @@ async fn proxy_page(
         policy: cfg.policy.clone(),
         admin_groups: cfg.admin_groups.join(", "),
         viewer_groups: cfg.viewer_groups.join(", "),
-        headers: state.proxy.headers(cfg),
+        headers: state.proxy.headers_now(&state.db, cfg).await,
         configured: cfg.configured_headers(),
         preset: state
             .proxy
-            .preset()
+            .current(&state.db)
+            .await
             .map_or_else(String::new, |p| p.as_str().to_owned()),
         presets: Preset::ALL
             .into_iter()
@@ -243,7 +244,7 @@ pub async fn diagnostics(
         proxy_enabled: cfg.enabled,
         peer_trusted_for_identity: cfg.trusts(client.peer.ip()),
         peer_trusted_for_forwarding: trusted_forwarding,
-        identity_headers: identity_rows(&state.proxy.headers(cfg), &headers),
+        identity_headers: identity_rows(&state.proxy.headers_now(&state.db, cfg).await, &headers),
         forwarding_headers: FORWARDING_HEADERS
             .iter()
             .filter_map(|h| value(h).map(|v| ((*h).to_owned(), v)))

@@ -9,6 +9,7 @@ pub mod logs;
 pub mod named;
 pub mod nginx;
 pub mod pg;
+pub mod process;
 pub mod snippet;
 
 use std::net::SocketAddr;

@@ -1,0 +1,2 @@
+DROP TABLE rate_limits;
+DROP FUNCTION hallpass_notify_change() CASCADE;

@@ -1,0 +1,293 @@
+//! The PostgreSQL change probe: a connection of its own that ran `LISTEN`, counting the
+//! notifications the triggers of migration `2026-11-30-120000_cluster` send on every write
+//! that can end or narrow access (channel [`CHANGES`]), and those the shared brute-force
+//! counters send when a block begins (channel [`LIMITS`]).
+//!
+//! Taking in what has merely *arrived* is not enough. PostgreSQL signals the listening
+//! backends when the writing transaction commits, before the writer is answered, but each
+//! listening backend then writes to its client when the scheduler lets it run: on a busy
+//! machine, milliseconds later — enough for the writer's answer to reach its client and that
+//! client's next request to reach this process first (measured: the two-process test in
+//! tests/http/cluster lost that race several times per run under load). So a stamp is a
+//! *fence*: [`PgProbe::stamp`] sends `SELECT 1` on the listening connection, and the backend,
+//! before it answers, delivers every notification committed before the query arrived
+//! (PostgreSQL processes pending notifications before `ReadyForQuery`; the committer's signal
+//! reached it before the writer was answered). One round trip, shared: requests that arrive
+//! while one is on the wire wait for the next and all take its answer (the `started` /
+//! `done` round numbers), so a burst costs about two round trips, not one each.
+//!
+//! A background thread takes in notifications every [`DRAIN_EVERY`] when no request asks,
+//! so PostgreSQL's notification queue never backs up behind an idle process, and it
+//! reconnects after a failure. While the connection is down [`PgProbe::stamp`] answers
+//! `None` (callers read the database); once it is back and listening, the counts move by
+//! one, so whatever was committed while nobody listened is covered. A server that stops
+//! answering is given up after `tcp_user_timeout` / keepalives (a few seconds).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
+
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, PgConnection};
+
+use super::super::DatabaseUrl;
+
+/// The channel the change triggers notify.
+pub const CHANGES: &str = "hallpass_changes";
+/// The channel the shared brute-force counters notify when a block begins.
+pub const LIMITS: &str = "hallpass_limits";
+
+/// How often the background thread takes in notifications nobody asked for.
+const DRAIN_EVERY: Duration = Duration::from_millis(200);
+/// How long the listener stays down after a failure before connecting again (stamps are
+/// `None` meanwhile: caches read the database).
+const RETRY_AFTER: Duration = Duration::from_millis(300);
+/// The `application_name` of the listening connection (visible in `pg_stat_activity`).
+pub const APPLICATION_NAME: &str = "hallpass-listener";
+
+/// Which notifications a stamp counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    Changes,
+    Limits,
+}
+
+pub(super) struct PgProbe {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    url: String,
+    state: Mutex<State>,
+    /// Fence round trips begun (numbered from 1); read before waiting for the lock.
+    started: AtomicU64,
+}
+
+#[derive(Default)]
+struct State {
+    /// `None` while down: stamps are `None` then.
+    conn: Option<PgConnection>,
+    /// Notifications taken in on [`CHANGES`], plus one per (re)connection.
+    changes: u64,
+    /// The same for [`LIMITS`].
+    limits: u64,
+    /// Whether the last failure was logged (one warning per outage).
+    warned: bool,
+    /// When the connection was lost or last failed to open.
+    down_since: Option<Instant>,
+    /// The number of the last fence round trip that completed.
+    done: u64,
+}
+
+impl State {
+    /// Takes in every notification the socket holds; false (and the connection dropped)
+    /// when it failed. Reads twice: a backend that was terminated sends an error message
+    /// (which libpq passes to the notice processor) before closing, so the end of the
+    /// connection shows only on the read after.
+    fn drain(&mut self) -> bool {
+        self.take_in(false)
+    }
+
+    /// A round trip on the listening connection, then [`State::drain`]: every notification
+    /// committed before the query reached the server is counted (see the module docs).
+    fn fence(&mut self) -> bool {
+        self.take_in(true)
+    }
+
+    fn take_in(&mut self, fence: bool) -> bool {
+        let Some(conn) = self.conn.as_mut() else {
+            return false;
+        };
+        if fence && conn.batch_execute("SELECT 1").is_err() {
+            return self.lost();
+        }
+        let Some(conn) = self.conn.as_mut() else {
+            return false;
+        };
+        let (mut changes, mut limits) = (0u64, 0u64);
+        let mut failed = false;
+        'reads: for _ in 0..2 {
+            for n in conn.notifications_iter() {
+                match n {
+                    Ok(n) if n.channel == LIMITS => limits += 1,
+                    // Anything else on this connection is ours: count it as a change.
+                    Ok(_) => changes += 1,
+                    Err(_) => {
+                        failed = true;
+                        break 'reads;
+                    }
+                }
+            }
+        }
+        self.changes = self.changes.wrapping_add(changes);
+        self.limits = self.limits.wrapping_add(limits);
+        if failed {
+            return self.lost();
+        }
+        true
+    }
+
+    /// Drops a connection that failed; answers false.
+    fn lost(&mut self) -> bool {
+        self.conn = None;
+        self.down_since = Some(Instant::now());
+        tracing::warn!(
+            "the change listener lost its PostgreSQL connection: caches read the database until it is back"
+        );
+        self.warned = true;
+        false
+    }
+}
+
+impl PgProbe {
+    /// Connects now (a failure is retried in the background) and starts the drain thread.
+    pub(super) fn open(url: &DatabaseUrl) -> Option<PgProbe> {
+        let url = listener_url(url.expose())?;
+        let shared = Arc::new(Shared {
+            url,
+            state: Mutex::new(State::default()),
+            started: AtomicU64::new(0),
+        });
+        shared.connect();
+        let weak = Arc::downgrade(&shared);
+        std::thread::Builder::new()
+            .name("hallpass-listen".into())
+            .spawn(move || drain_loop(&weak))
+            .ok()?;
+        Some(PgProbe { shared })
+    }
+
+    /// The count of `channel` now; `None` while the listener is down. For
+    /// [`Channel::Changes`] after a fence (everything committed before this call is
+    /// counted); for [`Channel::Limits`] after taking in what has arrived (no round trip: a
+    /// brute-force block may reach this process a moment late).
+    pub(super) fn stamp(&self, channel: Channel) -> Option<u64> {
+        // A round trip begun after this point saw everything committed before it.
+        let arrived = self.shared.started.load(Ordering::SeqCst);
+        let mut state = self.shared.lock()?;
+        state.conn.as_ref()?;
+        if channel == Channel::Limits {
+            // A block may reach this process a moment late: no fence, just what arrived.
+            return state.drain().then_some(state.limits);
+        }
+        if state.done <= arrived {
+            let round = self.shared.started.fetch_add(1, Ordering::SeqCst) + 1;
+            if !state.fence() {
+                return None;
+            }
+            state.done = round;
+        }
+        Some(state.changes)
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> Option<MutexGuard<'_, State>> {
+        // A panic while draining leaves counts that only ever grew: keep using them, but
+        // the connection may be mid-read, so start it over.
+        match self.state.lock() {
+            Ok(s) => Some(s),
+            Err(poisoned) => {
+                let mut s = poisoned.into_inner();
+                s.conn = None;
+                self.state.clear_poison();
+                Some(s)
+            }
+        }
+    }
+
+    /// Opens and `LISTEN`s a new connection (without holding the lock), then installs it
+    /// and moves every count: what was committed while nobody listened is covered.
+    fn connect(&self) {
+        let conn = PgConnection::establish(&self.url)
+            .map_err(|e| e.to_string())
+            .and_then(|mut c| {
+                c.batch_execute(&format!("LISTEN {CHANGES}; LISTEN {LIMITS};"))
+                    .map(|()| c)
+                    .map_err(|e| e.to_string())
+            });
+        let Some(mut state) = self.lock() else {
+            return;
+        };
+        match conn {
+            Ok(conn) => {
+                state.conn = Some(conn);
+                state.down_since = None;
+                state.changes = state.changes.wrapping_add(1);
+                state.limits = state.limits.wrapping_add(1);
+                if std::mem::take(&mut state.warned) {
+                    tracing::info!("the change listener is connected again");
+                }
+            }
+            Err(e) => {
+                state.down_since = Some(Instant::now());
+                if !std::mem::replace(&mut state.warned, true) {
+                    tracing::warn!(error = %e.trim(), "the change listener cannot connect to PostgreSQL: caches read the database until it can");
+                }
+            }
+        }
+    }
+}
+
+/// Drains (or reconnects) until the probe is dropped with its pool.
+fn drain_loop(shared: &Weak<Shared>) {
+    loop {
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        let retry = shared.lock().is_some_and(|mut s| {
+            if s.conn.is_some() {
+                s.drain();
+                false
+            } else {
+                s.down_since.is_none_or(|t| t.elapsed() >= RETRY_AFTER)
+            }
+        });
+        if retry {
+            shared.connect();
+        }
+        // Not holding the probe while asleep lets it go when the pool is dropped.
+        drop(shared);
+        std::thread::sleep(DRAIN_EVERY);
+    }
+}
+
+/// The database URL with what the listening connection adds: its name, and TCP keepalives
+/// and a send timeout, so that a server that vanished without closing the connection is
+/// noticed within seconds.
+/// Parameters already in the URL win.
+fn listener_url(raw: &str) -> Option<String> {
+    let mut url = url::Url::parse(raw).ok()?;
+    let present: Vec<String> = url.query_pairs().map(|(k, _)| k.into_owned()).collect();
+    {
+        let mut q = url.query_pairs_mut();
+        for (k, v) in [
+            ("application_name", APPLICATION_NAME),
+            ("keepalives", "1"),
+            ("keepalives_idle", "10"),
+            ("keepalives_interval", "3"),
+            ("keepalives_count", "3"),
+            // A fence round trip that gets no answer gives up (and the listener reconnects)
+            // instead of holding every request.
+            ("tcp_user_timeout", "5000"),
+        ] {
+            if !present.iter().any(|p| p == k) {
+                q.append_pair(k, v);
+            }
+        }
+    }
+    Some(url.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_listener_url_adds_its_name_and_keepalives_but_keeps_the_operators() {
+        let u = listener_url("postgres://u:p@db/hallpass?keepalives_idle=60").unwrap();
+        assert!(u.starts_with("postgres://u:p@db/hallpass?keepalives_idle=60&"));
+        assert!(u.contains("application_name=hallpass-listener"));
+        assert_eq!(u.matches("keepalives_idle").count(), 1);
+    }
+}
