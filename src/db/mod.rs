@@ -17,6 +17,7 @@ pub mod oidc_providers;
 pub mod rate_limits;
 pub mod sessions;
 pub mod settings;
+pub mod user_search;
 pub mod users;
 
 use std::fmt;
