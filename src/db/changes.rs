@@ -75,20 +75,27 @@ struct DataVersion {
 impl ChangeProbe {
     /// The stamp now; `None` when it cannot be read (treat as changed: read the database).
     /// Everything committed before this call — by any process — is reflected: on SQLite the
-    /// header is rewritten by the commit itself, on PostgreSQL the call is a fence (one
-    /// round trip on the listening connection, shared by concurrent callers; see
-    /// `listener`).
-    pub fn stamp(&self) -> Option<Stamp> {
-        self.stamp_of(Channel::Changes)
+    /// header is rewritten by the commit itself (one `pread`, answered at once), on
+    /// PostgreSQL the call awaits a fence (one round trip on the listening connection made
+    /// by the listener's thread, shared by concurrent callers; see `listener`).
+    pub async fn stamp(&self) -> Option<Stamp> {
+        match &self.kind {
+            Kind::Sqlite(p) => p.stamp(),
+            Kind::Postgres(p) => p.fenced().await.map(Stamp::Notified),
+        }
     }
 
-    /// The stamp of one kind of change: on PostgreSQL, [`Channel::Limits`] moves only when
-    /// a shared brute-force block begins (`service::rate_limit`) and is read without a
-    /// fence (a block may arrive a moment late); on SQLite every commit moves every stamp.
+    /// The stamp of one kind of change, without waiting: on PostgreSQL, [`Channel::Limits`]
+    /// moves only when a shared brute-force block begins (`service::rate_limit`) and is read
+    /// without a fence (a block may arrive a moment late); [`Channel::Changes`] is what has
+    /// arrived so far (tests). On SQLite every commit moves every stamp.
     pub fn stamp_of(&self, channel: Channel) -> Option<Stamp> {
         match &self.kind {
             Kind::Sqlite(p) => p.stamp(),
-            Kind::Postgres(p) => p.stamp(channel).map(Stamp::Notified),
+            Kind::Postgres(p) => match channel {
+                Channel::Limits => p.limits().map(Stamp::Notified),
+                Channel::Changes => p.arrived().map(Stamp::Notified),
+            },
         }
     }
 
@@ -130,6 +137,16 @@ impl DbPool {
         self.changes
             .get_or_init(|| ChangeProbe::open(self))
             .as_ref()
+    }
+
+    /// [`ChangeProbe::stamp`] of this pool's probe; `None` without one. Take it *before*
+    /// reading what a cache keeps: a commit during the read then leaves the entry filed
+    /// under a stamp that is already stale, so it is never served.
+    pub async fn change_stamp(&self) -> Option<Stamp> {
+        match self.changes() {
+            Some(probe) => probe.stamp().await,
+            None => None,
+        }
     }
 }
 

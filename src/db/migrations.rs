@@ -10,10 +10,15 @@ const POSTGRES: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 /// Applies pending migrations; refuses a database that has migrations this binary lacks
 /// (a newer Hallpass ran on it), because running old code on a newer schema loses data.
 /// Returns the versions that were applied now.
+/// Then fills what a migration could not compute in SQL (the accounts' search keys).
 pub fn run(pool: &DbPool) -> Result<Vec<String>, DbError> {
-    pool.run_blocking(|conn| match conn {
-        AnyConnection::Sqlite(c) => apply(c, SQLITE),
-        AnyConnection::Postgresql(c) => apply(c, POSTGRES),
+    pool.run_blocking(|conn| {
+        let applied = match conn {
+            AnyConnection::Sqlite(c) => apply(c, SQLITE),
+            AnyConnection::Postgresql(c) => apply(c, POSTGRES),
+        }?;
+        super::user_search::fill_search_keys(conn)?;
+        Ok(applied)
     })
 }
 

@@ -17,6 +17,7 @@ diesel::table! {
         last_login_at -> Nullable<BigInt>,
         created_by -> Nullable<BigInt>,
         deleted_at -> Nullable<BigInt>,
+        search_key -> Text,
     }
 }
 

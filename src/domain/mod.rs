@@ -19,4 +19,4 @@ pub use account::{Email, Password, Username};
 pub use api_key::{ApiKey, NewApiKey};
 pub use errors::FieldErrors;
 pub use user::{Role, Status, User};
-pub use user_list::{ListQuery, SortKey};
+pub use user_list::{ListQuery, Search, SortKey};

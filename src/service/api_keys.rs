@@ -16,7 +16,7 @@ use rand::RngCore;
 use std::net::IpAddr;
 
 use super::{Actor, Missing, Refusal, ServiceError};
-use crate::db::changes::{ChangeProbe, Stamp};
+use crate::db::changes::Stamp;
 use crate::db::{self, DbPool, api_keys, users};
 use crate::domain::{ApiKey, NewApiKey, User};
 use crate::secret::ServerSecret;
@@ -247,7 +247,7 @@ impl KeyCache {
         let key_hmac = secret.hmac_hex(presented.as_bytes());
         let now = db::now_ts();
         // Taken before the read: a commit during it leaves the entry filed under a stale stamp.
-        let stamp = self.db.changes().and_then(ChangeProbe::stamp);
+        let stamp = self.db.change_stamp().await;
         if let Some(stamp) = stamp
             && let Some(owner) = self.cached(&key_hmac, stamp, now)
         {

@@ -7,7 +7,7 @@ use std::sync::RwLock;
 use super::provisioning::{self, AuditNames, Cadence, Naming, Rules, SignInRefusal, Source};
 use super::{Refusal, Revertible, ServiceError};
 use crate::config::ProxyConfig;
-use crate::db::changes::{ChangeProbe, Stamp};
+use crate::db::changes::Stamp;
 use crate::db::{self, DbPool, settings};
 use crate::domain::User;
 use crate::domain::proxy::{HeaderNames, Preset, ProxyIdentity, role_for_groups};
@@ -66,7 +66,7 @@ impl ProxyRuntime {
     /// the last read. A failed read keeps the last value known.
     pub async fn current(&self, db: &DbPool) -> Option<Preset> {
         // Taken before the read: a commit during it leaves the value under a stale stamp.
-        let stamp = db.changes().and_then(ChangeProbe::stamp);
+        let stamp = db.change_stamp().await;
         if let Ok(p) = self.preset.read()
             && stamp.is_some()
             && p.0 == stamp

@@ -75,10 +75,16 @@ pub async fn get(db: &DbPool, id: i64) -> Result<Option<User>, ServiceError> {
     Ok(db.run(move |c| db::users::find_by_id(c, id)).await?)
 }
 
-/// Accounts waiting for approval (the admin navigation badge).
+/// Accounts waiting for approval (the admin navigation badge), up to [`PENDING_SHOWN`] + 1:
+/// the badge says "99+" beyond, so no admin page pays for counting every pending account.
 pub async fn pending_count(db: &DbPool) -> Result<i64, ServiceError> {
-    Ok(db.run(db::users::count_pending).await?)
+    Ok(db
+        .run(|c| db::users::count_pending(c, PENDING_SHOWN + 1))
+        .await?)
 }
+
+/// The largest pending count the navigation badge shows exactly.
+pub const PENDING_SHOWN: i64 = 99;
 
 /// Whether any account exists (the first admin was created: setup is over).
 pub async fn any(db: &DbPool) -> Result<bool, ServiceError> {

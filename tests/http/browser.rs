@@ -311,6 +311,12 @@ async fn seed_team(app: &TestApp) {
         )
         .await;
     }
+    // Rows written behind the app's back get their search key as after an upgrade.
+    app.state
+        .db
+        .run(hallpass::db::user_search::fill_search_keys)
+        .await
+        .unwrap();
 }
 
 /// The admin's own dates, fixed after signing in (for the screenshots).

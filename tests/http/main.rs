@@ -48,3 +48,4 @@ mod sessions;
 mod setup;
 mod sign_in_return;
 mod sso;
+mod user_search;

@@ -12,19 +12,25 @@
 //! *fence*: [`PgProbe::stamp`] sends `SELECT 1` on the listening connection, and the backend,
 //! before it answers, delivers every notification committed before the query arrived
 //! (PostgreSQL processes pending notifications before `ReadyForQuery`; the committer's signal
-//! reached it before the writer was answered). One round trip, shared: requests that arrive
-//! while one is on the wire wait for the next and all take its answer (the `started` /
-//! `done` round numbers), so a burst costs about two round trips, not one each.
+//! reached it before the writer was answered).
 //!
-//! A background thread takes in notifications every [`DRAIN_EVERY`] when no request asks,
-//! so PostgreSQL's notification queue never backs up behind an idle process, and it
+//! The round trips are made by the listener's own thread, never on an async worker: a
+//! request *awaits* the first round trip that begins after it asked (round numbers
+//! `started` / `done`), and every request that asked while one was on the wire shares the
+//! next. Under load the thread runs round trips back to back and each serves every request
+//! that arrived during the previous one, so the cost is about one round trip of latency per
+//! request and at most one round trip of PostgreSQL work per ~40 µs, whatever the load
+//! (bench/README.md has the figures).
+//!
+//! The same thread takes in notifications every [`DRAIN_EVERY`] when no request asks, so
+//! PostgreSQL's notification queue never backs up behind an idle process, and it
 //! reconnects after a failure. While the connection is down [`PgProbe::stamp`] answers
 //! `None` (callers read the database); once it is back and listening, the counts move by
 //! one, so whatever was committed while nobody listened is covered. A server that stops
 //! answering is given up after `tcp_user_timeout` / keepalives (a few seconds).
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
@@ -59,8 +65,21 @@ pub(super) struct PgProbe {
 struct Shared {
     url: String,
     state: Mutex<State>,
-    /// Fence round trips begun (numbered from 1); read before waiting for the lock.
+    /// Fence round trips begun (numbered from 1), counted before each is sent.
     started: AtomicU64,
+    /// Set by a request that waits for a fence; the listener thread sleeps on `wake`.
+    wanted: Mutex<bool>,
+    wake: Condvar,
+    /// The last fence that completed, for the requests awaiting it.
+    fenced: tokio::sync::watch::Sender<Fenced>,
+}
+
+/// The outcome of fence round trip number `round`.
+#[derive(Debug, Clone, Copy, Default)]
+struct Fenced {
+    round: u64,
+    /// The count of [`CHANGES`] after it; `None`: the listener is down.
+    changes: Option<u64>,
 }
 
 #[derive(Default)]
@@ -75,8 +94,6 @@ struct State {
     warned: bool,
     /// When the connection was lost or last failed to open.
     down_since: Option<Instant>,
-    /// The number of the last fence round trip that completed.
-    done: u64,
 }
 
 impl State {
@@ -147,6 +164,9 @@ impl PgProbe {
             url,
             state: Mutex::new(State::default()),
             started: AtomicU64::new(0),
+            wanted: Mutex::new(false),
+            wake: Condvar::new(),
+            fenced: tokio::sync::watch::Sender::new(Fenced::default()),
         });
         shared.connect();
         let weak = Arc::downgrade(&shared);
@@ -157,27 +177,37 @@ impl PgProbe {
         Some(PgProbe { shared })
     }
 
-    /// The count of `channel` now; `None` while the listener is down. For
-    /// [`Channel::Changes`] after a fence (everything committed before this call is
-    /// counted); for [`Channel::Limits`] after taking in what has arrived (no round trip: a
-    /// brute-force block may reach this process a moment late).
-    pub(super) fn stamp(&self, channel: Channel) -> Option<u64> {
-        // A round trip begun after this point saw everything committed before it.
-        let arrived = self.shared.started.load(Ordering::SeqCst);
+    /// The count of [`CHANGES`] once everything committed before this call is counted: the
+    /// outcome of the first fence round trip that begins after it (made by the listener
+    /// thread, shared with every request waiting at the same time). `None` while the
+    /// listener is down.
+    pub(super) async fn fenced(&self) -> Option<u64> {
+        let mut outcomes = self.shared.fenced.subscribe();
+        // Any round numbered above what has begun by now is sent after this point.
+        let after = self.shared.started.load(Ordering::SeqCst);
+        if let Ok(mut wanted) = self.shared.wanted.lock() {
+            *wanted = true;
+        }
+        self.shared.wake.notify_one();
+        let outcome = outcomes.wait_for(|f| f.round > after).await.ok()?;
+        outcome.changes
+    }
+
+    /// The count of [`LIMITS`] after taking in what has arrived (no round trip: a
+    /// brute-force block may reach this process a moment late). `None` while down.
+    pub(super) fn limits(&self) -> Option<u64> {
+        self.arrived_on(|s| s.limits)
+    }
+
+    /// The count of [`CHANGES`] that has arrived so far (no round trip). `None` while down.
+    pub(super) fn arrived(&self) -> Option<u64> {
+        self.arrived_on(|s| s.changes)
+    }
+
+    fn arrived_on(&self, count: impl Fn(&State) -> u64) -> Option<u64> {
         let mut state = self.shared.lock()?;
         state.conn.as_ref()?;
-        if channel == Channel::Limits {
-            // A block may reach this process a moment late: no fence, just what arrived.
-            return state.drain().then_some(state.limits);
-        }
-        if state.done <= arrived {
-            let round = self.shared.started.fetch_add(1, Ordering::SeqCst) + 1;
-            if !state.fence() {
-                return None;
-            }
-            state.done = round;
-        }
-        Some(state.changes)
+        state.drain().then(|| count(&state))
     }
 }
 
@@ -229,13 +259,48 @@ impl Shared {
     }
 }
 
-/// Drains (or reconnects) until the probe is dropped with its pool.
+/// Runs fence round trips while requests wait for them, and otherwise drains (or
+/// reconnects) every [`DRAIN_EVERY`], until the probe is dropped with its pool.
 fn drain_loop(shared: &Weak<Shared>) {
     loop {
         let Some(shared) = shared.upgrade() else {
             return;
         };
-        let retry = shared.lock().is_some_and(|mut s| {
+        if shared.wait_for_request() {
+            shared.fence();
+        } else {
+            shared.idle();
+        }
+        // Not holding the probe between rounds lets it go when the pool is dropped.
+        drop(shared);
+    }
+}
+
+impl Shared {
+    /// Sleeps until a request wants a fence (true) or [`DRAIN_EVERY`] passed (false).
+    fn wait_for_request(&self) -> bool {
+        let Ok(wanted) = self.wanted.lock() else {
+            std::thread::sleep(DRAIN_EVERY);
+            return false;
+        };
+        let Ok((mut wanted, _)) = self.wake.wait_timeout_while(wanted, DRAIN_EVERY, |w| !*w) else {
+            return false;
+        };
+        std::mem::replace(&mut *wanted, false)
+    }
+
+    /// One fence round trip for every request waiting now; its outcome is published.
+    fn fence(&self) {
+        let round = self.started.fetch_add(1, Ordering::SeqCst) + 1;
+        let changes = self
+            .lock()
+            .and_then(|mut s| (s.conn.is_some() && s.fence()).then_some(s.changes));
+        self.fenced.send_replace(Fenced { round, changes });
+    }
+
+    /// Takes in what arrived, or reconnects once the retry delay has passed.
+    fn idle(&self) {
+        let retry = self.lock().is_some_and(|mut s| {
             if s.conn.is_some() {
                 s.drain();
                 false
@@ -244,11 +309,8 @@ fn drain_loop(shared: &Weak<Shared>) {
             }
         });
         if retry {
-            shared.connect();
+            self.connect();
         }
-        // Not holding the probe while asleep lets it go when the pool is dropped.
-        drop(shared);
-        std::thread::sleep(DRAIN_EVERY);
     }
 }
 

@@ -45,7 +45,7 @@ impl Authz {
         request: Protected<'_>,
         ip: IpAddr,
     ) -> Result<Checked, ServiceError> {
-        let stamp = self.stamp();
+        let stamp = self.db.change_stamp().await;
         let caller = self.caller(&ctx, credentials, stamp, ip).await?;
         let table = self.table_at(ctx.db, stamp).await?;
         let (subject, group_ids) = match &caller {

@@ -21,7 +21,7 @@ pub use check::{Checked, Ctx};
 
 use std::sync::{Arc, RwLock};
 
-use crate::db::changes::{ChangeProbe, Stamp};
+use crate::db::changes::Stamp;
 use crate::db::{self, DbPool};
 use crate::domain::apps::{AppTable, DefaultPolicy};
 
@@ -58,14 +58,9 @@ impl Authz {
         }
     }
 
-    /// The database's change stamp now (`None`: unknown, read everything).
-    fn stamp(&self) -> Option<Stamp> {
-        self.db.changes().and_then(ChangeProbe::stamp)
-    }
-
     /// The rules in force now.
     pub async fn table(&self, db: &DbPool) -> Result<Arc<AppTable>, ServiceError> {
-        let stamp = self.stamp();
+        let stamp = self.db.change_stamp().await;
         self.table_at(db, stamp).await
     }
 

@@ -20,7 +20,7 @@ use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, ExpiredDeletion, SessionStore};
 
 use crate::db::DbPool;
-use crate::db::changes::{ChangeProbe, Stamp};
+use crate::db::changes::Stamp;
 use crate::db::sessions::DbSessionStore;
 use crate::domain::User;
 
@@ -50,10 +50,6 @@ impl Store {
             pool: pool.clone(),
             cache: Arc::default(),
         }
-    }
-
-    fn stamp(&self) -> Option<Stamp> {
-        self.pool.changes().and_then(ChangeProbe::stamp)
     }
 
     fn cached(&self, id: &Id, stamp: Stamp) -> Option<(Arc<Record>, Option<Arc<User>>)> {
@@ -101,7 +97,7 @@ impl SessionStore for Store {
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
         // Taken before the read: a commit that lands during the read moves the stamp past
         // the one the entry is filed under, so the entry is never served.
-        let stamp = self.stamp();
+        let stamp = self.pool.change_stamp().await;
         if let Some(stamp) = stamp
             && let Some((record, user)) = self.cached(id, stamp)
         {
