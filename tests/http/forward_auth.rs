@@ -3,12 +3,11 @@
 //! change reaches the next request even though SQLite answers come from a cache.
 
 use hallpass::domain::apps::{Access, AppSource, HostPattern, PathPrefix};
-use hallpass::domain::{NewApiKey, Password, Role};
+use hallpass::domain::{NewApiKey, Role};
 use hallpass::service::Actor;
-use hallpass::service::admin::{InitialPassword, Profile, create_user};
 use reqwest::Client;
 
-use crate::support::{ADMIN, Db, TestApp, api_login, sql, user};
+use crate::support::{ADMIN, Db, TestApp, add_user, api_login, sql, user};
 
 both_databases!(
     anonymous_visitors_are_sent_to_sign_in_with_the_original_url,
@@ -22,7 +21,7 @@ both_databases!(
 );
 
 const PUBLIC_URL: &str = "https://auth.example.com";
-const PASSWORD: &str = "member password";
+const PASSWORD: &str = crate::support::MEMBER_PASSWORD;
 
 async fn start(db: Db, tweak: impl FnOnce(&mut hallpass::config::Config)) -> Option<TestApp> {
     TestApp::start(
@@ -34,20 +33,6 @@ async fn start(db: Db, tweak: impl FnOnce(&mut hallpass::config::Config)) -> Opt
         true,
     )
     .await
-}
-
-async fn add_user(app: &TestApp, name: &str, role: &str) -> i64 {
-    create_user(
-        &app.state.db,
-        &app.state.hasher,
-        Actor::system("test"),
-        Profile::parse(name, &format!("{name}@example.com"), "", role).unwrap(),
-        InitialPassword::Given(Password::parse(PASSWORD).unwrap()),
-    )
-    .await
-    .unwrap()
-    .0
-    .id
 }
 
 /// Stores an app (as the admin screens will) and bumps the rules version.

@@ -5,33 +5,18 @@
 //! the change, and asks again at once — through the service, and by a raw write no cache
 //! knows about (what the recovery CLI or another process does).
 
-use hallpass::domain::Password;
-use hallpass::service::Actor;
-use hallpass::service::admin::{InitialPassword, Profile, create_user};
 use reqwest::{Client, StatusCode};
 
-use crate::support::{ADMIN, ADMIN_PASSWORD, Db, TestApp, api_login, session_cookie, sql};
+use crate::support::{
+    ADMIN, ADMIN_PASSWORD, Db, TestApp, add_user, api_login, session_cookie, sql,
+};
 
 both_databases!(
     cached_sessions_end_at_the_next_request,
     cached_api_keys_end_at_the_next_request
 );
 
-const PASSWORD: &str = "member password";
-
-async fn add_user(app: &TestApp, name: &str, role: &str) -> i64 {
-    create_user(
-        &app.state.db,
-        &app.state.hasher,
-        Actor::system("test"),
-        Profile::parse(name, &format!("{name}@example.com"), "", role).unwrap(),
-        InitialPassword::Given(Password::parse(PASSWORD).unwrap()),
-    )
-    .await
-    .unwrap()
-    .0
-    .id
-}
+const PASSWORD: &str = crate::support::MEMBER_PASSWORD;
 
 /// `GET path` with the client's cookie (and `Authorization` if given), three times: the
 /// first fills the caches, the others are served from them. Returns the last status.

@@ -285,6 +285,26 @@ pub async fn count_sessions(app: &TestApp, user_id: Option<i64>) -> i64 {
         .unwrap()
 }
 
+/// The password of accounts made by [`add_user`].
+pub const MEMBER_PASSWORD: &str = "member password";
+
+/// Creates an active account `name` (`name@example.com`, [`MEMBER_PASSWORD`]) with `role`
+/// through the service, as an admin would; returns its id.
+pub async fn add_user(app: &TestApp, name: &str, role: &str) -> i64 {
+    use hallpass::service::admin::{InitialPassword, Profile, create_user};
+    create_user(
+        &app.state.db,
+        &app.state.hasher,
+        hallpass::service::Actor::system("test"),
+        Profile::parse(name, &format!("{name}@example.com"), "", role).unwrap(),
+        InitialPassword::Given(Password::parse(MEMBER_PASSWORD).unwrap()),
+    )
+    .await
+    .unwrap()
+    .0
+    .id
+}
+
 /// Runs raw SQL on the app's database (tests only: to set up states the UI cannot reach yet).
 pub async fn sql(app: &TestApp, query: impl Into<String>) -> usize {
     use diesel::RunQueryDsl;
