@@ -12,6 +12,7 @@
 //! or a PostgreSQL listener that is down) nothing is served from the cache.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -28,12 +29,24 @@ use crate::domain::User;
 /// costs the read every request made before there was a cache.
 const CACHE_MAX: usize = 10_000;
 
+/// "Last seen" moves at most this often per session (seconds): a signed-in request costs a
+/// clock comparison, and once a minute a place in the batch [`Store::flush_seen`] writes.
+pub const SEEN_EVERY: i64 = 60;
+
+/// Whether a session last touched at `touched` (unix seconds) is due another touch at `now`.
+fn seen_due(touched: i64, now: i64, every: i64) -> bool {
+    now.saturating_sub(touched) >= every
+}
+
 /// The application's session store (cheap to clone; clones share the cache).
 #[derive(Debug, Clone)]
 pub struct Store {
     db: DbSessionStore,
     pool: DbPool,
     cache: Arc<Mutex<HashMap<Id, Entry>>>,
+    /// Signed-in sessions seen since the last [`Store::flush_seen`], with when (unix s).
+    seen: Arc<Mutex<HashMap<Id, i64>>>,
+    seen_every: i64,
 }
 
 #[derive(Debug)]
@@ -41,6 +54,9 @@ struct Entry {
     stamp: Stamp,
     record: Arc<Record>,
     user: Option<Arc<User>>,
+    /// When this process last queued a "last seen" touch of the session (unix seconds).
+    /// Carried over when the entry is read again under a new stamp.
+    touched: AtomicI64,
 }
 
 impl Store {
@@ -49,6 +65,8 @@ impl Store {
             db: DbSessionStore::new(pool.clone()),
             pool: pool.clone(),
             cache: Arc::default(),
+            seen: Arc::default(),
+            seen_every: SEEN_EVERY,
         }
     }
 
@@ -56,8 +74,33 @@ impl Store {
         let cache = self.cache.lock().ok()?;
         let entry = cache.get(id).filter(|e| e.stamp == stamp)?;
         // The row's own expiry, as the database query checks it.
-        (entry.record.expiry_date > OffsetDateTime::now_utc())
-            .then(|| (entry.record.clone(), entry.user.clone()))
+        let now = OffsetDateTime::now_utc();
+        if entry.record.expiry_date <= now {
+            return None;
+        }
+        if entry.user.is_some() {
+            self.note_seen(id, &entry.touched, now.unix_timestamp());
+        }
+        Some((entry.record.clone(), entry.user.clone()))
+    }
+
+    /// Queues a "last seen" touch when the session's last one is a minute old: one atomic
+    /// read per request, a lock once a minute per session. Never a database write here.
+    fn note_seen(&self, id: &Id, touched: &AtomicI64, now: i64) {
+        let last = touched.load(Ordering::Relaxed);
+        if !seen_due(last, now, self.seen_every)
+            || touched
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        if let Ok(mut seen) = self.seen.lock() {
+            // Bounded like the cache: a burst of new sessions costs a late touch, no memory.
+            if seen.len() < CACHE_MAX {
+                seen.insert(*id, now);
+            }
+        }
     }
 
     fn remember(&self, stamp: Stamp, record: Arc<Record>, user: Option<Arc<User>>) {
@@ -65,14 +108,48 @@ impl Store {
             if cache.len() >= CACHE_MAX {
                 cache.clear();
             }
-            cache.insert(
-                record.id,
-                Entry {
-                    stamp,
-                    record,
-                    user,
-                },
-            );
+            let touched = cache
+                .get(&record.id)
+                .map_or(0, |e| e.touched.load(Ordering::Relaxed));
+            let entry = Entry {
+                stamp,
+                record,
+                user,
+                touched: AtomicI64::new(touched),
+            };
+            if entry.user.is_some() {
+                self.note_seen(
+                    &entry.record.id,
+                    &entry.touched,
+                    OffsetDateTime::now_utc().unix_timestamp(),
+                );
+            }
+            cache.insert(entry.record.id, entry);
+        }
+    }
+
+    /// Writes the queued "last seen" times in one transaction (the server calls it every
+    /// few seconds and at shutdown); returns how many sessions were touched. The column it
+    /// writes notifies nobody on PostgreSQL, so no process's caches are flushed by it.
+    pub async fn flush_seen(&self) -> usize {
+        let batch: Vec<(Id, i64)> = match self.seen.lock() {
+            Ok(mut seen) => seen.drain().collect(),
+            Err(_) => return 0,
+        };
+        if batch.is_empty() {
+            return 0;
+        }
+        match self
+            .pool
+            .run(move |c| crate::db::session_rows::touch_seen(c, &batch))
+            .await
+        {
+            Ok(n) => n,
+            Err(e) => {
+                // Only "last seen" is lost; access is unaffected.
+                tracing::warn!(error = %e, "could not record when sessions were last seen");
+                0
+            }
         }
     }
 
