@@ -217,5 +217,6 @@ diesel::table! {
         window_start -> BigInt,
         failures -> Integer,
         label -> Nullable<Text>,
+        lifted_at -> Nullable<BigInt>,
     }
 }

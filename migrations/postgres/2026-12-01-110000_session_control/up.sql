@@ -14,7 +14,9 @@ ALTER TABLE sessions ADD COLUMN user_agent TEXT;
 -- The lockout view (`/admin/lockouts`) names the account of a counter at its limit. The
 -- attempted name (normalised, at most 100 characters, as the audit log records it at the
 -- first refusal) is stored only once the account counter reaches its limit; below it the
--- table still holds keyed hashes alone. A lifted counter is kept as a row with 0 failures
--- (a marker every process reads when the `hallpass_limits` channel moves, to forget its own
--- copy of the counter) until its window closes and `purge` deletes it.
+-- table still holds keyed hashes alone. A lift (audited) starts the counter afresh (0
+-- failures, a new window) and stamps `lifted_at`: every process reads the lifted counters
+-- when the `hallpass_limits` channel moves and forgets its own copy of any counter whose
+-- window opened before the lift. The row goes when its window closes (`purge`).
 ALTER TABLE rate_limits ADD COLUMN label TEXT;
+ALTER TABLE rate_limits ADD COLUMN lifted_at BIGINT;

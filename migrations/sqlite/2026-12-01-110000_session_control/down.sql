@@ -1,3 +1,4 @@
+ALTER TABLE rate_limits DROP COLUMN lifted_at;
 ALTER TABLE rate_limits DROP COLUMN label;
 ALTER TABLE sessions DROP COLUMN user_agent;
 ALTER TABLE sessions DROP COLUMN ip;

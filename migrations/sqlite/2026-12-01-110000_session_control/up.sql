@@ -8,3 +8,4 @@ ALTER TABLE sessions ADD COLUMN user_agent TEXT;
 -- The lockout view names the account of a counter at its limit. Only PostgreSQL stores
 -- counters here; the column exists on SQLite too so both schemas stay one.
 ALTER TABLE rate_limits ADD COLUMN label TEXT;
+ALTER TABLE rate_limits ADD COLUMN lifted_at BIGINT;

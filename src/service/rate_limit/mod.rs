@@ -54,6 +54,7 @@ use crate::db::{Backend, DbPool, audit};
 
 mod attempt;
 mod counters;
+mod lockouts;
 mod report;
 mod reservation;
 mod shard;
@@ -63,6 +64,7 @@ mod test_support;
 
 use attempt::Verdict;
 pub use attempt::{Action, Attempt, Limited};
+pub use lockouts::Lockout;
 use counters::Counters;
 use report::Report;
 use reservation::Reservation;
@@ -130,6 +132,7 @@ impl RateLimiter {
         }
         let shared = self.inner.shared.as_ref();
         if let Some(shared) = shared {
+            shared.apply_lifts(&self.inner.counters).await;
             let counts = shared.counts(&attempt).await;
             self.inner
                 .counters
