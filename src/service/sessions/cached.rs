@@ -211,3 +211,93 @@ impl ExpiredDeletion for Store {
         self.db.delete_expired().await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::session_rows;
+    use crate::domain::{Role, Status, Username};
+
+    async fn store() -> Result<(tempfile::TempDir, Store, i64), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let url = crate::db::DatabaseUrl::parse(&format!(
+            "sqlite://{}",
+            dir.path().join("s.db").display()
+        ))?;
+        let options = crate::db::PoolOptions {
+            max_connections: 1,
+            connect_timeout: std::time::Duration::from_secs(5),
+            test_on_check_out: false,
+        };
+        let pool = DbPool::connect(&url, &options)?;
+        crate::db::migrations::run(&pool)?;
+        let name = Username::parse("ann")?;
+        let user = pool.run_blocking(|c| {
+            crate::db::users::insert(
+                c,
+                &crate::db::users::NewUser {
+                    username: &name,
+                    email: None,
+                    display_name: None,
+                    role: Role::User,
+                    status: Status::Active,
+                    password_hash: None,
+                    created_by: None,
+                },
+            )
+        })?;
+        Ok((dir, Store::new(&pool), user.id))
+    }
+
+    #[test]
+    fn a_touch_is_due_once_a_minute() {
+        assert!(seen_due(0, 1_000, SEEN_EVERY));
+        assert!(!seen_due(1_000, 1_059, SEEN_EVERY));
+        assert!(seen_due(1_000, 1_060, SEEN_EVERY));
+        assert!(!seen_due(1_000, 900, SEEN_EVERY), "a clock step back is no touch");
+    }
+
+    /// Requests queue at most one "last seen" per session and minute, and only the batch
+    /// writes it: the sign-in writes the client details, later loads only the one column.
+    #[tokio::test]
+    async fn last_seen_is_queued_once_a_minute_and_written_in_a_batch()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let (_dir, store, user_id) = store().await?;
+        let mut record = Record {
+            id: Id::default(),
+            data: [
+                (crate::db::sessions::USER_ID_KEY.to_owned(), serde_json::json!(user_id)),
+                (crate::db::sessions::CLIENT_IP_KEY.to_owned(), serde_json::json!("192.0.2.7")),
+                (crate::db::sessions::USER_AGENT_KEY.to_owned(), serde_json::json!("curl/8.5.0")),
+            ]
+            .into(),
+            expiry_date: OffsetDateTime::now_utc() + time::Duration::hours(1),
+        };
+        store.create(&mut record).await?;
+        let rows = store.pool.run(move |c| session_rows::for_user(c, user_id)).await?;
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].ip.as_deref(), Some("192.0.2.7"));
+        assert_eq!(rows[0].user_agent.as_deref(), Some("curl/8.5.0"));
+        assert!(rows[0].signed_in_at.is_some());
+        // The details live in their columns, not in the data each request loads.
+        let loaded = store.load(&record.id).await?.map(|r| r.data.len());
+        assert_eq!(loaded, Some(1));
+
+        for _ in 0..5 {
+            assert!(store.load(&record.id).await?.is_some());
+        }
+        assert_eq!(store.seen.lock().map(|s| s.len()).ok(), Some(1), "one queued touch");
+        // A time the sign-in cannot have written, to see the batch write it.
+        if let Ok(mut seen) = store.seen.lock() {
+            seen.values_mut().for_each(|t| *t = 4242);
+        }
+        assert_eq!(store.flush_seen().await, 1);
+        let rows = store.pool.run(move |c| session_rows::for_user(c, user_id)).await?;
+        assert_eq!(rows[0].last_seen_at, Some(4242), "written by the batch");
+        for _ in 0..5 {
+            assert!(store.load(&record.id).await?.is_some());
+        }
+        assert_eq!(store.flush_seen().await, 0, "not due again within the minute");
+        Ok(())
+    }
+}
