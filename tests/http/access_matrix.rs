@@ -54,6 +54,83 @@ enum Access {
 
 /// (method, route pattern as written in the router, concrete path, access).
 const MATRIX: &[(&str, &str, &str, Access)] = &[
+    // Your sessions and lockouts (issue 14, points 4 and 5).
+    ("GET", "/account/sessions", "/account/sessions", Access::SignedIn),
+    (
+        "POST",
+        "/account/sessions/others/end",
+        "/account/sessions/others/end",
+        Access::SignedIn,
+    ),
+    (
+        "POST",
+        "/account/sessions/{id}/end",
+        "/account/sessions/abc/end",
+        Access::SignedIn,
+    ),
+    (
+        "GET",
+        "/admin/users/{id}/sessions",
+        "/admin/users/TARGET/sessions",
+        Access::Admin,
+    ),
+    (
+        "POST",
+        "/admin/users/{id}/sessions/end-all",
+        "/admin/users/TARGET/sessions/end-all",
+        Access::Admin,
+    ),
+    (
+        "POST",
+        "/admin/users/{id}/sessions/{session}/end",
+        "/admin/users/TARGET/sessions/abc/end",
+        Access::Admin,
+    ),
+    ("GET", "/admin/lockouts", "/admin/lockouts", Access::Admin),
+    (
+        "POST",
+        "/admin/lockouts/{id}/lift",
+        "/admin/lockouts/abc/lift",
+        Access::Admin,
+    ),
+    ("GET", "/api/me/sessions", "/api/me/sessions", Access::SignedIn),
+    (
+        "DELETE",
+        "/api/me/sessions/others",
+        "/api/me/sessions/others",
+        Access::SignedIn,
+    ),
+    (
+        "DELETE",
+        "/api/me/sessions/{id}",
+        "/api/me/sessions/abc",
+        Access::SignedIn,
+    ),
+    (
+        "GET",
+        "/api/admin/users/{id}/sessions",
+        "/api/admin/users/TARGET/sessions",
+        Access::Admin,
+    ),
+    (
+        "DELETE",
+        "/api/admin/users/{id}/sessions",
+        "/api/admin/users/TARGET/sessions",
+        Access::Admin,
+    ),
+    (
+        "DELETE",
+        "/api/admin/users/{id}/sessions/{session}",
+        "/api/admin/users/TARGET/sessions/abc",
+        Access::Admin,
+    ),
+    ("GET", "/api/admin/lockouts", "/api/admin/lockouts", Access::Admin),
+    (
+        "DELETE",
+        "/api/admin/lockouts/{id}",
+        "/api/admin/lockouts/abc",
+        Access::Admin,
+    ),
     ("GET", "/register", "/register", Access::Public),
     (
         "POST",
