@@ -19,6 +19,7 @@ mod browser;
 mod browser_apps;
 mod browser_groups;
 mod browser_proxy;
+mod browser_sessions;
 mod browser_sso;
 mod cli;
 mod client_ip;
