@@ -147,7 +147,13 @@ struct ClientMeta {
 
 /// The data to store, and the client details when the record carries them (a sign-in).
 fn encode(record: &Record) -> Result<(String, Option<ClientMeta>), session_store::Error> {
-    let text = |k: &str| record.data.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+    let text = |k: &str| {
+        record
+            .data
+            .get(k)
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+    };
     let meta = (record.data.contains_key(CLIENT_IP_KEY)
         || record.data.contains_key(USER_AGENT_KEY))
     .then(|| ClientMeta {

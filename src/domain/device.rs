@@ -108,9 +108,7 @@ mod tests {
     #[test]
     fn common_desktop_browsers() {
         assert_eq!(
-            label(
-                "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
-            ),
+            label("Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"),
             "Firefox on Ubuntu"
         );
         assert_eq!(
@@ -183,7 +181,10 @@ mod tests {
     #[test]
     fn scripts_and_unknowns() {
         assert_eq!(label("curl/8.5.0"), "curl");
-        assert_eq!(label("Mozilla/5.0 (Windows NT 6.1; Trident/7.0; rv:11.0) like Gecko"), "Internet Explorer on Windows");
+        assert_eq!(
+            label("Mozilla/5.0 (Windows NT 6.1; Trident/7.0; rv:11.0) like Gecko"),
+            "Internet Explorer on Windows"
+        );
         assert_eq!(label("SomeBot/1.0 (Linux)"), "Unknown browser on Linux");
         assert_eq!(label(""), "Unknown device");
         assert_eq!(Device::parse(None).label(), "Unknown device");

@@ -62,9 +62,7 @@ pub async fn list(
     user_id: i64,
     current: Option<String>,
 ) -> Result<Vec<SessionInfo>, ServiceError> {
-    let rows = db
-        .run(move |c| session_rows::for_user(c, user_id))
-        .await?;
+    let rows = db.run(move |c| session_rows::for_user(c, user_id)).await?;
     Ok(rows
         .into_iter()
         .map(|r| SessionInfo::from_row(r, current.as_deref()))

@@ -68,7 +68,9 @@ pub async fn sign_in(
     device: &super::client::Device,
 ) -> Result<(), tower_sessions::session::Error> {
     session.cycle_id().await?;
-    session.insert(store::CLIENT_IP_KEY, device.ip.to_string()).await?;
+    session
+        .insert(store::CLIENT_IP_KEY, device.ip.to_string())
+        .await?;
     if let Some(ua) = &device.user_agent {
         session.insert(store::USER_AGENT_KEY, ua).await?;
     }

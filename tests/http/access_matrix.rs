@@ -55,7 +55,12 @@ enum Access {
 /// (method, route pattern as written in the router, concrete path, access).
 const MATRIX: &[(&str, &str, &str, Access)] = &[
     // Your sessions and lockouts (issue 14, points 4 and 5).
-    ("GET", "/account/sessions", "/account/sessions", Access::SignedIn),
+    (
+        "GET",
+        "/account/sessions",
+        "/account/sessions",
+        Access::SignedIn,
+    ),
     (
         "POST",
         "/account/sessions/others/end",
@@ -93,7 +98,12 @@ const MATRIX: &[(&str, &str, &str, Access)] = &[
         "/admin/lockouts/abc/lift",
         Access::Admin,
     ),
-    ("GET", "/api/me/sessions", "/api/me/sessions", Access::SignedIn),
+    (
+        "GET",
+        "/api/me/sessions",
+        "/api/me/sessions",
+        Access::SignedIn,
+    ),
     (
         "DELETE",
         "/api/me/sessions/others",
@@ -124,7 +134,12 @@ const MATRIX: &[(&str, &str, &str, Access)] = &[
         "/api/admin/users/TARGET/sessions/abc",
         Access::Admin,
     ),
-    ("GET", "/api/admin/lockouts", "/api/admin/lockouts", Access::Admin),
+    (
+        "GET",
+        "/api/admin/lockouts",
+        "/api/admin/lockouts",
+        Access::Admin,
+    ),
     (
         "DELETE",
         "/api/admin/lockouts/{id}",

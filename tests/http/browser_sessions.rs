@@ -1,7 +1,8 @@
 //! "Your sessions" and the lockout view in a real headless Chromium: ending a session and
 //! lifting a lockout from the page (the pages use no script: every button is a plain form
 //! POST; the browser runs with JavaScript only because the screenshots need it).
-//! The SQLite run writes the `sessions` and `lockouts` screenshots, light and dark.
+//! The SQLite run writes the `sessions` and `lockouts` screenshots (light and dark) of
+//! `docs/screens.md`.
 
 use reqwest::Client;
 use serde_json::json;
@@ -81,7 +82,11 @@ async fn browser_sessions_and_lockouts(db: Db) {
         .await;
     assert_eq!(
         devices,
-        json!(["Headless Chrome on Linux", "Safari on iPhone", "Edge on Windows"])
+        json!([
+            "Headless Chrome on Linux",
+            "Safari on iPhone",
+            "Edge on Windows"
+        ])
     );
     b.screenshot("sessions").await;
 
@@ -116,7 +121,11 @@ async fn browser_sessions_and_lockouts(db: Db) {
     assert_eq!(
         rows,
         vec![
-            vec!["(any account)".to_owned(), "127.0.0.5".into(), "5 / 5".into()],
+            vec![
+                "(any account)".to_owned(),
+                "127.0.0.5".into(),
+                "5 / 5".into()
+            ],
             vec!["ann".to_owned(), "127.0.0.4".into(), "3 / 3".into()],
         ]
     );

@@ -47,7 +47,11 @@ async fn admin(app: &TestApp) -> (Client, String) {
 }
 
 async fn lockouts(app: &TestApp, admin: &Client) -> Vec<Value> {
-    let r = admin.get(app.url("/api/admin/lockouts")).send().await.unwrap();
+    let r = admin
+        .get(app.url("/api/admin/lockouts"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
     v["lockouts"].as_array().unwrap().clone()
@@ -66,7 +70,11 @@ async fn lockouts_are_listed_and_lifted_on_the_page_and_through_the_api(db: Db) 
     }
     assert!(lockouts(&app, &admin).await.is_empty(), "below the limit");
     assert_eq!(login(&app, &attacker, "ann", "wrong").await, 401);
-    assert_eq!(login(&app, &attacker, "ann", MEMBER_PASSWORD).await, 429, "locked out");
+    assert_eq!(
+        login(&app, &attacker, "ann", MEMBER_PASSWORD).await,
+        429,
+        "locked out"
+    );
 
     let listed = lockouts(&app, &admin).await;
     assert_eq!(listed.len(), 1, "{listed:?}");
@@ -75,10 +83,13 @@ async fn lockouts_are_listed_and_lifted_on_the_page_and_through_the_api(db: Db) 
     assert_eq!(l["scope"], "account");
     assert_eq!(l["client"], "127.0.0.2");
     assert_eq!(l["action"], "login");
-    assert_eq!((l["failures"].as_u64(), l["limit"].as_u64()), (Some(3), Some(3)));
+    assert_eq!(
+        (l["failures"].as_u64(), l["limit"].as_u64()),
+        (Some(3), Some(3))
+    );
     let ends = l["ends_at"].as_str().unwrap();
-    let ends = time::OffsetDateTime::parse(ends, &time::format_description::well_known::Rfc3339)
-        .unwrap();
+    let ends =
+        time::OffsetDateTime::parse(ends, &time::format_description::well_known::Rfc3339).unwrap();
     let left = ends - time::OffsetDateTime::now_utc();
     assert!(
         left > time::Duration::seconds(800) && left <= time::Duration::seconds(901),
@@ -96,7 +107,10 @@ async fn lockouts_are_listed_and_lifted_on_the_page_and_through_the_api(db: Db) 
         .text()
         .await
         .unwrap();
-    assert!(html.contains("127.0.0.2") && html.contains(">ann<"), "{html}");
+    assert!(
+        html.contains("127.0.0.2") && html.contains(">ann<"),
+        "{html}"
+    );
     assert!(html.contains(&format!("id=\"lift-{id}\"")));
     let page_token = app.csrf(&page_client, "/admin/lockouts").await;
     let r = page_client
@@ -115,7 +129,11 @@ async fn lockouts_are_listed_and_lifted_on_the_page_and_through_the_api(db: Db) 
     assert_eq!(lifted[0].target.as_deref(), Some("ann"));
     assert_eq!(lifted[0].actor, ADMIN);
     assert!(lockouts(&app, &admin).await.is_empty());
-    assert_eq!(login(&app, &attacker, "ann", MEMBER_PASSWORD).await, 200, "lifted");
+    assert_eq!(
+        login(&app, &attacker, "ann", MEMBER_PASSWORD).await,
+        200,
+        "lifted"
+    );
 
     // Lifting again, or a made-up id: 404 with a message, in both front ends.
     for bad in [id.as_str(), "zz", "6c6f67696e0a310a"] {
@@ -178,7 +196,11 @@ async fn an_address_lockout_is_listed_without_an_account(db: Db) {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(login(&app, &attacker, "another", "x").await, 401, "counted again, not refused");
+    assert_eq!(
+        login(&app, &attacker, "another", "x").await,
+        401,
+        "counted again, not refused"
+    );
     let lifted = audit_events(&app, "rate_limit.lift").await;
     assert_eq!(lifted[0].target.as_deref(), Some("127.0.0.3"));
 }
@@ -197,7 +219,11 @@ async fn a_lift_through_one_server_reaches_the_other() {
     for _ in 0..3 {
         assert_eq!(login(&a, &attacker, "ann", "wrong").await, 401);
     }
-    assert_eq!(login(&b, &attacker, "ann", MEMBER_PASSWORD).await, 429, "shared");
+    assert_eq!(
+        login(&b, &attacker, "ann", MEMBER_PASSWORD).await,
+        429,
+        "shared"
+    );
     let (admin, token) = admin(&a).await;
     let listed = lockouts(&b, &admin).await;
     assert_eq!(listed.len(), 1, "B lists what A counted: {listed:?}");

@@ -33,7 +33,11 @@ fn browser(user_agent: &str, local: &str) -> Client {
 
 /// Signs `name` in through the sign-in form with `c`.
 async fn sign_in(app: &TestApp, c: &Client, name: &str, password: &str) {
-    assert_eq!(app.login(c, name, password).await.status(), 303, "{name} signs in");
+    assert_eq!(
+        app.login(c, name, password).await.status(),
+        303,
+        "{name} signs in"
+    );
 }
 
 /// `GET /api/auth/me` three times (the first fills the session cache); the last status.
@@ -128,7 +132,10 @@ async fn your_sessions_are_listed_marked_and_ended_at_their_next_request(db: Db)
     assert!(html.contains("id=\"current-session\""), "{html}");
     assert!(html.contains(&format!("id=\"end-{phone_id}\"")));
     let my_id = mine[0]["id"].as_str().unwrap();
-    assert!(!html.contains(&format!("id=\"end-{my_id}\"")), "no End for this session");
+    assert!(
+        !html.contains(&format!("id=\"end-{my_id}\"")),
+        "no End for this session"
+    );
 
     // Ending the phone's session (its cache warm): refused at its very next request.
     let (status, to) = post_form(
@@ -138,7 +145,10 @@ async fn your_sessions_are_listed_marked_and_ended_at_their_next_request(db: Db)
         &format!("/account/sessions/{phone_id}/end"),
     )
     .await;
-    assert_eq!((status, to.as_str()), (303, "/account/sessions?notice=ended"));
+    assert_eq!(
+        (status, to.as_str()),
+        (303, "/account/sessions?notice=ended")
+    );
     assert_eq!(me(&app, &phone).await, 401, "ended");
     assert_eq!(me(&app, &laptop).await, 200, "the caller's own stays");
     let ended = audit_events(&app, "session.end").await;
@@ -192,7 +202,11 @@ async fn your_sessions_are_listed_marked_and_ended_at_their_next_request(db: Db)
     assert_eq!(me(&app, &tablet).await, 401);
     assert_eq!(me(&app, &desktop).await, 401);
     assert_eq!(me(&app, &laptop).await, 200);
-    assert_eq!(me(&app, &bobs).await, 200, "another account's sessions stay");
+    assert_eq!(
+        me(&app, &bobs).await,
+        200,
+        "another account's sessions stay"
+    );
     let list = json(&app, &laptop, "/api/me/sessions").await;
     assert_eq!(list["sessions"].as_array().unwrap().len(), 1);
     let others = audit_events(&app, "session.end_others").await;
@@ -244,7 +258,10 @@ async fn admins_see_and_end_any_accounts_sessions(db: Db) {
         .await
         .unwrap();
     assert!(page.contains("Sessions of ann") && page.contains("Safari on iPhone"));
-    assert!(!page.contains("id=\"current-session\""), "none is the admin's");
+    assert!(
+        !page.contains("id=\"current-session\""),
+        "none is the admin's"
+    );
 
     // End one from the page, the other through the API.
     let list = json(&app, &admin, &format!("/api/admin/users/{ann}/sessions")).await;
@@ -275,7 +292,11 @@ async fn admins_see_and_end_any_accounts_sessions(db: Db) {
     assert_eq!(me(&app, &two).await, 401);
     let events = audit_events(&app, "session.end").await;
     assert_eq!(events.len(), 2);
-    assert!(events.iter().all(|e| e.actor == ADMIN && e.target.as_deref() == Some("ann")));
+    assert!(
+        events
+            .iter()
+            .all(|e| e.actor == ADMIN && e.target.as_deref() == Some("ann"))
+    );
 
     // End every session of the account, from the page and through the API.
     sign_in(&app, &one, "ann", MEMBER_PASSWORD).await;
@@ -294,10 +315,17 @@ async fn admins_see_and_end_any_accounts_sessions(db: Db) {
     assert_eq!(me(&app, &admin).await, 200, "the admin's own session stays");
 
     // Unknown accounts and sessions: 404, in both front ends.
-    for path in ["/api/admin/users/999999/sessions", "/api/admin/users/x/sessions"] {
+    for path in [
+        "/api/admin/users/999999/sessions",
+        "/api/admin/users/x/sessions",
+    ] {
         assert_eq!(admin.get(app.url(path)).send().await.unwrap().status(), 404);
     }
-    let r = admin.get(app.url("/admin/users/999999/sessions")).send().await.unwrap();
+    let r = admin
+        .get(app.url("/admin/users/999999/sessions"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
     let r = admin
         .delete(app.url(&format!("/api/admin/users/{ann}/sessions/{first}")))
@@ -340,7 +368,11 @@ async fn an_ended_session_is_refused_by_every_process_at_its_next_request(db: Db
     )
     .await;
     assert_eq!(status, 303);
-    assert_eq!(me(&b, &phone).await, 401, "ended, seen by the other process");
+    assert_eq!(
+        me(&b, &phone).await,
+        401,
+        "ended, seen by the other process"
+    );
     assert_eq!(me(&a, &phone).await, 401);
     assert_eq!(me(&b, &laptop).await, 200);
 }

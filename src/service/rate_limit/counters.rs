@@ -266,15 +266,14 @@ impl Counters {
         let i = self.shard_of(key.action, key.ip);
         let mut shard = self.lock(i);
         let e = shard.entries.get(key)?;
-        let found = (now.duration_since(e.opened) < self.window && e.failures > 0).then(|| {
-            MemLocked {
+        let found =
+            (now.duration_since(e.opened) < self.window && e.failures > 0).then(|| MemLocked {
                 key: *key,
                 label: e.label.as_deref().map(str::to_owned),
                 failures: e.failures,
                 limit: self.limit_of(key),
                 left: (e.opened + self.window).saturating_duration_since(now),
-            }
-        })?;
+            })?;
         shard.clear(key);
         Some(found)
     }
@@ -294,7 +293,11 @@ impl Counters {
             account: account.map(|a| self.hasher.hash_one(normalize(a))),
         };
         let mut shard = self.lock(self.shard_of(action, key.ip));
-        if shard.entries.get(&key).is_some_and(|e| e.opened < lifted_at) {
+        if shard
+            .entries
+            .get(&key)
+            .is_some_and(|e| e.opened < lifted_at)
+        {
             shard.clear(&key);
         }
     }

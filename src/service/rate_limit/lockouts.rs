@@ -42,7 +42,7 @@ fn encode_id(action: &str, client: &str, account: &str) -> String {
 }
 
 fn decode_id(id: &str) -> Option<(Action, String, String)> {
-    if id.len() % 2 != 0 || id.len() > 600 {
+    if !id.len().is_multiple_of(2) || id.len() > 600 {
         return None;
     }
     let bytes: Option<Vec<u8>> = (0..id.len())
@@ -64,7 +64,11 @@ fn ends_at(left: Duration) -> i64 {
 
 fn from_memory(m: MemLocked) -> Lockout {
     let client = m.key.ip.to_string();
-    let account = m.key.account.map(|h| format!("{h:016x}")).unwrap_or_default();
+    let account = m
+        .key
+        .account
+        .map(|h| format!("{h:016x}"))
+        .unwrap_or_default();
     Lockout {
         id: encode_id(m.key.action.name(), &client, &account),
         action: m.key.action.name(),
@@ -78,7 +82,7 @@ fn from_memory(m: MemLocked) -> Lockout {
 }
 
 impl RateLimiter {
-    fn from_shared(&self, l: Locked) -> Option<Lockout> {
+    fn shared_lockout(&self, l: Locked) -> Option<Lockout> {
         let (action, client, account) = l.counter;
         let action = Action::from_name(&action)?;
         let counters = &self.inner.counters;
@@ -113,7 +117,7 @@ impl RateLimiter {
                 let rows = shared.locked().await?;
                 Ok(rows
                     .into_iter()
-                    .filter_map(|l| self.from_shared(l))
+                    .filter_map(|l| self.shared_lockout(l))
                     .collect())
             }
             None => Ok(self
@@ -141,14 +145,11 @@ impl RateLimiter {
                 // This process at once; the others when the notification reaches them.
                 let name = row.label.clone();
                 if account.is_empty() || name.is_some() {
-                    self.inner.counters.forget_lifted(
-                        action,
-                        ip,
-                        name.as_deref(),
-                        Instant::now(),
-                    );
+                    self.inner
+                        .counters
+                        .forget_lifted(action, ip, name.as_deref(), Instant::now());
                 }
-                self.from_shared(row).ok_or_else(missing)?
+                self.shared_lockout(row).ok_or_else(missing)?
             }
             None => {
                 let account = if account.is_empty() {
@@ -173,7 +174,10 @@ impl RateLimiter {
             "action={} client={} failures={} limit={}",
             lifted.action, lifted.client, lifted.failures, lifted.limit
         );
-        let target = lifted.account.clone().unwrap_or_else(|| lifted.client.clone());
+        let target = lifted
+            .account
+            .clone()
+            .unwrap_or_else(|| lifted.client.clone());
         self.inner
             .db
             .run(move |c| {
@@ -193,7 +197,7 @@ impl RateLimiter {
 #[cfg(test)]
 mod tests {
     use super::super::test_support::{config, login};
-    use super::super::{Verdict, counters::Counters, MAX_ENTRIES};
+    use super::super::{MAX_ENTRIES, Verdict, counters::Counters};
     use super::*;
 
     #[test]
@@ -230,11 +234,8 @@ mod tests {
         let locked: Vec<Lockout> = c.locked(t).into_iter().map(from_memory).collect();
         assert_eq!(locked.len(), 2, "the address is at its limit too");
         // Lifting the account's counter lets alice try again; the address stays locked.
-        let (action, client, account) = decode_id(&locked[0].id).unwrap_or((
-            Action::Setup,
-            String::new(),
-            String::new(),
-        ));
+        let (action, client, account) =
+            decode_id(&locked[0].id).unwrap_or((Action::Setup, String::new(), String::new()));
         let key = Key {
             action,
             ip: client.parse().unwrap_or(IpAddr::from([0, 0, 0, 0])),

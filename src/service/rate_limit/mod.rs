@@ -64,8 +64,8 @@ mod test_support;
 
 use attempt::Verdict;
 pub use attempt::{Action, Attempt, Limited};
-pub use lockouts::Lockout;
 use counters::Counters;
+pub use lockouts::Lockout;
 use report::Report;
 use reservation::Reservation;
 use shared::Shared;

@@ -264,7 +264,11 @@ impl Shared {
             _ => return,
         }
         let window_ms = self.window_ms();
-        let lifted = match self.db.run(move |c| rate_limits::lifted(c, window_ms)).await {
+        let lifted = match self
+            .db
+            .run(move |c| rate_limits::lifted(c, window_ms))
+            .await
+        {
             Ok(l) => l,
             Err(e) => {
                 tracing::warn!(error = %e, "rate limit: could not read lifted counters");

@@ -254,7 +254,10 @@ mod tests {
         assert!(seen_due(0, 1_000, SEEN_EVERY));
         assert!(!seen_due(1_000, 1_059, SEEN_EVERY));
         assert!(seen_due(1_000, 1_060, SEEN_EVERY));
-        assert!(!seen_due(1_000, 900, SEEN_EVERY), "a clock step back is no touch");
+        assert!(
+            !seen_due(1_000, 900, SEEN_EVERY),
+            "a clock step back is no touch"
+        );
     }
 
     /// Requests queue at most one "last seen" per session and minute, and only the batch
@@ -266,15 +269,27 @@ mod tests {
         let mut record = Record {
             id: Id::default(),
             data: [
-                (crate::db::sessions::USER_ID_KEY.to_owned(), serde_json::json!(user_id)),
-                (crate::db::sessions::CLIENT_IP_KEY.to_owned(), serde_json::json!("192.0.2.7")),
-                (crate::db::sessions::USER_AGENT_KEY.to_owned(), serde_json::json!("curl/8.5.0")),
+                (
+                    crate::db::sessions::USER_ID_KEY.to_owned(),
+                    serde_json::json!(user_id),
+                ),
+                (
+                    crate::db::sessions::CLIENT_IP_KEY.to_owned(),
+                    serde_json::json!("192.0.2.7"),
+                ),
+                (
+                    crate::db::sessions::USER_AGENT_KEY.to_owned(),
+                    serde_json::json!("curl/8.5.0"),
+                ),
             ]
             .into(),
             expiry_date: OffsetDateTime::now_utc() + time::Duration::hours(1),
         };
         store.create(&mut record).await?;
-        let rows = store.pool.run(move |c| session_rows::for_user(c, user_id)).await?;
+        let rows = store
+            .pool
+            .run(move |c| session_rows::for_user(c, user_id))
+            .await?;
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].ip.as_deref(), Some("192.0.2.7"));
         assert_eq!(rows[0].user_agent.as_deref(), Some("curl/8.5.0"));
@@ -286,18 +301,29 @@ mod tests {
         for _ in 0..5 {
             assert!(store.load(&record.id).await?.is_some());
         }
-        assert_eq!(store.seen.lock().map(|s| s.len()).ok(), Some(1), "one queued touch");
+        assert_eq!(
+            store.seen.lock().map(|s| s.len()).ok(),
+            Some(1),
+            "one queued touch"
+        );
         // A time the sign-in cannot have written, to see the batch write it.
         if let Ok(mut seen) = store.seen.lock() {
             seen.values_mut().for_each(|t| *t = 4242);
         }
         assert_eq!(store.flush_seen().await, 1);
-        let rows = store.pool.run(move |c| session_rows::for_user(c, user_id)).await?;
+        let rows = store
+            .pool
+            .run(move |c| session_rows::for_user(c, user_id))
+            .await?;
         assert_eq!(rows[0].last_seen_at, Some(4242), "written by the batch");
         for _ in 0..5 {
             assert!(store.load(&record.id).await?.is_some());
         }
-        assert_eq!(store.flush_seen().await, 0, "not due again within the minute");
+        assert_eq!(
+            store.flush_seen().await,
+            0,
+            "not due again within the minute"
+        );
         Ok(())
     }
 }

@@ -107,8 +107,7 @@ pub async fn end_my_others(
     session: Session,
 ) -> Result<Json<Ended>, ApiError> {
     let keep = current(&session);
-    let ended =
-        session_control::end_others(&state.db, me.actor(&client), me.user.id, keep).await?;
+    let ended = session_control::end_others(&state.db, me.actor(&client), me.user.id, keep).await?;
     Ok(Json(Ended { ended }))
 }
 

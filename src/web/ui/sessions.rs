@@ -123,8 +123,13 @@ pub async fn of_user(
     let username = session_control::account_exists(&state.db, user_id).await?;
     let sessions = session_control::list(&state.db, user_id, current(&session)).await?;
     Ok(SessionsPage {
-        layout: Layout::new(format!("Sessions of {username}"), &state, &session, Some(&admin))
-            .await?,
+        layout: Layout::new(
+            format!("Sessions of {username}"),
+            &state,
+            &session,
+            Some(&admin),
+        )
+        .await?,
         of_user: Some((user_id, username)),
         base: format!("/admin/users/{user_id}/sessions"),
         sessions: sessions.into_iter().map(SessionRowView::from).collect(),
@@ -151,7 +156,9 @@ pub async fn end_all_of_user(
     session: Session,
     Path(user_id): Path<i64>,
 ) -> Result<Response, UiError> {
-    let keep = (user_id == admin.user.id).then(|| current(&session)).flatten();
+    let keep = (user_id == admin.user.id)
+        .then(|| current(&session))
+        .flatten();
     session_control::end_others(&state.db, admin.actor(&client), user_id, keep).await?;
     let to = format!("/admin/users/{user_id}/sessions?notice=all");
     Ok(Redirect::to(&to).into_response())
