@@ -17,6 +17,7 @@ pub mod recovery;
 pub mod session_control;
 pub mod sessions;
 pub mod settings;
+pub mod stamped;
 pub mod setup;
 pub mod sso;
 pub mod users;
