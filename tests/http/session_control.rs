@@ -376,3 +376,54 @@ async fn an_ended_session_is_refused_by_every_process_at_its_next_request(db: Db
     assert_eq!(me(&a, &phone).await, 401);
     assert_eq!(me(&b, &laptop).await, 200);
 }
+
+/// PostgreSQL: "last seen" is written without a notification, so the batch that records it
+/// leaves every process's caches warm (on SQLite every commit moves the stamp; that is why
+/// the touches are batched and at most once a minute per session).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recording_last_seen_notifies_no_process() {
+    use hallpass::db::changes::Channel;
+    let Some(app) = TestApp::with_admin(Db::Postgres).await else {
+        return;
+    };
+    let probe = || {
+        app.state
+            .db
+            .changes()
+            .expect("a probe")
+            .stamp_of(Channel::Changes)
+    };
+    // Waits until a notification sent now has arrived (they arrive in commit order).
+    let fence = || async {
+        let limits = || {
+            app.state
+                .db
+                .changes()
+                .expect("a probe")
+                .stamp_of(Channel::Limits)
+        };
+        let before = limits();
+        crate::support::sql(&app, "NOTIFY hallpass_limits").await;
+        let start = std::time::Instant::now();
+        while limits() == before {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(10),
+                "fence"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    };
+    let c = client_from("127.0.0.2");
+    sign_in(&app, &c, ADMIN, ADMIN_PASSWORD).await;
+    assert_eq!(warm(&app, &c).await, 200);
+    fence().await;
+    let before = probe();
+    assert!(before.is_some(), "the listener is up");
+    assert!(
+        app.state.sessions.flush_seen().await >= 1,
+        "the session was queued"
+    );
+    fence().await;
+    assert_eq!(probe(), before, "recording last seen notified");
+    assert_eq!(me(&app, &c).await, 200);
+}
