@@ -127,7 +127,8 @@ fn username(conn: &mut db::Conn, user_id: i64) -> Result<String, ServiceError> {
         .ok_or(ServiceError::Refused(Refusal::NotFound(Missing::Account)))
 }
 
-/// Whether the account exists (the admin's view of a user's sessions answers 404 for none).
-pub async fn account_exists(db: &DbPool, user_id: i64) -> Result<String, ServiceError> {
+/// The account's username, or [`Missing::Account`] (the admin's view of a user's sessions
+/// answers 404 for an account that does not exist).
+pub async fn account_name(db: &DbPool, user_id: i64) -> Result<String, ServiceError> {
     db.run(move |conn| username(conn, user_id)).await
 }

@@ -124,7 +124,7 @@ pub async fn list_of_user(
     Path(id): Path<String>,
 ) -> Result<Json<SessionList>, ApiError> {
     let id = user_id(&id)?;
-    session_control::account_exists(&state.db, id).await?;
+    session_control::account_name(&state.db, id).await?;
     listing(&state, id, &session).await
 }
 

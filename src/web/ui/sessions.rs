@@ -120,7 +120,7 @@ pub async fn of_user(
     Path(user_id): Path<i64>,
     Query(q): Query<NoticeQuery>,
 ) -> Result<SessionsPage, UiError> {
-    let username = session_control::account_exists(&state.db, user_id).await?;
+    let username = session_control::account_name(&state.db, user_id).await?;
     let sessions = session_control::list(&state.db, user_id, current(&session)).await?;
     Ok(SessionsPage {
         layout: Layout::new(
