@@ -66,6 +66,23 @@ pub fn router(state: AppState) -> Router {
         .route("/login", get(ui::login::page).post(ui::login::submit))
         .route("/logout", post(ui::login::logout))
         .route("/account", get(ui::account::page))
+        .route("/account/sessions", get(ui::sessions::mine))
+        .route(
+            "/account/sessions/others/end",
+            post(ui::sessions::end_my_others),
+        )
+        .route("/account/sessions/{id}/end", post(ui::sessions::end_mine))
+        .route("/admin/users/{id}/sessions", get(ui::sessions::of_user))
+        .route(
+            "/admin/users/{id}/sessions/end-all",
+            post(ui::sessions::end_all_of_user),
+        )
+        .route(
+            "/admin/users/{id}/sessions/{session}/end",
+            post(ui::sessions::end_of_user),
+        )
+        .route("/admin/lockouts", get(ui::lockouts::page))
+        .route("/admin/lockouts/{id}/lift", post(ui::lockouts::lift))
         .route("/account/password", post(ui::account::change_password))
         .route(
             "/admin/users",
@@ -252,6 +269,22 @@ pub fn router(state: AppState) -> Router {
                 .delete(api::apps::delete),
         )
         .route("/api/admin/audit", get(api::admin::audit))
+        .route("/api/me/sessions", get(api::sessions::list_mine))
+        .route(
+            "/api/me/sessions/others",
+            delete(api::sessions::end_my_others),
+        )
+        .route("/api/me/sessions/{id}", delete(api::sessions::end_mine))
+        .route(
+            "/api/admin/users/{id}/sessions",
+            get(api::sessions::list_of_user).delete(api::sessions::end_all_of_user),
+        )
+        .route(
+            "/api/admin/users/{id}/sessions/{session}",
+            delete(api::sessions::end_of_user),
+        )
+        .route("/api/admin/lockouts", get(api::sessions::lockouts))
+        .route("/api/admin/lockouts/{id}", delete(api::sessions::lift))
         .route(
             "/api/admin/settings",
             get(api::admin::get_settings).put(api::admin::put_settings),
