@@ -18,6 +18,7 @@ pub mod plans;
 pub mod rate_limits;
 pub mod sessions;
 pub mod settings;
+pub mod two_factor;
 pub mod user_search;
 pub mod users;
 

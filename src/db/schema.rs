@@ -44,6 +44,7 @@ diesel::table! {
         proxy_preset_previous -> Nullable<Text>,
         setup_code -> Nullable<Text>,
         rules_version -> BigInt,
+        second_factor_required -> Text,
     }
 }
 
@@ -91,6 +92,7 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         groups_claim -> Nullable<Text>,
+        second_factor -> Integer,
     }
 }
 
@@ -212,5 +214,24 @@ diesel::table! {
         account -> Text,
         window_start -> BigInt,
         failures -> Integer,
+    }
+}
+
+diesel::table! {
+    user_totp (user_id) {
+        user_id -> BigInt,
+        secret -> Text,
+        confirmed_at -> Nullable<BigInt>,
+        last_step -> Nullable<BigInt>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    recovery_codes (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        code_hmac -> Text,
+        used_at -> Nullable<BigInt>,
     }
 }

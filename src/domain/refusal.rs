@@ -18,6 +18,8 @@ pub enum Missing {
     /// An app rule (`/admin/apps`).
     App,
     Group,
+    /// A second factor (the account has none, or no enrolment in progress).
+    SecondFactor,
     /// A route that is switched off (self-registration while it is closed).
     Endpoint,
 }
@@ -44,6 +46,21 @@ pub enum Refusal {
         "This API key is not valid: it is unknown, revoked or expired, or its owner may not sign in."
     )]
     InvalidApiKey,
+    /// A second-factor code that is wrong, of another time, or used already.
+    #[error("That code is not valid. Enter the current code from your app, or a recovery code.")]
+    InvalidSecondFactor,
+    /// The password was right but the account must set up a second factor first, which the
+    /// JSON API cannot do.
+    #[error(
+        "This account must set up a second factor before it can sign in: sign in once in a browser to set it up."
+    )]
+    SecondFactorEnrolmentRequired,
+    /// Enrolment was asked for while a second factor is on already.
+    #[error("A second factor is set up already: remove it first to set up a new one.")]
+    SecondFactorEnabled,
+    /// The instance requires a second factor of this account: it cannot be removed by its owner.
+    #[error("Your administrator requires a second factor for your account: it cannot be turned off.")]
+    SecondFactorRequired,
     /// Password sign-in is switched off for the instance (single sign-on only).
     #[error("Password sign-in is turned off here: sign in with single sign-on.")]
     LocalLoginDisabled,
@@ -132,6 +149,7 @@ fn missing_message(m: Missing) -> &'static str {
         Missing::App => "No such app.",
         Missing::Group => "No such group.",
         Missing::Endpoint => "No such endpoint.",
+        Missing::SecondFactor => "This account has no second factor (or no set-up in progress).",
     }
 }
 

@@ -18,6 +18,7 @@ pub mod sessions;
 pub mod settings;
 pub mod setup;
 pub mod sso;
+pub mod two_factor;
 pub mod users;
 
 use crate::db::DbError;
