@@ -14,6 +14,7 @@ pub mod host;
 pub mod identity;
 pub mod input;
 pub mod return_to;
+pub mod second_step;
 pub mod session;
 pub mod setup_gate;
 pub mod sso_flow;
@@ -61,6 +62,27 @@ pub fn router(state: AppState) -> Router {
         .route("/setup", get(ui::setup::page).post(ui::setup::submit))
         .route("/login", get(ui::login::page).post(ui::login::submit))
         .route("/logout", post(ui::login::logout))
+        .route(
+            "/login/two-factor",
+            get(ui::two_factor::code_page).post(ui::two_factor::code_submit),
+        )
+        .route(
+            "/login/two-factor/setup",
+            get(ui::two_factor::setup_page).post(ui::two_factor::setup_submit),
+        )
+        .route("/account/two-factor", get(ui::two_factor::account::page))
+        .route(
+            "/account/two-factor/start",
+            post(ui::two_factor::account::start),
+        )
+        .route(
+            "/account/two-factor/confirm",
+            post(ui::two_factor::account::confirm),
+        )
+        .route(
+            "/account/two-factor/disable",
+            post(ui::two_factor::account::disable),
+        )
         .route("/account", get(ui::account::page))
         .route("/account/password", post(ui::account::change_password))
         .route(
@@ -187,6 +209,10 @@ pub fn router(state: AppState) -> Router {
             get(api::oidc::callback),
         )
         .route("/api/auth/login", post(api::auth::login))
+        .route(
+            "/api/auth/login/second-factor",
+            post(api::auth::second_factor),
+        )
         .route("/api/auth/logout", post(api::auth::logout))
         .route("/api/auth/me", get(api::auth::me))
         .route("/api/me/password", post(api::auth::change_password))

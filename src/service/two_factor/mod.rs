@@ -47,12 +47,14 @@ pub async fn after_password(db: &DbPool, user: &User) -> Result<Next, ServiceErr
         return Ok(Next::Done);
     }
     let (uid, role) = (user.id, user.role);
+    // A pending or rejected account only ever sees its status page: nothing to protect yet.
+    let active = user.status == crate::domain::Status::Active;
     db.run(move |conn| {
         if db::two_factor::is_enrolled(conn, uid)? {
             return Ok(Next::Code);
         }
         let required = parse_requirement(&db::two_factor::requirement(conn)?);
-        Ok(if required.applies_to(role) {
+        Ok(if active && required.applies_to(role) {
             Next::Enrol
         } else {
             Next::Done

@@ -190,8 +190,9 @@ pub async fn submit(
     };
     match result {
         Ok(user) => {
-            session::sign_in(&session, &user, &state.config).await?;
-            Ok(Redirect::to(rd.as_deref().unwrap_or(&next)).into_response())
+            let target = rd.as_deref().unwrap_or(&next);
+            let to = super::two_factor::after_password(&state, &session, &user, target).await?;
+            Ok(Redirect::to(&to).into_response())
         }
         Err(e) => {
             let again = Again {

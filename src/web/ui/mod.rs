@@ -13,6 +13,7 @@ pub mod register;
 pub mod settings;
 pub mod setup;
 pub mod sso;
+pub mod two_factor;
 
 use axum::http::HeaderMap;
 use tower_sessions::Session;

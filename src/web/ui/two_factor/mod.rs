@@ -1,0 +1,207 @@
+//! Two-factor sign-in pages: the second step after a correct password (`/login/two-factor`),
+//! the enrolment a required second factor forces before anything else
+//! (`/login/two-factor/setup`), and the account's own screen (`account`: `/account/two-factor`).
+//! The half-signed-in state itself lives in `web::second_step`.
+
+pub mod account;
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Form;
+use axum::extract::State;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use tower_sessions::Session;
+
+use super::Layout;
+use crate::domain::User;
+use crate::service::two_factor::{self, Enrolment, Next};
+use crate::service::{Refusal, ServiceError};
+use crate::state::AppState;
+use crate::web::client::Client;
+use crate::web::error::UiError;
+use crate::web::second_step::{self, Pending, Step};
+use crate::web::session;
+
+#[derive(Template, WebTemplate)]
+#[template(path = "two_factor/code.html")]
+pub struct CodePage {
+    layout: Layout,
+    username: String,
+    error: Option<String>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "two_factor/enrol.html")]
+pub struct EnrolPage {
+    layout: Layout,
+    /// Where the confirmation form posts.
+    action: &'static str,
+    /// The instance requires it and the visitor is not signed in until it is done.
+    enforced: bool,
+    secret: String,
+    qr_svg: String,
+    error: Option<String>,
+}
+
+impl EnrolPage {
+    async fn new(
+        state: &AppState,
+        session: &Session,
+        me: Option<&crate::web::identity::CurrentUser>,
+        enrolment: Enrolment,
+        error: Option<String>,
+    ) -> Result<Self, UiError> {
+        let enforced = me.is_none();
+        Ok(Self {
+            layout: Layout::new("Set up two-factor sign-in", state, session, me).await?,
+            action: if enforced {
+                "/login/two-factor/setup"
+            } else {
+                "/account/two-factor/confirm"
+            },
+            enforced,
+            secret: enrolment.secret,
+            qr_svg: enrolment.qr_svg,
+            error,
+        })
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "two_factor/codes.html")]
+pub struct CodesPage {
+    layout: Layout,
+    codes: Vec<String>,
+    next: String,
+}
+
+#[derive(Deserialize)]
+pub struct CodeForm {
+    #[serde(default)]
+    code: String,
+}
+
+/// After a correct password (the HTML and JSON sign-in both call it): signs `user` in, or
+/// starts the second step. Returns where the browser goes next.
+pub async fn after_password(
+    state: &AppState,
+    session: &Session,
+    user: &User,
+    target: &str,
+) -> Result<String, UiError> {
+    match two_factor::after_password(&state.db, user).await? {
+        Next::Done => {
+            session::sign_in(session, user, &state.config).await?;
+            Ok(target.to_owned())
+        }
+        Next::Code => {
+            second_step::begin(session, user, Step::Code, target).await?;
+            Ok("/login/two-factor".to_owned())
+        }
+        Next::Enrol => {
+            second_step::begin(session, user, Step::Enrol, target).await?;
+            Ok("/login/two-factor/setup".to_owned())
+        }
+    }
+}
+
+/// The visitor's pending step if it is `step`; otherwise where to send them instead.
+async fn pending_at(state: &AppState, session: &Session, step: Step) -> Result<Result<Pending, Response>, UiError> {
+    Ok(match second_step::pending(state, session).await? {
+        Some(p) if p.step == step => Ok(p),
+        Some(p) if p.step == Step::Enrol => Err(Redirect::to("/login/two-factor/setup").into_response()),
+        Some(_) => Err(Redirect::to("/login/two-factor").into_response()),
+        None => Err(Redirect::to("/login").into_response()),
+    })
+}
+
+/// `GET /login/two-factor`: the code form.
+pub async fn code_page(State(state): State<AppState>, session: Session) -> Result<Response, UiError> {
+    let p = match pending_at(&state, &session, Step::Code).await? {
+        Ok(p) => p,
+        Err(elsewhere) => return Ok(elsewhere),
+    };
+    let layout = Layout::new("Two-factor sign-in", &state, &session, None).await?;
+    Ok(CodePage { layout, username: p.user.username, error: None }.into_response())
+}
+
+/// `POST /login/two-factor`: checks the code (rate-limited), then signs in.
+pub async fn code_submit(
+    State(state): State<AppState>,
+    session: Session,
+    client: Client,
+    Form(form): Form<CodeForm>,
+) -> Result<Response, UiError> {
+    let p = match pending_at(&state, &session, Step::Code).await? {
+        Ok(p) => p,
+        Err(elsewhere) => return Ok(elsewhere),
+    };
+    let (db, secret, limiter) = (&state.db, &state.secret, &state.limiter);
+    match two_factor::verify(db, secret, limiter, &p.user, &form.code, client.ip()).await {
+        Ok(()) => {
+            second_step::finish(&session, &p.user, &state.config).await?;
+            Ok(Redirect::to(&p.next).into_response())
+        }
+        Err(e @ (ServiceError::Refused(Refusal::InvalidSecondFactor) | ServiceError::RateLimited(_))) => {
+            let layout = Layout::new("Two-factor sign-in", &state, &session, None).await?;
+            let page = CodePage { layout, username: p.user.username, error: Some(e.to_string()) };
+            let response = (crate::web::error::answer(&e).0, page).into_response();
+            Ok(match e {
+                ServiceError::RateLimited(l) => crate::web::error::with_retry_after(l, response),
+                _ => response,
+            })
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `GET /login/two-factor/setup`: the enrolment a required second factor forces (a new secret
+/// unless one is being set up already).
+pub async fn setup_page(State(state): State<AppState>, session: Session) -> Result<Response, UiError> {
+    let p = match pending_at(&state, &session, Step::Enrol).await? {
+        Ok(p) => p,
+        Err(elsewhere) => return Ok(elsewhere),
+    };
+    let enrolment = match two_factor::pending(&state.db, &state.secret, &p.user).await? {
+        Some(e) => e,
+        None => two_factor::start(&state.db, &state.secret, &p.user).await?,
+    };
+    Ok(EnrolPage::new(&state, &session, None, enrolment, None).await?.into_response())
+}
+
+/// `POST /login/two-factor/setup`: confirms the enrolment, signs in, and shows the recovery
+/// codes once.
+pub async fn setup_submit(
+    State(state): State<AppState>,
+    session: Session,
+    client: Client,
+    Form(form): Form<CodeForm>,
+) -> Result<Response, UiError> {
+    let p = match pending_at(&state, &session, Step::Enrol).await? {
+        Ok(p) => p,
+        Err(elsewhere) => return Ok(elsewhere),
+    };
+    let actor = crate::service::Actor {
+        user_id: Some(p.user.id),
+        name: p.user.username.clone(),
+        ip: Some(client.ip_string()),
+        session: None,
+    };
+    match two_factor::confirm(&state.db, &state.secret, actor, &p.user, &form.code).await {
+        Ok(codes) => {
+            second_step::finish(&session, &p.user, &state.config).await?;
+            let layout = Layout::new("Recovery codes", &state, &session, None).await?;
+            Ok(CodesPage { layout, codes, next: p.next }.into_response())
+        }
+        Err(ServiceError::Validation(f)) => {
+            let error = f.get("code").map(str::to_owned);
+            let enrolment = two_factor::pending(&state.db, &state.secret, &p.user)
+                .await?
+                .ok_or(UiError::NotFound)?;
+            let page = EnrolPage::new(&state, &session, None, enrolment, error).await?;
+            Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
