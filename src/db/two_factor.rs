@@ -106,8 +106,8 @@ pub fn use_step(conn: &mut Conn, user_id: i64, step: i64) -> Result<bool, DbErro
 pub fn remove(conn: &mut Conn, user_id: i64) -> Result<bool, DbError> {
     diesel::delete(recovery_codes::table.filter(recovery_codes::user_id.eq(user_id)))
         .execute(conn)?;
-    let n = diesel::delete(user_totp::table.filter(user_totp::user_id.eq(user_id)))
-        .execute(conn)?;
+    let n =
+        diesel::delete(user_totp::table.filter(user_totp::user_id.eq(user_id))).execute(conn)?;
     Ok(n > 0)
 }
 

@@ -59,7 +59,9 @@ pub enum Refusal {
     #[error("A second factor is set up already: remove it first to set up a new one.")]
     SecondFactorEnabled,
     /// The instance requires a second factor of this account: it cannot be removed by its owner.
-    #[error("Your administrator requires a second factor for your account: it cannot be turned off.")]
+    #[error(
+        "Your administrator requires a second factor for your account: it cannot be turned off."
+    )]
     SecondFactorRequired,
     /// Password sign-in is switched off for the instance (single sign-on only).
     #[error("Password sign-in is turned off here: sign in with single sign-on.")]

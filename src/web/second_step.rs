@@ -72,7 +72,11 @@ pub async fn pending(state: &AppState, session: &Session) -> Result<Option<Pendi
         return Ok(None);
     };
     let version = session.get::<i64>(VERSION_KEY).await.map_err(store)?;
-    let at = session.get::<i64>(AT_KEY).await.map_err(store)?.unwrap_or(0);
+    let at = session
+        .get::<i64>(AT_KEY)
+        .await
+        .map_err(store)?
+        .unwrap_or(0);
     let enrol = session.get::<bool>(ENROL_KEY).await.map_err(store)?;
     let next = session.get::<String>(NEXT_KEY).await.map_err(store)?;
     let fresh = unix_ms(OffsetDateTime::now_utc()) < at.saturating_add(LIFETIME_MS);

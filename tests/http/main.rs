@@ -48,4 +48,5 @@ mod sessions;
 mod setup;
 mod sign_in_return;
 mod sso;
+mod two_factor;
 mod user_search;

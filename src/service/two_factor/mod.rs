@@ -131,7 +131,10 @@ pub async fn set_requirement(
 /// line: refusing every sign-in over it would lock the instance.
 fn parse_requirement(stored: &str) -> Requirement {
     Requirement::parse(stored).unwrap_or_else(|| {
-        tracing::warn!(value = stored, "unknown settings.second_factor_required; treated as nobody");
+        tracing::warn!(
+            value = stored,
+            "unknown settings.second_factor_required; treated as nobody"
+        );
         Requirement::Nobody
     })
 }

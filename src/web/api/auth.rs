@@ -9,13 +9,13 @@ use tower_sessions::Session;
 
 use super::ApiJson;
 use crate::domain::{FieldErrors, Role, Status};
+use crate::service::Refusal;
+use crate::service::two_factor::Next;
 use crate::service::{ServiceError, auth};
 use crate::state::AppState;
 use crate::web::client::Client;
 use crate::web::error::ApiError;
 use crate::web::identity::{AuthMethod, CurrentUser};
-use crate::service::Refusal;
-use crate::service::two_factor::Next;
 use crate::web::second_step::{self, Step};
 use crate::web::session;
 
@@ -105,7 +105,9 @@ pub async fn login(
         }
         Next::Enrol => return Err(Refusal::SecondFactorEnrolmentRequired.into()),
     }
-    signed_in(&session, user, rd).await.map(IntoResponse::into_response)
+    signed_in(&session, user, rd)
+        .await
+        .map(IntoResponse::into_response)
 }
 
 /// `202` from `POST /api/auth/login`: the password was right; send a code to
@@ -153,6 +155,10 @@ pub async fn second_factor(
     client: Client,
     ApiJson(body): ApiJson<SecondFactorRequest>,
 ) -> Result<Json<Me>, ApiError> {
+    if body.code.trim().is_empty() {
+        let missing = FieldErrors::single("code", "Code is required.");
+        return Err(ServiceError::Validation(missing).into());
+    }
     let pending = second_step::pending(&state, &session).await?;
     let Some(p) = pending.filter(|p| p.step == Step::Code) else {
         return Err(Refusal::Unauthenticated.into());

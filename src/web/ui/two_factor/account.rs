@@ -94,7 +94,12 @@ pub async fn confirm(
         Ok(codes) => {
             let layout = Layout::new("Recovery codes", &state, &session, Some(&me)).await?;
             let next = "/account/two-factor".to_owned();
-            Ok(CodesPage { layout, codes, next }.into_response())
+            Ok(CodesPage {
+                layout,
+                codes,
+                next,
+            }
+            .into_response())
         }
         Err(ServiceError::Validation(f)) => {
             let error = f.get("code").map(str::to_owned);

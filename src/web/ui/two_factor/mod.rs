@@ -14,7 +14,7 @@ use serde::Deserialize;
 use tower_sessions::Session;
 
 use super::Layout;
-use crate::domain::User;
+use crate::domain::{FieldErrors, User};
 use crate::service::two_factor::{self, Enrolment, Next};
 use crate::service::{Refusal, ServiceError};
 use crate::state::AppState;
@@ -76,6 +76,8 @@ pub struct CodesPage {
     next: String,
 }
 
+const ENTER_CODE: &str = "Enter the six-digit code from your app, or a recovery code.";
+
 #[derive(Deserialize)]
 pub struct CodeForm {
     #[serde(default)]
@@ -107,23 +109,37 @@ pub async fn after_password(
 }
 
 /// The visitor's pending step if it is `step`; otherwise where to send them instead.
-async fn pending_at(state: &AppState, session: &Session, step: Step) -> Result<Result<Pending, Response>, UiError> {
+async fn pending_at(
+    state: &AppState,
+    session: &Session,
+    step: Step,
+) -> Result<Result<Pending, Response>, UiError> {
     Ok(match second_step::pending(state, session).await? {
         Some(p) if p.step == step => Ok(p),
-        Some(p) if p.step == Step::Enrol => Err(Redirect::to("/login/two-factor/setup").into_response()),
+        Some(p) if p.step == Step::Enrol => {
+            Err(Redirect::to("/login/two-factor/setup").into_response())
+        }
         Some(_) => Err(Redirect::to("/login/two-factor").into_response()),
         None => Err(Redirect::to("/login").into_response()),
     })
 }
 
 /// `GET /login/two-factor`: the code form.
-pub async fn code_page(State(state): State<AppState>, session: Session) -> Result<Response, UiError> {
+pub async fn code_page(
+    State(state): State<AppState>,
+    session: Session,
+) -> Result<Response, UiError> {
     let p = match pending_at(&state, &session, Step::Code).await? {
         Ok(p) => p,
         Err(elsewhere) => return Ok(elsewhere),
     };
     let layout = Layout::new("Two-factor sign-in", &state, &session, None).await?;
-    Ok(CodePage { layout, username: p.user.username, error: None }.into_response())
+    Ok(CodePage {
+        layout,
+        username: p.user.username,
+        error: None,
+    }
+    .into_response())
 }
 
 /// `POST /login/two-factor`: checks the code (rate-limited), then signs in.
@@ -138,14 +154,33 @@ pub async fn code_submit(
         Err(elsewhere) => return Ok(elsewhere),
     };
     let (db, secret, limiter) = (&state.db, &state.secret, &state.limiter);
-    match two_factor::verify(db, secret, limiter, &p.user, &form.code, client.ip()).await {
+    let result = if form.code.trim().is_empty() {
+        Err(ServiceError::Validation(FieldErrors::single(
+            "code", ENTER_CODE,
+        )))
+    } else {
+        two_factor::verify(db, secret, limiter, &p.user, &form.code, client.ip()).await
+    };
+    match result {
         Ok(()) => {
             second_step::finish(&session, &p.user, &state.config).await?;
             Ok(Redirect::to(&p.next).into_response())
         }
-        Err(e @ (ServiceError::Refused(Refusal::InvalidSecondFactor) | ServiceError::RateLimited(_))) => {
+        Err(
+            e @ (ServiceError::Refused(Refusal::InvalidSecondFactor)
+            | ServiceError::RateLimited(_)
+            | ServiceError::Validation(_)),
+        ) => {
             let layout = Layout::new("Two-factor sign-in", &state, &session, None).await?;
-            let page = CodePage { layout, username: p.user.username, error: Some(e.to_string()) };
+            let error = match &e {
+                ServiceError::Validation(_) => ENTER_CODE.to_owned(),
+                other => other.to_string(),
+            };
+            let page = CodePage {
+                layout,
+                username: p.user.username,
+                error: Some(error),
+            };
             let response = (crate::web::error::answer(&e).0, page).into_response();
             Ok(match e {
                 ServiceError::RateLimited(l) => crate::web::error::with_retry_after(l, response),
@@ -158,7 +193,10 @@ pub async fn code_submit(
 
 /// `GET /login/two-factor/setup`: the enrolment a required second factor forces (a new secret
 /// unless one is being set up already).
-pub async fn setup_page(State(state): State<AppState>, session: Session) -> Result<Response, UiError> {
+pub async fn setup_page(
+    State(state): State<AppState>,
+    session: Session,
+) -> Result<Response, UiError> {
     let p = match pending_at(&state, &session, Step::Enrol).await? {
         Ok(p) => p,
         Err(elsewhere) => return Ok(elsewhere),
@@ -167,7 +205,9 @@ pub async fn setup_page(State(state): State<AppState>, session: Session) -> Resu
         Some(e) => e,
         None => two_factor::start(&state.db, &state.secret, &p.user).await?,
     };
-    Ok(EnrolPage::new(&state, &session, None, enrolment, None).await?.into_response())
+    Ok(EnrolPage::new(&state, &session, None, enrolment, None)
+        .await?
+        .into_response())
 }
 
 /// `POST /login/two-factor/setup`: confirms the enrolment, signs in, and shows the recovery
@@ -192,7 +232,12 @@ pub async fn setup_submit(
         Ok(codes) => {
             second_step::finish(&session, &p.user, &state.config).await?;
             let layout = Layout::new("Recovery codes", &state, &session, None).await?;
-            Ok(CodesPage { layout, codes, next: p.next }.into_response())
+            Ok(CodesPage {
+                layout,
+                codes,
+                next: p.next,
+            }
+            .into_response())
         }
         Err(ServiceError::Validation(f)) => {
             let error = f.get("code").map(str::to_owned);

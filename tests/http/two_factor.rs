@@ -1,0 +1,420 @@
+//! Two-factor sign-in (issue 14, points 1-3): enrolment with a real code computed here from
+//! the secret the page shows, the second step (HTML and JSON), replay, recovery codes, the
+//! rate limit, the instance's requirement, and the resets.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::support::{Db, MEMBER_PASSWORD, TestApp, add_user, csrf_in};
+
+/// The TOTP code of a base32 secret at unix time `t` (RFC 6238, SHA-1, 6 digits, 30 s).
+pub fn code_at(secret: &str, t: u64) -> String {
+    let secret = totp_rs::Secret::try_from_base32(secret.replace(' ', "")).unwrap();
+    totp_rs::Builder::new()
+        .with_secret(secret)
+        .build()
+        .unwrap()
+        .generate(t)
+        .to_string()
+}
+
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// The text of the element with this id (`<code id="secret">…</code>`).
+fn text_of(html: &str, id: &str) -> String {
+    let at = html
+        .find(&format!("id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no #{id}: {html}"));
+    let rest = &html[at..];
+    let start = rest.find('>').unwrap() + 1;
+    let end = rest.find('<').unwrap();
+    rest[start..end].trim().to_owned()
+}
+
+/// The recovery codes on the page that shows them once.
+fn recovery_codes(html: &str) -> Vec<String> {
+    let list = &html[html.find("id=\"recovery-codes\"").expect("recovery codes")..];
+    let list = &list[..list.find("</ul>").unwrap()];
+    list.split("<code>")
+        .skip(1)
+        .map(|c| c[..c.find("</code>").unwrap()].to_owned())
+        .collect()
+}
+
+/// A finished enrolment.
+pub struct Enrolled {
+    /// As the page shows it (groups of four).
+    pub secret: String,
+    pub codes: Vec<String>,
+    /// The time the confirming code was computed for: that step is spent, so the next
+    /// sign-in must use a later one (`code_at(secret, now() + 30)`).
+    pub at: u64,
+}
+
+/// Sets up the second factor of the signed-in `client` through the account pages.
+pub async fn enrol(app: &TestApp, client: &reqwest::Client) -> Enrolled {
+    let token = app.csrf(client, "/account/two-factor").await;
+    let page = client
+        .post(app.url("/account/two-factor/start"))
+        .form(&[("csrf_token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    assert!(
+        page.contains("<svg"),
+        "a QR code drawn on the server: {page}"
+    );
+    let secret = text_of(&page, "secret");
+    let token = csrf_in(&page).unwrap();
+    let at = now();
+    let done = client
+        .post(app.url("/account/two-factor/confirm"))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("code", &code_at(&secret, at)),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 200);
+    let codes = recovery_codes(&done.text().await.unwrap());
+    assert_eq!(codes.len(), 10);
+    Enrolled { secret, codes, at }
+}
+
+/// Signs in with the password only; returns the client and where it was sent.
+pub async fn password_step(app: &TestApp, name: &str, password: &str) -> (reqwest::Client, String) {
+    let c = app.client();
+    let r = app.login(&c, name, password).await;
+    assert_eq!(r.status(), 303, "password accepted");
+    let to = r.headers()["location"].to_str().unwrap().to_owned();
+    (c, to)
+}
+
+/// Posts a code to the HTML second step.
+async fn send_code(app: &TestApp, c: &reqwest::Client, code: &str) -> reqwest::Response {
+    let token = app.csrf(c, "/login").await;
+    c.post(app.url("/login/two-factor"))
+        .form(&[("csrf_token", token.as_str()), ("code", code)])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Who the API says the client is: `Some(username)` or `None` (401).
+async fn whoami(app: &TestApp, c: &reqwest::Client) -> Option<String> {
+    let r = c.get(app.url("/api/auth/me")).send().await.unwrap();
+    if r.status() == 401 {
+        return None;
+    }
+    assert_eq!(r.status(), 200);
+    let me: serde_json::Value = r.json().await.unwrap();
+    Some(me["username"].as_str().unwrap().to_owned())
+}
+
+/// A member with a second factor set up; returns the secret and recovery codes.
+async fn member_with_totp(app: &TestApp, name: &str) -> Enrolled {
+    add_user(app, name, "user").await;
+    let c = app.client();
+    assert_eq!(app.login(&c, name, MEMBER_PASSWORD).await.status(), 303);
+    enrol(app, &c).await
+}
+
+both_databases!(
+    the_password_alone_no_longer_signs_in,
+    a_code_works_once,
+    recovery_codes_work_once_and_are_kept_hashed,
+    wrong_codes_count_against_the_rate_limit,
+    the_json_api_signs_in_in_two_steps,
+    turning_it_off_needs_a_code,
+);
+
+async fn the_password_alone_no_longer_signs_in(db: Db) {
+    let Some(app) = TestApp::with_admin(db).await else {
+        return;
+    };
+    let secret = member_with_totp(&app, "alice").await.secret;
+    // Sealed at rest: the secret the page showed is nowhere in the database row.
+    let stored = sql_text(&app, "SELECT secret AS v FROM user_totp").await;
+    assert!(!stored.contains(&secret.replace(' ', "")), "{stored}");
+
+    let (c, to) = password_step(&app, "alice", MEMBER_PASSWORD).await;
+    assert_eq!(to, "/login/two-factor");
+    // Half signed in: an anonymous visitor everywhere else.
+    assert_eq!(whoami(&app, &c).await, None);
+    let home = c.get(app.url("/account")).send().await.unwrap();
+    assert_eq!(home.status(), 303);
+    assert!(
+        home.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("/login?next")
+    );
+    let page = c
+        .get(app.url("/login/two-factor"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Signing in as <strong>alice</strong>"),
+        "{page}"
+    );
+
+    let wrong = send_code(&app, &c, "000000").await;
+    assert_eq!(wrong.status(), 401);
+    assert!(
+        wrong
+            .text()
+            .await
+            .unwrap()
+            .contains("That code is not valid")
+    );
+    let empty = send_code(&app, &c, " ").await;
+    assert_eq!(empty.status(), 422);
+    assert_eq!(whoami(&app, &c).await, None);
+
+    let ok = send_code(&app, &c, &code_at(&secret, now() + 30)).await;
+    assert_eq!(ok.status(), 303);
+    assert_eq!(ok.headers()["location"], "/");
+    assert_eq!(whoami(&app, &c).await.as_deref(), Some("alice"));
+    // The step is gone: the second-step page now sends a signed-in visitor on.
+    let again = c.get(app.url("/login/two-factor")).send().await.unwrap();
+    assert_eq!(again.status(), 303);
+}
+
+async fn a_code_works_once(db: Db) {
+    let Some(app) = TestApp::with_admin(db).await else {
+        return;
+    };
+    let enrolled = member_with_totp(&app, "alice").await;
+    let secret = enrolled.secret;
+    // The code that confirmed enrolment cannot sign in (its step is spent).
+    let (c, _) = password_step(&app, "alice", MEMBER_PASSWORD).await;
+    let replay = send_code(&app, &c, &code_at(&secret, enrolled.at)).await;
+    assert_eq!(replay.status(), 401, "the enrolment code is spent");
+    let next = code_at(&secret, now() + 30);
+    assert_eq!(send_code(&app, &c, &next).await.status(), 303);
+    // A second browser with the same code inside its window: refused.
+    let (c2, _) = password_step(&app, "alice", MEMBER_PASSWORD).await;
+    assert_eq!(
+        send_code(&app, &c2, &next).await.status(),
+        401,
+        "replay refused"
+    );
+    assert_eq!(whoami(&app, &c2).await, None);
+    let audit = sql_text(
+        &app,
+        "SELECT outcome || ':' || COALESCE(detail, '') AS v FROM audit_events WHERE action = 'login.second_factor' ORDER BY id",
+    )
+    .await;
+    assert_eq!(audit, "failure:totp|success:totp|failure:totp", "{audit}");
+}
+
+async fn recovery_codes_work_once_and_are_kept_hashed(db: Db) {
+    let Some(app) = TestApp::with_admin(db).await else {
+        return;
+    };
+    let codes = member_with_totp(&app, "alice").await.codes;
+    let stored = sql_text(&app, "SELECT code_hmac AS v FROM recovery_codes").await;
+    for code in &codes {
+        assert!(
+            !stored.contains(&code.replace('-', "")),
+            "stored in clear: {code}"
+        );
+    }
+    let (c, _) = password_step(&app, "alice", MEMBER_PASSWORD).await;
+    // Typed in upper case and without the dash: still the same code.
+    let typed = codes[3].replace('-', "").to_uppercase();
+    assert_eq!(send_code(&app, &c, &typed).await.status(), 303);
+    assert_eq!(whoami(&app, &c).await.as_deref(), Some("alice"));
+    let left = c
+        .get(app.url("/account/two-factor"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(left.contains("9 of 10 recovery codes left"), "{left}");
+
+    let (c2, _) = password_step(&app, "alice", MEMBER_PASSWORD).await;
+    assert_eq!(send_code(&app, &c2, &codes[3]).await.status(), 401, "spent");
+    // Another account's code is no code of alice's.
+    let bobs = member_with_totp(&app, "bob").await.codes;
+    assert_eq!(send_code(&app, &c2, &bobs[0]).await.status(), 401);
+    assert_eq!(send_code(&app, &c2, &codes[4]).await.status(), 303);
+}
+
+async fn wrong_codes_count_against_the_rate_limit(db: Db) {
+    let Some(app) = TestApp::start(
+        db,
+        |c| {
+            c.auth.rate_limit.max_failures_per_account = 3;
+            c.auth.rate_limit.max_failures_per_ip = 50;
+        },
+        true,
+    )
+    .await
+    else {
+        return;
+    };
+    let secret = member_with_totp(&app, "alice").await.secret;
+    let (c, _) = password_step(&app, "alice", MEMBER_PASSWORD).await;
+    for _ in 0..3 {
+        assert_eq!(send_code(&app, &c, "123456").await.status(), 401);
+    }
+    // Over the limit: even the right code is refused, and so is a fresh password step's.
+    let limited = send_code(&app, &c, &code_at(&secret, now() + 30)).await;
+    assert_eq!(limited.status(), 429);
+    assert!(limited.headers().contains_key("retry-after"));
+    let (c2, _) = password_step(&app, "alice", MEMBER_PASSWORD).await;
+    let limited = send_code(&app, &c2, &code_at(&secret, now() + 30)).await;
+    assert_eq!(
+        limited.status(),
+        429,
+        "a right password does not buy more guesses"
+    );
+    assert_eq!(whoami(&app, &c2).await, None);
+    let refused = sql_text(
+        &app,
+        "SELECT action AS v FROM audit_events WHERE outcome = 'refused'",
+    )
+    .await;
+    assert!(refused.contains("rate_limit.second_factor"), "{refused}");
+}
+
+async fn the_json_api_signs_in_in_two_steps(db: Db) {
+    let Some(app) = TestApp::with_admin(db).await else {
+        return;
+    };
+    let secret = member_with_totp(&app, "alice").await.secret;
+    // An API key made before is not affected by the second factor.
+    let key = hallpass::service::api_keys::create(
+        &app.state.db,
+        &app.state.secret,
+        hallpass::service::Actor::system("test"),
+        &crate::support::user(&app, "alice").await,
+        hallpass::domain::NewApiKey::parse("script", None).unwrap(),
+    )
+    .await
+    .unwrap()
+    .secret;
+    let c = app.client();
+    let login = |body: serde_json::Value| c.post(app.url("/api/auth/login")).json(&body).send();
+    let r = login(serde_json::json!({"username": "alice", "password": MEMBER_PASSWORD}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["second_factor_required"], true);
+    assert_eq!(body["next"], "/api/auth/login/second-factor");
+    assert_eq!(whoami(&app, &c).await, None);
+
+    let second = |code: String| {
+        c.post(app.url("/api/auth/login/second-factor"))
+            .json(&serde_json::json!({ "code": code }))
+            .send()
+    };
+    let r = second("000000".into()).await.unwrap();
+    assert_eq!(r.status(), 401);
+    let err: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(err["error"]["code"], "INVALID_SECOND_FACTOR");
+    let r = second(String::new()).await.unwrap();
+    assert_eq!(r.status(), 422);
+    let r = second(code_at(&secret, now() + 30)).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let me: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(me["username"], "alice");
+    assert!(me["csrf_token"].is_string());
+    assert_eq!(whoami(&app, &c).await.as_deref(), Some("alice"));
+
+    // Without a password step first, the second step has nothing to finish.
+    let stranger = app.client();
+    let r = stranger
+        .post(app.url("/api/auth/login/second-factor"))
+        .json(&serde_json::json!({"code": code_at(&secret, now() + 30)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+
+    let by_key = app
+        .client()
+        .get(app.url("/api/auth/me"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_key.status(), 200, "API keys need no second factor");
+}
+
+async fn turning_it_off_needs_a_code(db: Db) {
+    let Some(app) = TestApp::with_admin(db).await else {
+        return;
+    };
+    let enrolled = member_with_totp(&app, "alice").await;
+    let (c, _) = password_step(&app, "alice", MEMBER_PASSWORD).await;
+    let code = code_at(&enrolled.secret, now() + 30);
+    assert_eq!(send_code(&app, &c, &code).await.status(), 303);
+    let disable = |code: String| {
+        let c = c.clone();
+        let app = &app;
+        async move {
+            let token = app.csrf(&c, "/account/two-factor").await;
+            c.post(app.url("/account/two-factor/disable"))
+                .form(&[("csrf_token", token.as_str()), ("code", code.as_str())])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(disable("000000".into()).await.status(), 401);
+    // Starting a new enrolment while one is on is refused.
+    let token = app.csrf(&c, "/account/two-factor").await;
+    let start = c
+        .post(app.url("/account/two-factor/start"))
+        .form(&[("csrf_token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(start.status(), 409);
+    // The code just used to sign in is spent; a recovery code proves it is the owner.
+    assert_eq!(disable(code).await.status(), 401);
+    let r = disable(enrolled.codes[0].clone()).await;
+    assert_eq!(r.status(), 303);
+    // Off: the password alone signs in again.
+    let (c2, to) = password_step(&app, "alice", MEMBER_PASSWORD).await;
+    assert_eq!(to, "/");
+    assert_eq!(whoami(&app, &c2).await.as_deref(), Some("alice"));
+}
+
+/// One text column `v` of every row, joined with `|`.
+pub async fn sql_text(app: &TestApp, query: &str) -> String {
+    use diesel::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        v: String,
+    }
+    let query = query.to_owned();
+    let rows: Vec<Row> = app
+        .state
+        .db
+        .run(move |c| {
+            diesel::sql_query(query.as_str())
+                .load::<Row>(c)
+                .map_err(hallpass::db::DbError::from)
+        })
+        .await
+        .unwrap();
+    rows.into_iter().map(|r| r.v).collect::<Vec<_>>().join("|")
+}
