@@ -94,6 +94,18 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/users/{id}/edit", get(ui::admin_users::edit_form))
         .route("/admin/users/{id}/row", get(ui::admin_users::row_fragment))
         .route(
+            "/admin/users/{id}/two-factor",
+            get(ui::two_factor::admin::page),
+        )
+        .route(
+            "/admin/users/{id}/two-factor/reset",
+            post(ui::two_factor::admin::reset),
+        )
+        .route(
+            "/admin/settings/two-factor",
+            post(ui::settings::save_two_factor),
+        )
+        .route(
             "/admin/users/{id}/password",
             post(ui::admin_users::reset_password),
         )
@@ -209,6 +221,14 @@ pub fn router(state: AppState) -> Router {
             get(api::oidc::callback),
         )
         .route("/api/auth/login", post(api::auth::login))
+        .route(
+            "/api/admin/users/{id}/two-factor",
+            delete(api::two_factor::reset),
+        )
+        .route(
+            "/api/admin/settings/two-factor",
+            get(api::two_factor::get_requirement).put(api::two_factor::put_requirement),
+        )
         .route(
             "/api/auth/login/second-factor",
             post(api::auth::second_factor),

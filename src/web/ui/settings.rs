@@ -10,6 +10,7 @@ use tower_sessions::Session;
 
 use super::Layout;
 use crate::service::settings::{self, RegistrationSettings, Settings};
+use crate::service::two_factor::{self, Requirement};
 use crate::state::AppState;
 use crate::web::client::Client;
 use crate::web::error::UiError;
@@ -21,6 +22,9 @@ pub struct SettingsPage {
     layout: Layout,
     settings: Settings,
     saved: bool,
+    /// Who must have a second factor, and the choices.
+    two_factor: Requirement,
+    requirements: [Requirement; 3],
 }
 
 #[derive(Debug, Deserialize)]
@@ -38,6 +42,8 @@ pub async fn page(
         layout: Layout::new("Settings", &state, &session, Some(&me)).await?,
         settings: settings::get(&state.db).await?,
         saved: q.saved.is_some(),
+        two_factor: two_factor::requirement(&state.db).await?,
+        requirements: Requirement::ALL,
     })
 }
 
@@ -60,5 +66,24 @@ pub async fn save(
     };
     settings::update(&state.db, me.actor(&client), new).await?;
     // Post/redirect/get: reloading the page does not submit the form again.
+    Ok(Redirect::to("/admin/settings?saved=1"))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TwoFactorForm {
+    #[serde(default)]
+    required: String,
+}
+
+/// `POST /admin/settings/two-factor`: who must have a second factor.
+pub async fn save_two_factor(
+    State(state): State<AppState>,
+    RequireAdmin(me): RequireAdmin,
+    client: Client,
+    Form(form): Form<TwoFactorForm>,
+) -> Result<Redirect, UiError> {
+    let new = Requirement::parse(&form.required)
+        .ok_or_else(|| UiError::BadRequest("Choose nobody, admins or everyone.".to_owned()))?;
+    two_factor::set_requirement(&state.db, me.actor(&client), new).await?;
     Ok(Redirect::to("/admin/settings?saved=1"))
 }

@@ -4,6 +4,7 @@
 //! The half-signed-in state itself lives in `web::second_step`.
 
 pub mod account;
+pub mod admin;
 
 use askama::Template;
 use askama_web::WebTemplate;
