@@ -4,7 +4,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::support::{Db, MEMBER_PASSWORD, TestApp, add_user, csrf_in};
+use crate::support::{ADMIN, Db, MEMBER_PASSWORD, TestApp, add_user, csrf_in};
 
 /// The TOTP code of a base32 secret at unix time `t` (RFC 6238, SHA-1, 6 digits, 30 s).
 pub fn code_at(secret: &str, t: u64) -> String {
@@ -417,4 +417,415 @@ pub async fn sql_text(app: &TestApp, query: &str) -> String {
         .await
         .unwrap();
     rows.into_iter().map(|r| r.v).collect::<Vec<_>>().join("|")
+}
+
+both_databases!(
+    required_for_admins_sends_them_to_enrolment_first,
+    the_break_glass_admin_is_exempt,
+    admins_reset_it_from_the_user_table_and_the_api,
+    the_recovery_cli_resets_it,
+    proxy_sign_in_leaves_it_to_the_proxy,
+);
+
+/// Posts the settings form: who must have a second factor.
+async fn require(app: &TestApp, admin: &reqwest::Client, who: &str) -> reqwest::Response {
+    let token = app.csrf(admin, "/admin/settings").await;
+    admin
+        .post(app.url("/admin/settings/two-factor"))
+        .form(&[("csrf_token", token.as_str()), ("required", who)])
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn required_for_admins_sends_them_to_enrolment_first(db: Db) {
+    let Some(app) = TestApp::with_admin(db).await else {
+        return;
+    };
+    let admin = app.admin_client().await;
+    assert_eq!(require(&app, &admin, "root").await.status(), 400);
+    let r = require(&app, &admin, "admins").await;
+    assert_eq!(r.status(), 303);
+    let settings = admin
+        .get(app.url("/admin/settings"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        settings.contains(r#"value="admins" id="two-factor-admins" checked"#),
+        "{settings}"
+    );
+    // Applies from the next sign-in: the session that changed it goes on.
+    assert_eq!(whoami(&app, &admin).await.as_deref(), Some(ADMIN));
+    add_user(&app, "member", "user").await;
+    let (m, to) = password_step(&app, "member", MEMBER_PASSWORD).await;
+    assert_eq!(to, "/", "members are not required");
+    assert_eq!(whoami(&app, &m).await.as_deref(), Some("member"));
+
+    let (c, to) = password_step(&app, ADMIN, crate::support::ADMIN_PASSWORD).await;
+    assert_eq!(to, "/login/two-factor/setup");
+    // Nothing else until it is done.
+    assert_eq!(whoami(&app, &c).await, None);
+    for path in ["/admin/users", "/account", "/account/two-factor", "/"] {
+        let r = c.get(app.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 303, "{path}");
+        let to = r.headers()["location"].to_str().unwrap();
+        assert!(to.starts_with("/login"), "{path} -> {to}");
+    }
+    let r = c.get(app.url("/login/two-factor")).send().await.unwrap();
+    assert_eq!(r.headers()["location"], "/login/two-factor/setup");
+    let page = c
+        .get(app.url("/login/two-factor/setup"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("id=\"enforced\"") && page.contains("<svg"),
+        "{page}"
+    );
+    let secret = text_of(&page, "secret");
+    // The same secret on a reload (the enrolment in progress, not a new one).
+    let again = c
+        .get(app.url("/login/two-factor/setup"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(text_of(&again, "secret"), secret);
+    let token = csrf_in(&page).unwrap();
+    let confirm = |code: String| {
+        c.post(app.url("/login/two-factor/setup"))
+            .form(&[("csrf_token", token.clone()), ("code", code)])
+            .send()
+    };
+    let wrong = confirm("000000".into()).await.unwrap();
+    assert_eq!(wrong.status(), 422);
+    assert!(wrong.text().await.unwrap().contains("does not match"));
+    assert_eq!(whoami(&app, &c).await, None);
+    let done = confirm(code_at(&secret, now())).await.unwrap();
+    assert_eq!(done.status(), 200);
+    let done = done.text().await.unwrap();
+    assert_eq!(recovery_codes(&done).len(), 10);
+    assert!(done.contains(r#"id="continue" href="/""#), "{done}");
+    assert_eq!(whoami(&app, &c).await.as_deref(), Some(ADMIN));
+    // Required: its owner cannot turn it off.
+    let token = app.csrf(&c, "/account/two-factor").await;
+    let off = c
+        .post(app.url("/account/two-factor/disable"))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("code", &recovery_codes(&done)[0]),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(off.status(), 409);
+    let audit = sql_text(
+        &app,
+        "SELECT action || ':' || COALESCE(detail, '') AS v FROM audit_events WHERE action LIKE 'settings.two_factor' OR action LIKE 'two_factor.%' ORDER BY id",
+    )
+    .await;
+    assert_eq!(
+        audit,
+        "settings.two_factor:nobody -> admins|two_factor.enable:"
+    );
+    // The JSON API cannot enrol: it says what to do.
+    let api = app.client();
+    let r = api
+        .post(app.url("/api/auth/login"))
+        .json(&serde_json::json!({"username": "member", "password": MEMBER_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "members are not required");
+    assert_eq!(require(&app, &c, "everyone").await.status(), 303);
+    let r = app
+        .client()
+        .post(app.url("/api/auth/login"))
+        .json(&serde_json::json!({"username": "member", "password": MEMBER_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let err: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(err["error"]["code"], "SECOND_FACTOR_ENROLMENT_REQUIRED");
+}
+
+async fn the_break_glass_admin_is_exempt(db: Db) {
+    const KEY: &str = "break-glass-key-0123456789";
+    let Some(app) = TestApp::start(
+        db,
+        |c| {
+            c.env_auth = hallpass::env_auth::EnvAuth::from_env(|k| {
+                (k == "HALLPASS_ADMIN_KEY").then(|| KEY.to_owned())
+            })
+            .unwrap();
+        },
+        false,
+    )
+    .await
+    else {
+        return;
+    };
+    // An instance set up with another admin ("admin" is the break-glass account's name).
+    add_user(&app, "owner", "admin").await;
+    app.state.setup.mark_done();
+    let (c, to) = password_step(&app, "admin", KEY).await;
+    assert_eq!(to, "/");
+    assert_eq!(require(&app, &c, "everyone").await.status(), 303);
+    let (c, to) = password_step(&app, "admin", KEY).await;
+    assert_eq!(
+        to, "/",
+        "break-glass: no second factor, even when everyone must have one"
+    );
+    let me: serde_json::Value = c
+        .get(app.url("/api/auth/me"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["role"], "admin");
+}
+
+async fn admins_reset_it_from_the_user_table_and_the_api(db: Db) {
+    let Some(app) = TestApp::with_admin(db).await else {
+        return;
+    };
+    let enrolled = member_with_totp(&app, "alice").await;
+    let id = crate::support::user(&app, "alice").await.id;
+    let (alice, _) = password_step(&app, "alice", MEMBER_PASSWORD).await;
+    assert_eq!(
+        send_code(&app, &alice, &code_at(&enrolled.secret, now() + 30))
+            .await
+            .status(),
+        303
+    );
+    assert_eq!(whoami(&app, &alice).await.as_deref(), Some("alice"));
+
+    let admin = app.admin_client().await;
+    let table = admin
+        .get(app.url("/admin/users"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        table.contains(&format!("href=\"/admin/users/{id}/two-factor\"")),
+        "{table}"
+    );
+    let page = admin
+        .get(app.url(&format!("/admin/users/{id}/two-factor")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("badge-active\">On"), "{page}");
+    let token = csrf_in(&page).unwrap();
+    let r = admin
+        .post(app.url(&format!("/admin/users/{id}/two-factor/reset")))
+        .form(&[("csrf_token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        r.headers()["location"],
+        "/admin/users?notice=two_factor_reset"
+    );
+    assert_eq!(whoami(&app, &alice).await, None, "her sessions ended");
+    let (alice, to) = password_step(&app, "alice", MEMBER_PASSWORD).await;
+    assert_eq!(to, "/", "the password alone again");
+    // Again through the API.
+    enrol(&app, &alice).await;
+    let key = hallpass::service::api_keys::create(
+        &app.state.db,
+        &app.state.secret,
+        hallpass::service::Actor::system("test"),
+        &crate::support::user(&app, ADMIN).await,
+        hallpass::domain::NewApiKey::parse("admin script", None).unwrap(),
+    )
+    .await
+    .unwrap()
+    .secret;
+    let delete = || {
+        app.client()
+            .delete(app.url(&format!("/api/admin/users/{id}/two-factor")))
+            .bearer_auth(&key)
+            .send()
+    };
+    assert_eq!(delete().await.unwrap().status(), 204);
+    let r = delete().await.unwrap();
+    assert_eq!(r.status(), 404, "nothing left to reset");
+    let missing = app
+        .client()
+        .delete(app.url("/api/admin/users/99999/two-factor"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    // The requirement through the API.
+    let put = |v: serde_json::Value| {
+        app.client()
+            .put(app.url("/api/admin/settings/two-factor"))
+            .bearer_auth(&key)
+            .json(&v)
+            .send()
+    };
+    assert_eq!(
+        put(serde_json::json!({"required": "sometimes"}))
+            .await
+            .unwrap()
+            .status(),
+        422
+    );
+    let r = put(serde_json::json!({"required": "everyone"}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let got: serde_json::Value = app
+        .client()
+        .get(app.url("/api/admin/settings/two-factor"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got["required"], "everyone");
+    let audit = sql_text(
+        &app,
+        "SELECT actor || ':' || COALESCE(target, '') AS v FROM audit_events WHERE action = 'two_factor.reset' ORDER BY id",
+    )
+    .await;
+    assert_eq!(audit, format!("{ADMIN}:alice|{ADMIN}:alice"));
+}
+
+async fn the_recovery_cli_resets_it(db: Db) {
+    let Some(app) = TestApp::with_admin(db).await else {
+        return;
+    };
+    let enrolled = member_with_totp(&app, "alice").await;
+    let (alice, _) = password_step(&app, "alice", MEMBER_PASSWORD).await;
+    assert_eq!(
+        send_code(&app, &alice, &code_at(&enrolled.secret, now() + 30))
+            .await
+            .status(),
+        303
+    );
+    let run = |args: &'static [&'static str]| {
+        let url = app.state.config.database.url.expose().to_owned();
+        let dir = app.data_dir().to_owned();
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_hallpass"))
+                .current_dir(dir)
+                .env_clear()
+                .env("PATH", std::env::var("PATH").unwrap_or_default())
+                .env("HALLPASS_DATABASE__URL", url)
+                .arg("recover")
+                .args(args)
+                .stdin(std::process::Stdio::null())
+                .output()
+                .unwrap()
+        })
+    };
+    let out = run(&["reset-2fa", "--username", "alice"]).await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("Two-factor sign-in removed for \"alice\""),
+        "{stdout}"
+    );
+    assert_eq!(whoami(&app, &alice).await, None, "her sessions ended");
+    let (_, to) = password_step(&app, "alice", MEMBER_PASSWORD).await;
+    assert_eq!(to, "/");
+    let out = run(&["reset-2fa", "--username", "alice"]).await.unwrap();
+    assert_eq!(out.status.code(), Some(2), "nothing to reset");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("has no second factor"));
+    let out = run(&["reset-2fa", "--username", "nobody-here"])
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let audit = sql_text(
+        &app,
+        "SELECT actor || ':' || COALESCE(target, '') AS v FROM audit_events WHERE action = 'two_factor.reset'",
+    )
+    .await;
+    assert_eq!(audit, "cli:alice");
+}
+
+async fn proxy_sign_in_leaves_it_to_the_proxy(db: Db) {
+    use std::net::{IpAddr, Ipv4Addr};
+    let Some(app) = TestApp::start(
+        db,
+        |c| {
+            c.auth.proxy.enabled = true;
+            c.auth.proxy.trusted_proxies = vec!["127.0.0.2".into()];
+            c.auth.proxy.policy = "auto".into();
+        },
+        true,
+    )
+    .await
+    else {
+        return;
+    };
+    let proxy = reqwest::Client::builder()
+        .local_address(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let me = || {
+        proxy
+            .get(app.url("/api/auth/me"))
+            .header("Remote-User", "pat")
+            .send()
+    };
+    assert_eq!(
+        me().await.unwrap().status(),
+        200,
+        "pat is created by the proxy"
+    );
+    // Pat sets up a second factor (through the service, as the account page would).
+    let pat = crate::support::user(&app, "pat").await;
+    let started = hallpass::service::two_factor::start(&app.state.db, &app.state.secret, &pat)
+        .await
+        .unwrap();
+    hallpass::service::two_factor::confirm(
+        &app.state.db,
+        &app.state.secret,
+        hallpass::service::Actor::system("test"),
+        &pat,
+        &code_at(&started.secret, now()),
+    )
+    .await
+    .unwrap();
+    assert!(
+        hallpass::service::two_factor::is_enrolled(&app.state.db, pat.id)
+            .await
+            .unwrap()
+    );
+    let r = me().await.unwrap();
+    assert_eq!(r.status(), 200, "the proxy vouched: no second step");
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["auth_method"], "proxy");
 }
