@@ -121,6 +121,10 @@ pub async fn disable(
     code: &str,
     ip: std::net::IpAddr,
 ) -> Result<(), ServiceError> {
+    if code.trim().is_empty() {
+        let e = FieldErrors::single("code", "Enter a current code or a recovery code.");
+        return Err(ServiceError::Validation(e));
+    }
     if super::status(db, user).await?.required {
         return Err(Refusal::SecondFactorRequired.into());
     }

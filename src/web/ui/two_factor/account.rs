@@ -126,9 +126,17 @@ pub async fn disable(
     let ip = client.ip();
     match two_factor::disable(db, secret, limiter, actor, &me.user, &form.code, ip).await {
         Ok(()) => Ok(Redirect::to("/account/two-factor?notice=disabled").into_response()),
-        Err(e @ (ServiceError::Refused(_) | ServiceError::RateLimited(_))) => {
+        Err(
+            e @ (ServiceError::Refused(_)
+            | ServiceError::RateLimited(_)
+            | ServiceError::Validation(_)),
+        ) => {
             let status = crate::web::error::answer(&e).0;
-            let page = page_with(&state, &session, &me, None, Some(e.to_string())).await?;
+            let message = match &e {
+                ServiceError::Validation(f) => f.summary(),
+                other => other.to_string(),
+            };
+            let page = page_with(&state, &session, &me, None, Some(message)).await?;
             Ok((status, page).into_response())
         }
         Err(e) => Err(e.into()),
