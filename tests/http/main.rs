@@ -20,6 +20,7 @@ mod browser_apps;
 mod browser_groups;
 mod browser_proxy;
 mod browser_sso;
+mod browser_two_factor;
 mod cli;
 mod client_ip;
 mod cluster;
