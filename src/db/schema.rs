@@ -45,6 +45,7 @@ diesel::table! {
         setup_code -> Nullable<Text>,
         rules_version -> BigInt,
         second_factor_required -> Text,
+        second_factor_providers -> Text,
     }
 }
 
@@ -92,7 +93,6 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         groups_claim -> Nullable<Text>,
-        second_factor -> Integer,
     }
 }
 

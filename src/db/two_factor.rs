@@ -151,19 +151,29 @@ pub fn codes_left(conn: &mut Conn, user_id: i64) -> Result<i64, DbError> {
 
 /// The instance's requirement as stored (`nobody`, `admins`, `everyone`).
 pub fn requirement(conn: &mut Conn) -> Result<String, DbError> {
+    Ok(stored(conn)?.0)
+}
+
+/// The requirement and the space-separated ids of the OpenID providers whose sign-ins ask
+/// for the second factor too.
+pub fn stored(conn: &mut Conn) -> Result<(String, String), DbError> {
     settings::table
         .filter(settings::id.eq(1))
-        .select(settings::second_factor_required)
-        .load::<String>(conn)?
+        .select((
+            settings::second_factor_required,
+            settings::second_factor_providers,
+        ))
+        .load::<(String, String)>(conn)?
         .pop()
         .ok_or(DbError::Query(diesel::result::Error::NotFound))
 }
 
-/// Writes the requirement (call inside [`super::write_tx`]).
-pub fn set_requirement(conn: &mut Conn, value: &str) -> Result<(), DbError> {
+/// Writes both (call inside [`super::write_tx`]).
+pub fn set_stored(conn: &mut Conn, required: &str, providers: &str) -> Result<(), DbError> {
     diesel::update(settings::table.filter(settings::id.eq(1)))
         .set((
-            settings::second_factor_required.eq(value),
+            settings::second_factor_required.eq(required),
+            settings::second_factor_providers.eq(providers),
             settings::updated_at.eq(now_ts()),
         ))
         .execute(conn)?;

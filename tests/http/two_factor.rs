@@ -425,6 +425,7 @@ both_databases!(
     admins_reset_it_from_the_user_table_and_the_api,
     the_recovery_cli_resets_it,
     proxy_sign_in_leaves_it_to_the_proxy,
+    sso_leaves_it_to_the_provider_unless_chosen,
 );
 
 /// Posts the settings form: who must have a second factor.
@@ -535,7 +536,7 @@ async fn required_for_admins_sends_them_to_enrolment_first(db: Db) {
     .await;
     assert_eq!(
         audit,
-        "settings.two_factor:nobody -> admins|two_factor.enable:"
+        "settings.two_factor:nobody; after sso: none -> admins; after sso: none|two_factor.enable:"
     );
     // The JSON API cannot enrol: it says what to do.
     let api = app.client();
@@ -828,4 +829,113 @@ async fn proxy_sign_in_leaves_it_to_the_proxy(db: Db) {
     assert_eq!(r.status(), 200, "the proxy vouched: no second step");
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["auth_method"], "proxy");
+}
+
+async fn sso_leaves_it_to_the_provider_unless_chosen(db: Db) {
+    use crate::support::idp::{BOB, Idp};
+    use hallpass::domain::sso::{Policy, Provider, Source};
+    const SECRET: &str = "idp-client-secret-0123456789";
+    let idp = Idp::start(&Idp::default_users()).await;
+    let issuer = idp.issuer.clone();
+    let Some(app) = TestApp::start(
+        db,
+        move |c| {
+            c.sso.providers.push(Provider {
+                id: "idp".into(),
+                label: "Home IdP".into(),
+                issuer,
+                client_id: "hallpass".into(),
+                client_secret: Some(secrecy::SecretString::from(SECRET.to_owned())),
+                scopes: vec!["openid".into(), "profile".into(), "email".into()],
+                subject_claim: "sub".into(),
+                username_claim: "preferred_username".into(),
+                email_claim: "email".into(),
+                groups_claim: None,
+                policy: Policy::Auto,
+                enabled: true,
+                source: Source::Env,
+            });
+        },
+        true,
+    )
+    .await
+    else {
+        return;
+    };
+    idp.add_client(
+        "hallpass",
+        Some(SECRET),
+        &[app.url("/api/auth/oidc/idp/callback")],
+    )
+    .await;
+    // Signs in through the provider as Bob; returns the client and where the callback sent it.
+    let sso = || async {
+        let c = app.client();
+        let r = c
+            .get(app.url("/api/auth/oidc/idp/login?next=/account"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303);
+        let to_idp = r.headers()["location"].to_str().unwrap().to_owned();
+        let callback = idp.authorize(&to_idp, BOB.username, BOB.password).await;
+        let r = c.get(callback).send().await.unwrap();
+        assert_eq!(r.status(), 303);
+        let to = r.headers()["location"].to_str().unwrap().to_owned();
+        (c, to)
+    };
+    let (bob, to) = sso().await;
+    assert_eq!(to, "/account");
+    let enrolled = enrol(&app, &bob).await;
+    // By default the provider's sign-in is enough.
+    let (c, to) = sso().await;
+    assert_eq!(to, "/account", "no second step after single sign-on");
+    assert_eq!(whoami(&app, &c).await.as_deref(), Some("bob"));
+
+    // The admin asks for it after this provider too.
+    let admin = app.admin_client().await;
+    let settings = admin
+        .get(app.url("/admin/settings"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(settings.contains(r#"name="sso" value="idp""#), "{settings}");
+    let token = csrf_in(&settings).unwrap();
+    let r = admin
+        .post(app.url("/admin/settings/two-factor"))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("required", "nobody"),
+            ("sso", "idp"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let (c, to) = sso().await;
+    assert_eq!(to, "/login/two-factor");
+    assert_eq!(
+        whoami(&app, &c).await,
+        None,
+        "half signed in after the provider"
+    );
+    let r = send_code(&app, &c, &code_at(&enrolled.secret, now() + 30)).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/account");
+    assert_eq!(whoami(&app, &c).await.as_deref(), Some("bob"));
+    let got: serde_json::Value = admin
+        .get(app.url("/api/admin/settings/two-factor"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        got,
+        serde_json::json!({"required": "nobody", "sso_providers": ["idp"]})
+    );
 }

@@ -25,5 +25,7 @@ CREATE INDEX recovery_codes_user ON recovery_codes (user_id);
 
 -- Who must have a second factor: 'nobody', 'admins' or 'everyone'.
 ALTER TABLE settings ADD COLUMN second_factor_required TEXT NOT NULL DEFAULT 'nobody';
--- Ask for the second factor after this provider's sign-in too (off: the provider did its own).
-ALTER TABLE oidc_providers ADD COLUMN second_factor INTEGER NOT NULL DEFAULT 0;
+-- The OpenID providers (ids, space-separated) after whose sign-in Hallpass asks for its own
+-- second factor too; by default none (the provider did its own). Kept here rather than on
+-- oidc_providers so that providers from the environment can be chosen as well.
+ALTER TABLE settings ADD COLUMN second_factor_providers TEXT NOT NULL DEFAULT '';

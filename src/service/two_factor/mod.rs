@@ -93,22 +93,77 @@ pub async fn is_enrolled(db: &DbPool, user_id: i64) -> Result<bool, ServiceError
 
 /// The instance's requirement.
 pub async fn requirement(db: &DbPool) -> Result<Requirement, ServiceError> {
-    let stored = db.run(db::two_factor::requirement).await?;
-    Ok(parse_requirement(&stored))
+    Ok(settings(db).await?.required)
 }
 
-/// Sets the instance's requirement (audited as `settings.two_factor`). It applies from each
-/// account's next sign-in: sessions already signed in are left alone.
-pub async fn set_requirement(
-    db: &DbPool,
-    actor: Actor,
-    new: Requirement,
-) -> Result<(), ServiceError> {
+/// The instance's second-factor settings.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Settings {
+    /// Who must have a second factor.
+    pub required: Requirement,
+    /// The OpenID providers (ids) after whose sign-in Hallpass asks for its own second factor
+    /// too. Empty by default: a provider does its own checks.
+    pub sso_providers: Vec<String>,
+}
+
+impl Settings {
+    fn from_stored((required, providers): (String, String)) -> Self {
+        Self {
+            required: parse_requirement(&required),
+            sso_providers: providers.split_whitespace().map(str::to_owned).collect(),
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "{}; after sso: {}",
+            self.required.as_str(),
+            if self.sso_providers.is_empty() {
+                "none".to_owned()
+            } else {
+                self.sso_providers.join(" ")
+            }
+        )
+    }
+}
+
+pub async fn settings(db: &DbPool) -> Result<Settings, ServiceError> {
+    let stored = db.run(db::two_factor::stored).await?;
+    Ok(Settings::from_stored(stored))
+}
+
+/// Whether a sign-in through OpenID provider `provider` asks for the second factor too.
+pub async fn provider_asks(db: &DbPool, provider: &str) -> Result<bool, ServiceError> {
+    Ok(settings(db)
+        .await?
+        .sso_providers
+        .iter()
+        .any(|p| p == provider))
+}
+
+/// Saves the instance's second-factor settings (audited as `settings.two_factor`). The
+/// requirement applies from each account's next sign-in: sessions already signed in are left
+/// alone. Provider ids are kept as given (lower-case ids only: see `domain::sso`), without
+/// duplicates.
+pub async fn set_settings(db: &DbPool, actor: Actor, new: Settings) -> Result<(), ServiceError> {
+    let mut providers: Vec<String> = new
+        .sso_providers
+        .iter()
+        .map(|p| p.trim().to_owned())
+        .filter(|p| !p.is_empty() && !p.contains(char::is_whitespace))
+        .collect();
+    providers.sort();
+    providers.dedup();
+    let new = Settings {
+        required: new.required,
+        sso_providers: providers,
+    };
     db.run(move |conn| {
         db::write_tx(conn, |conn| {
-            let before = parse_requirement(&db::two_factor::requirement(conn)?);
-            db::two_factor::set_requirement(conn, new.as_str())?;
-            let detail = format!("{} -> {}", before.as_str(), new.as_str());
+            let before = Settings::from_stored(db::two_factor::stored(conn)?);
+            let joined = new.sso_providers.join(" ");
+            db::two_factor::set_stored(conn, new.required.as_str(), &joined)?;
+            let detail = format!("{} -> {}", before.describe(), new.describe());
             audit::insert(
                 conn,
                 &audit::NewEvent {

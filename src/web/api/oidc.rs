@@ -79,8 +79,14 @@ pub async fn callback(
     let outcome = signin::finish(&sso_flow::context(&state), &id, returned, browser).await?;
     Ok(match outcome {
         Outcome::SignedIn { user, next } => {
-            session::sign_in(&session, &user, &state.config).await?;
-            Redirect::to(&next).into_response()
+            // The provider did its own checks, unless the admin asked for ours too.
+            let to = if crate::service::two_factor::provider_asks(&state.db, &id).await? {
+                crate::web::ui::two_factor::after_password(&state, &session, &user, &next).await?
+            } else {
+                session::sign_in(&session, &user, &state.config).await?;
+                next
+            };
+            Redirect::to(&to).into_response()
         }
         Outcome::Linked { provider, next } => {
             Redirect::to(&with_query(&next, "linked", &provider)).into_response()

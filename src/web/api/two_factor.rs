@@ -15,11 +15,23 @@ use crate::web::client::Client;
 use crate::web::error::ApiError;
 use crate::web::guards::RequireAdmin;
 
-/// `{"required": "nobody" | "admins" | "everyone"}`.
+/// `{"required": "nobody" | "admins" | "everyone", "sso_providers": ["id", …]}`; a PUT
+/// without `sso_providers` keeps them.
 #[derive(Serialize, Deserialize)]
 pub struct RequirementDto {
     #[serde(default)]
     required: String,
+    #[serde(default)]
+    sso_providers: Option<Vec<String>>,
+}
+
+impl From<two_factor::Settings> for RequirementDto {
+    fn from(s: two_factor::Settings) -> Self {
+        Self {
+            required: s.required.as_str().to_owned(),
+            sso_providers: Some(s.sso_providers),
+        }
+    }
 }
 
 /// `GET /api/admin/settings/two-factor`.
@@ -27,11 +39,7 @@ pub async fn get_requirement(
     State(state): State<AppState>,
     _admin: RequireAdmin,
 ) -> Result<Json<RequirementDto>, ApiError> {
-    let required = two_factor::requirement(&state.db)
-        .await?
-        .as_str()
-        .to_owned();
-    Ok(Json(RequirementDto { required }))
+    Ok(Json(two_factor::settings(&state.db).await?.into()))
 }
 
 /// `PUT /api/admin/settings/two-factor`; answers the setting as saved.
@@ -45,9 +53,16 @@ pub async fn put_requirement(
         let e = FieldErrors::single("required", "One of: nobody, admins, everyone.");
         return Err(ServiceError::Validation(e).into());
     };
-    two_factor::set_requirement(&state.db, me.actor(&client), new).await?;
-    let required = new.as_str().to_owned();
-    Ok(Json(RequirementDto { required }))
+    let sso_providers = match body.sso_providers {
+        Some(p) => p,
+        None => two_factor::settings(&state.db).await?.sso_providers,
+    };
+    let settings = two_factor::Settings {
+        required: new,
+        sso_providers,
+    };
+    two_factor::set_settings(&state.db, me.actor(&client), settings).await?;
+    Ok(Json(two_factor::settings(&state.db).await?.into()))
 }
 
 /// `DELETE /api/admin/users/{id}/two-factor`: removes their second factor and ends their
