@@ -118,3 +118,29 @@ pub async fn clear(session: &Session) -> Result<(), tower_sessions::session::Err
     }
     Ok(())
 }
+
+/// After a correct password (or a provider sign-in that asks for the second factor too):
+/// signs `user` in, or starts the second step. Returns where the browser goes next: `target`,
+/// or the second step's page.
+pub async fn after_password(
+    state: &AppState,
+    session: &Session,
+    user: &User,
+    target: &str,
+) -> Result<String, super::error::UiError> {
+    use crate::service::two_factor::Next;
+    match crate::service::two_factor::after_password(&state.db, user).await? {
+        Next::Done => {
+            session::sign_in(session, user, &state.config).await?;
+            Ok(target.to_owned())
+        }
+        Next::Code => {
+            begin(session, user, Step::Code, target).await?;
+            Ok("/login/two-factor".to_owned())
+        }
+        Next::Enrol => {
+            begin(session, user, Step::Enrol, target).await?;
+            Ok("/login/two-factor/setup".to_owned())
+        }
+    }
+}

@@ -81,7 +81,7 @@ pub async fn callback(
         Outcome::SignedIn { user, next } => {
             // The provider did its own checks, unless the admin asked for ours too.
             let to = if crate::service::two_factor::provider_asks(&state.db, &id).await? {
-                crate::web::ui::two_factor::after_password(&state, &session, &user, &next).await?
+                crate::web::second_step::after_password(&state, &session, &user, &next).await?
             } else {
                 session::sign_in(&session, &user, &state.config).await?;
                 next

@@ -191,7 +191,8 @@ pub async fn submit(
     match result {
         Ok(user) => {
             let target = rd.as_deref().unwrap_or(&next);
-            let to = super::two_factor::after_password(&state, &session, &user, target).await?;
+            let to =
+                crate::web::second_step::after_password(&state, &session, &user, target).await?;
             Ok(Redirect::to(&to).into_response())
         }
         Err(e) => {

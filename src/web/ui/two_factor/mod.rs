@@ -15,14 +15,13 @@ use serde::Deserialize;
 use tower_sessions::Session;
 
 use super::Layout;
-use crate::domain::{FieldErrors, User};
-use crate::service::two_factor::{self, Enrolment, Next};
+use crate::domain::FieldErrors;
+use crate::service::two_factor::{self, Enrolment};
 use crate::service::{Refusal, ServiceError};
 use crate::state::AppState;
 use crate::web::client::Client;
 use crate::web::error::UiError;
 use crate::web::second_step::{self, Pending, Step};
-use crate::web::session;
 
 #[derive(Template, WebTemplate)]
 #[template(path = "two_factor/code.html")]
@@ -83,30 +82,6 @@ const ENTER_CODE: &str = "Enter the six-digit code from your app, or a recovery 
 pub struct CodeForm {
     #[serde(default)]
     code: String,
-}
-
-/// After a correct password (the HTML and JSON sign-in both call it): signs `user` in, or
-/// starts the second step. Returns where the browser goes next.
-pub async fn after_password(
-    state: &AppState,
-    session: &Session,
-    user: &User,
-    target: &str,
-) -> Result<String, UiError> {
-    match two_factor::after_password(&state.db, user).await? {
-        Next::Done => {
-            session::sign_in(session, user, &state.config).await?;
-            Ok(target.to_owned())
-        }
-        Next::Code => {
-            second_step::begin(session, user, Step::Code, target).await?;
-            Ok("/login/two-factor".to_owned())
-        }
-        Next::Enrol => {
-            second_step::begin(session, user, Step::Enrol, target).await?;
-            Ok("/login/two-factor/setup".to_owned())
-        }
-    }
 }
 
 /// The visitor's pending step if it is `step`; otherwise where to send them instead.
