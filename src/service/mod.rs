@@ -16,6 +16,7 @@ pub mod rate_limit;
 pub mod recovery;
 pub mod sessions;
 pub mod settings;
+pub mod stamped;
 pub mod setup;
 pub mod sso;
 pub mod two_factor;
