@@ -40,7 +40,8 @@ pub struct Inner {
     /// The admin navigation's pending badge, kept while nothing changes.
     pub pending_badge: crate::service::stamped::Stamped<i64>,
     /// The user table's group filter, kept while nothing changes.
-    pub group_list: crate::service::stamped::Stamped<std::sync::Arc<Vec<crate::domain::groups::Group>>>,
+    pub group_list:
+        crate::service::stamped::Stamped<std::sync::Arc<Vec<crate::domain::groups::Group>>>,
     /// Forward-auth: the app rules, reloaded when they change.
     pub authz: crate::service::authz::Authz,
 }

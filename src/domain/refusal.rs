@@ -102,6 +102,10 @@ pub enum Refusal {
     BreakGlassApiKeys,
     #[error("The break-glass admin has no database account to link identities to.")]
     BreakGlassIdentities,
+    #[error(
+        "The break-glass admin never uses a second factor: HALLPASS_ADMIN_KEY alone is the way back in when second factors are lost. Create a regular admin account for everyday use."
+    )]
+    BreakGlassSecondFactor,
     #[error("{}", nothing_to_revert(*.0))]
     NothingToRevert(Revertible),
 

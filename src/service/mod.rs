@@ -16,9 +16,9 @@ pub mod rate_limit;
 pub mod recovery;
 pub mod sessions;
 pub mod settings;
-pub mod stamped;
 pub mod setup;
 pub mod sso;
+pub mod stamped;
 pub mod two_factor;
 pub mod users;
 

@@ -101,7 +101,8 @@ pub fn refusal_answer(r: &Refusal) -> (StatusCode, &'static str) {
         Refusal::NotFound(_) => (S::NOT_FOUND, "NOT_FOUND"),
         Refusal::BreakGlassPassword
         | Refusal::BreakGlassApiKeys
-        | Refusal::BreakGlassIdentities => (S::CONFLICT, "BREAK_GLASS_ACCOUNT"),
+        | Refusal::BreakGlassIdentities
+        | Refusal::BreakGlassSecondFactor => (S::CONFLICT, "BREAK_GLASS_ACCOUNT"),
         Refusal::NothingToRevert(_) => (S::CONFLICT, "NOTHING_TO_REVERT"),
         Refusal::ProviderReadOnly(_) => (S::CONFLICT, "PROVIDER_READ_ONLY"),
         Refusal::LastSignInMethod(_) => (S::CONFLICT, "LAST_SIGN_IN_METHOD"),

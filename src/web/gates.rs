@@ -14,7 +14,12 @@ use tower_sessions::Session;
 use crate::state::AppState;
 
 /// The gates, then the handler (`next`); the first gate that refuses answers instead.
-pub async fn then_handler(state: &AppState, session: &Session, req: Request, next: Next) -> Response {
+pub async fn then_handler(
+    state: &AppState,
+    session: &Session,
+    req: Request,
+    next: Next,
+) -> Response {
     let passed = async {
         let req = super::setup_gate::check(state, req).await?;
         let req = super::guards::status_check(session, req).await?;

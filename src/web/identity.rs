@@ -166,7 +166,8 @@ async fn by_session(state: &AppState, session: &Session, mut req: Request, next:
     if let Some(((user, signed_in, expiry), token)) = cached_session(state, session).await {
         req.extensions_mut().insert(Identity(Some(user)));
         if let Some(token) = token {
-            req.extensions_mut().insert(super::csrf::SessionToken(token));
+            req.extensions_mut()
+                .insert(super::csrf::SessionToken(token));
         }
         let rest = |req| super::gates::then_handler(state, session, req, next);
         let response = super::csrf::within_context(state, req, rest).await;

@@ -596,6 +596,27 @@ async fn the_break_glass_admin_is_exempt(db: Db) {
         .await
         .unwrap();
     assert_eq!(me["role"], "admin");
+    // It says so where the others set theirs up, and cannot set one up.
+    let page = c
+        .get(app.url("/account/two-factor"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Exempt") && page.contains("never uses a second factor"),
+        "{page}"
+    );
+    let token = csrf_in(&page).unwrap();
+    let start = c
+        .post(app.url("/account/two-factor/start"))
+        .form(&[("csrf_token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(start.status(), 409);
 }
 
 async fn admins_reset_it_from_the_user_table_and_the_api(db: Db) {

@@ -30,6 +30,9 @@ pub async fn start(
     secret: &ServerSecret,
     user: &User,
 ) -> Result<Enrolment, ServiceError> {
+    if user.id == crate::env_auth::BREAK_GLASS_ID {
+        return Err(Refusal::BreakGlassSecondFactor.into());
+    }
     let mut raw = [0u8; 20];
     rand::rng().fill_bytes(&mut raw);
     let b32 = totp_rs::Secret::from(raw).to_base32();

@@ -70,12 +70,23 @@ pub struct Status {
     pub recovery_codes_left: i64,
     /// The instance requires one of this account (it cannot be turned off by its owner).
     pub required: bool,
+    /// The break-glass admin: never asked, never required, cannot set one up.
+    pub exempt: bool,
 }
 
 pub async fn status(db: &DbPool, user: &User) -> Result<Status, ServiceError> {
     let (uid, role) = (user.id, user.role);
+    if uid == crate::env_auth::BREAK_GLASS_ID {
+        return Ok(Status {
+            enrolled: false,
+            recovery_codes_left: 0,
+            required: false,
+            exempt: true,
+        });
+    }
     db.run(move |conn| {
         Ok(Status {
+            exempt: false,
             enrolled: db::two_factor::is_enrolled(conn, uid)?,
             recovery_codes_left: db::two_factor::codes_left(conn, uid)?,
             required: parse_requirement(&db::two_factor::requirement(conn)?).applies_to(role),
