@@ -16,6 +16,7 @@ pub mod oidc_flows;
 pub mod oidc_providers;
 pub mod plans;
 pub mod rate_limits;
+pub mod session_rows;
 pub mod sessions;
 pub mod settings;
 pub mod two_factor;

@@ -20,6 +20,10 @@ pub enum Missing {
     Group,
     /// A second factor (the account has none, or no enrolment in progress).
     SecondFactor,
+    /// A session of the account named (ended already, or someone else's).
+    Session,
+    /// A brute-force counter at its limit (lifted already, or its window closed).
+    Lockout,
     /// A route that is switched off (self-registration while it is closed).
     Endpoint,
 }
@@ -154,6 +158,8 @@ fn missing_message(m: Missing) -> &'static str {
         Missing::Identity => "No such linked identity.",
         Missing::App => "No such app.",
         Missing::Group => "No such group.",
+        Missing::Session => "No such session: it has ended already.",
+        Missing::Lockout => "No such lockout: it was lifted or its window has closed.",
         Missing::Endpoint => "No such endpoint.",
         Missing::SecondFactor => "This account has no second factor (or no set-up in progress).",
     }

@@ -106,9 +106,10 @@ pub async fn finish(
     session: &Session,
     user: &User,
     config: &Config,
+    device: &super::client::Device,
 ) -> Result<(), tower_sessions::session::Error> {
     clear(session).await?;
-    session::sign_in(session, user, config).await
+    session::sign_in(session, user, config, device).await
 }
 
 /// Forgets the pending second step.
@@ -127,11 +128,12 @@ pub async fn after_password(
     session: &Session,
     user: &User,
     target: &str,
+    device: &super::client::Device,
 ) -> Result<String, super::error::UiError> {
     use crate::service::two_factor::Next;
     match crate::service::two_factor::after_password(&state.db, user).await? {
         Next::Done => {
-            session::sign_in(session, user, &state.config).await?;
+            session::sign_in(session, user, &state.config, device).await?;
             Ok(target.to_owned())
         }
         Next::Code => {

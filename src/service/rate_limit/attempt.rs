@@ -35,8 +35,8 @@ impl Action {
         !matches!(self, Action::ApiKey)
     }
 
-    /// The action's name in the shared counters (PostgreSQL).
-    pub(super) fn name(self) -> &'static str {
+    /// The action's name in the shared counters (PostgreSQL) and the lockout view.
+    pub fn name(self) -> &'static str {
         match self {
             Action::Login => "login",
             Action::Register => "register",
@@ -46,6 +46,14 @@ impl Action {
             Action::Setup => "setup",
             Action::SecondFactor => "second_factor",
         }
+    }
+
+    /// The action a stored or shown name stands for (see [`Action::name`]).
+    pub fn from_name(name: &str) -> Option<Action> {
+        use Action::*;
+        [Login, Register, PasswordChange, SsoLink, ApiKey, Setup]
+            .into_iter()
+            .find(|a| a.name() == name)
     }
 
     /// Whether the attempt counts as a failure as soon as it starts (its start is the cost,

@@ -13,7 +13,7 @@ use crate::service::Refusal;
 use crate::service::two_factor::Next;
 use crate::service::{ServiceError, auth};
 use crate::state::AppState;
-use crate::web::client::Client;
+use crate::web::client::{Client, Device};
 use crate::web::error::ApiError;
 use crate::web::identity::{AuthMethod, CurrentUser};
 use crate::web::second_step::{self, Step};
@@ -69,6 +69,7 @@ pub async fn login(
     State(state): State<AppState>,
     session: Session,
     client: Client,
+    device: Device,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> Result<axum::response::Response, ApiError> {
     let mut missing = FieldErrors::new();
@@ -93,7 +94,7 @@ pub async fn login(
     .await?;
     let rd = crate::web::return_to::allowed_rd(&state, body.rd.as_deref()).await;
     match crate::service::two_factor::after_password(&state.db, &user).await? {
-        Next::Done => session::sign_in(&session, &user, &state.config)
+        Next::Done => session::sign_in(&session, &user, &state.config, &device)
             .await
             .map_err(ApiError::internal)?,
         Next::Code => {
@@ -153,6 +154,7 @@ pub async fn second_factor(
     State(state): State<AppState>,
     session: Session,
     client: Client,
+    device: Device,
     ApiJson(body): ApiJson<SecondFactorRequest>,
 ) -> Result<Json<Me>, ApiError> {
     if body.code.trim().is_empty() {
@@ -166,7 +168,7 @@ pub async fn second_factor(
     let (db, secret, limiter) = (&state.db, &state.secret, &state.limiter);
     crate::service::two_factor::verify(db, secret, limiter, &p.user, &body.code, client.ip())
         .await?;
-    second_step::finish(&session, &p.user, &state.config)
+    second_step::finish(&session, &p.user, &state.config, &device)
         .await
         .map_err(ApiError::internal)?;
     let rd = (p.next != "/").then_some(p.next);

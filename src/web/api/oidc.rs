@@ -15,7 +15,7 @@ use tower_sessions::Session;
 
 use crate::service::sso::signin::{self, Browser, Outcome, Returned};
 use crate::state::AppState;
-use crate::web::client::Client;
+use crate::web::client::{Client, Device};
 use crate::web::error::UiError;
 use crate::web::identity::MaybeUser;
 use crate::web::return_to;
@@ -59,6 +59,7 @@ pub async fn callback(
     State(state): State<AppState>,
     session: Session,
     client: Client,
+    device: Device,
     MaybeUser(current): MaybeUser,
     Path(id): Path<String>,
     Query(q): Query<CallbackQuery>,
@@ -81,9 +82,10 @@ pub async fn callback(
         Outcome::SignedIn { user, next } => {
             // The provider did its own checks, unless the admin asked for ours too.
             let to = if crate::service::two_factor::provider_asks(&state.db, &id).await? {
-                crate::web::second_step::after_password(&state, &session, &user, &next).await?
+                crate::web::second_step::after_password(&state, &session, &user, &next, &device)
+                    .await?
             } else {
-                session::sign_in(&session, &user, &state.config).await?;
+                session::sign_in(&session, &user, &state.config, &device).await?;
                 next
             };
             Redirect::to(&to).into_response()

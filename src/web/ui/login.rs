@@ -14,7 +14,7 @@ use crate::domain::FieldErrors;
 use crate::domain::sso::SignInProblem;
 use crate::service::{Refusal, ServiceError, auth};
 use crate::state::AppState;
-use crate::web::client::Client;
+use crate::web::client::{Client, Device};
 use crate::web::error::UiError;
 use crate::web::identity::{MaybeUser, safe_next};
 use crate::web::return_to;
@@ -165,6 +165,7 @@ pub async fn submit(
     State(state): State<AppState>,
     session: Session,
     client: Client,
+    device: Device,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, UiError> {
@@ -192,7 +193,8 @@ pub async fn submit(
         Ok(user) => {
             let target = rd.as_deref().unwrap_or(&next);
             let to =
-                crate::web::second_step::after_password(&state, &session, &user, target).await?;
+                crate::web::second_step::after_password(&state, &session, &user, target, &device)
+                    .await?;
             Ok(Redirect::to(&to).into_response())
         }
         Err(e) => {

@@ -19,7 +19,7 @@ use crate::domain::FieldErrors;
 use crate::service::two_factor::{self, Enrolment};
 use crate::service::{Refusal, ServiceError};
 use crate::state::AppState;
-use crate::web::client::Client;
+use crate::web::client::{Client, Device};
 use crate::web::error::UiError;
 use crate::web::second_step::{self, Pending, Step};
 
@@ -123,6 +123,7 @@ pub async fn code_submit(
     State(state): State<AppState>,
     session: Session,
     client: Client,
+    device: Device,
     Form(form): Form<CodeForm>,
 ) -> Result<Response, UiError> {
     let p = match pending_at(&state, &session, Step::Code).await? {
@@ -139,7 +140,7 @@ pub async fn code_submit(
     };
     match result {
         Ok(()) => {
-            second_step::finish(&session, &p.user, &state.config).await?;
+            second_step::finish(&session, &p.user, &state.config, &device).await?;
             Ok(Redirect::to(&p.next).into_response())
         }
         Err(
@@ -192,6 +193,7 @@ pub async fn setup_submit(
     State(state): State<AppState>,
     session: Session,
     client: Client,
+    device: Device,
     Form(form): Form<CodeForm>,
 ) -> Result<Response, UiError> {
     let p = match pending_at(&state, &session, Step::Enrol).await? {
@@ -206,7 +208,7 @@ pub async fn setup_submit(
     };
     match two_factor::confirm(&state.db, &state.secret, actor, &p.user, &form.code).await {
         Ok(codes) => {
-            second_step::finish(&session, &p.user, &state.config).await?;
+            second_step::finish(&session, &p.user, &state.config, &device).await?;
             let layout = Layout::new("Recovery codes", &state, &session, None).await?;
             Ok(CodesPage {
                 layout,
