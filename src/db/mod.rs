@@ -19,6 +19,7 @@ pub mod rate_limits;
 pub mod session_rows;
 pub mod sessions;
 pub mod settings;
+pub mod two_factor;
 pub mod user_search;
 pub mod users;
 

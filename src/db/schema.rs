@@ -48,6 +48,8 @@ diesel::table! {
         proxy_preset_previous -> Nullable<Text>,
         setup_code -> Nullable<Text>,
         rules_version -> BigInt,
+        second_factor_required -> Text,
+        second_factor_providers -> Text,
     }
 }
 
@@ -218,5 +220,24 @@ diesel::table! {
         failures -> Integer,
         label -> Nullable<Text>,
         lifted_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    user_totp (user_id) {
+        user_id -> BigInt,
+        secret -> Text,
+        confirmed_at -> Nullable<BigInt>,
+        last_step -> Nullable<BigInt>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    recovery_codes (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        code_hmac -> Text,
+        used_at -> Nullable<BigInt>,
     }
 }

@@ -13,6 +13,7 @@ pub mod proxy;
 pub mod refusal;
 pub mod return_to;
 pub mod sso;
+pub mod two_factor;
 mod user;
 pub mod user_list;
 

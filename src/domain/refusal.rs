@@ -18,6 +18,8 @@ pub enum Missing {
     /// An app rule (`/admin/apps`).
     App,
     Group,
+    /// A second factor (the account has none, or no enrolment in progress).
+    SecondFactor,
     /// A session of the account named (ended already, or someone else's).
     Session,
     /// A brute-force counter at its limit (lifted already, or its window closed).
@@ -48,6 +50,23 @@ pub enum Refusal {
         "This API key is not valid: it is unknown, revoked or expired, or its owner may not sign in."
     )]
     InvalidApiKey,
+    /// A second-factor code that is wrong, of another time, or used already.
+    #[error("That code is not valid. Enter the current code from your app, or a recovery code.")]
+    InvalidSecondFactor,
+    /// The password was right but the account must set up a second factor first, which the
+    /// JSON API cannot do.
+    #[error(
+        "This account must set up a second factor before it can sign in: sign in once in a browser to set it up."
+    )]
+    SecondFactorEnrolmentRequired,
+    /// Enrolment was asked for while a second factor is on already.
+    #[error("A second factor is set up already: remove it first to set up a new one.")]
+    SecondFactorEnabled,
+    /// The instance requires a second factor of this account: it cannot be removed by its owner.
+    #[error(
+        "Your administrator requires a second factor for your account: it cannot be turned off."
+    )]
+    SecondFactorRequired,
     /// Password sign-in is switched off for the instance (single sign-on only).
     #[error("Password sign-in is turned off here: sign in with single sign-on.")]
     LocalLoginDisabled,
@@ -87,6 +106,10 @@ pub enum Refusal {
     BreakGlassApiKeys,
     #[error("The break-glass admin has no database account to link identities to.")]
     BreakGlassIdentities,
+    #[error(
+        "The break-glass admin never uses a second factor: HALLPASS_ADMIN_KEY alone is the way back in when second factors are lost. Create a regular admin account for everyday use."
+    )]
+    BreakGlassSecondFactor,
     #[error("{}", nothing_to_revert(*.0))]
     NothingToRevert(Revertible),
 
@@ -138,6 +161,7 @@ fn missing_message(m: Missing) -> &'static str {
         Missing::Session => "No such session: it has ended already.",
         Missing::Lockout => "No such lockout: it was lifted or its window has closed.",
         Missing::Endpoint => "No such endpoint.",
+        Missing::SecondFactor => "This account has no second factor (or no set-up in progress).",
     }
 }
 

@@ -1,4 +1,4 @@
-//! `recover reset-password`, `create-admin`, `disable-user` and `delete-user`: one account
+//! `recover reset-password`, `reset-2fa`, `create-admin`, `disable-user` and `delete-user`: one account
 //! changed through the same service calls as the admin pages.
 
 use hallpass::domain::policy::PolicyError;
@@ -38,6 +38,31 @@ pub(super) fn reset_password(ctx: &Ctx, username: &str, from_stdin: bool) -> Res
         );
     }
     ctx.warn_if_local_login_off()
+}
+
+/// `recover reset-2fa`: the second factor goes, the sessions end; the instance's requirement
+/// sends them to enrolment at their next sign-in.
+pub(super) fn reset_two_factor(ctx: &Ctx, username: &str) -> Result<(), Failure> {
+    let user = ctx.user(username)?;
+    match ctx.block(hallpass::service::two_factor::reset(
+        &ctx.db,
+        recovery::actor(),
+        user.id,
+    )) {
+        Ok(name) => {
+            println!(
+                "Two-factor sign-in removed for \"{name}\"; their sessions have ended. They sign \
+                 in with their password alone, or set up a new second factor if the instance \
+                 requires one."
+            );
+            Ok(())
+        }
+        Err(ServiceError::Refused(Refusal::NotFound(_))) => Err(Failure::Refused(format!(
+            "\"{}\" has no second factor: nothing to reset",
+            user.username
+        ))),
+        Err(e) => Err(e.into()),
+    }
 }
 
 pub(super) fn create_admin(

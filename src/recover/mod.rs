@@ -9,8 +9,8 @@
 //!
 //! This file holds the arguments and the dispatch; beside it: `context` (the open database),
 //! `prompt` (confirmations and passwords on the terminal), `sign_in` (`wipe-sso`,
-//! `enable-local`), `accounts` (`reset-password`, `create-admin`, `disable-user`,
-//! `delete-user`) and `status` (the report of `recover status`).
+//! `enable-local`), `accounts` (`reset-password`, `reset-2fa`, `create-admin`,
+//! `disable-user`, `delete-user`) and `status` (the report of `recover status`).
 
 use std::io::{self, IsTerminal};
 use std::process::ExitCode;
@@ -27,7 +27,7 @@ mod prompt;
 mod sign_in;
 mod status;
 
-use accounts::{change_standing, create_admin, reset_password};
+use accounts::{change_standing, create_admin, reset_password, reset_two_factor};
 use context::Ctx;
 use sign_in::{enable_local, wipe_sso};
 use status::render_status;
@@ -60,6 +60,14 @@ enum RecoverCommand {
         /// Read the password from the first line of stdin instead of asking.
         #[arg(long)]
         password_stdin: bool,
+    },
+    /// Remove an account's second factor (authenticator secret and recovery codes) and end
+    /// its sessions, for someone who lost both. The recovery CLI itself never asks for a
+    /// second factor.
+    #[command(name = "reset-2fa")]
+    ResetTwoFactor {
+        #[arg(long, value_name = "NAME")]
+        username: String,
     },
     /// Create an active admin account. Asks for its password twice on a terminal.
     CreateAdmin {
@@ -97,6 +105,7 @@ impl RecoverCommand {
             RecoverCommand::WipeSso { .. } => "wipe-sso",
             RecoverCommand::EnableLocal => "enable-local",
             RecoverCommand::ResetPassword { .. } => "reset-password",
+            RecoverCommand::ResetTwoFactor { .. } => "reset-2fa",
             RecoverCommand::CreateAdmin { .. } => "create-admin",
             RecoverCommand::DisableUser { .. } => "disable-user",
             RecoverCommand::DeleteUser { .. } => "delete-user",
@@ -205,6 +214,7 @@ fn dispatch(config: Config, command: RecoverCommand) -> Result<(), Failure> {
             username,
             password_stdin,
         } => reset_password(&ctx, &username, password_stdin),
+        RecoverCommand::ResetTwoFactor { username } => reset_two_factor(&ctx, &username),
         RecoverCommand::CreateAdmin {
             username,
             email,

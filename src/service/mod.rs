@@ -20,6 +20,7 @@ pub mod settings;
 pub mod setup;
 pub mod sso;
 pub mod stamped;
+pub mod two_factor;
 pub mod users;
 
 use crate::db::DbError;

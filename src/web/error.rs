@@ -84,6 +84,12 @@ pub fn refusal_answer(r: &Refusal) -> (StatusCode, &'static str) {
         Refusal::InvalidCredentials => (S::UNAUTHORIZED, "INVALID_CREDENTIALS"),
         Refusal::InvalidApiKey => (S::UNAUTHORIZED, "INVALID_API_KEY"),
         Refusal::LocalLoginDisabled => (S::FORBIDDEN, "LOCAL_LOGIN_DISABLED"),
+        Refusal::InvalidSecondFactor => (S::UNAUTHORIZED, "INVALID_SECOND_FACTOR"),
+        Refusal::SecondFactorEnrolmentRequired => {
+            (S::FORBIDDEN, "SECOND_FACTOR_ENROLMENT_REQUIRED")
+        }
+        Refusal::SecondFactorEnabled => (S::CONFLICT, "SECOND_FACTOR_ENABLED"),
+        Refusal::SecondFactorRequired => (S::CONFLICT, "SECOND_FACTOR_REQUIRED"),
         Refusal::AccountPending => (S::FORBIDDEN, "ACCOUNT_PENDING"),
         Refusal::AccountRejected => (S::FORBIDDEN, "ACCOUNT_REJECTED"),
         Refusal::AdminOnly => (S::FORBIDDEN, "FORBIDDEN"),
@@ -95,7 +101,8 @@ pub fn refusal_answer(r: &Refusal) -> (StatusCode, &'static str) {
         Refusal::NotFound(_) => (S::NOT_FOUND, "NOT_FOUND"),
         Refusal::BreakGlassPassword
         | Refusal::BreakGlassApiKeys
-        | Refusal::BreakGlassIdentities => (S::CONFLICT, "BREAK_GLASS_ACCOUNT"),
+        | Refusal::BreakGlassIdentities
+        | Refusal::BreakGlassSecondFactor => (S::CONFLICT, "BREAK_GLASS_ACCOUNT"),
         Refusal::NothingToRevert(_) => (S::CONFLICT, "NOTHING_TO_REVERT"),
         Refusal::ProviderReadOnly(_) => (S::CONFLICT, "PROVIDER_READ_ONLY"),
         Refusal::LastSignInMethod(_) => (S::CONFLICT, "LAST_SIGN_IN_METHOD"),

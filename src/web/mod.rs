@@ -15,6 +15,7 @@ pub mod host;
 pub mod identity;
 pub mod input;
 pub mod return_to;
+pub mod second_step;
 pub mod session;
 pub mod setup_gate;
 pub mod sso_flow;
@@ -65,6 +66,27 @@ pub fn router(state: AppState) -> Router {
         .route("/setup", get(ui::setup::page).post(ui::setup::submit))
         .route("/login", get(ui::login::page).post(ui::login::submit))
         .route("/logout", post(ui::login::logout))
+        .route(
+            "/login/two-factor",
+            get(ui::two_factor::code_page).post(ui::two_factor::code_submit),
+        )
+        .route(
+            "/login/two-factor/setup",
+            get(ui::two_factor::setup_page).post(ui::two_factor::setup_submit),
+        )
+        .route("/account/two-factor", get(ui::two_factor::account::page))
+        .route(
+            "/account/two-factor/start",
+            post(ui::two_factor::account::start),
+        )
+        .route(
+            "/account/two-factor/confirm",
+            post(ui::two_factor::account::confirm),
+        )
+        .route(
+            "/account/two-factor/disable",
+            post(ui::two_factor::account::disable),
+        )
         .route("/account", get(ui::account::page))
         .route("/account/sessions", get(ui::sessions::mine))
         .route(
@@ -92,6 +114,18 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/users/{id}", post(ui::admin_users::update))
         .route("/admin/users/{id}/edit", get(ui::admin_users::edit_form))
         .route("/admin/users/{id}/row", get(ui::admin_users::row_fragment))
+        .route(
+            "/admin/users/{id}/two-factor",
+            get(ui::two_factor::admin::page),
+        )
+        .route(
+            "/admin/users/{id}/two-factor/reset",
+            post(ui::two_factor::admin::reset),
+        )
+        .route(
+            "/admin/settings/two-factor",
+            post(ui::settings::save_two_factor),
+        )
         .route(
             "/admin/users/{id}/password",
             post(ui::admin_users::reset_password),
@@ -208,6 +242,18 @@ pub fn router(state: AppState) -> Router {
             get(api::oidc::callback),
         )
         .route("/api/auth/login", post(api::auth::login))
+        .route(
+            "/api/admin/users/{id}/two-factor",
+            delete(api::two_factor::reset),
+        )
+        .route(
+            "/api/admin/settings/two-factor",
+            get(api::two_factor::get_requirement).put(api::two_factor::put_requirement),
+        )
+        .route(
+            "/api/auth/login/second-factor",
+            post(api::auth::second_factor),
+        )
         .route("/api/auth/logout", post(api::auth::logout))
         .route("/api/auth/me", get(api::auth::me))
         .route("/api/me/password", post(api::auth::change_password))

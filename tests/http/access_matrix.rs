@@ -15,14 +15,18 @@ enum Caller {
     Viewer,
     User,
     Admin,
+    /// Right password, second factor not entered yet: must be an anonymous visitor
+    /// everywhere (issue 14).
+    HalfSignedIn,
     /// `Authorization: Bearer` with a viewer's key (no cookie).
     ViewerKey,
     /// `Authorization: Bearer` with an admin's key (no cookie).
     AdminKey,
 }
 
-const CALLERS: [Caller; 9] = [
+const CALLERS: [Caller; 10] = [
     Caller::Anonymous,
+    Caller::HalfSignedIn,
     Caller::Pending,
     Caller::Rejected,
     Caller::Disabled,
@@ -370,6 +374,96 @@ const MATRIX: &[(&str, &str, &str, Access)] = &[
     ("POST", "/setup", "/setup", Access::Public),
     ("GET", "/login", "/login", Access::Public),
     ("POST", "/login", "/login", Access::Public),
+    (
+        "GET",
+        "/login/two-factor",
+        "/login/two-factor",
+        Access::Public,
+    ),
+    (
+        "POST",
+        "/login/two-factor",
+        "/login/two-factor",
+        Access::Public,
+    ),
+    (
+        "GET",
+        "/login/two-factor/setup",
+        "/login/two-factor/setup",
+        Access::Public,
+    ),
+    (
+        "POST",
+        "/login/two-factor/setup",
+        "/login/two-factor/setup",
+        Access::Public,
+    ),
+    (
+        "GET",
+        "/account/two-factor",
+        "/account/two-factor",
+        Access::SignedIn,
+    ),
+    (
+        "POST",
+        "/account/two-factor/start",
+        "/account/two-factor/start",
+        Access::SignedIn,
+    ),
+    (
+        "POST",
+        "/account/two-factor/confirm",
+        "/account/two-factor/confirm",
+        Access::SignedIn,
+    ),
+    (
+        "POST",
+        "/account/two-factor/disable",
+        "/account/two-factor/disable",
+        Access::SignedIn,
+    ),
+    (
+        "GET",
+        "/admin/users/{id}/two-factor",
+        "/admin/users/TARGET/two-factor",
+        Access::Admin,
+    ),
+    (
+        "POST",
+        "/admin/users/{id}/two-factor/reset",
+        "/admin/users/TARGET/two-factor/reset",
+        Access::Admin,
+    ),
+    (
+        "POST",
+        "/admin/settings/two-factor",
+        "/admin/settings/two-factor",
+        Access::Admin,
+    ),
+    (
+        "DELETE",
+        "/api/admin/users/{id}/two-factor",
+        "/api/admin/users/TARGET/two-factor",
+        Access::Admin,
+    ),
+    (
+        "GET",
+        "/api/admin/settings/two-factor",
+        "/api/admin/settings/two-factor",
+        Access::Admin,
+    ),
+    (
+        "PUT",
+        "/api/admin/settings/two-factor",
+        "/api/admin/settings/two-factor",
+        Access::Admin,
+    ),
+    (
+        "POST",
+        "/api/auth/login/second-factor",
+        "/api/auth/login/second-factor",
+        Access::Public,
+    ),
     ("GET", "/account", "/account", Access::SignedIn),
     (
         "POST",
@@ -649,6 +743,10 @@ fn every_route_is_in_the_matrix() {
 
 /// The expected answer; `None` means "allowed" (anything but 401/403 or a sign-in redirect).
 fn expected(access: Access, caller: Caller, api: bool, write: bool) -> Option<u16> {
+    if caller == Caller::HalfSignedIn {
+        // The password was right, the code not entered: nobody is signed in yet.
+        return expected(access, Caller::Anonymous, api, write);
+    }
     if access == Access::Forward {
         return Some(match caller {
             // The disabled caller's session was ended by the routes asked before (a
@@ -702,6 +800,7 @@ async fn session_for(app: &TestApp, caller: Caller) -> reqwest::Client {
         Caller::Disabled => "m-disabled",
         Caller::Viewer => "m-viewer",
         Caller::User => "m-user",
+        Caller::HalfSignedIn => "m-2fa",
     };
     let password = if caller == Caller::Admin {
         ADMIN_PASSWORD
@@ -730,6 +829,7 @@ async fn every_route_answers_every_caller_as_expected(db: Db) {
         ("m-viewer", "viewer"),
         ("m-user", "user"),
         ("m-target", "user"),
+        ("m-2fa", "admin"),
     ] {
         create_user(
             &app.state.db,
@@ -752,6 +852,21 @@ async fn every_route_answers_every_caller_as_expected(db: Db) {
     )
     .await;
     let target = user(&app, "m-target").await.id.to_string();
+    // m-2fa (an admin, so every admin route is tried) has a second factor: its password
+    // alone leaves it half signed in.
+    let m2fa = user(&app, "m-2fa").await;
+    let started = hallpass::service::two_factor::start(&app.state.db, &app.state.secret, &m2fa)
+        .await
+        .unwrap();
+    hallpass::service::two_factor::confirm(
+        &app.state.db,
+        &app.state.secret,
+        hallpass::service::Actor::system("test"),
+        &m2fa,
+        &crate::two_factor::code_at(&started.secret, crate::two_factor::now()),
+    )
+    .await
+    .unwrap();
     add_signed_in_app(&app, "matrix.example.com").await;
     // Keys for the Bearer callers, and one more key of the target's for the key routes.
     let mut keys = std::collections::HashMap::new();

@@ -22,6 +22,10 @@ pub enum Action {
     ApiKey,
     /// Submitting the setup wizard's one-time code (`POST /setup`).
     Setup,
+    /// A second-factor code after a correct password (`POST /login/two-factor`, `POST
+    /// /api/auth/login/second-factor`). Its own counters, cleared only by a right code: a
+    /// correct password (which clears the login counter) must not buy more code guesses.
+    SecondFactor,
 }
 
 impl Action {
@@ -40,6 +44,7 @@ impl Action {
             Action::SsoLink => "sso_link",
             Action::ApiKey => "api_key",
             Action::Setup => "setup",
+            Action::SecondFactor => "second_factor",
         }
     }
 
@@ -76,6 +81,7 @@ impl Action {
             Action::SsoLink => AuditAction::RateLimitSsoLink,
             Action::ApiKey => AuditAction::RateLimitApiKey,
             Action::Setup => AuditAction::RateLimitSetup,
+            Action::SecondFactor => AuditAction::RateLimitSecondFactor,
         }
     }
 
@@ -87,7 +93,11 @@ impl Action {
             (_, Ok(_)) => Verdict::Succeeded,
             (
                 _,
-                Err(ServiceError::Refused(Refusal::InvalidCredentials | Refusal::InvalidApiKey)),
+                Err(ServiceError::Refused(
+                    Refusal::InvalidCredentials
+                    | Refusal::InvalidApiKey
+                    | Refusal::InvalidSecondFactor,
+                )),
             ) => Verdict::Failed,
             // A wrong current password, not a new one that breaks the rules.
             (Action::PasswordChange, Err(ServiceError::Validation(f))) => {

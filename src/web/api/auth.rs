@@ -9,11 +9,14 @@ use tower_sessions::Session;
 
 use super::ApiJson;
 use crate::domain::{FieldErrors, Role, Status};
+use crate::service::Refusal;
+use crate::service::two_factor::Next;
 use crate::service::{ServiceError, auth};
 use crate::state::AppState;
 use crate::web::client::{Client, Device};
 use crate::web::error::ApiError;
 use crate::web::identity::{AuthMethod, CurrentUser};
+use crate::web::second_step::{self, Step};
 use crate::web::session;
 
 /// The caller as the API shows them. Never carries a hash or a secret.
@@ -68,7 +71,7 @@ pub async fn login(
     client: Client,
     device: Device,
     ApiJson(body): ApiJson<LoginRequest>,
-) -> Result<Json<Me>, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
     let mut missing = FieldErrors::new();
     if body.username.trim().is_empty() {
         missing.add("username", "Username (or email) is required.");
@@ -89,10 +92,45 @@ pub async fn login(
         client.ip(),
     )
     .await?;
-    session::sign_in(&session, &user, &state.config, &device)
+    let rd = crate::web::return_to::allowed_rd(&state, body.rd.as_deref()).await;
+    match crate::service::two_factor::after_password(&state.db, &user).await? {
+        Next::Done => session::sign_in(&session, &user, &state.config, &device)
+            .await
+            .map_err(ApiError::internal)?,
+        Next::Code => {
+            let target = rd.as_deref().unwrap_or("/");
+            second_step::begin(&session, &user, Step::Code, target)
+                .await
+                .map_err(ApiError::internal)?;
+            return Ok((StatusCode::ACCEPTED, Json(SECOND_FACTOR_REQUIRED)).into_response());
+        }
+        Next::Enrol => return Err(Refusal::SecondFactorEnrolmentRequired.into()),
+    }
+    signed_in(&session, user, rd)
         .await
-        .map_err(ApiError::internal)?;
-    let token = session::csrf_token(&session)
+        .map(IntoResponse::into_response)
+}
+
+/// `202` from `POST /api/auth/login`: the password was right; send a code to
+/// `POST /api/auth/login/second-factor` with the same cookie.
+#[derive(Serialize)]
+struct SecondFactorRequired {
+    second_factor_required: bool,
+    next: &'static str,
+}
+
+const SECOND_FACTOR_REQUIRED: SecondFactorRequired = SecondFactorRequired {
+    second_factor_required: true,
+    next: "/api/auth/login/second-factor",
+};
+
+/// Starts the signed-in session and answers who it is.
+async fn signed_in(
+    session: &Session,
+    user: crate::domain::User,
+    rd: Option<String>,
+) -> Result<Json<Me>, ApiError> {
+    let token = session::csrf_token(session)
         .await
         .map_err(ApiError::internal)?;
     let me = CurrentUser {
@@ -100,8 +138,41 @@ pub async fn login(
         auth_method: AuthMethod::Session,
     };
     let mut answer = Me::new(&me, Some(token));
-    answer.redirect_to = crate::web::return_to::allowed_rd(&state, body.rd.as_deref()).await;
+    answer.redirect_to = rd;
     Ok(Json(answer))
+}
+
+#[derive(Deserialize)]
+pub struct SecondFactorRequest {
+    #[serde(default)]
+    code: String,
+}
+
+/// `POST /api/auth/login/second-factor`: the second step of a sign-in that answered `202`.
+/// A code or a recovery code; wrong codes count against the rate limit.
+pub async fn second_factor(
+    State(state): State<AppState>,
+    session: Session,
+    client: Client,
+    device: Device,
+    ApiJson(body): ApiJson<SecondFactorRequest>,
+) -> Result<Json<Me>, ApiError> {
+    if body.code.trim().is_empty() {
+        let missing = FieldErrors::single("code", "Code is required.");
+        return Err(ServiceError::Validation(missing).into());
+    }
+    let pending = second_step::pending(&state, &session).await?;
+    let Some(p) = pending.filter(|p| p.step == Step::Code) else {
+        return Err(Refusal::Unauthenticated.into());
+    };
+    let (db, secret, limiter) = (&state.db, &state.secret, &state.limiter);
+    crate::service::two_factor::verify(db, secret, limiter, &p.user, &body.code, client.ip())
+        .await?;
+    second_step::finish(&session, &p.user, &state.config, &device)
+        .await
+        .map_err(ApiError::internal)?;
+    let rd = (p.next != "/").then_some(p.next);
+    signed_in(&session, p.user, rd).await
 }
 
 pub async fn logout(

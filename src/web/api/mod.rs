@@ -8,6 +8,7 @@ pub mod auth;
 pub mod groups;
 pub mod oidc;
 pub mod sessions;
+pub mod two_factor;
 
 use axum::extract::FromRequest;
 

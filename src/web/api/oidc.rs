@@ -80,8 +80,15 @@ pub async fn callback(
     let outcome = signin::finish(&sso_flow::context(&state), &id, returned, browser).await?;
     Ok(match outcome {
         Outcome::SignedIn { user, next } => {
-            session::sign_in(&session, &user, &state.config, &device).await?;
-            Redirect::to(&next).into_response()
+            // The provider did its own checks, unless the admin asked for ours too.
+            let to = if crate::service::two_factor::provider_asks(&state.db, &id).await? {
+                crate::web::second_step::after_password(&state, &session, &user, &next, &device)
+                    .await?
+            } else {
+                session::sign_in(&session, &user, &state.config, &device).await?;
+                next
+            };
+            Redirect::to(&to).into_response()
         }
         Outcome::Linked { provider, next } => {
             Redirect::to(&with_query(&next, "linked", &provider)).into_response()

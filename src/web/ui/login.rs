@@ -191,8 +191,11 @@ pub async fn submit(
     };
     match result {
         Ok(user) => {
-            session::sign_in(&session, &user, &state.config, &device).await?;
-            Ok(Redirect::to(rd.as_deref().unwrap_or(&next)).into_response())
+            let target = rd.as_deref().unwrap_or(&next);
+            let to =
+                crate::web::second_step::after_password(&state, &session, &user, target, &device)
+                    .await?;
+            Ok(Redirect::to(&to).into_response())
         }
         Err(e) => {
             let again = Again {

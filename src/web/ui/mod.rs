@@ -15,6 +15,7 @@ pub mod sessions;
 pub mod settings;
 pub mod setup;
 pub mod sso;
+pub mod two_factor;
 
 use axum::http::HeaderMap;
 use tower_sessions::Session;

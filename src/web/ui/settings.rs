@@ -10,6 +10,7 @@ use tower_sessions::Session;
 
 use super::Layout;
 use crate::service::settings::{self, RegistrationSettings, Settings};
+use crate::service::two_factor::{self, Requirement};
 use crate::state::AppState;
 use crate::web::client::Client;
 use crate::web::error::UiError;
@@ -21,6 +22,11 @@ pub struct SettingsPage {
     layout: Layout,
     settings: Settings,
     saved: bool,
+    /// Who must have a second factor, and the choices.
+    two_factor: Requirement,
+    requirements: [Requirement; 3],
+    /// `(provider id, label, asks for the second factor)` of each OpenID provider.
+    sso_providers: Vec<(String, String, bool)>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -34,10 +40,22 @@ pub async fn page(
     session: Session,
     Query(q): Query<SettingsQuery>,
 ) -> Result<SettingsPage, UiError> {
+    let tf = two_factor::settings(&state.db).await?;
+    let providers =
+        crate::service::sso::providers::all(&state.db, &state.secret, &state.config.sso).await?;
     Ok(SettingsPage {
         layout: Layout::new("Settings", &state, &session, Some(&me)).await?,
         settings: settings::get(&state.db).await?,
         saved: q.saved.is_some(),
+        two_factor: tf.required,
+        requirements: Requirement::ALL,
+        sso_providers: providers
+            .into_iter()
+            .map(|p| {
+                let asks = tf.sso_providers.contains(&p.id);
+                (p.id, p.label, asks)
+            })
+            .collect(),
     })
 }
 
@@ -60,5 +78,26 @@ pub async fn save(
     };
     settings::update(&state.db, me.actor(&client), new).await?;
     // Post/redirect/get: reloading the page does not submit the form again.
+    Ok(Redirect::to("/admin/settings?saved=1"))
+}
+
+/// `POST /admin/settings/two-factor`: who must have a second factor (`required`), and the
+/// ticked `sso` boxes (repeated field): the providers whose sign-ins ask for it too.
+pub async fn save_two_factor(
+    State(state): State<AppState>,
+    RequireAdmin(me): RequireAdmin,
+    client: Client,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Redirect, UiError> {
+    let field = |name: &'static str| fields.iter().filter(move |(k, _)| k == name);
+    let required = field("required").next().map_or("", |(_, v)| v.as_str());
+    let required = Requirement::parse(required)
+        .ok_or_else(|| UiError::BadRequest("Choose nobody, admins or everyone.".to_owned()))?;
+    let sso_providers = field("sso").map(|(_, v)| v.clone()).collect();
+    let new = two_factor::Settings {
+        required,
+        sso_providers,
+    };
+    two_factor::set_settings(&state.db, me.actor(&client), new).await?;
     Ok(Redirect::to("/admin/settings?saved=1"))
 }

@@ -53,6 +53,7 @@ fn notice(code: Option<&str>) -> Option<&'static str> {
         "purged" => Some("User purged."),
         "groups_saved" => Some("Groups saved. They take effect on the user's next request."),
         "done" => Some("Done."),
+        "two_factor_reset" => Some("Two-factor sign-in reset. The user was signed out everywhere."),
         _ => None,
     }
 }
