@@ -167,6 +167,7 @@ pub async fn prepare(
         oidc,
         proxy: crate::service::proxy::ProxyRuntime::new(preset),
         dev_admin,
+        backups: crate::service::backup::schedule::Status::default(),
     }))
 }
 
@@ -209,6 +210,13 @@ pub async fn run(
     }
     let purge = tokio::spawn(purge_sessions(state.clone()));
     let limits = tokio::spawn(flush_rate_limits(state.clone()));
+    let backups = tokio::spawn(crate::service::backup::schedule::run(
+        state.db.clone(),
+        state.config.backup.clone(),
+        state.config.server.data_dir.clone(),
+        crate::service::backup::SecretRecord::new(&state.secret, false),
+        state.backups.clone(),
+    ));
     let connection_limits = crate::serve::ConnectionLimits::from_config(&state.config.server);
     let result = crate::serve::serve(
         listener,
@@ -219,6 +227,7 @@ pub async fn run(
     .await;
     purge.abort();
     limits.abort();
+    backups.abort();
     state.limiter.flush().await;
     tracing::info!(
         password_hashes = state.hasher.hashes_computed(),

@@ -39,6 +39,8 @@ pub struct Inner {
     pub keys: crate::service::api_keys::KeyCache,
     /// Forward-auth: the app rules, reloaded when they change.
     pub authz: crate::service::authz::Authz,
+    /// The outcome of the last scheduled backup (`backup.schedule`), for Diagnostics.
+    pub backups: crate::service::backup::schedule::Status,
 }
 
 impl AppState {

@@ -16,11 +16,13 @@ use serde::{Deserialize, Serialize};
 
 mod apps;
 mod auth;
+mod backup;
 mod server;
 mod trust;
 mod values;
 
 pub use apps::{AppConfig, ForwardConfig};
+pub use backup::BackupConfig;
 pub use auth::{
     AuthConfig, CookieDomain, OidcConfig, PasswordConfig, ProxyConfig, RateLimitConfig,
     SessionConfig,
@@ -40,6 +42,8 @@ pub struct Config {
     pub password: PasswordConfig,
     pub log: LogConfig,
     pub auth: AuthConfig,
+    /// Scheduled backups and the browser restore (`[backup]`).
+    pub backup: BackupConfig,
     /// Apps declared in the file (`[[apps]]`), read-only in the UI.
     pub apps: Vec<AppConfig>,
     /// Providers, override and first-admin pin from `HALLPASS_OIDC_*`, `HALLPASS_SSO_*` and
@@ -108,6 +112,7 @@ impl Config {
                 )));
             }
         }
+        self.backup.check().map_err(ConfigError::Invalid)?;
         if self.database.max_connections == 0 {
             return bad("database.max_connections: must be at least 1");
         }

@@ -7,6 +7,7 @@ pub mod migrations;
 mod schema;
 
 pub mod api_keys;
+pub mod backup;
 pub mod apps;
 pub mod audit;
 pub mod changes;
