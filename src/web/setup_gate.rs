@@ -17,7 +17,7 @@ pub async fn redirect(State(state): State<AppState>, req: Request, next: Next) -
         state.setup.mark_done();
         return next.run(req).await;
     }
-    if req.uri().path() == "/setup" {
+    if req.uri().path() == "/setup" || req.uri().path() == super::ui::setup::RESTORE_PATH {
         return next.run(req).await;
     }
     // With providers from the environment, the first identity to sign in claims the

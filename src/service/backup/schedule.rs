@@ -122,7 +122,7 @@ async fn write_one(
         .map_err(|e| io("create the backup directory", e))?;
     let stamp = time::OffsetDateTime::now_utc()
         .format(time::macros::format_description!(
-            "[year][month][day]-[hour][minute][second]"
+            "[year][month][day]-[hour][minute][second]-[subsecond digits:3]"
         ))
         .unwrap_or_default();
     let mut path = dir.join(format!("{PREFIX}{stamp}{SUFFIX}"));
