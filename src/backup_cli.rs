@@ -173,7 +173,10 @@ fn restore_from(config: Config, args: RestoreArgs) -> Result<(), Stop> {
         Box::new(io::stdin())
     } else {
         Box::new(std::fs::File::open(&args.file).map_err(|e| {
-            Stop::Refused(format!("cannot open {}: {e}. Nothing was changed.", args.file))
+            Stop::Refused(format!(
+                "cannot open {}: {e}. Nothing was changed.",
+                args.file
+            ))
         })?)
     };
     let mut reader = backup::open_reader(input, backup::is_gzip_name(Path::new(&args.file)))?;
@@ -194,7 +197,8 @@ fn restore_from(config: Config, args: RestoreArgs) -> Result<(), Stop> {
         }
     }
     let mut progress = progress("restore");
-    let result = db.run_blocking(|conn| backup::restore(conn, &mut reader, args.force, &mut *progress));
+    let result =
+        db.run_blocking(|conn| backup::restore(conn, &mut reader, args.force, &mut *progress));
     clear_progress();
     let restored = result?;
     println!(
@@ -207,7 +211,12 @@ fn restore_from(config: Config, args: RestoreArgs) -> Result<(), Stop> {
         header.backend
     );
     let data_dir = &config.server.data_dir;
-    let note = backup::secret_note(&header, &target_secret, data_dir, secret::from_environment())?;
+    let note = backup::secret_note(
+        &header,
+        &target_secret,
+        data_dir,
+        secret::from_environment(),
+    )?;
     if let Some(message) = note.message(&restored, data_dir) {
         eprintln!("{message}");
     }

@@ -40,7 +40,10 @@ impl BackupConfig {
 
     pub(super) fn check(&self) -> Result<(), String> {
         if self.schedule.is_some_and(|s| s.get().is_zero()) {
-            return Err("backup.schedule: must be longer than 0s (leave it unset for no scheduled backups)".into());
+            return Err(
+                "backup.schedule: must be longer than 0s (leave it unset for no scheduled backups)"
+                    .into(),
+            );
         }
         if self.keep == 0 {
             return Err("backup.keep: must be at least 1".into());

@@ -22,11 +22,11 @@ mod trust;
 mod values;
 
 pub use apps::{AppConfig, ForwardConfig};
-pub use backup::BackupConfig;
 pub use auth::{
     AuthConfig, CookieDomain, OidcConfig, PasswordConfig, ProxyConfig, RateLimitConfig,
     SessionConfig,
 };
+pub use backup::BackupConfig;
 pub use server::{DatabaseConfig, LogConfig, ServerConfig};
 use trust::{TrustKey, check_trust_scope};
 pub use trust::{TrustedProxies, canonical_ip, trusted_by};

@@ -242,7 +242,10 @@ pub fn schema_level(conn: &mut Conn) -> Result<String, DbError> {
 /// What [`read_all`] hands its callback, in this order: the schema level, then each table
 /// followed by its rows (a JSON array of the values in the table's column order).
 pub enum Item<'a> {
-    Begin { schema: &'a str, tables: &'a [Table] },
+    Begin {
+        schema: &'a str,
+        tables: &'a [Table],
+    },
     Table(&'a Table),
     Row(&'a str),
 }
@@ -330,8 +333,9 @@ fn read_table<E: From<DbError>>(
                 })));
             }
             // Row by row: a large table is not held in memory at once.
-            let sql =
-                format!("SELECT json_build_array({cols})::text AS row FROM {name} ORDER BY {order}");
+            let sql = format!(
+                "SELECT json_build_array({cols})::text AS row FROM {name} ORDER BY {order}"
+            );
             let rows = diesel::sql_query(sql)
                 .load_iter::<JsonRow, diesel::pg::PgRowByRowLoadingMode>(c)?;
             for row in rows {

@@ -7,9 +7,9 @@ pub mod migrations;
 mod schema;
 
 pub mod api_keys;
-pub mod backup;
 pub mod apps;
 pub mod audit;
+pub mod backup;
 pub mod changes;
 pub mod groups;
 pub mod identities;

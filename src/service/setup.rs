@@ -211,13 +211,8 @@ pub async fn restore(
     if restored.users > 0 {
         gate.mark_done();
     }
-    let note = backup::secret_note(
-        &header,
-        secret,
-        data_dir,
-        crate::secret::from_environment(),
-    )
-    .map_err(on_field)?;
+    let note = backup::secret_note(&header, secret, data_dir, crate::secret::from_environment())
+        .map_err(on_field)?;
     tracing::warn!(
         tables = restored.tables,
         rows = restored.rows,

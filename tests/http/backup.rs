@@ -12,8 +12,8 @@ use hallpass::db::{DatabaseUrl, DbError, DbPool, PoolOptions};
 use serde_json::Value;
 
 use crate::support::{
-    ADMIN, ADMIN_PASSWORD, Db, MEMBER_PASSWORD, TestApp, TestDb, add_user, api_login,
-    audit_events, csrf_in, sql, user,
+    ADMIN, ADMIN_PASSWORD, Db, MEMBER_PASSWORD, TestApp, TestDb, add_user, api_login, audit_events,
+    csrf_in, sql, user,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_hallpass");
@@ -43,13 +43,13 @@ fn hallpass(url: &str, data_dir: &Path, args: &[&str]) -> Command {
 async fn run(mut cmd: Command, stdin: Option<Vec<u8>>) -> Ran {
     tokio::task::spawn_blocking(move || {
         use std::io::Write;
-        cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(
-            if stdin.is_some() {
+        cmd.stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .stdin(if stdin.is_some() {
                 Stdio::piped()
             } else {
                 Stdio::null()
-            },
-        );
+            });
         let mut child = cmd.spawn().unwrap();
         if let Some(input) = stdin {
             let _ = child.stdin.take().unwrap().write_all(&input);
@@ -130,7 +130,9 @@ fn lines_of(file: &Path) -> Vec<Value> {
     } else {
         String::from_utf8(bytes).unwrap()
     };
-    text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 /// What `populate` made that the checks need afterwards.
@@ -151,7 +153,11 @@ async fn populate(app: &TestApp) -> Fixture {
         "UPDATE users SET display_name = 'Zoë \"Q\" O''Brien\nsecond line' WHERE username_key = 'carol'",
     )
     .await;
-    sql(app, "UPDATE users SET deleted_at = 1700000000 WHERE username_key = 'dave'").await;
+    sql(
+        app,
+        "UPDATE users SET deleted_at = 1700000000 WHERE username_key = 'dave'",
+    )
+    .await;
     let admin = user(app, ADMIN).await;
     let created = hallpass::service::api_keys::create(
         &app.state.db,
@@ -302,12 +308,24 @@ async fn sqlite_to_postgres_to_sqlite() {
     };
     let ran = restore(&pg.url, pg.data_dir(), &[first.to_str().unwrap()]).await;
     assert_eq!(ran.code, Some(0), "{}", ran.stderr);
-    assert!(!ran.stderr.contains("WARNING"), "same secret: {}", ran.stderr);
-    assert_eq!(snapshot(&pool(&pg.url)).await, original, "SQLite → PostgreSQL");
+    assert!(
+        !ran.stderr.contains("WARNING"),
+        "same secret: {}",
+        ran.stderr
+    );
+    assert_eq!(
+        snapshot(&pool(&pg.url)).await,
+        original,
+        "SQLite → PostgreSQL"
+    );
 
     let second = dir.path().join("from-postgres.jsonl");
     let ran = run(
-        hallpass(&pg.url, pg.data_dir(), &["backup", second.to_str().unwrap()]),
+        hallpass(
+            &pg.url,
+            pg.data_dir(),
+            &["backup", second.to_str().unwrap()],
+        ),
         None,
     )
     .await;
@@ -317,11 +335,19 @@ async fn sqlite_to_postgres_to_sqlite() {
     };
     let ran = restore(&back.url, back.data_dir(), &[second.to_str().unwrap()]).await;
     assert_eq!(ran.code, Some(0), "{}", ran.stderr);
-    assert_eq!(snapshot(&pool(&back.url)).await, original, "PostgreSQL → SQLite");
+    assert_eq!(
+        snapshot(&pool(&back.url)).await,
+        original,
+        "PostgreSQL → SQLite"
+    );
 
     for target in [pg, back] {
         let app = TestApp::start_on(target, |_| {}, false).await;
-        assert_eq!(key_status(&app, &fixture.api_key).await, 200, "the API key works");
+        assert_eq!(
+            key_status(&app, &fixture.api_key).await,
+            200,
+            "the API key works"
+        );
         assert_eq!(provider_secret(&app).await.as_deref(), Some(CLIENT_SECRET));
         let (c, _) = api_login(&app, "carol", MEMBER_PASSWORD).await;
         let me: Value = c
@@ -415,11 +441,18 @@ async fn backup_carries_every_table_and_column(db: Db) {
             let cols = l["columns"].as_array().unwrap();
             (
                 l["table"].as_str().unwrap().to_owned(),
-                cols.iter().map(|c| c[0].as_str().unwrap().to_owned()).collect(),
+                cols.iter()
+                    .map(|c| c[0].as_str().unwrap().to_owned())
+                    .collect(),
             )
         })
         .collect();
-    let mut expected = app.state.db.run(|c| Ok::<_, DbError>(catalog(c))).await.unwrap();
+    let mut expected = app
+        .state
+        .db
+        .run(|c| Ok::<_, DbError>(catalog(c)))
+        .await
+        .unwrap();
     for left_out in hallpass::db::backup::LEFT_OUT {
         assert!(
             expected.remove(*left_out).is_some(),
@@ -461,10 +494,20 @@ async fn restore_refuses_a_database_with_accounts(db: Db) {
     assert!(ran.stderr.contains("--yes"), "{}", ran.stderr);
     assert_eq!(snapshot(&app.state.db).await, before);
 
-    let ran = restore(&url, app.data_dir(), &["--force", "--yes", file.to_str().unwrap()]).await;
+    let ran = restore(
+        &url,
+        app.data_dir(),
+        &["--force", "--yes", file.to_str().unwrap()],
+    )
+    .await;
     assert_eq!(ran.code, Some(0), "{}", ran.stderr);
     let after = snapshot(&app.state.db).await;
-    assert_eq!(after["users"].len(), 1, "only the backup's admin: {:?}", after["users"]);
+    assert_eq!(
+        after["users"].len(),
+        1,
+        "only the backup's admin: {:?}",
+        after["users"]
+    );
     // The server on it sees the change at once.
     let r = app.login(&app.client(), "late", MEMBER_PASSWORD).await;
     assert_ne!(r.status(), 303, "the account made after the backup is gone");
@@ -486,7 +529,10 @@ async fn bad_files_change_nothing(db: Db) {
     let gz = std::fs::read(&good_gz).unwrap();
 
     let lines: Vec<&str> = text.lines().collect();
-    let users_at = lines.iter().position(|l| l.starts_with("{\"table\":\"users\"")).unwrap();
+    let users_at = lines
+        .iter()
+        .position(|l| l.starts_with("{\"table\":\"users\""))
+        .unwrap();
     let row: Vec<Value> = serde_json::from_str(lines[users_at + 2]).unwrap();
     let mut duplicate = row.clone();
     duplicate[0] = Value::from(row[0].as_i64().unwrap() + 100);
@@ -515,18 +561,25 @@ async fn bad_files_change_nothing(db: Db) {
         ),
         (
             "cut-at-a-line.jsonl",
-            lines[..lines.len() - 1].join("\n").into_bytes().into_iter().chain(*b"\n").collect(),
+            lines[..lines.len() - 1]
+                .join("\n")
+                .into_bytes()
+                .into_iter()
+                .chain(*b"\n")
+                .collect(),
             "the backup is incomplete",
         ),
         ("cut.jsonl.gz", gz[..gz.len() - 40].to_vec(), "incomplete"),
         (
             "newer-format.jsonl",
-            text.replacen("\"version\":1", "\"version\":2", 1).into_bytes(),
+            text.replacen("\"version\":1", "\"version\":2", 1)
+                .into_bytes(),
             "written by a newer Hallpass (backup format 2",
         ),
         (
             "newer-schema.jsonl",
-            text.replacen("\"schema\":\"2", "\"schema\":\"9", 1).into_bytes(),
+            text.replacen("\"schema\":\"2", "\"schema\":\"9", 1)
+                .into_bytes(),
             "comes from a newer Hallpass (database migration 9",
         ),
         (
@@ -550,7 +603,11 @@ async fn bad_files_change_nothing(db: Db) {
             b"id,username\n1,admin\n".to_vec(),
             "not a Hallpass backup",
         ),
-        ("empty.jsonl", Vec::new(), "not a Hallpass backup: the file is empty"),
+        (
+            "empty.jsonl",
+            Vec::new(),
+            "not a Hallpass backup: the file is empty",
+        ),
     ];
     let Some(target) = TestApp::empty(db).await else {
         return;
@@ -568,7 +625,11 @@ async fn bad_files_change_nothing(db: Db) {
             ran.stderr
         );
         assert!(!ran.stderr.contains("panicked"), "{name}: {}", ran.stderr);
-        assert_eq!(snapshot(&target.state.db).await, before, "{name} changed the target");
+        assert_eq!(
+            snapshot(&target.state.db).await,
+            before,
+            "{name} changed the target"
+        );
     }
     // The same file unedited loads (the cases above fail for what was done to them).
     let ran = restore(&url, target.data_dir(), &[good.to_str().unwrap()]).await;
@@ -587,7 +648,10 @@ async fn secret_fingerprint_and_include_secret(db: Db) {
     let plain = dir.path().join("plain.jsonl");
     backup_of(&source, &plain, &[]).await;
     let header = &lines_of(&plain)[0];
-    assert_eq!(header["secret_fingerprint"], source.state.secret.fingerprint());
+    assert_eq!(
+        header["secret_fingerprint"],
+        source.state.secret.fingerprint()
+    );
     assert!(header.get("secret").is_none(), "{header}");
     use base64::Engine;
     let b64 = base64::engine::general_purpose::STANDARD.encode(&secret_bytes);
@@ -598,14 +662,20 @@ async fn secret_fingerprint_and_include_secret(db: Db) {
     assert_eq!(ran.code, Some(0), "{}", ran.stderr);
     assert!(
         ran.stderr.contains("WARNING")
-            && ran.stderr.contains("1 restored API key(s) will not authenticate")
+            && ran
+                .stderr
+                .contains("1 restored API key(s) will not authenticate")
             && ran.stderr.contains("1 SSO provider(s) cannot be decrypted")
             && ran.stderr.contains("Copy secret.key"),
         "{}",
         ran.stderr
     );
     let app = TestApp::start_on(other, |_| {}, false).await;
-    assert_eq!(key_status(&app, &fixture.api_key).await, 401, "as the warning said");
+    assert_eq!(
+        key_status(&app, &fixture.api_key).await,
+        401,
+        "as the warning said"
+    );
     drop(app);
 
     let whole = dir.path().join("whole.jsonl.gz");
@@ -615,7 +685,11 @@ async fn secret_fingerprint_and_include_secret(db: Db) {
     let ran = restore(&other.url, other.data_dir(), &[whole.to_str().unwrap()]).await;
     assert_eq!(ran.code, Some(0), "{}", ran.stderr);
     assert!(!ran.stderr.contains("WARNING"), "{}", ran.stderr);
-    assert!(ran.stderr.contains("server secret is now"), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("server secret is now"),
+        "{}",
+        ran.stderr
+    );
     assert_eq!(
         std::fs::read(other.data_dir().join("secret.key")).unwrap(),
         secret_bytes
@@ -650,8 +724,20 @@ fn multipart(fields: &[(&str, &str)], file: &[u8]) -> (String, Vec<u8>) {
 }
 
 /// Posts the setup page's restore form with a token from `/setup` (or `/login`).
-async fn post_restore(app: &TestApp, c: &reqwest::Client, code: &str, file: &[u8]) -> reqwest::Response {
-    let html = c.get(app.url("/setup")).send().await.unwrap().text().await.unwrap();
+async fn post_restore(
+    app: &TestApp,
+    c: &reqwest::Client,
+    code: &str,
+    file: &[u8],
+) -> reqwest::Response {
+    let html = c
+        .get(app.url("/setup"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let token = match csrf_in(&html) {
         Some(t) => t,
         None => app.csrf(c, "/login").await,
@@ -681,18 +767,36 @@ async fn restore_from_the_setup_page(db: Db) {
         return;
     };
     let c = app.client();
-    let page = c.get(app.url("/setup")).send().await.unwrap().text().await.unwrap();
+    let page = c
+        .get(app.url("/setup"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(page.contains("Restore from backup") && page.contains("action=\"/setup/restore\""));
     let code = app.state.setup.code().unwrap();
 
     let r = post_restore(&app, &c, "WRONG-CODE", &bytes).await;
     assert_eq!(r.status(), 422);
-    assert!(r.text().await.unwrap().contains("The setup code is not correct"));
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("The setup code is not correct")
+    );
     let r = post_restore(&app, &c, &code, &bytes[..bytes.len() / 2]).await;
     assert_eq!(r.status(), 422);
     let html = r.text().await.unwrap();
-    assert!(html.contains("id=\"backup-error\"") && html.contains("incomplete"), "{html}");
-    assert!(snapshot(&app.state.db).await["users"].is_empty(), "nothing changed");
+    assert!(
+        html.contains("id=\"backup-error\"") && html.contains("incomplete"),
+        "{html}"
+    );
+    assert!(
+        snapshot(&app.state.db).await["users"].is_empty(),
+        "nothing changed"
+    );
 
     let r = post_restore(&app, &c, &code, &bytes).await;
     assert_eq!(r.status(), 200);
@@ -704,9 +808,21 @@ async fn restore_from_the_setup_page(db: Db) {
         "{html}"
     );
     assert_eq!(key_status(&app, &fixture.api_key).await, 401);
-    assert_eq!(app.login(&app.client(), ADMIN, ADMIN_PASSWORD).await.status(), 303);
+    assert_eq!(
+        app.login(&app.client(), ADMIN, ADMIN_PASSWORD)
+            .await
+            .status(),
+        303
+    );
 
-    let page = c.get(app.url("/setup")).send().await.unwrap().text().await.unwrap();
+    let page = c
+        .get(app.url("/setup"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(!page.contains("Restore from backup"), "{page}");
     let r = post_restore(&app, &app.client(), &code, &bytes).await;
     assert_eq!(r.status(), 404, "gone once accounts exist");
@@ -723,7 +839,14 @@ async fn setup_restore_is_gone_once_an_account_exists(db: Db) {
     backup_of(&app, &file, &[]).await;
     let bytes = std::fs::read(&file).unwrap();
     let c = app.client();
-    let page = c.get(app.url("/setup")).send().await.unwrap().text().await.unwrap();
+    let page = c
+        .get(app.url("/setup"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(!page.contains("Restore from backup"));
     let r = post_restore(&app, &c, "ANY-CODE", &bytes).await;
     assert_eq!(r.status(), 404);
@@ -781,7 +904,9 @@ async fn scheduled_backups_rotate_and_report_failures(db: Db) {
     assert!(seen.len() >= 4, "backups written: {seen:?}");
     assert!(kept.len() <= 2, "kept: {kept:?}");
     let newest = kept.iter().max().unwrap();
-    let Some(target) = TestDb::new(db) else { return };
+    let Some(target) = TestDb::new(db) else {
+        return;
+    };
     let ran = restore(&target.url, target.data_dir(), &[newest.to_str().unwrap()]).await;
     assert_eq!(ran.code, Some(0), "{}", ran.stderr);
     let admin = app.admin_client().await;

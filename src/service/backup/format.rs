@@ -6,8 +6,8 @@ use std::io::{BufRead, BufReader, Read, Write};
 use serde::{Deserialize, Serialize};
 
 use super::{BackupError, Progress, SecretRecord, Written};
-use crate::db::backup::{ColumnType, Item, read_all};
 use crate::db::Conn;
+use crate::db::backup::{ColumnType, Item, read_all};
 
 /// The `format` field of every header.
 pub const FORMAT_NAME: &str = "hallpass-backup";
@@ -247,7 +247,9 @@ impl LineReader {
 /// Parses and checks the header: a Hallpass backup, of a format version this binary reads.
 pub(super) fn parse_header(reader: &mut LineReader) -> Result<Header, BackupError> {
     let not = |why: &str| BackupError::NotABackup(why.to_owned());
-    let line = reader.next_line()?.ok_or_else(|| not("the file is empty"))?;
+    let line = reader
+        .next_line()?
+        .ok_or_else(|| not("the file is empty"))?;
     let value: serde_json::Value = serde_json::from_str(&line)
         .map_err(|_| not("its first line is not a Hallpass backup header"))?;
     if value.get("format").and_then(|f| f.as_str()) != Some(FORMAT_NAME) {
@@ -291,4 +293,3 @@ pub(super) fn check_row(
     }
     Ok(())
 }
-

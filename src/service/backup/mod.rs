@@ -51,7 +51,9 @@ pub enum BackupError {
         "the database already has {users} account(s), and a restore loads only into an empty database"
     )]
     NotEmpty { users: i64 },
-    #[error("the database refused the rows of table {table} (up to line {line} of the backup): {reason}")]
+    #[error(
+        "the database refused the rows of table {table} (up to line {line} of the backup): {reason}"
+    )]
     Rejected {
         table: String,
         line: u64,
@@ -120,7 +122,8 @@ pub fn write(
 
 /// `true` when a file name asks for gzip.
 pub fn is_gzip_name(path: &Path) -> bool {
-    path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz"))
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("gz"))
 }
 
 /// Writes a backup to `path` atomically: into `<path>.partial` (mode 0600: a backup holds

@@ -208,9 +208,12 @@ pub async fn restore(
     let (code, backup) = match read_restore_form(form).await {
         Ok(fields) => fields,
         Err(message) => {
-            return restore_again(&state, &session, String::new(), ServiceError::Validation(
-                FieldErrors::single("backup", message),
-            ))
+            return restore_again(
+                &state,
+                &session,
+                String::new(),
+                ServiceError::Validation(FieldErrors::single("backup", message)),
+            )
             .await;
         }
     };
@@ -220,9 +223,15 @@ pub async fn restore(
         ip: client.ip(),
     };
     let data_dir = &state.config.server.data_dir;
-    let result =
-        setup::restore(&state.db, &state.limiter, &state.setup, &state.secret, data_dir, claim)
-            .await;
+    let result = setup::restore(
+        &state.db,
+        &state.limiter,
+        &state.setup,
+        &state.secret,
+        data_dir,
+        claim,
+    )
+    .await;
     match result {
         Ok(done) => {
             let mut page = SetupPage::new(&state, &session, None, false).await?;
