@@ -96,7 +96,7 @@ fn server_secret(config: &Config) -> Result<ServerSecret, Stop> {
 }
 
 /// A progress line on stderr, only when stderr is a terminal, at most a few times a second.
-fn progress(verb: &'static str) -> Box<dyn FnMut(&str, u64) + Send> {
+fn progress(verb: &'static str) -> backup::ProgressFn {
     if !io::stderr().is_terminal() {
         return Box::new(|_, _| {});
     }

@@ -494,6 +494,27 @@ async fn restore_refuses_a_database_with_accounts(db: Db) {
     assert!(ran.stderr.contains("--yes"), "{}", ran.stderr);
     assert_eq!(snapshot(&app.state.db).await, before);
 
+    // On a terminal, --force asks; anything but `restore` cancels.
+    let force = async |answer: &'static str| {
+        let cmd = hallpass(
+            &url,
+            app.data_dir(),
+            &["restore", "--force", file.to_str().unwrap()],
+        );
+        crate::recover::on_terminal(cmd, &[("Type restore to confirm:", answer)]).await
+    };
+    let (code, shown) = force("no").await;
+    assert_eq!(code, Some(2), "{shown}");
+    assert!(
+        shown.contains("replaces ALL its accounts") && shown.contains("not confirmed"),
+        "{shown}"
+    );
+    assert_eq!(snapshot(&app.state.db).await, before);
+    let (code, shown) = force("restore").await;
+    assert_eq!(code, Some(0), "{shown}");
+    assert_eq!(snapshot(&app.state.db).await["users"].len(), 1, "{shown}");
+    add_user(&app, "late", "user").await;
+
     let ran = restore(
         &url,
         app.data_dir(),
@@ -971,3 +992,81 @@ both_databases!(
     setup_restore_is_gone_once_an_account_exists,
     scheduled_backups_rotate_and_report_failures,
 );
+
+/// The setup page's restore in a real browser (a file chosen in the file input), with the
+/// screenshots of `docs/screens/restore-from-backup.md` and `setup-restored.md`.
+async fn browser_restore_from_backup(db: Db) {
+    use crate::support::browser::{Browser, Options};
+    let Some(source) = TestApp::with_admin(db).await else {
+        return;
+    };
+    add_user(&source, "carol", "user").await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("hallpass.jsonl.gz");
+    backup_of(&source, &file, &[]).await;
+    // A fixed date in the header, so the screenshot is the same on every run.
+    let text = lines_of(&file)
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut l)| {
+            if i == 0 {
+                l["created_at"] = Value::from("2026-11-01T12:00:00Z");
+            }
+            serde_json::to_string(&l).unwrap() + "\n"
+        })
+        .collect::<String>();
+    let upload = dir.path().join("hallpass.jsonl");
+    std::fs::write(&upload, text).unwrap();
+    // The same secret on the target: no warning on the page.
+    let Some(target) = fresh_with_secret(db, source.data_dir()) else {
+        return;
+    };
+    let app = TestApp::start_on(target, |_| {}, false).await;
+    let Some(b) = Browser::start(&app, Options::for_db(db)).await else {
+        return;
+    };
+    b.goto("/setup").await;
+    assert_eq!(b.text("#restore h2").await, "Restore from backup");
+    b.fill("#restore_setup_code", "WRONG-CODE").await;
+    b.find("#backup")
+        .await
+        .send_keys(upload.to_str().unwrap())
+        .await
+        .unwrap();
+    b.click("#restore button[type=submit]").await;
+    b.wait_until(
+        "the code error",
+        "return document.querySelector('#restore_setup_code-error') !== null;",
+    )
+    .await;
+    assert_eq!(b.path().await, "/setup/restore");
+    b.screenshot("restore-from-backup").await;
+
+    let code = app.state.setup.code().unwrap();
+    b.fill("#restore_setup_code", &code).await;
+    b.find("#backup")
+        .await
+        .send_keys(upload.to_str().unwrap())
+        .await
+        .unwrap();
+    b.click("#restore button[type=submit]").await;
+    b.wait_until(
+        "the restored page",
+        "return document.querySelector('#restore-done') !== null;",
+    )
+    .await;
+    assert_eq!(b.text("h1").await, "Hallpass is restored");
+    assert!(
+        !b.exists("#restore-secret").await,
+        "same secret: no warning"
+    );
+    b.screenshot("setup-restored").await;
+    b.click("a.btn[href='/login']").await;
+    b.wait_for_path("/login").await;
+    b.fill("#username", "carol").await;
+    b.fill("#password", MEMBER_PASSWORD).await;
+    b.click("form[action='/login'] button[type=submit]").await;
+    b.wait_for_path("/").await;
+}
+
+both_databases!(browser_restore_from_backup);

@@ -108,6 +108,8 @@ impl std::fmt::Debug for SecretRecord {
 
 /// Progress of a long backup or restore: the table being read or written and the rows so far.
 pub type Progress<'a> = &'a mut (dyn FnMut(&str, u64) + Send);
+/// An owned [`Progress`] callback, for work sent to a database thread.
+pub type ProgressFn = Box<dyn FnMut(&str, u64) + Send>;
 
 /// Writes a backup of the whole database to `out` (one read transaction: a consistent
 /// snapshot while the server keeps running). Blocking: runs on a database thread.
@@ -133,7 +135,7 @@ pub async fn write_file(
     db: &DbPool,
     path: PathBuf,
     secret: SecretRecord,
-    mut progress: Box<dyn FnMut(&str, u64) + Send>,
+    mut progress: ProgressFn,
 ) -> Result<Written, BackupError> {
     db.run(move |conn| {
         let partial = partial_path(&path);
