@@ -5,6 +5,8 @@
 #
 #   bench/instructions.sh path/to/hallpass [N]     # N requests, default 1000
 #   TARGET=fa bench/instructions.sh path/to/hallpass   # forward-auth instead (healthz, bearer too)
+#   TARGET=users bench/instructions.sh path/to/hallpass 100   # the user table (users_hx: its htmx
+#                                                             # fragment), USERS accounts (100000)
 #
 # One server on a fresh SQLite database, one admin, `GET /api/auth/me` (TARGET=me, the
 # default), `GET /api/authz/forward-auth` asking about an app open to any signed-in
@@ -24,7 +26,9 @@ case $TARGET in
     fa) URL_PATH=/api/authz/forward-auth
         EXTRA=(-H 'Accept: text/html' -H 'X-Forwarded-Method: GET' -H 'X-Forwarded-Proto: https'
             -H 'X-Forwarded-Host: app42.bench.test' -H 'X-Forwarded-Uri: /dashboard') ;;
-    *) echo "TARGET is me, bearer, fa or healthz" >&2; exit 1 ;;
+    users) URL_PATH=/admin/users; EXTRA=() ;;
+    users_hx) URL_PATH=/admin/users; EXTRA=(-H 'HX-Request: true' -H 'HX-Target: user-table') ;;
+    *) echo "TARGET is me, bearer, fa, healthz, users or users_hx" >&2; exit 1 ;;
 esac
 for i in $(seq -w 0 99); do
     printf '[[apps]]\nname = "App %s"\nhosts = ["app%s.bench.test"]\naccess = "signed_in"\n\n' "$i" "$i"
@@ -36,6 +40,21 @@ done > "$TMP/hallpass.toml"
   valgrind --tool=callgrind --callgrind-out-file=$TMP/cg.%p "$BIN" serve ) >"$TMP/log" 2>&1 &
 PID=$!
 for _ in $(seq 1 600); do curl -fs -o /dev/null $BASE/healthz && break; sleep 0.2; done
+if [[ $TARGET == users* ]]; then
+    # The accounts of bench/users-table.sh (same mix), straight into the database.
+    python3 - "$TMP/h.db" "${USERS:-100000}" <<'PY'
+import random, sqlite3, sys
+c = sqlite3.connect(sys.argv[1], timeout=30); n = int(sys.argv[2]); random.seed(12)
+roles = ["user"] * 6 + ["viewer"] * 3 + ["admin"]; statuses = ["active"] * 8 + ["pending", "disabled"]
+def row(i):
+    r = random.choice(roles); s = "active" if r == "admin" else random.choice(statuses)
+    name, email, display = f"user{i:06d}", f"user{i}@example.com", f"User {i}"
+    last = None if i % 4 == 0 else 1_700_000_000 + random.randint(0, 30_000_000)
+    return (name, name, email, email, display, r, s, 1, 1_600_000_000 + i, 0, last, "\n".join(x.lower() for x in (name, email, display)))
+c.executemany("INSERT INTO users (username, username_key, email, email_key, display_name, role, status, session_version, created_at, updated_at, last_login_at, search_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", (row(i) for i in range(n)))
+c.commit()
+PY
+fi
 curl -s -D $TMP/h -o /dev/null -H 'Content-Type: application/json' --data '{"username":"admin","password":"bench-password-123"}' $BASE/api/auth/login
 C=$(tr -d '\r' <$TMP/h | sed -n 's/^[Ss]et-[Cc]ookie:[[:space:]]*\(hallpass_session=[^;]*\).*/\1/p' | head -1)
 AUTH=(-H "Cookie: $C")

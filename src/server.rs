@@ -158,6 +158,8 @@ pub async fn prepare(
         limiter,
         sessions,
         keys: crate::service::api_keys::KeyCache::new(&pool),
+        pending_badge: Default::default(),
+        group_list: Default::default(),
         authz,
         config,
         db: pool,

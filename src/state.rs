@@ -37,6 +37,11 @@ pub struct Inner {
     pub sessions: crate::service::sessions::Store,
     /// The owners of recently used API keys.
     pub keys: crate::service::api_keys::KeyCache,
+    /// The admin navigation's pending badge, kept while nothing changes.
+    pub pending_badge: crate::service::stamped::Stamped<i64>,
+    /// The user table's group filter, kept while nothing changes.
+    pub group_list:
+        crate::service::stamped::Stamped<std::sync::Arc<Vec<crate::domain::groups::Group>>>,
     /// Forward-auth: the app rules, reloaded when they change.
     pub authz: crate::service::authz::Authz,
     /// The outcome of the last scheduled backup (`backup.schedule`), for Diagnostics.

@@ -194,7 +194,7 @@ pub async fn sign_in(
     limiter: &RateLimiter,
     presented: &str,
     ip: IpAddr,
-) -> Result<User, ServiceError> {
+) -> Result<std::sync::Arc<User>, ServiceError> {
     let attempt = Attempt::new(Action::ApiKey, ip, None);
     let check = async {
         keys.authenticate(secret, presented)
@@ -236,11 +236,12 @@ impl KeyCache {
     /// The owner of a presented key, without the rate limit (see [`sign_in`]).
     /// One indexed query (key joined to owner) on a miss; `last_used_at` is written at most
     /// once a minute (a hit whose last use is older goes to the database to record it).
+    /// Shared, not copied: a cache hit hands out the row it holds.
     pub async fn authenticate(
         &self,
         secret: &ServerSecret,
         presented: &str,
-    ) -> Result<Option<User>, ServiceError> {
+    ) -> Result<Option<std::sync::Arc<User>>, ServiceError> {
         if !well_formed(presented) {
             return Ok(None);
         }
@@ -266,12 +267,12 @@ impl KeyCache {
         Ok(owner)
     }
 
-    fn cached(&self, key_hmac: &str, stamp: Stamp, now: i64) -> Option<User> {
+    fn cached(&self, key_hmac: &str, stamp: Stamp, now: i64) -> Option<std::sync::Arc<User>> {
         let entries = self.entries.lock().ok()?;
         let (_, k) = entries.get(key_hmac).filter(|(at, _)| *at == stamp)?;
         let fresh = k.expires_at.is_none_or(|t| t > now)
             && k.last_used_at.is_some_and(|t| t > now - TOUCH_EVERY);
-        fresh.then(|| User::clone(&k.owner))
+        fresh.then(|| k.owner.clone())
     }
 
     fn remember(&self, key_hmac: String, stamp: Stamp, known: Known) {
@@ -289,7 +290,7 @@ fn look_up(
     conn: &mut db::Conn,
     key_hmac: &str,
     now: i64,
-) -> Result<(Option<User>, Option<Known>), ServiceError> {
+) -> Result<(Option<std::sync::Arc<User>>, Option<Known>), ServiceError> {
     let Some((key, user)) = api_keys::find_by_hmac(conn, key_hmac)? else {
         return Ok((None, None));
     };
@@ -301,12 +302,13 @@ fn look_up(
         api_keys::touch(conn, key.id, now, TOUCH_EVERY)?;
         last_used_at = Some(now);
     }
+    let owner = std::sync::Arc::new(user);
     let known = Known {
-        owner: std::sync::Arc::new(user.clone()),
+        owner: owner.clone(),
         expires_at: key.expires_at,
         last_used_at,
     };
-    Ok((Some(user), Some(known)))
+    Ok((Some(owner), Some(known)))
 }
 
 #[cfg(test)]

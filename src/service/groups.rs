@@ -31,6 +31,16 @@ pub async fn list(db: &DbPool) -> Result<Vec<Group>, ServiceError> {
     Ok(db.run(groups::list).await?)
 }
 
+/// [`list`], kept under the change stamp in `kept` (the user table's group filter, on every
+/// page of it).
+pub async fn list_kept(
+    db: &DbPool,
+    kept: &super::stamped::Stamped<std::sync::Arc<Vec<Group>>>,
+) -> Result<std::sync::Arc<Vec<Group>>, ServiceError> {
+    kept.get_or_read(db, || async { Ok(std::sync::Arc::new(list(db).await?)) })
+        .await
+}
+
 /// One group, or `NotFound(Group)`.
 pub async fn get(db: &DbPool, id: i64) -> Result<Group, ServiceError> {
     db.run(move |c| found(c, id)).await

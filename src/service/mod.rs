@@ -19,6 +19,7 @@ pub mod sessions;
 pub mod settings;
 pub mod setup;
 pub mod sso;
+pub mod stamped;
 pub mod users;
 
 use crate::db::DbError;

@@ -77,10 +77,17 @@ pub async fn get(db: &DbPool, id: i64) -> Result<Option<User>, ServiceError> {
 
 /// Accounts waiting for approval (the admin navigation badge), up to [`PENDING_SHOWN`] + 1:
 /// the badge says "99+" beyond, so no admin page pays for counting every pending account.
-pub async fn pending_count(db: &DbPool) -> Result<i64, ServiceError> {
-    Ok(db
-        .run(|c| db::users::count_pending(c, PENDING_SHOWN + 1))
-        .await?)
+/// Kept under the change stamp in `kept`: every admin page shows it.
+pub async fn pending_count(
+    db: &DbPool,
+    kept: &super::stamped::Stamped<i64>,
+) -> Result<i64, ServiceError> {
+    kept.get_or_read(db, || async {
+        Ok(db
+            .run(|c| db::users::count_pending(c, PENDING_SHOWN + 1))
+            .await?)
+    })
+    .await
 }
 
 /// The largest pending count the navigation badge shows exactly.

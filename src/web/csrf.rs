@@ -26,9 +26,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use axum::body::{Body, to_bytes};
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -79,7 +78,16 @@ pub struct RequestCsrf {
     /// The signed token for forms, with the nonce minted for it when no cookie came.
     issued: OnceLock<(String, Option<String>)>,
     used: AtomicBool,
+    /// A signed-in session's own token when identity found it in the session cache (see
+    /// [`SessionToken`]).
+    session_token: Option<Arc<str>>,
 }
+
+/// A signed-in session's own token, as identity resolution found it in the session cache:
+/// handed to the request's CSRF context so that neither the check nor a page's forms load
+/// the session to read it.
+#[derive(Debug, Clone)]
+pub struct SessionToken(pub Arc<str>);
 
 impl RequestCsrf {
     /// The signed token for this request's forms; mints a nonce (set as a cookie on the way
@@ -106,6 +114,15 @@ impl RequestCsrf {
         }
     }
 
+    /// The session's own token if identity brought it along and the request has not changed
+    /// its session (a sign-in or sign-out inside it carries a token of its own).
+    fn known_session_token(&self, session: &Session) -> Option<&str> {
+        if self.caller != Caller::Session || session.is_modified() {
+            return None;
+        }
+        self.session_token.as_deref()
+    }
+
     /// The signed token a submitted form must carry (from the cookie the browser sent).
     fn expected_signed(&self) -> Option<String> {
         self.nonce.as_ref().map(|n| self.sign(n))
@@ -128,11 +145,15 @@ tokio::task_local! {
     static REQUEST: Arc<RequestCsrf>;
 }
 
-/// Runs the rest of the request in its CSRF context: how its forms are protected, and the
-/// nonce cookie set if a page handed out a signed token without one. Called by identity
-/// resolution once it knows the caller (a function, not a layer of its own: every layer
-/// costs the hot path).
-pub async fn within_context(state: &AppState, req: Request, next: Next) -> Response {
+/// Runs `rest` — the rest of the request — in its CSRF context: how its forms are
+/// protected, and the nonce cookie set if a page handed out a signed token without one.
+/// Called by identity resolution once it knows the caller (a function, not a layer of its
+/// own: every layer costs the hot path).
+pub async fn within_context<F, Fut>(state: &AppState, mut req: Request, rest: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
     let identity = req
         .extensions()
         .get::<Identity>()
@@ -151,8 +172,9 @@ pub async fn within_context(state: &AppState, req: Request, next: Next) -> Respo
         state: state.clone(),
         issued: OnceLock::new(),
         used: AtomicBool::new(false),
+        session_token: req.extensions_mut().remove::<SessionToken>().map(|t| t.0),
     });
-    let mut response = REQUEST.scope(ctx.clone(), next.run(req)).await;
+    let mut response = REQUEST.scope(ctx.clone(), rest(req)).await;
     if ctx.used.load(Ordering::Relaxed)
         && let Some((_, Some(nonce))) = ctx.issued.get()
     {
@@ -181,7 +203,10 @@ pub async fn page_token(session: &Session) -> Result<String, tower_sessions::ses
         Some(Caller::Anonymous) if !session::is_signed_in(session).await? => {
             ctx.map(|c| c.signed_token()).unwrap_or_default()
         }
-        _ => session::session_csrf_token(session).await?,
+        _ => match ctx.as_deref().and_then(|c| c.known_session_token(session)) {
+            Some(known) => known.to_owned(),
+            None => session::session_csrf_token(session).await?,
+        },
     };
     Ok(mask(&token))
 }
@@ -251,24 +276,22 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.trim())
 }
 
-pub async fn verify(
-    State(state): State<AppState>,
-    session: Session,
-    req: Request,
-    next: Next,
-) -> Response {
+/// The CSRF check of a state-changing request, then its body check (see
+/// [`super::input::check_body`]). `Ok`: the request goes on; `Err`: the refusal.
+pub async fn check(state: &AppState, session: &Session, req: Request) -> Result<Request, Response> {
+    if req.method().is_safe() {
+        return Ok(req);
+    }
+    // The setup page's backup upload is larger than any form (`backup.upload_limit`).
     let body_limit = if req.uri().path() == super::ui::setup::RESTORE_PATH {
         state.config.backup.upload_limit
     } else {
         state.config.server.body_limit
     };
-    if req.method().is_safe() {
-        return next.run(req).await;
-    }
     let api = super::surface::Surface::api_request(req.extensions());
     if !same_origin(req.headers(), &state.config) {
         tracing::warn!(path = %req.uri().path(), "refused a cross-site request");
-        return refuse(api, Refusal::CrossSiteRequest);
+        return Err(refuse(api, Refusal::CrossSiteRequest));
     }
     // Only browser-borne credentials ride along on a forged request: the session cookie, and
     // the identity a forward-auth proxy adds to whatever the browser sends. A caller who
@@ -280,22 +303,22 @@ pub async fn verify(
         .and_then(|i| i.0.as_ref())
         .is_some_and(|u| matches!(u.auth_method, AuthMethod::Session | AuthMethod::Proxy));
     if api && (!browser_borne || TOKENLESS_API.contains(&req.uri().path())) {
-        return super::input::check_body_then(body_limit, req, next).await;
+        return super::input::check_body(body_limit, req).await;
     }
     let ctx = REQUEST.try_with(Arc::clone).ok();
     let expected = match ctx.as_deref() {
         Some(c) if c.caller != Caller::Session => c.expected_signed(),
-        _ => session::existing_csrf_token(&session).await,
+        Some(c) if c.known_session_token(session).is_some() => {
+            c.known_session_token(session).map(str::to_owned)
+        }
+        _ => session::existing_csrf_token(session).await,
     };
     let (req, given) = match req.headers().get(HEADER).and_then(|v| v.to_str().ok()) {
         Some(h) => {
             let h = h.to_owned();
             (req, Some(h))
         }
-        None if !api => match token_from_form(req, body_limit).await {
-            Ok(pair) => pair,
-            Err(response) => return response,
-        },
+        None if !api => token_from_form(req, body_limit).await?,
         None => (req, None),
     };
     let ok = match (expected, given) {
@@ -303,9 +326,9 @@ pub async fn verify(
         _ => false,
     };
     if ok {
-        super::input::check_body_then(body_limit, req, next).await
+        super::input::check_body(body_limit, req).await
     } else {
-        refuse(api, Refusal::CsrfTokenInvalid)
+        Err(refuse(api, Refusal::CsrfTokenInvalid))
     }
 }
 

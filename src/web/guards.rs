@@ -1,10 +1,10 @@
 //! Role and status checks, enforced on the server for every route.
 //!
-//! - [`status_gate`]: pending and rejected accounts are signed in but may do nothing except
+//! - [`status_check`]: pending and rejected accounts are signed in but may do nothing except
 //!   sign out; everything else answers the "Awaiting approval" / "Access not approved" page
 //!   or JSON 403 `ACCOUNT_PENDING` / `ACCOUNT_REJECTED`.
 //! - [`RequireAdmin`]: admin-only routes (`/admin/*`, `/api/admin/*`).
-//! - A viewer's API key is read-only: [`status_gate`] refuses its writes with
+//! - A viewer's API key is read-only: [`status_check`] refuses its writes with
 //!   `WRITE_ACCESS_REQUIRED`.
 
 use crate::service::Refusal;
@@ -12,7 +12,6 @@ use askama::Template;
 use axum::extract::{FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 
 use super::error::ApiError;
@@ -32,9 +31,10 @@ struct StatusPage {
     pending: bool,
 }
 
-pub async fn status_gate(session: Session, req: Request, next: Next) -> Response {
-    let Some(Identity(Some(me))) = req.extensions().get::<Identity>().cloned() else {
-        return next.run(req).await;
+/// `Ok`: the request goes on; `Err`: the answer (the status page, or a JSON refusal).
+pub async fn status_check(session: &Session, req: Request) -> Result<Request, Response> {
+    let Some(Identity(Some(me))) = req.extensions().get::<Identity>() else {
+        return Ok(req);
     };
     let path = req.uri().path();
     let api = super::surface::Surface::api_request(req.extensions());
@@ -48,14 +48,14 @@ pub async fn status_gate(session: Session, req: Request, next: Next) -> Response
             } else {
                 Refusal::AccountRejected
             };
-            return ApiError::from(refusal).into_response();
+            return Err(ApiError::from(refusal).into_response());
         }
         let mut layout = Layout::bare(if pending {
             "Awaiting approval"
         } else {
             "Access not approved"
         });
-        layout.csrf_token = super::session::csrf_token(&session)
+        layout.csrf_token = super::session::csrf_token(session)
             .await
             .unwrap_or_default();
         layout.user = Some(super::ui::NavUser {
@@ -64,10 +64,10 @@ pub async fn status_gate(session: Session, req: Request, next: Next) -> Response
             pending_count: None,
         });
         let page = StatusPage { layout, pending };
-        return match page.render() {
+        return Err(match page.render() {
             Ok(html) => (StatusCode::FORBIDDEN, Html(html)).into_response(),
             Err(e) => ApiError::internal(e).into_response(),
-        };
+        });
     }
     let credential = if me.auth_method == AuthMethod::ApiKey {
         Credential::ApiKey
@@ -75,9 +75,9 @@ pub async fn status_gate(session: Session, req: Request, next: Next) -> Response
         Credential::Browser
     };
     if !req.method().is_safe() && !may_write(me.user.role, credential) {
-        return ApiError::from(Refusal::ReadOnlyKey).into_response();
+        return Err(ApiError::from(Refusal::ReadOnlyKey).into_response());
     }
-    next.run(req).await
+    Ok(req)
 }
 
 /// An active admin.

@@ -86,7 +86,8 @@ pub async fn resolve(
     match by_credentials(&state, &mut req).await {
         Ok(Some(current)) => {
             req.extensions_mut().insert(Identity(Some(current)));
-            super::csrf::within_context(&state, req, next).await
+            let rest = |req| super::gates::then_handler(&state, &session, req, next);
+            super::csrf::within_context(&state, req, rest).await
         }
         Ok(None) => by_session(&state, &session, req, next).await,
         Err(refused) => refused,
@@ -143,7 +144,10 @@ async fn by_credentials(
     let ip = Client::of_request(req.extensions(), req.headers(), trusted)
         .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.ip());
     match api_keys::sign_in(&state.keys, &state.secret, &state.limiter, &key, ip).await {
-        Ok(user) => Ok(Some(signed(user, AuthMethod::ApiKey))),
+        Ok(user) => Ok(Some(CurrentUser {
+            user,
+            auth_method: AuthMethod::ApiKey,
+        })),
         Err(ServiceError::Refused(Refusal::InvalidApiKey)) => {
             let error = ApiError::from(Refusal::InvalidApiKey);
             // RFC 6750 §3: say which scheme failed, so generic clients know not to retry.
@@ -159,19 +163,32 @@ async fn by_credentials(
 
 /// The session cookie, checked against the user's current `session_version` and status.
 async fn by_session(state: &AppState, session: &Session, mut req: Request, next: Next) -> Response {
+    if let Some(((user, signed_in, expiry), token)) = cached_session(state, session).await {
+        req.extensions_mut().insert(Identity(Some(user)));
+        if let Some(token) = token {
+            req.extensions_mut()
+                .insert(super::csrf::SessionToken(token));
+        }
+        let rest = |req| super::gates::then_handler(state, session, req, next);
+        let response = super::csrf::within_context(state, req, rest).await;
+        session::pin_expiry(session, &signed_in, expiry).await;
+        return response;
+    }
     // The session is loaded inside this scope, so its user row comes along (see
     // `service::sessions::capturing_user`).
     let resolved = crate::service::sessions::capturing_user(from_session(state, session)).await;
     match resolved {
         Ok(Some((user, signed_in, expiry))) => {
             req.extensions_mut().insert(Identity(Some(user)));
-            let response = super::csrf::within_context(state, req, next).await;
+            let rest = |req| super::gates::then_handler(state, session, req, next);
+            let response = super::csrf::within_context(state, req, rest).await;
             session::pin_expiry(session, &signed_in, expiry).await;
             response
         }
         Ok(None) => {
             req.extensions_mut().insert(Identity(None));
-            super::csrf::within_context(state, req, next).await
+            let rest = |req| super::gates::then_handler(state, session, req, next);
+            super::csrf::within_context(state, req, rest).await
         }
         Err(e) => {
             tracing::error!(error = %e, "cannot resolve the session");
@@ -252,6 +269,32 @@ fn bearer_key(req: &Request) -> Option<String> {
 }
 
 type Resolved = (CurrentUser, session::SignedIn, time::OffsetDateTime);
+
+/// The signed-in session straight from the session cache, when nothing about it is due: its
+/// user still accepts it, its lifetime is not over and its idle expiry need not move yet
+/// (the same checks as [`from_session`], which handles every other case). The session
+/// itself is not loaded into the request: nothing is copied on the hot path. The token is
+/// the session's own CSRF token.
+async fn cached_session(
+    state: &AppState,
+    session: &Session,
+) -> Option<(Resolved, Option<std::sync::Arc<str>>)> {
+    let hit = state.sessions.cached_sign_in(&session.id()?).await?;
+    let s = hit.signed_in;
+    let current = hit.user.id == s.user_id
+        && hit.user.accepts_session(s.session_version)
+        && !s.lifetime_over(&state.config)
+        && s.extension_due(&state.config).is_none();
+    if !current {
+        return None;
+    }
+    let expiry = crate::service::sessions::from_unix_ms(s.expires_at)?;
+    let user = CurrentUser {
+        user: hit.user,
+        auth_method: AuthMethod::Session,
+    };
+    Some(((user, s, expiry), hit.csrf_token))
+}
 
 async fn from_session(
     state: &AppState,

@@ -25,7 +25,6 @@ use axum::body::{Body, Bytes, to_bytes};
 use axum::extract::rejection::RawPathParamsRejection;
 use axum::extract::{RawPathParams, Request};
 use axum::http::{StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
@@ -271,15 +270,15 @@ pub fn address_refusal(
 /// API routes that anonymous callers may send a body to.
 const ANONYMOUS_API_WRITES: &[&str] = &["/api/auth/login"];
 
-/// The body check, then the handler: called by the CSRF check once it passed (the last layer
-/// before the handlers), so a request that will be refused anyway (an anonymous call to a
-/// signed-in API route, a forged form) is refused without waiting for its body — a client
-/// that announced a body it never sends, or holds it back behind `Expect: 100-continue`, is
-/// told at once. (A function, not a layer of its own: every layer costs the hot path.)
-pub async fn check_body_then(body_limit: usize, req: Request, next: Next) -> Response {
+/// The body check: called by the CSRF check once it passed (the last check before the
+/// handlers), so a request that will be refused anyway (an anonymous call to a signed-in API
+/// route, a forged form) is refused without waiting for its body — a client that announced a
+/// body it never sends, or holds it back behind `Expect: 100-continue`, is told at once.
+/// `Ok`: the request, its body read and checked; `Err`: the refusal.
+pub async fn check_body(body_limit: usize, req: Request) -> Result<Request, Response> {
     // Safe methods carry no body any handler reads: the hot path stops here.
     if req.method().is_safe() {
-        return next.run(req).await;
+        return Ok(req);
     }
     let api = is_api(&req);
     let anonymous = req
@@ -288,23 +287,22 @@ pub async fn check_body_then(body_limit: usize, req: Request, next: Next) -> Res
         .is_none_or(|i| i.0.is_none());
     if api && anonymous && !ANONYMOUS_API_WRITES.contains(&req.uri().path()) {
         // The handler answers 401 before reading anything.
-        return next.run(req).await;
+        return Ok(req);
     }
     let (parts, body) = req.into_parts();
     let Ok(bytes) = to_bytes(body, body_limit).await else {
-        return too_large(api);
+        return Err(too_large(api));
     };
-    if let Err(r) = check_body(&parts.headers, &bytes) {
-        return refuse(api, &r);
+    if let Err(r) = check_body_text(&parts.headers, &bytes) {
+        return Err(refuse(api, &r));
     }
-    next.run(Request::from_parts(parts, Body::from(bytes)))
-        .await
+    Ok(Request::from_parts(parts, Body::from(bytes)))
 }
 
 /// A url-encoded body is checked field by field; anything else that parses as JSON is
 /// walked (one API route reads its JSON body whatever the `Content-Type`); other bodies
 /// are left to the handlers' extractors, which refuse them.
-fn check_body(headers: &axum::http::HeaderMap, bytes: &Bytes) -> Result<(), Refusal> {
+fn check_body_text(headers: &axum::http::HeaderMap, bytes: &Bytes) -> Result<(), Refusal> {
     if bytes.is_empty() {
         return Ok(());
     }

@@ -7,6 +7,7 @@ pub mod client;
 pub mod csrf;
 pub mod edge;
 pub mod error;
+pub mod gates;
 pub mod guards;
 pub mod headers;
 pub mod health;
@@ -53,9 +54,9 @@ fn compression()
 /// Every route of the application with its layers. Used by `serve` and by the tests.
 pub fn router(state: AppState) -> Router {
     // Innermost first: a request passes the edge check (host name, path and query text) →
-    // session → identity (which runs the rest in the request's CSRF context) → setup gate →
-    // status gate → CSRF check (which checks the body's text last) → handler. Few layers on
-    // purpose: each one costs every request (see `edge`).
+    // session → identity (which runs the rest in the request's CSRF context) → the gates,
+    // plain calls in a row (setup → status → CSRF, which checks the body's text last; see
+    // `gates`) → handler. Few layers on purpose: each one costs every request.
     let app = Router::new()
         .route("/", get(ui::home::page))
         .route("/setup", get(ui::setup::page).post(ui::setup::submit))
@@ -257,9 +258,7 @@ pub fn router(state: AppState) -> Router {
             get(api::admin::get_settings).put(api::admin::put_settings),
         )
         .fallback(error::not_found)
-        .layer(from_fn_with_state(state.clone(), csrf::verify))
-        .layer(axum::middleware::from_fn(guards::status_gate))
-        .layer(from_fn_with_state(state.clone(), setup_gate::redirect))
+        // Identity runs the gates (setup → status → CSRF) as plain calls: see `gates`.
         .layer(from_fn_with_state(state.clone(), identity::resolve))
         .layer(session::layer(&state))
         .layer(from_fn_with_state(state.clone(), edge::check))

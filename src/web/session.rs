@@ -13,13 +13,12 @@ use crate::config::Config;
 use crate::domain::User;
 pub use crate::service::sessions::SignedIn;
 use crate::service::sessions::{
-    self as store, AUTH_AT_KEY, EXPIRES_KEY, USER_ID_KEY, VERSION_KEY, expiry_for, from_unix_ms,
-    unix_ms,
+    self as store, AUTH_AT_KEY, CSRF_KEY, EXPIRES_KEY, USER_ID_KEY, VERSION_KEY, expiry_for,
+    from_unix_ms, unix_ms,
 };
 use crate::state::AppState;
 
 pub const COOKIE_NAME: &str = "hallpass_session";
-const CSRF_KEY: &str = "csrf";
 
 /// Anonymous sessions only carry a CSRF token for the sign-in form; they need not live long.
 const ANONYMOUS_LIFETIME: time::Duration = time::Duration::hours(12);

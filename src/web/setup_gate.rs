@@ -1,36 +1,36 @@
 //! Until the first admin exists, every page leads to the setup wizard.
 
-use axum::extract::{Request, State};
-use axum::middleware::Next;
+use axum::extract::Request;
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::error::ApiError;
 use crate::state::AppState;
 
-pub async fn redirect(State(state): State<AppState>, req: Request, next: Next) -> Response {
+/// `Ok`: the request goes on; `Err`: the answer (the wizard, or `SETUP_REQUIRED`).
+pub async fn check(state: &AppState, req: Request) -> Result<Request, Response> {
     if state.setup.is_done() {
-        return next.run(req).await;
+        return Ok(req);
     }
     // Someone else may have created the first admin meanwhile (another instance, or
     // `hallpass recover create-admin`): look again, only while the instance seems empty.
     if let Ok(true) = crate::service::users::any(&state.db).await {
         state.setup.mark_done();
-        return next.run(req).await;
+        return Ok(req);
     }
     if req.uri().path() == "/setup" || req.uri().path() == super::ui::setup::RESTORE_PATH {
-        return next.run(req).await;
+        return Ok(req);
     }
     // With providers from the environment, the first identity to sign in claims the
     // instance instead of the wizard (first-user-auto-admin).
     let path = req.uri().path();
     let sso_first = !state.config.sso.providers.is_empty() && !state.config.sso.disable_override;
     if sso_first && (path == "/login" || path.starts_with("/api/auth/oidc/")) {
-        return next.run(req).await;
+        return Ok(req);
     }
     if super::surface::Surface::api_request(req.extensions()) {
-        return ApiError::from(crate::service::Refusal::SetupRequired).into_response();
+        return Err(ApiError::from(crate::service::Refusal::SetupRequired).into_response());
     }
-    Redirect::to(&setup_address(&req)).into_response()
+    Err(Redirect::to(&setup_address(&req)).into_response())
 }
 
 /// `/setup`, carrying the `rd` of a forward-auth sign-in link (`/login?rd=…`), so the new

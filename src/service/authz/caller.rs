@@ -100,7 +100,7 @@ impl Authz {
         if let Some(dev) = ctx.dev_admin
             && let Some(user) = crate::service::users::get(ctx.db, dev).await?
         {
-            return self.person(ctx, user, Via::Bypass).await;
+            return self.person(ctx, Arc::new(user), Via::Bypass).await;
         }
         match credentials {
             Credentials::None => Ok(Caller::Anonymous),
@@ -112,11 +112,16 @@ impl Authz {
         }
     }
 
-    async fn person(&self, ctx: &Ctx<'_>, user: User, via: Via) -> Result<Caller, ServiceError> {
+    async fn person(
+        &self,
+        ctx: &Ctx<'_>,
+        user: Arc<User>,
+        via: Via,
+    ) -> Result<Caller, ServiceError> {
         let groups = super::groups_of(ctx.db, user.id).await?;
         Ok(Caller::Person(
             Person {
-                user: Arc::new(user),
+                user,
                 groups: groups.into(),
             },
             via,

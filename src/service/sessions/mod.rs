@@ -11,12 +11,14 @@ mod cached;
 use crate::config::Config;
 pub use crate::db::sessions::USER_ID_KEY;
 use crate::domain::User;
-pub use cached::Store;
+pub use cached::{CachedSignIn, Store};
 
 /// The session's `session_version` of its user at sign-in.
 pub const VERSION_KEY: &str = "sv";
 /// Sign-in time (unix ms).
 pub const AUTH_AT_KEY: &str = "auth_at";
+/// The session's own CSRF token (see `web::csrf`).
+pub const CSRF_KEY: &str = "csrf";
 /// The session's own expiry (unix ms). tower-sessions does not restore a stored record's
 /// expiry when it loads it, so Hallpass keeps it in the data and pins it again.
 pub const EXPIRES_KEY: &str = "exp";

@@ -54,7 +54,7 @@ impl Layout {
     ) -> Result<Self, super::error::UiError> {
         let pending_count = match user {
             Some(u) if u.user.role == Role::Admin => {
-                Some(crate::service::users::pending_count(&state.db).await?)
+                Some(crate::service::users::pending_count(&state.db, &state.pending_badge).await?)
             }
             _ => None,
         };

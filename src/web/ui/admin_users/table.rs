@@ -103,11 +103,11 @@ pub async fn table(
         let html = html.render().map_err(UiError::internal)?;
         return Ok(Html(html).into_response());
     }
-    let groups = crate::service::groups::list(&state.db).await?;
+    let groups = crate::service::groups::list_kept(&state.db, &state.group_list).await?;
     let page = UsersPage {
         groups: groups
-            .into_iter()
-            .map(|g| (g.id.to_string(), g.name))
+            .iter()
+            .map(|g| (g.id.to_string(), g.name.clone()))
             .collect(),
         layout: Layout::new("Users", &state, &session, Some(&me)).await?,
         params,
