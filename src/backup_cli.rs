@@ -100,10 +100,11 @@ fn progress(verb: &'static str) -> backup::ProgressFn {
     if !io::stderr().is_terminal() {
         return Box::new(|_, _| {});
     }
-    let mut last = Instant::now();
+    // The first call (the first table) shows the line at once; then a few times a second.
+    let mut last: Option<Instant> = None;
     Box::new(move |table, rows| {
-        if last.elapsed() >= Duration::from_millis(200) {
-            last = Instant::now();
+        if last.is_none_or(|l| l.elapsed() >= Duration::from_millis(200)) {
+            last = Some(Instant::now());
             eprint!("\r\x1b[K{verb}: {rows} rows… ({table})");
             let _ = io::stderr().flush();
         }

@@ -983,7 +983,105 @@ async fn scheduled_backups_rotate_and_report_failures(db: Db) {
     assert_eq!(events[0].outcome, "failure");
 }
 
+/// Point 1: a backup taken while another connection keeps committing is one snapshot: every
+/// account in it has the audit event written in the same transaction (the audit log is read
+/// before the accounts, so a table-by-table read would catch accounts without theirs), and
+/// the progress line appears on a terminal only.
+async fn backup_is_one_snapshot_while_writes_go_on(db: Db) {
+    let Some(app) = TestApp::with_admin(db).await else {
+        return;
+    };
+    // A long audit log, so reading it takes a while.
+    sql(
+        &app,
+        "INSERT INTO audit_events (at, actor, action, outcome, detail) \
+         SELECT 1, 'filler', 'user.update', 'success', 'x' \
+         FROM (SELECT 1 FROM audit_events) a, (SELECT 1 AS n UNION ALL SELECT 2 UNION ALL \
+         SELECT 3 UNION ALL SELECT 4 UNION ALL SELECT 5) b",
+    )
+    .await;
+    for _ in 0..12 {
+        sql(
+            &app,
+            "INSERT INTO audit_events (at, actor, action, outcome, detail) \
+             SELECT at, actor, action, outcome, detail FROM audit_events WHERE actor = 'filler'",
+        )
+        .await;
+    }
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (db, stop) = (app.state.db.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                n += 1;
+                db.run(move |c| {
+                    use diesel::Connection;
+                    c.transaction(|c| {
+                        diesel::sql_query(format!(
+                            "INSERT INTO users (username, username_key, role, status, \
+                             session_version, created_at, updated_at, search_key) VALUES \
+                             ('w{n}', 'w{n}', 'user', 'active', 1, 1, 1, 'w{n}')"
+                        ))
+                        .execute(c)?;
+                        diesel::sql_query(format!(
+                            "INSERT INTO audit_events (at, actor, action, target, outcome) \
+                             VALUES (2, 'writer', 'user.create', 'w{n}', 'success')"
+                        ))
+                        .execute(c)
+                    })
+                    .map_err(DbError::from)
+                })
+                .await
+                .unwrap();
+            }
+            n
+        })
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let url = app.state.config.database.url.expose().to_owned();
+    for i in 0..3 {
+        let file = dir.path().join(format!("busy-{i}.jsonl"));
+        let cmd = hallpass(&url, app.data_dir(), &["backup", file.to_str().unwrap()]);
+        let (code, shown) = crate::recover::on_terminal(cmd, &[]).await;
+        assert_eq!(code, Some(0), "{shown}");
+        assert!(
+            shown.contains("backup: 0 rows… (apps)"),
+            "a progress line: {shown}"
+        );
+        let lines = lines_of(&file);
+        let mut table = String::new();
+        let (mut users, mut created) = (Vec::new(), std::collections::HashSet::new());
+        for l in &lines[1..] {
+            if let Some(t) = l["table"].as_str() {
+                table = t.to_owned();
+            } else if table == "users" && l[1].as_str().unwrap().starts_with('w') {
+                users.push(l[1].as_str().unwrap().to_owned());
+            } else if table == "audit_events" && l[3] == "writer" {
+                created.insert(l[5].as_str().unwrap().to_owned());
+            }
+        }
+        assert_eq!(
+            users.len(),
+            created.len(),
+            "backup {i}: accounts and their events"
+        );
+        assert!(users.iter().all(|u| created.contains(u)), "backup {i}");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(writer.await.unwrap() > 3, "the writer kept writing");
+    // Without a terminal, no progress line.
+    let file = dir.path().join("quiet.jsonl");
+    let ran = run(
+        hallpass(&url, app.data_dir(), &["backup", file.to_str().unwrap()]),
+        None,
+    )
+    .await;
+    assert!(!ran.stderr.contains("rows…"), "{}", ran.stderr);
+}
+
 both_databases!(
+    backup_is_one_snapshot_while_writes_go_on,
     backup_carries_every_table_and_column,
     restore_refuses_a_database_with_accounts,
     bad_files_change_nothing,
