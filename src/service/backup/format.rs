@@ -293,3 +293,66 @@ pub(super) fn check_row(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn reader(text: &str) -> LineReader {
+        open_reader(
+            Box::new(std::io::Cursor::new(text.as_bytes().to_vec())),
+            false,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_header_from_a_newer_format_is_refused_before_its_fields_are_read() {
+        let mut r = reader("{\"format\":\"hallpass-backup\",\"version\":7,\"other\":1}\n");
+        assert!(matches!(
+            parse_header(&mut r),
+            Err(BackupError::NewerFormat { found: 7 })
+        ));
+        let mut r = reader("{\"format\":\"something-else\",\"version\":1}\n");
+        assert!(matches!(
+            parse_header(&mut r),
+            Err(BackupError::NotABackup(_))
+        ));
+        let mut r = reader("{\"format\":\"hallpass-backup\"");
+        assert!(matches!(parse_header(&mut r), Err(BackupError::Truncated)));
+    }
+
+    #[test]
+    fn rows_are_checked_value_by_value() {
+        let r = reader("x\n");
+        let cols = vec![
+            ("id".to_owned(), ColumnType::Integer),
+            ("name".to_owned(), ColumnType::Text),
+        ];
+        assert!(check_row(&r, "[1,\"a\"]", &cols).is_ok());
+        assert!(check_row(&r, "[null,null]", &cols).is_ok());
+        assert!(check_row(&r, "[9223372036854775807,\"\"]", &cols).is_ok());
+        for bad in [
+            "[1.5,\"a\"]",
+            "[\"1\",\"a\"]",
+            "[1,2]",
+            "[1]",
+            "[1,\"a\",3]",
+            "[18446744073709551615,\"a\"]",
+            "[1,\"nul\\u0000\"]",
+            "{}",
+        ] {
+            assert!(check_row(&r, bad, &cols).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_gzip_name_without_gzip_is_refused() {
+        let input = Box::new(std::io::Cursor::new(b"{}\n".to_vec()));
+        assert!(matches!(
+            open_reader(input, true),
+            Err(BackupError::NotABackup(_))
+        ));
+    }
+}
