@@ -469,6 +469,15 @@ impl Loader<'_> {
     }
 }
 
+/// True when the database refused the data itself (a constraint, text it cannot store)
+/// rather than failing: a restore reports it as the file's fault.
+pub fn refused_data(e: &DbError) -> bool {
+    matches!(
+        e,
+        DbError::Query(diesel::result::Error::DatabaseError(..)) | DbError::UnstorableText(_)
+    )
+}
+
 /// Runs `f` on the target in one transaction under the instance write lock: everything it
 /// loads lands together, or nothing does.
 pub fn restore_tx<T, E: From<DbError>>(

@@ -213,10 +213,13 @@ impl LineReader {
         if buf.len() as u64 > MAX_LINE {
             return Err(self.invalid("the line is too long"));
         }
-        if buf.last() == Some(&b'\n') {
+        let terminated = buf.last() == Some(&b'\n');
+        if terminated {
             buf.pop();
-        } else {
-            // Every line the writer emits ends in a newline; one that does not was cut off.
+        }
+        // Every line the writer emits ends in a newline; one that does not was cut off —
+        // unless it is the complete last line (an editor may drop the final newline).
+        if !terminated && serde_json::from_slice::<EndLine>(&buf).is_err() {
             return Err(BackupError::Truncated);
         }
         String::from_utf8(buf)
@@ -345,6 +348,17 @@ mod tests {
         ] {
             assert!(check_row(&r, bad, &cols).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn only_the_last_line_may_lack_its_newline() {
+        let mut r = reader("[1]\n{\"end\":{\"tables\":1,\"rows\":1}}");
+        assert_eq!(r.next_line().unwrap().as_deref(), Some("[1]"));
+        assert!(r.next_line().unwrap().is_some());
+        assert!(r.next_line().unwrap().is_none());
+        let mut r = reader("[1]\n[2");
+        assert!(r.next_line().is_ok());
+        assert!(matches!(r.next_line(), Err(BackupError::Truncated)));
     }
 
     #[test]

@@ -184,10 +184,15 @@ fn flush(loader: &mut Loader<'_>, p: &mut Pending, line: u64) -> Result<(), Back
     p.count = 0;
     match result {
         Ok(_) => Ok(()),
-        Err(DbError::Query(diesel_error)) => Err(BackupError::Rejected {
+        // The database said no to the data (a constraint, text it cannot store): the file's
+        // fault, not the machine's.
+        Err(e) if crate::db::backup::refused_data(&e) => Err(BackupError::Rejected {
             table: p.table.clone(),
             line,
-            reason: diesel_error.to_string(),
+            reason: match e {
+                DbError::Query(q) => q.to_string(),
+                other => other.to_string(),
+            },
         }),
         Err(other) => Err(other.into()),
     }
