@@ -219,6 +219,7 @@ pub async fn run(
         crate::service::backup::SecretRecord::new(&state.secret, false),
         state.backups.clone(),
     ));
+    let seen = tokio::spawn(flush_last_seen(state.clone()));
     let connection_limits = crate::serve::ConnectionLimits::from_config(&state.config.server);
     let result = crate::serve::serve(
         listener,
@@ -230,7 +231,9 @@ pub async fn run(
     purge.abort();
     limits.abort();
     backups.abort();
+    seen.abort();
     state.limiter.flush().await;
+    state.sessions.flush_seen().await;
     tracing::info!(
         password_hashes = state.hasher.hashes_computed(),
         "Hallpass stopped"
@@ -245,6 +248,16 @@ async fn flush_rate_limits(state: AppState) {
     loop {
         tick.tick().await;
         state.limiter.flush().await;
+    }
+}
+
+/// Writes the "last seen" times of signed-in sessions (queued at most once a minute per
+/// session by the session store) in one batch every 15 seconds.
+async fn flush_last_seen(state: AppState) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(15));
+    loop {
+        tick.tick().await;
+        state.sessions.flush_seen().await;
     }
 }
 

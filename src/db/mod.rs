@@ -17,6 +17,7 @@ pub mod oidc_flows;
 pub mod oidc_providers;
 pub mod plans;
 pub mod rate_limits;
+pub mod session_rows;
 pub mod sessions;
 pub mod settings;
 pub mod user_search;

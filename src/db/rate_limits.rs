@@ -56,11 +56,14 @@ impl Row {
 
 /// Counts one failure of `c` (a new window if its last one closed) and returns the count;
 /// when it reaches `notify_at`, every process is told at commit (channel `hallpass_limits`).
+/// `label` is `(account name, its limit)`: the name is stored once the count reaches that
+/// limit, for the lockout view (below it the row holds the keyed hash alone).
 pub fn fail(
     conn: &mut Conn,
     c: &Counter,
     window_ms: i64,
     notify_at: u32,
+    label: Option<(&str, u32)>,
 ) -> Result<Option<Count>, DbError> {
     let AnyConnection::Postgresql(pg) = conn else {
         return Ok(None);
@@ -84,6 +87,19 @@ pub fn fail(
             .bind::<BigInt, _>(window_ms)
             .load::<Row>(pg)?;
         let count = rows.first().map(Row::count);
+        if let (Some(n), Some((name, limit))) = (count, label)
+            && n.failures >= limit
+        {
+            diesel::sql_query(
+                "UPDATE rate_limits SET label = $4 WHERE action = $1 AND client = $2 \
+                 AND account = $3 AND label IS DISTINCT FROM $4",
+            )
+            .bind::<Text, _>(c.action)
+            .bind::<Text, _>(&c.client)
+            .bind::<Text, _>(&c.account)
+            .bind::<Text, _>(name)
+            .execute(pg)?;
+        }
         if count.is_some_and(|n| n.failures >= notify_at) {
             diesel::sql_query("SELECT pg_notify($1, $2)")
                 .bind::<Text, _>(LIMITS)
@@ -172,4 +188,129 @@ pub fn purge(conn: &mut Conn, window_ms: i64) -> Result<usize, DbError> {
     ))
     .bind::<BigInt, _>(window_ms)
     .execute(pg)?)
+}
+
+/// A counter at or past its limit, as the lockout view lists it.
+#[derive(Debug, Clone)]
+pub struct Locked {
+    pub counter: (String, String, String),
+    /// The attempted account name (stored once the counter reached its limit).
+    pub label: Option<String>,
+    pub count: Count,
+}
+
+#[derive(QueryableByName)]
+struct LockedRow {
+    #[diesel(sql_type = Text)]
+    action: String,
+    #[diesel(sql_type = Text)]
+    client: String,
+    #[diesel(sql_type = Text)]
+    account: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+    label: Option<String>,
+    #[diesel(sql_type = Integer)]
+    failures: i32,
+    #[diesel(sql_type = BigInt)]
+    age_ms: i64,
+}
+
+impl From<LockedRow> for Locked {
+    fn from(r: LockedRow) -> Self {
+        let count = Count {
+            failures: u32::try_from(r.failures).unwrap_or(0),
+            age_ms: u64::try_from(r.age_ms).unwrap_or(0),
+        };
+        Locked {
+            counter: (r.action, r.client, r.account),
+            label: r.label,
+            count,
+        }
+    }
+}
+
+/// Every counter in an open window at or past its limit: `max_ip` for per-address counters
+/// (no account), `max_account` for the others.
+pub fn locked(
+    conn: &mut Conn,
+    max_ip: u32,
+    max_account: u32,
+    window_ms: i64,
+) -> Result<Vec<Locked>, DbError> {
+    let AnyConnection::Postgresql(pg) = conn else {
+        return Ok(Vec::new());
+    };
+    let rows = diesel::sql_query(format!(
+        "SELECT action, client, account, label, failures, {NOW_MS} - window_start AS age_ms \
+         FROM rate_limits WHERE window_start > {NOW_MS} - $3 \
+         AND failures >= CASE WHEN account = '' THEN $1 ELSE $2 END \
+         ORDER BY window_start"
+    ))
+    .bind::<Integer, _>(i32::try_from(max_ip).unwrap_or(i32::MAX))
+    .bind::<Integer, _>(i32::try_from(max_account).unwrap_or(i32::MAX))
+    .bind::<BigInt, _>(window_ms)
+    .load::<LockedRow>(pg)?;
+    Ok(rows.into_iter().map(Locked::from).collect())
+}
+
+/// Lifts a counter: it starts afresh (no failures, a new window) and records when, so
+/// every process forgets its own copy ([`lifted`]); every process is told at commit.
+/// Returns the counter as it was, `None` when there is no such counter in an open window.
+pub fn lift(
+    conn: &mut Conn,
+    action: &str,
+    client: &str,
+    account: &str,
+    window_ms: i64,
+) -> Result<Option<Locked>, DbError> {
+    let AnyConnection::Postgresql(pg) = conn else {
+        return Ok(None);
+    };
+    let before = pg.transaction(|pg| {
+        let found = diesel::sql_query(format!(
+            "SELECT action, client, account, label, failures, {NOW_MS} - window_start AS age_ms \
+             FROM rate_limits WHERE action = $1 AND client = $2 AND account = $3 \
+             AND window_start > {NOW_MS} - $4 AND failures > 0 FOR UPDATE"
+        ))
+        .bind::<Text, _>(action)
+        .bind::<Text, _>(client)
+        .bind::<Text, _>(account)
+        .bind::<BigInt, _>(window_ms)
+        .load::<LockedRow>(pg)?
+        .pop();
+        if found.is_some() {
+            diesel::sql_query(format!(
+                "UPDATE rate_limits SET failures = 0, window_start = {NOW_MS}, \
+                 lifted_at = {NOW_MS} WHERE action = $1 AND client = $2 AND account = $3"
+            ))
+            .bind::<Text, _>(action)
+            .bind::<Text, _>(client)
+            .bind::<Text, _>(account)
+            .execute(pg)?;
+            diesel::sql_query("SELECT pg_notify($1, $2)")
+                .bind::<Text, _>(LIMITS)
+                .bind::<Text, _>(action)
+                .execute(pg)?;
+        }
+        Ok::<_, diesel::result::Error>(found)
+    })?;
+    Ok(before.map(Locked::from))
+}
+
+/// A lifted counter and how long ago it was lifted (`count.age_ms`; `count.failures` are
+/// those counted since).
+pub type Lifted = Locked;
+
+/// The counters lifted in the last `window_ms`.
+pub fn lifted(conn: &mut Conn, window_ms: i64) -> Result<Vec<Lifted>, DbError> {
+    let AnyConnection::Postgresql(pg) = conn else {
+        return Ok(Vec::new());
+    };
+    let rows = diesel::sql_query(format!(
+        "SELECT action, client, account, label, failures, {NOW_MS} - lifted_at AS age_ms \
+         FROM rate_limits WHERE lifted_at > {NOW_MS} - $1"
+    ))
+    .bind::<BigInt, _>(window_ms)
+    .load::<LockedRow>(pg)?;
+    Ok(rows.into_iter().map(Locked::from).collect())
 }

@@ -28,6 +28,10 @@ diesel::table! {
         data -> Text,
         expires_at -> BigInt,
         created_at -> BigInt,
+        signed_in_at -> Nullable<BigInt>,
+        last_seen_at -> Nullable<BigInt>,
+        ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
     }
 }
 
@@ -212,5 +216,7 @@ diesel::table! {
         account -> Text,
         window_start -> BigInt,
         failures -> Integer,
+        label -> Nullable<Text>,
+        lifted_at -> Nullable<BigInt>,
     }
 }

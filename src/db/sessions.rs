@@ -18,7 +18,7 @@ use crate::domain::User;
 
 /// Session expiry is kept in unix *milliseconds*: lifetimes of a few seconds (and the
 /// sliding idle timeout) must not lose up to a second to rounding.
-fn now_ms() -> i64 {
+pub(super) fn now_ms() -> i64 {
     millis(OffsetDateTime::now_utc())
 }
 
@@ -28,6 +28,16 @@ fn millis(t: OffsetDateTime) -> i64 {
 
 /// The key in the session data that names the signed-in user.
 pub const USER_ID_KEY: &str = "user_id";
+
+/// Keys the sign-in puts in the session data for the store to write into the row's own
+/// columns (`ip`, `user_agent`, with `signed_in_at` and `last_seen_at` set to now). The
+/// store takes them out of the data it stores: they are shown on "Your sessions", not read
+/// on every request, so they stay out of the JSON each request loads.
+pub const CLIENT_IP_KEY: &str = "_client_ip";
+pub const USER_AGENT_KEY: &str = "_user_agent";
+
+/// Longest user agent kept (browsers send 100–300 characters; the rest is noise).
+const MAX_USER_AGENT: usize = 512;
 
 tokio::task_local! {
     /// The signed-in user's row that [`DbSessionStore::load`] read with the session (a LEFT
@@ -56,7 +66,7 @@ pub fn hand_over_user(user: User) {
     let _ = LOADED_USER.try_with(|slot| slot.set(Some(user)));
 }
 
-fn key(id: &Id) -> String {
+pub(super) fn key(id: &Id) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = Sha256::digest(id.to_string().as_bytes());
     let mut out = String::with_capacity(64);
@@ -128,8 +138,53 @@ fn backend_err(e: DbError) -> session_store::Error {
     session_store::Error::Backend(e.to_string())
 }
 
-fn encode(record: &Record) -> Result<String, session_store::Error> {
-    serde_json::to_string(&record.data).map_err(|e| session_store::Error::Encode(e.to_string()))
+/// What a sign-in records about the client, bound for the row's own columns.
+#[derive(Debug, Clone, Default)]
+struct ClientMeta {
+    ip: Option<String>,
+    user_agent: Option<String>,
+}
+
+/// The data to store, and the client details when the record carries them (a sign-in).
+fn encode(record: &Record) -> Result<(String, Option<ClientMeta>), session_store::Error> {
+    let text = |k: &str| {
+        record
+            .data
+            .get(k)
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+    };
+    let meta = (record.data.contains_key(CLIENT_IP_KEY)
+        || record.data.contains_key(USER_AGENT_KEY))
+    .then(|| ClientMeta {
+        ip: text(CLIENT_IP_KEY),
+        user_agent: text(USER_AGENT_KEY).map(|ua| ua.chars().take(MAX_USER_AGENT).collect()),
+    });
+    let data = if meta.is_some() {
+        let kept: std::collections::HashMap<&String, &serde_json::Value> = record
+            .data
+            .iter()
+            .filter(|(k, _)| k.as_str() != CLIENT_IP_KEY && k.as_str() != USER_AGENT_KEY)
+            .collect();
+        serde_json::to_string(&kept)
+    } else {
+        serde_json::to_string(&record.data)
+    };
+    let data = data.map_err(|e| session_store::Error::Encode(e.to_string()))?;
+    Ok((data, meta))
+}
+
+/// Writes a sign-in's client details into the row `key` (sign-in time and last seen: now).
+fn write_meta(conn: &mut Conn, key: &str, meta: &ClientMeta) -> QueryResult<usize> {
+    let now = now_ts();
+    diesel::update(sessions::table.filter(sessions::id.eq(key)))
+        .set((
+            sessions::signed_in_at.eq(now),
+            sessions::last_seen_at.eq(now),
+            sessions::ip.eq(meta.ip.as_deref()),
+            sessions::user_agent.eq(meta.user_agent.as_deref()),
+        ))
+        .execute(conn)
 }
 
 /// Inserts or updates a record. Upserts differ per backend, so this is update-then-insert.
@@ -139,6 +194,7 @@ fn upsert(
     user: Option<i64>,
     data: &str,
     expires: i64,
+    meta: Option<&ClientMeta>,
 ) -> QueryResult<()> {
     let updated = diesel::update(sessions::table.filter(sessions::id.eq(key)))
         .set((
@@ -157,6 +213,9 @@ fn upsert(
                 sessions::created_at.eq(now_ts()),
             ))
             .execute(conn)?;
+    }
+    if let Some(meta) = meta {
+        write_meta(conn, key, meta)?;
     }
     Ok(())
 }
@@ -252,23 +311,30 @@ pub(super) fn explain_load(conn: &mut Conn) -> Result<Vec<String>, DbError> {
 #[async_trait]
 impl SessionStore for DbSessionStore {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
-        let data = encode(record)?;
+        let (data, meta) = encode(record)?;
         let user = user_of(record);
         let expires = millis(record.expiry_date);
         // Ids are 128 random bits; retry on the (theoretical) collision instead of overwriting.
         for _ in 0..4 {
             let k = key(&record.id);
-            let data = data.clone();
+            let (data, meta) = (data.clone(), meta.clone());
             let inserted = self
                 .pool
                 .run(move |conn| {
+                    let now = now_ts();
+                    let signed_in = meta.as_ref().map(|_| now);
+                    let meta = meta.unwrap_or_default();
                     diesel::insert_into(sessions::table)
                         .values((
                             sessions::id.eq(&k),
                             sessions::user_id.eq(user),
                             sessions::data.eq(&data),
                             sessions::expires_at.eq(expires),
-                            sessions::created_at.eq(now_ts()),
+                            sessions::created_at.eq(now),
+                            sessions::signed_in_at.eq(signed_in),
+                            sessions::last_seen_at.eq(signed_in),
+                            sessions::ip.eq(meta.ip),
+                            sessions::user_agent.eq(meta.user_agent),
                         ))
                         .execute(conn)
                         .map_err(DbError::from)
@@ -286,12 +352,14 @@ impl SessionStore for DbSessionStore {
     }
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
-        let data = encode(record)?;
+        let (data, meta) = encode(record)?;
         let user = user_of(record);
         let expires = millis(record.expiry_date);
         let k = key(&record.id);
         self.pool
-            .run(move |conn| upsert(conn, &k, user, &data, expires).map_err(DbError::from))
+            .run(move |conn| {
+                upsert(conn, &k, user, &data, expires, meta.as_ref()).map_err(DbError::from)
+            })
             .await
             .map_err(backend_err)
     }

@@ -5,6 +5,7 @@ mod account;
 pub mod api_key;
 pub mod apps;
 pub mod audit;
+pub mod device;
 mod errors;
 pub mod groups;
 pub mod policy;

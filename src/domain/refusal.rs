@@ -18,6 +18,10 @@ pub enum Missing {
     /// An app rule (`/admin/apps`).
     App,
     Group,
+    /// A session of the account named (ended already, or someone else's).
+    Session,
+    /// A brute-force counter at its limit (lifted already, or its window closed).
+    Lockout,
     /// A route that is switched off (self-registration while it is closed).
     Endpoint,
 }
@@ -131,6 +135,8 @@ fn missing_message(m: Missing) -> &'static str {
         Missing::Identity => "No such linked identity.",
         Missing::App => "No such app.",
         Missing::Group => "No such group.",
+        Missing::Session => "No such session: it has ended already.",
+        Missing::Lockout => "No such lockout: it was lifted or its window has closed.",
         Missing::Endpoint => "No such endpoint.",
     }
 }

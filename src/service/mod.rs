@@ -15,6 +15,7 @@ pub mod provisioning;
 pub mod proxy;
 pub mod rate_limit;
 pub mod recovery;
+pub mod session_control;
 pub mod sessions;
 pub mod settings;
 pub mod setup;

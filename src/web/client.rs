@@ -106,6 +106,31 @@ impl FromRequestParts<AppState> for Client {
     }
 }
 
+/// The client of a sign-in as "Your sessions" shows it: its resolved address and the
+/// `User-Agent` it sent (as text, when it is text).
+#[derive(Debug, Clone)]
+pub struct Device {
+    pub ip: IpAddr,
+    pub user_agent: Option<String>,
+}
+
+impl FromRequestParts<AppState> for Device {
+    type Rejection = UiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, UiError> {
+        let client = Client::from_request_parts(parts, state).await?;
+        let user_agent = parts
+            .headers
+            .get(axum::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        Ok(Device {
+            ip: client.ip(),
+            user_agent,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -56,7 +56,10 @@ pub fn router(state: AppState) -> Router {
     // Innermost first: a request passes the edge check (host name, path and query text) →
     // session → identity (which runs the rest in the request's CSRF context) → the gates,
     // plain calls in a row (setup → status → CSRF, which checks the body's text last; see
-    // `gates`) → handler. Few layers on purpose: each one costs every request.
+    // `gates`) → handler. Few layers on purpose: each one costs every request. They are
+    // stacked with one `ServiceBuilder` and handed to the router once: every `Router::layer`
+    // call boxes the routes again, and each box is cloned (with everything boxed under it) on
+    // every request.
     let app = Router::new()
         .route("/", get(ui::home::page))
         .route("/setup", get(ui::setup::page).post(ui::setup::submit))
@@ -67,6 +70,23 @@ pub fn router(state: AppState) -> Router {
         .route("/login", get(ui::login::page).post(ui::login::submit))
         .route("/logout", post(ui::login::logout))
         .route("/account", get(ui::account::page))
+        .route("/account/sessions", get(ui::sessions::mine))
+        .route(
+            "/account/sessions/others/end",
+            post(ui::sessions::end_my_others),
+        )
+        .route("/account/sessions/{id}/end", post(ui::sessions::end_mine))
+        .route("/admin/users/{id}/sessions", get(ui::sessions::of_user))
+        .route(
+            "/admin/users/{id}/sessions/end-all",
+            post(ui::sessions::end_all_of_user),
+        )
+        .route(
+            "/admin/users/{id}/sessions/{session}/end",
+            post(ui::sessions::end_of_user),
+        )
+        .route("/admin/lockouts", get(ui::lockouts::page))
+        .route("/admin/lockouts/{id}/lift", post(ui::lockouts::lift))
         .route("/account/password", post(ui::account::change_password))
         .route(
             "/admin/users",
@@ -253,16 +273,35 @@ pub fn router(state: AppState) -> Router {
                 .delete(api::apps::delete),
         )
         .route("/api/admin/audit", get(api::admin::audit))
+        .route("/api/me/sessions", get(api::sessions::list_mine))
+        .route(
+            "/api/me/sessions/others",
+            delete(api::sessions::end_my_others),
+        )
+        .route("/api/me/sessions/{id}", delete(api::sessions::end_mine))
+        .route(
+            "/api/admin/users/{id}/sessions",
+            get(api::sessions::list_of_user).delete(api::sessions::end_all_of_user),
+        )
+        .route(
+            "/api/admin/users/{id}/sessions/{session}",
+            delete(api::sessions::end_of_user),
+        )
+        .route("/api/admin/lockouts", get(api::sessions::lockouts))
+        .route("/api/admin/lockouts/{id}", delete(api::sessions::lift))
         .route(
             "/api/admin/settings",
             get(api::admin::get_settings).put(api::admin::put_settings),
         )
         .fallback(error::not_found)
-        // Identity runs the gates (setup → status → CSRF) as plain calls: see `gates`.
-        .layer(from_fn_with_state(state.clone(), identity::resolve))
-        .layer(session::layer(&state))
-        .layer(from_fn_with_state(state.clone(), edge::check))
-        .layer(compression());
+        .layer(
+            // Outermost first. Identity runs the gates (setup → status → CSRF) as plain calls.
+            tower::ServiceBuilder::new()
+                .layer(compression())
+                .layer(from_fn_with_state(state.clone(), edge::check))
+                .layer(session::layer(&state))
+                .layer(from_fn_with_state(state.clone(), identity::resolve)),
+        );
 
     let trust = state.config.server.trusted_proxies.clone();
     Router::new()
@@ -273,21 +312,25 @@ pub fn router(state: AppState) -> Router {
         .route("/api/authz/auth-request", any(authz::auth_request))
         .route("/static/{*path}", get(static_files::serve))
         .merge(app)
-        .layer(from_fn_with_state(state.clone(), headers::security))
-        .layer(DefaultBodyLimit::max(state.config.server.body_limit))
         .layer(
-            TraceLayer::new_for_http().make_span_with(move |req: &axum::http::Request<_>| {
-                // The path only: query strings may carry codes or tokens. The client is the
-                // address resolved under `server.trusted_proxies`, as in the audit log (worked
-                // out only when the span is enabled: the macro evaluates fields lazily).
-                tracing::info_span!(
-                    "request",
-                    method = %req.method(),
-                    path = %req.uri().path(),
-                    client = %client::Client::of_request(req.extensions(), req.headers(), &trust)
-                        .map_or_else(String::new, |c| c.ip_string()),
-                )
-            }),
+            tower::ServiceBuilder::new()
+                .layer(TraceLayer::new_for_http().make_span_with(
+                    move |req: &axum::http::Request<_>| {
+                        // The path only: query strings may carry codes or tokens. The client
+                        // is the address resolved under `server.trusted_proxies`, as in the
+                        // audit log (worked out only when the span is enabled: the macro
+                        // evaluates fields lazily).
+                        tracing::info_span!(
+                            "request",
+                            method = %req.method(),
+                            path = %req.uri().path(),
+                            client = %client::Client::of_request(req.extensions(), req.headers(), &trust)
+                                .map_or_else(String::new, |c| c.ip_string()),
+                        )
+                    },
+                ))
+                .layer(DefaultBodyLimit::max(state.config.server.body_limit))
+                .layer(from_fn_with_state(state.clone(), headers::security)),
         )
         .with_state(state)
 }

@@ -58,13 +58,21 @@ pub async fn signed_in(
 }
 
 /// Starts a signed-in session: a new session id (no fixation), a new CSRF token, and an
-/// expiry at the idle timeout, capped by the absolute lifetime.
+/// expiry at the idle timeout, capped by the absolute lifetime. `device` is recorded for
+/// "Your sessions" (the store moves it out of the data into the row's own columns).
 pub async fn sign_in(
     session: &Session,
     user: &User,
     config: &Config,
+    device: &super::client::Device,
 ) -> Result<(), tower_sessions::session::Error> {
     session.cycle_id().await?;
+    session
+        .insert(store::CLIENT_IP_KEY, device.ip.to_string())
+        .await?;
+    if let Some(ua) = &device.user_agent {
+        session.insert(store::USER_AGENT_KEY, ua).await?;
+    }
     let auth_at = unix_ms(OffsetDateTime::now_utc());
     session.insert(USER_ID_KEY, user.id).await?;
     session.insert(VERSION_KEY, user.session_version).await?;

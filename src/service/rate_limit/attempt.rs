@@ -31,8 +31,8 @@ impl Action {
         !matches!(self, Action::ApiKey)
     }
 
-    /// The action's name in the shared counters (PostgreSQL).
-    pub(super) fn name(self) -> &'static str {
+    /// The action's name in the shared counters (PostgreSQL) and the lockout view.
+    pub fn name(self) -> &'static str {
         match self {
             Action::Login => "login",
             Action::Register => "register",
@@ -41,6 +41,14 @@ impl Action {
             Action::ApiKey => "api_key",
             Action::Setup => "setup",
         }
+    }
+
+    /// The action a stored or shown name stands for (see [`Action::name`]).
+    pub fn from_name(name: &str) -> Option<Action> {
+        use Action::*;
+        [Login, Register, PasswordChange, SsoLink, ApiKey, Setup]
+            .into_iter()
+            .find(|a| a.name() == name)
     }
 
     /// Whether the attempt counts as a failure as soon as it starts (its start is the cost,

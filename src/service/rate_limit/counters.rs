@@ -1,5 +1,6 @@
 //! The counting itself: per client IP and per account + IP, in windows, with reservations
-//! for attempts in flight. Synchronous, no I/O, so it is tested on its own.
+//! for attempts in flight. Synchronous, no I/O, so it is tested on its own (which is why the
+//! file passes 500 lines: nearly half of it is those tests).
 
 use std::hash::{BuildHasher, RandomState};
 use std::net::{IpAddr, Ipv6Addr};
@@ -8,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::report::Scope;
 use super::shard::{Entry, Key, Shard};
-use super::{Attempt, Limited, Report, SHARDS, Verdict};
+use super::{Action, Attempt, Limited, Report, SHARDS, Verdict};
 use crate::config::{RateLimitConfig, canonical_ip};
 
 /// Longest attempted account name kept for the audit log.
@@ -21,6 +22,8 @@ pub(super) struct Ticket {
     shard: usize,
     ip: (Key, Option<Instant>),
     account: Option<(Key, Option<Instant>)>,
+    /// The account name as counted, kept on the counter if this attempt fills it.
+    name: Option<Box<str>>,
 }
 
 /// The counting itself: synchronous, no I/O, so it is tested on its own.
@@ -80,9 +83,7 @@ impl Counters {
             account: Some(self.hasher.hash_one(a)),
             ..ip_key
         });
-        let shard_index =
-            usize::try_from(self.hasher.hash_one((attempt.action, ip)) % SHARDS as u64)
-                .unwrap_or(0);
+        let shard_index = self.shard_of(attempt.action, ip);
         (shard_index, ip_key, account_key, normalized)
     }
 
@@ -185,6 +186,7 @@ impl Counters {
             shard: shard_index,
             ip,
             account,
+            name: normalized.map(|a| a.chars().take(MAX_LABEL_CHARS).collect()),
         })
     }
 
@@ -197,7 +199,16 @@ impl Counters {
                 shard.release(key, *opened);
             }
             match verdict {
-                Verdict::Failed => shard.fail(*key, now, self.window, self.shard_cap),
+                Verdict::Failed => {
+                    shard.fail(*key, now, self.window, self.shard_cap);
+                    if key.account.is_some()
+                        && let Some(e) = shard.entries.get_mut(key)
+                        && e.failures >= self.max_account
+                        && e.label.is_none()
+                    {
+                        e.label.clone_from(&ticket.name);
+                    }
+                }
                 // Someone who got the password right starts afresh on that account.
                 Verdict::Succeeded if key.account.is_some() => shard.clear(key),
                 Verdict::Succeeded | Verdict::Uncounted => {}
@@ -219,10 +230,99 @@ impl Counters {
         (reports, lost)
     }
 
+    /// Every counter at or past its limit in an open window (the lockout view).
+    pub(super) fn locked(&self, now: Instant) -> Vec<MemLocked> {
+        let mut out = Vec::new();
+        for i in 0..SHARDS {
+            let shard = self.lock(i);
+            for (key, e) in &shard.entries {
+                let limit = self.limit_of(key);
+                let open = now.duration_since(e.opened) < self.window;
+                if open && e.failures >= limit {
+                    out.push(MemLocked {
+                        key: *key,
+                        label: e.label.as_deref().map(str::to_owned),
+                        failures: e.failures,
+                        limit,
+                        left: (e.opened + self.window).saturating_duration_since(now),
+                    });
+                }
+            }
+        }
+        out.sort_by_key(|l| l.left);
+        out
+    }
+
+    fn limit_of(&self, key: &Key) -> u32 {
+        if key.account.is_some() {
+            self.max_account
+        } else {
+            self.max_ip
+        }
+    }
+
+    /// Lifts the counter `key` (forgets it; refusals not yet audited are kept for the next
+    /// flush). Returns it as it was, `None` unless it was in an open window with failures.
+    pub(super) fn lift(&self, key: &Key, now: Instant) -> Option<MemLocked> {
+        let i = self.shard_of(key.action, key.ip);
+        let mut shard = self.lock(i);
+        let e = shard.entries.get(key)?;
+        let found =
+            (now.duration_since(e.opened) < self.window && e.failures > 0).then(|| MemLocked {
+                key: *key,
+                label: e.label.as_deref().map(str::to_owned),
+                failures: e.failures,
+                limit: self.limit_of(key),
+                left: (e.opened + self.window).saturating_duration_since(now),
+            })?;
+        shard.clear(key);
+        Some(found)
+    }
+
+    /// Forgets this process's copy of a counter lifted elsewhere (PostgreSQL: another
+    /// process, or the database row) if its window opened before the lift.
+    pub(super) fn forget_lifted(
+        &self,
+        action: Action,
+        ip: IpAddr,
+        account: Option<&str>,
+        lifted_at: Instant,
+    ) {
+        let key = Key {
+            action,
+            ip: client_key(ip),
+            account: account.map(|a| self.hasher.hash_one(normalize(a))),
+        };
+        let mut shard = self.lock(self.shard_of(action, key.ip));
+        if shard
+            .entries
+            .get(&key)
+            .is_some_and(|e| e.opened < lifted_at)
+        {
+            shard.clear(&key);
+        }
+    }
+
+    fn shard_of(&self, action: Action, ip: IpAddr) -> usize {
+        usize::try_from(self.hasher.hash_one((action, ip)) % SHARDS as u64).unwrap_or(0)
+    }
+
     #[cfg(test)]
     pub(super) fn len(&self) -> usize {
         (0..SHARDS).map(|i| self.lock(i).entries.len()).sum()
     }
+}
+
+/// A counter at or past its limit, in this process's memory.
+#[derive(Debug, Clone)]
+pub(super) struct MemLocked {
+    pub(super) key: Key,
+    /// The account name, when the counter is an account's and reached its limit here.
+    pub(super) label: Option<String>,
+    pub(super) failures: u32,
+    pub(super) limit: u32,
+    /// Until its window closes.
+    pub(super) left: Duration,
 }
 
 /// What the shared counters hold for one attempt: `(failures, age of their window)` of its

@@ -54,6 +54,7 @@ use crate::db::{Backend, DbPool, audit};
 
 mod attempt;
 mod counters;
+mod lockouts;
 mod report;
 mod reservation;
 mod shard;
@@ -64,6 +65,7 @@ mod test_support;
 use attempt::Verdict;
 pub use attempt::{Action, Attempt, Limited};
 use counters::Counters;
+pub use lockouts::Lockout;
 use report::Report;
 use reservation::Reservation;
 use shared::Shared;
@@ -130,6 +132,7 @@ impl RateLimiter {
         }
         let shared = self.inner.shared.as_ref();
         if let Some(shared) = shared {
+            shared.apply_lifts(&self.inner.counters).await;
             let counts = shared.counts(&attempt).await;
             self.inner
                 .counters

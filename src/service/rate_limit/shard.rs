@@ -27,6 +27,9 @@ pub(super) struct Entry {
     pub(super) in_flight: u32,
     /// Set by the first refusal of the window.
     pub(super) limited: Option<Box<Report>>,
+    /// The attempted account name, kept once an account counter reaches its limit (for the
+    /// lockout view; below the limit only its keyed hash is held).
+    pub(super) label: Option<Box<str>>,
 }
 
 impl Entry {
@@ -36,6 +39,7 @@ impl Entry {
             failures: 0,
             in_flight: 0,
             limited: None,
+            label: None,
         }
     }
 

@@ -39,7 +39,11 @@ pub(super) struct Shared {
     window: Duration,
     /// The lowest limit: a counter that reaches it may be a block.
     notify_at: u32,
+    max_ip: u32,
+    max_account: u32,
     blocks: Mutex<Blocks>,
+    /// The `Limits` stamp under which lifts were last read (see [`Shared::apply_lifts`]).
+    lifts_seen: Mutex<Option<Stamp>>,
 }
 
 /// The blocks in force, as read when the `Limits` stamp was `stamp`.
@@ -64,7 +68,10 @@ impl Shared {
             notify_at: config
                 .max_failures_per_ip
                 .min(config.max_failures_per_account),
+            max_ip: config.max_failures_per_ip,
+            max_account: config.max_failures_per_account,
             blocks: Mutex::default(),
+            lifts_seen: Mutex::default(),
         }
     }
 
@@ -130,12 +137,20 @@ impl Shared {
             .chain(pair.account.clone())
             .collect();
         let (window_ms, notify_at) = (self.window_ms(), self.notify_at);
+        // The name as the audit log keeps it, stored only once the account counter is full.
+        let label: Option<(String, u32)> = attempt
+            .account
+            .map(|a| (normalize(a).chars().take(100).collect(), self.max_account));
         let counted = self
             .db
             .run(move |c| {
                 let mut out = Vec::new();
                 for counter in counters {
-                    if let Some(n) = rate_limits::fail(c, &counter, window_ms, notify_at)? {
+                    let label = label
+                        .as_ref()
+                        .filter(|_| !counter.account.is_empty())
+                        .map(|(n, l)| (n.as_str(), *l));
+                    if let Some(n) = rate_limits::fail(c, &counter, window_ms, notify_at, label)? {
                         out.push((counter, n));
                     }
                 }
@@ -212,6 +227,72 @@ impl Shared {
             Err(e) => tracing::warn!(error = %e, "rate limit: could not read the shared blocks"),
         }
         lookup(&b, pair)
+    }
+}
+
+impl Shared {
+    /// Every shared counter at or past its limit (the lockout view on PostgreSQL: the
+    /// counters of every process).
+    pub(super) async fn locked(&self) -> Result<Vec<rate_limits::Locked>, DbError> {
+        let (max_ip, max_account, window_ms) = (self.max_ip, self.max_account, self.window_ms());
+        self.db
+            .run(move |c| rate_limits::locked(c, max_ip, max_account, window_ms))
+            .await
+    }
+
+    /// Lifts a shared counter in every process (see `rate_limits::lift`).
+    pub(super) async fn lift(
+        &self,
+        action: &'static str,
+        client: String,
+        account: String,
+    ) -> Result<Option<rate_limits::Locked>, DbError> {
+        let window_ms = self.window_ms();
+        self.db
+            .run(move |c| rate_limits::lift(c, action, &client, &account, window_ms))
+            .await
+    }
+
+    /// Makes this process forget its copy of every counter lifted since the `Limits` stamp
+    /// last moved (a lift notifies that channel). One stamp comparison when nothing moved;
+    /// without a listener, lifts made elsewhere wait until it is back.
+    pub(super) async fn apply_lifts(&self, counters: &super::counters::Counters) {
+        let stamp = self.db.changes().and_then(|p| p.stamp_of(Channel::Limits));
+        let Some(stamp) = stamp else { return };
+        match self.lifts_seen.lock() {
+            Ok(mut seen) if *seen != Some(stamp) => *seen = Some(stamp),
+            _ => return,
+        }
+        let window_ms = self.window_ms();
+        let lifted = match self
+            .db
+            .run(move |c| rate_limits::lifted(c, window_ms))
+            .await
+        {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "rate limit: could not read lifted counters");
+                return;
+            }
+        };
+        let now = Instant::now();
+        for l in lifted {
+            let (action, client, account) = &l.counter;
+            let (Some(action), Ok(ip)) = (
+                super::Action::from_name(action),
+                client.parse::<std::net::IpAddr>(),
+            ) else {
+                continue;
+            };
+            let name = match (account.is_empty(), &l.label) {
+                (true, _) => None,
+                (false, Some(label)) => Some(label.as_str()),
+                // An account counter lifted without its name stored: nothing to match.
+                (false, None) => continue,
+            };
+            let lifted_at = now.checked_sub(Duration::from_millis(l.count.age_ms));
+            counters.forget_lifted(action, ip, name, lifted_at.unwrap_or(now));
+        }
     }
 }
 

@@ -12,6 +12,7 @@
 //! or a PostgreSQL listener that is down) nothing is served from the cache.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -30,12 +31,24 @@ use super::{CSRF_KEY, SignedIn};
 /// costs the read every request made before there was a cache.
 const CACHE_MAX: usize = 10_000;
 
+/// "Last seen" moves at most this often per session (seconds): a signed-in request costs a
+/// clock comparison, and once a minute a place in the batch [`Store::flush_seen`] writes.
+pub const SEEN_EVERY: i64 = 60;
+
+/// Whether a session last touched at `touched` (unix seconds) is due another touch at `now`.
+fn seen_due(touched: i64, now: i64, every: i64) -> bool {
+    now.saturating_sub(touched) >= every
+}
+
 /// The application's session store (cheap to clone; clones share the cache).
 #[derive(Debug, Clone)]
 pub struct Store {
     db: DbSessionStore,
     pool: DbPool,
     cache: Arc<Mutex<HashMap<Id, Entry>>>,
+    /// Signed-in sessions seen since the last [`Store::flush_seen`], with when (unix s).
+    seen: Arc<Mutex<HashMap<Id, i64>>>,
+    seen_every: i64,
 }
 
 #[derive(Debug)]
@@ -46,6 +59,9 @@ struct Entry {
     /// What the record says, read once when it is filed (see [`Store::cached_sign_in`]).
     signed_in: Option<SignedIn>,
     csrf_token: Option<Arc<str>>,
+    /// When this process last queued a "last seen" touch of the session (unix seconds).
+    /// Carried over when the entry is read again under a new stamp.
+    touched: AtomicI64,
 }
 
 /// A signed-in session as the cache holds it: its user's row, what it records, and its
@@ -63,6 +79,8 @@ impl Store {
             db: DbSessionStore::new(pool.clone()),
             pool: pool.clone(),
             cache: Arc::default(),
+            seen: Arc::default(),
+            seen_every: SEEN_EVERY,
         }
     }
 
@@ -70,8 +88,33 @@ impl Store {
         let cache = self.cache.lock().ok()?;
         let entry = cache.get(id).filter(|e| e.stamp == stamp)?;
         // The row's own expiry, as the database query checks it.
-        (entry.record.expiry_date > OffsetDateTime::now_utc())
-            .then(|| (entry.record.clone(), entry.user.clone()))
+        let now = OffsetDateTime::now_utc();
+        if entry.record.expiry_date <= now {
+            return None;
+        }
+        if entry.user.is_some() {
+            self.note_seen(id, &entry.touched, now.unix_timestamp());
+        }
+        Some((entry.record.clone(), entry.user.clone()))
+    }
+
+    /// Queues a "last seen" touch when the session's last one is a minute old: one atomic
+    /// read per request, a lock once a minute per session. Never a database write here.
+    fn note_seen(&self, id: &Id, touched: &AtomicI64, now: i64) {
+        let last = touched.load(Ordering::Relaxed);
+        if !seen_due(last, now, self.seen_every)
+            || touched
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        if let Ok(mut seen) = self.seen.lock() {
+            // Bounded like the cache: a burst of new sessions costs a late touch, no memory.
+            if seen.len() < CACHE_MAX {
+                seen.insert(*id, now);
+            }
+        }
     }
 
     /// The signed-in session `id` straight from the cache, under the current stamp, without
@@ -84,8 +127,12 @@ impl Store {
         let stamp = self.pool.change_stamp().await?;
         let cache = self.cache.lock().ok()?;
         let entry = cache.get(id).filter(|e| e.stamp == stamp)?;
-        if entry.record.expiry_date <= OffsetDateTime::now_utc() {
+        let now = OffsetDateTime::now_utc();
+        if entry.record.expiry_date <= now {
             return None;
+        }
+        if entry.user.is_some() {
+            self.note_seen(id, &entry.touched, now.unix_timestamp());
         }
         Some(CachedSignIn {
             user: entry.user.clone()?,
@@ -102,16 +149,50 @@ impl Store {
             if cache.len() >= CACHE_MAX {
                 cache.clear();
             }
-            cache.insert(
-                record.id,
-                Entry {
-                    stamp,
-                    record,
-                    user,
-                    signed_in,
-                    csrf_token,
-                },
-            );
+            let touched = cache
+                .get(&record.id)
+                .map_or(0, |e| e.touched.load(Ordering::Relaxed));
+            let entry = Entry {
+                stamp,
+                record,
+                user,
+                signed_in,
+                csrf_token,
+                touched: AtomicI64::new(touched),
+            };
+            if entry.user.is_some() {
+                self.note_seen(
+                    &entry.record.id,
+                    &entry.touched,
+                    OffsetDateTime::now_utc().unix_timestamp(),
+                );
+            }
+            cache.insert(entry.record.id, entry);
+        }
+    }
+
+    /// Writes the queued "last seen" times in one transaction (the server calls it every
+    /// few seconds and at shutdown); returns how many sessions were touched. The column it
+    /// writes notifies nobody on PostgreSQL, so no process's caches are flushed by it.
+    pub async fn flush_seen(&self) -> usize {
+        let batch: Vec<(Id, i64)> = match self.seen.lock() {
+            Ok(mut seen) => seen.drain().collect(),
+            Err(_) => return 0,
+        };
+        if batch.is_empty() {
+            return 0;
+        }
+        match self
+            .pool
+            .run(move |c| crate::db::session_rows::touch_seen(c, &batch))
+            .await
+        {
+            Ok(n) => n,
+            Err(e) => {
+                // Only "last seen" is lost; access is unaffected.
+                tracing::warn!(error = %e, "could not record when sessions were last seen");
+                0
+            }
         }
     }
 
@@ -171,5 +252,121 @@ impl SessionStore for Store {
 impl ExpiredDeletion for Store {
     async fn delete_expired(&self) -> session_store::Result<()> {
         self.db.delete_expired().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::session_rows;
+    use crate::domain::{Role, Status, Username};
+
+    async fn store() -> Result<(tempfile::TempDir, Store, i64), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let url = crate::db::DatabaseUrl::parse(&format!(
+            "sqlite://{}",
+            dir.path().join("s.db").display()
+        ))?;
+        let options = crate::db::PoolOptions {
+            max_connections: 1,
+            connect_timeout: std::time::Duration::from_secs(5),
+            test_on_check_out: false,
+        };
+        let pool = DbPool::connect(&url, &options)?;
+        crate::db::migrations::run(&pool)?;
+        let name = Username::parse("ann")?;
+        let user = pool.run_blocking(|c| {
+            crate::db::users::insert(
+                c,
+                &crate::db::users::NewUser {
+                    username: &name,
+                    email: None,
+                    display_name: None,
+                    role: Role::User,
+                    status: Status::Active,
+                    password_hash: None,
+                    created_by: None,
+                },
+            )
+        })?;
+        Ok((dir, Store::new(&pool), user.id))
+    }
+
+    #[test]
+    fn a_touch_is_due_once_a_minute() {
+        assert!(seen_due(0, 1_000, SEEN_EVERY));
+        assert!(!seen_due(1_000, 1_059, SEEN_EVERY));
+        assert!(seen_due(1_000, 1_060, SEEN_EVERY));
+        assert!(
+            !seen_due(1_000, 900, SEEN_EVERY),
+            "a clock step back is no touch"
+        );
+    }
+
+    /// Requests queue at most one "last seen" per session and minute, and only the batch
+    /// writes it: the sign-in writes the client details, later loads only the one column.
+    #[tokio::test]
+    async fn last_seen_is_queued_once_a_minute_and_written_in_a_batch()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let (_dir, store, user_id) = store().await?;
+        let mut record = Record {
+            id: Id::default(),
+            data: [
+                (
+                    crate::db::sessions::USER_ID_KEY.to_owned(),
+                    serde_json::json!(user_id),
+                ),
+                (
+                    crate::db::sessions::CLIENT_IP_KEY.to_owned(),
+                    serde_json::json!("192.0.2.7"),
+                ),
+                (
+                    crate::db::sessions::USER_AGENT_KEY.to_owned(),
+                    serde_json::json!("curl/8.5.0"),
+                ),
+            ]
+            .into(),
+            expiry_date: OffsetDateTime::now_utc() + time::Duration::hours(1),
+        };
+        store.create(&mut record).await?;
+        let rows = store
+            .pool
+            .run(move |c| session_rows::for_user(c, user_id))
+            .await?;
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].ip.as_deref(), Some("192.0.2.7"));
+        assert_eq!(rows[0].user_agent.as_deref(), Some("curl/8.5.0"));
+        assert!(rows[0].signed_in_at.is_some());
+        // The details live in their columns, not in the data each request loads.
+        let loaded = store.load(&record.id).await?.map(|r| r.data.len());
+        assert_eq!(loaded, Some(1));
+
+        for _ in 0..5 {
+            assert!(store.load(&record.id).await?.is_some());
+        }
+        assert_eq!(
+            store.seen.lock().map(|s| s.len()).ok(),
+            Some(1),
+            "one queued touch"
+        );
+        // A time the sign-in cannot have written, to see the batch write it.
+        if let Ok(mut seen) = store.seen.lock() {
+            seen.values_mut().for_each(|t| *t = 4242);
+        }
+        assert_eq!(store.flush_seen().await, 1);
+        let rows = store
+            .pool
+            .run(move |c| session_rows::for_user(c, user_id))
+            .await?;
+        assert_eq!(rows[0].last_seen_at, Some(4242), "written by the batch");
+        for _ in 0..5 {
+            assert!(store.load(&record.id).await?.is_some());
+        }
+        assert_eq!(
+            store.flush_seen().await,
+            0,
+            "not due again within the minute"
+        );
+        Ok(())
     }
 }

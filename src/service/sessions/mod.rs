@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 mod cached;
 
 use crate::config::Config;
-pub use crate::db::sessions::USER_ID_KEY;
+pub use crate::db::sessions::{CLIENT_IP_KEY, USER_AGENT_KEY, USER_ID_KEY};
 use crate::domain::User;
 pub use cached::{CachedSignIn, Store};
 

@@ -11,7 +11,7 @@ use super::ApiJson;
 use crate::domain::{FieldErrors, Role, Status};
 use crate::service::{ServiceError, auth};
 use crate::state::AppState;
-use crate::web::client::Client;
+use crate::web::client::{Client, Device};
 use crate::web::error::ApiError;
 use crate::web::identity::{AuthMethod, CurrentUser};
 use crate::web::session;
@@ -66,6 +66,7 @@ pub async fn login(
     State(state): State<AppState>,
     session: Session,
     client: Client,
+    device: Device,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> Result<Json<Me>, ApiError> {
     let mut missing = FieldErrors::new();
@@ -88,7 +89,7 @@ pub async fn login(
         client.ip(),
     )
     .await?;
-    session::sign_in(&session, &user, &state.config)
+    session::sign_in(&session, &user, &state.config, &device)
         .await
         .map_err(ApiError::internal)?;
     let token = session::csrf_token(&session)

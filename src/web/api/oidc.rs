@@ -15,7 +15,7 @@ use tower_sessions::Session;
 
 use crate::service::sso::signin::{self, Browser, Outcome, Returned};
 use crate::state::AppState;
-use crate::web::client::Client;
+use crate::web::client::{Client, Device};
 use crate::web::error::UiError;
 use crate::web::identity::MaybeUser;
 use crate::web::return_to;
@@ -59,6 +59,7 @@ pub async fn callback(
     State(state): State<AppState>,
     session: Session,
     client: Client,
+    device: Device,
     MaybeUser(current): MaybeUser,
     Path(id): Path<String>,
     Query(q): Query<CallbackQuery>,
@@ -79,7 +80,7 @@ pub async fn callback(
     let outcome = signin::finish(&sso_flow::context(&state), &id, returned, browser).await?;
     Ok(match outcome {
         Outcome::SignedIn { user, next } => {
-            session::sign_in(&session, &user, &state.config).await?;
+            session::sign_in(&session, &user, &state.config, &device).await?;
             Redirect::to(&next).into_response()
         }
         Outcome::Linked { provider, next } => {

@@ -14,7 +14,7 @@ use crate::domain::FieldErrors;
 use crate::domain::sso::SignInProblem;
 use crate::service::{Refusal, ServiceError, auth};
 use crate::state::AppState;
-use crate::web::client::Client;
+use crate::web::client::{Client, Device};
 use crate::web::error::UiError;
 use crate::web::identity::{MaybeUser, safe_next};
 use crate::web::return_to;
@@ -165,6 +165,7 @@ pub async fn submit(
     State(state): State<AppState>,
     session: Session,
     client: Client,
+    device: Device,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, UiError> {
@@ -190,7 +191,7 @@ pub async fn submit(
     };
     match result {
         Ok(user) => {
-            session::sign_in(&session, &user, &state.config).await?;
+            session::sign_in(&session, &user, &state.config, &device).await?;
             Ok(Redirect::to(rd.as_deref().unwrap_or(&next)).into_response())
         }
         Err(e) => {

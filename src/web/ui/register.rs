@@ -17,7 +17,7 @@ use crate::domain::FieldErrors;
 use crate::service::accounts::{self, Registration};
 use crate::service::{ServiceError, settings};
 use crate::state::AppState;
-use crate::web::client::Client;
+use crate::web::client::{Client, Device};
 use crate::web::error::UiError;
 use crate::web::identity::MaybeUser;
 use crate::web::session;
@@ -72,6 +72,7 @@ pub async fn submit(
     MaybeUser(user): MaybeUser,
     session: Session,
     client: Client,
+    device: Device,
     Form(form): Form<RegisterForm>,
 ) -> Result<Response, UiError> {
     if user.is_some() {
@@ -97,7 +98,7 @@ pub async fn submit(
     match result {
         Ok(user) => {
             tracing::info!(username = %user.username, status = %user.status, "self-registered account");
-            session::sign_in(&session, &user, &state.config).await?;
+            session::sign_in(&session, &user, &state.config, &device).await?;
             Ok(Redirect::to("/").into_response())
         }
         Err(e) => again(&state, &session, &settings, form, e).await,

@@ -16,7 +16,7 @@ use crate::service::ServiceError;
 use crate::service::accounts::NewAdmin;
 use crate::service::setup::{self, Claim, RestoreClaim};
 use crate::state::AppState;
-use crate::web::client::Client;
+use crate::web::client::{Client, Device};
 use crate::web::error::{UiError, with_retry_after};
 use crate::web::identity::{CurrentUser, MaybeUser};
 use crate::web::return_to;
@@ -120,6 +120,7 @@ pub async fn submit(
     MaybeUser(current): MaybeUser,
     session: Session,
     client: Client,
+    device: Device,
     Form(form): Form<SetupForm>,
 ) -> Result<Response, UiError> {
     if state.setup.is_done() {
@@ -147,7 +148,7 @@ pub async fn submit(
     match result {
         Ok(user) => {
             tracing::info!(username = %user.username, "first admin created by the setup wizard");
-            session::sign_in(&session, &user, &state.config).await?;
+            session::sign_in(&session, &user, &state.config, &device).await?;
             let to = return_to::destination(&state, Some(&form.rd), None).await;
             Ok(Redirect::to(&to).into_response())
         }

@@ -71,6 +71,8 @@ async fn writes_that_can_narrow_access_notify_and_bookkeeping_does_not() {
         "INSERT INTO sessions (id, user_id, data, expires_at, created_at) \
          SELECT 'signed-in', id, '{}', 9999999999999, 0 FROM users",
         "UPDATE sessions SET expires_at = expires_at + 1000 WHERE id = 'signed-in'",
+        // "Last seen", touched once a minute per session (service::sessions::Store).
+        "UPDATE sessions SET last_seen_at = 5 WHERE id = 'signed-in'",
         "INSERT INTO sessions (id, user_id, data, expires_at, created_at) \
          VALUES ('anonymous', NULL, '{}', 9999999999999, 0)",
         "UPDATE sessions SET data = '{\"a\":1}' WHERE id = 'anonymous'",
