@@ -1,5 +1,6 @@
 //! The `hallpass` command.
 
+mod backup_cli;
 mod recover;
 
 use std::io::IsTerminal;
@@ -42,6 +43,11 @@ enum Command {
     Recover(recover::RecoverArgs),
     /// Print the one-time code the setup wizard asks for (before the first admin exists).
     SetupCode,
+    /// Write a consistent backup of the whole database (while the server runs) to FILE, or
+    /// `-` for stdout; gzip when the name ends in .gz.
+    Backup(backup_cli::BackupArgs),
+    /// Load a backup into an empty database (refused when it has accounts, unless --force).
+    Restore(backup_cli::RestoreArgs),
 }
 
 fn main() -> ExitCode {
@@ -73,6 +79,14 @@ fn main() -> ExitCode {
         Command::SetupCode => {
             init_logging("warn");
             recover::setup_code(config)
+        }
+        Command::Backup(args) => {
+            init_logging("warn");
+            backup_cli::run_backup(config, args)
+        }
+        Command::Restore(args) => {
+            init_logging("warn");
+            backup_cli::run_restore(config, args)
         }
         // Recovery ignores the one-shot HALLPASS_ADMIN_* variables: a broken one (say, in the
         // environment `docker exec` inherits) must not keep anyone from getting back in.

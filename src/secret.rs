@@ -145,6 +145,24 @@ impl ServerSecret {
         out
     }
 
+    /// A public fingerprint of the secret (16 hex digits, one-way: derived, never the
+    /// secret). Backups record it so a restore can tell whether the target's secret is the
+    /// one the stored API keys and client secrets depend on.
+    pub fn fingerprint(&self) -> String {
+        let key = self.derive_key("backup fingerprint");
+        key[..8].iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The secret's bytes, for `hallpass backup --include-secret` only.
+    pub fn expose_bytes(&self) -> &[u8] {
+        self.0.expose_secret()
+    }
+
+    /// A secret carried in a backup; `None` when it is too short to be one.
+    pub fn from_bytes(bytes: Vec<u8>) -> Option<Self> {
+        (bytes.len() >= MIN_LEN).then(|| Self(bytes.into()))
+    }
+
     /// Hex HMAC-SHA256 of `message` under the secret.
     pub fn hmac_hex(&self, message: &[u8]) -> String {
         // HMAC accepts keys of any length, so this cannot fail.
@@ -161,6 +179,38 @@ impl ServerSecret {
         }
         out
     }
+}
+
+/// True when the environment (`HALLPASS_SECRET_KEY` or its `_FILE` twin) supplies the
+/// secret, so `secret.key` in the data directory is not the one in force.
+pub fn from_environment() -> bool {
+    let get = |k: &str| std::env::var(k).ok();
+    matches!(env_or_file(&get, ENV_VAR), Ok(Some(_)))
+}
+
+/// Writes `secret` as `secret.key` in `data_dir` (mode 0600), keeping a different previous
+/// one beside it as `secret.key.<unix time>.old`; returns that path when there was one.
+pub fn replace_file(data_dir: &Path, secret: &ServerSecret) -> std::io::Result<Option<PathBuf>> {
+    std::fs::create_dir_all(data_dir)?;
+    let path = data_dir.join(FILE_NAME);
+    let kept = match std::fs::read(&path) {
+        Ok(old) if old == secret.expose_bytes() => return Ok(None),
+        Ok(_) => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let old = data_dir.join(format!("{FILE_NAME}.{now}.old"));
+            std::fs::rename(&path, &old)?;
+            Some(old)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e),
+    };
+    let tmp = data_dir.join(format!(".{FILE_NAME}.{}.tmp", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    write_private(&tmp, secret.expose_bytes())?;
+    std::fs::rename(&tmp, &path)?;
+    Ok(kept)
 }
 
 /// A secret from the environment, and the variable it came from (for messages).

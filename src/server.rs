@@ -169,6 +169,7 @@ pub async fn prepare(
         oidc,
         proxy: crate::service::proxy::ProxyRuntime::new(preset),
         dev_admin,
+        backups: crate::service::backup::schedule::Status::default(),
     }))
 }
 
@@ -211,6 +212,13 @@ pub async fn run(
     }
     let purge = tokio::spawn(purge_sessions(state.clone()));
     let limits = tokio::spawn(flush_rate_limits(state.clone()));
+    let backups = tokio::spawn(crate::service::backup::schedule::run(
+        state.db.clone(),
+        state.config.backup.clone(),
+        state.config.server.data_dir.clone(),
+        crate::service::backup::SecretRecord::new(&state.secret, false),
+        state.backups.clone(),
+    ));
     let seen = tokio::spawn(flush_last_seen(state.clone()));
     let connection_limits = crate::serve::ConnectionLimits::from_config(&state.config.server);
     let result = crate::serve::serve(
@@ -222,6 +230,7 @@ pub async fn run(
     .await;
     purge.abort();
     limits.abort();
+    backups.abort();
     seen.abort();
     state.limiter.flush().await;
     state.sessions.flush_seen().await;

@@ -44,6 +44,8 @@ pub struct Inner {
         crate::service::stamped::Stamped<std::sync::Arc<Vec<crate::domain::groups::Group>>>,
     /// Forward-auth: the app rules, reloaded when they change.
     pub authz: crate::service::authz::Authz,
+    /// The outcome of the last scheduled backup (`backup.schedule`), for Diagnostics.
+    pub backups: crate::service::backup::schedule::Status,
 }
 
 impl AppState {

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 mod apps;
 mod auth;
+mod backup;
 mod server;
 mod trust;
 mod values;
@@ -25,6 +26,7 @@ pub use auth::{
     AuthConfig, CookieDomain, OidcConfig, PasswordConfig, ProxyConfig, RateLimitConfig,
     SessionConfig,
 };
+pub use backup::BackupConfig;
 pub use server::{DatabaseConfig, LogConfig, ServerConfig};
 use trust::{TrustKey, check_trust_scope};
 pub use trust::{TrustedProxies, canonical_ip, trusted_by};
@@ -40,6 +42,8 @@ pub struct Config {
     pub password: PasswordConfig,
     pub log: LogConfig,
     pub auth: AuthConfig,
+    /// Scheduled backups and the browser restore (`[backup]`).
+    pub backup: BackupConfig,
     /// Apps declared in the file (`[[apps]]`), read-only in the UI.
     pub apps: Vec<AppConfig>,
     /// Providers, override and first-admin pin from `HALLPASS_OIDC_*`, `HALLPASS_SSO_*` and
@@ -108,6 +112,7 @@ impl Config {
                 )));
             }
         }
+        self.backup.check().map_err(ConfigError::Invalid)?;
         if self.database.max_connections == 0 {
             return bad("database.max_connections: must be at least 1");
         }

@@ -2,7 +2,7 @@
 
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
-use super::{AnyConnection, DbError, DbPool};
+use super::{AnyConnection, Backend, DbError, DbPool};
 
 const SQLITE: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -46,4 +46,27 @@ where
     }
     let ran = conn.run_pending_migrations(source).map_err(migration_err)?;
     Ok(ran.iter().map(|v| v.to_string()).collect())
+}
+
+/// The newest migration this binary carries for `backend` (its version, e.g.
+/// `20261130120000`): a backup records its database's level, and a restore refuses a file
+/// from a level this binary does not know.
+pub fn latest_known(backend: Backend) -> String {
+    fn latest<DB: diesel::backend::Backend>(source: &EmbeddedMigrations) -> String
+    where
+        EmbeddedMigrations: diesel::migration::MigrationSource<DB>,
+    {
+        diesel::migration::MigrationSource::<DB>::migrations(source)
+            .map(|ms| {
+                ms.iter()
+                    .map(|m| m.name().version().to_string())
+                    .max()
+                    .unwrap_or_default()
+            })
+            .unwrap_or_default()
+    }
+    match backend {
+        Backend::Sqlite => latest::<diesel::sqlite::Sqlite>(&SQLITE),
+        Backend::Postgres => latest::<diesel::pg::Pg>(&POSTGRES),
+    }
 }

@@ -9,6 +9,7 @@ mod schema;
 pub mod api_keys;
 pub mod apps;
 pub mod audit;
+pub mod backup;
 pub mod changes;
 pub mod groups;
 pub mod identities;

@@ -32,6 +32,7 @@ audit_actions! {
     AppCreate => "app.create",
     AppDelete => "app.delete",
     AppUpdate => "app.update",
+    BackupFailed => "backup.failed",
     GroupCreate => "group.create",
     GroupDelete => "group.delete",
     GroupMemberAdd => "group.member_add",

@@ -8,6 +8,7 @@ pub mod apps;
 pub mod audit;
 pub mod auth;
 pub mod authz;
+pub mod backup;
 pub mod groups;
 pub mod passwords;
 pub mod provisioning;

@@ -140,3 +140,90 @@ pub async fn claim(
     }
     result
 }
+
+/// What the setup page's "Restore from backup" needs.
+pub struct RestoreClaim {
+    pub code: String,
+    /// The uploaded file (already capped by `backup.upload_limit`).
+    pub backup: Vec<u8>,
+    pub ip: IpAddr,
+}
+
+/// What a restore from the setup page did, for the page that follows.
+#[derive(Debug, Clone)]
+pub struct RestoredInstance {
+    pub restored: super::backup::Restored,
+    pub header: super::backup::Header,
+    /// What to tell the admin about the server secret, if anything.
+    pub secret_message: Option<String>,
+}
+
+/// The setup page's "Restore from backup": the same code as the wizard (a wrong one counts
+/// against the client's limits), then the same restore as `hallpass restore`, which loads
+/// only into an instance without accounts — checked again inside its transaction, so a
+/// wizard finishing at the same moment makes one of the two fail. Problems with the file are
+/// reported on the `backup` field; nothing is changed then.
+pub async fn restore(
+    db: &DbPool,
+    limiter: &RateLimiter,
+    gate: &SetupGate,
+    secret: &crate::secret::ServerSecret,
+    data_dir: &std::path::Path,
+    claim: RestoreClaim,
+) -> Result<RestoredInstance, ServiceError> {
+    use super::backup::{self, BackupError};
+    if gate.is_done() {
+        return Err(Refusal::AlreadySetUp.into());
+    }
+    let attempt = Attempt::new(Action::Setup, claim.ip, None);
+    let code_ok = gate.code_matches(&claim.code);
+    limiter
+        .guard(attempt, async {
+            if code_ok {
+                Ok(())
+            } else {
+                Err(ServiceError::Validation(FieldErrors::single(
+                    "setup_code",
+                    WRONG_CODE,
+                )))
+            }
+        })
+        .await?;
+    let on_field = |e: BackupError| match e {
+        BackupError::NotEmpty { .. } => ServiceError::Refused(Refusal::AlreadySetUp),
+        BackupError::Db(d) => ServiceError::Db(d),
+        other => ServiceError::Validation(FieldErrors::single(
+            "backup",
+            format!("{other}. Nothing was changed."),
+        )),
+    };
+    let backend = db.backend();
+    let (header, restored) = db
+        .run(move |conn| {
+            let input: Box<dyn std::io::Read + Send> = Box::new(std::io::Cursor::new(claim.backup));
+            let mut reader = backup::open_reader(input, false)?;
+            let header = backup::read_header(&mut reader, backend)?;
+            let restored = backup::restore(conn, &mut reader, false, &mut |_, _| {})?;
+            Ok::<_, BackupError>((header, restored))
+        })
+        .await
+        .map_err(on_field)?;
+    if restored.users > 0 {
+        gate.mark_done();
+    }
+    let note = backup::secret_note(&header, secret, data_dir, crate::secret::from_environment())
+        .map_err(on_field)?;
+    tracing::warn!(
+        tables = restored.tables,
+        rows = restored.rows,
+        users = restored.users,
+        from = %header.created_at,
+        client = %claim.ip,
+        "instance restored from a backup on the setup page"
+    );
+    Ok(RestoredInstance {
+        secret_message: note.message(&restored, data_dir),
+        restored,
+        header,
+    })
+}

@@ -279,10 +279,15 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// The CSRF check of a state-changing request, then its body check (see
 /// [`super::input::check_body`]). `Ok`: the request goes on; `Err`: the refusal.
 pub async fn check(state: &AppState, session: &Session, req: Request) -> Result<Request, Response> {
-    let body_limit = state.config.server.body_limit;
     if req.method().is_safe() {
         return Ok(req);
     }
+    // The setup page's backup upload is larger than any form (`backup.upload_limit`).
+    let body_limit = if req.uri().path() == super::ui::setup::RESTORE_PATH {
+        state.config.backup.upload_limit
+    } else {
+        state.config.server.body_limit
+    };
     let api = super::surface::Surface::api_request(req.extensions());
     if !same_origin(req.headers(), &state.config) {
         tracing::warn!(path = %req.uri().path(), "refused a cross-site request");
@@ -313,7 +318,7 @@ pub async fn check(state: &AppState, session: &Session, req: Request) -> Result<
             let h = h.to_owned();
             (req, Some(h))
         }
-        None if !api => token_from_form(req, state.config.server.body_limit).await?,
+        None if !api => token_from_form(req, body_limit).await?,
         None => (req, None),
     };
     let ok = match (expected, given) {
@@ -346,7 +351,7 @@ async fn token_from_form(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
     if !is_form {
-        return Ok((req, None));
+        return token_from_multipart(req, limit).await;
     }
     let (parts, body) = req.into_parts();
     let bytes = to_bytes(body, limit)
@@ -355,6 +360,43 @@ async fn token_from_form(
     let token = url::form_urlencoded::parse(&bytes)
         .find(|(k, _)| k == FORM_FIELD)
         .map(|(_, v)| v.into_owned());
+    Ok((Request::from_parts(parts, Body::from(bytes)), token))
+}
+
+/// The setup page's backup upload is the one multipart form (a file cannot travel
+/// url-encoded): its `csrf_token` field, sent first, is read from a copy of the buffered
+/// body. Other paths get no token from a multipart body.
+async fn token_from_multipart(
+    req: Request,
+    limit: usize,
+) -> Result<(Request, Option<String>), Response> {
+    use axum::extract::FromRequest;
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| v.starts_with("multipart/form-data"))
+        .map(str::to_owned);
+    let Some(content_type) =
+        content_type.filter(|_| req.uri().path() == super::ui::setup::RESTORE_PATH)
+    else {
+        return Ok((req, None));
+    };
+    let (parts, body) = req.into_parts();
+    let bytes = to_bytes(body, limit)
+        .await
+        .map_err(|_| (StatusCode::PAYLOAD_TOO_LARGE, "Request body too large.").into_response())?;
+    let copy = Request::builder()
+        .header(header::CONTENT_TYPE, content_type)
+        .body(Body::from(bytes.clone()))
+        .unwrap_or_default();
+    let mut token = None;
+    if let Ok(mut form) = axum::extract::Multipart::from_request(copy, &()).await
+        && let Ok(Some(field)) = form.next_field().await
+        && field.name() == Some(FORM_FIELD)
+    {
+        token = field.text().await.ok();
+    }
     Ok((Request::from_parts(parts, Body::from(bytes)), token))
 }
 

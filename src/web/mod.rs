@@ -64,6 +64,10 @@ pub fn router(state: AppState) -> Router {
     let app = Router::new()
         .route("/", get(ui::home::page))
         .route("/setup", get(ui::setup::page).post(ui::setup::submit))
+        .route(
+            "/setup/restore",
+            post(ui::setup::restore).layer(DefaultBodyLimit::max(state.config.backup.upload_limit)),
+        )
         .route("/login", get(ui::login::page).post(ui::login::submit))
         .route("/logout", post(ui::login::logout))
         .route(

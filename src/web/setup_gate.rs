@@ -17,7 +17,7 @@ pub async fn check(state: &AppState, req: Request) -> Result<Request, Response> 
         state.setup.mark_done();
         return Ok(req);
     }
-    if req.uri().path() == "/setup" {
+    if req.uri().path() == "/setup" || req.uri().path() == super::ui::setup::RESTORE_PATH {
         return Ok(req);
     }
     // With providers from the environment, the first identity to sign in claims the

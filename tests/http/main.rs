@@ -15,6 +15,7 @@ mod api;
 mod api_keys;
 mod apps;
 mod audit;
+mod backup;
 mod browser;
 mod browser_apps;
 mod browser_groups;

@@ -69,7 +69,7 @@ async fn run(mut cmd: Command, stdin: Option<&str>) -> Ran {
 
 /// Runs the command on a pseudo-terminal (util-linux `script`), typing each answer once its
 /// prompt has appeared. Returns the exit code and everything the terminal showed.
-async fn on_terminal(cmd: Command, answers: &[(&str, &str)]) -> (Option<i32>, String) {
+pub(crate) async fn on_terminal(cmd: Command, answers: &[(&str, &str)]) -> (Option<i32>, String) {
     let answers: Vec<(String, String)> = answers
         .iter()
         .map(|(p, a)| (p.to_string(), a.to_string()))

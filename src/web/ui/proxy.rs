@@ -217,6 +217,10 @@ pub struct DiagnosticsPage {
     forwarding_headers: Vec<(String, String)>,
     auth_method: &'static str,
     outcome: Option<&'static str>,
+    /// Scheduled backups: the schedule (None: off), where they go, and the last outcomes.
+    backup_schedule: Option<String>,
+    backup_dir: String,
+    backup_last: crate::service::backup::schedule::Last,
 }
 
 pub async fn diagnostics(
@@ -251,6 +255,14 @@ pub async fn diagnostics(
             .collect(),
         auth_method: auth_method_label(me.auth_method),
         outcome: super::login::proxy_banner(outcome.as_ref().map(|e| &e.0)),
+        backup_schedule: state.config.backup.schedule.map(|s| s.to_string()),
+        backup_dir: state
+            .config
+            .backup
+            .dir_or(&state.config.server.data_dir)
+            .display()
+            .to_string(),
+        backup_last: state.backups.last(),
     })
 }
 

@@ -3,7 +3,8 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Form;
-use axum::extract::{Query, State};
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::{Multipart, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -13,7 +14,7 @@ use super::Layout;
 use crate::domain::FieldErrors;
 use crate::service::ServiceError;
 use crate::service::accounts::NewAdmin;
-use crate::service::setup::{self, Claim};
+use crate::service::setup::{self, Claim, RestoreClaim};
 use crate::state::AppState;
 use crate::web::client::{Client, Device};
 use crate::web::error::{UiError, with_retry_after};
@@ -35,6 +36,13 @@ pub struct SetupPage {
     rd: String,
     /// Providers from the environment: the first identity to sign in becomes the admin.
     sso_providers: Vec<String>,
+    /// "Restore from backup": what was typed and what was wrong (`setup_code`, `backup`).
+    restore_code: String,
+    restore_errors: FieldErrors,
+    /// The upload limit, in MiB, for the form's hint.
+    restore_limit_mib: usize,
+    /// After a restore from the setup page: what was loaded.
+    restored: Option<crate::service::setup::RestoredInstance>,
 }
 
 impl SetupPage {
@@ -52,6 +60,10 @@ impl SetupPage {
             email: String::new(),
             errors: FieldErrors::new(),
             rd: String::new(),
+            restore_code: String::new(),
+            restore_errors: FieldErrors::new(),
+            restore_limit_mib: state.config.backup.upload_limit / (1024 * 1024),
+            restored: None,
             sso_providers: if state.config.sso.disable_override {
                 Vec::new()
             } else {
@@ -172,6 +184,106 @@ async fn again(
         .await
         .unwrap_or_default();
     page.errors = errors;
+    let response = (status, page).into_response();
+    Ok(match e {
+        ServiceError::RateLimited(l) => with_retry_after(l, response),
+        _ => response,
+    })
+}
+
+/// Where the setup page's "Restore from backup" form posts: the one multipart form, with
+/// its own upload limit (`backup.upload_limit`; see `web::csrf`).
+pub const RESTORE_PATH: &str = "/setup/restore";
+
+/// "Restore from backup" on the setup page: only while no account exists (afterwards the
+/// route answers 404, whatever is sent), with the wizard's setup code.
+pub async fn restore(
+    State(state): State<AppState>,
+    session: Session,
+    client: Client,
+    form: Result<Multipart, MultipartRejection>,
+) -> Result<Response, UiError> {
+    if state.setup.is_done() {
+        return Err(UiError::NotFound);
+    }
+    let (code, backup) = match read_restore_form(form).await {
+        Ok(fields) => fields,
+        Err(message) => {
+            return restore_again(
+                &state,
+                &session,
+                String::new(),
+                ServiceError::Validation(FieldErrors::single("backup", message)),
+            )
+            .await;
+        }
+    };
+    let claim = RestoreClaim {
+        code: code.clone(),
+        backup,
+        ip: client.ip(),
+    };
+    let data_dir = &state.config.server.data_dir;
+    let result = setup::restore(
+        &state.db,
+        &state.limiter,
+        &state.setup,
+        &state.secret,
+        data_dir,
+        claim,
+    )
+    .await;
+    match result {
+        Ok(done) => {
+            let mut page = SetupPage::new(&state, &session, None, false).await?;
+            page.restored = Some(done);
+            Ok(page.into_response())
+        }
+        Err(e) => restore_again(&state, &session, code, e).await,
+    }
+}
+
+/// The form's `setup_code` and `backup` fields (a missing file is an empty one).
+async fn read_restore_form(
+    form: Result<Multipart, MultipartRejection>,
+) -> Result<(String, Vec<u8>), String> {
+    let too_big = |e: &dyn std::fmt::Display| format!("The upload could not be read ({e}).");
+    let mut form = form.map_err(|e| too_big(&e))?;
+    let (mut code, mut backup) = (String::new(), Vec::new());
+    while let Some(field) = form.next_field().await.map_err(|e| too_big(&e))? {
+        match field.name() {
+            Some("setup_code") => code = field.text().await.map_err(|e| too_big(&e))?,
+            Some("backup") => backup = field.bytes().await.map_err(|e| too_big(&e))?.to_vec(),
+            _ => {}
+        }
+    }
+    if backup.is_empty() {
+        return Err("Choose a backup file (made with `hallpass backup`).".into());
+    }
+    Ok((code, backup))
+}
+
+/// The setup page again with the restore form's errors, under the status of the one error
+/// table (422 for a bad file or code, 429 for the rate limit, 409 once set up).
+async fn restore_again(
+    state: &AppState,
+    session: &Session,
+    code: String,
+    e: ServiceError,
+) -> Result<Response, UiError> {
+    let status = crate::web::error::answer(&e).0;
+    let errors = match &e {
+        ServiceError::Validation(errors) => errors.clone(),
+        ServiceError::RateLimited(l) => FieldErrors::single("setup_code", l.to_string()),
+        ServiceError::Refused(crate::service::Refusal::AlreadySetUp) => {
+            let page = SetupPage::new(state, session, None, false).await?;
+            return Ok((status, page).into_response());
+        }
+        _ => return Err(e.into()),
+    };
+    let mut page = SetupPage::new(state, session, None, true).await?;
+    page.restore_code = code;
+    page.restore_errors = errors;
     let response = (status, page).into_response();
     Ok(match e {
         ServiceError::RateLimited(l) => with_retry_after(l, response),
