@@ -225,9 +225,29 @@ async fn populate(app: &TestApp) -> Fixture {
         ),
     )
     .await;
+    // Second factor (issue 14): rows as the service writes them (the sealed secret is
+    // opaque here; the tables must come across equal). An enrolment not yet confirmed, so
+    // carol still signs in with her password alone below.
     sql(
         app,
-        "UPDATE settings SET registration_enabled = 1, auto_approve_registrations = 1",
+        format!(
+            "INSERT INTO user_totp (user_id, secret, confirmed_at, last_step, created_at) \
+             VALUES ({carol}, 'sealed:AAAA', NULL, 58800000, 6)"
+        ),
+    )
+    .await;
+    sql(
+        app,
+        format!(
+            "INSERT INTO recovery_codes (user_id, code_hmac, used_at) VALUES \
+             ({carol}, 'f00d', NULL), ({carol}, 'beef', 8)"
+        ),
+    )
+    .await;
+    sql(
+        app,
+        "UPDATE settings SET registration_enabled = 1, auto_approve_registrations = 1, \
+         second_factor_providers = 'corp'",
     )
     .await;
     sql(
