@@ -306,11 +306,10 @@ pub async fn check(state: &AppState, session: &Session, req: Request) -> Result<
         return super::input::check_body(body_limit, req).await;
     }
     let ctx = REQUEST.try_with(Arc::clone).ok();
-    let expected = match ctx.as_deref() {
-        Some(c) if c.caller != Caller::Session => c.expected_signed(),
-        Some(c) if c.known_session_token(session).is_some() => {
-            c.known_session_token(session).map(str::to_owned)
-        }
+    let known = ctx.as_deref().and_then(|c| c.known_session_token(session));
+    let expected = match (ctx.as_deref(), known) {
+        (Some(c), _) if c.caller != Caller::Session => c.expected_signed(),
+        (_, Some(known)) => Some(known.to_owned()),
         _ => session::existing_csrf_token(session).await,
     };
     let (req, given) = match req.headers().get(HEADER).and_then(|v| v.to_str().ok()) {
