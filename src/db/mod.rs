@@ -15,6 +15,7 @@ pub mod groups;
 pub mod identities;
 pub mod oidc_flows;
 pub mod oidc_providers;
+pub mod passkeys;
 pub mod plans;
 pub mod rate_limits;
 pub mod session_rows;

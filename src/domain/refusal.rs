@@ -20,6 +20,8 @@ pub enum Missing {
     Group,
     /// A second factor (the account has none, or no enrolment in progress).
     SecondFactor,
+    /// A passkey of the account named (removed already, or someone else's).
+    Passkey,
     /// A session of the account named (ended already, or someone else's).
     Session,
     /// A brute-force counter at its limit (lifted already, or its window closed).
@@ -53,6 +55,16 @@ pub enum Refusal {
     /// A second-factor code that is wrong, of another time, or used already.
     #[error("That code is not valid. Enter the current code from your app, or a recovery code.")]
     InvalidSecondFactor,
+    /// A passkey answer that does not verify: unknown credential, wrong signature, no user
+    /// verification, a counter that went backwards (a cloned authenticator), an expired or
+    /// replayed challenge, or an account that may not sign in.
+    #[error(
+        "That passkey was not accepted. Try again, or sign in with your password."
+    )]
+    InvalidPasskey,
+    /// Passkeys cannot work with this instance's `server.public_url` (the reason).
+    #[error("{0}")]
+    PasskeysUnavailable(String),
     /// The password was right but the account must set up a second factor first, which the
     /// JSON API cannot do.
     #[error(
@@ -162,6 +174,7 @@ fn missing_message(m: Missing) -> &'static str {
         Missing::Lockout => "No such lockout: it was lifted or its window has closed.",
         Missing::Endpoint => "No such endpoint.",
         Missing::SecondFactor => "This account has no second factor (or no set-up in progress).",
+        Missing::Passkey => "No such passkey.",
     }
 }
 

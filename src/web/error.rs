@@ -85,6 +85,8 @@ pub fn refusal_answer(r: &Refusal) -> (StatusCode, &'static str) {
         Refusal::InvalidApiKey => (S::UNAUTHORIZED, "INVALID_API_KEY"),
         Refusal::LocalLoginDisabled => (S::FORBIDDEN, "LOCAL_LOGIN_DISABLED"),
         Refusal::InvalidSecondFactor => (S::UNAUTHORIZED, "INVALID_SECOND_FACTOR"),
+        Refusal::InvalidPasskey => (S::UNAUTHORIZED, "INVALID_PASSKEY"),
+        Refusal::PasskeysUnavailable(_) => (S::CONFLICT, "PASSKEYS_UNAVAILABLE"),
         Refusal::SecondFactorEnrolmentRequired => {
             (S::FORBIDDEN, "SECOND_FACTOR_ENROLMENT_REQUIRED")
         }

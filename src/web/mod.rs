@@ -27,7 +27,7 @@ pub mod user_list;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
-use axum::routing::{any, delete, get, post};
+use axum::routing::{any, delete, get, patch, post};
 use tower_http::trace::TraceLayer;
 
 use crate::state::AppState;
@@ -90,6 +90,35 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/account/two-factor/disable",
             post(ui::two_factor::account::disable),
+        )
+        .route("/login/passkey", post(ui::passkeys::sign_in))
+        .route(
+            "/login/passkey/options",
+            post(ui::passkeys::sign_in_options),
+        )
+        .route(
+            "/login/two-factor/passkey",
+            post(ui::passkeys::second_factor),
+        )
+        .route(
+            "/login/two-factor/passkey/options",
+            post(ui::passkeys::second_factor_options),
+        )
+        .route(
+            "/account/passkeys",
+            get(ui::passkeys::account::page).post(ui::passkeys::account::add),
+        )
+        .route(
+            "/account/passkeys/options",
+            post(ui::passkeys::account::options),
+        )
+        .route(
+            "/account/passkeys/{id}/rename",
+            post(ui::passkeys::account::rename),
+        )
+        .route(
+            "/account/passkeys/{id}/remove",
+            post(ui::passkeys::account::remove),
         )
         .route("/account", get(ui::account::page))
         .route("/account/sessions", get(ui::sessions::mine))
@@ -298,6 +327,11 @@ pub fn router(state: AppState) -> Router {
             get(api::api_keys::list_own).post(api::api_keys::create_own),
         )
         .route("/api/me/api-keys/{id}", delete(api::api_keys::revoke_own))
+        .route("/api/me/passkeys", get(api::passkeys::list_own))
+        .route(
+            "/api/me/passkeys/{id}",
+            patch(api::passkeys::rename_own).delete(api::passkeys::remove_own),
+        )
         .route(
             "/api/admin/users/{id}/api-keys",
             get(api::api_keys::list_for_user),

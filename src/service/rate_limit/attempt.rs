@@ -96,7 +96,8 @@ impl Action {
                 Err(ServiceError::Refused(
                     Refusal::InvalidCredentials
                     | Refusal::InvalidApiKey
-                    | Refusal::InvalidSecondFactor,
+                    | Refusal::InvalidSecondFactor
+                    | Refusal::InvalidPasskey,
                 )),
             ) => Verdict::Failed,
             // A wrong current password, not a new one that breaks the rules.

@@ -50,7 +50,8 @@ pub async fn after_password(db: &DbPool, user: &User) -> Result<Next, ServiceErr
     // A pending or rejected account only ever sees its status page: nothing to protect yet.
     let active = user.status == crate::domain::Status::Active;
     db.run(move |conn| {
-        if db::two_factor::is_enrolled(conn, uid)? {
+        // A passkey is a second factor too: the second step offers whichever the account has.
+        if db::two_factor::is_enrolled(conn, uid)? || db::passkeys::count(conn, uid)? > 0 {
             return Ok(Next::Code);
         }
         let required = parse_requirement(&db::two_factor::requirement(conn)?);

@@ -7,6 +7,7 @@ pub mod apps;
 pub mod auth;
 pub mod groups;
 pub mod oidc;
+pub mod passkeys;
 pub mod sessions;
 pub mod two_factor;
 

@@ -43,6 +43,8 @@ pub struct LoginPage {
     proxy_mode: bool,
     /// Why the proxy's identity did not sign anyone in.
     proxy_banner: Option<&'static str>,
+    /// "Sign in with a passkey" is offered (passkeys work with `server.public_url`).
+    passkeys: bool,
 }
 
 /// Why the forward-auth proxy's identity did not sign anyone in (sign-in and diagnostics
@@ -144,6 +146,7 @@ pub async fn page(
             sso_error,
             proxy_mode: state.config.auth.proxy.enabled,
             proxy_banner: proxy_banner(outcome.as_ref().map(|e| &e.0)),
+            passkeys: crate::service::passkeys::availability(&state.config).is_ok(),
         },
     )
         .into_response())
@@ -212,16 +215,17 @@ pub async fn submit(
 const FILL_IN: &str = "Enter your username (or email) and your password.";
 
 /// What the form shows again after a failed sign-in (never the password).
-struct Again {
-    username: String,
-    next: String,
-    rd: String,
-    cookie_warning: Option<String>,
+pub(super) struct Again {
+    pub(super) username: String,
+    pub(super) next: String,
+    pub(super) rd: String,
+    pub(super) cookie_warning: Option<String>,
 }
 
 /// The form again after a failed sign-in, with the status of the one error table
-/// (`web::error::answer`) and the same words for every account, existing or not.
-async fn failed(
+/// (`web::error::answer`) and the same words for every account, existing or not. Also the
+/// answer to a refused passkey (`super::passkeys`).
+pub(super) async fn failed(
     state: &AppState,
     session: &Session,
     again: Again,
@@ -232,9 +236,12 @@ async fn failed(
         ServiceError::Refused(Refusal::LocalLoginDisabled) => {
             "Password sign-in is turned off here: use a \"Sign in with …\" button.".to_owned()
         }
-        ServiceError::Refused(Refusal::InvalidCredentials) | ServiceError::RateLimited(_) => {
-            e.to_string()
-        }
+        ServiceError::Refused(
+            Refusal::InvalidCredentials
+            | Refusal::InvalidPasskey
+            | Refusal::PasskeysUnavailable(_),
+        )
+        | ServiceError::RateLimited(_) => e.to_string(),
         _ => return Err(e.into()),
     };
     let m = modes(state).await?;
@@ -252,6 +259,7 @@ async fn failed(
         sso_error: None,
         proxy_mode: state.config.auth.proxy.enabled,
         proxy_banner: None,
+        passkeys: crate::service::passkeys::availability(&state.config).is_ok(),
     };
     let response = (crate::web::error::answer(&e).0, page).into_response();
     Ok(match e {

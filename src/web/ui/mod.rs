@@ -9,6 +9,7 @@ pub mod groups;
 pub mod home;
 pub mod lockouts;
 pub mod login;
+pub mod passkeys;
 pub mod proxy;
 pub mod register;
 pub mod sessions;

@@ -29,6 +29,29 @@ pub struct CodePage {
     layout: Layout,
     username: String,
     error: Option<String>,
+    /// The account has an authenticator app: the code form is offered.
+    totp: bool,
+    /// The account has passkeys: "Use a passkey" is offered (with JavaScript).
+    passkeys: bool,
+}
+
+impl CodePage {
+    async fn new(
+        state: &AppState,
+        session: &Session,
+        user: crate::domain::User,
+        error: Option<String>,
+    ) -> Result<Self, UiError> {
+        let passkeys = crate::service::passkeys::has_passkeys(&state.db, user.id).await?;
+        Ok(Self {
+            layout: Layout::new("Two-factor sign-in", state, session, None).await?,
+            // Recovery codes come with an app: without passkeys the form is always there.
+            totp: two_factor::is_enrolled(&state.db, user.id).await? || !passkeys,
+            passkeys,
+            username: user.username,
+            error,
+        })
+    }
 }
 
 #[derive(Template, WebTemplate)]
@@ -109,13 +132,9 @@ pub async fn code_page(
         Ok(p) => p,
         Err(elsewhere) => return Ok(elsewhere),
     };
-    let layout = Layout::new("Two-factor sign-in", &state, &session, None).await?;
-    Ok(CodePage {
-        layout,
-        username: p.user.username,
-        error: None,
-    }
-    .into_response())
+    Ok(CodePage::new(&state, &session, p.user, None)
+        .await?
+        .into_response())
 }
 
 /// `POST /login/two-factor`: checks the code (rate-limited), then signs in.
@@ -143,29 +162,32 @@ pub async fn code_submit(
             second_step::finish(&session, &p.user, &state.config, &device).await?;
             Ok(Redirect::to(&p.next).into_response())
         }
-        Err(
-            e @ (ServiceError::Refused(Refusal::InvalidSecondFactor)
-            | ServiceError::RateLimited(_)
-            | ServiceError::Validation(_)),
-        ) => {
-            let layout = Layout::new("Two-factor sign-in", &state, &session, None).await?;
-            let error = match &e {
-                ServiceError::Validation(_) => ENTER_CODE.to_owned(),
-                other => other.to_string(),
-            };
-            let page = CodePage {
-                layout,
-                username: p.user.username,
-                error: Some(error),
-            };
-            let response = (crate::web::error::answer(&e).0, page).into_response();
-            Ok(match e {
-                ServiceError::RateLimited(l) => crate::web::error::with_retry_after(l, response),
-                _ => response,
-            })
-        }
-        Err(e) => Err(e.into()),
+        Err(e) => code_failed(&state, &session, p.user, e).await,
     }
+}
+
+/// The second step's page again after a refused code or passkey, with the status of the one
+/// error table; any other error gets its own page.
+pub(in crate::web::ui) async fn code_failed(
+    state: &AppState,
+    session: &Session,
+    user: crate::domain::User,
+    e: ServiceError,
+) -> Result<Response, UiError> {
+    let error = match &e {
+        ServiceError::Validation(_) => ENTER_CODE.to_owned(),
+        ServiceError::Refused(
+            Refusal::InvalidSecondFactor | Refusal::InvalidPasskey | Refusal::PasskeysUnavailable(_),
+        )
+        | ServiceError::RateLimited(_) => e.to_string(),
+        _ => return Err(e.into()),
+    };
+    let page = CodePage::new(state, session, user, Some(error)).await?;
+    let response = (crate::web::error::answer(&e).0, page).into_response();
+    Ok(match e {
+        ServiceError::RateLimited(l) => crate::web::error::with_retry_after(l, response),
+        _ => response,
+    })
 }
 
 /// `GET /login/two-factor/setup`: the enrolment a required second factor forces (a new secret

@@ -1,0 +1,211 @@
+//! Adding a passkey to a signed-in account, and the account's list: renaming, removing (never
+//! the last way in).
+
+use webauthn_rs::prelude::{Passkey, PasskeyRegistration, RegisterPublicKeyCredential, Uuid};
+
+use super::{Ceremony, Purpose, credential_key, options, parse_answer, relying_party};
+use crate::config::Config;
+use crate::db::{self, DbPool, identities, passkeys, users};
+use crate::domain::User;
+use crate::domain::audit::AuditAction;
+use crate::domain::passkey::{PasskeyName, WaysIn, check_removal};
+use crate::domain::refusal::Missing;
+use crate::service::{Actor, Refusal, ServiceError};
+
+/// A passkey as its owner sees it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PasskeyView {
+    pub id: i64,
+    pub name: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds; `None`: never used to sign in.
+    pub last_used_at: Option<i64>,
+}
+
+/// The account's passkeys, oldest first.
+pub async fn list(db: &DbPool, user_id: i64) -> Result<Vec<PasskeyView>, ServiceError> {
+    let rows = db.run(move |conn| passkeys::for_user(conn, user_id)).await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| PasskeyView {
+            id: r.id,
+            name: r.name,
+            created_at: r.created_at,
+            last_used_at: r.last_used_at,
+        })
+        .collect())
+}
+
+/// Starts adding a passkey to `user`: the options for `navigator.credentials.create()` and the
+/// ceremony to keep. The authenticator is asked for a discoverable credential (so it can sign
+/// in without a username) with user verification, and not to make a second passkey on an
+/// authenticator that holds one of this account already.
+pub async fn start_registration(
+    db: &DbPool,
+    config: &Config,
+    user: &User,
+) -> Result<(serde_json::Value, Ceremony), ServiceError> {
+    if user.id == crate::env_auth::BREAK_GLASS_ID {
+        return Err(Refusal::BreakGlassSecondFactor.into());
+    }
+    let rp = relying_party(config)?;
+    let uid = user.id;
+    let rows = db.run(move |conn| passkeys::for_user(conn, uid)).await?;
+    // One random handle per account, the same for all its passkeys: the authenticator keeps
+    // it, so it must not be the numeric id (or anything else about the account).
+    let handle = match rows.first() {
+        Some(r) => Uuid::parse_str(&r.user_handle)
+            .map_err(|_| ServiceError::Internal("a stored passkey user handle is not a UUID"))?,
+        None => Uuid::from_bytes(rand::random()),
+    };
+    let exclude = rows
+        .iter()
+        .filter_map(|r| serde_json::from_str::<Passkey>(&r.passkey).ok())
+        .map(|p| p.cred_id().clone())
+        .collect();
+    let display = user
+        .display_name
+        .as_deref()
+        .filter(|d| !d.is_empty())
+        .unwrap_or(&user.username);
+    let (ccr, reg) = rp
+        .start_passkey_registration(handle, &user.username, display, Some(exclude))
+        .map_err(|_| ServiceError::Internal("could not start a passkey registration"))?;
+    let mut opts = options(&ccr)?;
+    // The crate leaves the resident key "discouraged" (it works for security keys without
+    // storage); Hallpass's passkeys must sign in without a username, so they must be
+    // discoverable. Only the request changes: the answer is verified the same way.
+    if let Some(sel) = opts
+        .pointer_mut("/publicKey/authenticatorSelection")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        sel.insert("residentKey".into(), "required".into());
+        sel.insert("requireResidentKey".into(), true.into());
+    }
+    let ceremony = Ceremony::new(Purpose::Register, Some(uid), Some(handle.to_string()), &reg)?;
+    Ok((opts, ceremony))
+}
+
+/// Finishes adding a passkey named `name` from the browser's answer (audited as
+/// `passkey.add`). The name is checked before anything else: on a bad name the caller may
+/// keep the ceremony and ask again.
+pub async fn finish_registration(
+    db: &DbPool,
+    config: &Config,
+    actor: Actor,
+    user: &User,
+    ceremony: Ceremony,
+    name: &str,
+    answer: &str,
+) -> Result<PasskeyView, ServiceError> {
+    let name = PasskeyName::parse(name).map_err(ServiceError::Validation)?;
+    let rp = relying_party(config)?;
+    let handle = ceremony.handle.clone().ok_or(Refusal::InvalidPasskey)?;
+    let state: PasskeyRegistration = ceremony.open(Purpose::Register, Some(user.id))?;
+    let answer: RegisterPublicKeyCredential = parse_answer(answer)?;
+    let passkey = rp
+        .finish_passkey_registration(&answer, &state)
+        .map_err(|e| {
+            tracing::info!(error = %e, "passkey registration refused");
+            ServiceError::from(Refusal::InvalidPasskey)
+        })?;
+    let stored = serde_json::to_string(&passkey)
+        .map_err(|_| ServiceError::Internal("could not store the passkey"))?;
+    let cred = credential_key(passkey.cred_id().as_ref());
+    let (uid, username) = (user.id, user.username.clone());
+    db.run(move |conn| {
+        db::write_tx(conn, |conn| {
+            let new = passkeys::NewPasskey {
+                user_id: uid,
+                name: name.as_str(),
+                credential_id: &cred,
+                user_handle: &handle,
+                passkey: &stored,
+            };
+            match passkeys::insert(conn, &new) {
+                // The same authenticator credential registered already (the browser ignored
+                // the exclusion list): nothing new to add.
+                Err(e) if e.is_unique_violation() => {
+                    return Err(ServiceError::from(Refusal::InvalidPasskey));
+                }
+                other => other?,
+            }
+            crate::service::audit::record(
+                conn,
+                &actor,
+                AuditAction::PasskeyAdd,
+                Some(&username),
+                Some(name.as_str()),
+            )?;
+            let row = passkeys::by_credential(conn, &cred)?
+                .ok_or(ServiceError::Internal("the passkey just stored is gone"))?;
+            Ok(PasskeyView {
+                id: row.id,
+                name: row.name,
+                created_at: row.created_at,
+                last_used_at: row.last_used_at,
+            })
+        })
+    })
+    .await
+}
+
+/// Renames one of `user_id`'s passkeys (audited as `passkey.rename`).
+pub async fn rename(
+    db: &DbPool,
+    actor: Actor,
+    user_id: i64,
+    id: i64,
+    name: &str,
+) -> Result<(), ServiceError> {
+    let name = PasskeyName::parse(name).map_err(ServiceError::Validation)?;
+    db.run(move |conn| {
+        db::write_tx(conn, |conn| {
+            if !passkeys::rename(conn, user_id, id, name.as_str())? {
+                return Err(ServiceError::from(Missing::Passkey));
+            }
+            let user = users::find_by_id(conn, user_id)?.ok_or(Missing::Account)?;
+            crate::service::audit::record(
+                conn,
+                &actor,
+                AuditAction::PasskeyRename,
+                Some(&user.username),
+                Some(name.as_str()),
+            )?;
+            Ok(())
+        })
+    })
+    .await
+}
+
+/// Removes one of `user_id`'s passkeys (audited as `passkey.remove`), unless it is the
+/// account's last way to sign in: checked inside the write, under the instance lock, so two
+/// removals at once cannot both pass.
+pub async fn remove(db: &DbPool, actor: Actor, user_id: i64, id: i64) -> Result<(), ServiceError> {
+    db.run(move |conn| {
+        db::write_tx(conn, |conn| {
+            let user = users::find_by_id(conn, user_id)?.ok_or(Missing::Account)?;
+            let mine = passkeys::for_user(conn, user_id)?;
+            let Some(gone) = mine.iter().find(|p| p.id == id) else {
+                return Err(ServiceError::from(Missing::Passkey));
+            };
+            check_removal(WaysIn {
+                has_password: user.password_hash.is_some(),
+                linked_identities: identities::for_user(conn, user_id)?.len(),
+                other_passkeys: mine.len() - 1,
+            })
+            .map_err(Refusal::LastSignInMethod)?;
+            passkeys::delete(conn, user_id, id)?;
+            crate::service::audit::record(
+                conn,
+                &actor,
+                AuditAction::PasskeyRemove,
+                Some(&user.username),
+                Some(&gone.name),
+            )?;
+            Ok(())
+        })
+    })
+    .await
+}

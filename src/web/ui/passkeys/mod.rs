@@ -1,0 +1,158 @@
+//! Passkey pages and the browser's half of each ceremony.
+//!
+//! The browser script (`static/passkeys.js`) asks an `…/options` route for the challenge
+//! (JSON, with the `X-CSRF-Token` header), lets the authenticator answer, puts the answer in
+//! a hidden field and submits an ordinary form: success and failure are then plain redirects
+//! and re-rendered pages, as everywhere else. The ceremony's state waits in the server-side
+//! session, one per purpose, and is taken out (used once) by the form's handler.
+//!
+//! This file: the ceremony in the session, sign-in with a passkey alone (`/login/passkey`) and
+//! the second step with one (`/login/two-factor/passkey`). `account`: `/account/passkeys`.
+
+pub mod account;
+
+use axum::Form;
+use axum::Json;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use tower_sessions::Session;
+
+use crate::service::ServiceError;
+use crate::service::passkeys::{self, Ceremony, Purpose};
+use crate::state::AppState;
+use crate::web::client::{Client, Device};
+use crate::web::error::{ApiError, UiError};
+use crate::web::second_step::{self, Step};
+
+/// The session key of a ceremony for `purpose`.
+fn key(purpose: Purpose) -> &'static str {
+    match purpose {
+        Purpose::Register => "passkey_register",
+        Purpose::SignIn => "passkey_sign_in",
+        Purpose::SecondFactor => "passkey_second_factor",
+    }
+}
+
+/// Keeps a started ceremony in the session (replacing an earlier one of the same purpose).
+async fn keep(session: &Session, purpose: Purpose, c: Ceremony) -> Result<(), ApiError> {
+    session.insert(key(purpose), c).await.map_err(|e| {
+        tracing::error!(error = %e, "session store: keeping a passkey ceremony");
+        ApiError::from(ServiceError::Internal("session store"))
+    })
+}
+
+/// Takes the ceremony of `purpose` out of the session: an answer is checked against it once.
+/// None kept (or expired with the session): a refused passkey.
+async fn take(session: &Session, purpose: Purpose) -> Result<Ceremony, UiError> {
+    session
+        .remove::<Ceremony>(key(purpose))
+        .await?
+        .ok_or_else(|| ServiceError::from(crate::service::Refusal::InvalidPasskey).into())
+}
+
+/// The options as the browser script reads them, never cached.
+fn options_answer(options: serde_json::Value) -> Response {
+    (
+        [(axum::http::header::CACHE_CONTROL, "no-store")],
+        Json(options),
+    )
+        .into_response()
+}
+
+/// The form the script submits: the authenticator's answer, as JSON text.
+#[derive(Deserialize)]
+pub struct AnswerForm {
+    #[serde(default)]
+    credential: String,
+    #[serde(default)]
+    next: String,
+    #[serde(default)]
+    rd: String,
+}
+
+/// `POST /login/passkey/options`: a challenge for a sign-in with a passkey alone.
+pub async fn sign_in_options(session: Session, State(state): State<AppState>) -> Result<Response, ApiError> {
+    let (options, ceremony) = passkeys::start_sign_in(&state.config)?;
+    keep(&session, Purpose::SignIn, ceremony).await?;
+    Ok(options_answer(options))
+}
+
+/// `POST /login/passkey`: checks the answer and signs in (no second step: the authenticator
+/// verified its user, so a passkey is two factors already).
+pub async fn sign_in(
+    State(state): State<AppState>,
+    session: Session,
+    client: Client,
+    device: Device,
+    headers: HeaderMap,
+    Form(form): Form<AnswerForm>,
+) -> Result<Response, UiError> {
+    let next = crate::web::identity::safe_next(Some(&form.next));
+    let rd = crate::web::return_to::allowed_rd(&state, Some(&form.rd)).await;
+    let result = match take(&session, Purpose::SignIn).await {
+        Ok(c) => passkeys::finish_sign_in(&state.db, &state.config, c, &form.credential, client.ip()).await,
+        Err(UiError::Service(e)) => Err(e),
+        Err(other) => return Err(other),
+    };
+    match result {
+        Ok(user) => {
+            crate::web::session::sign_in(&session, &user, &state.config, &device).await?;
+            Ok(Redirect::to(rd.as_deref().unwrap_or(&next)).into_response())
+        }
+        Err(e) => {
+            let again = super::login::Again {
+                username: String::new(),
+                next,
+                rd: rd.unwrap_or_default(),
+                cookie_warning: super::cookie_warning(&state.config, &headers),
+            };
+            super::login::failed(&state, &session, again, e).await
+        }
+    }
+}
+
+/// `POST /login/two-factor/passkey/options`: a challenge for the second step, naming the
+/// passkeys of the account waiting for it.
+pub async fn second_factor_options(
+    State(state): State<AppState>,
+    session: Session,
+) -> Result<Response, ApiError> {
+    let pending = second_step::pending(&state, &session).await?;
+    let Some(p) = pending.filter(|p| p.step == Step::Code) else {
+        return Err(ServiceError::from(crate::service::Refusal::Unauthenticated).into());
+    };
+    let (options, ceremony) = passkeys::start_second_factor(&state.db, &state.config, &p.user).await?;
+    keep(&session, Purpose::SecondFactor, ceremony).await?;
+    Ok(options_answer(options))
+}
+
+/// `POST /login/two-factor/passkey`: the second step with a passkey, then signed in.
+pub async fn second_factor(
+    State(state): State<AppState>,
+    session: Session,
+    client: Client,
+    device: Device,
+    Form(form): Form<AnswerForm>,
+) -> Result<Response, UiError> {
+    let pending = second_step::pending(&state, &session).await?;
+    let Some(p) = pending.filter(|p| p.step == Step::Code) else {
+        return Ok(Redirect::to("/login").into_response());
+    };
+    let result = match take(&session, Purpose::SecondFactor).await {
+        Ok(c) => {
+            let (db, config, limiter) = (&state.db, &state.config, &state.limiter);
+            passkeys::finish_second_factor(db, config, limiter, &p.user, c, &form.credential, client.ip()).await
+        }
+        Err(UiError::Service(e)) => Err(e),
+        Err(other) => return Err(other),
+    };
+    match result {
+        Ok(()) => {
+            second_step::finish(&session, &p.user, &state.config, &device).await?;
+            Ok(Redirect::to(&p.next).into_response())
+        }
+        Err(e) => super::two_factor::code_failed(&state, &session, p.user, e).await,
+    }
+}
