@@ -50,9 +50,11 @@ pub struct RelyingParty {
 /// Why passkeys cannot be used on this instance, in words for the person (and the operator).
 pub fn relying_party(public_url: Option<&str>) -> Result<RelyingParty, String> {
     let Some(raw) = public_url else {
-        return Err("Passkeys need server.public_url (the https:// address people sign in at): \
+        return Err(
+            "Passkeys need server.public_url (the https:// address people sign in at): \
              it is not set, so passkeys are off."
-            .to_owned());
+                .to_owned(),
+        );
     };
     let origin = url::Url::parse(raw)
         .map_err(|_| format!("Passkeys are off: server.public_url ({raw}) is not a URL."))?;
@@ -95,9 +97,11 @@ pub fn check_removal(w: WaysIn) -> Result<(), String> {
     if w.has_password || w.linked_identities > 0 || w.other_passkeys > 0 {
         Ok(())
     } else {
-        Err("This is the account's last way to sign in (it has no password, no other passkey \
+        Err(
+            "This is the account's last way to sign in (it has no password, no other passkey \
              and no linked identity): add another passkey or set a password first."
-            .to_owned())
+                .to_owned(),
+        )
     }
 }
 
@@ -118,12 +122,30 @@ mod tests {
     fn the_relying_party_comes_from_the_public_url() {
         let rp = relying_party(Some("https://Auth.Example.com/")).unwrap();
         assert_eq!(rp.id, "auth.example.com");
-        assert_eq!(rp.origin.origin().ascii_serialization(), "https://auth.example.com");
-        assert_eq!(relying_party(Some("http://localhost:8700")).unwrap().id, "localhost");
+        assert_eq!(
+            rp.origin.origin().ascii_serialization(),
+            "https://auth.example.com"
+        );
+        assert_eq!(
+            relying_party(Some("http://localhost:8700")).unwrap().id,
+            "localhost"
+        );
         assert!(relying_party(None).unwrap_err().contains("not set"));
-        assert!(relying_party(Some("http://auth.example.com")).unwrap_err().contains("https"));
-        assert!(relying_party(Some("https://10.0.0.2")).unwrap_err().contains("IP address"));
-        assert!(relying_party(Some("http://127.0.0.1:8700")).unwrap_err().contains("localhost"));
+        assert!(
+            relying_party(Some("http://auth.example.com"))
+                .unwrap_err()
+                .contains("https")
+        );
+        assert!(
+            relying_party(Some("https://10.0.0.2"))
+                .unwrap_err()
+                .contains("IP address")
+        );
+        assert!(
+            relying_party(Some("http://127.0.0.1:8700"))
+                .unwrap_err()
+                .contains("localhost")
+        );
     }
 
     #[test]
@@ -134,8 +156,26 @@ mod tests {
             other_passkeys: 0,
         };
         assert!(check_removal(none).is_err());
-        assert!(check_removal(WaysIn { has_password: true, ..none }).is_ok());
-        assert!(check_removal(WaysIn { linked_identities: 1, ..none }).is_ok());
-        assert!(check_removal(WaysIn { other_passkeys: 1, ..none }).is_ok());
+        assert!(
+            check_removal(WaysIn {
+                has_password: true,
+                ..none
+            })
+            .is_ok()
+        );
+        assert!(
+            check_removal(WaysIn {
+                linked_identities: 1,
+                ..none
+            })
+            .is_ok()
+        );
+        assert!(
+            check_removal(WaysIn {
+                other_passkeys: 1,
+                ..none
+            })
+            .is_ok()
+        );
     }
 }

@@ -58,9 +58,7 @@ pub enum Refusal {
     /// A passkey answer that does not verify: unknown credential, wrong signature, no user
     /// verification, a counter that went backwards (a cloned authenticator), an expired or
     /// replayed challenge, or an account that may not sign in.
-    #[error(
-        "That passkey was not accepted. Try again, or sign in with your password."
-    )]
+    #[error("That passkey was not accepted. Try again, or sign in with your password.")]
     InvalidPasskey,
     /// Passkeys cannot work with this instance's `server.public_url` (the reason).
     #[error("{0}")]

@@ -244,6 +244,16 @@ async fn populate(app: &TestApp) -> Fixture {
         ),
     )
     .await;
+    // Passkeys (issue 15): the serialised credential is opaque here. Dave's (deleted, never
+    // signs in below), so nobody's sign-in grows a second step.
+    sql(
+        app,
+        format!(
+            "INSERT INTO passkeys (user_id, name, credential_id, user_handle, passkey, created_at, last_used_at) \
+             VALUES ({dave}, 'Phone', 'Y3JlZA', '0f8fad5b-d9cb-469f-a165-70867728950e', '{{\"cred\":{{}}}}', 9, 10)"
+        ),
+    )
+    .await;
     sql(
         app,
         "UPDATE settings SET registration_enabled = 1, auto_approve_registrations = 1, \

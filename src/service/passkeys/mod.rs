@@ -76,13 +76,27 @@ impl Ceremony {
         })
     }
 
-    /// The crate's state, if this ceremony is for `purpose` and `user_id` and not too old.
+    /// The crate's state, if a ceremony was kept, is for `purpose` and `user_id`, and is not
+    /// too old. A missing one (never started, used already, or the session gone) is a refused
+    /// passkey like any other, so it is audited and counted the same.
     fn open<T: serde::de::DeserializeOwned>(
+        kept: Option<Self>,
+        purpose: Purpose,
+        user_id: Option<i64>,
+    ) -> Result<T, ServiceError> {
+        let Some(this) = kept else {
+            return Err(Refusal::InvalidPasskey.into());
+        };
+        this.open_own(purpose, user_id)
+    }
+
+    fn open_own<T: serde::de::DeserializeOwned>(
         self,
         purpose: Purpose,
         user_id: Option<i64>,
     ) -> Result<T, ServiceError> {
-        let fresh = unix_ms(OffsetDateTime::now_utc()) < self.started_ms.saturating_add(LIFETIME_MS);
+        let fresh =
+            unix_ms(OffsetDateTime::now_utc()) < self.started_ms.saturating_add(LIFETIME_MS);
         if self.purpose != purpose || self.user_id != user_id || !fresh {
             return Err(Refusal::InvalidPasskey.into());
         }
@@ -119,7 +133,8 @@ fn parse_answer<T: serde::de::DeserializeOwned>(raw: &str) -> Result<T, ServiceE
 
 /// Options for the browser, as JSON.
 fn options(value: &impl Serialize) -> Result<serde_json::Value, ServiceError> {
-    serde_json::to_value(value).map_err(|_| ServiceError::Internal("could not encode passkey options"))
+    serde_json::to_value(value)
+        .map_err(|_| ServiceError::Internal("could not encode passkey options"))
 }
 
 /// A credential id as stored (base64url, no padding).

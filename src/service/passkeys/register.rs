@@ -25,7 +25,9 @@ pub struct PasskeyView {
 
 /// The account's passkeys, oldest first.
 pub async fn list(db: &DbPool, user_id: i64) -> Result<Vec<PasskeyView>, ServiceError> {
-    let rows = db.run(move |conn| passkeys::for_user(conn, user_id)).await?;
+    let rows = db
+        .run(move |conn| passkeys::for_user(conn, user_id))
+        .await?;
     Ok(rows
         .into_iter()
         .map(|r| PasskeyView {
@@ -95,14 +97,17 @@ pub async fn finish_registration(
     config: &Config,
     actor: Actor,
     user: &User,
-    ceremony: Ceremony,
+    ceremony: Option<Ceremony>,
     name: &str,
     answer: &str,
 ) -> Result<PasskeyView, ServiceError> {
     let name = PasskeyName::parse(name).map_err(ServiceError::Validation)?;
     let rp = relying_party(config)?;
-    let handle = ceremony.handle.clone().ok_or(Refusal::InvalidPasskey)?;
-    let state: PasskeyRegistration = ceremony.open(Purpose::Register, Some(user.id))?;
+    let handle = ceremony
+        .as_ref()
+        .and_then(|c| c.handle.clone())
+        .ok_or(Refusal::InvalidPasskey)?;
+    let state: PasskeyRegistration = Ceremony::open(ceremony, Purpose::Register, Some(user.id))?;
     let answer: RegisterPublicKeyCredential = parse_answer(answer)?;
     let passkey = rp
         .finish_passkey_registration(&answer, &state)

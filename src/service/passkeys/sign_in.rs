@@ -34,7 +34,10 @@ pub fn start_sign_in(config: &Config) -> Result<(serde_json::Value, Ceremony), S
     let (rcr, state) = rp
         .start_discoverable_authentication()
         .map_err(|_| ServiceError::Internal("could not start a passkey sign-in"))?;
-    Ok((options(&rcr)?, Ceremony::new(Purpose::SignIn, None, None, &state)?))
+    Ok((
+        options(&rcr)?,
+        Ceremony::new(Purpose::SignIn, None, None, &state)?,
+    ))
 }
 
 /// Finishes a sign-in with a passkey alone; returns the account, which may sign in (a
@@ -43,13 +46,13 @@ pub fn start_sign_in(config: &Config) -> Result<(serde_json::Value, Ceremony), S
 pub async fn finish_sign_in(
     db: &DbPool,
     config: &Config,
-    ceremony: Ceremony,
+    ceremony: Option<Ceremony>,
     answer: &str,
     ip: IpAddr,
 ) -> Result<User, ServiceError> {
     let rp = relying_party(config)?;
     let outcome = async {
-        let state: DiscoverableAuthentication = ceremony.open(Purpose::SignIn, None)?;
+        let state: DiscoverableAuthentication = Ceremony::open(ceremony, Purpose::SignIn, None)?;
         let answer: PublicKeyCredential = parse_answer(answer)?;
         let (handle, cred) = rp
             .identify_discoverable_authentication(&answer)
@@ -94,7 +97,11 @@ pub async fn finish_sign_in(
                 action: AuditAction::LoginPasskey,
                 target: target.as_deref(),
                 ip: Some(&ip),
-                outcome: if outcome.is_ok() { "success" } else { "failure" },
+                outcome: if outcome.is_ok() {
+                    "success"
+                } else {
+                    "failure"
+                },
                 detail: None,
             },
         )?;
@@ -133,7 +140,7 @@ pub async fn finish_second_factor(
     config: &Config,
     limiter: &RateLimiter,
     user: &User,
-    ceremony: Ceremony,
+    ceremony: Option<Ceremony>,
     answer: &str,
     ip: IpAddr,
 ) -> Result<(), ServiceError> {
@@ -167,11 +174,12 @@ async fn second_factor(
     db: &DbPool,
     config: &Config,
     user: &User,
-    ceremony: Ceremony,
+    ceremony: Option<Ceremony>,
     answer: &str,
 ) -> Result<(), ServiceError> {
     let rp = relying_party(config)?;
-    let state: PasskeyAuthentication = ceremony.open(Purpose::SecondFactor, Some(user.id))?;
+    let state: PasskeyAuthentication =
+        Ceremony::open(ceremony, Purpose::SecondFactor, Some(user.id))?;
     let answer: PublicKeyCredential = parse_answer(answer)?;
     let result = rp
         .finish_passkey_authentication(&answer, &state)

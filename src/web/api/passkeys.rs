@@ -26,7 +26,10 @@ pub struct View {
 fn rfc3339(ts: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(ts)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_else(|| ts.to_string())
 }
 
@@ -53,7 +56,10 @@ pub struct RenameRequest {
 }
 
 /// `GET /api/me/passkeys`.
-pub async fn list_own(State(state): State<AppState>, me: CurrentUser) -> Result<Json<List>, ApiError> {
+pub async fn list_own(
+    State(state): State<AppState>,
+    me: CurrentUser,
+) -> Result<Json<List>, ApiError> {
     let rows = passkeys::list(&state.db, me.user.id).await?;
     Ok(Json(List {
         passkeys: rows.into_iter().map(View::from).collect(),

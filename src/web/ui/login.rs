@@ -237,9 +237,7 @@ pub(super) async fn failed(
             "Password sign-in is turned off here: use a \"Sign in with …\" button.".to_owned()
         }
         ServiceError::Refused(
-            Refusal::InvalidCredentials
-            | Refusal::InvalidPasskey
-            | Refusal::PasskeysUnavailable(_),
+            Refusal::InvalidCredentials | Refusal::InvalidPasskey | Refusal::PasskeysUnavailable(_),
         )
         | ServiceError::RateLimited(_) => e.to_string(),
         _ => return Err(e.into()),

@@ -117,6 +117,36 @@ impl Browser {
         }
     }
 
+    /// Opens the app at `host` (e.g. `localhost`: WebAuthn binds passkeys to a domain name,
+    /// never an IP address) instead of its loopback address, on the same port.
+    pub fn at_host(mut self, host: &str) -> Browser {
+        let port = self.base.rsplit(':').next().unwrap_or_default().to_owned();
+        self.base = format!("http://{host}:{port}");
+        self
+    }
+
+    /// Calls a WebDriver extension command of this session (`method`, path after
+    /// `/session/{id}`), such as the WebAuthn virtual authenticator's (W3C WebAuthn §11:
+    /// `POST /webauthn/authenticator`…), which fantoccini does not speak; returns `value`.
+    pub async fn webdriver(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let id = self.driver.session_id.as_deref().unwrap();
+        let url = format!("http://127.0.0.1:{}/session/{id}{path}", self.driver.port);
+        let http = reqwest::Client::new();
+        let req = match method {
+            "GET" => http.get(&url),
+            "DELETE" => http.delete(&url),
+            _ => http.post(&url).json(&body.unwrap_or_else(|| json!({}))),
+        };
+        let r = req
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let status = r.status();
+        let body: Value = r.json().await.unwrap();
+        assert!(status.is_success(), "{method} {path}: {status} {body}");
+        body["value"].clone()
+    }
+
     /// Opens a path of the app (`/login`), like typing it into the address bar.
     pub async fn goto(&self, path: &str) {
         self.client

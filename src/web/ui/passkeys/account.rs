@@ -70,7 +70,9 @@ async fn page_with(
             id: p.id,
             name: p.name,
             created: format_time(p.created_at),
-            last_used: p.last_used_at.map_or_else(|| "never".to_owned(), format_time),
+            last_used: p
+                .last_used_at
+                .map_or_else(|| "never".to_owned(), format_time),
         })
         .collect();
     Ok(Page {
@@ -94,7 +96,9 @@ async fn again(
 ) -> Result<Response, UiError> {
     let message = match &e {
         ServiceError::Validation(f) => f.summary(),
-        ServiceError::Refused(r) if !matches!(r, crate::service::Refusal::NotFound(_)) => r.to_string(),
+        ServiceError::Refused(r) if !matches!(r, crate::service::Refusal::NotFound(_)) => {
+            r.to_string()
+        }
         _ => return Err(e.into()),
     };
     let status = crate::web::error::answer(&e).0;
@@ -121,7 +125,8 @@ pub async fn options(
     me: CurrentUser,
     session: Session,
 ) -> Result<Response, ApiError> {
-    let (options, ceremony) = passkeys::start_registration(&state.db, &state.config, &me.user).await?;
+    let (options, ceremony) =
+        passkeys::start_registration(&state.db, &state.config, &me.user).await?;
     keep(&session, Purpose::Register, ceremony).await?;
     Ok(options_answer(options))
 }
@@ -142,14 +147,18 @@ pub async fn add(
     client: Client,
     Form(form): Form<AddForm>,
 ) -> Result<Response, UiError> {
-    let result = match take(&session, Purpose::Register).await {
-        Ok(c) => {
-            let (db, config, actor) = (&state.db, &state.config, me.actor(&client));
-            passkeys::finish_registration(db, config, actor, &me.user, c, &form.name, &form.answer.credential).await
-        }
-        Err(UiError::Service(e)) => Err(e),
-        Err(other) => return Err(other),
-    };
+    if form.answer.credential.is_empty() {
+        let e = ServiceError::Validation(crate::domain::FieldErrors::single(
+            "credential",
+            "No passkey came with the form: adding a passkey needs JavaScript.",
+        ));
+        return again(&state, &session, &me, e, form.name).await;
+    }
+    let c = take(&session, Purpose::Register).await?;
+    let (db, config, actor) = (&state.db, &state.config, me.actor(&client));
+    let answer = &form.answer.credential;
+    let result =
+        passkeys::finish_registration(db, config, actor, &me.user, c, &form.name, answer).await;
     match result {
         Ok(_) => Ok(Redirect::to("/account/passkeys?notice=added").into_response()),
         Err(e) => again(&state, &session, &me, e, form.name).await,
@@ -164,7 +173,8 @@ pub struct NameForm {
 
 /// Ids in paths: anything that is not a number names no passkey.
 pub fn passkey_id(raw: &str) -> Result<i64, ServiceError> {
-    raw.parse().map_err(|_| ServiceError::from(Missing::Passkey))
+    raw.parse()
+        .map_err(|_| ServiceError::from(Missing::Passkey))
 }
 
 /// `POST /account/passkeys/{id}/rename`.
@@ -197,4 +207,3 @@ pub async fn remove(
         Err(e) => again(&state, &session, &me, e, String::new()).await,
     }
 }
-

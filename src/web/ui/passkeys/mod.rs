@@ -44,12 +44,9 @@ async fn keep(session: &Session, purpose: Purpose, c: Ceremony) -> Result<(), Ap
 }
 
 /// Takes the ceremony of `purpose` out of the session: an answer is checked against it once.
-/// None kept (or expired with the session): a refused passkey.
-async fn take(session: &Session, purpose: Purpose) -> Result<Ceremony, UiError> {
-    session
-        .remove::<Ceremony>(key(purpose))
-        .await?
-        .ok_or_else(|| ServiceError::from(crate::service::Refusal::InvalidPasskey).into())
+/// None kept (never started, or the session is gone): the service refuses the answer.
+async fn take(session: &Session, purpose: Purpose) -> Result<Option<Ceremony>, UiError> {
+    Ok(session.remove::<Ceremony>(key(purpose)).await?)
 }
 
 /// The options as the browser script reads them, never cached.
@@ -73,7 +70,10 @@ pub struct AnswerForm {
 }
 
 /// `POST /login/passkey/options`: a challenge for a sign-in with a passkey alone.
-pub async fn sign_in_options(session: Session, State(state): State<AppState>) -> Result<Response, ApiError> {
+pub async fn sign_in_options(
+    session: Session,
+    State(state): State<AppState>,
+) -> Result<Response, ApiError> {
     let (options, ceremony) = passkeys::start_sign_in(&state.config)?;
     keep(&session, Purpose::SignIn, ceremony).await?;
     Ok(options_answer(options))
@@ -89,13 +89,15 @@ pub async fn sign_in(
     headers: HeaderMap,
     Form(form): Form<AnswerForm>,
 ) -> Result<Response, UiError> {
+    if form.credential.is_empty() {
+        // No answer: the script did not run (or the form was posted by hand).
+        return Ok(Redirect::to("/login").into_response());
+    }
     let next = crate::web::identity::safe_next(Some(&form.next));
     let rd = crate::web::return_to::allowed_rd(&state, Some(&form.rd)).await;
-    let result = match take(&session, Purpose::SignIn).await {
-        Ok(c) => passkeys::finish_sign_in(&state.db, &state.config, c, &form.credential, client.ip()).await,
-        Err(UiError::Service(e)) => Err(e),
-        Err(other) => return Err(other),
-    };
+    let c = take(&session, Purpose::SignIn).await?;
+    let (db, config) = (&state.db, &state.config);
+    let result = passkeys::finish_sign_in(db, config, c, &form.credential, client.ip()).await;
     match result {
         Ok(user) => {
             crate::web::session::sign_in(&session, &user, &state.config, &device).await?;
@@ -121,9 +123,10 @@ pub async fn second_factor_options(
 ) -> Result<Response, ApiError> {
     let pending = second_step::pending(&state, &session).await?;
     let Some(p) = pending.filter(|p| p.step == Step::Code) else {
-        return Err(ServiceError::from(crate::service::Refusal::Unauthenticated).into());
+        return Err(ServiceError::from(crate::service::Missing::SecondFactor).into());
     };
-    let (options, ceremony) = passkeys::start_second_factor(&state.db, &state.config, &p.user).await?;
+    let (options, ceremony) =
+        passkeys::start_second_factor(&state.db, &state.config, &p.user).await?;
     keep(&session, Purpose::SecondFactor, ceremony).await?;
     Ok(options_answer(options))
 }
@@ -140,14 +143,13 @@ pub async fn second_factor(
     let Some(p) = pending.filter(|p| p.step == Step::Code) else {
         return Ok(Redirect::to("/login").into_response());
     };
-    let result = match take(&session, Purpose::SecondFactor).await {
-        Ok(c) => {
-            let (db, config, limiter) = (&state.db, &state.config, &state.limiter);
-            passkeys::finish_second_factor(db, config, limiter, &p.user, c, &form.credential, client.ip()).await
-        }
-        Err(UiError::Service(e)) => Err(e),
-        Err(other) => return Err(other),
-    };
+    if form.credential.is_empty() {
+        return Ok(Redirect::to("/login/two-factor").into_response());
+    }
+    let c = take(&session, Purpose::SecondFactor).await?;
+    let (db, config, limiter) = (&state.db, &state.config, &state.limiter);
+    let (answer, ip) = (&form.credential, client.ip());
+    let result = passkeys::finish_second_factor(db, config, limiter, &p.user, c, answer, ip).await;
     match result {
         Ok(()) => {
             second_step::finish(&session, &p.user, &state.config, &device).await?;

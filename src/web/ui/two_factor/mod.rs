@@ -177,7 +177,9 @@ pub(in crate::web::ui) async fn code_failed(
     let error = match &e {
         ServiceError::Validation(_) => ENTER_CODE.to_owned(),
         ServiceError::Refused(
-            Refusal::InvalidSecondFactor | Refusal::InvalidPasskey | Refusal::PasskeysUnavailable(_),
+            Refusal::InvalidSecondFactor
+            | Refusal::InvalidPasskey
+            | Refusal::PasskeysUnavailable(_),
         )
         | ServiceError::RateLimited(_) => e.to_string(),
         _ => return Err(e.into()),
