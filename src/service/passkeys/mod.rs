@@ -137,6 +137,12 @@ fn options(value: &impl Serialize) -> Result<serde_json::Value, ServiceError> {
         .map_err(|_| ServiceError::Internal("could not encode passkey options"))
 }
 
+/// A passkey id from a path: anything that is not a number names no passkey.
+pub fn parse_id(raw: &str) -> Result<i64, ServiceError> {
+    raw.parse()
+        .map_err(|_| crate::domain::refusal::Missing::Passkey.into())
+}
+
 /// A credential id as stored (base64url, no padding).
 fn credential_key(id: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(id)

@@ -12,7 +12,6 @@ use crate::state::AppState;
 use crate::web::client::Client;
 use crate::web::error::ApiError;
 use crate::web::identity::CurrentUser;
-use crate::web::ui::passkeys::account::passkey_id;
 
 /// A passkey as the API shows it; times are RFC 3339 (UTC).
 #[derive(Serialize)]
@@ -74,7 +73,7 @@ pub async fn rename_own(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<RenameRequest>,
 ) -> Result<StatusCode, ApiError> {
-    let id = passkey_id(&id)?;
+    let id = passkeys::parse_id(&id)?;
     passkeys::rename(&state.db, me.actor(&client), me.user.id, id, &body.name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -86,7 +85,7 @@ pub async fn remove_own(
     client: Client,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let id = passkey_id(&id)?;
+    let id = passkeys::parse_id(&id)?;
     passkeys::remove(&state.db, me.actor(&client), me.user.id, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

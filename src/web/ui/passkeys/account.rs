@@ -11,8 +11,8 @@ use serde::Deserialize;
 use tower_sessions::Session;
 
 use super::{AnswerForm, keep, options_answer, take};
+use crate::service::ServiceError;
 use crate::service::passkeys::{self, PasskeyView, Purpose};
-use crate::service::{Missing, ServiceError};
 use crate::state::AppState;
 use crate::web::client::Client;
 use crate::web::error::{ApiError, UiError};
@@ -171,12 +171,6 @@ pub struct NameForm {
     name: String,
 }
 
-/// Ids in paths: anything that is not a number names no passkey.
-pub fn passkey_id(raw: &str) -> Result<i64, ServiceError> {
-    raw.parse()
-        .map_err(|_| ServiceError::from(Missing::Passkey))
-}
-
 /// `POST /account/passkeys/{id}/rename`.
 pub async fn rename(
     State(state): State<AppState>,
@@ -186,7 +180,7 @@ pub async fn rename(
     Path(id): Path<String>,
     Form(form): Form<NameForm>,
 ) -> Result<Response, UiError> {
-    let id = passkey_id(&id)?;
+    let id = passkeys::parse_id(&id)?;
     match passkeys::rename(&state.db, me.actor(&client), me.user.id, id, &form.name).await {
         Ok(()) => Ok(Redirect::to("/account/passkeys?notice=renamed").into_response()),
         Err(e) => again(&state, &session, &me, e, String::new()).await,
@@ -201,7 +195,7 @@ pub async fn remove(
     client: Client,
     Path(id): Path<String>,
 ) -> Result<Response, UiError> {
-    let id = passkey_id(&id)?;
+    let id = passkeys::parse_id(&id)?;
     match passkeys::remove(&state.db, me.actor(&client), me.user.id, id).await {
         Ok(()) => Ok(Redirect::to("/account/passkeys?notice=removed").into_response()),
         Err(e) => again(&state, &session, &me, e, String::new()).await,
