@@ -63,6 +63,12 @@ pub enum Refusal {
     /// Passkeys cannot work with this instance's `server.public_url` (the reason).
     #[error("{0}")]
     PasskeysUnavailable(String),
+    /// A forward-auth proxy vouched for the caller, but this instance asks for its own second
+    /// factor after proxy sign-ins and this browser has not given it yet.
+    #[error(
+        "Your proxy signed you in, and this server asks for its own second factor too: finish signing in at /login/two-factor in your browser."
+    )]
+    SecondStepRequired,
     /// The password was right but the account must set up a second factor first, which the
     /// JSON API cannot do.
     #[error(

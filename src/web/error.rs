@@ -87,6 +87,7 @@ pub fn refusal_answer(r: &Refusal) -> (StatusCode, &'static str) {
         Refusal::InvalidSecondFactor => (S::UNAUTHORIZED, "INVALID_SECOND_FACTOR"),
         Refusal::InvalidPasskey => (S::UNAUTHORIZED, "INVALID_PASSKEY"),
         Refusal::PasskeysUnavailable(_) => (S::CONFLICT, "PASSKEYS_UNAVAILABLE"),
+        Refusal::SecondStepRequired => (S::UNAUTHORIZED, "SECOND_STEP_REQUIRED"),
         Refusal::SecondFactorEnrolmentRequired => {
             (S::FORBIDDEN, "SECOND_FACTOR_ENROLMENT_REQUIRED")
         }
