@@ -147,3 +147,56 @@ pub fn parse_id(raw: &str) -> Result<i64, ServiceError> {
 fn credential_key(id: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(id)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(r: Result<serde_json::Value, ServiceError>) -> bool {
+        matches!(r, Err(ServiceError::Refused(Refusal::InvalidPasskey)))
+    }
+
+    #[test]
+    fn a_ceremony_answers_only_its_purpose_account_and_time() {
+        let state = serde_json::json!({ "challenge": "x" });
+        let c = Ceremony::new(Purpose::SecondFactor, Some(7), None, &state).unwrap();
+        assert_eq!(
+            Ceremony::open::<serde_json::Value>(Some(c.clone()), Purpose::SecondFactor, Some(7))
+                .unwrap(),
+            state
+        );
+        assert!(refused(Ceremony::open(
+            Some(c.clone()),
+            Purpose::SignIn,
+            Some(7)
+        )));
+        assert!(refused(Ceremony::open(
+            Some(c.clone()),
+            Purpose::SecondFactor,
+            Some(8)
+        )));
+        assert!(refused(Ceremony::open(
+            None,
+            Purpose::SecondFactor,
+            Some(7)
+        )));
+        let old = Ceremony {
+            started_ms: c.started_ms - LIFETIME_MS - 1,
+            ..c
+        };
+        assert!(refused(Ceremony::open(
+            Some(old),
+            Purpose::SecondFactor,
+            Some(7)
+        )));
+    }
+
+    #[test]
+    fn path_ids_are_numbers() {
+        assert_eq!(parse_id("12").unwrap(), 12);
+        assert!(matches!(
+            parse_id("abc"),
+            Err(ServiceError::Refused(Refusal::NotFound(_)))
+        ));
+    }
+}
