@@ -74,7 +74,10 @@ pub async fn finish_sign_in(
             .finish_discoverable_authentication_v2(&answer, state, &passkey)
             .map_err(refused)?;
         if !user.may_sign_in() {
-            return Err(ServiceError::from(Refusal::InvalidPasskey).with_account(user.username));
+            return Err(Failure {
+                error: Refusal::InvalidPasskey.into(),
+                account: Some(user.username),
+            });
         }
         spend(db, pid, &row.passkey, &mut passkey, &result).await?;
         Ok(user)
@@ -263,18 +266,5 @@ impl From<Refusal> for Failure {
 impl From<db::DbError> for Failure {
     fn from(e: db::DbError) -> Self {
         ServiceError::from(e).into()
-    }
-}
-
-trait WithAccount {
-    fn with_account(self, username: String) -> Failure;
-}
-
-impl WithAccount for ServiceError {
-    fn with_account(self, username: String) -> Failure {
-        Failure {
-            error: self,
-            account: Some(username),
-        }
     }
 }
