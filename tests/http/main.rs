@@ -41,6 +41,7 @@ mod idp_harness;
 mod invalidation;
 mod lockouts;
 mod login;
+mod logs;
 mod passkeys;
 mod plans;
 mod proxy;
