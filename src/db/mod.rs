@@ -13,6 +13,7 @@ pub mod backup;
 pub mod changes;
 pub mod groups;
 pub mod identities;
+pub mod invites;
 pub mod oidc_flows;
 pub mod oidc_providers;
 pub mod plans;
