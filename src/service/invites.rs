@@ -51,6 +51,11 @@ impl std::fmt::Debug for CreatedInvite {
     }
 }
 
+/// The clock invite states are read against (unix seconds), for the pages.
+pub fn now() -> i64 {
+    db::now_ts()
+}
+
 fn generate() -> String {
     let mut bytes = [0_u8; TOKEN_BYTES];
     rand::rng().fill_bytes(&mut bytes);
@@ -213,6 +218,17 @@ pub async fn check(
         db.run(move |c| open_invite(c, &hmac)).await
     };
     limiter.guard(attempt, work).await
+}
+
+/// The open invite behind `token`, not counted by the rate limiter: for re-showing the
+/// sign-up form after an attempt that was counted already.
+pub async fn get_open(
+    db: &DbPool,
+    secret: &ServerSecret,
+    token: &str,
+) -> Result<Invite, ServiceError> {
+    let hmac = token_hmac(secret, token)?;
+    db.run(move |c| open_invite(c, &hmac)).await
 }
 
 /// Signs up with an invite: creates the account (the invite's role; `pending` when the

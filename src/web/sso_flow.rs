@@ -50,6 +50,14 @@ pub fn redirect_uri(
     client: &Client,
     provider_id: &str,
 ) -> String {
+    let base = public_base(state, headers, client);
+    format!("{base}/api/auth/oidc/{provider_id}/callback")
+}
+
+/// The scheme and host people reach Hallpass at, for links it hands out (the SSO callback,
+/// invite links): `server.public_url`, else the trusted proxy's `X-Forwarded-Proto`/`-Host`,
+/// else `Host`.
+pub fn public_base(state: &AppState, headers: &HeaderMap, client: &Client) -> String {
     let forwarded = state
         .config
         // The socket's peer, never a forwarded address.
@@ -80,7 +88,7 @@ pub fn redirect_uri(
             format!("http://{host}")
         }
     };
-    format!("{base}/api/auth/oidc/{provider_id}/callback")
+    base
 }
 
 /// What a round trip starting from this request needs: its callback URL and the browser's
