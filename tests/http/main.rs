@@ -36,6 +36,7 @@ mod forward_auth_proxies;
 mod fuzz;
 mod groups;
 mod groups_claim;
+mod invites;
 mod idp_harness;
 mod invalidation;
 mod lockouts;
