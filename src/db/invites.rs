@@ -79,7 +79,10 @@ pub fn insert(conn: &mut Conn, new: &NewRow<'_>) -> Result<i64, DbError> {
         .get_result(conn)?;
     for g in new.groups {
         diesel::insert_into(invite_groups::table)
-            .values((invite_groups::invite_id.eq(id), invite_groups::group_id.eq(g)))
+            .values((
+                invite_groups::invite_id.eq(id),
+                invite_groups::group_id.eq(g),
+            ))
             .execute(conn)?;
     }
     Ok(id)
@@ -121,10 +124,7 @@ pub fn mark_used(conn: &mut Conn, id: i64, user_id: i64) -> Result<bool, DbError
             .filter(invites::used_at.is_null())
             .filter(invites::revoked_at.is_null()),
     )
-    .set((
-        invites::used_at.eq(now_ts()),
-        invites::used_by.eq(user_id),
-    ))
+    .set((invites::used_at.eq(now_ts()), invites::used_by.eq(user_id)))
     .execute(conn)?;
     Ok(n == 1)
 }

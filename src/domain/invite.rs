@@ -87,10 +87,7 @@ impl NewInvite {
             return Ok(None);
         }
         raw.parse::<i64>().map(Some).map_err(|_| {
-            FieldErrors::single(
-                "expires_in_days",
-                "Expiry must be a whole number of days.",
-            )
+            FieldErrors::single("expires_in_days", "Expiry must be a whole number of days.")
         })
     }
 }
@@ -183,7 +180,10 @@ mod tests {
             ..fields()
         })
         .unwrap();
-        assert_eq!(i.email.map(|e| e.as_str().to_owned()), Some("kim@example.com".into()));
+        assert_eq!(
+            i.email.map(|e| e.as_str().to_owned()),
+            Some("kim@example.com".into())
+        );
         assert_eq!(i.groups, vec![1, 3]);
     }
 
@@ -200,11 +200,13 @@ mod tests {
         for f in ["email", "username", "role", "expires_in_days"] {
             assert!(e.get(f).is_some(), "{f}");
         }
-        assert!(NewInvite::parse(InviteFields {
-            expires_in_days: Some(MAX_EXPIRY_DAYS + 1),
-            ..fields()
-        })
-        .is_err());
+        assert!(
+            NewInvite::parse(InviteFields {
+                expires_in_days: Some(MAX_EXPIRY_DAYS + 1),
+                ..fields()
+            })
+            .is_err()
+        );
         assert!(NewInvite::form_days("soon").is_err());
         assert_eq!(NewInvite::form_days(" ").ok(), Some(None));
     }

@@ -308,10 +308,7 @@ fn accept_in(
     if !invite.groups.is_empty() {
         settings::bump_rules_version(conn)?;
     }
-    let detail = format!(
-        "invite #{} role={} status={status}",
-        invite.id, invite.role
-    );
+    let detail = format!("invite #{} role={} status={status}", invite.id, invite.role);
     let action = AuditAction::InviteAccept;
     super::audit::record(conn, &actor, action, Some(&user.username), Some(&detail))?;
     Ok(user)

@@ -713,8 +713,18 @@ const MATRIX: &[(&str, &str, &str, Access)] = &[
         "/admin/invites/999/revoke",
         Access::Admin,
     ),
-    ("GET", "/invite/{token}", "/invite/hpi_unknown", Access::Public),
-    ("POST", "/invite/{token}", "/invite/hpi_unknown", Access::Public),
+    (
+        "GET",
+        "/invite/{token}",
+        "/invite/hpi_unknown",
+        Access::Public,
+    ),
+    (
+        "POST",
+        "/invite/{token}",
+        "/invite/hpi_unknown",
+        Access::Public,
+    ),
     (
         "GET",
         "/api/admin/invites",

@@ -101,7 +101,11 @@ pub async fn create(
         token: created.token,
         invite: created.invite.into(),
     };
-    Ok((StatusCode::CREATED, [("cache-control", "no-store")], Json(body)))
+    Ok((
+        StatusCode::CREATED,
+        [("cache-control", "no-store")],
+        Json(body),
+    ))
 }
 
 /// Revokes an open invite; it stays in the list as `revoked`.

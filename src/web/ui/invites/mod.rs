@@ -39,7 +39,10 @@ impl InviteRow {
             InviteState::Revoked => i.revoked_at.map(format_time).unwrap_or_default(),
             InviteState::Used => {
                 let who = i.used_by.as_deref().unwrap_or("an account purged since");
-                format!("by {who}, {}", i.used_at.map(format_time).unwrap_or_default())
+                format!(
+                    "by {who}, {}",
+                    i.used_at.map(format_time).unwrap_or_default()
+                )
             }
         };
         Self {

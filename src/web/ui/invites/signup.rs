@@ -98,7 +98,13 @@ pub async fn page(
     client: Client,
     Path(token): Path<String>,
 ) -> Result<Response, UiError> {
-    let checked = invites::check(&state.db, &state.secret, &state.limiter, &token, client.ip());
+    let checked = invites::check(
+        &state.db,
+        &state.secret,
+        &state.limiter,
+        &token,
+        client.ip(),
+    );
     let invite = match checked.await {
         Ok(invite) => invite,
         Err(e) => return closed(e),
@@ -133,7 +139,12 @@ pub async fn submit(
         return Ok(Redirect::to(&format!("/invite/{token}")).into_response());
     }
     // The same fields, rules and messages as `/register` and the setup wizard.
-    let parsed = Registration::parse(&form.username, &form.email, &form.password, &form.password_confirm);
+    let parsed = Registration::parse(
+        &form.username,
+        &form.email,
+        &form.password,
+        &form.password_confirm,
+    );
     let result = match parsed {
         Ok(new) => {
             let deps = (&state.db, &state.hasher, &state.secret, &state.limiter);
