@@ -71,7 +71,7 @@ pub fn public_base(state: &AppState, headers: &HeaderMap, client: &Client) -> St
             Some(format!("{proto}://{host}"))
         })
         .flatten();
-    let base = match (&state.config.server.public_url, forwarded) {
+    match (&state.config.server.public_url, forwarded) {
         (Some(u), _) => u.as_str().to_owned(),
         (None, Some(f)) => f,
         (None, None) => {
@@ -87,8 +87,7 @@ pub fn public_base(state: &AppState, headers: &HeaderMap, client: &Client) -> St
                 .map_or_else(|| state.config.server.bind.to_string(), str::to_owned);
             format!("http://{host}")
         }
-    };
-    base
+    }
 }
 
 /// What a round trip starting from this request needs: its callback URL and the browser's
