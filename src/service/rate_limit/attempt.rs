@@ -12,7 +12,8 @@ use crate::service::{Actor, Missing, Refusal, ServiceError};
 pub enum Action {
     /// Password sign-in (`POST /login`, `POST /api/auth/login`).
     Login,
-    /// Self-registration (`POST /register`).
+    /// Self-registration (`POST /register`) and invite links (opening one, signing up with
+    /// it): an invite token that matches nothing is a failure.
     Register,
     /// Changing one's own password (`POST /account/password`, `POST /api/me/password`).
     PasswordChange,
