@@ -62,8 +62,9 @@ fn generate() -> String {
     format!("{TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes))
 }
 
-/// Only strings shaped like our tokens are worth a database lookup.
-fn well_formed(token: &str) -> bool {
+/// Only strings shaped like our tokens are worth a database lookup (and safe to put back
+/// into a URL or a header).
+pub fn well_formed(token: &str) -> bool {
     token.len() == TOKEN_LEN
         && token.starts_with(TOKEN_PREFIX)
         && token[TOKEN_PREFIX.len()..]

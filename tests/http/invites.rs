@@ -57,14 +57,8 @@ async fn create_form(
     (status, r.text().await.unwrap())
 }
 
-/// Signs up through the page the link opens.
-async fn sign_up(
-    app: &TestApp,
-    c: &reqwest::Client,
-    path: &str,
-    username: &str,
-    password: &str,
-) -> reqwest::Response {
+/// Opens the page a link leads to; returns the CSRF token of its form.
+async fn open_form(app: &TestApp, c: &reqwest::Client, path: &str) -> String {
     let page = c
         .get(app.url(path))
         .send()
@@ -73,10 +67,20 @@ async fn sign_up(
         .text()
         .await
         .unwrap();
-    let token = csrf_in(&page).unwrap_or_default();
+    csrf_in(&page).unwrap_or_else(|| panic!("no form on {path}: {page}"))
+}
+
+/// Submits the sign-up form of a link opened with [`open_form`].
+async fn submit(
+    app: &TestApp,
+    c: &reqwest::Client,
+    (path, token): (&str, &str),
+    username: &str,
+    password: &str,
+) -> reqwest::Response {
     c.post(app.url(path))
         .form(&[
-            ("csrf_token", token.as_str()),
+            ("csrf_token", token),
             ("username", username),
             ("email", ""),
             ("password", password),
@@ -85,6 +89,18 @@ async fn sign_up(
         .send()
         .await
         .unwrap()
+}
+
+/// Signs up through the page the link opens.
+async fn sign_up(
+    app: &TestApp,
+    c: &reqwest::Client,
+    path: &str,
+    username: &str,
+    password: &str,
+) -> reqwest::Response {
+    let token = open_form(app, c, path).await;
+    submit(app, c, (path, &token), username, password).await
 }
 
 async fn group(app: &TestApp, name: &str) -> i64 {
@@ -425,10 +441,15 @@ async fn two_sign_ups_racing_on_one_link_make_one_account(db: Db) {
         let path = path_of(&link_in(&created));
         let before = users_count(&app).await;
         let (a, b) = (app.client(), app.client());
+        // Both open the page first; then both submit at once.
+        let (ta, tb) = (
+            open_form(&app, &a, &path).await,
+            open_form(&app, &b, &path).await,
+        );
         let (name_a, name_b) = (format!("racer-a{round}"), format!("racer-b{round}"));
         let (ra, rb) = tokio::join!(
-            sign_up(&app, &a, &path, &name_a, PASSWORD),
-            sign_up(&app, &b, &path, &name_b, PASSWORD),
+            submit(&app, &a, (&path, &ta), &name_a, PASSWORD),
+            submit(&app, &b, (&path, &tb), &name_b, PASSWORD),
         );
         let mut statuses = [ra.status().as_u16(), rb.status().as_u16()];
         statuses.sort_unstable();
@@ -609,6 +630,17 @@ async fn an_invite_can_ask_for_approval(db: Db) {
         .await
         .unwrap();
     assert!(page.contains("id=\"signed-in\"") && !page.contains("id=\"invite-form\""));
+    let token = app.csrf(&admin, &path).await;
+    for (target, back) in [(path.as_str(), path.as_str()), ("/invite/%C3%A9", "/")] {
+        let r = admin
+            .post(app.url(target))
+            .form(&[("csrf_token", token.as_str()), ("username", "nope")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303, "{target}");
+        assert_eq!(r.headers()["location"], back);
+    }
 }
 
 async fn guessed_links_are_rate_limited(db: Db) {

@@ -19,7 +19,7 @@ use crate::service::{Missing, Refusal, ServiceError, invites};
 use crate::state::AppState;
 use crate::web::client::{Client, Device};
 use crate::web::error::UiError;
-use crate::web::identity::MaybeUser;
+use crate::web::identity::{CurrentUser, MaybeUser};
 use crate::web::session;
 use crate::web::ui::Layout;
 
@@ -44,14 +44,15 @@ impl SignUpPage {
         session: &Session,
         token: String,
         invite: &Invite,
+        user: Option<&CurrentUser>,
     ) -> Result<Self, UiError> {
         Ok(Self {
-            layout: Layout::new("You are invited", state, session, None).await?,
+            layout: Layout::new("You are invited", state, session, user).await?,
             token,
             role: invite.role.as_str(),
             groups: invite.groups.iter().map(|g| g.name.clone()).collect(),
             needs_approval: invite.needs_approval,
-            signed_in_as: None,
+            signed_in_as: user.map(|u| u.user.username.clone()),
             username: invite.username.clone().unwrap_or_default(),
             email: invite.email.clone().unwrap_or_default(),
             errors: FieldErrors::new(),
@@ -109,8 +110,7 @@ pub async fn page(
         Ok(invite) => invite,
         Err(e) => return closed(e),
     };
-    let mut page = SignUpPage::new(&state, &session, token, &invite).await?;
-    page.signed_in_as = user.map(|u| u.user.username.clone());
+    let page = SignUpPage::new(&state, &session, token, &invite, user.as_ref()).await?;
     Ok(page.into_response())
 }
 
@@ -135,8 +135,14 @@ pub async fn submit(
     Form(form): Form<SignUpForm>,
 ) -> Result<Response, UiError> {
     if user.is_some() {
-        // Signed in already: the link stays unused rather than swap this session.
-        return Ok(Redirect::to(&format!("/invite/{token}")).into_response());
+        // Signed in already: the link stays unused rather than swap this session. Back to
+        // its page (which says so) only when the token is one: it goes into a header.
+        let back = if invites::well_formed(&token) {
+            format!("/invite/{token}")
+        } else {
+            "/".to_owned()
+        };
+        return Ok(Redirect::to(&back).into_response());
     }
     // The same fields, rules and messages as `/register` and the setup wizard.
     let parsed = Registration::parse(
@@ -182,7 +188,7 @@ async fn again(
         Ok(invite) => invite,
         Err(dead) => return closed(dead),
     };
-    let mut page = SignUpPage::new(state, session, token, &invite).await?;
+    let mut page = SignUpPage::new(state, session, token, &invite, None).await?;
     (page.username, page.email, page.errors) = (form.username, form.email, errors);
     let response = (crate::web::error::answer(&e).0, page).into_response();
     Ok(match e {
