@@ -42,6 +42,7 @@ mod invalidation;
 mod invites;
 mod lockouts;
 mod login;
+mod logs;
 mod plans;
 mod proxy;
 mod rate_limit;
