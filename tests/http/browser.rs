@@ -776,8 +776,8 @@ async fn browser_admin_screens(db: Db) {
     b.screenshot("forbidden").await;
 }
 
-/// Every screenshot comes in light and dark, and has its page in `docs/screens/`, linked from
-/// `docs/screens.md`, that shows both: no screen goes undocumented, no page shows a stale name.
+/// Every screenshot comes in light, dark and phone size, and has its page in `docs/screens/`, linked from
+/// `docs/screens.md`, that shows all three: no screen goes undocumented, no page shows a stale name.
 #[test]
 fn every_screen_is_documented() {
     let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
@@ -791,24 +791,30 @@ fn every_screen_is_documented() {
         let Some(base) = name.strip_suffix(".png") else {
             panic!("not a PNG in docs/screenshots: {name}");
         };
-        if base.strip_suffix("-dark").is_none() {
+        if base.strip_suffix("-dark").is_none() && base.strip_suffix("-phone").is_none() {
             screens.push(base.to_owned());
         }
     }
     screens.sort();
     assert!(screens.len() >= 11, "{screens:?}");
     for screen in &screens {
-        assert!(
-            docs.join(format!("screenshots/{screen}-dark.png"))
-                .is_file(),
-            "no dark screenshot of {screen}"
-        );
+        for variant in ["dark", "phone"] {
+            assert!(
+                docs.join(format!("screenshots/{screen}-{variant}.png"))
+                    .is_file(),
+                "no {variant} screenshot of {screen}"
+            );
+        }
         assert!(
             index.contains(&format!("(screens/{screen}.md)")),
             "docs/screens.md does not link {screen}"
         );
         let page = read(&docs.join(format!("screens/{screen}.md")));
-        for image in [format!("{screen}.png"), format!("{screen}-dark.png")] {
+        for image in [
+            format!("{screen}.png"),
+            format!("{screen}-dark.png"),
+            format!("{screen}-phone.png"),
+        ] {
             assert!(
                 page.contains(&format!("(../screenshots/{image})")),
                 "docs/screens/{screen}.md does not show {image}"
