@@ -61,7 +61,7 @@
       button.type = "button";
       button.className = "btn-secondary copy";
       button.textContent = "Copy";
-      button.setAttribute("aria-label", "Copy the " + el.getAttribute("data-copy"));
+      button.title = "Copy the " + el.getAttribute("data-copy");
       var status = document.createElement("span");
       status.className = "visually-hidden";
       status.setAttribute("role", "status");

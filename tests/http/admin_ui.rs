@@ -9,6 +9,7 @@ both_databases!(
     edit_reset_and_purge_re_render_errors,
     the_table_is_for_admins_only,
     row_actions_keep_the_view_and_explain_refusals,
+    error_pages_keep_the_navigation,
 );
 
 /// Inserts `n` accounts straight into the table (no password hashing: fast).
@@ -717,8 +718,16 @@ async fn row_actions_keep_the_view_and_explain_refusals(db: Db) {
         "/admin/users/{target}/confirm/disable?back=q%3Dmember%26status%3Dactive%26sort%3Dcreated%26dir%3Ddesc%26next%3D%2F%2Fevil"
     ))))
     .await;
-    assert!(confirm.contains(r#"href="/admin/users?q=member&#38;status=active&#38;sort=created&#38;dir=desc""#), "{confirm}");
-    assert!(!confirm.contains("evil"), "only the table's own parameters are kept");
+    assert!(
+        confirm.contains(
+            r#"href="/admin/users?q=member&#38;status=active&#38;sort=created&#38;dir=desc""#
+        ),
+        "{confirm}"
+    );
+    assert!(
+        !confirm.contains("evil"),
+        "only the table's own parameters are kept"
+    );
     let back = format!("{VIEW}&after=");
     let r = c
         .post(app.url(&format!("/admin/users/{target}/disable")))
@@ -738,7 +747,10 @@ async fn row_actions_keep_the_view_and_explain_refusals(db: Db) {
         "/admin/users/{target}/edit?back=q%3Dmember%26sort%3Dcreated"
     ))))
     .await;
-    assert!(edit.contains(r#"name="back" value="q=member&#38;sort=created""#), "{edit}");
+    assert!(
+        edit.contains(r#"name="back" value="q=member&#38;sort=created""#),
+        "{edit}"
+    );
     let r = c
         .post(app.url(&format!("/admin/users/{target}")))
         .form(&[
@@ -771,9 +783,18 @@ async fn row_actions_keep_the_view_and_explain_refusals(db: Db) {
     assert_eq!(status, 409);
     let why = "You cannot disable your own account.";
     let messages = page.split(r#"<div id="messages">"#).nth(1).unwrap();
-    assert!(messages.split("</div>").next().unwrap().contains(why), "{page}");
-    assert!(page.contains(&format!(r#"id="user-{me}-error">{why}<"#)), "{page}");
-    assert!(page.contains(r#"value="adm""#), "the search is kept: {page}");
+    assert!(
+        messages.split("</div>").next().unwrap().contains(why),
+        "{page}"
+    );
+    assert!(
+        page.contains(&format!(r#"id="user-{me}-error">{why}<"#)),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"value="adm""#),
+        "the search is kept: {page}"
+    );
 
     // The same with htmx: the row with the reason, and the message area out of band.
     let (status, row) = text(
@@ -785,14 +806,22 @@ async fn row_actions_keep_the_view_and_explain_refusals(db: Db) {
     )
     .await;
     assert_eq!(status, 200);
-    assert!(row.contains(&format!(r#"id="user-{me}-error">{why}<"#)), "{row}");
-    let oob = row.split(r#"<div id="messages" hx-swap-oob="true">"#).nth(1);
+    assert!(
+        row.contains(&format!(r#"id="user-{me}-error">{why}<"#)),
+        "{row}"
+    );
+    let oob = row
+        .split(r#"<div id="messages" hx-swap-oob="true">"#)
+        .nth(1);
     assert!(oob.is_some_and(|m| m.contains(why)), "{row}");
 
     // Approving with htmx refreshes the header's pending count out of band.
     let pending = user(&app, "member000").await.id;
     let (_, before) = text(c.get(app.url("/admin/users"))).await;
-    assert!(before.contains(r#"id="nav-pending" title="Accounts awaiting approval">2<"#), "{before}");
+    assert!(
+        before.contains(r#"id="nav-pending" title="Accounts awaiting approval">2<"#),
+        "{before}"
+    );
     let (_, row) = text(
         c.post(app.url(&format!("/admin/users/{pending}/approve")))
             .header("HX-Request", "true")
@@ -800,8 +829,68 @@ async fn row_actions_keep_the_view_and_explain_refusals(db: Db) {
     )
     .await;
     assert!(
-        row.contains(r#"hx-swap-oob="true" id="nav-pending" title="Accounts awaiting approval">1<"#),
+        row.contains(
+            r#"hx-swap-oob="true" id="nav-pending" title="Accounts awaiting approval">1<"#
+        ),
         "{row}"
     );
     assert!(row.contains("Account approved"), "{row}");
+}
+
+/// A 404 or 403 page keeps the signed-in person's navigation (home, their account, Sign
+/// out) with its status; anonymous visitors and htmx requests get the bare page.
+async fn error_pages_keep_the_navigation(db: Db) {
+    let Some(app) = TestApp::with_admin(db).await else {
+        return;
+    };
+    let c = app.admin_client().await;
+    let (status, page) = text(c.get(app.url("/no/such/page"))).await;
+    assert_eq!(status, 404);
+    assert!(page.contains("Page not found"), "{page}");
+    assert!(
+        page.contains(r#"<nav class="nav" aria-label="Main">"#),
+        "{page}"
+    );
+    assert!(page.contains(r#"action="/logout""#), "{page}");
+    assert!(
+        page.contains(r#"id="nav-users""#),
+        "an admin's links: {page}"
+    );
+    let (status, page) = text(c.get(app.url("/admin/users/999999/edit"))).await;
+    assert_eq!(status, 404);
+    assert!(page.contains(r#"action="/logout""#), "{page}");
+
+    // A 403: a plain user on an admin page.
+    let admin = app.admin_client().await;
+    let token = app.csrf(&admin, "/admin/users").await;
+    let r = admin
+        .post(app.url("/admin/users"))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("username", "pat"),
+            ("role", "user"),
+            ("password_mode", "set"),
+            ("password", "pat's long password"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let pat = app.client();
+    assert_eq!(
+        app.login(&pat, "pat", "pat's long password").await.status(),
+        303
+    );
+    let (status, page) = text(pat.get(app.url("/admin/users"))).await;
+    assert_eq!(status, 403);
+    assert!(page.contains(r#"action="/logout""#), "{page}");
+    assert!(
+        !page.contains(r#"id="nav-users""#),
+        "no admin links: {page}"
+    );
+
+    // Signed out: nothing to navigate.
+    let (status, page) = text(app.client().get(app.url("/no/such/page"))).await;
+    assert_eq!(status, 404);
+    assert!(!page.contains(r#"action="/logout""#), "{page}");
 }

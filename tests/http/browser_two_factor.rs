@@ -120,6 +120,8 @@ async fn browser_two_factor_enrolment_and_sign_in(db: Db) {
     // The admin's view of someone's second factor, from the user table.
     let member = add_user(&app, "robin", "user").await;
     b.goto("/admin/users").await;
+    b.click(&format!("#user-{member} details.menu > summary"))
+        .await;
     b.click(&format!("#user-{member} a.two-factor")).await;
     b.wait_for_path(&format!("/admin/users/{member}/two-factor"))
         .await;

@@ -172,6 +172,15 @@ impl Browser {
         input.send_keys(value).await.unwrap();
     }
 
+    /// Presses a key (`fantoccini::key::Key::Tab`…) on whatever has the focus.
+    pub async fn press(&self, key: fantoccini::key::Key) {
+        let focused = self.client.active_element().await.unwrap();
+        focused
+            .send_keys(&String::from(char::from(key)))
+            .await
+            .unwrap();
+    }
+
     /// Clicks the element `css`.
     pub async fn click(&self, css: &str) {
         self.find(css).await.click().await.unwrap();
@@ -198,6 +207,30 @@ impl Browser {
             .execute(script, vec![])
             .await
             .unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
+    }
+
+    /// Lets the page read and write the clipboard (as a person allowing it would).
+    pub async fn grant_clipboard(&self, app: &TestApp) {
+        self.cdp(
+            "Browser.grantPermissions",
+            json!({ "origin": format!("http://{}", app.addr),
+                    "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"] }),
+        )
+        .await;
+    }
+
+    /// What the clipboard holds (see [`Browser::grant_clipboard`]).
+    pub async fn clipboard(&self) -> String {
+        let text = self
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 navigator.clipboard.readText().then(done, e => done('clipboard: ' + e));",
+                vec![],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("reading the clipboard: {e}"));
+        text.as_str().unwrap_or_default().to_owned()
     }
 
     /// Waits until `script` (a function body) returns `true`; `what` names it in the failure.

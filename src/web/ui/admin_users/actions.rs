@@ -13,17 +13,17 @@ use tower_sessions::Session;
 use super::load;
 use super::row::{self, Back, Extras, Message, RowView};
 use super::table::{self, View, notice};
-use crate::service::users;
-use crate::web::identity::CurrentUser;
-use crate::web::user_list::ListParams;
-use axum::body::Bytes;
 use crate::service::admin::{self, Change};
+use crate::service::users;
 use crate::service::{Refusal, ServiceError};
 use crate::state::AppState;
 use crate::web::client::Client;
 use crate::web::error::UiError;
 use crate::web::guards::RequireAdmin;
+use crate::web::identity::CurrentUser;
 use crate::web::ui::Layout;
+use crate::web::user_list::ListParams;
+use axum::body::Bytes;
 
 /// The change a row button asks for, and the notice once done (`None`: no such button).
 fn row_change(action: &str) -> Option<(Change, &'static str)> {

@@ -14,7 +14,6 @@ use tower_sessions::Session;
 use super::groups::{GroupChoice, choices};
 use super::row::Back;
 use super::{load, row};
-use crate::web::user_list::ListParams;
 use crate::domain::{FieldErrors, Password, User};
 use crate::service::admin::{self, Change, Profile};
 use crate::service::{Refusal, ServiceError};
@@ -24,6 +23,7 @@ use crate::web::error::UiError;
 use crate::web::guards::RequireAdmin;
 use crate::web::identity::CurrentUser;
 use crate::web::ui::Layout;
+use crate::web::user_list::ListParams;
 
 /// Form values of the create/edit form (kept when it re-renders).
 #[derive(Deserialize, Default, Clone)]

@@ -129,7 +129,11 @@ pub(super) struct Extras {
 }
 
 /// Renders one row as the fragment htmx swaps in.
-pub(super) fn fragment(row: RowView, csrf_token: String, extras: Extras) -> Result<Response, UiError> {
+pub(super) fn fragment(
+    row: RowView,
+    csrf_token: String,
+    extras: Extras,
+) -> Result<Response, UiError> {
     let html = RowFragment {
         u: row,
         csrf_token,
