@@ -14,13 +14,14 @@
 # ---------------------------------------------------------------------------
 FROM rust:1.95-slim-bookworm AS builder
 
-# pkg-config + libpq-dev: pq-sys links the system libpq (PostgreSQL backend).
-# SQLite is bundled (compiled from source with the image's gcc), so no libsqlite3-dev.
+# pkg-config + libssl-dev: libpq is compiled from source into the binary (pq-sys
+# "bundled", PostgreSQL backend) with TLS through the system's OpenSSL. SQLite is bundled
+# too (compiled with the image's gcc), so neither libpq-dev nor libsqlite3-dev.
 # Versions are not pinned: they come from the bookworm base image's archive and
-# must match the libpq5 installed in the runtime stage below, which is also bookworm.
+# must match the libssl3 installed in the runtime stage below, which is also bookworm.
 # hadolint ignore=DL3008
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends pkg-config libpq-dev \
+    && apt-get install -y --no-install-recommends pkg-config libssl-dev \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
@@ -40,15 +41,13 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
 # ---------------------------------------------------------------------------
 FROM debian:bookworm-slim
 
-# libpq5: runtime half of libpq-dev above. ca-certificates: outbound TLS.
-# curl: only for the HEALTHCHECK below -- the hallpass binary has no
-# healthcheck subcommand. Installed with --no-install-recommends, which keeps
-# it to curl + libcurl4 and their libraries (no extra tooling).
+# libssl3: runtime half of libssl-dev above (libpq's TLS). ca-certificates: outbound TLS.
+# No curl: the HEALTHCHECK below is `hallpass healthcheck`.
 # Unpinned for the same reason as in the build stage (bookworm base, security
 # updates wanted on rebuild).
 # hadolint ignore=DL3008
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libpq5 ca-certificates curl \
+    && apt-get install -y --no-install-recommends libssl3 ca-certificates \
     && rm -rf /var/lib/apt/lists/*
 
 # Fixed non-root uid/gid so volume ownership is predictable on the host.
@@ -75,10 +74,10 @@ WORKDIR /data
 VOLUME /data
 EXPOSE 8700
 
-# /healthz answers 200 without touching the database. If you change
-# HALLPASS_SERVER__BIND's port, override this healthcheck too.
-HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
-    CMD ["curl", "-fsS", "-o", "/dev/null", "http://127.0.0.1:8700/healthz"]
+# `hallpass healthcheck` asks /readyz (the database answers) on the address in
+# HALLPASS_SERVER__BIND (a wildcard address is reached on loopback): exit 0 or 1.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
+    CMD ["/usr/local/bin/hallpass", "healthcheck"]
 
 ENTRYPOINT ["/usr/local/bin/hallpass"]
 CMD ["serve"]

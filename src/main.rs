@@ -1,6 +1,7 @@
 //! The `hallpass` command.
 
 mod backup_cli;
+mod healthcheck;
 mod recover;
 
 use std::io::IsTerminal;
@@ -48,6 +49,9 @@ enum Command {
     Backup(backup_cli::BackupArgs),
     /// Load a backup into an empty database (refused when it has accounts, unless --force).
     Restore(backup_cli::RestoreArgs),
+    /// Ask the running server's /readyz on the configured address (server.bind): exit 0 when
+    /// it answers 200, 1 otherwise. For container health checks.
+    Healthcheck,
 }
 
 fn main() -> ExitCode {
@@ -76,6 +80,7 @@ fn main() -> ExitCode {
             Ok(admin) => serve(config, admin),
             Err(code) => code,
         },
+        Command::Healthcheck => healthcheck::run(&config),
         Command::SetupCode => {
             init_logging("warn");
             recover::setup_code(config)
@@ -120,6 +125,12 @@ fn serve(config: Config, admin: Option<hallpass::service::accounts::NewAdmin>) -
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // Password hashes run on the blocking pool, each with a fresh 19 MiB argon2 buffer.
+        // mimalloc returns a freed buffer to the OS only on later arena activity, such as a
+        // thread's exit; idle blocking threads that linger (tokio's default: 10 s) kept up to
+        // one buffer per hashing permit resident after a burst of sign-ins (bench/README.md,
+        // memory). A new thread costs microseconds against a hash's tens of milliseconds.
+        .thread_keep_alive(std::time::Duration::from_secs(1))
         .build()
     {
         Ok(r) => r,

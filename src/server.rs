@@ -160,6 +160,7 @@ pub async fn prepare(
         keys: crate::service::api_keys::KeyCache::new(&pool),
         pending_badge: Default::default(),
         group_list: Default::default(),
+        proxy_asks_second_factor: Default::default(),
         authz,
         config,
         db: pool,

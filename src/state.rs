@@ -39,6 +39,8 @@ pub struct Inner {
     pub keys: crate::service::api_keys::KeyCache,
     /// The admin navigation's pending badge, kept while nothing changes.
     pub pending_badge: crate::service::stamped::Stamped<i64>,
+    /// Whether proxy sign-ins ask for the second factor too, kept while nothing changes.
+    pub proxy_asks_second_factor: crate::service::stamped::Stamped<bool>,
     /// The user table's group filter, kept while nothing changes.
     pub group_list:
         crate::service::stamped::Stamped<std::sync::Arc<Vec<crate::domain::groups::Group>>>,

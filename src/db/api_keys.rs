@@ -192,10 +192,17 @@ pub fn counts_of(
     conn: &mut Conn,
     user_ids: &[i64],
 ) -> Result<std::collections::HashMap<i64, i64>, DbError> {
-    let rows: Vec<(i64, i64)> = api_keys::table
-        .filter(api_keys::user_id.eq_any(user_ids))
+    let query = api_keys::table
         .group_by(api_keys::user_id)
-        .select((api_keys::user_id, diesel::dsl::count_star()))
-        .load(conn)?;
+        .select((api_keys::user_id, diesel::dsl::count_star()));
+    // One statement, prepared once, whatever the number of ids (see `db::id_list`).
+    let rows: Vec<(i64, i64)> = match conn {
+        super::AnyConnection::Sqlite(c) => query
+            .filter(super::id_list::in_ids(api_keys::user_id, user_ids))
+            .load(c)?,
+        super::AnyConnection::Postgresql(c) => {
+            query.filter(api_keys::user_id.eq_any(user_ids)).load(c)?
+        }
+    };
     Ok(rows.into_iter().collect())
 }

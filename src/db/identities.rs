@@ -200,12 +200,19 @@ pub fn providers_of(
     conn: &mut Conn,
     user_ids: &[i64],
 ) -> Result<std::collections::HashMap<i64, Vec<String>>, DbError> {
-    let rows: Vec<(i64, String)> = identities::table
-        .filter(identities::user_id.eq_any(user_ids))
+    let query = identities::table
         .order((identities::user_id, identities::provider))
         .select((identities::user_id, identities::provider))
-        .distinct()
-        .load(conn)?;
+        .distinct();
+    // One statement, prepared once, whatever the number of ids (see `db::id_list`).
+    let rows: Vec<(i64, String)> = match conn {
+        super::AnyConnection::Sqlite(c) => query
+            .filter(super::id_list::in_ids(identities::user_id, user_ids))
+            .load(c)?,
+        super::AnyConnection::Postgresql(c) => {
+            query.filter(identities::user_id.eq_any(user_ids)).load(c)?
+        }
+    };
     let mut out: std::collections::HashMap<i64, Vec<String>> = std::collections::HashMap::new();
     for (user, provider) in rows {
         out.entry(user).or_default().push(provider);

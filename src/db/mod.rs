@@ -12,6 +12,7 @@ pub mod audit;
 pub mod backup;
 pub mod changes;
 pub mod groups;
+mod id_list;
 pub mod identities;
 pub mod oidc_flows;
 pub mod oidc_providers;

@@ -50,6 +50,7 @@ diesel::table! {
         rules_version -> BigInt,
         second_factor_required -> Text,
         second_factor_providers -> Text,
+        second_factor_after_proxy -> Integer,
     }
 }
 

@@ -151,29 +151,43 @@ pub fn codes_left(conn: &mut Conn, user_id: i64) -> Result<i64, DbError> {
 
 /// The instance's requirement as stored (`nobody`, `admins`, `everyone`).
 pub fn requirement(conn: &mut Conn) -> Result<String, DbError> {
-    Ok(stored(conn)?.0)
+    Ok(stored(conn)?.required)
 }
 
-/// The requirement and the space-separated ids of the OpenID providers whose sign-ins ask
-/// for the second factor too.
-pub fn stored(conn: &mut Conn) -> Result<(String, String), DbError> {
-    settings::table
+/// The stored second-factor settings: the requirement, the space-separated ids of the OpenID
+/// providers whose sign-ins ask for the second factor too, and whether forward-auth proxy
+/// sign-ins do.
+pub struct Stored {
+    pub required: String,
+    pub providers: String,
+    pub after_proxy: bool,
+}
+
+pub fn stored(conn: &mut Conn) -> Result<Stored, DbError> {
+    let (required, providers, after_proxy) = settings::table
         .filter(settings::id.eq(1))
         .select((
             settings::second_factor_required,
             settings::second_factor_providers,
+            settings::second_factor_after_proxy,
         ))
-        .load::<(String, String)>(conn)?
+        .load::<(String, String, i32)>(conn)?
         .pop()
-        .ok_or(DbError::Query(diesel::result::Error::NotFound))
+        .ok_or(DbError::Query(diesel::result::Error::NotFound))?;
+    Ok(Stored {
+        required,
+        providers,
+        after_proxy: after_proxy != 0,
+    })
 }
 
-/// Writes both (call inside [`super::write_tx`]).
-pub fn set_stored(conn: &mut Conn, required: &str, providers: &str) -> Result<(), DbError> {
+/// Writes them (call inside [`super::write_tx`]).
+pub fn set_stored(conn: &mut Conn, new: &Stored) -> Result<(), DbError> {
     diesel::update(settings::table.filter(settings::id.eq(1)))
         .set((
-            settings::second_factor_required.eq(required),
-            settings::second_factor_providers.eq(providers),
+            settings::second_factor_required.eq(&new.required),
+            settings::second_factor_providers.eq(&new.providers),
+            settings::second_factor_after_proxy.eq(i32::from(new.after_proxy)),
             settings::updated_at.eq(now_ts()),
         ))
         .execute(conn)?;

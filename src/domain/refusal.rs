@@ -53,6 +53,12 @@ pub enum Refusal {
     /// A second-factor code that is wrong, of another time, or used already.
     #[error("That code is not valid. Enter the current code from your app, or a recovery code.")]
     InvalidSecondFactor,
+    /// A forward-auth proxy vouched for the caller, but this instance asks for its own second
+    /// factor after proxy sign-ins and this browser has not given it yet.
+    #[error(
+        "Your proxy signed you in, and this server asks for its own second factor too: finish signing in at /login/two-factor in your browser."
+    )]
+    SecondStepRequired,
     /// The password was right but the account must set up a second factor first, which the
     /// JSON API cannot do.
     #[error(

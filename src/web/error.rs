@@ -85,6 +85,7 @@ pub fn refusal_answer(r: &Refusal) -> (StatusCode, &'static str) {
         Refusal::InvalidApiKey => (S::UNAUTHORIZED, "INVALID_API_KEY"),
         Refusal::LocalLoginDisabled => (S::FORBIDDEN, "LOCAL_LOGIN_DISABLED"),
         Refusal::InvalidSecondFactor => (S::UNAUTHORIZED, "INVALID_SECOND_FACTOR"),
+        Refusal::SecondStepRequired => (S::UNAUTHORIZED, "SECOND_STEP_REQUIRED"),
         Refusal::SecondFactorEnrolmentRequired => {
             (S::FORBIDDEN, "SECOND_FACTOR_ENROLMENT_REQUIRED")
         }

@@ -38,6 +38,18 @@ pub enum ProxyOutcome {
     MissingHeader,
     /// The identity it sent may not sign in.
     Refused(crate::service::proxy::ProxyRefusal),
+    /// The identity it sent must pass Hallpass's own second step first (the instance asks
+    /// after proxy sign-ins, and this browser has not given it yet).
+    SecondStep,
+}
+
+/// Left by [`by_credentials`] for [`by_session`]: the proxy vouched for `user`, who must pass
+/// the second step in this browser. Passed means: this browser's session is signed in as the
+/// same account (the second step signs it in), so it lasts as long as that session.
+#[derive(Clone)]
+struct ProxySecondStep {
+    user: User,
+    step: super::second_step::Step,
 }
 
 /// A signed-in, active user.
@@ -129,7 +141,7 @@ async fn by_credentials(
         Some(Ok((who, ip))) => {
             let cfg = &state.config.auth.proxy;
             match crate::service::proxy::sign_in(&state.db, cfg, who, Some(ip)).await {
-                Ok(Ok(user)) => return Ok(Some(signed(user, AuthMethod::Proxy))),
+                Ok(Ok(user)) => return proxy_second_factor(state, req, user).await,
                 Ok(Err(r)) => _ = req.extensions_mut().insert(ProxyOutcome::Refused(r)),
                 Err(e) => return Err(ApiError::from(e).into_response()),
             }
@@ -161,44 +173,114 @@ async fn by_credentials(
     }
 }
 
+/// A proxy-vouched `user`: signed in, unless the instance asks for the second factor after
+/// proxy sign-ins and `user` has one (or must set one up); then [`by_session`] decides.
+async fn proxy_second_factor(
+    state: &AppState,
+    req: &mut Request,
+    user: User,
+) -> Result<Option<CurrentUser>, Response> {
+    use crate::service::two_factor::{self, Next};
+    let asked = two_factor::after_proxy(&state.db, &state.proxy_asks_second_factor, &user).await;
+    let step = match asked {
+        Ok(Next::Done) => {
+            return Ok(Some(CurrentUser {
+                user: std::sync::Arc::new(user),
+                auth_method: AuthMethod::Proxy,
+            }));
+        }
+        Ok(Next::Code) => super::second_step::Step::Code,
+        Ok(Next::Enrol) => super::second_step::Step::Enrol,
+        Err(e) => return Err(ApiError::from(e).into_response()),
+    };
+    req.extensions_mut().insert(ProxySecondStep { user, step });
+    Ok(None)
+}
+
 /// The session cookie, checked against the user's current `session_version` and status.
 async fn by_session(state: &AppState, session: &Session, mut req: Request, next: Next) -> Response {
-    if let Some(((user, signed_in, expiry), token)) = cached_session(state, session).await {
-        req.extensions_mut().insert(Identity(Some(user)));
-        if let Some(token) = token {
-            req.extensions_mut()
-                .insert(super::csrf::SessionToken(token));
+    let (resolved, token) = match cached_session(state, session).await {
+        Some((resolved, token)) => (Some(resolved), token),
+        // The session is loaded inside this scope, so its user row comes along (see
+        // `service::sessions::capturing_user`).
+        None => {
+            match crate::service::sessions::capturing_user(from_session(state, session)).await {
+                Ok(resolved) => (resolved, None),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot resolve the session");
+                    return (
+                        session::STORE_FAILURE,
+                        "The session store is unavailable; try again shortly.",
+                    )
+                        .into_response();
+                }
+            }
         }
-        let rest = |req| super::gates::then_handler(state, session, req, next);
-        let response = super::csrf::within_context(state, req, rest).await;
-        session::pin_expiry(session, &signed_in, expiry).await;
-        return response;
+    };
+    let resolved = match req.extensions_mut().remove::<ProxySecondStep>() {
+        None => resolved,
+        Some(wanted) => match proxy_second_step(state, session, &mut req, wanted, resolved).await {
+            Ok(resolved) => resolved,
+            Err(response) => return response,
+        },
+    };
+    let rest = |req| super::gates::then_handler(state, session, req, next);
+    let Some((user, signed_in, expiry)) = resolved else {
+        req.extensions_mut().insert(Identity(None));
+        return super::csrf::within_context(state, req, rest).await;
+    };
+    req.extensions_mut().insert(Identity(Some(user)));
+    if let Some(token) = token {
+        req.extensions_mut()
+            .insert(super::csrf::SessionToken(token));
     }
-    // The session is loaded inside this scope, so its user row comes along (see
-    // `service::sessions::capturing_user`).
-    let resolved = crate::service::sessions::capturing_user(from_session(state, session)).await;
-    match resolved {
-        Ok(Some((user, signed_in, expiry))) => {
-            req.extensions_mut().insert(Identity(Some(user)));
-            let rest = |req| super::gates::then_handler(state, session, req, next);
-            let response = super::csrf::within_context(state, req, rest).await;
-            session::pin_expiry(session, &signed_in, expiry).await;
-            response
+    let response = super::csrf::within_context(state, req, rest).await;
+    session::pin_expiry(session, &signed_in, expiry).await;
+    response
+}
+
+/// The proxy vouched for `wanted.user`, who must pass the second step in this browser: passed
+/// when the session is signed in as them (then the request is theirs, by the proxy); otherwise
+/// nobody is signed in, whatever else the session holds, and the second step is started
+/// (once: a browser already in it for this account keeps its place).
+async fn proxy_second_step(
+    state: &AppState,
+    session: &Session,
+    req: &mut Request,
+    wanted: ProxySecondStep,
+    resolved: Option<Resolved>,
+) -> Result<Option<Resolved>, Response> {
+    if let Some((mut current, signed_in, expiry)) = resolved
+        && current.user.id == wanted.user.id
+    {
+        current.auth_method = AuthMethod::Proxy;
+        return Ok(Some((current, signed_in, expiry)));
+    }
+    req.extensions_mut().insert(ProxyOutcome::SecondStep);
+    let pending = super::second_step::pending(state, session)
+        .await
+        .map_err(|e| ApiError::from(e).into_response())?;
+    if pending.is_some_and(|p| p.user.id == wanted.user.id) {
+        return Ok(None);
+    }
+    // A page is worth coming back to after the code; an API call or an asset is not.
+    let next = match super::surface::Surface::api_request(req.extensions()) {
+        false if req.method() == axum::http::Method::GET => {
+            safe_next(req.uri().path_and_query().map(|p| p.as_str()))
         }
-        Ok(None) => {
-            req.extensions_mut().insert(Identity(None));
-            let rest = |req| super::gates::then_handler(state, session, req, next);
-            super::csrf::within_context(state, req, rest).await
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "cannot resolve the session");
+        _ => "/".to_owned(),
+    };
+    super::second_step::begin(session, &wanted.user, wanted.step, &next)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "session store: starting the second step");
             (
                 session::STORE_FAILURE,
                 "The session store is unavailable; try again shortly.",
             )
                 .into_response()
-        }
-    }
+        })?;
+    Ok(None)
 }
 
 /// The identity a trusted forward-auth proxy vouches for. `None`: proxy sign-in is off, the
@@ -342,14 +424,24 @@ async fn from_session(
 /// Rejection for routes that need a user: HTML is sent to the sign-in page (coming back
 /// afterwards), JSON gets 401.
 pub enum AuthRequired {
-    Page { next: String },
+    Page {
+        next: String,
+    },
     Api,
+    /// A proxy sign-in waiting for the second step: the page goes there (it comes back to
+    /// where the step was started), the API says why.
+    SecondStepPage,
+    SecondStepApi,
 }
 
 impl IntoResponse for AuthRequired {
     fn into_response(self) -> Response {
         match self {
             AuthRequired::Api => ApiError::unauthenticated().into_response(),
+            AuthRequired::SecondStepApi => {
+                ApiError::from(Refusal::SecondStepRequired).into_response()
+            }
+            AuthRequired::SecondStepPage => Redirect::to("/login/two-factor").into_response(),
             AuthRequired::Page { next } => {
                 let target = format!(
                     "/login?next={}",
@@ -368,8 +460,14 @@ impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
         if let Some(Identity(Some(user))) = parts.extensions.get::<Identity>() {
             return Ok(user.clone());
         }
+        let second_step = parts.extensions.get::<ProxyOutcome>() == Some(&ProxyOutcome::SecondStep);
         if super::surface::Surface::of_parts(parts).is_api() {
-            Err(AuthRequired::Api)
+            Err(match second_step {
+                true => AuthRequired::SecondStepApi,
+                false => AuthRequired::Api,
+            })
+        } else if second_step {
+            Err(AuthRequired::SecondStepPage)
         } else {
             let next = parts
                 .uri

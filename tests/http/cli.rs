@@ -505,3 +505,54 @@ fn hallpass_secret_key_replaces_the_secret_file() {
     assert_eq!(code, Some(0), "{log}");
     assert!(!log.contains(value), "the secret is never logged");
 }
+
+both_databases!(healthcheck_asks_readyz_on_the_configured_address);
+
+/// `hallpass healthcheck`: exit 0 when the server on `server.bind` answers `/readyz` with 200
+/// (a wildcard bind is reached on loopback), 1 with a reason when nothing listens there or
+/// it answers anything else.
+async fn healthcheck_asks_readyz_on_the_configured_address(db: Db) {
+    let Some(app) = TestApp::with_admin(db).await else {
+        return;
+    };
+    let check = |bind: String| {
+        tokio::task::spawn_blocking(move || {
+            let dir = tempfile::tempdir().unwrap();
+            hallpass(dir.path())
+                .arg("healthcheck")
+                .env("HALLPASS_SERVER__BIND", bind)
+                .output()
+                .unwrap()
+        })
+    };
+    let port = app.addr.port();
+    let ok = check(format!("0.0.0.0:{port}")).await.unwrap();
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+
+    let nobody = check(format!("127.0.0.1:{}", free_port())).await.unwrap();
+    assert_eq!(nobody.status.code(), Some(1));
+    let why = String::from_utf8_lossy(&nobody.stderr);
+    assert!(why.starts_with("unhealthy: http://127.0.0.1:"), "{why}");
+
+    // A server that is up but not ready (its database gone) answers 503.
+    let not_ready = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = not_ready.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let (mut s, _) = not_ready.accept().unwrap();
+        let mut buf = [0u8; 512];
+        let _ = s.read(&mut buf).unwrap();
+        s.write_all(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n")
+            .unwrap();
+    });
+    let down = check(addr.to_string()).await.unwrap();
+    server.join().unwrap();
+    assert_eq!(down.status.code(), Some(1));
+    let why = String::from_utf8_lossy(&down.stderr);
+    assert!(why.contains("503"), "{why}");
+}

@@ -54,4 +54,5 @@ mod setup;
 mod sign_in_return;
 mod sso;
 mod two_factor;
+mod two_factor_proxy;
 mod user_search;

@@ -536,7 +536,7 @@ async fn required_for_admins_sends_them_to_enrolment_first(db: Db) {
     .await;
     assert_eq!(
         audit,
-        "settings.two_factor:nobody; after sso: none -> admins; after sso: none|two_factor.enable:"
+        "settings.two_factor:nobody; after sso: none; after proxy: no -> admins; after sso: none; after proxy: no|two_factor.enable:"
     );
     // The JSON API cannot enrol: it says what to do.
     let api = app.client();
@@ -957,6 +957,6 @@ async fn sso_leaves_it_to_the_provider_unless_chosen(db: Db) {
         .unwrap();
     assert_eq!(
         got,
-        serde_json::json!({"required": "nobody", "sso_providers": ["idp"]})
+        serde_json::json!({"required": "nobody", "sso_providers": ["idp"], "after_proxy": false})
     );
 }

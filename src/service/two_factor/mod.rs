@@ -115,25 +115,34 @@ pub struct Settings {
     /// The OpenID providers (ids) after whose sign-in Hallpass asks for its own second factor
     /// too. Empty by default: a provider does its own checks.
     pub sso_providers: Vec<String>,
+    /// Whether a sign-in vouched for by a trusted forward-auth proxy asks for it too. Off by
+    /// default, for the same reason.
+    pub after_proxy: bool,
 }
 
 impl Settings {
-    fn from_stored((required, providers): (String, String)) -> Self {
+    fn from_stored(stored: db::two_factor::Stored) -> Self {
         Self {
-            required: parse_requirement(&required),
-            sso_providers: providers.split_whitespace().map(str::to_owned).collect(),
+            required: parse_requirement(&stored.required),
+            sso_providers: stored
+                .providers
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect(),
+            after_proxy: stored.after_proxy,
         }
     }
 
     fn describe(&self) -> String {
         format!(
-            "{}; after sso: {}",
+            "{}; after sso: {}; after proxy: {}",
             self.required.as_str(),
             if self.sso_providers.is_empty() {
                 "none".to_owned()
             } else {
                 self.sso_providers.join(" ")
-            }
+            },
+            if self.after_proxy { "yes" } else { "no" }
         )
     }
 }
@@ -141,6 +150,24 @@ impl Settings {
 pub async fn settings(db: &DbPool) -> Result<Settings, ServiceError> {
     let stored = db.run(db::two_factor::stored).await?;
     Ok(Settings::from_stored(stored))
+}
+
+/// What a sign-in vouched for by a trusted forward-auth proxy leads to: [`Next::Done`] unless
+/// the instance chose to ask after proxy sign-ins, then as after a password. Runs on every
+/// proxied request, so the setting is read through `kept` (the same value until the database
+/// changes).
+pub async fn after_proxy(
+    db: &DbPool,
+    kept: &super::stamped::Stamped<bool>,
+    user: &User,
+) -> Result<Next, ServiceError> {
+    let asks = kept
+        .get_or_read(db, || async { Ok(settings(db).await?.after_proxy) })
+        .await?;
+    if !asks {
+        return Ok(Next::Done);
+    }
+    after_password(db, user).await
 }
 
 /// Whether a sign-in through OpenID provider `provider` asks for the second factor too.
@@ -168,12 +195,19 @@ pub async fn set_settings(db: &DbPool, actor: Actor, new: Settings) -> Result<()
     let new = Settings {
         required: new.required,
         sso_providers: providers,
+        after_proxy: new.after_proxy,
     };
     db.run(move |conn| {
         db::write_tx(conn, |conn| {
             let before = Settings::from_stored(db::two_factor::stored(conn)?);
-            let joined = new.sso_providers.join(" ");
-            db::two_factor::set_stored(conn, new.required.as_str(), &joined)?;
+            db::two_factor::set_stored(
+                conn,
+                &db::two_factor::Stored {
+                    required: new.required.as_str().to_owned(),
+                    providers: new.sso_providers.join(" "),
+                    after_proxy: new.after_proxy,
+                },
+            )?;
             let detail = format!("{} -> {}", before.describe(), new.describe());
             audit::insert(
                 conn,

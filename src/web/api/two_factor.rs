@@ -15,14 +15,16 @@ use crate::web::client::Client;
 use crate::web::error::ApiError;
 use crate::web::guards::RequireAdmin;
 
-/// `{"required": "nobody" | "admins" | "everyone", "sso_providers": ["id", …]}`; a PUT
-/// without `sso_providers` keeps them.
+/// `{"required": "nobody" | "admins" | "everyone", "sso_providers": ["id", …],
+/// "after_proxy": bool}`; a PUT without `sso_providers` or `after_proxy` keeps them.
 #[derive(Serialize, Deserialize)]
 pub struct RequirementDto {
     #[serde(default)]
     required: String,
     #[serde(default)]
     sso_providers: Option<Vec<String>>,
+    #[serde(default)]
+    after_proxy: Option<bool>,
 }
 
 impl From<two_factor::Settings> for RequirementDto {
@@ -30,6 +32,7 @@ impl From<two_factor::Settings> for RequirementDto {
         Self {
             required: s.required.as_str().to_owned(),
             sso_providers: Some(s.sso_providers),
+            after_proxy: Some(s.after_proxy),
         }
     }
 }
@@ -53,13 +56,11 @@ pub async fn put_requirement(
         let e = FieldErrors::single("required", "One of: nobody, admins, everyone.");
         return Err(ServiceError::Validation(e).into());
     };
-    let sso_providers = match body.sso_providers {
-        Some(p) => p,
-        None => two_factor::settings(&state.db).await?.sso_providers,
-    };
+    let kept = two_factor::settings(&state.db).await?;
     let settings = two_factor::Settings {
         required: new,
-        sso_providers,
+        sso_providers: body.sso_providers.unwrap_or(kept.sso_providers),
+        after_proxy: body.after_proxy.unwrap_or(kept.after_proxy),
     };
     two_factor::set_settings(&state.db, me.actor(&client), settings).await?;
     Ok(Json(two_factor::settings(&state.db).await?.into()))

@@ -55,6 +55,9 @@ pub(super) fn proxy_banner(
             Some("Forward-auth proxy did not provide a user identity header")
         }
         crate::web::identity::ProxyOutcome::Refused(r) => Some(r.message()),
+        crate::web::identity::ProxyOutcome::SecondStep => {
+            Some("Your proxy signed you in; this server asks for its own second factor too.")
+        }
     }
 }
 
@@ -111,6 +114,10 @@ pub async fn page(
 ) -> Result<Response, UiError> {
     let next = safe_next(q.next.as_deref());
     let rd = return_to::allowed_rd(&state, q.rd.as_deref()).await;
+    if outcome.as_ref().map(|e| e.0) == Some(crate::web::identity::ProxyOutcome::SecondStep) {
+        // The password form is no way in for someone the proxy vouched for: the step is.
+        return Ok(Redirect::to("/login/two-factor").into_response());
+    }
     if let Some(me) = &user {
         if rd.is_some()
             && state.config.session.cookie_domain.is_some()

@@ -27,6 +27,10 @@ pub struct SettingsPage {
     requirements: [Requirement; 3],
     /// `(provider id, label, asks for the second factor)` of each OpenID provider.
     sso_providers: Vec<(String, String, bool)>,
+    /// Proxy sign-ins ask for the second factor too.
+    after_proxy: bool,
+    /// Forward-auth proxy sign-in is on (`auth.proxy.enabled`).
+    proxy_enabled: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -56,6 +60,8 @@ pub async fn page(
                 (p.id, p.label, asks)
             })
             .collect(),
+        after_proxy: tf.after_proxy,
+        proxy_enabled: state.config.auth.proxy.enabled,
     })
 }
 
@@ -82,7 +88,8 @@ pub async fn save(
 }
 
 /// `POST /admin/settings/two-factor`: who must have a second factor (`required`), and the
-/// ticked `sso` boxes (repeated field): the providers whose sign-ins ask for it too.
+/// ticked `sso` boxes (repeated field): the providers whose sign-ins ask for it too, and the
+/// `proxy` box: whether forward-auth proxy sign-ins do.
 pub async fn save_two_factor(
     State(state): State<AppState>,
     RequireAdmin(me): RequireAdmin,
@@ -97,6 +104,7 @@ pub async fn save_two_factor(
     let new = two_factor::Settings {
         required,
         sso_providers,
+        after_proxy: field("proxy").next().is_some(),
     };
     two_factor::set_settings(&state.db, me.actor(&client), new).await?;
     Ok(Redirect::to("/admin/settings?saved=1"))

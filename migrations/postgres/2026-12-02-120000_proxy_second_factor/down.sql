@@ -1,0 +1,1 @@
+ALTER TABLE settings DROP COLUMN second_factor_after_proxy;

@@ -1,0 +1,4 @@
+-- Whether a sign-in vouched for by a trusted forward-auth proxy asks for Hallpass's own
+-- second factor too (issue 14). Off by default: the proxy did its own checks. settings has
+-- its NOTIFY triggers already (2026-11-30-120000_cluster): other processes see a change at once.
+ALTER TABLE settings ADD COLUMN second_factor_after_proxy INTEGER NOT NULL DEFAULT 0;
