@@ -9,7 +9,7 @@ use hallpass::service::Actor;
 use hallpass::service::admin;
 use serde_json::{Value, json};
 
-use crate::support::browser::{Browser, Options};
+use crate::support::browser::{Browser, DESKTOP, Options};
 use crate::support::{ADMIN, ADMIN_PASSWORD, Db, TestApp, sql, user};
 
 both_databases!(
@@ -425,6 +425,25 @@ async fn browser_user_table_with_javascript(db: Db) {
         .await;
     assert_eq!(focused, json!(["new-user", "solid", "2px"]));
 
+    // A hovered row keeps its badges readable in both colour schemes (axe-core checks the
+    // contrast of what is on screen: the hovered background included), and an open "More"
+    // menu stays inside the window.
+    let ken = user(&app, "ken").await.id;
+    b.hover(&format!("#user-{ken} td.status")).await;
+    for dark in [false, true] {
+        b.color_scheme(dark).await;
+        let scheme = if dark { "dark" } else { "light" };
+        b.assert_accessible("users, a hovered row", scheme).await;
+    }
+    b.color_scheme(false).await;
+    let last = ALL_ROWS.len();
+    b.click(&format!(
+        "#user-table tbody tr:nth-child({last}) details.menu > summary"
+    ))
+    .await;
+    b.assert_fits("users, the last row's menu open", DESKTOP)
+        .await;
+
     // Only what can apply: your own row offers no Disable or Delete.
     let me = user(&app, ADMIN).await.id;
     assert!(b.exists(&format!("#user-{me} .edit")).await);
@@ -501,6 +520,10 @@ async fn browser_user_table_with_javascript(db: Db) {
     .await;
     let one_time = b.text("#one-time-password").await;
     assert_eq!(one_time.len(), 23, "{one_time}");
+    assert!(
+        b.exists("#one-time-password + button.copy").await,
+        "a Copy button"
+    );
     let c = app.client();
     assert_eq!(app.login(&c, "newcomer", &one_time).await.status(), 303);
     let me: Value = c

@@ -64,6 +64,7 @@ async fn browser_two_factor_enrolment_and_sign_in(db: Db) {
         .js("return document.querySelector('#qr svg path')?.getAttribute('d')?.length ?? 0;")
         .await;
     assert!(drawn.as_u64().unwrap() > 100, "a QR code: {drawn}");
+    assert!(b.exists("#secret + button.copy").await, "a Copy button");
     let secret = b.text("#secret").await;
     assert_eq!(
         secret.replace(' ', "").len(),

@@ -181,6 +181,19 @@ impl Browser {
             .unwrap();
     }
 
+    /// Moves the mouse over the element `css` (its `:hover` styles apply).
+    pub async fn hover(&self, css: &str) {
+        use fantoccini::actions::{InputSource, MouseActions, PointerAction};
+        let element = self.find(css).await;
+        let moves = MouseActions::new("mouse".to_owned()).then(PointerAction::MoveToElement {
+            element,
+            duration: None,
+            x: 0.0,
+            y: 0.0,
+        });
+        self.client.perform_actions(moves).await.unwrap();
+    }
+
     /// Clicks the element `css`.
     pub async fn click(&self, css: &str) {
         self.find(css).await.click().await.unwrap();
