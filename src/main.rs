@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use hallpass::config::Config;
+use hallpass::config::{Config, LogFormat};
 use hallpass::{bootstrap, server};
 
 /// mimalloc instead of glibc's malloc: per-thread heaps without arena locks on the hot path,
@@ -82,22 +82,22 @@ fn main() -> ExitCode {
         },
         Command::Healthcheck => healthcheck::run(&config),
         Command::SetupCode => {
-            init_logging("warn");
+            init_logging("warn", config.log.format);
             recover::setup_code(config)
         }
         Command::Backup(args) => {
-            init_logging("warn");
+            init_logging("warn", config.log.format);
             backup_cli::run_backup(config, args)
         }
         Command::Restore(args) => {
-            init_logging("warn");
+            init_logging("warn", config.log.format);
             backup_cli::run_restore(config, args)
         }
         // Recovery ignores the one-shot HALLPASS_ADMIN_* variables: a broken one (say, in the
         // environment `docker exec` inherits) must not keep anyone from getting back in.
         Command::Recover(args) => {
             // Warnings only (unless RUST_LOG says otherwise): the output is the report.
-            init_logging("warn");
+            init_logging("warn", config.log.format);
             recover::run(config, args)
         }
     }
@@ -111,17 +111,26 @@ fn bootstrap_admin() -> Result<Option<hallpass::service::accounts::NewAdmin>, Ex
     })
 }
 
-/// Logs to stderr, filtered by `RUST_LOG`, else by `level` (else `info`).
-fn init_logging(level: &str) {
-    tracing_subscriber::fmt()
+/// Logs to stderr, filtered by `RUST_LOG`, else by `level` (else `info`), as text or as one
+/// JSON object a line (`log.format`) whose fields sit at the top level, with the request's
+/// span (request id, method, route, path, client) under `span`.
+fn init_logging(level: &str, format: LogFormat) {
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(hallpass::logging::filter(level))
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+    }
 }
 
 fn serve(config: Config, admin: Option<hallpass::service::accounts::NewAdmin>) -> ExitCode {
-    init_logging(&config.log.level);
+    init_logging(&config.log.level, config.log.format);
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -27,7 +27,7 @@ pub use auth::{
     SessionConfig,
 };
 pub use backup::BackupConfig;
-pub use server::{DatabaseConfig, LogConfig, ServerConfig};
+pub use server::{DatabaseConfig, LogConfig, LogFormat, ServerConfig};
 use trust::{TrustKey, check_trust_scope};
 pub use trust::{TrustedProxies, canonical_ip, trusted_by};
 pub use values::{CookieSecure, HumanDuration, PublicUrl};

@@ -145,12 +145,28 @@ fn serialize_db_url<S: Serializer>(url: &DatabaseUrl, s: S) -> Result<S::Ok, S::
 pub struct LogConfig {
     /// A tracing filter such as `info` or `hallpass=debug,tower_http=info`; `RUST_LOG` wins.
     pub level: String,
+    /// `text` (for people) or `json` (one object a line, for Loki and friends).
+    pub format: LogFormat,
+    /// One line per request (method, route, status, latency, client address, request id) at
+    /// `info`; off by default, when these lines are at `debug` (a proxy in front usually
+    /// keeps an access log already, and a line per request costs on the hot path).
+    pub requests: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
         Self {
             level: "info".into(),
+            format: LogFormat::Text,
+            requests: false,
         }
     }
 }

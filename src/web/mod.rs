@@ -14,6 +14,7 @@ pub mod health;
 pub mod host;
 pub mod identity;
 pub mod input;
+pub mod request_log;
 pub mod return_to;
 pub mod second_step;
 pub mod session;
@@ -28,7 +29,6 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
 use axum::routing::{any, delete, get, post};
-use tower_http::trace::TraceLayer;
 
 use crate::state::AppState;
 
@@ -360,21 +360,7 @@ pub fn router(state: AppState) -> Router {
         .merge(app)
         .layer(
             tower::ServiceBuilder::new()
-                .layer(TraceLayer::new_for_http().make_span_with(
-                    move |req: &axum::http::Request<_>| {
-                        // The path only: query strings may carry codes or tokens. The client
-                        // is the address resolved under `server.trusted_proxies`, as in the
-                        // audit log (worked out only when the span is enabled: the macro
-                        // evaluates fields lazily).
-                        tracing::info_span!(
-                            "request",
-                            method = %req.method(),
-                            path = %req.uri().path(),
-                            client = %client::Client::of_request(req.extensions(), req.headers(), &trust)
-                                .map_or_else(String::new, |c| c.ip_string()),
-                        )
-                    },
-                ))
+                .layer(request_log::layer(&state.config.log, trust))
                 .layer(DefaultBodyLimit::max(state.config.server.body_limit))
                 .layer(from_fn_with_state(state.clone(), headers::security)),
         )

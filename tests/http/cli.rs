@@ -12,7 +12,7 @@ use crate::support::{Db, TestApp, TestDb, pg, sql};
 const BIN: &str = env!("CARGO_BIN_EXE_hallpass");
 
 /// The binary with a clean environment: no HALLPASS_* from the developer's shell.
-fn hallpass(dir: &Path) -> Command {
+pub(crate) fn hallpass(dir: &Path) -> Command {
     let mut c = Command::new(BIN);
     c.current_dir(dir)
         .env_clear()
@@ -21,7 +21,7 @@ fn hallpass(dir: &Path) -> Command {
     c
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -246,14 +246,14 @@ fn an_unreachable_database_is_reported_clearly() {
 }
 
 /// A running binary whose stderr is read line by line.
-struct Running {
+pub(crate) struct Running {
     child: Child,
     lines: mpsc::Receiver<String>,
     log: Vec<String>,
 }
 
 impl Running {
-    fn start(mut cmd: Command) -> Running {
+    pub(crate) fn start(mut cmd: Command) -> Running {
         let mut child = cmd
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
@@ -274,7 +274,7 @@ impl Running {
     }
 
     /// Waits for a log line containing `needle`.
-    fn wait_for(&mut self, needle: &str) -> String {
+    pub(crate) fn wait_for(&mut self, needle: &str) -> String {
         loop {
             match self.lines.recv_timeout(Duration::from_secs(30)) {
                 Ok(line) => {
@@ -291,7 +291,7 @@ impl Running {
         }
     }
 
-    fn terminate(mut self) -> (Option<i32>, String) {
+    pub(crate) fn terminate(mut self) -> (Option<i32>, String) {
         Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
@@ -304,7 +304,7 @@ impl Running {
     }
 }
 
-fn database_url(db: Db, dir: &Path) -> Option<String> {
+pub(crate) fn database_url(db: Db, dir: &Path) -> Option<String> {
     match db {
         Db::Sqlite => Some(format!("sqlite://{}", dir.join("hp.db").display())),
         Db::Postgres => TestDb::new(Db::Postgres).map(|d| d.url),

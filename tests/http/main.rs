@@ -40,6 +40,7 @@ mod idp_harness;
 mod invalidation;
 mod lockouts;
 mod login;
+mod logs;
 mod plans;
 mod proxy;
 mod rate_limit;
