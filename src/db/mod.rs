@@ -14,6 +14,7 @@ pub mod changes;
 pub mod groups;
 mod id_list;
 pub mod identities;
+pub mod invites;
 pub mod oidc_flows;
 pub mod oidc_providers;
 pub mod passkeys;

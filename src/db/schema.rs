@@ -244,6 +244,34 @@ diesel::table! {
 }
 
 diesel::table! {
+    invites (id) {
+        id -> BigInt,
+        token_hmac -> Text,
+        email -> Nullable<Text>,
+        username -> Nullable<Text>,
+        role -> Text,
+        needs_approval -> Integer,
+        created_by -> Nullable<BigInt>,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+        used_by -> Nullable<BigInt>,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    invite_groups (invite_id, group_id) {
+        invite_id -> BigInt,
+        group_id -> BigInt,
+    }
+}
+
+diesel::joinable!(invite_groups -> invites (invite_id));
+diesel::joinable!(invite_groups -> groups (group_id));
+diesel::allow_tables_to_appear_in_same_query!(invites, invite_groups, groups);
+
+diesel::table! {
     passkeys (id) {
         id -> BigInt,
         user_id -> BigInt,

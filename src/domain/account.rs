@@ -109,6 +109,23 @@ impl Password {
         Ok(Self(SecretString::from(raw.to_owned())))
     }
 
+    /// A new password and its confirmation, each problem on its own field (`fields`: the
+    /// password's and the confirmation's names), all of them at once: a short password
+    /// typed differently twice gets both messages in one go, not one per attempt.
+    pub fn check_confirmed(
+        raw: &str,
+        confirm: &str,
+        fields: (&'static str, &'static str),
+        errors: &mut super::FieldErrors,
+    ) -> Option<Self> {
+        let parsed = errors.check(fields.0, Self::parse(raw));
+        if raw != confirm {
+            errors.add(fields.1, "The two passwords do not match.");
+            return None;
+        }
+        parsed
+    }
+
     /// A new password and its confirmation, with the message on the confirmation field.
     pub fn parse_confirmed(raw: &str, confirm: &str) -> Result<Self, (&'static str, String)> {
         let p = Self::parse(raw).map_err(|m| ("password", m))?;
@@ -157,6 +174,16 @@ mod tests {
             Password::parse_confirmed("password1", "password2"),
             Err(("password_confirm", _))
         ));
+        let mut errors = crate::domain::FieldErrors::new();
+        let fields = ("password", "password_confirm");
+        assert!(Password::check_confirmed("short", "shorter", fields, &mut errors).is_none());
+        assert!(errors.get("password").is_some(), "too short");
+        assert!(errors.get("password_confirm").is_some(), "and not the same");
+        let mut errors = crate::domain::FieldErrors::new();
+        assert!(
+            Password::check_confirmed("long enough", "long enough", fields, &mut errors).is_some()
+        );
+        assert!(errors.is_empty());
     }
 
     #[test]

@@ -64,6 +64,11 @@ impl FieldErrors {
             .join(" ")
     }
 
+    /// Adds every message of `other` after these (two parsers' findings, one answer).
+    pub fn merge(&mut self, other: FieldErrors) {
+        self.0.extend(other.0);
+    }
+
     pub fn into_result(self) -> Result<(), FieldErrors> {
         if self.is_empty() { Ok(()) } else { Err(self) }
     }

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod device;
 mod errors;
 pub mod groups;
+pub mod invite;
 pub mod passkey;
 pub mod policy;
 pub mod proxy;

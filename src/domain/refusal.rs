@@ -6,6 +6,7 @@
 //! the HTML page and the JSON answer always agree. Invalid *input* is not here: it is
 //! `FieldErrors`, keyed by the field to re-render.
 
+use super::invite::InviteState;
 use super::policy::PolicyError;
 
 /// The kind of record a lookup did not find.
@@ -28,6 +29,8 @@ pub enum Missing {
     Lockout,
     /// A route that is switched off (self-registration while it is closed).
     Endpoint,
+    /// An invite link whose token matches no invite (mistyped, cut short), or an invite id.
+    Invite,
 }
 
 /// What "Revert to previous" found nothing to go back to for.
@@ -164,6 +167,32 @@ pub enum Refusal {
     /// The account (its username) is soft-deleted: it cannot join a group.
     #[error("{0} is a deleted account: restore it before adding it to a group.")]
     AccountDeleted(String),
+
+    // Invites.
+    /// Someone opened or submitted an invite link that can no longer be used.
+    #[error("{}", invite_closed(*.0))]
+    InviteClosed(InviteState),
+    /// An admin tried to revoke an invite that is used or revoked already.
+    #[error("{}", invite_not_open(*.0))]
+    InviteNotOpen(InviteState),
+}
+
+fn invite_closed(s: InviteState) -> &'static str {
+    match s {
+        InviteState::Used => {
+            "This invite link has been used already: each link makes one account. Sign in, or ask for a new invite."
+        }
+        InviteState::Expired => "This invite link has expired: ask for a new one.",
+        InviteState::Revoked => "This invite link was revoked: ask for a new one.",
+        InviteState::Open => "This invite link cannot be used.",
+    }
+}
+
+fn invite_not_open(s: InviteState) -> &'static str {
+    match s {
+        InviteState::Used => "This invite was used already: there is nothing to revoke.",
+        _ => "This invite is revoked already.",
+    }
 }
 
 fn missing_message(m: Missing) -> &'static str {
@@ -179,6 +208,9 @@ fn missing_message(m: Missing) -> &'static str {
         Missing::Endpoint => "No such endpoint.",
         Missing::SecondFactor => "This account has no second factor (or no set-up in progress).",
         Missing::Passkey => "No such passkey.",
+        Missing::Invite => {
+            "This invite link is not valid: check that you copied all of it, or ask for a new one."
+        }
     }
 }
 

@@ -27,13 +27,8 @@ impl NewAdmin {
         let mut errors = FieldErrors::new();
         let username = errors.check("username", Username::parse(username));
         let email = errors.check("email", Email::parse_optional(email));
-        let password = match Password::parse_confirmed(password, confirm) {
-            Ok(p) => Some(p),
-            Err((field, message)) => {
-                errors.add(field, message);
-                None
-            }
-        };
+        let fields = ("password", "password_confirm");
+        let password = Password::check_confirmed(password, confirm, fields, &mut errors);
         match (username, email, password) {
             (Some(username), Some(email), Some(password)) if errors.is_empty() => Ok(Self {
                 username,
@@ -138,18 +133,8 @@ async fn change_password_checked(
         return Err(Refusal::BreakGlassPassword.into());
     }
     let mut errors = FieldErrors::new();
-    let new_password = match Password::parse_confirmed(new, confirm) {
-        Ok(p) => Some(p),
-        Err((field, message)) => {
-            let field = if field == "password" {
-                "new_password"
-            } else {
-                "new_password_confirm"
-            };
-            errors.add(field, message);
-            None
-        }
-    };
+    let fields = ("new_password", "new_password_confirm");
+    let new_password = Password::check_confirmed(new, confirm, fields, &mut errors);
     let verified = hasher
         .verify(current, user.password_hash.as_deref())
         .await?;

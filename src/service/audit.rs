@@ -72,9 +72,15 @@ impl AuditParams {
                     .map_err(|_| "The page cursor `before` must be an event id.")?,
             ),
         };
+        // `login.*` is how a group reads in the filter's list (and how people write it):
+        // it means the prefix `login.`.
+        let action = self.action.trim();
+        let action = action
+            .strip_suffix(".*")
+            .map_or(action, |group| &action[..group.len() + 1]);
         Ok(Query {
             user: self.user.clone(),
-            action: self.action.clone(),
+            action: action.to_owned(),
             before,
         })
     }

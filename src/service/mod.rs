@@ -10,6 +10,7 @@ pub mod auth;
 pub mod authz;
 pub mod backup;
 pub mod groups;
+pub mod invites;
 pub mod passkeys;
 pub mod passwords;
 pub mod provisioning;

@@ -52,9 +52,10 @@ impl SetupGate {
         self.code.lock().ok().and_then(|c| c.clone())
     }
 
-    /// Compares in constant time; case and surrounding spaces do not matter.
+    /// Compares in constant time; case, spaces and the hyphen do not matter (see
+    /// [`normalize_code`]).
     pub fn code_matches(&self, given: &str) -> bool {
-        let given = given.trim().to_ascii_uppercase();
+        let given = normalize_code(given);
         match self.code.lock().ok().and_then(|c| c.clone()) {
             Some(code) => bool::from(code.as_bytes().ct_eq(given.as_bytes())),
             None => false,
@@ -67,6 +68,22 @@ impl SetupGate {
         if let Ok(mut c) = self.code.lock() {
             *c = None;
         }
+    }
+}
+
+/// The code as typed, in the printed form where it is obviously meant: `abcd efgh`,
+/// `ABCDEFGH` and ` ABCD–EFGH ` (any dash, spaces, lowercase) are all `ABCD-EFGH`. Eight
+/// letters and digits around anything else are still compared as typed, and fail.
+fn normalize_code(given: &str) -> String {
+    let kept: String = given
+        .chars()
+        .filter(|c| !c.is_whitespace() && !matches!(c, '-' | '‐' | '‑' | '–' | '—' | '_'))
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    if kept.len() == 8 && kept.chars().all(|c| c.is_ascii_alphanumeric()) {
+        format!("{}-{}", &kept[..4], &kept[4..])
+    } else {
+        given.trim().to_ascii_uppercase()
     }
 }
 
@@ -226,4 +243,28 @@ pub async fn restore(
         restored,
         header,
     })
+}
+
+#[cfg(test)]
+mod code_tests {
+    use super::{SetupGate, normalize_code};
+
+    #[test]
+    fn a_code_typed_with_spaces_or_without_the_hyphen_is_the_code() {
+        let gate = SetupGate::new(Some("ABCD-EF23".to_owned()));
+        for typed in [
+            "ABCD-EF23",
+            "abcd-ef23",
+            " ABCD EF23 ",
+            "ABCDEF23",
+            "abcd – ef23",
+            "AB CD-EF 23",
+        ] {
+            assert!(gate.code_matches(typed), "{typed:?}");
+        }
+        for typed in ["ABCD-EF24", "ABCD-EF2", "ABCD.EF23", "", "ABCD-EF23X"] {
+            assert!(!gate.code_matches(typed), "{typed:?}");
+        }
+        assert_eq!(normalize_code("wxyz9876"), "WXYZ-9876");
+    }
 }

@@ -118,6 +118,9 @@ pub fn refusal_answer(r: &Refusal) -> (StatusCode, &'static str) {
         Refusal::GroupNameTaken(_) => (S::CONFLICT, "GROUP_NAME_TAKEN"),
         Refusal::AlreadyMember(_) => (S::CONFLICT, "ALREADY_MEMBER"),
         Refusal::AccountDeleted(_) => (S::CONFLICT, "ACCOUNT_DELETED"),
+        // 410: the link existed and will never work again (unlike an unknown one, 404).
+        Refusal::InviteClosed(state) => (S::GONE, invite_code(*state)),
+        Refusal::InviteNotOpen(_) => (S::CONFLICT, "INVITE_NOT_OPEN"),
     }
 }
 
@@ -192,6 +195,17 @@ impl From<axum::extract::rejection::JsonRejection> for ApiError {
             StatusCode::BAD_REQUEST
         };
         Self::new(status, "BAD_REQUEST", r.body_text())
+    }
+}
+
+/// The API code of an invite that can no longer be used.
+fn invite_code(state: crate::domain::invite::InviteState) -> &'static str {
+    use crate::domain::invite::InviteState as I;
+    match state {
+        I::Used => "INVITE_USED",
+        I::Expired => "INVITE_EXPIRED",
+        I::Revoked => "INVITE_REVOKED",
+        I::Open => "INVITE_CLOSED",
     }
 }
 

@@ -26,7 +26,12 @@ pub async fn then_handler(
         super::csrf::check(state, session, req).await
     };
     match passed.await {
-        Ok(req) => next.run(req).await,
+        Ok(req) => {
+            // An error page keeps the signed-in person's navigation (see `ui::errors`).
+            let caller = super::ui::errors::caller_of_page(&req);
+            let response = next.run(req).await;
+            super::ui::errors::with_navigation(state, session, caller, response).await
+        }
         Err(refused) => refused,
     }
 }

@@ -196,6 +196,18 @@ pub fn router(state: AppState) -> Router {
             "/admin/groups/{id}/delete",
             get(ui::groups::confirm_delete).post(ui::groups::delete),
         )
+        .route(
+            "/admin/invites",
+            get(ui::invites::list).post(ui::invites::create),
+        )
+        .route(
+            "/admin/invites/{id}/revoke",
+            get(ui::invites::confirm_revoke).post(ui::invites::revoke),
+        )
+        .route(
+            "/invite/{token}",
+            get(ui::invites::page).post(ui::invites::submit),
+        )
         .route("/account/api-keys", post(ui::account::create_key))
         .route(
             "/account/identities/{provider}/link",
@@ -321,6 +333,14 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/admin/groups/{id}/members/{user_id}",
             delete(api::groups::remove_member),
+        )
+        .route(
+            "/api/admin/invites",
+            get(api::invites::list).post(api::invites::create),
+        )
+        .route(
+            "/api/admin/invites/{id}",
+            get(api::invites::get_one).delete(api::invites::revoke),
         )
         .route(
             "/api/me/api-keys",

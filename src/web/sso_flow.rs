@@ -50,6 +50,14 @@ pub fn redirect_uri(
     client: &Client,
     provider_id: &str,
 ) -> String {
+    let base = public_base(state, headers, client);
+    format!("{base}/api/auth/oidc/{provider_id}/callback")
+}
+
+/// The scheme and host people reach Hallpass at, for links it hands out (the SSO callback,
+/// invite links): `server.public_url`, else the trusted proxy's `X-Forwarded-Proto`/`-Host`,
+/// else `Host`.
+pub fn public_base(state: &AppState, headers: &HeaderMap, client: &Client) -> String {
     let forwarded = state
         .config
         // The socket's peer, never a forwarded address.
@@ -63,7 +71,7 @@ pub fn redirect_uri(
             Some(format!("{proto}://{host}"))
         })
         .flatten();
-    let base = match (&state.config.server.public_url, forwarded) {
+    match (&state.config.server.public_url, forwarded) {
         (Some(u), _) => u.as_str().to_owned(),
         (None, Some(f)) => f,
         (None, None) => {
@@ -79,8 +87,7 @@ pub fn redirect_uri(
                 .map_or_else(|| state.config.server.bind.to_string(), str::to_owned);
             format!("http://{host}")
         }
-    };
-    format!("{base}/api/auth/oidc/{provider_id}/callback")
+    }
 }
 
 /// What a round trip starting from this request needs: its callback URL and the browser's

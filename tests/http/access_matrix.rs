@@ -765,6 +765,58 @@ const MATRIX: &[(&str, &str, &str, Access)] = &[
         "/api/admin/groups/999/members/TARGET",
         Access::Admin,
     ),
+    // Invite links (issue 15, point 3). The sign-up page is public: an unknown link
+    // answers 404 to every caller allowed to see it.
+    ("GET", "/admin/invites", "/admin/invites", Access::Admin),
+    ("POST", "/admin/invites", "/admin/invites", Access::Admin),
+    (
+        "GET",
+        "/admin/invites/{id}/revoke",
+        "/admin/invites/999/revoke",
+        Access::Admin,
+    ),
+    (
+        "POST",
+        "/admin/invites/{id}/revoke",
+        "/admin/invites/999/revoke",
+        Access::Admin,
+    ),
+    (
+        "GET",
+        "/invite/{token}",
+        "/invite/hpi_unknown",
+        Access::Public,
+    ),
+    (
+        "POST",
+        "/invite/{token}",
+        "/invite/hpi_unknown",
+        Access::Public,
+    ),
+    (
+        "GET",
+        "/api/admin/invites",
+        "/api/admin/invites",
+        Access::Admin,
+    ),
+    (
+        "POST",
+        "/api/admin/invites",
+        "/api/admin/invites",
+        Access::Admin,
+    ),
+    (
+        "GET",
+        "/api/admin/invites/{id}",
+        "/api/admin/invites/999",
+        Access::Admin,
+    ),
+    (
+        "DELETE",
+        "/api/admin/invites/{id}",
+        "/api/admin/invites/999",
+        Access::Admin,
+    ),
     // Last: they end the caller's session.
     ("POST", "/logout", "/logout", Access::SignOut),
     (

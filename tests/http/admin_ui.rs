@@ -8,6 +8,8 @@ both_databases!(
     creating_a_user_shows_the_one_time_password_once,
     edit_reset_and_purge_re_render_errors,
     the_table_is_for_admins_only,
+    row_actions_keep_the_view_and_explain_refusals,
+    error_pages_keep_the_navigation,
 );
 
 /// Inserts `n` accounts straight into the table (no password hashing: fast).
@@ -506,7 +508,7 @@ async fn the_methods_column_counts_api_keys(db: Db) {
         .text()
         .await
         .unwrap();
-    assert!(html.contains("<td>password, 2 API keys</td>"), "{html}");
+    assert!(html.contains(">password, 2 API keys</td>"), "{html}");
 }
 
 both_databases!(editing_a_row_in_place_with_htmx);
@@ -668,4 +670,227 @@ async fn resetting_a_password_in_place_with_htmx(db: Db) {
             .status(),
         303
     );
+}
+
+/// The table's view in the address (search, filters, order), as the rows carry it.
+const VIEW: &str = "q=member&status=active&sort=created&dir=desc";
+
+async fn text(r: reqwest::RequestBuilder) -> (u16, String) {
+    let r = r.send().await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+/// Only the actions that can apply are offered (nothing that removes yourself); without
+/// JavaScript every row action and the edit form come back to the same view of the table;
+/// a refusal is shown beside the row's actions and in the page's message area, with htmx
+/// too; and an htmx action refreshes the header's pending count out of band.
+async fn row_actions_keep_the_view_and_explain_refusals(db: Db) {
+    let Some(app) = TestApp::with_admin(db).await else {
+        return;
+    };
+    bulk_users(&app, 12).await;
+    let c = app.admin_client().await;
+    let token = app.csrf(&c, "/admin/users").await;
+    let me = user(&app, "admin").await.id;
+    let target = user(&app, "member011").await.id;
+
+    // The rows carry the view; your own row offers no Disable, Delete or Reject.
+    let (_, table) = text(c.get(app.url(&format!("/admin/users?{VIEW}")))).await;
+    let (_, all) = text(c.get(app.url("/admin/users"))).await;
+    let (_, pending) = text(c.get(app.url("/admin/users?q=member&status=pending"))).await;
+    assert!(
+        pending.contains(r#"name="back" value="q=member&#38;status=pending""#),
+        "{pending}"
+    );
+    assert!(table.contains(&format!(
+        "/admin/users/{target}/confirm/disable?back=q%3Dmember%26status%3Dactive%26sort%3Dcreated%26dir%3Ddesc"
+    )));
+    for action in ["disable", "delete", "reject"] {
+        assert!(
+            !all.contains(&format!("/admin/users/{me}/confirm/{action}")),
+            "{action} offered on your own row"
+        );
+    }
+    assert!(all.contains(&format!("/admin/users/{target}/confirm/delete")));
+
+    // Disable through the confirmation page: back to the same view, with what was done.
+    let (_, confirm) = text(c.get(app.url(&format!(
+        "/admin/users/{target}/confirm/disable?back=q%3Dmember%26status%3Dactive%26sort%3Dcreated%26dir%3Ddesc%26next%3D%2F%2Fevil"
+    ))))
+    .await;
+    assert!(
+        confirm.contains(
+            r#"href="/admin/users?q=member&#38;status=active&#38;sort=created&#38;dir=desc""#
+        ),
+        "{confirm}"
+    );
+    assert!(
+        !confirm.contains("evil"),
+        "only the table's own parameters are kept"
+    );
+    let back = format!("{VIEW}&after=");
+    let r = c
+        .post(app.url(&format!("/admin/users/{target}/disable")))
+        .form(&[("csrf_token", token.as_str()), ("back", back.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let to = r.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(to, format!("/admin/users?{VIEW}&notice=disabled"));
+    let (_, page) = text(c.get(app.url(&to))).await;
+    assert!(page.contains("Account disabled"), "{page}");
+    assert!(page.contains(r#"value="member""#), "the search is kept");
+
+    // The edit form, opened from the view, returns to it.
+    let (_, edit) = text(c.get(app.url(&format!(
+        "/admin/users/{target}/edit?back=q%3Dmember%26sort%3Dcreated"
+    ))))
+    .await;
+    assert!(
+        edit.contains(r#"name="back" value="q=member&#38;sort=created""#),
+        "{edit}"
+    );
+    let r = c
+        .post(app.url(&format!("/admin/users/{target}")))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("username", "member011"),
+            ("email", "m11@example.com"),
+            ("display_name", "Eleven"),
+            ("role", "user"),
+            ("back", "q=member&sort=created"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.headers()["location"],
+        "/admin/users?q=member&sort=created&notice=saved"
+    );
+    // Your own edit form offers no other role.
+    let (_, own) = text(c.get(app.url(&format!("/admin/users/{me}/edit")))).await;
+    assert!(own.contains("You cannot change your own role."), "{own}");
+    assert!(!own.contains(r#"<option value="user""#), "{own}");
+
+    // A refused action (a page opened before, another tab…), without JavaScript: the same
+    // view, the reason in the message area and by the row's actions.
+    let (status, page) = text(
+        c.post(app.url(&format!("/admin/users/{me}/disable")))
+            .form(&[("csrf_token", token.as_str()), ("back", "q=adm")]),
+    )
+    .await;
+    assert_eq!(status, 409);
+    let why = "You cannot disable your own account.";
+    let messages = page.split(r#"<div id="messages">"#).nth(1).unwrap();
+    assert!(
+        messages.split("</div>").next().unwrap().contains(why),
+        "{page}"
+    );
+    assert!(
+        page.contains(&format!(r#"id="user-{me}-error">{why}<"#)),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"value="adm""#),
+        "the search is kept: {page}"
+    );
+
+    // The same with htmx: the row with the reason, and the message area out of band.
+    let (status, row) = text(
+        c.post(app.url(&format!("/admin/users/{me}/disable")))
+            .header("HX-Request", "true")
+            .header("HX-Target", format!("user-{me}"))
+            .header("X-CSRF-Token", &token)
+            .form(&[("back", "q=adm")]),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        row.contains(&format!(r#"id="user-{me}-error">{why}<"#)),
+        "{row}"
+    );
+    let oob = row
+        .split(r#"<div id="messages" hx-swap-oob="true">"#)
+        .nth(1);
+    assert!(oob.is_some_and(|m| m.contains(why)), "{row}");
+
+    // Approving with htmx refreshes the header's pending count out of band.
+    let pending = user(&app, "member000").await.id;
+    let (_, before) = text(c.get(app.url("/admin/users"))).await;
+    assert!(
+        before.contains(r#"id="nav-pending" title="Accounts awaiting approval">2<"#),
+        "{before}"
+    );
+    let (_, row) = text(
+        c.post(app.url(&format!("/admin/users/{pending}/approve")))
+            .header("HX-Request", "true")
+            .header("X-CSRF-Token", &token),
+    )
+    .await;
+    assert!(
+        row.contains(
+            r#"hx-swap-oob="true" id="nav-pending" title="Accounts awaiting approval">1<"#
+        ),
+        "{row}"
+    );
+    assert!(row.contains("Account approved"), "{row}");
+}
+
+/// A 404 or 403 page keeps the signed-in person's navigation (home, their account, Sign
+/// out) with its status; anonymous visitors and htmx requests get the bare page.
+async fn error_pages_keep_the_navigation(db: Db) {
+    let Some(app) = TestApp::with_admin(db).await else {
+        return;
+    };
+    let c = app.admin_client().await;
+    let (status, page) = text(c.get(app.url("/no/such/page"))).await;
+    assert_eq!(status, 404);
+    assert!(page.contains("Page not found"), "{page}");
+    assert!(
+        page.contains(r#"<nav class="nav" aria-label="Main">"#),
+        "{page}"
+    );
+    assert!(page.contains(r#"action="/logout""#), "{page}");
+    assert!(
+        page.contains(r#"id="nav-users""#),
+        "an admin's links: {page}"
+    );
+    let (status, page) = text(c.get(app.url("/admin/users/999999/edit"))).await;
+    assert_eq!(status, 404);
+    assert!(page.contains(r#"action="/logout""#), "{page}");
+
+    // A 403: a plain user on an admin page.
+    let admin = app.admin_client().await;
+    let token = app.csrf(&admin, "/admin/users").await;
+    let r = admin
+        .post(app.url("/admin/users"))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("username", "pat"),
+            ("role", "user"),
+            ("password_mode", "set"),
+            ("password", "pat's long password"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let pat = app.client();
+    assert_eq!(
+        app.login(&pat, "pat", "pat's long password").await.status(),
+        303
+    );
+    let (status, page) = text(pat.get(app.url("/admin/users"))).await;
+    assert_eq!(status, 403);
+    assert!(page.contains(r#"action="/logout""#), "{page}");
+    assert!(
+        !page.contains(r#"id="nav-users""#),
+        "no admin links: {page}"
+    );
+
+    // Signed out: nothing to navigate.
+    let (status, page) = text(app.client().get(app.url("/no/such/page"))).await;
+    assert_eq!(status, 404);
+    assert!(!page.contains(r#"action="/logout""#), "{page}");
 }

@@ -119,9 +119,12 @@ async fn audit_lists_logins_newest_first_without_secrets(db: Db) {
     ] {
         assert!(page.contains(&format!(">{column}</th>")), "{column}");
     }
-    assert!(page.contains("<td>127.0.0.1</td>"), "client ip shown");
     assert!(
-        page.contains("<td>anonymous</td>"),
+        page.contains("<td data-label=\"Client IP\">127.0.0.1</td>"),
+        "client ip shown"
+    );
+    assert!(
+        page.contains("<td data-label=\"Actor\">anonymous</td>"),
         "failed login has no actor"
     );
     assert!(page.contains("UTC</td>"), "time shown");
@@ -146,6 +149,10 @@ async fn audit_filters_by_user_and_action(db: Db) {
     assert!(page.contains("value=\"BoB\""), "filter kept in the form");
     // Action: exact, or a prefix ending in a dot.
     let page = get(&app, &c, "/admin/audit?action=login.").await;
+    assert_eq!(row_actions(&page), ["login.password", "login.password"]);
+    assert!(page.contains("<option value=\"login.\" selected>"));
+    // Written as the list shows it, `login.*`, it is the same group.
+    let page = get(&app, &c, "/admin/audit?action=login.*").await;
     assert_eq!(row_actions(&page), ["login.password", "login.password"]);
     assert!(page.contains("<option value=\"login.\" selected>"));
     let page = get(&app, &c, "/admin/audit?action=user.create").await;
@@ -214,7 +221,10 @@ async fn audit_pages_50_at_a_time(db: Db) {
     let first_ids = row_ids(&first);
     assert_eq!(first_ids.len(), 50);
     assert!(first_ids.windows(2).all(|w| w[0] > w[1]), "newest first");
-    assert!(first.contains("<td>t59</td>") && !first.contains("<td>t9</td>"));
+    assert!(
+        first.contains("<td data-label=\"Target\">t59</td>")
+            && !first.contains("<td data-label=\"Target\">t9</td>")
+    );
     assert!(!first.contains("id=\"audit-newest\""));
     let older = href_of(&first, "audit-older").expect("an Older link");
     assert_eq!(
@@ -226,7 +236,7 @@ async fn audit_pages_50_at_a_time(db: Db) {
     let second_ids = row_ids(&second);
     assert_eq!(second_ids.len(), 10);
     assert!(second_ids[0] < first_ids[49], "no overlap");
-    assert!(second.contains("<td>t0</td>"));
+    assert!(second.contains("<td data-label=\"Target\">t0</td>"));
     assert!(!second.contains("id=\"audit-older\""), "last page");
     assert_eq!(
         href_of(&second, "audit-newest").as_deref(),

@@ -254,6 +254,23 @@ async fn populate(app: &TestApp) -> Fixture {
         ),
     )
     .await;
+    // Invite links (issue 15): one used by carol, with a group, and one revoked.
+    sql(
+        app,
+        format!(
+            "INSERT INTO invites (token_hmac, email, username, role, needs_approval, created_by, \
+             created_at, expires_at, used_at, used_by, revoked_at) VALUES \
+             ('hmac-1', 'carol@example.com', 'Zoë''s', 'user', 0, NULL, 1, 2, 3, {carol}, NULL), \
+             ('hmac-2', NULL, NULL, 'viewer', 1, {carol}, 4, 5, NULL, NULL, 6)"
+        ),
+    )
+    .await;
+    sql(
+        app,
+        "INSERT INTO invite_groups (invite_id, group_id) SELECT i.id, g.id FROM invites i, \
+         groups g WHERE i.token_hmac = 'hmac-1' AND g.name_key = 'ops'",
+    )
+    .await;
     sql(
         app,
         "UPDATE settings SET registration_enabled = 1, auto_approve_registrations = 1, \

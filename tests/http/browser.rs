@@ -9,7 +9,7 @@ use hallpass::service::Actor;
 use hallpass::service::admin;
 use serde_json::{Value, json};
 
-use crate::support::browser::{Browser, Options};
+use crate::support::browser::{Browser, DESKTOP, Options};
 use crate::support::{ADMIN, ADMIN_PASSWORD, Db, TestApp, sql, user};
 
 both_databases!(
@@ -98,7 +98,12 @@ async fn browser_setup_wizard(db: Db) {
     assert_eq!(b.value("#setup_code").await, code, "the code kept");
     assert_eq!(b.value("#password").await, "", "passwords are never echoed");
     assert!(!b.exists("#username-error").await);
+    // The image shows a fixed sample code rather than this run's random one.
+    let set_code =
+        |c: &str| format!("document.getElementById('setup_code').value = '{c}'; return null;");
+    b.js(&set_code("ABCD-EFGH")).await;
     b.screenshot("setup-error").await;
+    b.js(&set_code(&code)).await;
 
     // Corrected: the admin exists and is signed in on the home page.
     b.fill("#password", "a long enough passphrase").await;
@@ -347,7 +352,12 @@ async fn wait_for_rows(b: &Browser, expected: &[&str]) {
 
 /// The status badge of a row.
 fn status_badge(id: i64) -> String {
-    format!("#user-{id} td:nth-child(5) .badge")
+    format!("#user-{id} td.status .badge")
+}
+
+/// Opens the "More" menu of a row (a `<details>`: no JavaScript needed).
+async fn open_menu(b: &Browser, id: i64) {
+    b.click(&format!("#user-{id} details.menu > summary")).await;
 }
 
 async fn wait_for_status(b: &Browser, id: i64, status: &str) {
@@ -399,6 +409,56 @@ async fn browser_user_table_with_javascript(db: Db) {
     assert_assets_loaded_under_csp(&b).await;
     b.screenshot("users").await;
 
+    // The keyboard: the first Tab stop skips the header, and the control reached next shows
+    // its focus ring.
+    use fantoccini::key::Key;
+    b.press(Key::Tab).await;
+    let skip = b
+        .js("const a = document.activeElement;
+             return [a.className, a.getBoundingClientRect().top >= 0];")
+        .await;
+    assert_eq!(
+        skip,
+        json!(["skip-link", true]),
+        "a visible skip link first"
+    );
+    b.press(Key::Enter).await;
+    b.press(Key::Tab).await;
+    let focused = b
+        .js("const a = document.activeElement, s = getComputedStyle(a);
+             return [a.id, s.outlineStyle, s.outlineWidth];")
+        .await;
+    assert_eq!(focused, json!(["new-user", "solid", "2px"]));
+
+    // A hovered row keeps its badges readable in both colour schemes (axe-core checks the
+    // contrast of what is on screen: the hovered background included), and an open "More"
+    // menu stays inside the window.
+    let ken = user(&app, "ken").await.id;
+    b.hover(&format!("#user-{ken} td.status")).await;
+    for dark in [false, true] {
+        b.color_scheme(dark).await;
+        let scheme = if dark { "dark" } else { "light" };
+        b.assert_accessible("users, a hovered row", scheme).await;
+    }
+    b.color_scheme(false).await;
+    let last = ALL_ROWS.len();
+    b.click(&format!(
+        "#user-table tbody tr:nth-child({last}) details.menu > summary"
+    ))
+    .await;
+    b.assert_fits("users, the last row's menu open", DESKTOP)
+        .await;
+
+    // Only what can apply: your own row offers no Disable or Delete.
+    let me = user(&app, ADMIN).await.id;
+    assert!(b.exists(&format!("#user-{me} .edit")).await);
+    for action in ["disable", "delete", "reject"] {
+        assert!(
+            !b.exists(&format!("#user-{me} .{action}")).await,
+            "{action} offered on your own row"
+        );
+    }
+
     // Live search: typing filters the table in place, and the address follows (a link to
     // this view, and Back, work).
     mark_page(&b).await;
@@ -409,12 +469,22 @@ async fn browser_user_table_with_javascript(db: Db) {
     assert!(path.starts_with("/admin/users?q=lab.example"), "{path}");
     b.screenshot("users-search").await;
 
-    // Approve a pending account: its row turns active in place.
+    // Approve a pending account: its row turns active in place, the header's count of
+    // pending accounts follows (out of band), and the message area says what was done.
     let alan = user(&app, "alan").await.id;
     b.click(&format!("#user-{alan} .approve")).await;
     wait_for_status(&b, alan, "active").await;
     assert_not_reloaded(&b).await;
     assert_eq!(stored_status(&app, "alan").await, "active");
+    b.wait_until(
+        "the pending count to drop to 1",
+        "return document.getElementById('nav-pending')?.textContent === '1';",
+    )
+    .await;
+    assert_eq!(
+        b.text("#messages #notice").await,
+        "Account approved: it can use Hallpass now."
+    );
     assert!(
         b.exists(&format!("#user-{alan} .disable")).await,
         "an active row offers Disable"
@@ -422,6 +492,7 @@ async fn browser_user_table_with_javascript(db: Db) {
 
     // Disable asks first, in the browser's own dialog.
     let margaret = user(&app, "margaret").await.id;
+    open_menu(&b, margaret).await;
     b.click(&format!("#user-{margaret} .disable")).await;
     assert_eq!(
         b.accept_dialog().await,
@@ -454,6 +525,10 @@ async fn browser_user_table_with_javascript(db: Db) {
     .await;
     let one_time = b.text("#one-time-password").await;
     assert_eq!(one_time.len(), 23, "{one_time}");
+    assert!(
+        b.exists("#one-time-password + button.copy").await,
+        "a Copy button"
+    );
     let c = app.client();
     assert_eq!(app.login(&c, "newcomer", &one_time).await.status(), 303);
     let me: Value = c
@@ -498,24 +573,36 @@ async fn browser_user_table_without_javascript(db: Db) {
     assert_eq!(table_rows(&b).await, json!(LAB_ROWS));
     assert_eq!(b.value("#q").await, "lab.example", "the search is kept");
 
-    // Approve: a plain form, back to the table with a notice.
+    // Approve: a plain form, back to the same search with what was done.
     let alan = user(&app, "alan").await.id;
     b.click(&format!("#user-{alan} .approve")).await;
-    b.wait_for_path("/admin/users?notice=done").await;
-    assert_eq!(b.text("#notice").await, "Done.");
+    b.wait_for_path("/admin/users?q=lab.example&sort=username&notice=approved")
+        .await;
+    assert_eq!(
+        b.text("#notice").await,
+        "Account approved: it can use Hallpass now."
+    );
+    assert_eq!(table_rows(&b).await, json!(LAB_ROWS), "still the search");
+    assert_eq!(b.value("#q").await, "lab.example");
     assert_eq!(b.text(&status_badge(alan)).await, "active");
     assert_eq!(stored_status(&app, "alan").await, "active");
 
-    // Disable: the link leads to a confirmation page, whose button does it.
+    // Disable: the "More" menu opens without JavaScript; its link leads to a confirmation
+    // page, whose button does it and comes back to the search.
     let margaret = user(&app, "margaret").await.id;
+    open_menu(&b, margaret).await;
     b.click(&format!("#user-{margaret} .disable")).await;
-    b.wait_for_path(&format!("/admin/users/{margaret}/confirm/disable"))
-        .await;
+    b.wait_for_path(&format!(
+        "/admin/users/{margaret}/confirm/disable?back=q%3Dlab.example%26sort%3Dusername"
+    ))
+    .await;
     let question = b.text(".card p").await;
     assert!(question.starts_with("Disable margaret?"), "{question}");
     assert_eq!(stored_status(&app, "margaret").await, "active", "not yet");
     b.click("#confirm").await;
-    b.wait_for_path("/admin/users?notice=done").await;
+    b.wait_for_path("/admin/users?q=lab.example&sort=username&notice=disabled")
+        .await;
+    assert_eq!(table_rows(&b).await, json!(LAB_ROWS), "still the search");
     assert_eq!(b.text(&status_badge(margaret)).await, "disabled");
     assert_eq!(stored_status(&app, "margaret").await, "disabled");
 }
@@ -536,6 +623,24 @@ async fn browser_api_key_is_shown_once_and_works(db: Db) {
     assert_eq!(b.text("h1").await, "Your new API key");
     let key = b.text("#new-key").await;
     assert!(key.starts_with("hp_") && key.len() == 46, "{key}");
+
+    // One monospace line that never breaks inside the key, and a Copy button (added by
+    // static/hallpass.js) that puts all of it on the clipboard.
+    let style = b
+        .js(
+            "const s = getComputedStyle(document.getElementById('new-key'));
+             return [s.whiteSpace, s.fontFamily.includes('monospace')];",
+        )
+        .await;
+    assert_eq!(style, json!(["nowrap", true]));
+    b.grant_clipboard(&app).await;
+    b.click("#api-key-created .secret-box button.copy").await;
+    b.wait_until(
+        "the Copy button to say Copied",
+        "return document.querySelector('.secret-box button.copy').textContent === 'Copied';",
+    )
+    .await;
+    assert_eq!(b.clipboard().await, key);
 
     // The key works for a script, as this user.
     let r = reqwest::Client::new()
@@ -773,11 +878,15 @@ async fn browser_admin_screens(db: Db) {
     assert_eq!(b.text("h1").await, "Not allowed");
     assert!(!b.exists("#user-table").await);
     assert!(!b.exists("#nav-users").await, "no admin link for a user");
+    assert!(
+        b.exists(".topbar form[action='/logout'] button").await,
+        "the error page keeps Sign out"
+    );
     b.screenshot("forbidden").await;
 }
 
-/// Every screenshot comes in light and dark, and has its page in `docs/screens/`, linked from
-/// `docs/screens.md`, that shows both: no screen goes undocumented, no page shows a stale name.
+/// Every screenshot comes in light, dark and phone size, and has its page in `docs/screens/`, linked from
+/// `docs/screens.md`, that shows all three: no screen goes undocumented, no page shows a stale name.
 #[test]
 fn every_screen_is_documented() {
     let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
@@ -791,24 +900,30 @@ fn every_screen_is_documented() {
         let Some(base) = name.strip_suffix(".png") else {
             panic!("not a PNG in docs/screenshots: {name}");
         };
-        if base.strip_suffix("-dark").is_none() {
+        if base.strip_suffix("-dark").is_none() && base.strip_suffix("-phone").is_none() {
             screens.push(base.to_owned());
         }
     }
     screens.sort();
     assert!(screens.len() >= 11, "{screens:?}");
     for screen in &screens {
-        assert!(
-            docs.join(format!("screenshots/{screen}-dark.png"))
-                .is_file(),
-            "no dark screenshot of {screen}"
-        );
+        for variant in ["dark", "phone"] {
+            assert!(
+                docs.join(format!("screenshots/{screen}-{variant}.png"))
+                    .is_file(),
+                "no {variant} screenshot of {screen}"
+            );
+        }
         assert!(
             index.contains(&format!("(screens/{screen}.md)")),
             "docs/screens.md does not link {screen}"
         );
         let page = read(&docs.join(format!("screens/{screen}.md")));
-        for image in [format!("{screen}.png"), format!("{screen}-dark.png")] {
+        for image in [
+            format!("{screen}.png"),
+            format!("{screen}-dark.png"),
+            format!("{screen}-phone.png"),
+        ] {
             assert!(
                 page.contains(&format!("(../screenshots/{image})")),
                 "docs/screens/{screen}.md does not show {image}"

@@ -249,6 +249,17 @@ async fn browser_sso_wizard_then_sign_in_with_the_button(db: Db) {
         "the id is not chosen yet"
     );
     fill_connection(b, &s.idp.issuer, CLIENT_SECRET).await;
+    // The redirect URI follows the id as it is typed, and has a Copy button.
+    assert_eq!(
+        b.text("#redirect-uri").await,
+        s.app.url(&format!("/api/auth/oidc/{ID}/callback"))
+    );
+    assert!(b.exists("#redirect-uri + button.copy").await);
+    // The step pills and the section headings name the steps alike.
+    assert_eq!(
+        b.text(".steps li:nth-child(3)").await,
+        "3 · Sign-in methods"
+    );
     mark_page(b).await;
     b.click("#test-discovery").await;
     wait_for_discovery(b, "Discovery succeeded").await;

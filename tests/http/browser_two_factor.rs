@@ -64,6 +64,7 @@ async fn browser_two_factor_enrolment_and_sign_in(db: Db) {
         .js("return document.querySelector('#qr svg path')?.getAttribute('d')?.length ?? 0;")
         .await;
     assert!(drawn.as_u64().unwrap() > 100, "a QR code: {drawn}");
+    assert!(b.exists("#secret + button.copy").await, "a Copy button");
     let secret = b.text("#secret").await;
     assert_eq!(
         secret.replace(' ', "").len(),
@@ -120,6 +121,8 @@ async fn browser_two_factor_enrolment_and_sign_in(db: Db) {
     // The admin's view of someone's second factor, from the user table.
     let member = add_user(&app, "robin", "user").await;
     b.goto("/admin/users").await;
+    b.click(&format!("#user-{member} details.menu > summary"))
+        .await;
     b.click(&format!("#user-{member} a.two-factor")).await;
     b.wait_for_path(&format!("/admin/users/{member}/two-factor"))
         .await;

@@ -1030,6 +1030,13 @@ fn json_routes(victim: i64) -> Vec<JsonRoute> {
             true,
         ),
         route(
+            Method::POST,
+            "/api/admin/invites",
+            json!({ "username": "", "email": "", "role": "user", "groups": [],
+                    "expires_in_days": 7, "needs_approval": false }),
+            true,
+        ),
+        route(
             Method::PATCH,
             &user,
             json!({ "username": "victim", "email": "victim@example.com",
@@ -1092,7 +1099,22 @@ async fn every_field_refuses_nul_and_survives_hostile_input(db: Db) {
     ];
     let admin_forms = crawl(&app, &admin, &seeds).await;
     let anonymous = app.client();
-    let anonymous_forms = crawl(&app, &anonymous, &["/login", "/register"]).await;
+    // An invite link's sign-up form (issue 15), open to anyone holding the link.
+    let invite = hallpass::service::invites::create(
+        &app.state.db,
+        &app.state.secret,
+        hallpass::service::Actor::system("test"),
+        hallpass::domain::invite::NewInvite::parse(hallpass::domain::invite::InviteFields {
+            role: "user",
+            ..Default::default()
+        })
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    let invite_path = format!("/invite/{}", invite.token);
+    let anonymous_forms = crawl(&app, &anonymous, &["/login", "/register", &invite_path]).await;
+    assert!(anonymous_forms.iter().any(|f| f.action == invite_path));
     let setup_client = fresh.client();
     let setup_forms = crawl(&fresh, &setup_client, &["/setup"]).await;
     // The crawl found the forms the issue names, so a template change cannot hide one.
@@ -1110,6 +1132,7 @@ async fn every_field_refuses_nul_and_survives_hostile_input(db: Db) {
         "/admin/users/{n}/approve",
         "/admin/users/{n}/reject",
         "/admin/users/{n}/purge",
+        "/admin/invites",
         "/logout",
     ] {
         assert!(

@@ -13,6 +13,7 @@ both_databases!(
     a_rebinding_page_cannot_claim_the_instance,
     wrong_setup_codes_are_rate_limited,
     behind_a_bare_nginx_proxy_pass_the_wizard_needs_the_code,
+    every_mistake_at_once_and_the_code_as_people_type_it,
 );
 
 async fn empty_instance_sends_everyone_to_setup(db: Db) {
@@ -511,4 +512,55 @@ async fn behind_a_bare_nginx_proxy_pass_the_wizard_needs_the_code(db: Db) {
         .unwrap();
     assert_eq!(me["username"], "owner");
     assert_eq!(me["role"], "admin");
+}
+
+/// A short password typed differently twice gets both messages in one answer (not the
+/// mismatch only once the length is fixed); the code typed in lowercase with a space for
+/// the hyphen is the code; so is the code without its hyphen.
+async fn every_mistake_at_once_and_the_code_as_people_type_it(db: Db) {
+    let Some(app) = TestApp::empty(db).await else {
+        return;
+    };
+    let c = app.client();
+    let code = app.state.setup.code().unwrap();
+    let spaced = code.replace('-', " ").to_lowercase();
+    let token = app.csrf(&c, "/setup").await;
+    let r = c
+        .post(app.url("/setup"))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("setup_code", spaced.as_str()),
+            ("username", "root"),
+            ("password", "short"),
+            ("password_confirm", "shorter"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains("id=\"password-error\">Password must be at least 8 characters long."),
+        "{page}"
+    );
+    assert!(
+        page.contains("id=\"password_confirm-error\">The two passwords do not match."),
+        "{page}"
+    );
+    assert!(
+        !page.contains("id=\"setup_code-error\""),
+        "the code was right: {page}"
+    );
+
+    let token = csrf_in(&page).unwrap();
+    let r = post_setup(
+        &c,
+        &app.url("/setup"),
+        &token,
+        &code.replace('-', ""),
+        "root",
+    )
+    .await;
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
+    assert_eq!(user_count(&app).await, 1);
 }

@@ -4,7 +4,7 @@
 use crate::domain::audit::AuditAction;
 use std::net::IpAddr;
 
-use crate::service::{Actor, Refusal, ServiceError};
+use crate::service::{Actor, Missing, Refusal, ServiceError};
 
 /// What is being attempted. Each action has its own counters, so that, say, a script with
 /// a revoked API key does not lock its owner out of the sign-in page.
@@ -12,7 +12,8 @@ use crate::service::{Actor, Refusal, ServiceError};
 pub enum Action {
     /// Password sign-in (`POST /login`, `POST /api/auth/login`).
     Login,
-    /// Self-registration (`POST /register`).
+    /// Self-registration (`POST /register`) and invite links (opening one, signing up with
+    /// it): an invite token that matches nothing is a failure.
     Register,
     /// Changing one's own password (`POST /account/password`, `POST /api/me/password`).
     PasswordChange,
@@ -115,6 +116,10 @@ impl Action {
                 } else {
                     Verdict::Uncounted
                 }
+            }
+            // An invite token that matches no invite: a guess at a link.
+            (Action::Register, Err(ServiceError::Refused(Refusal::NotFound(Missing::Invite)))) => {
+                Verdict::Failed
             }
             // The input parsed (the handler checks first), so this is a taken username or
             // email: a probe for existing accounts, and a hash spent.

@@ -6,6 +6,7 @@ pub mod api_keys;
 pub mod apps;
 pub mod auth;
 pub mod groups;
+pub mod invites;
 pub mod oidc;
 pub mod passkeys;
 pub mod sessions;

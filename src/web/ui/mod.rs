@@ -7,6 +7,7 @@ pub mod audit;
 pub mod errors;
 pub mod groups;
 pub mod home;
+pub mod invites;
 pub mod lockouts;
 pub mod login;
 pub mod passkeys;

@@ -84,6 +84,12 @@ async fn writes_that_can_narrow_access_notify_and_bookkeeping_does_not() {
         "UPDATE identities SET last_login_at = 7",
         "INSERT INTO audit_events (at, actor, action, outcome) VALUES (0, 'x', 'test', 'ok')",
         "INSERT INTO rate_limits VALUES ('login', '10.0.0.1', '', 0, 1)",
+        // Invites: read from the database at every use, never cached (issue 15).
+        "INSERT INTO invites (token_hmac, role, created_at, expires_at) \
+         VALUES ('h', 'user', 0, 9999999999)",
+        "UPDATE invites SET revoked_at = 1",
+        "INSERT INTO invite_groups (invite_id, group_id) SELECT i.id, g.id FROM invites i, groups g",
+        "DELETE FROM invites",
     ] {
         if write.starts_with("INSERT INTO api_keys") || write.starts_with("INSERT INTO identities")
         {

@@ -202,6 +202,28 @@ impl Browser {
         input.send_keys(value).await.unwrap();
     }
 
+    /// Presses a key (`fantoccini::key::Key::Tab`…) on whatever has the focus.
+    pub async fn press(&self, key: fantoccini::key::Key) {
+        let focused = self.client.active_element().await.unwrap();
+        focused
+            .send_keys(&String::from(char::from(key)))
+            .await
+            .unwrap();
+    }
+
+    /// Moves the mouse over the element `css` (its `:hover` styles apply).
+    pub async fn hover(&self, css: &str) {
+        use fantoccini::actions::{InputSource, MouseActions, PointerAction};
+        let element = self.find(css).await;
+        let moves = MouseActions::new("mouse".to_owned()).then(PointerAction::MoveToElement {
+            element,
+            duration: None,
+            x: 0.0,
+            y: 0.0,
+        });
+        self.client.perform_actions(moves).await.unwrap();
+    }
+
     /// Clicks the element `css`.
     pub async fn click(&self, css: &str) {
         self.find(css).await.click().await.unwrap();
@@ -228,6 +250,30 @@ impl Browser {
             .execute(script, vec![])
             .await
             .unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
+    }
+
+    /// Lets the page read and write the clipboard (as a person allowing it would).
+    pub async fn grant_clipboard(&self, app: &TestApp) {
+        self.cdp(
+            "Browser.grantPermissions",
+            json!({ "origin": format!("http://{}", app.addr),
+                    "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"] }),
+        )
+        .await;
+    }
+
+    /// What the clipboard holds (see [`Browser::grant_clipboard`]).
+    pub async fn clipboard(&self) -> String {
+        let text = self
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 navigator.clipboard.readText().then(done, e => done('clipboard: ' + e));",
+                vec![],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("reading the clipboard: {e}"));
+        text.as_str().unwrap_or_default().to_owned()
     }
 
     /// Waits until `script` (a function body) returns `true`; `what` names it in the failure.
@@ -307,9 +353,12 @@ impl Browser {
         assert_eq!(seen, Value::Bool(dark), "emulated {scheme} colour scheme");
     }
 
-    /// Writes the visible page to `docs/screenshots/<name>.png`, and in the dark colour scheme
-    /// to `<name>-dark.png` (when this browser takes screenshots; see [`Options::screenshots`]).
-    /// The page is left in the light scheme.
+    /// Checks the page as it is now and writes its pictures: at 1280×800 it must fit the
+    /// width and pass axe-core (no serious or critical finding) in the light and the dark
+    /// colour scheme; at a phone's 390×844 it must fit the width too. The files are
+    /// `docs/screenshots/<name>.png`, `<name>-dark.png` and `<name>-phone.png`. Only
+    /// browsers that take screenshots check (see [`Options::screenshots`]): every screen
+    /// shot is checked, once. The page is left in the light scheme at the desktop size.
     pub async fn screenshot(&self, name: &str) {
         if !self.screenshots {
             return;
@@ -317,47 +366,148 @@ impl Browser {
         let background = "return getComputedStyle(document.body).backgroundColor;";
         self.color_scheme(false).await;
         let light = self.js(background).await;
-        self.shoot(name).await;
+        self.settle(name).await;
+        self.assert_fits(name, DESKTOP).await;
+        self.assert_accessible(name, "light").await;
+        self.shoot(name, DESKTOP).await;
         self.color_scheme(true).await;
         let dark = self.js(background).await;
         assert_ne!(light, dark, "{name}: the dark stylesheet did not apply");
-        self.shoot(&format!("{name}-dark")).await;
+        self.settle(name).await;
+        self.assert_accessible(name, "dark").await;
+        self.shoot(&format!("{name}-dark"), DESKTOP).await;
         self.color_scheme(false).await;
+        self.viewport(PHONE).await;
+        self.settle(name).await;
+        self.assert_fits(name, PHONE).await;
+        self.shoot(&format!("{name}-phone"), PHONE).await;
+        self.cdp("Emulation.clearDeviceMetricsOverride", json!({}))
+            .await;
+        self.settle(name).await;
     }
 
-    async fn shoot(&self, name: &str) {
-        // The same page must give the same image on every run: hide the blinking text caret
-        // (an inline style set from script is not subject to the page's CSP) and let
-        // transitions (the focus ring of an autofocused field) finish first.
+    /// Emulates a screen of `size` (a phone is emulated as a mobile device).
+    async fn viewport(&self, size: Viewport) {
+        self.cdp(
+            "Emulation.setDeviceMetricsOverride",
+            json!({ "width": size.width, "height": size.height, "deviceScaleFactor": 1,
+                    "mobile": size.mobile }),
+        )
+        .await;
+    }
+
+    /// Lets transitions (the focus ring of an autofocused field) and layout finish.
+    async fn settle(&self, name: &str) {
         self.client
             .execute_async(
                 "const done = arguments[arguments.length - 1];
-                 const a = document.activeElement;
-                 if (a && a.style) a.style.caretColor = 'transparent';
                  Promise.all(document.getAnimations().map(x => x.finished))
                      .then(() => requestAnimationFrame(() => requestAnimationFrame(done)));",
                 vec![],
             )
             .await
             .unwrap_or_else(|e| panic!("screenshot {name}: waiting for transitions: {e}"));
+    }
+
+    /// No horizontal scrolling: neither the page nor any element that is laid out reaches
+    /// past the viewport's width, also inside a box that scrolls sideways (a table cut off
+    /// at the right of its scroll box hides its actions just the same).
+    pub async fn assert_fits(&self, name: &str, size: Viewport) {
+        let found = self
+            .js("const w = document.documentElement.clientWidth;
+                 const inner = innerWidth;
+                 const out = [];
+                 if (document.documentElement.scrollWidth > w)
+                     out.push(`the page is ${document.documentElement.scrollWidth}px wide`);
+                 for (const el of document.body.querySelectorAll('*')) {
+                     const r = el.getBoundingClientRect();
+                     if (r.width === 0 || r.height === 0) continue;
+                     if (r.right > w + 1 || r.left < -1) {
+                         const id = el.id ? '#' + el.id : '';
+                         const cls = typeof el.className === 'string' && el.className
+                             ? '.' + el.className.trim().split(/\\s+/).join('.') : '';
+                         out.push(`${el.tagName.toLowerCase()}${id}${cls} spans ${Math.round(r.left)}..${Math.round(r.right)}px`);
+                     }
+                 }
+                 return [inner, out.slice(0, 12)];")
+            .await;
+        let width = found[0].as_i64().unwrap_or_default();
+        assert_eq!(
+            width,
+            i64::from(size.width),
+            "{name}: the viewport is not {}px wide",
+            size.width
+        );
+        let problems = found[1].as_array().cloned().unwrap_or_default();
+        assert!(
+            problems.is_empty(),
+            "{name} does not fit {}×{}: {}",
+            size.width,
+            size.height,
+            serde_json::to_string_pretty(&problems).unwrap()
+        );
+    }
+
+    /// Runs axe-core (vendored in `support/axe/`) on the page and fails on any serious or
+    /// critical finding, listing each with the elements concerned.
+    pub async fn assert_accessible(&self, name: &str, scheme: &str) {
+        let present = self.js("return typeof axe === 'object';").await;
+        if present != Value::Bool(true) {
+            // Injected through WebDriver, so the page's Content-Security-Policy (which
+            // allows no inline or foreign script) does not apply to it.
+            self.client
+                .execute(&format!("{AXE}\nreturn true;"), vec![])
+                .await
+                .unwrap_or_else(|e| panic!("{name}: cannot inject axe-core: {e}"));
+        }
+        let violations = self
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 axe.run(document, { resultTypes: ['violations'] }).then(r => done(
+                     r.violations
+                         .filter(v => v.impact === 'serious' || v.impact === 'critical')
+                         .map(v => `${v.impact} ${v.id}: ${v.help}\\n` + v.nodes
+                             .map(n => `    ${n.target.join(' ')}: ${n.failureSummary.replace(/\\n/g, ' ')}`)
+                             .join('\\n'))
+                 ), e => done([`axe failed: ${e}`]));",
+                vec![],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{name}: axe-core: {e}"));
+        let list: Vec<String> = serde_json::from_value(violations).unwrap_or_default();
+        assert!(
+            list.is_empty(),
+            "{name} ({scheme}): axe-core found {} serious or critical problem(s):\n{}",
+            list.len(),
+            list.join("\n")
+        );
+    }
+
+    async fn shoot(&self, name: &str, size: Viewport) {
+        // The same page must give the same image on every run: hide the blinking text caret
+        // (an inline style set from script is not subject to the page's CSP).
+        self.js("const a = document.activeElement; if (a && a.style) a.style.caretColor = 'transparent';")
+            .await;
         // The whole page, not just the window: for a long page, grow the viewport to the
         // page's height for the shot (the width stays, so the layout does not change).
-        let size = self
-            .js("return [innerWidth, innerHeight, document.documentElement.scrollHeight];")
-            .await;
-        let (width, height, page) = (size[0].clone(), size[1].as_i64(), size[2].as_i64());
-        let tall = page > height;
+        let page = self
+            .js("return document.documentElement.scrollHeight;")
+            .await
+            .as_i64()
+            .unwrap_or_default();
+        let tall = page > i64::from(size.height);
         if tall {
             self.cdp(
                 "Emulation.setDeviceMetricsOverride",
-                json!({ "width": width, "height": page, "deviceScaleFactor": 1, "mobile": false }),
+                json!({ "width": size.width, "height": page, "deviceScaleFactor": 1,
+                        "mobile": size.mobile }),
             )
             .await;
         }
         let png = self.client.screenshot().await;
         if tall {
-            self.cdp("Emulation.clearDeviceMetricsOverride", json!({}))
-                .await;
+            self.viewport(size).await;
         }
         let png = png.unwrap();
         assert!(
@@ -374,6 +524,31 @@ impl Browser {
         std::fs::write(&path, png).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     }
 }
+
+/// The size of a screen the pages must fit.
+#[derive(Debug, Clone, Copy)]
+pub struct Viewport {
+    pub width: u32,
+    pub height: u32,
+    pub mobile: bool,
+}
+
+/// A laptop (the browser's window).
+pub const DESKTOP: Viewport = Viewport {
+    width: 1280,
+    height: 800,
+    mobile: false,
+};
+
+/// A phone (an iPhone 12–15's CSS pixels).
+pub const PHONE: Viewport = Viewport {
+    width: 390,
+    height: 844,
+    mobile: true,
+};
+
+/// axe-core, the accessibility checker, as published on npm (see `support/axe/VENDORED.md`).
+const AXE: &str = include_str!("axe/axe.min.js");
 
 impl Driver {
     /// Starts chromedriver on a free loopback port, logging into its temp dir.
@@ -444,7 +619,7 @@ impl Driver {
             "--disable-background-networking".to_owned(),
             "--disable-component-update".to_owned(),
             "--disable-sync".to_owned(),
-            "--window-size=1280,900".to_owned(),
+            "--window-size=1280,800".to_owned(),
             format!("--user-data-dir={}", user_data.display()),
         ];
         let mut chrome = json!({ "binary": CHROMIUM });

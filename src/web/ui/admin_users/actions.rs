@@ -4,37 +4,52 @@
 use crate::web::surface::Surface;
 use askama_web::WebTemplate;
 use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use tower_sessions::Session;
 
 use super::load;
-use super::row::{self, RowView};
+use super::row::{self, Back, Extras, Message, RowView};
+use super::table::{self, View, notice};
 use crate::service::admin::{self, Change};
+use crate::service::users;
 use crate::service::{Refusal, ServiceError};
 use crate::state::AppState;
 use crate::web::client::Client;
 use crate::web::error::UiError;
 use crate::web::guards::RequireAdmin;
+use crate::web::identity::CurrentUser;
 use crate::web::ui::Layout;
+use crate::web::user_list::ListParams;
+use axum::body::Bytes;
 
-/// The change a row button asks for (`None`: no such button).
-fn row_change(action: &str) -> Option<Change> {
+/// The change a row button asks for, and the notice once done (`None`: no such button).
+fn row_change(action: &str) -> Option<(Change, &'static str)> {
     Some(match action {
-        "disable" => Change::Disable,
-        "enable" => Change::Enable,
-        "approve" => Change::Approve,
-        "reject" => Change::Reject,
-        "delete" => Change::Delete,
-        "restore" => Change::Restore,
+        "disable" => (Change::Disable, "disabled"),
+        "enable" => (Change::Enable, "enabled"),
+        "approve" => (Change::Approve, "approved"),
+        "reject" => (Change::Reject, "rejected"),
+        "delete" => (Change::Delete, "deleted"),
+        "restore" => (Change::Restore, "restored"),
         _ => return None,
     })
 }
 
+/// The view of the table a row's form came from (its `back` field), so that the answer
+/// shows the same search, filters, order and page. An htmx link sends no body: no view.
+fn back_of(body: &[u8]) -> ListParams {
+    url::form_urlencoded::parse(body)
+        .find(|(k, _)| k == "back")
+        .map(|(_, v)| ListParams::from_query_string(&v))
+        .unwrap_or_default()
+}
+
 /// `POST /admin/users/{id}/{action}` for the buttons of a row. With htmx the row comes
-/// back (with the refusal beside the name when a rule said no); without, the table.
+/// back, with the outcome in the page's message area and the refusal (when a rule said no)
+/// beside the row's actions too; without, the same view of the table.
 pub async fn row_action(
     State(state): State<AppState>,
     RequireAdmin(me): RequireAdmin,
@@ -42,27 +57,60 @@ pub async fn row_action(
     client: Client,
     surface: Surface,
     Path((id, action)): Path<(i64, String)>,
+    body: Bytes,
 ) -> Result<Response, UiError> {
-    let change = row_change(&action).ok_or(UiError::NotFound)?;
+    let (change, done) = row_change(&action).ok_or(UiError::NotFound)?;
+    let back = back_of(&body);
     let result = admin::apply(&state.db, &state.hasher, me.actor(&client), id, change).await;
-    if !surface.is_fragment() {
-        return match result {
-            Ok(_) => Ok(Redirect::to("/admin/users?notice=done").into_response()),
-            Err(e) => Err(e.into()),
-        };
-    }
-    let csrf_token = crate::web::session::csrf_token(&session).await?;
-    let row = match result {
-        Ok(Some(u)) => RowView::new(&u, me.user.id),
-        Ok(None) => return Ok(Html(String::new()).into_response()),
-        Err(ServiceError::Refused(Refusal::Policy(p))) => {
-            let mut row = RowView::new(&load(&state, id).await?, me.user.id);
-            row.error = Some(p.to_string());
-            row
-        }
+    let refused = match result {
+        Err(ServiceError::Refused(Refusal::Policy(p))) => p.to_string(),
         Err(e) => return Err(e.into()),
+        Ok(_) if !surface.is_fragment() => {
+            let to = back.table_url(&format!("notice={done}"));
+            return Ok(Redirect::to(&to).into_response());
+        }
+        Ok(None) => return Ok(Html(String::new()).into_response()),
+        Ok(Some(u)) => {
+            let extras = Extras {
+                back: back.query_string(),
+                message: notice(Some(done)).map(Message::success),
+                pending: Some(users::pending_count(&state.db, &state.pending_badge).await?),
+            };
+            let csrf_token = crate::web::session::csrf_token(&session).await?;
+            return row::fragment(RowView::new(&u, me.user.id), csrf_token, extras);
+        }
     };
-    row::fragment(row, csrf_token)
+    refusal(&state, &session, &me, &surface, (id, refused), back).await
+}
+
+/// A refused row action: by the row's actions and in the message area, as the row (htmx)
+/// or as the page it was asked from (409).
+async fn refusal(
+    state: &AppState,
+    session: &Session,
+    me: &CurrentUser,
+    surface: &Surface,
+    (id, why): (i64, String),
+    back: ListParams,
+) -> Result<Response, UiError> {
+    if surface.is_fragment() {
+        let mut row = RowView::new(&load(state, id).await?, me.user.id);
+        row.error = Some(why.clone());
+        let extras = Extras {
+            back: back.query_string(),
+            message: Some(Message::error(why)),
+            pending: None,
+        };
+        let csrf_token = crate::web::session::csrf_token(session).await?;
+        return row::fragment(row, csrf_token, extras);
+    }
+    let view = View {
+        params: back,
+        message: Some(Message::error(why.clone())),
+        refused: Some((id, why)),
+    };
+    let html = table::page(state, session, me, view).await?;
+    Ok((StatusCode::CONFLICT, Html(html)).into_response())
 }
 
 #[derive(askama::Template, WebTemplate)]
@@ -73,6 +121,10 @@ pub struct ConfirmPage {
     action: String,
     question: String,
     button: &'static str,
+    /// The view of the table the action was asked from (sent back with the form).
+    back: String,
+    /// That view's address (Cancel).
+    cancel: String,
 }
 
 /// Title, question and button of the confirmation of `action` on `username`.
@@ -107,8 +159,10 @@ pub async fn confirm(
     RequireAdmin(me): RequireAdmin,
     session: Session,
     Path((id, action)): Path<(i64, String)>,
+    Query(back): Query<Back>,
 ) -> Result<ConfirmPage, UiError> {
     let target = load(&state, id).await?;
+    let back = ListParams::from_query_string(&back.back);
     let (title, question, button) =
         confirmation(&action, &target.username).ok_or(UiError::NotFound)?;
     Ok(ConfirmPage {
@@ -117,6 +171,8 @@ pub async fn confirm(
         action,
         question,
         button,
+        back: back.query_string(),
+        cancel: back.table_url(""),
     })
 }
 

@@ -5,13 +5,14 @@ use crate::web::surface::Surface;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use tower_sessions::Session;
 
 use super::groups::{GroupChoice, choices};
+use super::row::Back;
 use super::{load, row};
 use crate::domain::{FieldErrors, Password, User};
 use crate::service::admin::{self, Change, Profile};
@@ -22,6 +23,7 @@ use crate::web::error::UiError;
 use crate::web::guards::RequireAdmin;
 use crate::web::identity::CurrentUser;
 use crate::web::ui::Layout;
+use crate::web::user_list::ListParams;
 
 /// Form values of the create/edit form (kept when it re-renders).
 #[derive(Deserialize, Default, Clone)]
@@ -38,6 +40,9 @@ pub struct UserForm {
     pub password_mode: String,
     #[serde(default)]
     pub password: String,
+    /// The view of the table the edit was opened from (see `ListParams::query_string`).
+    #[serde(default)]
+    pub back: String,
 }
 
 impl UserForm {
@@ -63,6 +68,8 @@ pub struct UserFormPage {
     errors: FieldErrors,
     /// The account's groups (editing only).
     groups: Vec<GroupChoice>,
+    /// The signed-in admin edits their own account: no other role is offered.
+    is_self: bool,
 }
 
 /// The inline edit form that htmx swaps in place of a row.
@@ -73,10 +80,12 @@ struct EditRow {
     form: UserForm,
     errors: FieldErrors,
     csrf_token: String,
+    is_self: bool,
 }
 
 async fn edit_row(
     session: &Session,
+    me: &CurrentUser,
     id: i64,
     form: UserForm,
     errors: FieldErrors,
@@ -87,6 +96,7 @@ async fn edit_row(
         form,
         errors,
         csrf_token,
+        is_self: me.user.id == id,
     }
     .render()
     .map_err(UiError::internal)?;
@@ -104,7 +114,7 @@ async fn edit_again(
     errors: FieldErrors,
 ) -> Result<Response, UiError> {
     if surface.is_fragment() {
-        edit_row(session, id, form, errors).await
+        edit_row(session, me, id, form, errors).await
     } else {
         form_error(state, session, me, form, errors, Some(id)).await
     }
@@ -140,6 +150,7 @@ async fn form_error(
         form,
         errors,
         groups,
+        is_self: id == Some(me.user.id),
     };
     Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
 }
@@ -161,6 +172,7 @@ pub async fn new_form(
         },
         errors: FieldErrors::new(),
         groups: Vec::new(),
+        is_self: false,
     })
 }
 
@@ -212,10 +224,12 @@ pub async fn edit_form(
     session: Session,
     surface: Surface,
     Path(id): Path<i64>,
+    Query(back): Query<Back>,
 ) -> Result<Response, UiError> {
-    let form = UserForm::of(load(&state, id).await?);
+    let mut form = UserForm::of(load(&state, id).await?);
+    form.back = ListParams::from_query_string(&back.back).query_string();
     if surface.is_fragment() {
-        return edit_row(&session, id, form, FieldErrors::new()).await;
+        return edit_row(&session, &me, id, form, FieldErrors::new()).await;
     }
     let page = UserFormPage {
         layout: Layout::new("Edit user", &state, &session, Some(&me)).await?,
@@ -225,6 +239,7 @@ pub async fn edit_form(
         form,
         errors: FieldErrors::new(),
         groups: choices(&state, id).await?,
+        is_self: id == me.user.id,
     };
     Ok(page.into_response())
 }
@@ -236,8 +251,10 @@ pub async fn update(
     client: Client,
     surface: Surface,
     Path(id): Path<i64>,
-    Form(form): Form<UserForm>,
+    Form(mut form): Form<UserForm>,
 ) -> Result<Response, UiError> {
+    let back = ListParams::from_query_string(&form.back);
+    form.back = back.query_string();
     let result = match Profile::parse(&form.username, &form.email, &form.display_name, &form.role) {
         Ok(p) => {
             let actor = me.actor(&client);
@@ -247,9 +264,16 @@ pub async fn update(
     };
     let errors = match result {
         Ok(_) if surface.is_fragment() => {
-            return row::current(&state, &session, me.user.id, id).await;
+            let extras = row::Extras {
+                back: form.back,
+                ..row::Extras::default()
+            };
+            return row::current(&state, &session, me.user.id, id, extras).await;
         }
-        Ok(_) => return Ok(Redirect::to("/admin/users?notice=saved").into_response()),
+        Ok(_) => {
+            let to = back.table_url("notice=saved");
+            return Ok(Redirect::to(&to).into_response());
+        }
         Err(ServiceError::Validation(errors)) => errors,
         Err(ServiceError::Refused(Refusal::Policy(p))) => {
             FieldErrors::single("form", p.to_string())
@@ -298,7 +322,10 @@ pub async fn reset_password(
         Err(e) => Err(e),
     };
     match result {
-        Ok(_) if surface.is_fragment() => row::current(&state, &session, me.user.id, id).await,
+        Ok(_) if surface.is_fragment() => {
+            let extras = row::Extras::default();
+            row::current(&state, &session, me.user.id, id, extras).await
+        }
         Ok(_) => Ok(Redirect::to("/admin/users?notice=password_reset").into_response()),
         Err(ServiceError::Validation(errors)) => {
             let form = UserForm::of(load(&state, id).await?);

@@ -1,7 +1,7 @@
 //! One row of the user table: its view model, and the fragment htmx swaps in place.
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::response::{Html, IntoResponse, Response};
 use tower_sessions::Session;
 
@@ -13,6 +13,7 @@ use crate::state::AppState;
 use crate::web::error::UiError;
 use crate::web::guards::RequireAdmin;
 use crate::web::ui::format_time;
+use crate::web::user_list::ListParams;
 
 /// A row of the table.
 pub struct RowView {
@@ -83,18 +84,65 @@ impl RowView {
     }
 }
 
+/// A line in the page's message area: what an action did, or why it was refused.
+pub struct Message {
+    /// `success` or `error` (the alert's style; an error is announced at once).
+    pub kind: &'static str,
+    pub text: String,
+}
+
+impl Message {
+    pub fn success(text: impl Into<String>) -> Self {
+        Self {
+            kind: "success",
+            text: text.into(),
+        }
+    }
+
+    pub fn error(text: impl Into<String>) -> Self {
+        Self {
+            kind: "error",
+            text: text.into(),
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "admin/row_fragment.html")]
 struct RowFragment {
     u: RowView,
     csrf_token: String,
+    back: String,
+    /// Swapped out of band into the page's message area.
+    message: Option<Message>,
+    /// Swapped out of band into the header's count of accounts awaiting approval.
+    pending: Option<i64>,
+}
+
+/// What a swapped row brings besides itself.
+#[derive(Default)]
+pub(super) struct Extras {
+    pub back: String,
+    pub message: Option<Message>,
+    /// Refresh the header's count of pending accounts (an action changed a status).
+    pub pending: Option<i64>,
 }
 
 /// Renders one row as the fragment htmx swaps in.
-pub(super) fn fragment(row: RowView, csrf_token: String) -> Result<Response, UiError> {
-    let html = RowFragment { u: row, csrf_token }
-        .render()
-        .map_err(UiError::internal)?;
+pub(super) fn fragment(
+    row: RowView,
+    csrf_token: String,
+    extras: Extras,
+) -> Result<Response, UiError> {
+    let html = RowFragment {
+        u: row,
+        csrf_token,
+        back: extras.back,
+        message: extras.message,
+        pending: extras.pending,
+    }
+    .render()
+    .map_err(UiError::internal)?;
     Ok(Html(html).into_response())
 }
 
@@ -104,10 +152,18 @@ pub(super) async fn current(
     session: &Session,
     me: i64,
     id: i64,
+    extras: Extras,
 ) -> Result<Response, UiError> {
     let u = load(state, id).await?;
     let csrf_token = crate::web::session::csrf_token(session).await?;
-    fragment(RowView::new(&u, me), csrf_token)
+    fragment(RowView::new(&u, me), csrf_token, extras)
+}
+
+/// `?back=`: the view of the table a page or row was opened from.
+#[derive(serde::Deserialize, Default)]
+pub struct Back {
+    #[serde(default)]
+    pub back: String,
 }
 
 /// `GET /admin/users/{id}/row`: one row (htmx "Cancel" of an inline edit).
@@ -116,6 +172,11 @@ pub async fn row_fragment(
     RequireAdmin(me): RequireAdmin,
     session: Session,
     Path(id): Path<i64>,
+    Query(back): Query<Back>,
 ) -> Result<Response, UiError> {
-    current(&state, &session, me.user.id, id).await
+    let extras = Extras {
+        back: ListParams::from_query_string(&back.back).query_string(),
+        ..Extras::default()
+    };
+    current(&state, &session, me.user.id, id, extras).await
 }

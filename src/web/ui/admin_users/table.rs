@@ -8,11 +8,12 @@ use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::row::RowView;
+use super::row::{Message, RowView};
 use crate::service::users;
 use crate::state::AppState;
 use crate::web::error::UiError;
 use crate::web::guards::RequireAdmin;
+use crate::web::identity::CurrentUser;
 use crate::web::ui::Layout;
 use crate::web::user_list::ListParams;
 
@@ -24,9 +25,12 @@ pub struct UsersPage {
     users: Vec<RowView>,
     next_url: Option<String>,
     csrf_token: String,
-    notice: Option<&'static str>,
+    /// What the last action did or why it was refused (the page's message area).
+    message: Option<Message>,
     /// The group filter's choices, as (id, name).
     groups: Vec<(String, String)>,
+    /// This view of the table (`q=…&sort=…`), which row actions carry to come back to it.
+    back: String,
 }
 
 #[derive(Template)]
@@ -35,6 +39,7 @@ struct UsersTable {
     users: Vec<RowView>,
     next_url: Option<String>,
     csrf_token: String,
+    back: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -45,7 +50,7 @@ pub struct TableQuery {
 }
 
 /// The banner after a form action redirected back to the table.
-fn notice(code: Option<&str>) -> Option<&'static str> {
+pub(super) fn notice(code: Option<&str>) -> Option<&'static str> {
     match code? {
         "created" => Some("User created."),
         "saved" => Some("Changes saved."),
@@ -53,6 +58,12 @@ fn notice(code: Option<&str>) -> Option<&'static str> {
         "purged" => Some("User purged."),
         "groups_saved" => Some("Groups saved. They take effect on the user's next request."),
         "done" => Some("Done."),
+        "approved" => Some("Account approved: it can use Hallpass now."),
+        "rejected" => Some("Account rejected."),
+        "disabled" => Some("Account disabled: its sessions and API keys stopped working."),
+        "enabled" => Some("Account enabled."),
+        "deleted" => Some("Account deleted. Filter by the status \"deleted\" to restore it."),
+        "restored" => Some("Account restored."),
         "two_factor_reset" => Some("Two-factor sign-in reset. The user was signed out everywhere."),
         _ => None,
     }
@@ -60,21 +71,11 @@ fn notice(code: Option<&str>) -> Option<&'static str> {
 
 /// The link to the next page: the same filters, continuing after `cursor`.
 fn next_url(params: &ListParams, cursor: &str) -> String {
-    let mut p = url::form_urlencoded::Serializer::new(String::new());
-    for (k, v) in [
-        ("q", &params.q),
-        ("role", &params.role),
-        ("status", &params.status),
-        ("group", &params.group),
-        ("sort", &params.sort),
-        ("dir", &params.dir),
-    ] {
-        if !v.is_empty() {
-            p.append_pair(k, v);
-        }
-    }
-    p.append_pair("after", cursor);
-    format!("/admin/users?{}", p.finish())
+    let next = ListParams {
+        after: cursor.to_owned(),
+        ..params.clone()
+    };
+    next.table_url("")
 }
 
 pub async fn table(
@@ -84,41 +85,94 @@ pub async fn table(
     surface: Surface,
     Query(q): Query<TableQuery>,
 ) -> Result<Response, UiError> {
-    let params = q.params;
+    let message = notice(q.notice.as_deref()).map(Message::success);
+    let view = View {
+        params: q.params,
+        message,
+        refused: None,
+    };
+    if surface.targets("user-table") {
+        return fragment(&state, &session, &me, view.params).await;
+    }
+    Ok(Html(page(&state, &session, &me, view).await?).into_response())
+}
+
+/// What the page shows besides the rows of `params`.
+pub(super) struct View {
+    pub params: ListParams,
+    pub message: Option<Message>,
+    /// A row whose action was refused, and why (shown by its actions).
+    pub refused: Option<(i64, String)>,
+}
+
+/// The rows of `params` for `me`, the link to the next page, and the CSRF token.
+async fn rows(
+    state: &AppState,
+    session: &Session,
+    me: &CurrentUser,
+    params: &ListParams,
+) -> Result<(Vec<RowView>, Option<String>, String), UiError> {
     let query = params.to_query().map_err(UiError::BadRequest)?;
     let page = users::list(&state.db, query, users::Detail::SignInMethods).await?;
-    let next_url = page.next.as_deref().map(|c| next_url(&params, c));
+    let next_url = page.next.as_deref().map(|c| next_url(params, c));
     let users: Vec<RowView> = page
         .users
         .iter()
         .map(|u| RowView::listed(u, me.user.id))
         .collect();
-    let csrf_token = crate::web::session::csrf_token(&session).await?;
+    let csrf_token = crate::web::session::csrf_token(session).await?;
+    Ok((users, next_url, csrf_token))
+}
+
+/// The table alone, for htmx (filters, next page).
+async fn fragment(
+    state: &AppState,
+    session: &Session,
+    me: &CurrentUser,
+    params: ListParams,
+) -> Result<Response, UiError> {
+    let (users, next_url, csrf_token) = rows(state, session, me, &params).await?;
     let mut html = String::with_capacity(rendered_size(users.len()));
-    if surface.targets("user-table") {
-        let table = UsersTable {
-            users,
-            next_url,
-            csrf_token,
-        };
-        table.render_into(&mut html).map_err(UiError::internal)?;
-        return Ok(Html(html).into_response());
+    let table = UsersTable {
+        users,
+        next_url,
+        csrf_token,
+        back: params.query_string(),
+    };
+    table.render_into(&mut html).map_err(UiError::internal)?;
+    Ok(Html(html).into_response())
+}
+
+/// The whole page (also what a refused row action shows without JavaScript).
+pub(super) async fn page(
+    state: &AppState,
+    session: &Session,
+    me: &CurrentUser,
+    view: View,
+) -> Result<String, UiError> {
+    let (mut users, next_url, csrf_token) = rows(state, session, me, &view.params).await?;
+    if let Some((id, why)) = view.refused {
+        for u in users.iter_mut().filter(|u| u.id == id) {
+            u.error = Some(why.clone());
+        }
     }
     let groups = crate::service::groups::list_kept(&state.db, &state.group_list).await?;
+    let mut html = String::with_capacity(rendered_size(users.len()));
     let page = UsersPage {
         groups: groups
             .iter()
             .map(|g| (g.id.to_string(), g.name.clone()))
             .collect(),
-        layout: Layout::new("Users", &state, &session, Some(&me)).await?,
-        params,
+        layout: Layout::new("Users", state, session, Some(me)).await?,
+        back: view.params.query_string(),
+        params: view.params,
         users,
         next_url,
         csrf_token,
-        notice: notice(q.notice.as_deref()),
+        message: view.message,
     };
     page.render_into(&mut html).map_err(UiError::internal)?;
-    Ok(Html(html).into_response())
+    Ok(html)
 }
 
 /// Room for the page at once: askama starts from the size of the template's text, and a

@@ -109,6 +109,9 @@ pub struct ConnectionPage {
     errors: FieldErrors,
     discovery: Option<DiscoveryResult>,
     redirect_uri: String,
+    /// The redirect URI with `<id>` for the id, which `static/hallpass.js` fills in as the
+    /// id of a new provider is typed.
+    redirect_template: String,
     error: Option<String>,
     policies: [Policy; 3],
     /// `HALLPASS_OIDC_<this>_*` for environment providers.
@@ -155,6 +158,7 @@ async fn connection_page(s: Screen<'_>) -> Result<ConnectionPage, UiError> {
         layout: Layout::new(title, s.state, s.session, Some(s.me)).await?,
         is_new: s.id.is_none(),
         redirect_uri: sso_flow::redirect_uri(s.state, s.headers, s.client, shown_id),
+        redirect_template: sso_flow::redirect_uri(s.state, s.headers, s.client, "<id>"),
         env_prefix: values.id.to_ascii_uppercase().replace('-', "_"),
         read_only,
         values,

@@ -1,0 +1,2 @@
+DROP TABLE invite_groups;
+DROP TABLE invites;
