@@ -15,7 +15,8 @@ use crate::support::{
 
 both_databases!(
     lockouts_are_listed_and_lifted_on_the_page_and_through_the_api,
-    an_address_lockout_is_listed_without_an_account
+    an_address_lockout_is_listed_without_an_account,
+    a_second_factor_lockout_is_listed_and_lifted
 );
 
 /// 3 failures per account and address, 6 per address; both in 15 minutes.
@@ -253,4 +254,63 @@ async fn a_lift_through_one_server_reaches_the_other() {
 
 fn app_url(app: &TestApp, id: &str) -> String {
     app.url(&format!("/api/admin/lockouts/{id}"))
+}
+
+/// Wrong second-factor codes lock the account's second step (its own counters); the lockout
+/// is listed with its action and can be lifted like any other (it could not: its action's
+/// name was unknown to the lockout ids).
+async fn a_second_factor_lockout_is_listed_and_lifted(db: Db) {
+    use crate::two_factor::{code_at, now};
+    let Some(app) = TestApp::start(db, account_limits, true).await else {
+        return;
+    };
+    add_user(&app, "ann", "user").await;
+    let ann = crate::support::user(&app, "ann").await;
+    let (db_, secret) = (&app.state.db, &app.state.secret);
+    let started = hallpass::service::two_factor::start(db_, secret, &ann)
+        .await
+        .unwrap();
+    let actor = hallpass::service::Actor::system("test");
+    let code = code_at(&started.secret, now());
+    hallpass::service::two_factor::confirm(db_, secret, actor, &ann, &code)
+        .await
+        .unwrap();
+    let (admin, token) = admin(&app).await;
+
+    // Password right, then wrong codes until the step is locked.
+    let c = client_from("127.0.0.2");
+    assert_eq!(login(&app, &c, "ann", MEMBER_PASSWORD).await, 202);
+    let second = |code: &'static str| {
+        c.post(app.url("/api/auth/login/second-factor"))
+            .json(&json!({ "code": code }))
+            .send()
+    };
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(second("000000").await.unwrap().status().as_u16());
+    }
+    assert_eq!(statuses, [401, 401, 401, 429], "locked after 3");
+
+    let listed = lockouts(&app, &admin).await;
+    let l = listed
+        .iter()
+        .find(|l| l["action"] == "second_factor")
+        .unwrap_or_else(|| panic!("the second-factor lockout is listed: {listed:?}"));
+    assert_eq!(l["account"], "ann");
+    let id = l["id"].as_str().unwrap();
+    let r = admin
+        .delete(app.url(&format!("/api/admin/lockouts/{id}")))
+        .header("X-CSRF-Token", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "lifted");
+    assert!(
+        !lockouts(&app, &admin)
+            .await
+            .iter()
+            .any(|l| l["action"] == "second_factor")
+    );
+    // The next code is judged again (wrong: 401, not 429).
+    assert_eq!(second("000000").await.unwrap().status(), 401);
 }
