@@ -203,7 +203,10 @@ mod tests {
         for a in Action::ALL {
             assert_eq!(Action::from_name(a.name()), Some(a), "{a:?}");
         }
-        assert_eq!(Action::from_name("second_factor"), Some(Action::SecondFactor));
+        assert_eq!(
+            Action::from_name("second_factor"),
+            Some(Action::SecondFactor)
+        );
         assert_eq!(Action::from_name("nonsense"), None);
         // A new action stops this match from compiling until it joins `Action::ALL`.
         let listed = |a: Action| match a {
