@@ -69,6 +69,17 @@ impl FieldErrors {
         self.0.extend(other.0);
     }
 
+    /// The same messages with `from`'s filed under `to` (a rule shared by two forms that
+    /// name its field differently).
+    pub fn renamed(mut self, from: &str, to: &'static str) -> Self {
+        for e in &mut self.0 {
+            if e.field == from {
+                e.field = to;
+            }
+        }
+        self
+    }
+
     pub fn into_result(self) -> Result<(), FieldErrors> {
         if self.is_empty() { Ok(()) } else { Err(self) }
     }

@@ -36,6 +36,20 @@ impl Preset {
             .find(|p| p.as_str().eq_ignore_ascii_case(raw.trim()))
     }
 
+    /// What an admin chose: a preset's name, or `""`/`config` for the configured headers
+    /// (`None`). The admin page and the API read the choice the same way.
+    pub fn choice(raw: &str) -> Result<Option<Self>, String> {
+        match raw.trim() {
+            "" | "config" => Ok(None),
+            other => Preset::parse(other).map(Some).ok_or_else(|| {
+                format!(
+                    "Unknown preset \"{}\": use authelia, authentik, oauth2-proxy or config.",
+                    super::sso::clean_claim(other, 40).unwrap_or_default()
+                )
+            }),
+        }
+    }
+
     pub fn headers(self) -> HeaderNames {
         let h = |u: &str, e: &str, n: &str, g: &str| HeaderNames {
             user: u.into(),

@@ -136,6 +136,9 @@ pub enum Refusal {
     /// A provider from `HALLPASS_OIDC_PROVIDERS` (its id, when one was given to change).
     #[error("{}", read_only(.0.as_deref()))]
     ProviderReadOnly(Option<String>),
+    /// A provider with this id exists already (the id).
+    #[error("A provider with the id \"{0}\" exists already.")]
+    ProviderIdTaken(String),
     /// Removing this would leave an account (or the instance) with no way to sign in.
     #[error("{0}")]
     LastSignInMethod(String),

@@ -160,7 +160,7 @@ where
         .and_then(|i| i.0.as_ref());
     let (caller, binding) = match identity {
         None => (Caller::Anonymous, String::new()),
-        Some(u) if u.auth_method == AuthMethod::Session => (Caller::Session, String::new()),
+        Some(u) if u.auth_method.is_session() => (Caller::Session, String::new()),
         Some(u) => (Caller::Other, format!("{:?}:{}", u.auth_method, u.user.id)),
     };
     let ctx = Arc::new(RequestCsrf {
@@ -301,7 +301,7 @@ pub async fn check(state: &AppState, session: &Session, req: Request) -> Result<
         .extensions()
         .get::<Identity>()
         .and_then(|i| i.0.as_ref())
-        .is_some_and(|u| matches!(u.auth_method, AuthMethod::Session | AuthMethod::Proxy));
+        .is_some_and(|u| u.auth_method.is_session() || u.auth_method == AuthMethod::Proxy);
     if api && (!browser_borne || TOKENLESS_API.contains(&req.uri().path())) {
         return super::input::check_body(body_limit, req).await;
     }

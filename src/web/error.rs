@@ -108,6 +108,7 @@ pub fn refusal_answer(r: &Refusal) -> (StatusCode, &'static str) {
         | Refusal::BreakGlassSecondFactor => (S::CONFLICT, "BREAK_GLASS_ACCOUNT"),
         Refusal::NothingToRevert(_) => (S::CONFLICT, "NOTHING_TO_REVERT"),
         Refusal::ProviderReadOnly(_) => (S::CONFLICT, "PROVIDER_READ_ONLY"),
+        Refusal::ProviderIdTaken(_) => (S::CONFLICT, "PROVIDER_ID_TAKEN"),
         Refusal::LastSignInMethod(_) => (S::CONFLICT, "LAST_SIGN_IN_METHOD"),
         Refusal::AlreadyLinked(_) => (S::CONFLICT, "ALREADY_LINKED"),
         Refusal::IdentityTaken(_) => (S::CONFLICT, "IDENTITY_TAKEN"),

@@ -29,6 +29,25 @@ pub enum AuthMethod {
     Proxy,
     /// `HALLPASS_AUTH_BYPASS`: every request is the dev admin.
     Bypass,
+    /// The session cookie of a sign-in through an OpenID provider (recorded in the session
+    /// at sign-in: no lookup per request).
+    Oidc,
+}
+
+impl AuthMethod {
+    /// How a signed-in browser session was made.
+    fn of(s: &session::SignedIn) -> Self {
+        if s.via_oidc {
+            AuthMethod::Oidc
+        } else {
+            AuthMethod::Session
+        }
+    }
+
+    /// The caller holds a signed-in session cookie, however it signed in.
+    pub fn is_session(self) -> bool {
+        matches!(self, AuthMethod::Session | AuthMethod::Oidc)
+    }
 }
 
 /// What forward-auth made of this request (for the sign-in page's banner and diagnostics).
@@ -373,7 +392,7 @@ async fn cached_session(
     let expiry = crate::service::sessions::from_unix_ms(s.expires_at)?;
     let user = CurrentUser {
         user: hit.user,
-        auth_method: AuthMethod::Session,
+        auth_method: AuthMethod::of(&s),
     };
     Some(((user, s, expiry), hit.csrf_token))
 }
@@ -410,7 +429,7 @@ async fn from_session(
             let expiry = session::extend(session, &signed_in, &state.config).await?;
             let current = CurrentUser {
                 user: std::sync::Arc::new(user),
-                auth_method: AuthMethod::Session,
+                auth_method: AuthMethod::of(&signed_in),
             };
             Ok(Some((current, signed_in, expiry)))
         }

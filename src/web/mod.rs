@@ -28,7 +28,7 @@ pub mod user_list;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
-use axum::routing::{any, delete, get, patch, post};
+use axum::routing::{any, delete, get, patch, post, put};
 
 use crate::state::AppState;
 
@@ -373,6 +373,51 @@ pub fn router(state: AppState) -> Router {
                 .delete(api::apps::delete),
         )
         .route("/api/admin/audit", get(api::admin::audit))
+        .route(
+            "/api/admin/sso/providers",
+            get(api::sso::list).post(api::sso::create),
+        )
+        .route(
+            "/api/admin/sso/providers/{id}",
+            get(api::sso::get_one)
+                .put(api::sso::update)
+                .delete(api::sso::delete),
+        )
+        .route(
+            "/api/admin/sso/providers/{id}/revert",
+            post(api::sso::revert),
+        )
+        .route(
+            "/api/admin/sso/providers/{id}/enabled",
+            put(api::sso::set_enabled),
+        )
+        .route(
+            "/api/admin/sso/providers/{id}/discovery",
+            post(api::sso::test_provider_discovery),
+        )
+        .route("/api/admin/sso/discovery", post(api::sso::test_discovery))
+        .route(
+            "/api/admin/sso/modes",
+            get(api::sso::get_modes).put(api::sso::put_modes),
+        )
+        .route(
+            "/api/admin/sso/providers/{id}/links",
+            get(api::sso_links::list).post(api::sso_links::create),
+        )
+        .route(
+            "/api/admin/sso/identities/{id}",
+            delete(api::sso_links::unlink),
+        )
+        .route("/api/admin/proxy", get(api::proxy::get))
+        .route("/api/admin/proxy/preset", put(api::proxy::put_preset))
+        .route(
+            "/api/admin/proxy/preset/revert",
+            post(api::proxy::revert_preset),
+        )
+        .route(
+            "/api/admin/proxy/links",
+            get(api::proxy::links).post(api::proxy::create_link),
+        )
         .route("/api/me/sessions", get(api::sessions::list_mine))
         .route(
             "/api/me/sessions/others",

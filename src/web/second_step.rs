@@ -22,6 +22,9 @@ const VERSION_KEY: &str = "2fa_sv";
 const AT_KEY: &str = "2fa_at";
 const ENROL_KEY: &str = "2fa_enrol";
 const NEXT_KEY: &str = "2fa_next";
+/// Set while the step follows a sign-in through an OpenID provider: the session it ends in
+/// says so (`/api/auth/me`'s `auth_method`).
+const VIA_OIDC_KEY: &str = "2fa_oidc";
 
 /// How long the second step may take (unix ms).
 const LIFETIME_MS: i64 = 10 * 60 * 1000;
@@ -52,6 +55,7 @@ pub async fn begin(
     next: &str,
 ) -> Result<(), tower_sessions::session::Error> {
     session.cycle_id().await?;
+    session.remove_value(VIA_OIDC_KEY).await?;
     session.insert(USER_KEY, user.id).await?;
     session.insert(VERSION_KEY, user.session_version).await?;
     session
@@ -108,13 +112,18 @@ pub async fn finish(
     config: &Config,
     device: &super::client::Device,
 ) -> Result<(), tower_sessions::session::Error> {
+    let via_oidc = session.get::<bool>(VIA_OIDC_KEY).await?.unwrap_or(false);
     clear(session).await?;
-    session::sign_in(session, user, config, device).await
+    session::sign_in(session, user, config, device).await?;
+    if via_oidc {
+        session::mark_oidc(session).await?;
+    }
+    Ok(())
 }
 
 /// Forgets the pending second step.
 pub async fn clear(session: &Session) -> Result<(), tower_sessions::session::Error> {
-    for key in [USER_KEY, VERSION_KEY, AT_KEY, ENROL_KEY, NEXT_KEY] {
+    for key in [USER_KEY, VERSION_KEY, AT_KEY, ENROL_KEY, NEXT_KEY, VIA_OIDC_KEY] {
         session.remove_value(key).await?;
     }
     Ok(())
@@ -130,19 +139,47 @@ pub async fn after_password(
     target: &str,
     device: &super::client::Device,
 ) -> Result<String, super::error::UiError> {
+    after_first_step(state, session, (user, device), target, false).await
+}
+
+/// [`after_password`] after a sign-in through an OpenID provider whose settings ask for
+/// Hallpass's second factor too: the session, now or once the step is done, records it.
+pub async fn after_provider(
+    state: &AppState,
+    session: &Session,
+    user: &User,
+    target: &str,
+    device: &super::client::Device,
+) -> Result<String, super::error::UiError> {
+    after_first_step(state, session, (user, device), target, true).await
+}
+
+async fn after_first_step(
+    state: &AppState,
+    session: &Session,
+    (user, device): (&User, &super::client::Device),
+    target: &str,
+    via_oidc: bool,
+) -> Result<String, super::error::UiError> {
     use crate::service::two_factor::Next;
-    match crate::service::two_factor::after_password(&state.db, user).await? {
+    let step = match crate::service::two_factor::after_password(&state.db, user).await? {
         Next::Done => {
             session::sign_in(session, user, &state.config, device).await?;
-            Ok(target.to_owned())
+            if via_oidc {
+                session::mark_oidc(session).await?;
+            }
+            return Ok(target.to_owned());
         }
-        Next::Code => {
-            begin(session, user, Step::Code, target).await?;
-            Ok("/login/two-factor".to_owned())
-        }
-        Next::Enrol => {
-            begin(session, user, Step::Enrol, target).await?;
-            Ok("/login/two-factor/setup".to_owned())
-        }
+        Next::Code => Step::Code,
+        Next::Enrol => Step::Enrol,
+    };
+    begin(session, user, step, target).await?;
+    if via_oidc {
+        session.insert(VIA_OIDC_KEY, true).await?;
     }
+    Ok(match step {
+        Step::Code => "/login/two-factor",
+        Step::Enrol => "/login/two-factor/setup",
+    }
+    .to_owned())
 }

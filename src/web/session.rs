@@ -13,8 +13,8 @@ use crate::config::Config;
 use crate::domain::User;
 pub use crate::service::sessions::SignedIn;
 use crate::service::sessions::{
-    self as store, AUTH_AT_KEY, CSRF_KEY, EXPIRES_KEY, USER_ID_KEY, VERSION_KEY, expiry_for,
-    from_unix_ms, unix_ms,
+    self as store, AUTH_AT_KEY, CSRF_KEY, EXPIRES_KEY, USER_ID_KEY, VERSION_KEY, VIA_KEY,
+    VIA_OIDC, expiry_for, from_unix_ms, unix_ms,
 };
 use crate::state::AppState;
 
@@ -49,10 +49,12 @@ pub async fn signed_in(
     let version = session.get::<i64>(VERSION_KEY).await?;
     let auth_at = session.get::<i64>(AUTH_AT_KEY).await?;
     let expires_at = session.get::<i64>(EXPIRES_KEY).await?;
+    let via = session.get::<i64>(VIA_KEY).await?;
     Ok(SignedIn::from_data(|key| match key {
         USER_ID_KEY => Some(user_id),
         VERSION_KEY => version,
         AUTH_AT_KEY => auth_at,
+        VIA_KEY => via,
         _ => expires_at,
     }))
 }
@@ -74,6 +76,8 @@ pub async fn sign_in(
         session.insert(store::USER_AGENT_KEY, ua).await?;
     }
     let auth_at = unix_ms(OffsetDateTime::now_utc());
+    // A sign-in says how it was made itself ([`mark_oidc`]); nothing carries over.
+    session.remove_value(VIA_KEY).await?;
     session.insert(USER_ID_KEY, user.id).await?;
     session.insert(VERSION_KEY, user.session_version).await?;
     session.insert(AUTH_AT_KEY, auth_at).await?;
@@ -82,6 +86,11 @@ pub async fn sign_in(
     session.insert(EXPIRES_KEY, unix_ms(expiry)).await?;
     session.set_expiry(Some(Expiry::AtDateTime(expiry)));
     Ok(())
+}
+
+/// Records that the session just signed in ([`sign_in`]) came through an OpenID provider.
+pub async fn mark_oidc(session: &Session) -> Result<(), tower_sessions::session::Error> {
+    session.insert(VIA_KEY, VIA_OIDC).await
 }
 
 /// Ends the session: the row is deleted and the cookie removed.

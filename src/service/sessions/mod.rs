@@ -22,6 +22,10 @@ pub const CSRF_KEY: &str = "csrf";
 /// The session's own expiry (unix ms). tower-sessions does not restore a stored record's
 /// expiry when it loads it, so Hallpass keeps it in the data and pins it again.
 pub const EXPIRES_KEY: &str = "exp";
+/// How the session was signed in when it matters to callers (`/api/auth/me`): [`VIA_OIDC`]
+/// through an OpenID provider; absent for a password or a passkey.
+pub const VIA_KEY: &str = "via";
+pub const VIA_OIDC: i64 = 1;
 
 /// Runs `f` — the identity check — so that the session load inside it hands over the user
 /// row it read in the same query; [`loaded_user`] inside `f` takes it.
@@ -44,6 +48,8 @@ pub struct SignedIn {
     pub auth_at: i64,
     /// When the session ends unless used again, unix milliseconds.
     pub expires_at: i64,
+    /// Signed in through an OpenID provider.
+    pub via_oidc: bool,
 }
 
 impl SignedIn {
@@ -55,6 +61,7 @@ impl SignedIn {
             session_version: get(VERSION_KEY).unwrap_or(-1),
             auth_at: get(AUTH_AT_KEY).unwrap_or(0),
             expires_at: get(EXPIRES_KEY).unwrap_or(0),
+            via_oidc: get(VIA_KEY) == Some(VIA_OIDC),
         })
     }
 

@@ -264,3 +264,76 @@ pub async fn for_user(db: &DbPool, user_id: i64) -> Result<Vec<LinkedIdentity>, 
         .run(move |conn| identities::for_user(conn, user_id))
         .await?)
 }
+
+/// Which admin form names the identity: an OpenID subject, or the user name a forward-auth
+/// proxy sends (the field and the message by it differ; the rules do not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubjectField {
+    Oidc,
+    Proxy,
+}
+
+impl SubjectField {
+    fn name(self) -> &'static str {
+        match self {
+            SubjectField::Oidc => "subject",
+            SubjectField::Proxy => "proxy_user",
+        }
+    }
+
+    fn missing(self) -> &'static str {
+        match self {
+            SubjectField::Oidc => "Enter the subject (sub) of the identity.",
+            SubjectField::Proxy => "Enter the user name the proxy sends.",
+        }
+    }
+}
+
+/// An admin links `subject` at `(provider id, issuer)` to the account named `username`
+/// (or its email): the admin pages' manual link and the API's, with the same field errors.
+/// Returns the new link as the admin screens list it.
+pub async fn link_named(
+    db: &DbPool,
+    actor: Actor,
+    at: (&str, &str),
+    field: SubjectField,
+    subject: &str,
+    username: &str,
+) -> Result<LinkView, ServiceError> {
+    let mut errors = crate::domain::FieldErrors::new();
+    if subject.trim().is_empty() {
+        errors.add(field.name(), field.missing());
+    }
+    let target = match username.trim() {
+        "" => {
+            errors.add("username", "Enter the username of the account to link.");
+            None
+        }
+        name => super::lookup::link_target(db, name).await?,
+    };
+    if target.is_none() && errors.get("username").is_none() {
+        errors.add("username", "No account has this username.");
+    }
+    let Some(user) = target.filter(|_| errors.is_empty()) else {
+        return Err(ServiceError::Validation(errors));
+    };
+    link_at(db, actor, at, user.id, subject, None)
+        .await
+        .map_err(|e| match e {
+            // The subject's own rule, reported by the form's name for it.
+            ServiceError::Validation(f) if field == SubjectField::Proxy => {
+                ServiceError::Validation(f.renamed("subject", field.name()))
+            }
+            e => e,
+        })?;
+    let (provider, issuer, subject) = (at.0.to_owned(), at.1.to_owned(), subject.trim().to_owned());
+    let found = db
+        .run(move |conn| identities::find(conn, &provider, &issuer, &subject))
+        .await?
+        .ok_or(ServiceError::Internal("a link just made is missing"))?;
+    Ok(LinkView {
+        identity: found.0,
+        username: found.1.username,
+        stale: false,
+    })
+}

@@ -2,6 +2,7 @@
 //! identities linked to users. `oidc` talks to the providers; `signin` runs the browser's
 //! round trip through them; `identities` decides who an identity is.
 
+pub mod discovery;
 pub mod flows;
 pub mod http;
 pub mod identities;

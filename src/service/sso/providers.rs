@@ -190,12 +190,10 @@ pub async fn save(
                 previous: None,
             };
             let action = match existing {
-                Some(_) if is_new => {
-                    return Err(ServiceError::Validation(FieldErrors::single(
-                        "id",
-                        "A provider with this id exists already.",
-                    )));
-                }
+                Some(_) if is_new => return Err(Refusal::ProviderIdTaken(row.id).into()),
+                // An update names a provider that exists: it must not create one (which would
+                // skip the secret a new provider needs).
+                None if !is_new => return Err(Missing::Provider.into()),
                 Some(old) if same_settings(&old, &row, &key) => return Ok(()),
                 Some(old) => {
                     row.enabled = old.enabled;
@@ -318,13 +316,17 @@ pub async fn delete(
     .await
 }
 
-/// Turns one UI provider's button on or off.
+/// Turns one UI provider's button on or off (an environment provider's is set there).
 pub async fn set_enabled(
     db: &DbPool,
+    env: &SsoEnv,
     actor: Actor,
     id: &str,
     enabled: bool,
 ) -> Result<(), ServiceError> {
+    if env.providers.iter().any(|p| p.id == id) {
+        return Err(Refusal::ProviderReadOnly(None).into());
+    }
     let id = id.to_owned();
     db.run(move |conn| {
         db::write_tx(conn, |conn| {

@@ -194,7 +194,7 @@ pub async fn me(me: CurrentUser, session: Session) -> Result<Json<Me>, ApiError>
         // Browser-borne credentials (the session cookie; whatever the forward-auth proxy
         // recognises the browser by) need CSRF tokens on writes: this is where scripts in the
         // browser get theirs.
-        AuthMethod::Session | AuthMethod::Proxy | AuthMethod::Bypass => Some(
+        AuthMethod::Session | AuthMethod::Oidc | AuthMethod::Proxy | AuthMethod::Bypass => Some(
             session::csrf_token(&session)
                 .await
                 .map_err(ApiError::internal)?,
@@ -233,7 +233,7 @@ pub async fn change_password(
         &body.new_password,
     )
     .await?;
-    if me.auth_method == AuthMethod::Session {
+    if me.auth_method.is_session() {
         session::sign_out(&session)
             .await
             .map_err(ApiError::internal)?;

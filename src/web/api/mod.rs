@@ -9,7 +9,10 @@ pub mod groups;
 pub mod invites;
 pub mod oidc;
 pub mod passkeys;
+pub mod proxy;
 pub mod sessions;
+pub mod sso;
+pub mod sso_links;
 pub mod two_factor;
 
 use axum::extract::FromRequest;

@@ -82,10 +82,11 @@ pub async fn callback(
         Outcome::SignedIn { user, next } => {
             // The provider did its own checks, unless the admin asked for ours too.
             let to = if crate::service::two_factor::provider_asks(&state.db, &id).await? {
-                crate::web::second_step::after_password(&state, &session, &user, &next, &device)
+                crate::web::second_step::after_provider(&state, &session, &user, &next, &device)
                     .await?
             } else {
                 session::sign_in(&session, &user, &state.config, &device).await?;
+                session::mark_oidc(&session).await?;
                 next
             };
             Redirect::to(&to).into_response()

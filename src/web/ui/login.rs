@@ -123,7 +123,7 @@ pub async fn page(
     if let Some(me) = &user {
         if rd.is_some()
             && state.config.session.cookie_domain.is_some()
-            && me.auth_method == crate::web::identity::AuthMethod::Session
+            && me.auth_method.is_session()
         {
             session::reissue(&session);
         }

@@ -158,6 +158,7 @@ impl From<&CurrentUser> for UserView {
             status: u.status,
             auth_method: match c.auth_method {
                 super::identity::AuthMethod::Session => "password (browser session)",
+                super::identity::AuthMethod::Oidc => "single sign-on (browser session)",
                 super::identity::AuthMethod::ApiKey => "API key",
                 super::identity::AuthMethod::Proxy => "forward-auth proxy",
                 super::identity::AuthMethod::Bypass => "development bypass (HALLPASS_AUTH_BYPASS)",

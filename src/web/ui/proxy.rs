@@ -14,10 +14,11 @@ use tower_sessions::Session;
 use super::Layout;
 use crate::domain::proxy::{HeaderNames, Preset};
 use crate::domain::sso::PROXY_PROVIDER;
-use crate::domain::{FieldErrors, User};
+use crate::domain::FieldErrors;
 use crate::service::ServiceError;
 use crate::service::proxy;
-use crate::service::sso::{identities, lookup};
+use crate::service::sso::identities::{self, SubjectField};
+use crate::service::sso::lookup;
 use crate::state::AppState;
 use crate::web::client::Client;
 use crate::web::error::UiError;
@@ -126,43 +127,30 @@ pub async fn link(
     client: Client,
     Form(form): Form<LinkForm>,
 ) -> Result<Response, UiError> {
-    let (target, mut errors) = link_target(&state, &form).await?;
-    let mut error = None;
-    if let (true, Some(user)) = (errors.is_empty(), target) {
-        let identity = (PROXY_PROVIDER, proxy::PROXY_ISSUER);
-        let actor = me.actor(&client).keeping(session.clone());
-        match identities::link_at(&state.db, actor, identity, user.id, &form.proxy_user, None).await
-        {
-            Ok(_) => {
-                return Ok(Redirect::to("/admin/proxy?saved=1").into_response());
-            }
-            Err(ServiceError::Validation(f)) => errors = f,
-            Err(e) if let Some(m) = crate::web::error::conflict_message(&e) => error = Some(m),
-            Err(e) => return Err(e.into()),
+    let actor = me.actor(&client).keeping(session.clone());
+    let at = (PROXY_PROVIDER, proxy::PROXY_ISSUER);
+    let linked = identities::link_named(
+        &state.db,
+        actor,
+        at,
+        SubjectField::Proxy,
+        &form.proxy_user,
+        &form.username,
+    );
+    let (errors, error) = match linked.await {
+        Ok(_) => return Ok(Redirect::to("/admin/proxy?saved=1").into_response()),
+        Err(ServiceError::Validation(f)) => (f, None),
+        Err(e) if let Some(m) = crate::web::error::conflict_message(&e) => {
+            (FieldErrors::new(), Some(m))
         }
-    }
+        Err(e) => return Err(e.into()),
+    };
     let mut page = proxy_page(&state, &session, &me).await?;
     page.proxy_user = form.proxy_user;
     page.username = form.username;
     page.errors = errors;
     page.error = error;
     Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
-}
-
-/// The link form checked: the account to link to, and what is missing.
-async fn link_target(
-    state: &AppState,
-    form: &LinkForm,
-) -> Result<(Option<User>, FieldErrors), UiError> {
-    let mut errors = FieldErrors::new();
-    if form.proxy_user.trim().is_empty() {
-        errors.add("proxy_user", "Enter the user name the proxy sends.");
-    }
-    let target = lookup::link_target(&state.db, &form.username).await?;
-    if target.is_none() {
-        errors.add("username", "No account has this username.");
-    }
-    Ok((target, errors))
 }
 
 #[derive(Debug, Deserialize)]
@@ -184,13 +172,8 @@ pub async fn save_preset(
         proxy::revert_preset(&state.db, &state.proxy, me.actor(&client)).await?;
         return Ok(Redirect::to("/admin/proxy?reverted=1"));
     }
-    let preset = match form.preset.as_str() {
-        "" | "config" => None,
-        other => Some(
-            Preset::parse(other)
-                .ok_or_else(|| UiError::BadRequest(format!("Unknown preset \"{other}\".")))?,
-        ),
-    };
+    let preset = Preset::choice(&form.preset)
+        .map_err(|m| UiError::BadRequest(m))?;
     proxy::set_preset(&state.db, &state.proxy, me.actor(&client), preset).await?;
     Ok(Redirect::to("/admin/proxy?saved=1"))
 }
@@ -307,6 +290,7 @@ fn identity_rows(names: &HeaderNames, headers: &HeaderMap) -> Vec<HeaderRow> {
 fn auth_method_label(m: AuthMethod) -> &'static str {
     match m {
         AuthMethod::Session => "session cookie",
+        AuthMethod::Oidc => "session cookie (single sign-on)",
         AuthMethod::ApiKey => "API key",
         AuthMethod::Proxy => "forward-auth proxy headers",
         AuthMethod::Bypass => "development bypass",

@@ -13,9 +13,9 @@ use tower_sessions::Session;
 
 use super::{ConfirmPage, ProviderRow, find, links_path, provider_label, unlink_notice};
 use crate::domain::sso::{LinkProblem, PROXY_PROVIDER};
-use crate::domain::{FieldErrors, User};
+use crate::domain::FieldErrors;
 use crate::service::ServiceError;
-use crate::service::sso::identities::{self, LinkView};
+use crate::service::sso::identities::{self, LinkView, SubjectField};
 use crate::service::sso::{lookup, providers};
 use crate::state::AppState;
 use crate::web::client::Client;
@@ -161,46 +161,31 @@ pub async fn manual_link(
     Form(form): Form<ManualLinkForm>,
 ) -> Result<Response, UiError> {
     let p = find(&state, &id).await?;
-    let (target, mut errors) = manual_target(&state, &form).await?;
-    let mut error = None;
-    if let (true, Some(user)) = (errors.is_empty(), &target) {
-        let actor = me.actor(&client).keeping(session.clone());
-        match identities::link(&state.db, actor, &p, user.id, &form.subject, None).await {
-            Ok(_) => {
-                let to = format!("/admin/sso/providers/{id}/links?notice=linked");
-                return Ok(Redirect::to(&to).into_response());
-            }
-            Err(ServiceError::Validation(f)) => errors = f,
-            Err(e) if let Some(m) = conflict_message(&e) => error = Some(m),
-            Err(e) => return Err(e.into()),
+    let actor = me.actor(&client).keeping(session.clone());
+    let at = (p.id.as_str(), p.issuer.as_str());
+    let linked = identities::link_named(
+        &state.db,
+        actor,
+        at,
+        SubjectField::Oidc,
+        &form.subject,
+        &form.username,
+    );
+    let (errors, error) = match linked.await {
+        Ok(_) => {
+            let to = format!("/admin/sso/providers/{id}/links?notice=linked");
+            return Ok(Redirect::to(&to).into_response());
         }
-    }
+        Err(ServiceError::Validation(f)) => (f, None),
+        Err(e) if let Some(m) = conflict_message(&e) => (FieldErrors::new(), Some(m)),
+        Err(e) => return Err(e.into()),
+    };
     let mut page = links_page(&state, &session, &me, &id).await?;
     page.subject = form.subject;
     page.username = form.username;
     page.errors = errors;
     page.error = error;
     Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
-}
-
-/// The manual link form checked: the account to link to, and what is missing.
-async fn manual_target(
-    state: &AppState,
-    form: &ManualLinkForm,
-) -> Result<(Option<User>, FieldErrors), UiError> {
-    let mut errors = FieldErrors::new();
-    if form.subject.trim().is_empty() {
-        errors.add("subject", "Enter the subject (sub) of the identity.");
-    }
-    if form.username.trim().is_empty() {
-        errors.add("username", "Enter the username of the account to link.");
-        return Ok((None, errors));
-    }
-    let found = lookup::link_target(&state.db, &form.username).await?;
-    if found.is_none() {
-        errors.add("username", "No account has this username.");
-    }
-    Ok((found, errors))
 }
 
 pub async fn confirm_unlink(

@@ -132,7 +132,7 @@ pub async fn set_enabled(
     Form(form): Form<EnabledForm>,
 ) -> Result<Redirect, UiError> {
     let on = form.enabled == "on";
-    providers::set_enabled(&state.db, me.actor(&client), &id, on).await?;
+    providers::set_enabled(&state.db, &state.config.sso, me.actor(&client), &id, on).await?;
     Ok(Redirect::to(if on {
         "/admin/sso?notice=enabled"
     } else {

@@ -221,35 +221,10 @@ pub struct ConnectionForm {
 }
 
 async fn test_discovery(state: &AppState, issuer: &str) -> DiscoveryResult {
-    match crate::domain::sso::parse_issuer(issuer) {
-        Err(m) => DiscoveryResult {
-            ok: false,
-            message: m,
-        },
-        Ok(issuer) => match state.oidc.discover(&issuer).await {
-            Ok(meta) => DiscoveryResult {
-                ok: true,
-                message: format!(
-                    "Discovery succeeded: authorization, token{} endpoints and {} signing key(s) found.",
-                    if meta.userinfo_endpoint().is_some() {
-                        ", userinfo"
-                    } else {
-                        ""
-                    },
-                    meta.jwks().keys().len()
-                ),
-            },
-            // Say which side has to act: the settings (issuer URL, provider setup) or the
-            // network.
-            Err(problem) if problem.is_misconfiguration() => DiscoveryResult {
-                ok: false,
-                message: format!("Misconfigured: {problem}"),
-            },
-            Err(problem) => DiscoveryResult {
-                ok: false,
-                message: problem.to_string(),
-            },
-        },
+    let found = crate::service::sso::discovery::test(&state.oidc, issuer).await;
+    DiscoveryResult {
+        ok: found.ok(),
+        message: found.message(),
     }
 }
 
