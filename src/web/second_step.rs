@@ -123,7 +123,14 @@ pub async fn finish(
 
 /// Forgets the pending second step.
 pub async fn clear(session: &Session) -> Result<(), tower_sessions::session::Error> {
-    for key in [USER_KEY, VERSION_KEY, AT_KEY, ENROL_KEY, NEXT_KEY, VIA_OIDC_KEY] {
+    for key in [
+        USER_KEY,
+        VERSION_KEY,
+        AT_KEY,
+        ENROL_KEY,
+        NEXT_KEY,
+        VIA_OIDC_KEY,
+    ] {
         session.remove_value(key).await?;
     }
     Ok(())

@@ -13,8 +13,8 @@ use crate::config::Config;
 use crate::domain::User;
 pub use crate::service::sessions::SignedIn;
 use crate::service::sessions::{
-    self as store, AUTH_AT_KEY, CSRF_KEY, EXPIRES_KEY, USER_ID_KEY, VERSION_KEY, VIA_KEY,
-    VIA_OIDC, expiry_for, from_unix_ms, unix_ms,
+    self as store, AUTH_AT_KEY, CSRF_KEY, EXPIRES_KEY, USER_ID_KEY, VERSION_KEY, VIA_KEY, VIA_OIDC,
+    expiry_for, from_unix_ms, unix_ms,
 };
 use crate::state::AppState;
 

@@ -58,6 +58,7 @@ mod sessions;
 mod setup;
 mod sign_in_return;
 mod sso;
+mod sso_api;
 mod two_factor;
 mod two_factor_proxy;
 mod user_search;

@@ -201,7 +201,15 @@ async fn save(
     let input = fields.parse(is_new).map_err(ServiceError::Validation)?;
     let id = input.id.clone();
     let actor = me.actor(client);
-    providers::save(&state.db, &state.secret, &state.config.sso, actor, input, is_new).await?;
+    providers::save(
+        &state.db,
+        &state.secret,
+        &state.config.sso,
+        actor,
+        input,
+        is_new,
+    )
+    .await?;
     state.oidc.forget(&id);
     Ok(id)
 }

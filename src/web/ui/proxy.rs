@@ -12,9 +12,9 @@ use serde::Deserialize;
 use tower_sessions::Session;
 
 use super::Layout;
+use crate::domain::FieldErrors;
 use crate::domain::proxy::{HeaderNames, Preset};
 use crate::domain::sso::PROXY_PROVIDER;
-use crate::domain::FieldErrors;
 use crate::service::ServiceError;
 use crate::service::proxy;
 use crate::service::sso::identities::{self, SubjectField};
@@ -172,8 +172,7 @@ pub async fn save_preset(
         proxy::revert_preset(&state.db, &state.proxy, me.actor(&client)).await?;
         return Ok(Redirect::to("/admin/proxy?reverted=1"));
     }
-    let preset = Preset::choice(&form.preset)
-        .map_err(|m| UiError::BadRequest(m))?;
+    let preset = Preset::choice(&form.preset).map_err(|m| UiError::BadRequest(m))?;
     proxy::set_preset(&state.db, &state.proxy, me.actor(&client), preset).await?;
     Ok(Redirect::to("/admin/proxy?saved=1"))
 }

@@ -12,8 +12,8 @@ use serde::Deserialize;
 use tower_sessions::Session;
 
 use super::{ConfirmPage, ProviderRow, find, links_path, provider_label, unlink_notice};
-use crate::domain::sso::{LinkProblem, PROXY_PROVIDER};
 use crate::domain::FieldErrors;
+use crate::domain::sso::{LinkProblem, PROXY_PROVIDER};
 use crate::service::ServiceError;
 use crate::service::sso::identities::{self, LinkView, SubjectField};
 use crate::service::sso::{lookup, providers};
