@@ -172,7 +172,7 @@ pub async fn save_preset(
         proxy::revert_preset(&state.db, &state.proxy, me.actor(&client)).await?;
         return Ok(Redirect::to("/admin/proxy?reverted=1"));
     }
-    let preset = Preset::choice(&form.preset).map_err(|m| UiError::BadRequest(m))?;
+    let preset = Preset::choice(&form.preset).map_err(UiError::BadRequest)?;
     proxy::set_preset(&state.db, &state.proxy, me.actor(&client), preset).await?;
     Ok(Redirect::to("/admin/proxy?saved=1"))
 }
