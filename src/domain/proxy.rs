@@ -128,6 +128,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_preset_choice_is_a_preset_or_the_configuration() {
+        assert_eq!(Preset::choice(""), Ok(None));
+        assert_eq!(Preset::choice(" config "), Ok(None));
+        assert_eq!(
+            Preset::choice("OAuth2-Proxy"),
+            Ok(Some(Preset::Oauth2Proxy))
+        );
+        let e = Preset::choice("bogus\u{0}").unwrap_err();
+        assert!(e.starts_with("Unknown preset \"bogus\""), "{e}");
+    }
+
+    #[test]
     fn groups_split_on_commas_and_pipes() {
         assert_eq!(
             parse_groups("admins, family|dev\u{0}s,,"),

@@ -947,6 +947,16 @@ async fn sso_leaves_it_to_the_provider_unless_chosen(db: Db) {
     assert_eq!(r.status(), 303);
     assert_eq!(r.headers()["location"], "/account");
     assert_eq!(whoami(&app, &c).await.as_deref(), Some("bob"));
+    // The session the second step ends in still says how it began (issue 16, point 4).
+    let me: serde_json::Value = c
+        .get(app.url("/api/auth/me"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["auth_method"], "oidc", "{me}");
     let got: serde_json::Value = admin
         .get(app.url("/api/admin/settings/two-factor"))
         .send()
