@@ -129,6 +129,8 @@ async fn browser_invite_passkey_sign_up(db: Db) {
     .await;
     b.fill("#invite-form #username", "pia").await;
     b.fill("#passkey_name", "Laptop").await;
+    b.js("document.activeElement.blur(); window.scrollTo(0, 0); return null;")
+        .await;
     b.screenshot("invite-signup-passkey").await;
     b.click("#create-with-passkey").await;
     b.wait_for_path("/").await;
