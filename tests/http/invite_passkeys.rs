@@ -8,11 +8,12 @@ use hallpass::domain::Role;
 use hallpass::domain::invite::NewInvite;
 use serde_json::Value;
 
-use crate::support::{Db, TestApp, audit_events, csrf_in, free_port, sql};
+use crate::support::{Db, TestApp, add_user, audit_events, csrf_in, free_port, sql};
 
 both_databases!(
     passkey_sign_up_refusals_without_an_authenticator,
     without_a_usable_public_url_the_invite_offers_the_password_only,
+    a_passkey_is_a_way_in_when_single_sign_on_goes,
 );
 
 /// An instance whose `server.public_url` is `http://localhost:PORT` (passkeys on), or none.
@@ -257,4 +258,72 @@ async fn without_a_usable_public_url_the_invite_offers_the_password_only(db: Db)
     let (status, _) = finish(&app, &c, (&path, &token), "newbie", r#"{"id":"x"}"#).await;
     assert_eq!(status, 409, "passkeys are off: nothing is verified");
     assert_eq!(invite_state(&app, id).await, "open");
+}
+
+/// A passwordless account (as an invite with a passkey makes) that also linked a single
+/// sign-on identity: unlinking the identity, or deleting its provider, is refused while the
+/// identity is its only way in, and allowed once it has a passkey.
+async fn a_passkey_is_a_way_in_when_single_sign_on_goes(db: Db) {
+    use hallpass::service::{Actor, Refusal, ServiceError};
+    let Some(app) = app_at(db, true).await else {
+        return;
+    };
+    let sealed = hallpass::service::sso::seal(&app.state.secret, "client secret").unwrap();
+    sql(
+        &app,
+        format!(
+            "INSERT INTO oidc_providers (id, label, issuer, client_id, client_secret, scopes, \
+             subject_claim, username_claim, email_claim, policy, enabled, previous, created_at, \
+             updated_at, groups_claim) VALUES ('corp', 'Corp', 'https://idp.example.com', \
+             'hallpass', '{sealed}', 'openid email', 'sub', 'preferred_username', 'email', \
+             'link', 1, NULL, 1, 2, NULL)"
+        ),
+    )
+    .await;
+    let mut ids = Vec::new();
+    for name in ["pia", "pat"] {
+        let id = add_user(&app, name, "user").await;
+        sql(
+            &app,
+            format!("UPDATE users SET password_hash = NULL WHERE id = {id}"),
+        )
+        .await;
+        sql(
+            &app,
+            format!(
+                "INSERT INTO identities (user_id, provider, issuer, subject, email, display_name, \
+                 created_at, last_login_at) VALUES ({id}, 'corp', 'https://idp.example.com', \
+                 'sub-{name}', NULL, NULL, 5, NULL)"
+            ),
+        )
+        .await;
+        ids.push(id);
+    }
+    let pia = ids[0];
+    let link = app
+        .state
+        .db
+        .run(move |c| hallpass::db::identities::for_user(c, pia))
+        .await
+        .unwrap()[0]
+        .id;
+    let (db_, sso) = (&app.state.db, &app.state.config.sso);
+    let unlink =
+        || hallpass::service::sso::identities::unlink(db_, sso, &[], Actor::system("test"), link);
+    let delete =
+        || hallpass::service::sso::providers::delete(db_, sso, Actor::system("test"), "corp");
+    let last = |r: ServiceError| matches!(r, ServiceError::Refused(Refusal::LastSignInMethod(_)));
+    assert!(last(unlink().await.unwrap_err()));
+    let passkey = |user: i64, cred: &str| {
+        format!(
+            "INSERT INTO passkeys (user_id, name, credential_id, user_handle, passkey, created_at) \
+             VALUES ({user}, 'Phone', '{cred}', '0f8fad5b-d9cb-469f-a165-70867728950e', '{{}}', 1)"
+        )
+    };
+    sql(&app, passkey(pia, "cred-pia")).await;
+    unlink().await.unwrap();
+    // The provider: pat signs in only through it, until pat has a passkey too.
+    assert!(last(delete().await.unwrap_err()));
+    sql(&app, passkey(ids[1], "cred-pat")).await;
+    assert_eq!(delete().await.unwrap(), 1);
 }
