@@ -189,6 +189,11 @@
       section.hidden = false;
     }
     form.querySelectorAll('.passkey-nojs').forEach(function (n) { n.hidden = true; });
+    // Back to this page from the browser's cache: the password fields usable again.
+    window.addEventListener('pageshow', function () {
+      form.querySelectorAll('input[type="password"]').forEach(function (i) { i.disabled = false; });
+      button.disabled = false;
+    });
     button.addEventListener('click', async function (event) {
       event.preventDefault();
       button.disabled = true;
