@@ -6,6 +6,11 @@
 // hidden "credential" field and submits the form: the server answers as for any form (a
 // redirect, or the page again with the message). Without JavaScript, or in a browser without
 // WebAuthn, these forms stay hidden and the page offers the password form or a code instead.
+//
+// The invite sign-up is one form with a second submit button (data-passkey-signup: its
+// options URL; formaction: where the answer goes). Its options call carries the username,
+// email and passkey name, so the server checks them and the link before the authenticator
+// makes anything; the answer then goes with the same fields (never the password fields).
 (function () {
   'use strict';
 
@@ -145,5 +150,67 @@
     });
   }
 
+  // The fields a passkey sign-up sends (url-encoded, as a form would).
+  function signUpFields(form) {
+    const body = new URLSearchParams();
+    ['csrf_token', 'username', 'email', 'passkey_name'].forEach(function (name) {
+      const input = form.elements.namedItem(name);
+      if (input) {
+        body.append(name, input.value);
+      }
+    });
+    return body;
+  }
+
+  async function signUpCeremony(form, button) {
+    const answer = await fetch(button.dataset.passkeySignup, {
+      method: 'POST',
+      credentials: 'same-origin',
+      headers: {
+        'X-CSRF-Token': form.elements.namedItem('csrf_token').value,
+        'Content-Type': 'application/x-www-form-urlencoded',
+        Accept: 'application/json'
+      },
+      body: signUpFields(form)
+    });
+    const body = await answer.json().catch(function () { return {}; });
+    if (!answer.ok) {
+      throw new Error((body.error && body.error.message) || 'The server refused to start. Reload the page and try again.');
+    }
+    const cred = await navigator.credentials.create({ publicKey: creationOptions(body.publicKey) });
+    return registrationAnswer(cred);
+  }
+
+  function wireSignUp(button) {
+    const form = button.form;
+    const status = form.querySelector('.passkey-status');
+    const section = button.closest('[hidden]');
+    if (section) {
+      section.hidden = false;
+    }
+    form.querySelectorAll('.passkey-nojs').forEach(function (n) { n.hidden = true; });
+    // Back to this page from the browser's cache: the password fields usable again.
+    window.addEventListener('pageshow', function () {
+      form.querySelectorAll('input[type="password"]').forEach(function (i) { i.disabled = false; });
+      button.disabled = false;
+    });
+    button.addEventListener('click', async function (event) {
+      event.preventDefault();
+      button.disabled = true;
+      status.textContent = 'Waiting for your passkey…';
+      try {
+        const answer = await signUpCeremony(form, button);
+        form.elements.namedItem('credential').value = JSON.stringify(answer);
+        form.querySelectorAll('input[type="password"]').forEach(function (i) { i.disabled = true; });
+        button.disabled = false;
+        form.requestSubmit(button);
+      } catch (err) {
+        status.textContent = explain(err);
+        button.disabled = false;
+      }
+    });
+  }
+
   document.querySelectorAll('form[data-passkey]').forEach(wire);
+  document.querySelectorAll('button[data-passkey-signup]').forEach(wireSignUp);
 })();

@@ -118,6 +118,8 @@ pub struct SignInMethods {
     pub local_login: bool,
     /// Identities that would remain and still match their provider's current issuer.
     pub other_usable_identities: usize,
+    /// The account's passkeys: each signs in on its own, whatever the password setting.
+    pub passkeys: usize,
 }
 
 /// What unlinking does to the instance besides removing the link.
@@ -131,12 +133,12 @@ pub enum UnlinkEffect {
 
 /// Unlinking must leave the account a way in (see ARCHITECTURE.md).
 pub fn check_unlink(m: SignInMethods, is_self: bool) -> Result<UnlinkEffect, String> {
-    if m.other_usable_identities > 0 {
+    if m.other_usable_identities > 0 || m.passkeys > 0 {
         return Ok(UnlinkEffect::Plain);
     }
     if !m.has_password {
         return Err(
-            "This is the account's only way to sign in (it has no password): set a password or link another identity first."
+            "This is the account's only way to sign in (it has no password and no passkey): set a password or link another identity first."
                 .into(),
         );
     }
@@ -221,7 +223,21 @@ mod tests {
             has_password,
             local_login,
             other_usable_identities: other,
+            passkeys: 0,
         };
+        // A passkey is a way in of its own (also with password sign-in off).
+        let with_passkey = |has_password, local_login| SignInMethods {
+            passkeys: 1,
+            ..m(has_password, local_login, 0)
+        };
+        assert_eq!(
+            check_unlink(with_passkey(false, true), false),
+            Ok(UnlinkEffect::Plain)
+        );
+        assert_eq!(
+            check_unlink(with_passkey(true, false), true),
+            Ok(UnlinkEffect::Plain)
+        );
         assert!(check_unlink(m(false, true, 0), false).is_err());
         assert!(check_unlink(m(false, true, 0), true).is_err());
         assert_eq!(

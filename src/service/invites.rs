@@ -10,6 +10,10 @@
 //! — so of two sign-ups racing on one link exactly one wins, on SQLite and PostgreSQL alike,
 //! and a revoke that commits first stops the sign-up. Both the page and the sign-up are
 //! counted by the rate limiter as registration attempts: an unknown token is a failure.
+//!
+//! The account is made with a password, or with a passkey instead: the browser's answer is
+//! verified first (against a ceremony bound to this invite and username), then the same
+//! locked write creates the passwordless account and stores its passkey together.
 
 use std::net::IpAddr;
 
@@ -18,13 +22,16 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
 
 use super::accounts::Registration;
+use super::passkeys::{self, Ceremony};
 use super::passwords::PasswordHasher;
 use super::rate_limit::{Action, Attempt, RateLimiter};
 use super::{Actor, Missing, Refusal, ServiceError};
+use crate::config::Config;
 use crate::db::{self, Conn, DbPool, groups, invites, settings, users};
 use crate::domain::audit::AuditAction;
 use crate::domain::invite::{Invite, InviteState, NewInvite};
-use crate::domain::{FieldErrors, Status, User};
+use crate::domain::passkey::PasskeyName;
+use crate::domain::{Email, FieldErrors, Status, User, Username};
 use crate::secret::ServerSecret;
 
 /// Every invite token starts with this (easy to recognise in a leak).
@@ -250,28 +257,146 @@ pub async fn accept(
         let check = hmac.clone();
         db.run(move |c| open_invite(c, &check)).await?;
         let hash = hasher.hash(new.password.expose()).await?;
+        let account = NewAccount {
+            username: new.username,
+            email: new.email,
+        };
         let ip = Some(ip.to_string());
-        db.run(move |conn| db::write_tx(conn, |conn| accept_in(conn, &hmac, new, &hash, ip)))
-            .await
+        db.run(move |conn| {
+            db::write_tx(conn, |conn| {
+                accept_in(conn, &hmac, account, Some(&hash), ip)
+            })
+        })
+        .await
     };
     limiter.guard(attempt, work).await
 }
 
-fn accept_in(
-    conn: &mut Conn,
-    hmac: &str,
-    new: Registration,
-    hash: &str,
-    ip: Option<String>,
+/// The account a passkey sign-up asks for: a username and an optional email (no password).
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    pub username: Username,
+    pub email: Option<Email>,
+}
+
+impl NewAccount {
+    /// Parses the form's fields with the same rules and messages as every sign-up, and the
+    /// passkey's name: every problem at once, keyed by field.
+    pub fn parse_with_name(
+        username: &str,
+        email: &str,
+        passkey_name: &str,
+    ) -> Result<Self, FieldErrors> {
+        let mut errors = FieldErrors::new();
+        let username = errors.check("username", Username::parse(username));
+        let email = errors.check("email", Email::parse_optional(email));
+        if let Err(e) = PasskeyName::parse(passkey_name) {
+            errors.add("passkey_name", e.summary());
+        }
+        match (username, email) {
+            (Some(username), Some(email)) if errors.is_empty() => Ok(Self { username, email }),
+            _ => Err(errors),
+        }
+    }
+}
+
+/// What a passkey sign-up ceremony is bound to: this invite and this username. The invite
+/// is named by its token's keyed hash, which never leaves the server (the ceremony waits in
+/// the server-side session).
+fn subject(hmac: &str, username: &Username) -> String {
+    format!("invite:{hmac}:{}", username.key())
+}
+
+/// Starts a sign-up with a passkey: checks the invite, the username and email (free?) and
+/// the passkey's name before the browser asks the authenticator for anything, then returns
+/// the options for `navigator.credentials.create()` and the ceremony to keep, bound to this
+/// invite and username. Rate-limited as [`check`] (an unknown token is a failure).
+pub async fn start_passkey(
+    (db, config, secret, limiter): (&DbPool, &Config, &ServerSecret, &RateLimiter),
+    token: &str,
+    new: &NewAccount,
+    ip: IpAddr,
+) -> Result<(serde_json::Value, Ceremony), ServiceError> {
+    let attempt = Attempt::new(Action::Register, ip, None);
+    let work = async {
+        passkeys::availability(config).map_err(Refusal::PasskeysUnavailable)?;
+        let hmac = token_hmac(secret, token)?;
+        let check = (hmac.clone(), new.clone());
+        db.run(move |c| {
+            let invite = open_invite(c, &check.0)?;
+            let profile = profile(check.1, &invite);
+            super::admin::taken_errors(c, None, &profile)
+        })
+        .await?;
+        passkeys::start_sign_up(config, &new.username, subject(&hmac, &new.username))
+    };
+    limiter.guard(attempt, work).await
+}
+
+/// Signs up with an invite and a passkey: the answer is verified against the ceremony
+/// (started for this invite and username), then ONE locked write re-checks the invite,
+/// creates the account without a password, stores the passkey, marks the invite used and
+/// adds the groups (audited as `invite.accept` and `passkey.add`) — any refusal rolls all of
+/// it back. Rate-limited as [`accept`].
+pub async fn accept_with_passkey(
+    (db, config, secret, limiter): (&DbPool, &Config, &ServerSecret, &RateLimiter),
+    token: &str,
+    (new, name): (NewAccount, &str),
+    (ceremony, answer): (Option<Ceremony>, &str),
+    ip: IpAddr,
 ) -> Result<User, ServiceError> {
-    // Read again under the lock: a sign-up or revoke that committed meanwhile wins.
-    let invite = open_invite(conn, hmac)?;
-    let profile = super::admin::Profile {
+    let username = new.username.to_string();
+    let attempt = Attempt::new(Action::Register, ip, Some(&username));
+    let work = async {
+        let hmac = token_hmac(secret, token)?;
+        let check = hmac.clone();
+        db.run(move |c| open_invite(c, &check)).await?;
+        let bound = subject(&hmac, &new.username);
+        let verified = passkeys::verify_sign_up(config, ceremony, &bound, name, answer)?;
+        let ip = Some(ip.to_string());
+        db.run(move |conn| {
+            db::write_tx(conn, |conn| {
+                let user = accept_in(conn, &hmac, new, None, ip.clone())?;
+                passkeys::store_in(conn, &actor(&user, ip), user.id, &user.username, &verified)?;
+                Ok(user)
+            })
+        })
+        .await
+    };
+    limiter.guard(attempt, work).await
+}
+
+/// The new account as the actor of its own sign-up's audit entries.
+fn actor(user: &User, ip: Option<String>) -> Actor {
+    Actor {
+        user_id: Some(user.id),
+        name: user.username.clone(),
+        ip,
+        session: None,
+    }
+}
+
+fn profile(new: NewAccount, invite: &Invite) -> super::admin::Profile {
+    super::admin::Profile {
         username: new.username,
         email: new.email,
         display_name: None,
         role: invite.role,
-    };
+    }
+}
+
+/// Uses the invite `hmac` names for `new`: with a password hash, or none (the passkey
+/// sign-up stores its passkey in the same write). Must run inside `db::write_tx`.
+fn accept_in(
+    conn: &mut Conn,
+    hmac: &str,
+    new: NewAccount,
+    hash: Option<&str>,
+    ip: Option<String>,
+) -> Result<User, ServiceError> {
+    // Read again under the lock: a sign-up or revoke that committed meanwhile wins.
+    let invite = open_invite(conn, hmac)?;
+    let profile = profile(new, &invite);
     super::admin::taken_errors(conn, None, &profile)?;
     let status = if invite.needs_approval {
         Status::Pending
@@ -286,7 +411,7 @@ fn accept_in(
             display_name: None,
             role: invite.role,
             status,
-            password_hash: Some(hash),
+            password_hash: hash,
             created_by: None,
         },
     )?;
@@ -294,12 +419,7 @@ fn accept_in(
         // Cannot happen under the instance lock; never make two accounts from one link.
         return Err(Refusal::InviteClosed(InviteState::Used).into());
     }
-    let actor = Actor {
-        user_id: Some(user.id),
-        name: user.username.clone(),
-        ip,
-        session: None,
-    };
+    let actor = actor(&user, ip);
     for g in &invite.groups {
         groups::add_member(conn, g.id, user.id, crate::domain::groups::ADMIN_SOURCE)?;
         let detail = format!("{} (invite #{})", g.name, invite.id);
@@ -309,7 +429,15 @@ fn accept_in(
     if !invite.groups.is_empty() {
         settings::bump_rules_version(conn)?;
     }
-    let detail = format!("invite #{} role={} status={status}", invite.id, invite.role);
+    let how = if hash.is_some() {
+        "password"
+    } else {
+        "passkey"
+    };
+    let detail = format!(
+        "invite #{} role={} status={status} with={how}",
+        invite.id, invite.role
+    );
     let action = AuditAction::InviteAccept;
     super::audit::record(conn, &actor, action, Some(&user.username), Some(&detail))?;
     Ok(user)

@@ -208,6 +208,11 @@ pub fn router(state: AppState) -> Router {
             "/invite/{token}",
             get(ui::invites::page).post(ui::invites::submit),
         )
+        .route(
+            "/invite/{token}/passkey/options",
+            post(ui::invites::passkey_options),
+        )
+        .route("/invite/{token}/passkey", post(ui::invites::passkey_submit))
         .route("/account/api-keys", post(ui::account::create_key))
         .route(
             "/account/identities/{provider}/link",

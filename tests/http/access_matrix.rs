@@ -904,6 +904,18 @@ const MATRIX: &[(&str, &str, &str, Access)] = &[
         Access::Public,
     ),
     (
+        "POST",
+        "/invite/{token}/passkey/options",
+        "/invite/hpi_unknown/passkey/options",
+        Access::Public,
+    ),
+    (
+        "POST",
+        "/invite/{token}/passkey",
+        "/invite/hpi_unknown/passkey",
+        Access::Public,
+    ),
+    (
         "GET",
         "/api/admin/invites",
         "/api/admin/invites",

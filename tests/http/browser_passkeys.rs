@@ -29,7 +29,7 @@ async fn app_on_localhost(db: Db) -> Option<TestApp> {
 
 /// A virtual platform authenticator that holds discoverable credentials and verifies its
 /// user (as a phone's fingerprint would); returns its id.
-async fn add_authenticator(b: &Browser) -> String {
+pub(crate) async fn add_authenticator(b: &Browser) -> String {
     let id = b
         .webdriver(
             "POST",
@@ -91,7 +91,7 @@ async fn stored_counter(app: &TestApp, user_id: i64, name: &str) -> u64 {
     v["cred"]["counter"].as_u64().unwrap()
 }
 
-async fn sign_out(b: &Browser) {
+pub(crate) async fn sign_out(b: &Browser) {
     b.click("form[action='/logout'] button").await;
     b.wait_for_path("/login?notice=signed_out").await;
 }
@@ -104,7 +104,7 @@ async fn password_sign_in(b: &Browser, username: &str, password: &str) {
 }
 
 /// Presses "Sign in with a passkey" and waits for the script to submit the answer.
-async fn passkey_sign_in(b: &Browser) {
+pub(crate) async fn passkey_sign_in(b: &Browser) {
     b.goto("/login?next=/account").await;
     b.click("#passkey-sign-in").await;
 }

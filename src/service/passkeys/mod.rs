@@ -10,13 +10,18 @@
 //! Without it (or over plain http other than localhost) passkeys are off, with a sentence
 //! saying why ([`availability`]).
 //!
-//! Parts: `register` (adding, listing, renaming, removing), `sign_in` (the discoverable
-//! sign-in and the second step). This file: the relying party and the ceremony state.
+//! Parts: `register` (adding, listing, renaming, removing; and the passkey that creates an
+//! account from an invite, verified here and stored by `service::invites` in the same write
+//! as the account), `sign_in` (the discoverable sign-in and the second step). This file: the
+//! relying party and the ceremony state.
 
 mod register;
 mod sign_in;
 
-pub use register::{PasskeyView, finish_registration, list, remove, rename, start_registration};
+pub use register::{
+    PasskeyView, VerifiedPasskey, finish_registration, list, remove, rename, start_registration,
+    start_sign_up, store_in, verify_sign_up,
+};
 pub use sign_in::{
     finish_second_factor, finish_sign_in, has_passkeys, start_second_factor, start_sign_in,
 };
@@ -44,6 +49,8 @@ pub enum Purpose {
     SignIn,
     /// The second step after a password.
     SecondFactor,
+    /// Creating an account (from an invite) whose first way in is this passkey.
+    SignUp,
 }
 
 /// A ceremony in progress: the crate's state (challenge and all), for the server-side session
@@ -55,6 +62,10 @@ pub struct Ceremony {
     user_id: Option<i64>,
     /// The account's user handle (registration only).
     handle: Option<String>,
+    /// What a sign-up ceremony is bound to (the invite and the username it was started
+    /// for): finishing it for anything else is refused.
+    #[serde(default)]
+    subject: Option<String>,
     started_ms: i64,
     state: serde_json::Value,
 }
@@ -70,6 +81,7 @@ impl Ceremony {
             purpose,
             user_id,
             handle,
+            subject: None,
             started_ms: unix_ms(OffsetDateTime::now_utc()),
             state: serde_json::to_value(state)
                 .map_err(|_| ServiceError::Internal("could not keep the passkey ceremony"))?,
@@ -87,17 +99,21 @@ impl Ceremony {
         let Some(this) = kept else {
             return Err(Refusal::InvalidPasskey.into());
         };
-        this.open_own(purpose, user_id)
+        this.open_own(purpose, user_id, None)
     }
 
     fn open_own<T: serde::de::DeserializeOwned>(
         self,
         purpose: Purpose,
         user_id: Option<i64>,
+        subject: Option<&str>,
     ) -> Result<T, ServiceError> {
         let fresh =
             unix_ms(OffsetDateTime::now_utc()) < self.started_ms.saturating_add(LIFETIME_MS);
-        if self.purpose != purpose || self.user_id != user_id || !fresh {
+        let own = self.purpose == purpose
+            && self.user_id == user_id
+            && self.subject.as_deref() == subject;
+        if !own || !fresh {
             return Err(Refusal::InvalidPasskey.into());
         }
         serde_json::from_value(self.state).map_err(|_| Refusal::InvalidPasskey.into())
@@ -188,6 +204,28 @@ mod tests {
             Some(old),
             Purpose::SecondFactor,
             Some(7)
+        )));
+    }
+
+    #[test]
+    fn a_sign_up_ceremony_answers_only_its_subject() {
+        let state = serde_json::json!({ "challenge": "y" });
+        let mut c = Ceremony::new(Purpose::SignUp, None, None, &state).unwrap();
+        c.subject = Some("invite-a:kim".into());
+        let open = |c: &Ceremony, subject: Option<&str>| {
+            c.clone()
+                .open_own::<serde_json::Value>(Purpose::SignUp, None, subject)
+        };
+        assert_eq!(open(&c, Some("invite-a:kim")).unwrap(), state);
+        assert!(refused(open(&c, Some("invite-b:kim"))));
+        assert!(refused(open(&c, Some("invite-a:lee"))));
+        assert!(refused(open(&c, None)));
+        // A ceremony of another purpose (no subject) never finishes a sign-up.
+        let other = Ceremony::new(Purpose::Register, None, None, &state).unwrap();
+        assert!(refused(other.open_own(
+            Purpose::SignUp,
+            None,
+            Some("invite-a:kim")
         )));
     }
 

@@ -1,15 +1,17 @@
 //! Adding a passkey to a signed-in account, and the account's list: renaming, removing (never
-//! the last way in).
+//! the last way in). A registration is verified ([`verify`]) and then stored
+//! ([`store_in`]) inside a write: the account page's own, or — for the passkey an invite
+//! sign-up creates the account with — the write that creates the account.
 
 use webauthn_rs::prelude::{Passkey, PasskeyRegistration, RegisterPublicKeyCredential, Uuid};
 
 use super::{Ceremony, Purpose, credential_key, options, parse_answer, relying_party};
 use crate::config::Config;
-use crate::db::{self, DbPool, identities, passkeys, users};
-use crate::domain::User;
+use crate::db::{self, Conn, DbPool, identities, passkeys, users};
 use crate::domain::audit::AuditAction;
 use crate::domain::passkey::{PasskeyName, WaysIn, check_removal};
 use crate::domain::refusal::Missing;
+use crate::domain::{User, Username};
 use crate::service::{Actor, Refusal, ServiceError};
 
 /// A passkey as its owner sees it.
@@ -71,8 +73,38 @@ pub async fn start_registration(
         .as_deref()
         .filter(|d| !d.is_empty())
         .unwrap_or(&user.username);
+    let (opts, reg) = creation(&rp, handle, &user.username, display, exclude)?;
+    let ceremony = Ceremony::new(Purpose::Register, Some(uid), Some(handle.to_string()), &reg)?;
+    Ok((opts, ceremony))
+}
+
+/// Starts the passkey of an account that does not exist yet (an invite sign-up), bound to
+/// `subject` (the invite and the username asked for: see [`verify_sign_up`]). A fresh random
+/// user handle; nothing to exclude, as no passkey can belong to the account yet.
+pub fn start_sign_up(
+    config: &Config,
+    username: &Username,
+    subject: String,
+) -> Result<(serde_json::Value, Ceremony), ServiceError> {
+    let rp = relying_party(config)?;
+    let handle = Uuid::from_bytes(rand::random());
+    let name = username.to_string();
+    let (opts, reg) = creation(&rp, handle, &name, &name, Vec::new())?;
+    let mut ceremony = Ceremony::new(Purpose::SignUp, None, Some(handle.to_string()), &reg)?;
+    ceremony.subject = Some(subject);
+    Ok((opts, ceremony))
+}
+
+/// The browser's options and the crate's state of a registration.
+fn creation(
+    rp: &webauthn_rs::prelude::Webauthn,
+    handle: Uuid,
+    username: &str,
+    display: &str,
+    exclude: Vec<webauthn_rs::prelude::CredentialID>,
+) -> Result<(serde_json::Value, PasskeyRegistration), ServiceError> {
     let (ccr, reg) = rp
-        .start_passkey_registration(handle, &user.username, display, Some(exclude))
+        .start_passkey_registration(handle, username, display, Some(exclude))
         .map_err(|_| ServiceError::Internal("could not start a passkey registration"))?;
     let mut opts = options(&ccr)?;
     // The crate leaves the resident key "discouraged" (it works for security keys without
@@ -85,13 +117,66 @@ pub async fn start_registration(
         sel.insert("residentKey".into(), "required".into());
         sel.insert("requireResidentKey".into(), true.into());
     }
-    let ceremony = Ceremony::new(Purpose::Register, Some(uid), Some(handle.to_string()), &reg)?;
-    Ok((opts, ceremony))
+    Ok((opts, reg))
+}
+
+/// A passkey the browser's answer proved, not stored yet: [`store_in`] stores it inside the
+/// caller's write.
+pub struct VerifiedPasskey {
+    name: PasskeyName,
+    handle: String,
+    credential_id: String,
+    /// The crate's passkey, as stored.
+    passkey: String,
+}
+
+/// Checks the answer against the ceremony (its purpose, account and subject) and the relying
+/// party. The name is checked first.
+fn verify(
+    config: &Config,
+    ceremony: Option<Ceremony>,
+    (purpose, user_id, subject): (Purpose, Option<i64>, Option<&str>),
+    name: &str,
+    answer: &str,
+) -> Result<VerifiedPasskey, ServiceError> {
+    let name = PasskeyName::parse(name).map_err(ServiceError::Validation)?;
+    let rp = relying_party(config)?;
+    let Some(ceremony) = ceremony else {
+        return Err(Refusal::InvalidPasskey.into());
+    };
+    let handle = ceremony.handle.clone().ok_or(Refusal::InvalidPasskey)?;
+    let state: PasskeyRegistration = ceremony.open_own(purpose, user_id, subject)?;
+    let answer: RegisterPublicKeyCredential = parse_answer(answer)?;
+    let passkey = rp
+        .finish_passkey_registration(&answer, &state)
+        .map_err(|e| {
+            tracing::info!(error = %e, "passkey registration refused");
+            ServiceError::from(Refusal::InvalidPasskey)
+        })?;
+    Ok(VerifiedPasskey {
+        name,
+        handle,
+        credential_id: credential_key(passkey.cred_id().as_ref()),
+        passkey: serde_json::to_string(&passkey)
+            .map_err(|_| ServiceError::Internal("could not store the passkey"))?,
+    })
+}
+
+/// Verifies the passkey of an invite sign-up: refused unless its ceremony was started for
+/// exactly `subject` (the same invite and username).
+pub fn verify_sign_up(
+    config: &Config,
+    ceremony: Option<Ceremony>,
+    subject: &str,
+    name: &str,
+    answer: &str,
+) -> Result<VerifiedPasskey, ServiceError> {
+    let own = (Purpose::SignUp, None, Some(subject));
+    verify(config, ceremony, own, name, answer)
 }
 
 /// Finishes adding a passkey named `name` from the browser's answer (audited as
-/// `passkey.add`). The name is checked before anything else: on a bad name the caller may
-/// keep the ceremony and ask again.
+/// `passkey.add`). The name is checked before anything else.
 pub async fn finish_registration(
     db: &DbPool,
     config: &Config,
@@ -101,59 +186,51 @@ pub async fn finish_registration(
     name: &str,
     answer: &str,
 ) -> Result<PasskeyView, ServiceError> {
-    let name = PasskeyName::parse(name).map_err(ServiceError::Validation)?;
-    let rp = relying_party(config)?;
-    let handle = ceremony
-        .as_ref()
-        .and_then(|c| c.handle.clone())
-        .ok_or(Refusal::InvalidPasskey)?;
-    let state: PasskeyRegistration = Ceremony::open(ceremony, Purpose::Register, Some(user.id))?;
-    let answer: RegisterPublicKeyCredential = parse_answer(answer)?;
-    let passkey = rp
-        .finish_passkey_registration(&answer, &state)
-        .map_err(|e| {
-            tracing::info!(error = %e, "passkey registration refused");
-            ServiceError::from(Refusal::InvalidPasskey)
-        })?;
-    let stored = serde_json::to_string(&passkey)
-        .map_err(|_| ServiceError::Internal("could not store the passkey"))?;
-    let cred = credential_key(passkey.cred_id().as_ref());
+    let own = (Purpose::Register, Some(user.id), None);
+    let verified = verify(config, ceremony, own, name, answer)?;
     let (uid, username) = (user.id, user.username.clone());
     db.run(move |conn| {
         db::write_tx(conn, |conn| {
-            let new = passkeys::NewPasskey {
-                user_id: uid,
-                name: name.as_str(),
-                credential_id: &cred,
-                user_handle: &handle,
-                passkey: &stored,
-            };
-            match passkeys::insert(conn, &new) {
-                // The same authenticator credential registered already (the browser ignored
-                // the exclusion list): nothing new to add.
-                Err(e) if e.is_unique_violation() => {
-                    return Err(ServiceError::from(Refusal::InvalidPasskey));
-                }
-                other => other?,
-            }
-            crate::service::audit::record(
-                conn,
-                &actor,
-                AuditAction::PasskeyAdd,
-                Some(&username),
-                Some(name.as_str()),
-            )?;
-            let row = passkeys::by_credential(conn, &cred)?
-                .ok_or(ServiceError::Internal("the passkey just stored is gone"))?;
-            Ok(PasskeyView {
-                id: row.id,
-                name: row.name,
-                created_at: row.created_at,
-                last_used_at: row.last_used_at,
-            })
+            store_in(conn, &actor, uid, &username, &verified)
         })
     })
     .await
+}
+
+/// Stores a verified passkey for `user_id` inside the caller's write (audited as
+/// `passkey.add`): the account page's own write, or the one that creates the account.
+pub fn store_in(
+    conn: &mut Conn,
+    actor: &Actor,
+    user_id: i64,
+    username: &str,
+    v: &VerifiedPasskey,
+) -> Result<PasskeyView, ServiceError> {
+    let new = passkeys::NewPasskey {
+        user_id,
+        name: v.name.as_str(),
+        credential_id: &v.credential_id,
+        user_handle: &v.handle,
+        passkey: &v.passkey,
+    };
+    match passkeys::insert(conn, &new) {
+        // The same authenticator credential registered already (the browser ignored the
+        // exclusion list, or an answer sent twice): nothing new to add.
+        Err(e) if e.is_unique_violation() => {
+            return Err(ServiceError::from(Refusal::InvalidPasskey));
+        }
+        other => other?,
+    }
+    let name = Some(v.name.as_str());
+    crate::service::audit::record(conn, actor, AuditAction::PasskeyAdd, Some(username), name)?;
+    let row = passkeys::by_credential(conn, &v.credential_id)?
+        .ok_or(ServiceError::Internal("the passkey just stored is gone"))?;
+    Ok(PasskeyView {
+        id: row.id,
+        name: row.name,
+        created_at: row.created_at,
+        last_used_at: row.last_used_at,
+    })
 }
 
 /// Renames one of `user_id`'s passkeys (audited as `passkey.rename`).

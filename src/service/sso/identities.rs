@@ -199,6 +199,7 @@ pub async fn unlink(
                         has_password: user.password_hash.is_some(),
                         local_login: modes.local,
                         other_usable_identities: other_usable,
+                        passkeys: crate::db::passkeys::for_user(conn, user.id)?.len(),
                     },
                     is_self,
                 )

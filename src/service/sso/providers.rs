@@ -292,7 +292,9 @@ pub async fn delete(
                     .count();
                 let user = crate::db::users::find_by_id(conn, link.user_id)?;
                 let has_password = user.as_ref().is_some_and(|u| u.password_hash.is_some());
-                if others == 0 && !(has_password && local) {
+                // A passkey signs in on its own (whatever the password setting).
+                let passkeys = crate::db::passkeys::for_user(conn, link.user_id)?.len();
+                if others == 0 && passkeys == 0 && !(has_password && local) {
                     return Err(Refusal::LastSignInMethod(format!(
                             "\"{username}\" signs in only through this provider: give them a password or another identity first."
                         )).into());

@@ -1,12 +1,15 @@
 //! Invite links: the admin's list with its create form, the link shown once and the
-//! confirmation before a revoke (`admin`), and the sign-up page the link opens (`signup`).
+//! confirmation before a revoke (`admin`), and the sign-up page the link opens (`signup`),
+//! with a password or a passkey (`passkey`).
 //! Every form works without JavaScript; reads and writes are `service::invites`, as for the
 //! JSON API.
 
 mod admin;
+mod passkey;
 mod signup;
 
 pub use admin::{confirm_revoke, create, list, revoke};
+pub use passkey::{options as passkey_options, submit as passkey_submit};
 pub use signup::{page, submit};
 
 use crate::domain::invite::{Invite, InviteState};

@@ -2,7 +2,8 @@
 //! `POST /invite/{token}`: the account made from it, signed in and sent to `/` — an active
 //! account lands home, a pending one sees the "Awaiting approval" page, as after
 //! `/register`. A link that is unknown (404), used, expired or revoked (410) gets a page that
-//! says which, with no form.
+//! says which, with no form. The same page offers the passkey way (`passkey`) when
+//! `server.public_url` allows passkeys and the browser runs the script.
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -15,7 +16,7 @@ use tower_sessions::Session;
 use crate::domain::FieldErrors;
 use crate::domain::invite::Invite;
 use crate::service::accounts::Registration;
-use crate::service::{Missing, Refusal, ServiceError, invites};
+use crate::service::{Missing, Refusal, ServiceError, invites, passkeys};
 use crate::state::AppState;
 use crate::web::client::{Client, Device};
 use crate::web::error::UiError;
@@ -35,6 +36,10 @@ pub struct SignUpPage {
     signed_in_as: Option<String>,
     username: String,
     email: String,
+    /// The passkey's name, as typed.
+    passkey_name: String,
+    /// Why this page cannot offer a passkey (`server.public_url`), if it cannot.
+    passkeys_unavailable: Option<String>,
     errors: FieldErrors,
 }
 
@@ -55,6 +60,8 @@ impl SignUpPage {
             signed_in_as: user.map(|u| u.user.username.clone()),
             username: invite.username.clone().unwrap_or_default(),
             email: invite.email.clone().unwrap_or_default(),
+            passkey_name: String::new(),
+            passkeys_unavailable: passkeys::availability(&state.config).err(),
             errors: FieldErrors::new(),
         })
     }
@@ -135,14 +142,7 @@ pub async fn submit(
     Form(form): Form<SignUpForm>,
 ) -> Result<Response, UiError> {
     if user.is_some() {
-        // Signed in already: the link stays unused rather than swap this session. Back to
-        // its page (which says so) only when the token is one: it goes into a header.
-        let back = if invites::well_formed(&token) {
-            format!("/invite/{token}")
-        } else {
-            "/".to_owned()
-        };
-        return Ok(Redirect::to(&back).into_response());
+        return Ok(signed_in_redirect(&token));
     }
     // The same fields, rules and messages as `/register` and the setup wizard.
     let parsed = Registration::parse(
@@ -164,22 +164,54 @@ pub async fn submit(
             session::sign_in(&session, &user, &state.config, &device).await?;
             Ok(Redirect::to("/").into_response())
         }
-        Err(e) => again(&state, &session, token, form, e).await,
+        Err(e) => {
+            let typed = Typed {
+                username: form.username,
+                email: form.email,
+                passkey_name: String::new(),
+            };
+            again(&state, &session, token, typed, e).await
+        }
     }
 }
 
-/// The form again, as typed (never the passwords), with the messages by their fields; a
-/// link that died meanwhile gets its closed page.
-async fn again(
+/// Signed in already: the link stays unused rather than swap this session. Back to its page
+/// (which says so) only when the token is one: it goes into a header.
+pub(super) fn signed_in_redirect(token: &str) -> Response {
+    let back = if invites::well_formed(token) {
+        format!("/invite/{token}")
+    } else {
+        "/".to_owned()
+    };
+    Redirect::to(&back).into_response()
+}
+
+/// What the person typed, to show again (never a password).
+pub(super) struct Typed {
+    pub username: String,
+    pub email: String,
+    pub passkey_name: String,
+}
+
+/// The form again, as typed, with the messages by their fields (a refused passkey by the
+/// passkey button); a link that died meanwhile gets its closed page.
+pub(super) async fn again(
     state: &AppState,
     session: &Session,
     token: String,
-    form: SignUpForm,
+    form: Typed,
     e: ServiceError,
 ) -> Result<Response, UiError> {
     let errors = match &e {
         ServiceError::Validation(errors) => errors.clone(),
         ServiceError::RateLimited(l) => FieldErrors::single("username", l.to_string()),
+        ServiceError::Refused(Refusal::InvalidPasskey) => FieldErrors::single(
+            "passkey",
+            "That passkey was not accepted. Try again, or create the account with a password.",
+        ),
+        ServiceError::Refused(r @ Refusal::PasskeysUnavailable(_)) => {
+            FieldErrors::single("passkey", r.to_string())
+        }
         _ => return closed(e),
     };
     // Validation comes before the link is checked (the parse is at the edge): look it up
@@ -190,6 +222,7 @@ async fn again(
     };
     let mut page = SignUpPage::new(state, session, token, &invite, None).await?;
     (page.username, page.email, page.errors) = (form.username, form.email, errors);
+    page.passkey_name = form.passkey_name;
     let response = (crate::web::error::answer(&e).0, page).into_response();
     Ok(match e {
         ServiceError::RateLimited(l) => crate::web::error::with_retry_after(l, response),

@@ -32,11 +32,12 @@ fn key(purpose: Purpose) -> &'static str {
         Purpose::Register => "passkey_register",
         Purpose::SignIn => "passkey_sign_in",
         Purpose::SecondFactor => "passkey_second_factor",
+        Purpose::SignUp => "passkey_sign_up",
     }
 }
 
 /// Keeps a started ceremony in the session (replacing an earlier one of the same purpose).
-async fn keep(session: &Session, purpose: Purpose, c: Ceremony) -> Result<(), ApiError> {
+pub(super) async fn keep(session: &Session, purpose: Purpose, c: Ceremony) -> Result<(), ApiError> {
     session.insert(key(purpose), c).await.map_err(|e| {
         tracing::error!(error = %e, "session store: keeping a passkey ceremony");
         ApiError::from(ServiceError::Internal("session store"))
@@ -45,12 +46,12 @@ async fn keep(session: &Session, purpose: Purpose, c: Ceremony) -> Result<(), Ap
 
 /// Takes the ceremony of `purpose` out of the session: an answer is checked against it once.
 /// None kept (never started, or the session is gone): the service refuses the answer.
-async fn take(session: &Session, purpose: Purpose) -> Result<Option<Ceremony>, UiError> {
+pub(super) async fn take(session: &Session, purpose: Purpose) -> Result<Option<Ceremony>, UiError> {
     Ok(session.remove::<Ceremony>(key(purpose)).await?)
 }
 
 /// The options as the browser script reads them, never cached.
-fn options_answer(options: serde_json::Value) -> Response {
+pub(super) fn options_answer(options: serde_json::Value) -> Response {
     (
         [(axum::http::header::CACHE_CONTROL, "no-store")],
         Json(options),
