@@ -64,6 +64,9 @@ struct Inner {
     computed: AtomicU64,
     /// Verified when the account does not exist, so failures take the same time.
     dummy: String,
+    /// Where each computation's duration goes (`hallpass_password_hash_duration_seconds`),
+    /// when metrics are on.
+    durations: std::sync::OnceLock<prometheus_client::metrics::histogram::Histogram>,
 }
 
 impl std::fmt::Debug for PasswordHasher {
@@ -99,6 +102,7 @@ impl PasswordHasher {
                 peak: AtomicUsize::new(0),
                 computed: AtomicU64::new(0),
                 dummy: dummy_hash(cost),
+                durations: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -113,6 +117,12 @@ impl PasswordHasher {
     /// benchmark and tests read it to prove that refused attempts cost none.
     pub fn hashes_computed(&self) -> u64 {
         self.inner.computed.load(Ordering::Relaxed)
+    }
+
+    /// From now on each computation's duration is recorded into `histogram` (set once; only
+    /// called when metrics are on).
+    pub fn record_durations(&self, histogram: prometheus_client::metrics::histogram::Histogram) {
+        let _ = self.inner.durations.set(histogram);
     }
 
     /// Hashes a new password into a PHC string.
@@ -180,9 +190,13 @@ impl PasswordHasher {
             inner.computed.fetch_add(1, Ordering::Relaxed);
             let now = inner.running.fetch_add(1, Ordering::SeqCst) + 1;
             inner.peak.fetch_max(now, Ordering::SeqCst);
+            let started = inner.durations.get().map(|_| std::time::Instant::now());
             let mut buf = new_buffer(inner.cost);
             let result = f(&inner, &mut buf);
             drop(buf);
+            if let (Some(h), Some(started)) = (inner.durations.get(), started) {
+                h.observe(started.elapsed().as_secs_f64());
+            }
             inner.running.fetch_sub(1, Ordering::SeqCst);
             result
         })

@@ -122,16 +122,24 @@ pub async fn clear(session: &Session) -> Result<(), tower_sessions::session::Err
 
 /// After a correct password (or a provider sign-in that asks for the second factor too):
 /// signs `user` in, or starts the second step. Returns where the browser goes next: `target`,
-/// or the second step's page.
+/// or the second step's page. The sign-in is counted under `method` (`/metrics`).
 pub async fn after_password(
     state: &AppState,
     session: &Session,
     user: &User,
     target: &str,
     device: &super::client::Device,
+    method: crate::metrics::SignInMethod,
 ) -> Result<String, super::error::UiError> {
+    use crate::metrics::SignInOutcome;
     use crate::service::two_factor::Next;
-    match crate::service::two_factor::after_password(&state.db, user).await? {
+    let next = crate::service::two_factor::after_password(&state.db, user).await?;
+    let outcome = match next {
+        Next::Done => SignInOutcome::Success,
+        Next::Code | Next::Enrol => SignInOutcome::SecondStep,
+    };
+    state.metrics.sign_in(method, outcome);
+    match next {
         Next::Done => {
             session::sign_in(session, user, &state.config, device).await?;
             Ok(target.to_owned())

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use tower_sessions::Session;
 
+use crate::metrics::{SignInMethod, SignInOutcome};
 use crate::service::sso::signin::{self, Browser, Outcome, Returned};
 use crate::state::AppState;
 use crate::web::client::{Client, Device};
@@ -77,14 +78,22 @@ pub async fn callback(
         // A link ends the user's other sessions; this one is kept.
         session: Arc::new(session.clone()),
     };
-    let outcome = signin::finish(&sso_flow::context(&state), &id, returned, browser).await?;
+    let outcome = signin::finish(&sso_flow::context(&state), &id, returned, browser)
+        .await
+        .inspect_err(|e| state.metrics.sign_in_failed(SignInMethod::Oidc, e))?;
     Ok(match outcome {
         Outcome::SignedIn { user, next } => {
             // The provider did its own checks, unless the admin asked for ours too.
             let to = if crate::service::two_factor::provider_asks(&state.db, &id).await? {
-                crate::web::second_step::after_password(&state, &session, &user, &next, &device)
-                    .await?
+                let method = SignInMethod::Oidc;
+                crate::web::second_step::after_password(
+                    &state, &session, &user, &next, &device, method,
+                )
+                .await?
             } else {
+                state
+                    .metrics
+                    .sign_in(SignInMethod::Oidc, SignInOutcome::Success);
                 session::sign_in(&session, &user, &state.config, &device).await?;
                 next
             };
@@ -93,7 +102,12 @@ pub async fn callback(
         Outcome::Linked { provider, next } => {
             Redirect::to(&with_query(&next, "linked", &provider)).into_response()
         }
-        Outcome::SignInRefused(problem) => to_login(problem),
+        Outcome::SignInRefused(problem) => {
+            state
+                .metrics
+                .sign_in(SignInMethod::Oidc, SignInOutcome::Refused);
+            to_login(problem)
+        }
         Outcome::LinkRefused { problem, next } => {
             Redirect::to(&with_query(&next, "link_error", problem.code())).into_response()
         }
