@@ -58,7 +58,7 @@ fn redacted<S: Serializer>(_: &Option<MetricsToken>, s: S) -> Result<S::Ok, S::E
 
 fn token<'de, D: Deserializer<'de>>(d: D) -> Result<Option<MetricsToken>, D::Error> {
     let raw = String::deserialize(d)?;
-    Ok((!raw.is_empty()).then(|| MetricsToken(raw)))
+    Ok((!raw.is_empty()).then_some(MetricsToken(raw)))
 }
 
 /// Shortest token accepted: a scrape token is a password that a script sends, so it can be

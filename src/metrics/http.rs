@@ -29,6 +29,12 @@ use super::Metrics;
 pub struct Route(Option<MatchedPath>);
 
 impl Route {
+    /// A request no route took.
+    #[cfg(test)]
+    pub(super) fn unmatched() -> Self {
+        Route(None)
+    }
+
     fn as_str(&self) -> &str {
         self.0.as_ref().map_or("unmatched", MatchedPath::as_str)
     }
@@ -98,7 +104,7 @@ impl HttpMetrics {
         Self { requests, latency }
     }
 
-    fn record(&self, method: &'static str, route: Route, status: u16, started: Instant) {
+    pub(super) fn record(&self, method: &'static str, route: Route, status: u16, started: Instant) {
         let seconds = started.elapsed().as_secs_f64();
         self.latency
             .get_or_create(&LatencyLabels {

@@ -72,18 +72,18 @@ fn parse(text: &str) -> BTreeMap<String, f64> {
                 && name.starts_with("hallpass_"),
             "bad name: {line}"
         );
-        if let Some(labels) = key.strip_prefix(name) {
-            if !labels.is_empty() {
-                let inner = labels.strip_prefix('{').and_then(|l| l.strip_suffix('}'));
-                let inner = inner.unwrap_or_else(|| panic!("bad labels: {line}"));
-                for pair in inner.split("\",") {
-                    let (k, v) = pair.split_once("=\"").unwrap_or_else(|| panic!("{line}"));
-                    assert!(
-                        k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
-                        "{line}"
-                    );
-                    assert!(!v.trim_end_matches('"').contains('"'), "{line}");
-                }
+        if let Some(labels) = key.strip_prefix(name)
+            && !labels.is_empty()
+        {
+            let inner = labels.strip_prefix('{').and_then(|l| l.strip_suffix('}'));
+            let inner = inner.unwrap_or_else(|| panic!("bad labels: {line}"));
+            for pair in inner.split("\",") {
+                let (k, v) = pair.split_once("=\"").unwrap_or_else(|| panic!("{line}"));
+                assert!(
+                    k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+                    "{line}"
+                );
+                assert!(!v.trim_end_matches('"').contains('"'), "{line}");
             }
         }
         assert!(
