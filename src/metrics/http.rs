@@ -81,10 +81,10 @@ pub(super) struct HttpMetrics {
     latency: LatencyFamily,
 }
 
-/// Seconds, from 0.1 ms to about 3 s: forward-auth answers take well under a millisecond,
+/// Seconds, from 0.1 ms to about 6 s: forward-auth answers take well under a millisecond,
 /// a sign-in with its hash tens of milliseconds.
 fn latency_histogram() -> Histogram {
-    Histogram::new(exponential_buckets(0.0001, 2.5, 12))
+    Histogram::new(exponential_buckets(0.0001, 2.5, 13))
 }
 
 impl HttpMetrics {
