@@ -15,6 +15,7 @@ both_databases!(
     off_by_default_the_route_does_not_exist,
     the_token_is_required_and_compared_exactly,
     the_allow_list_is_matched_against_the_resolved_client_address,
+    proxy_sign_ins_are_counted,
 );
 
 const TOKEN: &str = "scrape-token-0123456789abcdef";
@@ -393,5 +394,93 @@ async fn the_allow_list_is_matched_against_the_resolved_client_address(db: Db) {
     assert_eq!(
         status(&there, &app, Some(TOKEN), Some("192.168.1.9")).await,
         403
+    );
+}
+
+async fn proxy_sign_ins_are_counted(db: Db) {
+    let Some(app) = TestApp::start(
+        db,
+        |c| {
+            with_token(c);
+            c.auth.proxy.enabled = true;
+            c.auth.proxy.trusted_proxies = vec!["127.0.0.2".into()];
+            c.auth.proxy.policy = "auto".into();
+        },
+        true,
+    )
+    .await
+    else {
+        return;
+    };
+    let (before, _) = scrape(&app).await;
+    let proxy = client_from("127.0.0.2");
+    let me = |who: &'static str| {
+        proxy
+            .get(app.url("/api/auth/me"))
+            .header("Remote-User", who)
+            .send()
+    };
+    assert_eq!(me("proxied-bob").await.unwrap().status(), 200);
+    assert_eq!(me("proxied-bob").await.unwrap().status(), 200);
+    // A header naming a local account is refused, never merged.
+    assert_eq!(me(ADMIN).await.unwrap().status(), 401);
+    let (after, text) = scrape(&app).await;
+    let moved = |outcome: &str| {
+        let key = format!("hallpass_sign_ins_total{{method=\"proxy\",outcome=\"{outcome}\"}}");
+        get(&after, &key) - get(&before, &key)
+    };
+    assert_eq!(moved("success"), 2.0, "each proxied request is a sign-in");
+    assert_eq!(moved("refused"), 1.0);
+    assert!(
+        !text.contains("proxied-bob") && !text.contains("127.0.0.2"),
+        "{text}"
+    );
+}
+
+/// `metrics.enabled` without a token or an allow list stops the binary (exit 2, naming both
+/// keys); the token can come from a file and is never printed; a bad range is named.
+#[test]
+fn the_binary_refuses_metrics_open_to_everyone() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |vars: &[(&str, &str)]| {
+        let mut c = crate::cli::hallpass(dir.path());
+        c.arg("check-config");
+        for (k, v) in vars {
+            c.env(k, v);
+        }
+        c.output().unwrap()
+    };
+    let out = run(&[("HALLPASS_METRICS__ENABLED", "true")]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("metrics.token") && err.contains("metrics.allow"),
+        "{err}"
+    );
+    let out = run(&[
+        ("HALLPASS_METRICS__ENABLED", "true"),
+        ("HALLPASS_METRICS__ALLOW", "[10.0.0.0/33]"),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("metrics.allow"));
+    let token = dir.path().join("token");
+    std::fs::write(&token, format!("{TOKEN}\n")).unwrap();
+    let out = run(&[
+        ("HALLPASS_METRICS__ENABLED", "true"),
+        ("HALLPASS_METRICS__TOKEN_FILE", token.to_str().unwrap()),
+        ("HALLPASS_METRICS__ALLOW", "[127.0.0.1, 10.0.0.0/8]"),
+    ]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stdout.contains("[metrics]") && stdout.contains("10.0.0.0/8"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains(TOKEN) && !stderr.contains(TOKEN),
+        "{stdout}{stderr}"
     );
 }
