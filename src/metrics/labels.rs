@@ -75,6 +75,15 @@ impl SignInOutcome {
         }
     }
 
+    /// The outcome of a right first factor: signed in, or asked for the second step.
+    pub fn of_next(next: &crate::service::two_factor::Next) -> Self {
+        use crate::service::two_factor::Next;
+        match next {
+            Next::Done => SignInOutcome::Success,
+            Next::Code | Next::Enrol => SignInOutcome::SecondStep,
+        }
+    }
+
     /// The outcome a failed sign-in's error stands for.
     pub fn of_error(e: &ServiceError) -> Self {
         match e {

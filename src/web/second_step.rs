@@ -134,11 +134,7 @@ pub async fn after_password(
     use crate::metrics::SignInOutcome;
     use crate::service::two_factor::Next;
     let next = crate::service::two_factor::after_password(&state.db, user).await?;
-    let outcome = match next {
-        Next::Done => SignInOutcome::Success,
-        Next::Code | Next::Enrol => SignInOutcome::SecondStep,
-    };
-    state.metrics.sign_in(method, outcome);
+    state.metrics.sign_in(method, SignInOutcome::of_next(&next));
     match next {
         Next::Done => {
             session::sign_in(session, user, &state.config, device).await?;

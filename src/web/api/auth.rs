@@ -96,10 +96,7 @@ pub async fn login(
     .inspect_err(|e| state.metrics.sign_in_failed(SignInMethod::Password, e))?;
     let rd = crate::web::return_to::allowed_rd(&state, body.rd.as_deref()).await;
     let next = crate::service::two_factor::after_password(&state.db, &user).await?;
-    let outcome = match next {
-        Next::Done => SignInOutcome::Success,
-        Next::Code | Next::Enrol => SignInOutcome::SecondStep,
-    };
+    let outcome = SignInOutcome::of_next(&next);
     state.metrics.sign_in(SignInMethod::Password, outcome);
     match next {
         Next::Done => session::sign_in(&session, &user, &state.config, &device)
