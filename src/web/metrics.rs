@@ -13,34 +13,14 @@ use subtle::ConstantTimeEq;
 
 use super::client::Client;
 use super::error::ApiError;
+use crate::config::MetricsConfig;
 use crate::state::AppState;
 
 /// The scrape: 403 from an address outside `metrics.allow`, 401 without the right bearer
 /// token (when one is set), else the registry in Prometheus text format.
 pub async fn scrape(State(state): State<AppState>, client: Client, headers: HeaderMap) -> Response {
-    let config = &state.config.metrics;
-    if !config.allows(client.ip()) {
-        return ApiError::new(
-            StatusCode::FORBIDDEN,
-            "METRICS_ADDRESS_NOT_ALLOWED",
-            "This address may not read the metrics (metrics.allow).",
-        )
-        .into_response();
-    }
-    if let Some(token) = &config.token
-        && !bearer_matches(&headers, token.expose())
-    {
-        let mut res = ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "METRICS_TOKEN_REQUIRED",
-            "Send the metrics token as Authorization: Bearer <token>.",
-        )
-        .into_response();
-        res.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Bearer realm=\"hallpass metrics\""),
-        );
-        return res;
+    if let Some(refusal) = refused(&state.config.metrics, client, &headers) {
+        return refusal;
     }
     let sessions = match crate::service::metrics::active_sessions(&state.db).await {
         Ok(n) => n,
@@ -57,6 +37,36 @@ pub async fn scrape(State(state): State<AppState>, client: Client, headers: Head
             .into_response(),
         Err(e) => ApiError::internal(e).into_response(),
     }
+}
+
+/// The answer to a caller who may not scrape; `None` for one who may. The address first:
+/// from outside `allow` the token is not even looked at.
+fn refused(config: &MetricsConfig, client: Client, headers: &HeaderMap) -> Option<Response> {
+    if !config.allows(client.ip()) {
+        return Some(
+            ApiError::new(
+                StatusCode::FORBIDDEN,
+                "METRICS_ADDRESS_NOT_ALLOWED",
+                "This address may not read the metrics (metrics.allow).",
+            )
+            .into_response(),
+        );
+    }
+    let token = config.token.as_ref()?;
+    if bearer_matches(headers, token.expose()) {
+        return None;
+    }
+    let mut res = ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "METRICS_TOKEN_REQUIRED",
+        "Send the metrics token as Authorization: Bearer <token>.",
+    )
+    .into_response();
+    res.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"hallpass metrics\""),
+    );
+    Some(res)
 }
 
 /// Whether `Authorization: Bearer <t>` carries `expected`. Both sides are hashed first, so
