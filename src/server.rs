@@ -32,8 +32,6 @@ pub enum StartupError {
         source: std::io::Error,
     },
     #[error("{0}")]
-    Oidc(String),
-    #[error("{0}")]
     Insecure(String),
     #[error("start-up task failed: {0}")]
     Task(String),
@@ -115,7 +113,7 @@ pub async fn prepare(
             }
         }
     }
-    let oidc = crate::service::sso::oidc::OidcRuntime::new().map_err(StartupError::Oidc)?;
+    let oidc = crate::service::sso::oidc::OidcRuntime::new();
     let dev_admin = if config.env_auth.bypass {
         let user = accounts::ensure_dev_admin(&pool)
             .await

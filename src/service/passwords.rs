@@ -1,16 +1,20 @@
 //! argon2id hashing with bounded concurrency and memory.
 //!
 //! Each hash needs `m` KiB of working memory (19 MiB by default). At most `permits` hashes
-//! run at once, so a burst of logins cannot grow the process past `permits` buffers. Each
-//! hash allocates its buffer and frees it when done: with the process's allocator
-//! (mimalloc, see `main.rs`) a freed buffer of this size goes back to the system, so an
-//! idle server does not keep 19 MiB per permit resident (glibc's malloc did, which is why
-//! buffers were once pooled; allocating one costs well under a millisecond next to a
-//! ~50 ms hash). The permit is held inside the blocking task, so a client that disconnects
-//! mid-hash does not free its slot early.
+//! run at once, so a burst of logins cannot grow the process past `permits` buffers. The
+//! permit is held inside the blocking task, so a client that disconnects mid-hash does not
+//! free its slot early.
+//!
+//! Buffers live only as long as a burst: a hash that ends while others wait for a permit
+//! hands its buffer to the next one (see [`Burst`]); the last hash of a burst frees it. A
+//! freed buffer of this size does not leave the process at once (mimalloc purges freed
+//! memory after a delay, on later activity of the thread), so allocating a fresh buffer per
+//! hash let a storm of sign-ins hold two or three freed buffers beside the live ones: a peak
+//! of 85–101 MB where `permits` buffers make ~60. An idle server keeps none (a pool kept for
+//! ever, as once written for glibc's malloc, held 19 MiB per permit at rest).
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use base64::Engine;
@@ -64,9 +68,75 @@ struct Inner {
     computed: AtomicU64,
     /// Verified when the account does not exist, so failures take the same time.
     dummy: String,
+    burst: Mutex<Burst>,
+    /// Buffers allocated since start-up (for tests: a burst reuses them).
+    allocated: AtomicU64,
     /// Where each computation's duration goes (`hallpass_password_hash_duration_seconds`),
     /// when metrics are on.
     durations: std::sync::OnceLock<prometheus_client::metrics::histogram::Histogram>,
+}
+
+/// Hashes waiting for a permit, and the buffers the finished ones left for them. Every
+/// change happens under the one lock, so a buffer is kept only while someone is queued.
+#[derive(Default)]
+struct Burst {
+    queued: usize,
+    spare: Vec<Vec<Block>>,
+}
+
+impl Inner {
+    fn burst(&self) -> std::sync::MutexGuard<'_, Burst> {
+        // The lock guards two plain fields that are never left half-updated.
+        self.burst.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A permit was granted: one fewer waits, one more runs; takes a spare buffer if any.
+    fn start(&self) -> Option<Vec<Block>> {
+        let mut burst = self.burst();
+        burst.queued -= 1;
+        let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak.fetch_max(now, Ordering::SeqCst);
+        burst.spare.pop()
+    }
+
+    /// A hash ended: its buffer goes to a queued hash that has none set aside yet, else it
+    /// is freed.
+    fn finish(&self, buf: Vec<Block>) {
+        let mut burst = self.burst();
+        self.running.fetch_sub(1, Ordering::SeqCst);
+        if burst.queued > burst.spare.len() {
+            burst.spare.push(buf);
+        }
+    }
+}
+
+/// One hash waiting for its permit; leaving the queue unserved (the client went away) frees
+/// the spare buffers when nobody else needs them.
+struct Queued<'a> {
+    inner: &'a Inner,
+    served: bool,
+}
+
+impl<'a> Queued<'a> {
+    fn enter(inner: &'a Inner) -> Self {
+        inner.burst().queued += 1;
+        Self {
+            inner,
+            served: false,
+        }
+    }
+}
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        if self.served {
+            return;
+        }
+        let mut burst = self.inner.burst();
+        burst.queued -= 1;
+        let waiting = burst.queued;
+        burst.spare.truncate(waiting);
+    }
 }
 
 impl std::fmt::Debug for PasswordHasher {
@@ -102,6 +172,8 @@ impl PasswordHasher {
                 peak: AtomicUsize::new(0),
                 computed: AtomicU64::new(0),
                 dummy: dummy_hash(cost),
+                burst: Mutex::new(Burst::default()),
+                allocated: AtomicU64::new(0),
                 durations: std::sync::OnceLock::new(),
             }),
         })
@@ -110,6 +182,11 @@ impl PasswordHasher {
     /// The most hashes that have run at the same moment (for tests and diagnostics).
     pub fn peak_concurrency(&self) -> usize {
         self.inner.peak.load(Ordering::Relaxed)
+    }
+
+    /// How many working buffers were allocated since start-up (a burst reuses them).
+    pub fn buffers_allocated(&self) -> u64 {
+        self.inner.allocated.load(Ordering::Relaxed)
     }
 
     /// How many argon2 hashes were computed since start-up: every verification (dummy ones
@@ -177,10 +254,13 @@ impl PasswordHasher {
         F: FnOnce(&Inner, &mut Vec<Block>) -> Result<T, HashError> + Send + 'static,
         T: Send + 'static,
     {
+        let mut queued = Queued::enter(&self.inner);
         let permit = Arc::clone(&self.inner.permits)
             .acquire_owned()
             .await
             .map_err(|e| HashError::Task(e.to_string()))?;
+        queued.served = true;
+        let spare = self.inner.start();
         let inner = Arc::clone(&self.inner);
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
@@ -188,16 +268,16 @@ impl PasswordHasher {
             let _permit = permit;
             // Each job computes one hash (a verification's re-hash counts itself).
             inner.computed.fetch_add(1, Ordering::Relaxed);
-            let now = inner.running.fetch_add(1, Ordering::SeqCst) + 1;
-            inner.peak.fetch_max(now, Ordering::SeqCst);
             let started = inner.durations.get().map(|_| std::time::Instant::now());
-            let mut buf = new_buffer(inner.cost);
+            let mut buf = spare.unwrap_or_else(|| {
+                inner.allocated.fetch_add(1, Ordering::Relaxed);
+                new_buffer(inner.cost)
+            });
             let result = f(&inner, &mut buf);
-            drop(buf);
+            inner.finish(buf);
             if let (Some(h), Some(started)) = (inner.durations.get(), started) {
                 h.observe(started.elapsed().as_secs_f64());
             }
-            inner.running.fetch_sub(1, Ordering::SeqCst);
             result
         })
         .await
@@ -320,6 +400,81 @@ mod tests {
             argon2_parallelism: 1,
             max_concurrent_hashes: 2,
         }
+    }
+
+    /// Eight hashes at once with two permits: the two buffers of the first hashes serve the
+    /// other six, and none is kept once the burst is over.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_burst_reuses_its_buffers_and_keeps_none_afterwards() -> Result<(), HashError> {
+        let h = PasswordHasher::new(&cheap())?;
+        // Hold both permits until all eight are queued, so the burst is a burst.
+        let held = Arc::clone(&h.inner.permits)
+            .acquire_many_owned(2)
+            .await
+            .map_err(|e| HashError::Task(e.to_string()))?;
+        let mut jobs = tokio::task::JoinSet::new();
+        for i in 0..8 {
+            let h = h.clone();
+            jobs.spawn(async move { h.hash(&format!("password {i}")).await });
+        }
+        while h.inner.burst().queued < 8 {
+            tokio::task::yield_now().await;
+        }
+        drop(held);
+        while let Some(done) = jobs.join_next().await {
+            done.map_err(|e| HashError::Task(e.to_string()))??;
+        }
+        assert_eq!(h.hashes_computed(), 8);
+        let burst = h.buffers_allocated();
+        assert!(
+            (1..=2).contains(&burst),
+            "8 hashes on 2 permits need at most 2 buffers, allocated {burst}"
+        );
+        assert!(
+            h.inner.burst().spare.is_empty(),
+            "a buffer outlived the burst"
+        );
+        assert_eq!(h.inner.burst().queued, 0);
+        h.hash("after the burst").await?;
+        assert_eq!(
+            h.buffers_allocated(),
+            burst + 1,
+            "a lone hash allocates its own"
+        );
+        assert!(h.inner.burst().spare.is_empty());
+        Ok(())
+    }
+
+    /// A hash that gives up while queued (its client went away) leaves no buffer behind.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_hash_abandoned_in_the_queue_frees_the_spare_buffers() -> Result<(), HashError> {
+        let h = PasswordHasher::new(&PasswordConfig {
+            max_concurrent_hashes: 1,
+            ..cheap()
+        })?;
+        // Hold the only permit so the next hash queues.
+        let held = Arc::clone(&h.inner.permits)
+            .acquire_owned()
+            .await
+            .map_err(|e| HashError::Task(e.to_string()))?;
+        let waiting = tokio::spawn({
+            let h = h.clone();
+            async move { h.hash("abandoned").await }
+        });
+        while h.inner.burst().queued == 0 {
+            tokio::task::yield_now().await;
+        }
+        // A buffer left for the waiter, as a finished hash of the burst would leave it.
+        h.inner.burst().spare.push(new_buffer(h.inner.cost));
+        waiting.abort();
+        assert!(waiting.await.is_err(), "the queued hash was cancelled");
+        assert_eq!(h.inner.burst().queued, 0);
+        assert!(
+            h.inner.burst().spare.is_empty(),
+            "the spare buffer outlived its waiter"
+        );
+        drop(held);
+        Ok(())
     }
 
     #[tokio::test]

@@ -88,12 +88,18 @@ impl fmt::Debug for OidcRuntime {
     }
 }
 
+impl Default for OidcRuntime {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl OidcRuntime {
-    pub fn new() -> Result<Self, String> {
-        Ok(Self {
-            http: ProviderClient::new()?,
+    pub fn new() -> Self {
+        Self {
+            http: ProviderClient::new(),
             cache: Mutex::new(HashMap::new()),
-        })
+        }
     }
 
     /// Drops the cached discovery of a provider (its settings changed).
