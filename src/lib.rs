@@ -9,6 +9,7 @@ pub mod db;
 pub mod domain;
 pub mod env_auth;
 pub mod logging;
+pub mod metrics;
 pub mod secret;
 pub mod serve;
 pub mod server;

@@ -152,7 +152,16 @@ pub async fn prepare(
         &pool,
         sessions.clone(),
     );
+    let metrics = std::sync::Arc::new(crate::metrics::Metrics::new(config.metrics.enabled));
+    if let Some(h) = metrics.db_wait_histogram() {
+        pool.record_waits(h);
+    }
+    if let Some(h) = metrics.password_hash_histogram() {
+        hasher.record_durations(h);
+    }
+    limiter.record_refusals(std::sync::Arc::clone(&metrics));
     Ok(AppState::new(crate::state::Inner {
+        metrics,
         limiter,
         sessions,
         keys: crate::service::api_keys::KeyCache::new(&pool),

@@ -48,6 +48,8 @@ pub struct Inner {
     pub authz: crate::service::authz::Authz,
     /// The outcome of the last scheduled backup (`backup.schedule`), for Diagnostics.
     pub backups: crate::service::backup::schedule::Status,
+    /// `GET /metrics`: this instance's registry and counters (see `crate::metrics`).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl AppState {

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 mod apps;
 mod auth;
 mod backup;
+mod metrics;
 mod server;
 mod trust;
 mod values;
@@ -27,6 +28,7 @@ pub use auth::{
     SessionConfig,
 };
 pub use backup::BackupConfig;
+pub use metrics::{MetricsConfig, MetricsToken};
 pub use server::{DatabaseConfig, LogConfig, LogFormat, ServerConfig};
 use trust::{TrustKey, check_trust_scope};
 pub use trust::{TrustedProxies, canonical_ip, trusted_by};
@@ -44,6 +46,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Scheduled backups and the browser restore (`[backup]`).
     pub backup: BackupConfig,
+    /// `GET /metrics` and who may scrape it (`[metrics]`).
+    pub metrics: MetricsConfig,
     /// Apps declared in the file (`[[apps]]`), read-only in the UI.
     pub apps: Vec<AppConfig>,
     /// Providers, override and first-admin pin from `HALLPASS_OIDC_*`, `HALLPASS_SSO_*` and
@@ -92,6 +96,10 @@ impl Config {
             .database
             .read_secret_files()
             .map_err(ConfigError::Invalid)?;
+        config
+            .metrics
+            .read_secret_files()
+            .map_err(ConfigError::Invalid)?;
         config.sso = crate::sso_env::SsoEnv::from_env(|k| std::env::var(k).ok())
             .map_err(ConfigError::Invalid)?;
         config.env_auth = crate::env_auth::EnvAuth::from_env(|k| std::env::var(k).ok())
@@ -113,6 +121,7 @@ impl Config {
             }
         }
         self.backup.check().map_err(ConfigError::Invalid)?;
+        self.metrics.check().map_err(ConfigError::Invalid)?;
         if self.database.max_connections == 0 {
             return bad("database.max_connections: must be at least 1");
         }

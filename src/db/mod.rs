@@ -156,6 +156,8 @@ pub struct DbPool {
     changes: std::sync::Arc<std::sync::OnceLock<Option<changes::ChangeProbe>>>,
     /// Where [`DbPool::run`] sends its work: one thread per pooled connection.
     executor: std::sync::Arc<Executor>,
+    /// Where [`DbPool::run`] records how long its work waited (set when metrics are on).
+    waits: std::sync::Arc<std::sync::OnceLock<prometheus_client::metrics::histogram::Histogram>>,
 }
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -270,11 +272,20 @@ impl DbPool {
             url: url.clone(),
             changes: std::sync::Arc::default(),
             executor,
+            waits: std::sync::Arc::default(),
         })
     }
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// From now on [`DbPool::run`] records into `histogram` how long each task waited for a
+    /// database thread and a connection (`hallpass_db_pool_wait_duration_seconds`). Never
+    /// called when metrics are off: then `run` reads no clock. Set once; later calls are
+    /// ignored.
+    pub fn record_waits(&self, histogram: prometheus_client::metrics::histogram::Histogram) {
+        let _ = self.waits.set(histogram);
     }
 
     /// Runs blocking diesel work on the database threads, never on the async workers. The
@@ -288,9 +299,17 @@ impl DbPool {
         let pool = self.pool.clone();
         let span = tracing::Span::current();
         let (reply, answer) = tokio::sync::oneshot::channel();
+        let queued = self
+            .waits
+            .get()
+            .map(|h| (h.clone(), std::time::Instant::now()));
         self.executor.submit(Box::new(move || {
             let _entered = span.enter();
-            let result = match pool.get() {
+            let conn = pool.get();
+            if let Some((histogram, since)) = queued {
+                histogram.observe(since.elapsed().as_secs_f64());
+            }
+            let result = match conn {
                 Ok(mut conn) => f(&mut conn),
                 Err(e) => Err(E::from(DbError::from(e))),
             };

@@ -33,6 +33,17 @@ pub fn key_of(id: &Id) -> String {
     key(id)
 }
 
+/// How many signed-in sessions have not expired (for `hallpass_sessions_active`): rows
+/// that name a user and whose expiry is ahead. Sessions of visitors who only loaded a form
+/// (no user) are not counted; expired rows waiting for the purge are not either.
+pub fn count_signed_in(conn: &mut Conn) -> Result<i64, DbError> {
+    Ok(sessions::table
+        .filter(sessions::user_id.is_not_null())
+        .filter(sessions::expires_at.gt(now_ms()))
+        .count()
+        .get_result(conn)?)
+}
+
 /// Every live session of `user_id`, most recently seen first.
 pub fn for_user(conn: &mut Conn, user_id: i64) -> Result<Vec<SessionRow>, DbError> {
     Ok(sessions::table

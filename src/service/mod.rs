@@ -11,6 +11,7 @@ pub mod authz;
 pub mod backup;
 pub mod groups;
 pub mod invites;
+pub mod metrics;
 pub mod passkeys;
 pub mod passwords;
 pub mod provisioning;

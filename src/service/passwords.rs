@@ -71,6 +71,9 @@ struct Inner {
     burst: Mutex<Burst>,
     /// Buffers allocated since start-up (for tests: a burst reuses them).
     allocated: AtomicU64,
+    /// Where each computation's duration goes (`hallpass_password_hash_duration_seconds`),
+    /// when metrics are on.
+    durations: std::sync::OnceLock<prometheus_client::metrics::histogram::Histogram>,
 }
 
 /// Hashes waiting for a permit, and the buffers the finished ones left for them. Every
@@ -171,6 +174,7 @@ impl PasswordHasher {
                 dummy: dummy_hash(cost),
                 burst: Mutex::new(Burst::default()),
                 allocated: AtomicU64::new(0),
+                durations: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -190,6 +194,12 @@ impl PasswordHasher {
     /// benchmark and tests read it to prove that refused attempts cost none.
     pub fn hashes_computed(&self) -> u64 {
         self.inner.computed.load(Ordering::Relaxed)
+    }
+
+    /// From now on each computation's duration is recorded into `histogram` (set once; only
+    /// called when metrics are on).
+    pub fn record_durations(&self, histogram: prometheus_client::metrics::histogram::Histogram) {
+        let _ = self.inner.durations.set(histogram);
     }
 
     /// Hashes a new password into a PHC string.
@@ -258,12 +268,16 @@ impl PasswordHasher {
             let _permit = permit;
             // Each job computes one hash (a verification's re-hash counts itself).
             inner.computed.fetch_add(1, Ordering::Relaxed);
+            let started = inner.durations.get().map(|_| std::time::Instant::now());
             let mut buf = spare.unwrap_or_else(|| {
                 inner.allocated.fetch_add(1, Ordering::Relaxed);
                 new_buffer(inner.cost)
             });
             let result = f(&inner, &mut buf);
             inner.finish(buf);
+            if let (Some(h), Some(started)) = (inner.durations.get(), started) {
+                h.observe(started.elapsed().as_secs_f64());
+            }
             result
         })
         .await

@@ -15,6 +15,7 @@ use tower_sessions::Session;
 use super::error::{ApiError, UiError};
 use super::session;
 use crate::domain::User;
+use crate::metrics::{SignInMethod, SignInOutcome};
 use crate::service::{ServiceError, api_keys, auth};
 use crate::state::AppState;
 use crate::web::client::Client;
@@ -161,8 +162,16 @@ async fn by_credentials(
             let cfg = &state.config.auth.proxy;
             match crate::service::proxy::sign_in(&state.db, cfg, who, Some(ip)).await {
                 Ok(Ok(user)) => return proxy_second_factor(state, req, user).await,
-                Ok(Err(r)) => _ = req.extensions_mut().insert(ProxyOutcome::Refused(r)),
-                Err(e) => return Err(ApiError::from(e).into_response()),
+                Ok(Err(r)) => {
+                    state
+                        .metrics
+                        .sign_in(SignInMethod::Proxy, SignInOutcome::Refused);
+                    _ = req.extensions_mut().insert(ProxyOutcome::Refused(r));
+                }
+                Err(e) => {
+                    state.metrics.sign_in_failed(SignInMethod::Proxy, &e);
+                    return Err(ApiError::from(e).into_response());
+                }
             }
         }
         Some(Err(outcome)) => _ = req.extensions_mut().insert(outcome),
@@ -203,6 +212,9 @@ async fn proxy_second_factor(
     let asked = two_factor::after_proxy(&state.db, &state.proxy_asks_second_factor, &user).await;
     let step = match asked {
         Ok(Next::Done) => {
+            state
+                .metrics
+                .sign_in(SignInMethod::Proxy, SignInOutcome::Success);
             return Ok(Some(CurrentUser {
                 user: std::sync::Arc::new(user),
                 auth_method: AuthMethod::Proxy,

@@ -14,6 +14,7 @@ pub mod health;
 pub mod host;
 pub mod identity;
 pub mod input;
+pub mod metrics;
 pub mod request_log;
 pub mod return_to;
 pub mod second_step;
@@ -454,7 +455,12 @@ pub fn router(state: AppState) -> Router {
         );
 
     let trust = state.config.server.trusted_proxies.clone();
-    Router::new()
+    let mut outer = Router::new();
+    if state.metrics.enabled() {
+        // Only when on: off, `/metrics` falls through to the 404 of every unknown path.
+        outer = outer.route("/metrics", get(metrics::scrape));
+    }
+    let outer = outer
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         // Forward-auth answers for other apps: outside the page and API layers (see `authz`).
@@ -467,6 +473,11 @@ pub fn router(state: AppState) -> Router {
                 .layer(request_log::layer(&state.config.log, trust))
                 .layer(DefaultBodyLimit::max(state.config.server.body_limit))
                 .layer(from_fn_with_state(state.clone(), headers::security)),
-        )
-        .with_state(state)
+        );
+    // Outermost, so the latency covers every layer; added only when metrics are on, so a
+    // request without them passes no extra code (see `crate::metrics::http`).
+    match state.metrics.http_layer() {
+        Some(layer) => outer.layer(layer).with_state(state),
+        None => outer.with_state(state),
+    }
 }

@@ -138,15 +138,16 @@ pub async fn clear(session: &Session) -> Result<(), tower_sessions::session::Err
 
 /// After a correct password (or a provider sign-in that asks for the second factor too):
 /// signs `user` in, or starts the second step. Returns where the browser goes next: `target`,
-/// or the second step's page.
+/// or the second step's page. The sign-in is counted under `method` (`/metrics`).
 pub async fn after_password(
     state: &AppState,
     session: &Session,
     user: &User,
     target: &str,
     device: &super::client::Device,
+    method: crate::metrics::SignInMethod,
 ) -> Result<String, super::error::UiError> {
-    after_first_step(state, session, (user, device), target, false).await
+    after_first_step(state, session, (user, device), target, (method, false)).await
 }
 
 /// [`after_password`] after a sign-in through an OpenID provider whose settings ask for
@@ -158,7 +159,8 @@ pub async fn after_provider(
     target: &str,
     device: &super::client::Device,
 ) -> Result<String, super::error::UiError> {
-    after_first_step(state, session, (user, device), target, true).await
+    let method = crate::metrics::SignInMethod::Oidc;
+    after_first_step(state, session, (user, device), target, (method, true)).await
 }
 
 async fn after_first_step(
@@ -166,10 +168,13 @@ async fn after_first_step(
     session: &Session,
     (user, device): (&User, &super::client::Device),
     target: &str,
-    via_oidc: bool,
+    (method, via_oidc): (crate::metrics::SignInMethod, bool),
 ) -> Result<String, super::error::UiError> {
+    use crate::metrics::SignInOutcome;
     use crate::service::two_factor::Next;
-    let step = match crate::service::two_factor::after_password(&state.db, user).await? {
+    let next = crate::service::two_factor::after_password(&state.db, user).await?;
+    state.metrics.sign_in(method, SignInOutcome::of_next(&next));
+    let step = match next {
         Next::Done => {
             session::sign_in(session, user, &state.config, device).await?;
             if via_oidc {

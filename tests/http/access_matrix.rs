@@ -54,6 +54,10 @@ enum Access {
     /// account) by a script: 200 for active accounts and keys, 403 for pending and rejected
     /// ones, 401 for anonymous.
     Forward,
+    /// `GET /metrics` (enabled, with a token, for this test): 401 for every caller, since
+    /// neither a session nor an API key is the scrape token (`tests/http/metrics.rs` tests
+    /// the token and the address list).
+    Metrics,
 }
 
 /// (method, route pattern as written in the router, concrete path, access).
@@ -465,6 +469,7 @@ const MATRIX: &[(&str, &str, &str, Access)] = &[
         Access::Admin,
     ),
     ("GET", "/healthz", "/healthz", Access::Open),
+    ("GET", "/metrics", "/metrics", Access::Metrics),
     (
         "ANY",
         "/api/authz/forward-auth",
@@ -987,6 +992,9 @@ fn every_route_is_in_the_matrix() {
 
 /// The expected answer; `None` means "allowed" (anything but 401/403 or a sign-in redirect).
 fn expected(access: Access, caller: Caller, api: bool, write: bool) -> Option<u16> {
+    if access == Access::Metrics {
+        return Some(401);
+    }
     if caller == Caller::HalfSignedIn {
         // The password was right, the code not entered: nobody is signed in yet.
         return expected(access, Caller::Anonymous, api, write);
@@ -1017,7 +1025,7 @@ fn expected(access: Access, caller: Caller, api: bool, write: bool) -> Option<u1
     let status_page = matches!(caller, Caller::Pending | Caller::Rejected);
     let login = if api { 401 } else { 303 };
     match access {
-        Access::Open | Access::Forward => None,
+        Access::Open | Access::Forward | Access::Metrics => None,
         Access::SignOut if anonymous => Some(login),
         Access::SignOut => None,
         _ if status_page => Some(403),
@@ -1063,7 +1071,14 @@ both_databases!(every_route_answers_every_caller_as_expected);
 
 async fn every_route_answers_every_caller_as_expected(db: Db) {
     use hallpass::service::admin::{InitialPassword, Profile, create_user};
-    let Some(app) = TestApp::with_admin(db).await else {
+    // `/metrics` on, behind a token nobody here sends.
+    let metrics = |c: &mut hallpass::config::Config| {
+        c.metrics.enabled = true;
+        c.metrics.token = Some(hallpass::config::MetricsToken::new(
+            "matrix-scrape-token-0123456789".into(),
+        ));
+    };
+    let Some(app) = TestApp::start(db, metrics, true).await else {
         return;
     };
     for (name, role) in [

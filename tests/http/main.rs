@@ -46,6 +46,7 @@ mod invites;
 mod lockouts;
 mod login;
 mod logs;
+mod metrics;
 mod passkeys;
 mod plans;
 mod proxy;

@@ -90,6 +90,8 @@ struct Inner {
     db: DbPool,
     /// The counters in PostgreSQL, shared by every process (`None` on SQLite).
     shared: Option<Shared>,
+    /// Counts refusals by action (`hallpass_rate_limit_refusals_total`), when set.
+    metrics: std::sync::OnceLock<Arc<crate::metrics::Metrics>>,
 }
 
 impl std::fmt::Debug for RateLimiter {
@@ -116,8 +118,14 @@ impl RateLimiter {
                 counters: Counters::new(config, MAX_ENTRIES),
                 db,
                 shared,
+                metrics: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// From now on each refusal is counted in `metrics` (set once).
+    pub fn record_refusals(&self, metrics: Arc<crate::metrics::Metrics>) {
+        let _ = self.inner.metrics.set(metrics);
     }
 
     /// Runs `work` unless `attempt` is over a limit, in which case `work` is never polled
@@ -146,6 +154,9 @@ impl RateLimiter {
             },
             Err((limited, report)) => {
                 tracing::debug!(action = ?attempt.action, retry_after = limited.retry_after, "attempt refused by the rate limit");
+                if let Some(m) = self.inner.metrics.get() {
+                    m.rate_limited(attempt.action);
+                }
                 if let Some(report) = report {
                     self.write(vec![*report]).await;
                 }

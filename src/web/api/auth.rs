@@ -9,6 +9,7 @@ use tower_sessions::Session;
 
 use super::ApiJson;
 use crate::domain::{FieldErrors, Role, Status};
+use crate::metrics::{SignInMethod, SignInOutcome};
 use crate::service::Refusal;
 use crate::service::two_factor::Next;
 use crate::service::{ServiceError, auth};
@@ -91,9 +92,13 @@ pub async fn login(
         &body.password,
         client.ip(),
     )
-    .await?;
+    .await
+    .inspect_err(|e| state.metrics.sign_in_failed(SignInMethod::Password, e))?;
     let rd = crate::web::return_to::allowed_rd(&state, body.rd.as_deref()).await;
-    match crate::service::two_factor::after_password(&state.db, &user).await? {
+    let next = crate::service::two_factor::after_password(&state.db, &user).await?;
+    let outcome = SignInOutcome::of_next(&next);
+    state.metrics.sign_in(SignInMethod::Password, outcome);
+    match next {
         Next::Done => session::sign_in(&session, &user, &state.config, &device)
             .await
             .map_err(ApiError::internal)?,

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use tower_sessions::Session;
 
+use crate::metrics::{SignInMethod, SignInOutcome};
 use crate::service::sso::signin::{self, Browser, Outcome, Returned};
 use crate::state::AppState;
 use crate::web::client::{Client, Device};
@@ -77,7 +78,9 @@ pub async fn callback(
         // A link ends the user's other sessions; this one is kept.
         session: Arc::new(session.clone()),
     };
-    let outcome = signin::finish(&sso_flow::context(&state), &id, returned, browser).await?;
+    let outcome = signin::finish(&sso_flow::context(&state), &id, returned, browser)
+        .await
+        .inspect_err(|e| state.metrics.sign_in_failed(SignInMethod::Oidc, e))?;
     Ok(match outcome {
         Outcome::SignedIn { user, next } => {
             // The provider did its own checks, unless the admin asked for ours too.
@@ -85,6 +88,9 @@ pub async fn callback(
                 crate::web::second_step::after_provider(&state, &session, &user, &next, &device)
                     .await?
             } else {
+                state
+                    .metrics
+                    .sign_in(SignInMethod::Oidc, SignInOutcome::Success);
                 session::sign_in(&session, &user, &state.config, &device).await?;
                 session::mark_oidc(&session).await?;
                 next
@@ -94,7 +100,12 @@ pub async fn callback(
         Outcome::Linked { provider, next } => {
             Redirect::to(&with_query(&next, "linked", &provider)).into_response()
         }
-        Outcome::SignInRefused(problem) => to_login(problem),
+        Outcome::SignInRefused(problem) => {
+            state
+                .metrics
+                .sign_in(SignInMethod::Oidc, SignInOutcome::Refused);
+            to_login(problem)
+        }
         Outcome::LinkRefused { problem, next } => {
             Redirect::to(&with_query(&next, "link_error", problem.code())).into_response()
         }

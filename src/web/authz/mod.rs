@@ -17,7 +17,8 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::request::Parts;
 use axum::response::Response;
 
-use crate::domain::apps::Protected;
+use crate::domain::apps::{Decision, Protected};
+use crate::metrics::ForwardAuth;
 use crate::service::authz::Ctx;
 use crate::state::AppState;
 use crate::web::client::Client;
@@ -38,7 +39,10 @@ async fn decide(state: &AppState, req: Parts, style: Style) -> Response {
     let headers = &req.headers;
     let original = match forwarded::read(style, headers) {
         Ok(o) => o,
-        Err(problem) => return answer::bad_request(style, &problem),
+        Err(problem) => {
+            state.metrics.forward_auth(ForwardAuth::BadRequest);
+            return answer::bad_request(style, &problem);
+        }
     };
     let peer = req
         .extensions
@@ -65,7 +69,17 @@ async fn decide(state: &AppState, req: Parts, style: Style) -> Response {
         .check(ctx, credentials, request, client.ip())
         .await
     {
-        Ok(checked) => answer::decided(&state.config, style, headers, &original, checked),
-        Err(e) => answer::failed(e),
+        Ok(checked) => {
+            state.metrics.forward_auth(match checked.decision {
+                Decision::Allow => ForwardAuth::Allow,
+                Decision::SignIn => ForwardAuth::SignIn,
+                Decision::Deny(_) => ForwardAuth::Deny,
+            });
+            answer::decided(&state.config, style, headers, &original, checked)
+        }
+        Err(e) => {
+            state.metrics.forward_auth(ForwardAuth::Error);
+            answer::failed(e)
+        }
     }
 }

@@ -12,6 +12,7 @@ use tower_sessions::Session;
 use super::{Layout, cookie_warning};
 use crate::domain::FieldErrors;
 use crate::domain::sso::SignInProblem;
+use crate::metrics::SignInMethod;
 use crate::service::{Refusal, ServiceError, auth};
 use crate::state::AppState;
 use crate::web::client::{Client, Device};
@@ -198,13 +199,20 @@ pub async fn submit(
             client.ip(),
         )
         .await
+        .inspect_err(|e| state.metrics.sign_in_failed(SignInMethod::Password, e))
     };
     match result {
         Ok(user) => {
             let target = rd.as_deref().unwrap_or(&next);
-            let to =
-                crate::web::second_step::after_password(&state, &session, &user, target, &device)
-                    .await?;
+            let to = crate::web::second_step::after_password(
+                &state,
+                &session,
+                &user,
+                target,
+                &device,
+                SignInMethod::Password,
+            )
+            .await?;
             Ok(Redirect::to(&to).into_response())
         }
         Err(e) => {

@@ -19,6 +19,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use tower_sessions::Session;
 
+use crate::metrics::{SignInMethod, SignInOutcome};
 use crate::service::ServiceError;
 use crate::service::passkeys::{self, Ceremony, Purpose};
 use crate::state::AppState;
@@ -99,6 +100,12 @@ pub async fn sign_in(
     let c = take(&session, Purpose::SignIn).await?;
     let (db, config) = (&state.db, &state.config);
     let result = passkeys::finish_sign_in(db, config, c, &form.credential, client.ip()).await;
+    match &result {
+        Ok(_) => state
+            .metrics
+            .sign_in(SignInMethod::Passkey, SignInOutcome::Success),
+        Err(e) => state.metrics.sign_in_failed(SignInMethod::Passkey, e),
+    }
     match result {
         Ok(user) => {
             crate::web::session::sign_in(&session, &user, &state.config, &device).await?;
