@@ -4,12 +4,14 @@ use serde::Serialize;
 
 /// Messages per field, in the order they were found. A form re-renders each message next to
 /// its field; the API returns them in `error.fields`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(transparent)]
 pub struct FieldErrors(Vec<FieldError>);
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
+    /// The request field, e.g. `username`.
+    #[schema(value_type = String)]
     pub field: &'static str,
     pub message: String,
 }

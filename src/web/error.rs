@@ -5,10 +5,29 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::domain::FieldErrors;
 use crate::service::{Refusal, ServiceError};
+
+/// The body of every JSON error; the OpenAPI document describes it from this type.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+struct ErrorDetail {
+    /// Stable and machine-readable, e.g. `VALIDATION_FAILED`, `UNAUTHENTICATED`, `NOT_FOUND`.
+    #[schema(value_type = String, example = "VALIDATION_FAILED")]
+    code: &'static str,
+    /// For people; its wording may change between versions.
+    message: String,
+    /// With `VALIDATION_FAILED`: each field's message, in the order they were found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fields: Option<FieldErrors>,
+}
 
 /// An error answered to a JSON client.
 #[derive(Debug)]
@@ -48,11 +67,14 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut error = json!({ "code": self.code, "message": self.message });
-        if let Some(fields) = self.fields {
-            error["fields"] = json!(fields);
-        }
-        let mut response = (self.status, Json(json!({ "error": error }))).into_response();
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message,
+                fields: self.fields,
+            },
+        };
+        let mut response = (self.status, Json(body)).into_response();
         if let Some(secs) = self.retry_after {
             response
                 .headers_mut()

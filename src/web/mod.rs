@@ -292,6 +292,7 @@ pub fn router(state: AppState) -> Router {
             "/api/auth/oidc/{provider}/callback",
             get(api::oidc::callback),
         )
+        .route("/api/openapi.json", get(api::openapi::document))
         .route("/api/auth/login", post(api::auth::login))
         .route(
             "/api/admin/users/{id}/two-factor",

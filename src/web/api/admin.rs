@@ -105,3 +105,8 @@ pub async fn put_settings(
     let saved = settings::update(&state.db, me.actor(&client), new).await?;
     Ok(Json(saved.into()))
 }
+
+/// This module's routes in the OpenAPI document (`api::openapi`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths())]
+pub struct Doc;

@@ -255,3 +255,8 @@ async fn change(
         .ok_or(ServiceError::from(Missing::Account))?;
     Ok(Json(UserDto::from(&user)))
 }
+
+/// This module's routes in the OpenAPI document (`api::openapi`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths())]
+pub struct Doc;

@@ -152,3 +152,8 @@ pub async fn revoke_any(
     api_keys::revoke_any(&state.db, admin.actor(&client), id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// This module's routes in the OpenAPI document (`api::openapi`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths())]
+pub struct Doc;

@@ -277,3 +277,8 @@ fn test_json(t: &RuleTest) -> serde_json::Value {
         "explanation": t.explanation,
     })
 }
+
+/// This module's routes in the OpenAPI document (`api::openapi`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths())]
+pub struct Doc;

@@ -245,3 +245,8 @@ pub async fn change_password(
     }
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// This module's routes in the OpenAPI document (`api::openapi`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths())]
+pub struct Doc;

@@ -154,3 +154,8 @@ pub async fn remove_member(
     groups::remove_member(&state.db, me.actor(&client), id, user_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// This module's routes in the OpenAPI document (`api::openapi`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths())]
+pub struct Doc;

@@ -118,3 +118,8 @@ pub async fn revoke(
     invites::revoke(&state.db, me.actor(&client), id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// This module's routes in the OpenAPI document (`api::openapi`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths())]
+pub struct Doc;

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod groups;
 pub mod invites;
 pub mod oidc;
+pub mod openapi;
 pub mod passkeys;
 pub mod proxy;
 pub mod sessions;

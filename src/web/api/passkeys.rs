@@ -89,3 +89,8 @@ pub async fn remove_own(
     passkeys::remove(&state.db, me.actor(&client), me.user.id, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// This module's routes in the OpenAPI document (`api::openapi`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths())]
+pub struct Doc;

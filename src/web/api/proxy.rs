@@ -135,3 +135,8 @@ pub async fn create_link(
     .await?;
     Ok((StatusCode::CREATED, Json(link.into())))
 }
+
+/// This module's routes in the OpenAPI document (`api::openapi`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths())]
+pub struct Doc;

@@ -208,3 +208,8 @@ pub async fn lift(
     let lifted = state.limiter.lift(admin.actor(&client), &id).await?;
     Ok(Json(lifted.into()))
 }
+
+/// This module's routes in the OpenAPI document (`api::openapi`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths())]
+pub struct Doc;

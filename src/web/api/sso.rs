@@ -416,3 +416,8 @@ pub async fn put_modes(
     providers::set_sign_in_modes(db, &state.secret, env, me.actor(&client), sso, local).await?;
     Ok(Json(providers::modes(db, env).await?.into()))
 }
+
+/// This module's routes in the OpenAPI document (`api::openapi`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths())]
+pub struct Doc;

@@ -144,3 +144,8 @@ pub async fn unlink(
         local_login_turned_on: done.effect == UnlinkEffect::TurnsLocalLoginOn,
     }))
 }
+
+/// This module's routes in the OpenAPI document (`api::openapi`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths())]
+pub struct Doc;

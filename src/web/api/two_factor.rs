@@ -77,3 +77,8 @@ pub async fn reset(
     two_factor::reset(&state.db, me.actor(&client), id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// This module's routes in the OpenAPI document (`api::openapi`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths())]
+pub struct Doc;

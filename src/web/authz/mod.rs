@@ -83,3 +83,8 @@ async fn decide(state: &AppState, req: Parts, style: Style) -> Response {
         }
     }
 }
+
+/// The forward-auth routes in the OpenAPI document (`api::openapi`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths())]
+pub struct Doc;
