@@ -68,6 +68,7 @@ async fn the_document_and_the_router_name_the_same_routes(db: Db) {
     assert_eq!(schemes["csrf_header"]["in"], "header");
     assert_eq!(schemes["csrf_header"]["name"], "X-CSRF-Token");
 
+    let mut ids: BTreeSet<String> = BTreeSet::new();
     for (method, path) in &documented {
         let op = &doc["paths"][path][method.to_lowercase()];
         let what = format!("{method} {path}");
