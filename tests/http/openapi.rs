@@ -124,6 +124,13 @@ async fn the_document_and_the_router_name_the_same_routes(db: Db) {
             Some(1),
             "{what}: one tag"
         );
+        let id = op["operationId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{what}: no operationId"));
+        assert!(
+            ids.insert(id.to_owned()),
+            "{what}: operationId {id} is not unique"
+        );
     }
 }
 
