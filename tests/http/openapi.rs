@@ -198,6 +198,8 @@ pub async fn document(app: &TestApp) -> Value {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["access-control-allow-origin"], "*");
+    assert!(r.headers().get("set-cookie").is_none());
     r.json().await.unwrap()
 }
 
