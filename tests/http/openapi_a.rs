@@ -7,11 +7,13 @@
 use serde_json::{Value, json};
 
 use crate::openapi::{assert_conforms, assert_documented, document};
+use crate::support::idp::{ALICE, Idp};
 use crate::support::{ADMIN, ADMIN_PASSWORD, Db, MEMBER_PASSWORD, TestApp, add_user, sql};
 use crate::two_factor::{code_at, enrol, now};
 
 both_databases!(
     sign_in_second_factor_passkeys_and_sso_answer_as_documented,
+    a_round_trip_through_an_openid_provider_answers_as_documented,
     users_audit_and_settings_answer_as_documented,
 );
 
@@ -279,6 +281,57 @@ async fn sign_in_second_factor_passkeys_and_sso_answer_as_documented(db: Db) {
         )
         .await;
     assert!(to.starts_with("/login?sso_error="), "{to}");
+}
+
+/// The SSO routes' successful answers, against the real provider (`tests/oidc-idp`): the
+/// redirect to it, its redirect back signing in, and `/api/auth/me` saying `oidc`.
+async fn a_round_trip_through_an_openid_provider_answers_as_documented(db: Db) {
+    use hallpass::domain::sso::{Policy, Provider, Source};
+    let idp = Idp::start(&Idp::default_users()).await;
+    let issuer = idp.issuer.clone();
+    let (client_id, secret) = ("hallpass", "idp-client-secret-0123456789");
+    let provider = Provider {
+        id: "idp".into(),
+        label: "The IdP".into(),
+        issuer,
+        client_id: client_id.into(),
+        client_secret: Some(secrecy::SecretString::from(secret.to_owned())),
+        scopes: vec!["openid".into(), "profile".into(), "email".into()],
+        subject_claim: "sub".into(),
+        username_claim: "preferred_username".into(),
+        email_claim: "email".into(),
+        groups_claim: None,
+        policy: Policy::Auto,
+        enabled: true,
+        source: Source::Env,
+    };
+    let Some(app) = TestApp::start(db, |c| c.sso.providers.push(provider), true).await else {
+        return;
+    };
+    let callback = app.url("/api/auth/oidc/idp/callback");
+    idp.add_client(client_id, Some(secret), std::slice::from_ref(&callback))
+        .await;
+    let doc = document(&app).await;
+    let browser = Caller::anonymous(&app, &doc);
+    let to_idp = browser
+        .redirect(
+            "/api/auth/oidc/{provider}/login",
+            "/api/auth/oidc/idp/login?next=/account",
+        )
+        .await;
+    assert!(to_idp.starts_with(&idp.issuer), "{to_idp}");
+    let back = idp.authorize(&to_idp, ALICE.username, ALICE.password).await;
+    let path = back
+        .strip_prefix(&app.url(""))
+        .unwrap_or_else(|| panic!("{back}"));
+    assert!(path.starts_with("/api/auth/oidc/idp/callback?"), "{back}");
+    let to = browser
+        .redirect("/api/auth/oidc/{provider}/callback", path)
+        .await;
+    assert_eq!(to, "/account");
+    let me = "/api/auth/me";
+    let who = browser.call("GET", me, me, None, 200).await;
+    assert_eq!(who["auth_method"], "oidc");
 }
 
 /// Inserts `n` accounts straight into the table (no password hashing: fast), every other

@@ -92,8 +92,9 @@ pub struct LoginRequest {
     description = "Sets the session cookie. When the account must also give a second factor, \
         answers `202` instead and the sign-in is finished by \
         `POST /api/auth/login/second-factor` with the same cookie. Wrong credentials count \
-        against the rate limit; a pending, rejected or disabled account is refused like a \
-        wrong password.",
+        against the rate limit. A disabled or deleted account is refused like a wrong \
+        password; a pending or rejected one signs in, and its `status` says where it \
+        stands.",
     security(()),
     request_body = LoginRequest,
     responses(
