@@ -75,7 +75,6 @@ pub struct AuditPageDto {
 #[utoipa::path(
     get,
     path = "/api/admin/audit",
-    operation_id = "list_audit_events",
     summary = "The audit log, a page at a time",
     description = "Admins only. Newest first, 50 a page.",
     params(AuditParams),
@@ -124,7 +123,6 @@ impl From<Settings> for SettingsDto {
 #[utoipa::path(
     get,
     path = "/api/admin/settings",
-    operation_id = "get_settings",
     summary = "The registration settings",
     description = "Admins only.",
     responses((status = OK, description = "The settings", body = SettingsDto))
@@ -140,7 +138,6 @@ pub async fn get_settings(
 #[utoipa::path(
     put,
     path = "/api/admin/settings",
-    operation_id = "put_settings",
     summary = "Change the registration settings",
     description = "Admins only. Both fields are required.",
     request_body = SettingsDto,

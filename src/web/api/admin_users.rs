@@ -73,7 +73,6 @@ pub struct UserPage {
 #[utoipa::path(
     get,
     path = "/api/admin/users",
-    operation_id = "list_users",
     summary = "List accounts, a page at a time",
     description = "Admins only. The same search, filters and order as the admin user table. \
         Deleted accounts are left out unless `status=deleted`.",
@@ -104,7 +103,6 @@ pub async fn list(
 #[utoipa::path(
     get,
     path = "/api/admin/users/{id}",
-    operation_id = "get_user",
     summary = "One account",
     description = "Admins only. Deleted accounts too (`deleted: true`).",
     params(("id" = i64, Path, description = "The account's id")),
@@ -167,7 +165,6 @@ fn default_role() -> String {
 #[utoipa::path(
     post,
     path = "/api/admin/users",
-    operation_id = "create_user",
     summary = "Create an account",
     description = "Admins only. The account is active at once; without `password`, one is \
         generated and answered once.",
@@ -228,7 +225,6 @@ pub struct PatchRequest {
 #[utoipa::path(
     patch,
     path = "/api/admin/users/{id}",
-    operation_id = "update_user",
     summary = "Change an account's profile or role",
     description = "Admins only. Refused for your own role (`CANNOT_DEMOTE_SELF`) and for the \
         last active admin's (`LAST_ACTIVE_ADMIN`).",
@@ -271,7 +267,6 @@ pub async fn patch(
 #[utoipa::path(
     delete,
     path = "/api/admin/users/{id}",
-    operation_id = "delete_user",
     summary = "Delete an account (soft)",
     description = "Admins only. The account is kept, marked deleted, and its sessions end; \
         `restore` brings it back, `purge` removes it for good. Answers the account as it is \
@@ -393,7 +388,6 @@ impl ActionBody {
 #[utoipa::path(
     post,
     path = "/api/admin/users/{id}/{action}",
-    operation_id = "act_on_user",
     summary = "Disable, enable, approve, reject, restore, set the password of, or purge an account",
     description = "Admins only. `disable`, `reject`, `password` and `purge` end the account's \
         sessions. `password` takes `{\"password\": \"…\"}`; `purge` removes a deleted account \

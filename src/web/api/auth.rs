@@ -87,7 +87,6 @@ pub struct LoginRequest {
 #[utoipa::path(
     post,
     path = "/api/auth/login",
-    operation_id = "sign_in",
     summary = "Sign in with a username (or email) and password",
     description = "Sets the session cookie. When the account must also give a second factor, \
         answers `202` instead and the sign-in is finished by \
@@ -210,7 +209,6 @@ pub struct SecondFactorRequest {
 #[utoipa::path(
     post,
     path = "/api/auth/login/second-factor",
-    operation_id = "sign_in_second_factor",
     summary = "Finish a sign-in with a second-factor code",
     description = "With the cookie of a `POST /api/auth/login` that answered `202`, within \
         its time limit. Wrong codes count against the rate limit.",
@@ -257,7 +255,6 @@ pub async fn second_factor(
 #[utoipa::path(
     post,
     path = "/api/auth/logout",
-    operation_id = "sign_out",
     summary = "Sign out",
     description = "Ends the calling session and clears its cookie. With an API key there is \
         no session: nothing ends, the key stays valid.",
@@ -281,7 +278,6 @@ pub async fn logout(
 #[utoipa::path(
     get,
     path = "/api/auth/me",
-    operation_id = "get_me",
     summary = "Who is calling",
     description = "The caller's account, how they proved it, and (with the session cookie) \
         the CSRF token to send as `X-CSRF-Token`.",
@@ -320,7 +316,6 @@ pub struct PasswordChange {
 #[utoipa::path(
     post,
     path = "/api/me/password",
-    operation_id = "change_own_password",
     summary = "Change your own password",
     description = "The same rules as the account page. Every session of the account ends, the \
         calling one included: sign in again. API keys stay valid. Wrong current passwords \

@@ -39,7 +39,6 @@ pub struct LoginQuery {
 #[utoipa::path(
     get,
     path = "/api/auth/oidc/{provider}/login",
-    operation_id = "oidc_login",
     summary = "Start a sign-in with an OpenID provider (a browser redirect)",
     description = "For a browser, not a script: the answer is a redirect to the provider's \
         authorization page, and the flow is bound to this browser's nonce cookie. When the \
@@ -94,7 +93,6 @@ pub struct CallbackQuery {
 #[utoipa::path(
     get,
     path = "/api/auth/oidc/{provider}/callback",
-    operation_id = "oidc_callback",
     summary = "Finish a sign-in with an OpenID provider (the provider's redirect back)",
     description = "Called by the browser as the provider redirects it, never by a script. \
         Only the browser that started the flow (its nonce cookie), once, within ten minutes. \

@@ -72,7 +72,6 @@ pub struct RenameRequest {
 #[utoipa::path(
     get,
     path = "/api/me/passkeys",
-    operation_id = "list_own_passkeys",
     summary = "Your passkeys",
     description = "Adding one needs a browser (the authenticator is reached through its \
         WebAuthn API): `/account/passkeys`.",
@@ -92,7 +91,6 @@ pub async fn list_own(
 #[utoipa::path(
     patch,
     path = "/api/me/passkeys/{id}",
-    operation_id = "rename_own_passkey",
     summary = "Rename one of your passkeys",
     params(("id" = i64, Path, description = "The passkey's id")),
     request_body = RenameRequest,
@@ -120,7 +118,6 @@ pub async fn rename_own(
 #[utoipa::path(
     delete,
     path = "/api/me/passkeys/{id}",
-    operation_id = "remove_own_passkey",
     summary = "Remove one of your passkeys",
     params(("id" = i64, Path, description = "The passkey's id")),
     responses(

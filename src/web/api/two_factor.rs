@@ -62,7 +62,6 @@ pub struct RequirementDto {
 #[utoipa::path(
     get,
     path = "/api/admin/settings/two-factor",
-    operation_id = "get_two_factor_settings",
     summary = "Who must have a second factor",
     description = "Admins only.",
     responses((status = OK, description = "The settings", body = RequirementView))
@@ -78,7 +77,6 @@ pub async fn get_requirement(
 #[utoipa::path(
     put,
     path = "/api/admin/settings/two-factor",
-    operation_id = "put_two_factor_settings",
     summary = "Change who must have a second factor",
     description = "Admins only. People who must and have none are asked to set one up at \
         their next sign-in (a JSON sign-in answers `403 SECOND_FACTOR_ENROLMENT_REQUIRED`).",
@@ -114,7 +112,6 @@ pub async fn put_requirement(
 #[utoipa::path(
     delete,
     path = "/api/admin/users/{id}/two-factor",
-    operation_id = "reset_two_factor",
     summary = "Remove someone's second factor",
     description = "Admins only. For someone who lost their authenticator and recovery codes: \
         their second factor (and recovery codes) are removed and their sessions end.",
