@@ -55,7 +55,7 @@ pub struct LoginQuery {
         (status = SEE_OTHER, description = "To the provider's authorization endpoint, or back \
             to `/login?sso_error=<code>`",
             headers(("Location" = String, description = "Where the browser goes next"))),
-        (status = "5XX", description = "An HTML error page, not JSON (this is a browser's \
+        (status = "default", description = "An HTML error page, not JSON (this is a browser's \
             route): the server could not finish, e.g. its database is unreachable",
             content_type = "text/html"),
     )
@@ -112,7 +112,7 @@ pub struct CallbackQuery {
                 ("Location" = String, description = "Where the browser goes next"),
                 ("Set-Cookie" = String, description = "The session cookie, when signed in"),
             )),
-        (status = "5XX", description = "An HTML error page, not JSON (this is a browser's \
+        (status = "default", description = "An HTML error page, not JSON (this is a browser's \
             route): the server could not finish, e.g. its database is unreachable",
             content_type = "text/html"),
     )
