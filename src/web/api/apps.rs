@@ -234,7 +234,6 @@ const APP_ID: &str = "The app's id";
 #[utoipa::path(
     get,
     path = "/api/admin/apps",
-    operation_id = "list_apps",
     summary = "List the apps",
     description = "Admins only. Every app and its rule, the ones of the configuration file (`source: file`) \
         included.",
@@ -255,7 +254,6 @@ pub async fn list(
 #[utoipa::path(
     get,
     path = "/api/admin/apps/{id}",
-    operation_id = "get_app",
     summary = "Get an app",
     description = "Admins only.",
     params(("id" = i64, Path, description = APP_ID)),
@@ -275,7 +273,6 @@ pub async fn get_one(
 #[utoipa::path(
     post,
     path = "/api/admin/apps",
-    operation_id = "create_app",
     summary = "Add an app",
     description = "Admins only. Forward-auth applies the new rule at once (every instance). Every problem \
         is answered at once, by field: an unknown group or user, a name another app has, \
@@ -300,7 +297,6 @@ pub async fn create(
 #[utoipa::path(
     put,
     path = "/api/admin/apps/{id}",
-    operation_id = "replace_app",
     summary = "Replace an app",
     description = "Admins only. The whole app, as for a new one: a field left out is emptied. An app of the \
         configuration file (`source: file`) cannot be changed here (409 `APP_READ_ONLY`).",
@@ -327,7 +323,6 @@ pub async fn replace(
 #[utoipa::path(
     patch,
     path = "/api/admin/apps/{id}",
-    operation_id = "patch_app",
     summary = "Change some fields of an app",
     description = "Admins only. The fields sent replace the app's; the result is checked as a whole app. \
         An app of the configuration file cannot be changed here (409 `APP_READ_ONLY`).",
@@ -357,7 +352,6 @@ pub async fn patch(
 #[utoipa::path(
     delete,
     path = "/api/admin/apps/{id}",
-    operation_id = "delete_app",
     summary = "Remove an app",
     description = "Admins only. Its hosts then fall under `auth.forward.default_policy`. An app of the \
         configuration file cannot be removed here (409 `APP_READ_ONLY`).",
@@ -481,7 +475,6 @@ impl From<RuleTest> for RuleTestDto {
 #[utoipa::path(
     post,
     path = "/api/admin/apps/test",
-    operation_id = "test_app_rules",
     summary = "Test a request against the rules",
     description = "Admins only. What forward-auth would answer to this request from this account, decided \
         on the live rules with the account's real role, status and groups. Changes nothing.",

@@ -94,7 +94,6 @@ async fn proxy_dto(state: &AppState) -> Result<ProxyDto, ApiError> {
 #[utoipa::path(
     get,
     path = "/api/admin/proxy",
-    operation_id = "get_proxy",
     summary = "Get the forward-auth proxy settings",
     description = "Admins only.",
     responses((status = OK, description = "The settings and the preset", body = ProxyDto))
@@ -118,7 +117,6 @@ pub struct PresetRequest {
 #[utoipa::path(
     put,
     path = "/api/admin/proxy/preset",
-    operation_id = "set_proxy_preset",
     summary = "Choose the identity headers' preset",
     description = "Admins only. The headers of a well-known proxy replace the configured ones at once (every \
         instance); the preset replaced can be brought back with `…/preset/revert`.",
@@ -144,7 +142,6 @@ pub async fn put_preset(
 #[utoipa::path(
     post,
     path = "/api/admin/proxy/preset/revert",
-    operation_id = "revert_proxy_preset",
     summary = "Bring back the previous preset",
     description = "Admins only. The preset the last change replaced (`previous_preset`) is back. No body.",
     responses(
@@ -165,7 +162,6 @@ pub async fn revert_preset(
 #[utoipa::path(
     get,
     path = "/api/admin/proxy/links",
-    operation_id = "list_proxy_links",
     summary = "List the proxy's links",
     description = "Admins only. The user names a forward-auth proxy sends, linked to accounts (`provider` is \
         `proxy`). Unlink with `DELETE /api/admin/sso/identities/{id}`.",
@@ -195,7 +191,6 @@ pub struct CreateProxyLinkRequest {
 #[utoipa::path(
     post,
     path = "/api/admin/proxy/links",
-    operation_id = "create_proxy_link",
     summary = "Link a proxy user name to an account",
     description = "Admins only. What the `link` policy needs before the proxy's user may sign in. The \
         account's sessions end, but the caller's own.",

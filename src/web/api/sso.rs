@@ -115,7 +115,6 @@ const PROVIDER_ID: &str = "The provider's id (its slug)";
 #[utoipa::path(
     get,
     path = "/api/admin/sso/providers",
-    operation_id = "list_sso_providers",
     summary = "List the OpenID providers",
     description = "Admins only.",
     responses((status = OK, description = "Every provider", body = ProviderListDto))
@@ -143,7 +142,6 @@ pub async fn list(
 #[utoipa::path(
     get,
     path = "/api/admin/sso/providers/{id}",
-    operation_id = "get_sso_provider",
     summary = "Get an OpenID provider",
     description = "Admins only.",
     params(("id" = String, Path, description = PROVIDER_ID)),
@@ -279,7 +277,6 @@ async fn save(
 #[utoipa::path(
     post,
     path = "/api/admin/sso/providers",
-    operation_id = "create_sso_provider",
     summary = "Add an OpenID provider",
     description = "Admins only. Saved without contacting the provider (test it with \
         `POST /api/admin/sso/discovery` first). Its button is on at once; SSO login itself is \
@@ -311,7 +308,6 @@ pub async fn create(
 #[utoipa::path(
     put,
     path = "/api/admin/sso/providers/{id}",
-    operation_id = "update_sso_provider",
     summary = "Change an OpenID provider's settings",
     description = "Admins only. Every connection setting (a field left out takes its default), but the \
         client secret, which is kept when left out. The settings replaced can be brought back \
@@ -353,7 +349,6 @@ pub struct DeletedProviderDto {
 #[utoipa::path(
     delete,
     path = "/api/admin/sso/providers/{id}",
-    operation_id = "delete_sso_provider",
     summary = "Remove an OpenID provider",
     description = "Admins only. Its links go with it. Refused (409 `LAST_SIGN_IN_METHOD`) when an account \
         would be left with no way to sign in, and for a provider from the environment (409 \
@@ -382,7 +377,6 @@ pub async fn delete(
 #[utoipa::path(
     post,
     path = "/api/admin/sso/providers/{id}/revert",
-    operation_id = "revert_sso_provider",
     summary = "Bring back a provider's previous settings",
     description = "Admins only. The settings the last change replaced are back, and SSO login is switched \
         off (the password form stays on) until an admin switches it on again.",
@@ -419,7 +413,6 @@ pub struct EnabledRequest {
 #[utoipa::path(
     put,
     path = "/api/admin/sso/providers/{id}/enabled",
-    operation_id = "set_sso_provider_enabled",
     summary = "Switch a provider's sign-in button on or off",
     description = "Admins only.",
     params(("id" = String, Path, description = PROVIDER_ID)),
@@ -504,7 +497,6 @@ pub struct DiscoveryRequest {
 #[utoipa::path(
     post,
     path = "/api/admin/sso/discovery",
-    operation_id = "test_sso_discovery",
     summary = "Test an issuer's discovery",
     description = "Admins only. Fetches the issuer's `/.well-known/openid-configuration` and signing keys, \
         as they are now (nothing is cached or saved). A provider that cannot be reached or read \
@@ -528,7 +520,6 @@ pub async fn test_discovery(
 #[utoipa::path(
     post,
     path = "/api/admin/sso/providers/{id}/discovery",
-    operation_id = "test_sso_provider_discovery",
     summary = "Test a provider's discovery",
     description = "Admins only. As `POST /api/admin/sso/discovery`, with the provider's saved issuer. No body.",
     params(("id" = String, Path, description = PROVIDER_ID)),
@@ -582,7 +573,6 @@ impl From<SignInModes> for ModesDto {
 #[utoipa::path(
     get,
     path = "/api/admin/sso/modes",
-    operation_id = "get_sign_in_modes",
     summary = "Get the sign-in switches",
     description = "Admins only.",
     responses((status = OK, description = "As stored and as in force", body = ModesDto))
@@ -608,7 +598,6 @@ pub struct ModesRequest {
 #[utoipa::path(
     put,
     path = "/api/admin/sso/modes",
-    operation_id = "set_sign_in_modes",
     summary = "Set the sign-in switches",
     description = "Admins only. Both switches at once. The password form can only be switched off with SSO \
         login on and at least one active admin linked through an enabled provider (else 422, keyed \

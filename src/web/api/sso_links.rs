@@ -86,7 +86,6 @@ const PROVIDER_ID: &str = "The provider's id (its slug)";
 #[utoipa::path(
     get,
     path = "/api/admin/sso/providers/{id}/links",
-    operation_id = "list_sso_provider_links",
     summary = "List a provider's linked identities",
     description = "Admins only. Links made under an earlier issuer of the provider are listed with `stale: true`.",
     params(("id" = String, Path, description = PROVIDER_ID)),
@@ -124,7 +123,6 @@ pub struct CreateLinkRequest {
 #[utoipa::path(
     post,
     path = "/api/admin/sso/providers/{id}/links",
-    operation_id = "create_sso_provider_link",
     summary = "Link an identity of a provider to an account",
     description = "Admins only. The person known to the provider as `subject` then signs in as the account \
         (while SSO login is on). The account's sessions end, but the caller's own. Refused for \
@@ -179,7 +177,6 @@ pub struct UnlinkedDto {
 #[utoipa::path(
     delete,
     path = "/api/admin/sso/identities/{id}",
-    operation_id = "unlink_identity",
     summary = "Unlink an identity",
     description = "Admins only. Any link: a provider's or the forward-auth proxy's. The account's sessions \
         end, but the caller's own. Refused when it is the account's last way to sign in (409 \
