@@ -24,6 +24,7 @@ use crate::web::session::COOKIE_NAME;
 
 /// The security schemes' names, as operations refer to them.
 const BEARER: &str = "api_key";
+const BASIC: &str = "api_key_basic";
 const COOKIE: &str = "session_cookie";
 const CSRF: &str = "csrf_header";
 /// The shared response every operation lists as `default`.
@@ -66,27 +67,48 @@ pub async fn document() -> Json<utoipa::openapi::OpenApi> {
 pub fn build() -> utoipa::openapi::OpenApi {
     let mut doc = Base::openapi();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    // (module, tag, its part). Handler names repeat across modules (`list`, `create`), and
+    // client generators need unique operation ids: each is prefixed with its module.
     let parts = [
-        ("auth", super::auth::Doc::openapi()),
-        ("sign-in with OpenID Connect", super::oidc::Doc::openapi()),
-        ("forward-auth", crate::web::authz::Doc::openapi()),
-        ("users", super::admin_users::Doc::openapi()),
-        ("two-factor", super::two_factor::Doc::openapi()),
-        ("passkeys", super::passkeys::Doc::openapi()),
-        ("api keys", super::api_keys::Doc::openapi()),
-        ("sessions and lockouts", super::sessions::Doc::openapi()),
-        ("groups", super::groups::Doc::openapi()),
-        ("invites", super::invites::Doc::openapi()),
-        ("apps", super::apps::Doc::openapi()),
-        ("single sign-on", super::sso::Doc::openapi()),
-        ("single sign-on", super::sso_links::Doc::openapi()),
-        ("proxy", super::proxy::Doc::openapi()),
-        ("settings and audit", super::admin::Doc::openapi()),
+        ("auth", "auth", super::auth::Doc::openapi()),
+        (
+            "oidc",
+            "sign-in with OpenID Connect",
+            super::oidc::Doc::openapi(),
+        ),
+        ("authz", "forward-auth", crate::web::authz::Doc::openapi()),
+        ("users", "users", super::admin_users::Doc::openapi()),
+        (
+            "two_factor",
+            "two-factor",
+            super::two_factor::Doc::openapi(),
+        ),
+        ("passkeys", "passkeys", super::passkeys::Doc::openapi()),
+        ("api_keys", "api keys", super::api_keys::Doc::openapi()),
+        (
+            "sessions",
+            "sessions and lockouts",
+            super::sessions::Doc::openapi(),
+        ),
+        ("groups", "groups", super::groups::Doc::openapi()),
+        ("invites", "invites", super::invites::Doc::openapi()),
+        ("apps", "apps", super::apps::Doc::openapi()),
+        ("sso", "single sign-on", super::sso::Doc::openapi()),
+        (
+            "sso_links",
+            "single sign-on",
+            super::sso_links::Doc::openapi(),
+        ),
+        ("proxy", "proxy", super::proxy::Doc::openapi()),
+        ("admin", "settings and audit", super::admin::Doc::openapi()),
     ];
-    for (tag, mut part) in parts {
+    for (module, tag, mut part) in parts {
         for item in part.paths.paths.values_mut() {
             for op in operations(item) {
                 op.tags = Some(vec![tag.to_owned()]);
+                if let Some(id) = op.operation_id.as_mut() {
+                    *id = format!("{module}_{id}");
+                }
             }
         }
         doc.merge(part);
@@ -123,6 +145,18 @@ fn conventions(doc: &mut utoipa::openapi::OpenApi) {
                 .description(Some(
                     "An API key (`/account`, or `POST /api/me/api-keys`). It acts with its \
                      owner's role and status, checked on every request.",
+                ))
+                .build(),
+        ),
+    );
+    components.add_security_scheme(
+        BASIC,
+        SecurityScheme::Http(
+            Http::builder()
+                .scheme(HttpAuthScheme::Basic)
+                .description(Some(
+                    "Forward-auth only, for clients that can send nothing else: an API key as \
+                     the password (any username). Never an account's password.",
                 ))
                 .build(),
         ),
