@@ -64,6 +64,7 @@ mod setup;
 mod sign_in_return;
 mod sso;
 mod sso_api;
+mod sso_trust;
 mod two_factor;
 mod two_factor_proxy;
 mod user_search;
