@@ -79,6 +79,7 @@ impl fmt::Display for Policy {
 /// (`HALLPASS_OIDC_*`). Environment providers are read-only in the admin UI and the API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = ProviderSource)]
 pub enum Source {
     Env,
     Ui,
