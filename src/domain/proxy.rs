@@ -3,8 +3,10 @@
 
 use super::Role;
 
-/// The header names of the well-known forward-auth proxies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The header names of a well-known forward-auth proxy: `authelia`, `authentik` (the
+/// Authentik outpost) or `oauth2-proxy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
 pub enum Preset {
     Authelia,
     Authentik,
@@ -80,12 +82,17 @@ impl Preset {
     }
 }
 
-/// Which request headers carry the identity.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// Which request headers carry the identity (header names, as configured or as a preset
+/// names them; an empty string: that header is not read).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct HeaderNames {
+    /// The user name (what a proxy link's `proxy_user` matches), e.g. `Remote-User`.
     pub user: String,
+    /// The email address.
     pub email: String,
+    /// The display name.
     pub name: String,
+    /// The groups, comma- or pipe-separated.
     pub groups: String,
 }
 
@@ -126,6 +133,15 @@ pub fn role_for_groups(groups: &[String], admin: &[String], viewer: &[String]) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The API sends a preset by its serde name, the pages and the configuration by
+    /// `as_str`: one name each.
+    #[test]
+    fn a_preset_is_sent_by_the_name_it_is_chosen_by() {
+        for p in Preset::ALL {
+            assert_eq!(serde_json::to_value(p).unwrap(), p.as_str());
+        }
+    }
 
     #[test]
     fn a_preset_choice_is_a_preset_or_the_configuration() {

@@ -12,8 +12,20 @@ pub use provider::{
     parse_issuer, parse_optional_claim_name, parse_provider_id, parse_scopes,
 };
 
-/// What happens when an identity nobody linked signs in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+/// What happens when an identity nobody linked signs in: `link` (only identities linked to
+/// an account may sign in), `approve` (the first sign-in creates a `pending` account that an
+/// admin approves) or `auto` (the first sign-in creates an active `user`).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Policy {
     /// Only identities linked to an account (by an admin or its owner) may sign in.
@@ -63,8 +75,11 @@ impl fmt::Display for Policy {
     }
 }
 
-/// Where a provider is defined. Environment providers are read-only in the admin UI.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Where a provider is defined: `ui` (the admin pages or the JSON API) or `env`
+/// (`HALLPASS_OIDC_*`). Environment providers are read-only in the admin UI and the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[schema(as = ProviderSource)]
 pub enum Source {
     Env,
     Ui,

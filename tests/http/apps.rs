@@ -513,7 +513,7 @@ async fn admins_manage_apps_through_the_api(db: Db) {
     }
 }
 
-fn file_app(name: &str, host: &str) -> AppConfig {
+pub(crate) fn file_app(name: &str, host: &str) -> AppConfig {
     AppConfig {
         name: name.into(),
         url: Some(format!("https://{host}/")),

@@ -26,7 +26,7 @@ both_databases!(
 );
 
 /// A JSON client: a session cookie and its CSRF token, or a Bearer key.
-struct Api<'a> {
+pub(crate) struct Api<'a> {
     app: &'a TestApp,
     c: reqwest::Client,
     token: Option<String>,
@@ -44,16 +44,17 @@ impl<'a> Api<'a> {
         }
     }
 
-    async fn admin(app: &'a TestApp) -> Api<'a> {
+    pub(crate) async fn admin(app: &'a TestApp) -> Api<'a> {
         Self::login(app, ADMIN, ADMIN_PASSWORD).await
     }
 
-    async fn send(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub(crate) async fn send(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
         let url = self.app.url(path);
         let req = match method {
             "GET" => self.c.get(url),
             "POST" => self.c.post(url),
             "PUT" => self.c.put(url),
+            "PATCH" => self.c.patch(url),
             "DELETE" => self.c.delete(url),
             m => panic!("{m}"),
         };
@@ -81,7 +82,7 @@ impl<'a> Api<'a> {
 }
 
 /// The field names of a 422's `error.fields`.
-fn fields(body: &Value) -> Vec<String> {
+pub(crate) fn fields(body: &Value) -> Vec<String> {
     body["error"]["fields"]
         .as_array()
         .map(|a| {
@@ -93,7 +94,7 @@ fn fields(body: &Value) -> Vec<String> {
 }
 
 /// An app with the admin and an IdP whose client expects provider `home`.
-async fn start_with_idp(db: Db) -> Option<(TestApp, Idp)> {
+pub(crate) async fn start_with_idp(db: Db) -> Option<(TestApp, Idp)> {
     let idp = Idp::start(&Idp::default_users()).await;
     let app = TestApp::with_admin(db).await?;
     idp.add_client(
@@ -105,7 +106,7 @@ async fn start_with_idp(db: Db) -> Option<(TestApp, Idp)> {
     Some((app, idp))
 }
 
-fn home(idp: &Idp) -> Value {
+pub(crate) fn home(idp: &Idp) -> Value {
     json!({
         "id": "home",
         "label": "Home IdP",

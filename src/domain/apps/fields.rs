@@ -19,7 +19,7 @@ pub const URL_MAX: usize = 2048;
 pub const LIST_MAX: usize = 100;
 
 /// A group named in a rule: by name (forms, JSON strings) or by id (JSON numbers).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum GroupRef {
     Id(i64),

@@ -35,8 +35,10 @@ pub enum Access {
     },
 }
 
-/// The kind of [`Access`], as stored and as forms and the configuration name it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Who may open an app: `public` (everyone, signed in or not), `signed_in` (any active
+/// account) or `restricted` (active accounts with one of its roles, in one of its groups,
+/// or listed by name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AccessKind {
     Public,
@@ -84,8 +86,9 @@ impl Access {
     }
 }
 
-/// Where an app's rule comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Where an app's rule comes from: `ui` (managed on `/admin/apps` or through the JSON API)
+/// or `file` (`[[apps]]` in the configuration file: read-only, changes are refused with 409).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AppSource {
     /// Managed on `/admin/apps` or through the JSON API.

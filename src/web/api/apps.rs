@@ -1,48 +1,65 @@
 //! `/api/admin/apps…`: the apps and their rules for scripts, and the rule tester. Same
 //! rules and messages as `/admin/apps`, because both call `service::apps`.
+//!
+//! Longer than ~500 lines because each handler carries its OpenAPI description
+//! (`#[utoipa::path]`) and each body type its field docs, next to the code they describe.
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use utoipa::ToSchema;
 
 use super::ApiJson;
 use crate::domain::Role;
-use crate::domain::apps::{Access, AccessKind, AppInput, AppSource, Decision, GroupRef, RuleTest};
+use crate::domain::apps::{
+    Access, AccessKind, AppInput, AppSource, Decision, Denied, GroupRef, RuleTest,
+};
 use crate::service::apps::{self, AppView};
 use crate::state::AppState;
 use crate::web::client::Client;
-use crate::web::error::ApiError;
+use crate::web::error::{ApiError, ErrorBody};
 use crate::web::guards::RequireAdmin;
 
-#[derive(Serialize)]
-pub struct GroupDto {
+/// A group an app's rule lists.
+#[derive(Serialize, ToSchema)]
+pub struct AppGroupDto {
     id: i64,
     name: String,
 }
 
-#[derive(Serialize)]
-pub struct UserDto {
+/// An account an app's rule lists.
+#[derive(Serialize, ToSchema)]
+pub struct AppUserDto {
     id: i64,
     username: String,
 }
 
-/// An app as the API shows it.
-#[derive(Serialize)]
+/// An app Hallpass guards through forward-auth, and who may open it.
+#[derive(Serialize, ToSchema)]
 pub struct AppDto {
     id: i64,
     name: String,
+    /// The link on the portal; `null`: the app is not on the portal.
+    #[schema(required = true)]
     url: Option<String>,
+    /// The portal icon: an emoji or a few letters, or an image address (`http(s)://…` or a
+    /// path starting with `/`); `null`: none.
+    #[schema(required = true)]
     icon: Option<String>,
+    /// Host patterns (`app.example.com`, `*.example.com`), lower case; at least one.
     hosts: Vec<String>,
+    /// Path prefixes, each starting with `/`; empty: every path of its hosts.
     paths: Vec<String>,
     access: AccessKind,
+    /// With `restricted`: the roles let in; empty otherwise.
     roles: Vec<Role>,
-    groups: Vec<GroupDto>,
-    users: Vec<UserDto>,
+    /// With `restricted`: the groups let in; empty otherwise.
+    groups: Vec<AppGroupDto>,
+    /// With `restricted`: the accounts let in by name; empty otherwise.
+    users: Vec<AppUserDto>,
+    /// Accounts with the `viewer` role may only `GET`, `HEAD` and `OPTIONS`.
     viewers_read_only: bool,
-    /// `ui`, or `file` for `[[apps]]` (read-only).
     source: AppSource,
 }
 
@@ -65,12 +82,12 @@ impl From<AppView> for AppDto {
             groups: v
                 .groups
                 .into_iter()
-                .map(|(id, name)| GroupDto { id, name })
+                .map(|(id, name)| AppGroupDto { id, name })
                 .collect(),
             users: v
                 .users
                 .into_iter()
-                .map(|(id, username)| UserDto { id, username })
+                .map(|(id, username)| AppUserDto { id, username })
                 .collect(),
             viewers_read_only: a.viewers_read_only,
             source: a.source,
@@ -79,21 +96,44 @@ impl From<AppView> for AppDto {
 }
 
 /// A whole app (POST, PUT). Everything defaults to empty, so a missing field gets the same
-/// message by its name as an empty one.
-#[derive(Deserialize, Default)]
-#[serde(default, deny_unknown_fields)]
+/// message by its name as an empty one (422 with `fields`).
+#[derive(Deserialize, Default, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct AppBody {
+    /// At most 64 characters; unique among apps (any case).
+    #[serde(default)]
+    #[schema(required = true)]
     name: String,
+    /// The portal link, a full `http://` or `https://` address; `null` or `""`: the app is
+    /// not on the portal.
+    #[serde(default)]
     url: Option<String>,
+    /// An emoji or up to 16 characters of text, or an image address (`http(s)://…` or a path
+    /// starting with `/`); `null` or `""`: none.
+    #[serde(default)]
     icon: Option<String>,
+    /// Host patterns (`app.example.com`, `*.example.com`), at least one, at most 100.
+    #[serde(default)]
+    #[schema(required = true)]
     hosts: Vec<String>,
+    /// Path prefixes starting with `/`, at most 100; empty: every path of its hosts.
+    #[serde(default)]
     paths: Vec<String>,
+    #[serde(default)]
+    #[schema(required = true, value_type = AccessKind)]
     access: String,
+    /// With `restricted` only.
+    #[serde(default)]
+    #[schema(value_type = Vec<Role>)]
     roles: Vec<String>,
-    /// Names or ids.
+    /// With `restricted` only: groups by name or id, at most 100.
+    #[serde(default)]
     groups: Vec<GroupRef>,
-    /// Usernames.
+    /// With `restricted` only: usernames, at most 100.
+    #[serde(default)]
     users: Vec<String>,
+    /// Accounts with the `viewer` role may only `GET`, `HEAD` and `OPTIONS`.
+    #[serde(default)]
     viewers_read_only: bool,
 }
 
@@ -114,19 +154,26 @@ impl From<AppBody> for AppInput {
     }
 }
 
-/// Some fields of an app (PATCH); the others keep their values.
-#[derive(Deserialize, Default)]
+/// Some fields of an app (PATCH); the others keep their values. The fields mean what they
+/// mean in a whole app, and the result is checked as a whole. `null` is the same as leaving
+/// a field out, but for `url` and `icon`, where it removes the value.
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct AppPatch {
     name: Option<String>,
     /// `null` or `""` removes the link.
     #[serde(deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
     url: Option<Option<String>>,
+    /// `null` or `""` removes the icon.
     #[serde(deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
     icon: Option<Option<String>>,
     hosts: Option<Vec<String>>,
     paths: Option<Vec<String>>,
+    #[schema(value_type = Option<AccessKind>)]
     access: Option<String>,
+    #[schema(value_type = Option<Vec<Role>>)]
     roles: Option<Vec<String>>,
     groups: Option<Vec<GroupRef>>,
     users: Option<Vec<String>>,
@@ -174,26 +221,68 @@ impl AppPatch {
     }
 }
 
+/// The apps.
+#[derive(Serialize, ToSchema)]
+pub struct AppListDto {
+    /// By name (any case).
+    apps: Vec<AppDto>,
+}
+
+/// The `{id}` of `/api/admin/apps/{id}`.
+const APP_ID: &str = "The app's id";
+
+#[utoipa::path(
+    get,
+    path = "/api/admin/apps",
+    summary = "List the apps",
+    description = "Admins only. Every app and its rule, the ones of the configuration file (`source: file`) \
+        included.",
+    responses((status = OK, description = "The apps, by name", body = AppListDto))
+)]
 pub async fn list(
     State(state): State<AppState>,
-    RequireAdmin(_): RequireAdmin,
-) -> Result<Json<serde_json::Value>, ApiError> {
+    _admin: RequireAdmin,
+) -> Result<Json<AppListDto>, ApiError> {
     let apps: Vec<AppDto> = apps::list(&state.db)
         .await?
         .into_iter()
         .map(AppDto::from)
         .collect();
-    Ok(Json(json!({ "apps": apps })))
+    Ok(Json(AppListDto { apps }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/admin/apps/{id}",
+    summary = "Get an app",
+    description = "Admins only.",
+    params(("id" = i64, Path, description = APP_ID)),
+    responses(
+        (status = OK, description = "The app", body = AppDto),
+        (status = NOT_FOUND, description = "No app has this id", body = ErrorBody),
+    )
+)]
 pub async fn get_one(
     State(state): State<AppState>,
-    RequireAdmin(_): RequireAdmin,
+    _admin: RequireAdmin,
     Path(id): Path<i64>,
 ) -> Result<Json<AppDto>, ApiError> {
     Ok(Json(apps::get(&state.db, id).await?.into()))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/admin/apps",
+    summary = "Add an app",
+    description = "Admins only. Forward-auth applies the new rule at once (every instance). Every problem \
+        is answered at once, by field: an unknown group or user, a name another app has, \
+        roles or groups with an access other than `restricted`, `restricted` without any.",
+    request_body = AppBody,
+    responses(
+        (status = CREATED, description = "The app as saved", body = AppDto),
+        (status = UNPROCESSABLE_ENTITY, description = "A field is missing or wrong: `fields` names each", body = ErrorBody),
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     RequireAdmin(me): RequireAdmin,
@@ -205,6 +294,21 @@ pub async fn create(
 }
 
 /// `PUT`: the whole app, as for a new one.
+#[utoipa::path(
+    put,
+    path = "/api/admin/apps/{id}",
+    summary = "Replace an app",
+    description = "Admins only. The whole app, as for a new one: a field left out is emptied. An app of the \
+        configuration file (`source: file`) cannot be changed here (409 `APP_READ_ONLY`).",
+    params(("id" = i64, Path, description = APP_ID)),
+    request_body = AppBody,
+    responses(
+        (status = OK, description = "The app as saved", body = AppDto),
+        (status = NOT_FOUND, description = "No app has this id", body = ErrorBody),
+        (status = CONFLICT, description = "`APP_READ_ONLY`: the app is declared in the configuration file", body = ErrorBody),
+        (status = UNPROCESSABLE_ENTITY, description = "A field is missing or wrong: `fields` names each", body = ErrorBody),
+    )
+)]
 pub async fn replace(
     State(state): State<AppState>,
     RequireAdmin(me): RequireAdmin,
@@ -216,6 +320,21 @@ pub async fn replace(
     Ok(Json(app.into()))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/admin/apps/{id}",
+    summary = "Change some fields of an app",
+    description = "Admins only. The fields sent replace the app's; the result is checked as a whole app. \
+        An app of the configuration file cannot be changed here (409 `APP_READ_ONLY`).",
+    params(("id" = i64, Path, description = APP_ID)),
+    request_body = AppPatch,
+    responses(
+        (status = OK, description = "The app as saved", body = AppDto),
+        (status = NOT_FOUND, description = "No app has this id", body = ErrorBody),
+        (status = CONFLICT, description = "`APP_READ_ONLY`: the app is declared in the configuration file", body = ErrorBody),
+        (status = UNPROCESSABLE_ENTITY, description = "A field is wrong: `fields` names each", body = ErrorBody),
+    )
+)]
 pub async fn patch(
     State(state): State<AppState>,
     RequireAdmin(me): RequireAdmin,
@@ -230,6 +349,19 @@ pub async fn patch(
     Ok(Json(app.into()))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/admin/apps/{id}",
+    summary = "Remove an app",
+    description = "Admins only. Its hosts then fall under `auth.forward.default_policy`. An app of the \
+        configuration file cannot be removed here (409 `APP_READ_ONLY`).",
+    params(("id" = i64, Path, description = APP_ID)),
+    responses(
+        (status = NO_CONTENT, description = "Removed"),
+        (status = NOT_FOUND, description = "No app has this id", body = ErrorBody),
+        (status = CONFLICT, description = "`APP_READ_ONLY`: the app is declared in the configuration file", body = ErrorBody),
+    )
+)]
 pub async fn delete(
     State(state): State<AppState>,
     RequireAdmin(me): RequireAdmin,
@@ -240,45 +372,130 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize, Default)]
-#[serde(default, deny_unknown_fields)]
+/// A request to test against the rules, as a proxy would ask about it.
+#[derive(Deserialize, Default, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct TestBody {
+    /// The address requested: `https://host/path`, or a bare host (`grafana.example.com`,
+    /// path `/`). The query and fragment are ignored.
+    #[serde(default)]
+    #[schema(required = true)]
     url: String,
-    /// Empty or missing: someone not signed in.
+    /// The account asking (username or email, any case); `null`, `""` or left out: someone
+    /// not signed in.
+    #[serde(default)]
     username: Option<String>,
-    /// Default `GET`.
+    /// The HTTP method; `null`, `""` or left out: `GET`.
+    #[serde(default)]
     method: Option<String>,
 }
 
+/// What forward-auth would answer.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TestDecision {
+    /// The request goes through.
+    Allow,
+    /// Someone not signed in is sent to the sign-in page.
+    SignIn,
+    /// Refused (403); `reason` says why.
+    Deny,
+}
+
+/// Why a request is refused.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DenyReason {
+    /// The rule lists no role, group or name of this account.
+    NotListed,
+    /// The account is not active (pending, rejected, disabled).
+    AccountStatus,
+    /// A viewer asked to change something on an app read-only for viewers.
+    ReadOnly,
+    /// No app matches and `auth.forward.default_policy` is `deny`.
+    NoApp,
+}
+
+/// The app whose rule decided.
+#[derive(Serialize, ToSchema)]
+pub struct MatchedAppDto {
+    id: i64,
+    name: String,
+    /// The app's host pattern that matched (the most specific).
+    matched_host: String,
+    /// The path prefix that matched (the longest); `null` when the app lists none.
+    #[schema(required = true)]
+    matched_path: Option<String>,
+}
+
+/// The rule tester's answer.
+#[derive(Serialize, ToSchema)]
+pub struct RuleTestDto {
+    decision: TestDecision,
+    /// With `deny` only; `null` otherwise.
+    #[schema(required = true)]
+    reason: Option<DenyReason>,
+    /// `null`: no app matched, `auth.forward.default_policy` decided.
+    #[schema(required = true)]
+    app: Option<MatchedAppDto>,
+    /// One sentence: the outcome and the rule, for people.
+    explanation: String,
+}
+
+impl From<RuleTest> for RuleTestDto {
+    fn from(t: RuleTest) -> Self {
+        let (decision, reason) = match t.decision {
+            Decision::Allow => (TestDecision::Allow, None),
+            Decision::SignIn => (TestDecision::SignIn, None),
+            Decision::Deny(d) => (
+                TestDecision::Deny,
+                Some(match d {
+                    Denied::NotListed => DenyReason::NotListed,
+                    Denied::Status(_) => DenyReason::AccountStatus,
+                    Denied::ReadOnly => DenyReason::ReadOnly,
+                    Denied::NoApp => DenyReason::NoApp,
+                }),
+            ),
+        };
+        Self {
+            decision,
+            reason,
+            app: t.rule.map(|r| MatchedAppDto {
+                id: r.id,
+                name: r.name,
+                matched_host: r.host,
+                matched_path: r.path,
+            }),
+            explanation: t.explanation,
+        }
+    }
+}
+
 /// `POST /api/admin/apps/test`: the rule tester.
+#[utoipa::path(
+    post,
+    path = "/api/admin/apps/test",
+    summary = "Test a request against the rules",
+    description = "Admins only. What forward-auth would answer to this request from this account, decided \
+        on the live rules with the account's real role, status and groups. Changes nothing.",
+    request_body = TestBody,
+    responses(
+        (status = OK, description = "The decision and the rule that made it", body = RuleTestDto),
+        (status = UNPROCESSABLE_ENTITY, description = "`url`, `method` or `username` is wrong (an unknown account): `fields` names each", body = ErrorBody),
+    )
+)]
 pub async fn test(
     State(state): State<AppState>,
-    RequireAdmin(_): RequireAdmin,
+    _admin: RequireAdmin,
     ApiJson(body): ApiJson<TestBody>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<RuleTestDto>, ApiError> {
     let username = body.username.unwrap_or_default();
     let method = body.method.unwrap_or_default();
     let tested = apps::test_rule(&state.db, &state.authz, &body.url, &username, &method).await?;
-    Ok(Json(test_json(&tested)))
-}
-
-fn test_json(t: &RuleTest) -> serde_json::Value {
-    let reason = match t.decision {
-        Decision::Deny(d) => Some(d.code()),
-        _ => None,
-    };
-    let app = t.rule.as_ref().map(
-        |r| json!({ "id": r.id, "name": r.name, "matched_host": r.host, "matched_path": r.path }),
-    );
-    json!({
-        "decision": t.decision.code(),
-        "reason": reason,
-        "app": app,
-        "explanation": t.explanation,
-    })
+    Ok(Json(tested.into()))
 }
 
 /// This module's routes in the OpenAPI document (`api::openapi`).
 #[derive(utoipa::OpenApi)]
-#[openapi(paths())]
+#[openapi(paths(list, get_one, create, replace, patch, delete, test))]
 pub struct Doc;

@@ -9,6 +9,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
+use utoipa::ToSchema;
 
 use super::ApiJson;
 use crate::domain::sso::UnlinkEffect;
@@ -17,21 +18,30 @@ use crate::service::sso::providers;
 use crate::service::{Missing, ServiceError};
 use crate::state::AppState;
 use crate::web::client::Client;
-use crate::web::error::ApiError;
+use crate::web::error::{ApiError, ErrorBody};
 use crate::web::guards::RequireAdmin;
 
-/// One linked identity. Times are unix seconds (UTC).
-#[derive(Serialize)]
+/// One linked identity: who a provider (or the forward-auth proxy) knows as `subject` signs
+/// in as account `user_id`. Times are unix seconds (UTC).
+#[derive(Serialize, ToSchema)]
 pub struct LinkDto {
     /// Pass to `DELETE /api/admin/sso/identities/{id}` to unlink.
     id: i64,
+    /// The provider's id, or `proxy` for a forward-auth proxy's user name.
     provider: String,
+    /// The issuer the link was made under.
     issuer: String,
+    /// The provider's subject (`sub`, or the configured claim), or the proxy's user name.
     subject: String,
     user_id: i64,
     username: String,
+    /// The email the provider last sent; `null`: none.
+    #[schema(required = true)]
     email: Option<String>,
+    /// Unix seconds.
     linked_at: i64,
+    /// Unix seconds; `null`: never used to sign in.
+    #[schema(required = true)]
     last_login_at: Option<i64>,
     /// Made under another issuer than the provider's current one: it no longer matches.
     stale: bool,
@@ -56,7 +66,7 @@ impl From<LinkView> for LinkDto {
 }
 
 /// A list of links (a provider's, or the proxy's).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct LinkListDto {
     links: Vec<LinkDto>,
 }
@@ -69,7 +79,21 @@ impl LinkListDto {
     }
 }
 
+/// The `{id}` of `/api/admin/sso/providers/{id}/links`.
+const PROVIDER_ID: &str = "The provider's id (its slug)";
+
 /// `GET /api/admin/sso/providers/{id}/links`.
+#[utoipa::path(
+    get,
+    path = "/api/admin/sso/providers/{id}/links",
+    summary = "List a provider's linked identities",
+    description = "Admins only. Links made under an earlier issuer of the provider are listed with `stale: true`.",
+    params(("id" = String, Path, description = PROVIDER_ID)),
+    responses(
+        (status = OK, description = "The links", body = LinkListDto),
+        (status = NOT_FOUND, description = "No provider has this id", body = ErrorBody),
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     _admin: RequireAdmin,
@@ -82,16 +106,36 @@ pub async fn list(
     Ok(Json(LinkListDto::of(links)))
 }
 
-/// `POST /api/admin/sso/providers/{id}/links`: the subject (`sub`) the provider knows the
-/// person by, and the account (username or email) to link it to.
-#[derive(Deserialize)]
+/// The subject (`sub`) a provider knows the person by, and the account (username or email)
+/// to link it to.
+#[derive(Deserialize, ToSchema)]
 pub struct CreateLinkRequest {
+    /// The subject (`sub`, or the provider's configured subject claim) of the identity.
     #[serde(default)]
+    #[schema(required = true)]
     subject: String,
+    /// The account to link it to: its username or email (any case).
     #[serde(default)]
+    #[schema(required = true)]
     username: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/admin/sso/providers/{id}/links",
+    summary = "Link an identity of a provider to an account",
+    description = "Admins only. The person known to the provider as `subject` then signs in as the account \
+        (while SSO login is on). The account's sessions end, but the caller's own. Refused for \
+        the break-glass account (409 `BREAK_GLASS_ACCOUNT`).",
+    params(("id" = String, Path, description = PROVIDER_ID)),
+    request_body = CreateLinkRequest,
+    responses(
+        (status = CREATED, description = "The link", body = LinkDto),
+        (status = NOT_FOUND, description = "No provider has this id", body = ErrorBody),
+        (status = CONFLICT, description = "`ALREADY_LINKED` (this account) or `IDENTITY_TAKEN` (another account has this identity), or `BREAK_GLASS_ACCOUNT`", body = ErrorBody),
+        (status = UNPROCESSABLE_ENTITY, description = "`subject` or `username` is missing, or no account has this name: `fields` names each", body = ErrorBody),
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     RequireAdmin(me): RequireAdmin,
@@ -118,16 +162,32 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(link.into())))
 }
 
-/// `DELETE /api/admin/sso/identities/{id}`: what unlinking did.
-#[derive(Serialize)]
+/// What unlinking did.
+#[derive(Serialize, ToSchema)]
 pub struct UnlinkedDto {
+    /// The link removed.
     id: i64,
+    /// The account it signed in as.
     user_id: i64,
     /// It was the caller's own last identity while password sign-in was off: password
     /// sign-in is on again.
     local_login_turned_on: bool,
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/admin/sso/identities/{id}",
+    summary = "Unlink an identity",
+    description = "Admins only. Any link: a provider's or the forward-auth proxy's. The account's sessions \
+        end, but the caller's own. Refused when it is the account's last way to sign in (409 \
+        `LAST_SIGN_IN_METHOD`).",
+    params(("id" = i64, Path, description = "The link's id (`id` of a link)")),
+    responses(
+        (status = OK, description = "Unlinked", body = UnlinkedDto),
+        (status = NOT_FOUND, description = "No link has this id", body = ErrorBody),
+        (status = CONFLICT, description = "`LAST_SIGN_IN_METHOD`: the account could no longer sign in", body = ErrorBody),
+    )
+)]
 pub async fn unlink(
     State(state): State<AppState>,
     RequireAdmin(me): RequireAdmin,
@@ -147,5 +207,5 @@ pub async fn unlink(
 
 /// This module's routes in the OpenAPI document (`api::openapi`).
 #[derive(utoipa::OpenApi)]
-#[openapi(paths())]
+#[openapi(paths(list, create, unlink))]
 pub struct Doc;
