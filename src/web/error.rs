@@ -26,6 +26,7 @@ struct ErrorDetail {
     message: String,
     /// With `VALIDATION_FAILED`: each field's message, in the order they were found.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     fields: Option<FieldErrors>,
 }
 

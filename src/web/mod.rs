@@ -292,7 +292,6 @@ pub fn router(state: AppState) -> Router {
             "/api/auth/oidc/{provider}/callback",
             get(api::oidc::callback),
         )
-        .route("/api/openapi.json", get(api::openapi::document))
         .route("/api/auth/login", post(api::auth::login))
         .route(
             "/api/admin/users/{id}/two-factor",
@@ -468,6 +467,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/authz/forward-auth", any(authz::forward_auth))
         .route("/api/authz/auth-request", any(authz::auth_request))
         .route("/static/{*path}", get(static_files::serve))
+        // Static text for anyone, even before setup: no session, no gates.
+        .route(
+            "/api/openapi.json",
+            get(api::openapi::document).layer(compression()),
+        )
         .merge(app)
         .layer(
             tower::ServiceBuilder::new()

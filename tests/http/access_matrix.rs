@@ -483,6 +483,12 @@ const MATRIX: &[(&str, &str, &str, Access)] = &[
         Access::Forward,
     ),
     ("GET", "/readyz", "/readyz", Access::Open),
+    (
+        "GET",
+        "/api/openapi.json",
+        "/api/openapi.json",
+        Access::Open,
+    ),
     ("GET", "/static/{*path}", "/static/style.css", Access::Open),
     ("GET", "/", "/", Access::SignedIn),
     ("GET", "/setup", "/setup", Access::Public),

@@ -47,6 +47,7 @@ mod lockouts;
 mod login;
 mod logs;
 mod metrics;
+mod openapi;
 mod passkeys;
 mod plans;
 mod proxy;

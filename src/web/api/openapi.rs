@@ -24,6 +24,7 @@ use crate::web::session::COOKIE_NAME;
 
 /// The security schemes' names, as operations refer to them.
 const BEARER: &str = "api_key";
+const BASIC: &str = "api_key_basic";
 const COOKIE: &str = "session_cookie";
 const CSRF: &str = "csrf_header";
 /// The shared response every operation lists as `default`.
@@ -123,6 +124,18 @@ fn conventions(doc: &mut utoipa::openapi::OpenApi) {
                 .description(Some(
                     "An API key (`/account`, or `POST /api/me/api-keys`). It acts with its \
                      owner's role and status, checked on every request.",
+                ))
+                .build(),
+        ),
+    );
+    components.add_security_scheme(
+        BASIC,
+        SecurityScheme::Http(
+            Http::builder()
+                .scheme(HttpAuthScheme::Basic)
+                .description(Some(
+                    "Forward-auth only, for clients that can send nothing else: an API key as \
+                     the password (any username). Never an account's password.",
                 ))
                 .build(),
         ),
