@@ -48,6 +48,7 @@ mod login;
 mod logs;
 mod metrics;
 mod openapi;
+mod openapi_b;
 mod passkeys;
 mod plans;
 mod proxy;
