@@ -251,8 +251,7 @@ pub struct LockoutView {
     /// The client address counted (IPv6: the first address of its /64).
     client: String,
     /// `account` (that account from that address) or `address` (any account from it).
-    #[schema(value_type = LockoutScope)]
-    scope: &'static str,
+    scope: LockoutScope,
     /// The account name tried (as typed, lower-cased); null for an address's counter, or
     /// when no name was given.
     #[schema(required = true)]
@@ -267,9 +266,8 @@ pub struct LockoutView {
 }
 
 /// What a lockout's counter counts: one account from one address, or the address.
-#[derive(ToSchema)]
-#[schema(rename_all = "lowercase")]
-#[allow(dead_code)] // Only describes `LockoutView::scope` in the OpenAPI document.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
 enum LockoutScope {
     Account,
     Address,
@@ -281,7 +279,11 @@ impl From<Lockout> for LockoutView {
             id: l.id,
             action: l.action,
             client: l.client,
-            scope: if l.per_account { "account" } else { "address" },
+            scope: if l.per_account {
+                LockoutScope::Account
+            } else {
+                LockoutScope::Address
+            },
             account: l.account,
             failures: l.failures,
             limit: l.limit,
