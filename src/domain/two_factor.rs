@@ -7,7 +7,8 @@ use super::Role;
 pub const RECOVERY_CODES: usize = 10;
 
 /// The instance setting "require a second factor for: nobody / admins / everyone".
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
 pub enum Requirement {
     #[default]
     Nobody,

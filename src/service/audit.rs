@@ -51,14 +51,19 @@ pub struct Query {
 
 /// The query string both front ends accept (`/admin/audit?…`, `GET /api/admin/audit?…`),
 /// parsed in one place so a bad cursor gets the same message from either.
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditParams {
+    /// Only events whose actor or target contains this text (case-insensitive).
     #[serde(default)]
     pub user: String,
+    /// Only this action (e.g. `user.disable`), or a group of them: `login.*` (or `login.`).
     #[serde(default)]
     pub action: String,
-    /// The `next` cursor of the previous page; kept as text so a bad value gets our message.
+    /// The `next` cursor of the previous page: only events older than this event id.
+    // Kept as text so a bad value gets our message.
     #[serde(default)]
+    #[param(value_type = i64)]
     pub before: String,
 }
 

@@ -21,7 +21,7 @@ use crate::state::AppState;
 use crate::web::client::Client;
 
 /// How the caller proved who they are. More methods (API key, proxy, SSO) plug in here.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AuthMethod {
     Session,

@@ -2,26 +2,70 @@
 
 use serde::Deserialize;
 
-use crate::domain::ListQuery;
+use crate::domain::{ListQuery, Role};
 
 /// `?q=&role=&status=&group=&sort=&dir=&after=` — every field optional, empty means "any".
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
+    /// Search: a username prefix (one or two characters), or text contained in the username,
+    /// email or display name (three or more), case- and accent-insensitive.
     #[serde(default)]
     pub q: String,
+    /// Only accounts with this role.
     #[serde(default)]
+    #[param(value_type = Role)]
     pub role: String,
+    // Described in `status_filter` (utoipa drops the doc comment of a `schema_with` field).
     #[serde(default)]
+    #[param(schema_with = status_filter)]
     pub status: String,
     /// A group id: only its members.
     #[serde(default)]
+    #[param(value_type = i64)]
     pub group: String,
+    // Described in `sort_key`.
     #[serde(default)]
+    #[param(schema_with = sort_key)]
     pub sort: String,
+    // Described in `direction`.
     #[serde(default)]
+    #[param(schema_with = direction)]
     pub dir: String,
+    /// The cursor of the next page: the `next` of the previous answer, with the same other
+    /// parameters.
     #[serde(default)]
     pub after: String,
+}
+
+/// A string parameter that takes one of `values` (for the OpenAPI document).
+fn one_of(values: &[&str], description: &str) -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(values.iter().copied()))
+        .description(Some(description))
+        .build()
+}
+
+fn status_filter() -> utoipa::openapi::Object {
+    one_of(
+        &["pending", "active", "rejected", "disabled", "deleted"],
+        "Only accounts in this state; `deleted` lists deleted accounts (left out otherwise).",
+    )
+}
+
+fn sort_key() -> utoipa::openapi::Object {
+    one_of(
+        &["username", "created", "last_login"],
+        "The order; `username` by default.",
+    )
+}
+
+fn direction() -> utoipa::openapi::Object {
+    one_of(
+        &["asc", "desc"],
+        "`asc` by default for `username`, `desc` for the others.",
+    )
 }
 
 impl ListParams {

@@ -68,6 +68,7 @@ async fn the_document_and_the_router_name_the_same_routes(db: Db) {
     assert_eq!(schemes["csrf_header"]["in"], "header");
     assert_eq!(schemes["csrf_header"]["name"], "X-CSRF-Token");
 
+    let mut ids: BTreeSet<String> = BTreeSet::new();
     for (method, path) in &documented {
         let op = &doc["paths"][path][method.to_lowercase()];
         let what = format!("{method} {path}");
@@ -122,6 +123,13 @@ async fn the_document_and_the_router_name_the_same_routes(db: Db) {
             op["tags"].as_array().map(Vec::len),
             Some(1),
             "{what}: one tag"
+        );
+        let id = op["operationId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{what}: no operationId"));
+        assert!(
+            ids.insert(id.to_owned()),
+            "{what}: operationId {id} is not unique"
         );
     }
 }
@@ -190,6 +198,8 @@ pub async fn document(app: &TestApp) -> Value {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["access-control-allow-origin"], "*");
+    assert!(r.headers().get("set-cookie").is_none());
     r.json().await.unwrap()
 }
 

@@ -5,7 +5,8 @@
 //
 //   {"users": [{"sub": "<uuid>", "username": "alice", "email": "alice@example.com",
 //               "name": "Alice", "password": "...", "groups": ["admins"]}],
-//    "clients": [ same shape as POST /__test/clients, optional ]}
+//    "clients": [ same shape as POST /__test/clients, optional ],
+//    "tls": {"cert": "<PEM file>", "key": "<PEM file>"} (optional: https, issuer https://…)}
 //
 // Listens on 127.0.0.1 on a random port and prints exactly one line `READY <issuer>` on stdout
 // once it accepts requests. Exits when its stdin closes, so a test process that dies never
@@ -15,6 +16,8 @@
 // elsewhere. Test controls live under /__test/ (listed above `handleTest`).
 
 import http from 'node:http';
+import https from 'node:https';
+import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 
 import Provider from 'oidc-provider';
@@ -526,9 +529,14 @@ async function handle(req, res) {
 
 // ---------------------------------------------------------------------------------------------
 
-const server = http.createServer((req, res) => { handle(req, res); });
+const server = config.tls
+  ? https.createServer(
+    { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) },
+    (req, res) => { handle(req, res); },
+  )
+  : http.createServer((req, res) => { handle(req, res); });
 server.listen(0, '127.0.0.1', async () => {
-  issuer = `http://127.0.0.1:${server.address().port}`;
+  issuer = `${config.tls ? 'https' : 'http'}://127.0.0.1:${server.address().port}`;
   current = makeProvider();
   for (const client of config.clients || []) {
     await registerClient(client);

@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
+use utoipa::ToSchema;
 
 use super::ApiJson;
 use crate::domain::{FieldErrors, Role, Status};
@@ -15,25 +16,36 @@ use crate::service::two_factor::Next;
 use crate::service::{ServiceError, auth};
 use crate::state::AppState;
 use crate::web::client::{Client, Device};
-use crate::web::error::ApiError;
+use crate::web::error::{ApiError, ErrorBody};
 use crate::web::identity::{AuthMethod, CurrentUser};
 use crate::web::second_step::{self, Step};
 use crate::web::session;
 
 /// The caller as the API shows them. Never carries a hash or a secret.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct Me {
+    /// The account's id (`/api/admin/users/{id}`).
     id: i64,
     username: String,
+    /// `null` when the account has none.
+    #[schema(required = true)]
     email: Option<String>,
+    /// `null` when the account has none.
+    #[schema(required = true)]
     display_name: Option<String>,
     role: Role,
     status: Status,
+    /// How this request proved who it is: `session` (the cookie of a password or passkey
+    /// sign-in), `oidc` (the cookie of a sign-in through an OpenID provider), `proxy` (a
+    /// trusted forward-auth proxy's headers), `api_key`, or `bypass` (development only).
     auth_method: AuthMethod,
     /// Send back as `X-CSRF-Token` on state-changing calls made with the session cookie.
+    /// Present for browser-borne credentials (the session cookie, a proxy's headers), absent
+    /// for an API key, which needs none.
     #[serde(skip_serializing_if = "Option::is_none")]
     csrf_token: Option<String>,
-    /// After a sign-in that carried an allowed `rd`: the app's URL to go on to.
+    /// After a sign-in that carried an allowed `rd`: the app's URL to go on to. Absent
+    /// otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     redirect_to: Option<String>,
 }
@@ -55,17 +67,50 @@ impl Me {
     }
 }
 
-#[derive(Deserialize)]
+/// A password sign-in.
+#[derive(Deserialize, ToSchema)]
 pub struct LoginRequest {
+    /// The username or the email address.
     #[serde(default)]
+    #[schema(required = true)]
     username: String,
     #[serde(default)]
+    #[schema(required = true)]
     password: String,
-    /// The app that sent the browser to sign in (see `web::return_to`); ignored unless ours.
+    /// The address of the app that sent the browser to sign in; answered back as
+    /// `redirect_to` when it is one of this instance's apps, ignored otherwise.
     #[serde(default)]
     rd: Option<String>,
 }
 
+/// `POST /api/auth/login`.
+#[utoipa::path(
+    post,
+    path = "/api/auth/login",
+    summary = "Sign in with a username (or email) and password",
+    description = "Sets the session cookie. When the account must also give a second factor, \
+        answers `202` instead and the sign-in is finished by \
+        `POST /api/auth/login/second-factor` with the same cookie. Wrong credentials count \
+        against the rate limit. A disabled or deleted account is refused like a wrong \
+        password; a pending or rejected one signs in, and its `status` says where it \
+        stands.",
+    security(()),
+    request_body = LoginRequest,
+    responses(
+        (status = OK, description = "Signed in: who, and the CSRF token for the session",
+            body = Me, headers(("Set-Cookie" = String, description = "The session cookie"))),
+        (status = ACCEPTED, description = "The password was right; a second factor is needed",
+            body = SecondFactorRequired),
+        (status = UNAUTHORIZED, description = "`INVALID_CREDENTIALS`", body = ErrorBody),
+        (status = FORBIDDEN, description = "`LOCAL_LOGIN_DISABLED` (passwords are turned off), \
+            or `SECOND_FACTOR_ENROLMENT_REQUIRED` (the account must set up a second factor \
+            first, in the browser)", body = ErrorBody),
+        (status = UNPROCESSABLE_ENTITY, description = "`VALIDATION_FAILED`: `username` or \
+            `password` is empty", body = ErrorBody),
+        (status = TOO_MANY_REQUESTS, description = "`RATE_LIMITED`, with `Retry-After`",
+            body = ErrorBody),
+    )
+)]
 pub async fn login(
     State(state): State<AppState>,
     session: Session,
@@ -118,9 +163,12 @@ pub async fn login(
 
 /// `202` from `POST /api/auth/login`: the password was right; send a code to
 /// `POST /api/auth/login/second-factor` with the same cookie.
-#[derive(Serialize)]
-struct SecondFactorRequired {
+#[derive(Serialize, ToSchema)]
+pub struct SecondFactorRequired {
+    /// Always `true`.
     second_factor_required: bool,
+    /// Where to send the code: `/api/auth/login/second-factor`.
+    #[schema(value_type = String)]
     next: &'static str,
 }
 
@@ -147,14 +195,37 @@ async fn signed_in(
     Ok(Json(answer))
 }
 
-#[derive(Deserialize)]
+/// The second step of a sign-in.
+#[derive(Deserialize, ToSchema)]
 pub struct SecondFactorRequest {
+    /// The six digits of the authenticator app, or one of the recovery codes.
     #[serde(default)]
+    #[schema(required = true)]
     code: String,
 }
 
 /// `POST /api/auth/login/second-factor`: the second step of a sign-in that answered `202`.
 /// A code or a recovery code; wrong codes count against the rate limit.
+#[utoipa::path(
+    post,
+    path = "/api/auth/login/second-factor",
+    summary = "Finish a sign-in with a second-factor code",
+    description = "With the cookie of a `POST /api/auth/login` that answered `202`, within \
+        its time limit. Wrong codes count against the rate limit.",
+    security(()),
+    request_body = SecondFactorRequest,
+    responses(
+        (status = OK, description = "Signed in", body = Me,
+            headers(("Set-Cookie" = String, description = "The session cookie"))),
+        (status = UNAUTHORIZED, description = "`INVALID_SECOND_FACTOR` (a wrong code), or \
+            `UNAUTHENTICATED` (no sign-in waiting for a code: none started, or it expired)",
+            body = ErrorBody),
+        (status = UNPROCESSABLE_ENTITY, description = "`VALIDATION_FAILED`: `code` is empty",
+            body = ErrorBody),
+        (status = TOO_MANY_REQUESTS, description = "`RATE_LIMITED`, with `Retry-After`",
+            body = ErrorBody),
+    )
+)]
 pub async fn second_factor(
     State(state): State<AppState>,
     session: Session,
@@ -180,6 +251,15 @@ pub async fn second_factor(
     signed_in(&session, p.user, rd).await
 }
 
+/// `POST /api/auth/logout`.
+#[utoipa::path(
+    post,
+    path = "/api/auth/logout",
+    summary = "Sign out",
+    description = "Ends the calling session and clears its cookie. With an API key there is \
+        no session: nothing ends, the key stays valid.",
+    responses((status = NO_CONTENT, description = "Signed out"))
+)]
 pub async fn logout(
     State(state): State<AppState>,
     _me: CurrentUser,
@@ -194,6 +274,15 @@ pub async fn logout(
     ))
 }
 
+/// `GET /api/auth/me`.
+#[utoipa::path(
+    get,
+    path = "/api/auth/me",
+    summary = "Who is calling",
+    description = "The caller's account, how they proved it, and (with the session cookie) \
+        the CSRF token to send as `X-CSRF-Token`.",
+    responses((status = OK, description = "The caller", body = Me))
+)]
 pub async fn me(me: CurrentUser, session: Session) -> Result<Json<Me>, ApiError> {
     let token = match me.auth_method {
         // Browser-borne credentials (the session cookie; whatever the forward-auth proxy
@@ -210,16 +299,39 @@ pub async fn me(me: CurrentUser, session: Session) -> Result<Json<Me>, ApiError>
     Ok(Json(Me::new(&me, token)))
 }
 
-#[derive(Deserialize)]
+/// A change of one's own password.
+#[derive(Deserialize, ToSchema)]
 pub struct PasswordChange {
     #[serde(default)]
+    #[schema(required = true)]
     current_password: String,
+    /// At least the instance's minimum length.
     #[serde(default)]
+    #[schema(required = true)]
     new_password: String,
 }
 
 /// `POST /api/me/password`: the same rules as `/account/password`. Every session of the user
 /// ends, the calling one included (204; sign in again).
+#[utoipa::path(
+    post,
+    path = "/api/me/password",
+    summary = "Change your own password",
+    description = "The same rules as the account page. Every session of the account ends, the \
+        calling one included: sign in again. API keys stay valid. Wrong current passwords \
+        count against the rate limit.",
+    request_body = PasswordChange,
+    responses(
+        (status = NO_CONTENT, description = "Changed; every session of the account has ended"),
+        (status = UNPROCESSABLE_ENTITY, description = "`VALIDATION_FAILED`: the current \
+            password is wrong, or the new one is too short or too long (in `fields`)",
+            body = ErrorBody),
+        (status = CONFLICT, description = "`BREAK_GLASS_ACCOUNT`: the environment's \
+            break-glass admin's password is set in the configuration", body = ErrorBody),
+        (status = TOO_MANY_REQUESTS, description = "`RATE_LIMITED`, with `Retry-After`",
+            body = ErrorBody),
+    )
+)]
 pub async fn change_password(
     State(state): State<AppState>,
     me: CurrentUser,
@@ -248,5 +360,5 @@ pub async fn change_password(
 
 /// This module's routes in the OpenAPI document (`api::openapi`).
 #[derive(utoipa::OpenApi)]
-#[openapi(paths())]
+#[openapi(paths(login, second_factor, logout, me, change_password))]
 pub struct Doc;

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 use tower_sessions::Session;
+use utoipa::IntoParams;
 
 use crate::metrics::{SignInMethod, SignInOutcome};
 use crate::service::sso::signin::{self, Browser, Outcome, Returned};
@@ -23,14 +24,42 @@ use crate::web::return_to;
 use crate::web::session;
 use crate::web::sso_flow::{self, to_login, with_query};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LoginQuery {
+    /// A path on this instance to land on after the sign-in (ignored unless same-site);
+    /// `/` when absent.
     next: Option<String>,
-    /// The app to go back to after sign-in (see `web::return_to`).
+    /// The app to go back to after sign-in (see `web::return_to`): an address of one of this
+    /// instance's apps, which wins over `next`; ignored otherwise.
     rd: Option<String>,
 }
 
 /// A "Sign in with …" button: to the provider, or back to the sign-in page with the reason.
+#[utoipa::path(
+    get,
+    path = "/api/auth/oidc/{provider}/login",
+    summary = "Start a sign-in with an OpenID provider (a browser redirect)",
+    description = "For a browser, not a script: the answer is a redirect to the provider's \
+        authorization page, and the flow is bound to this browser's nonce cookie. When the \
+        provider cannot be used (unknown, disabled, single sign-on off, unreachable), the \
+        redirect goes to `/login?sso_error=<code>` instead, with `code` one of `unavailable`, \
+        `unreachable`, `misconfigured`.",
+    security(()),
+    params(
+        ("provider" = String, Path, description = "The provider's id, as in \
+            `/api/admin/sso/providers`"),
+        LoginQuery,
+    ),
+    responses(
+        (status = SEE_OTHER, description = "To the provider's authorization endpoint, or back \
+            to `/login?sso_error=<code>`",
+            headers(("Location" = String, description = "Where the browser goes next"))),
+        (status = "5XX", description = "An HTML error page, not JSON (this is a browser's \
+            route): the server could not finish, e.g. its database is unreachable",
+            content_type = "text/html"),
+    )
+)]
 pub async fn login(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -48,14 +77,46 @@ pub async fn login(
     )
 }
 
-#[derive(Debug, Deserialize)]
+/// What the provider puts in the redirect back (OpenID Connect's authorization response).
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CallbackQuery {
+    /// The flow's `state`, as sent to the provider.
     state: Option<String>,
+    /// The authorization code, on success.
     code: Option<String>,
+    /// The provider's error code, when it refused or the person cancelled.
     error: Option<String>,
 }
 
 /// The provider sends the browser back here with a code (or an error).
+#[utoipa::path(
+    get,
+    path = "/api/auth/oidc/{provider}/callback",
+    summary = "Finish a sign-in with an OpenID provider (the provider's redirect back)",
+    description = "Called by the browser as the provider redirects it, never by a script. \
+        Only the browser that started the flow (its nonce cookie), once, within ten minutes. \
+        The redirect goes to: the destination of the sign-in (signed in, session cookie set); \
+        the second-factor step when Hallpass asks for its own too; the account page with \
+        `?linked=<provider>` or `?link_error=<code>` for a \"Verify & link\" started there; \
+        or `/login?sso_error=<code>` when the sign-in is refused (`not_linked`, `expired`, \
+        `failed`, `unavailable`, `unreachable`, `misconfigured`, `disabled`).",
+    security(()),
+    params(
+        ("provider" = String, Path, description = "The provider's id"),
+        CallbackQuery,
+    ),
+    responses(
+        (status = SEE_OTHER, description = "On to where the flow ends (see above)",
+            headers(
+                ("Location" = String, description = "Where the browser goes next"),
+                ("Set-Cookie" = String, description = "The session cookie, when signed in"),
+            )),
+        (status = "5XX", description = "An HTML error page, not JSON (this is a browser's \
+            route): the server could not finish, e.g. its database is unreachable",
+            content_type = "text/html"),
+    )
+)]
 pub async fn callback(
     State(state): State<AppState>,
     session: Session,
@@ -114,5 +175,5 @@ pub async fn callback(
 
 /// This module's routes in the OpenAPI document (`api::openapi`).
 #[derive(utoipa::OpenApi)]
-#[openapi(paths())]
+#[openapi(paths(login, callback))]
 pub struct Doc;

@@ -11,6 +11,8 @@
 //! keeping it would cost every instance memory for nobody (issue 12's idle-memory bound).
 
 use axum::Json;
+use axum::http::header;
+use axum::response::IntoResponse;
 use utoipa::OpenApi;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::response::ResponseBuilder;
@@ -59,35 +61,58 @@ struct Base;
     security(()),
     responses((status = OK, description = "The OpenAPI document", content_type = "application/json"))
 )]
-pub async fn document() -> Json<utoipa::openapi::OpenApi> {
-    Json(build())
+pub async fn document() -> impl IntoResponse {
+    // Any origin may read it (a Swagger UI or Redoc served elsewhere): it carries nothing of
+    // this instance, and no credentials are sent for it or accepted by it.
+    ([(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")], Json(build()))
 }
 
 /// The whole document.
 pub fn build() -> utoipa::openapi::OpenApi {
     let mut doc = Base::openapi();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    // (module, tag, its part). Handler names repeat across modules (`list`, `create`), and
+    // client generators need unique operation ids: each is prefixed with its module.
     let parts = [
-        ("auth", super::auth::Doc::openapi()),
-        ("sign-in with OpenID Connect", super::oidc::Doc::openapi()),
-        ("forward-auth", crate::web::authz::Doc::openapi()),
-        ("users", super::admin_users::Doc::openapi()),
-        ("two-factor", super::two_factor::Doc::openapi()),
-        ("passkeys", super::passkeys::Doc::openapi()),
-        ("api keys", super::api_keys::Doc::openapi()),
-        ("sessions and lockouts", super::sessions::Doc::openapi()),
-        ("groups", super::groups::Doc::openapi()),
-        ("invites", super::invites::Doc::openapi()),
-        ("apps", super::apps::Doc::openapi()),
-        ("single sign-on", super::sso::Doc::openapi()),
-        ("single sign-on", super::sso_links::Doc::openapi()),
-        ("proxy", super::proxy::Doc::openapi()),
-        ("settings and audit", super::admin::Doc::openapi()),
+        ("auth", "auth", super::auth::Doc::openapi()),
+        (
+            "oidc",
+            "sign-in with OpenID Connect",
+            super::oidc::Doc::openapi(),
+        ),
+        ("authz", "forward-auth", crate::web::authz::Doc::openapi()),
+        ("users", "users", super::admin_users::Doc::openapi()),
+        (
+            "two_factor",
+            "two-factor",
+            super::two_factor::Doc::openapi(),
+        ),
+        ("passkeys", "passkeys", super::passkeys::Doc::openapi()),
+        ("api_keys", "api keys", super::api_keys::Doc::openapi()),
+        (
+            "sessions",
+            "sessions and lockouts",
+            super::sessions::Doc::openapi(),
+        ),
+        ("groups", "groups", super::groups::Doc::openapi()),
+        ("invites", "invites", super::invites::Doc::openapi()),
+        ("apps", "apps", super::apps::Doc::openapi()),
+        ("sso", "single sign-on", super::sso::Doc::openapi()),
+        (
+            "sso_links",
+            "single sign-on",
+            super::sso_links::Doc::openapi(),
+        ),
+        ("proxy", "proxy", super::proxy::Doc::openapi()),
+        ("admin", "settings and audit", super::admin::Doc::openapi()),
     ];
-    for (tag, mut part) in parts {
+    for (module, tag, mut part) in parts {
         for item in part.paths.paths.values_mut() {
             for op in operations(item) {
                 op.tags = Some(vec![tag.to_owned()]);
+                if let Some(id) = op.operation_id.as_mut() {
+                    *id = format!("{module}_{id}");
+                }
             }
         }
         doc.merge(part);
@@ -206,4 +231,54 @@ fn callers(safe: bool) -> Vec<SecurityRequirement> {
         SecurityRequirement::new(COOKIE, none).add(CSRF, none)
     };
     vec![SecurityRequirement::new(BEARER, none), cookie]
+}
+
+#[cfg(test)]
+mod tests {
+    /// docs/api.md's table of error codes names every code the code can answer: the codes of
+    /// `web::error` and of every `ApiError::new` in `web`.
+    #[test]
+    fn the_api_docs_name_every_error_code() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let docs = std::fs::read_to_string(root.join("docs/api.md")).unwrap_or_default();
+        let mut codes = std::collections::BTreeSet::new();
+        let mut files = vec![root.join("src/web")];
+        while let Some(path) = files.pop() {
+            if path.is_dir() {
+                for entry in std::fs::read_dir(&path).into_iter().flatten().flatten() {
+                    files.push(entry.path());
+                }
+                continue;
+            }
+            if path.ends_with("openapi.rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            // In error.rs every upper-case literal is a code; elsewhere, the literals of an
+            // `ApiError::new(status, "CODE", …)` call.
+            let scopes: Vec<&str> = if path.ends_with("error.rs") {
+                vec![&text]
+            } else {
+                text.split("ApiError::new(")
+                    .skip(1)
+                    .map(|c| c.split(')').next().unwrap_or(""))
+                    .collect()
+            };
+            for scope in scopes {
+                for literal in scope.split('"').skip(1).step_by(2) {
+                    let is_code = literal.len() > 2
+                        && literal.chars().all(|c| c.is_ascii_uppercase() || c == '_');
+                    if is_code {
+                        codes.insert(literal.to_owned());
+                    }
+                }
+            }
+        }
+        assert!(codes.len() > 40, "only {} codes found", codes.len());
+        let missing: Vec<_> = codes
+            .iter()
+            .filter(|c| !docs.contains(&format!("`{c}`")))
+            .collect();
+        assert!(missing.is_empty(), "docs/api.md lacks {missing:?}");
+    }
 }

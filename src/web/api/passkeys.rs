@@ -5,20 +5,27 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::ApiJson;
 use crate::service::passkeys::{self, PasskeyView};
 use crate::state::AppState;
 use crate::web::client::Client;
-use crate::web::error::ApiError;
+use crate::web::error::{ApiError, ErrorBody};
 use crate::web::identity::CurrentUser;
 
 /// A passkey as the API shows it; times are RFC 3339 (UTC).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Passkey)]
 pub struct View {
     id: i64,
+    /// The name its owner gave it (e.g. "Phone").
     name: String,
+    /// When it was added, RFC 3339 (UTC).
+    #[schema(format = DateTime)]
     created_at: String,
+    /// The last sign-in with it, RFC 3339 (UTC); `null` if never used.
+    #[schema(format = DateTime, required = true)]
     last_used_at: Option<String>,
 }
 
@@ -43,18 +50,33 @@ impl From<PasskeyView> for View {
     }
 }
 
-#[derive(Serialize)]
+/// Your passkeys.
+#[derive(Serialize, ToSchema)]
+#[schema(as = PasskeyList)]
 pub struct List {
+    /// Oldest first.
     passkeys: Vec<View>,
 }
 
-#[derive(Deserialize)]
+/// A passkey's new name.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = PasskeyRename)]
 pub struct RenameRequest {
+    /// Not empty; at most 64 characters.
     #[serde(default)]
+    #[schema(required = true)]
     name: String,
 }
 
 /// `GET /api/me/passkeys`.
+#[utoipa::path(
+    get,
+    path = "/api/me/passkeys",
+    summary = "Your passkeys",
+    description = "Adding one needs a browser (the authenticator is reached through its \
+        WebAuthn API): `/account/passkeys`.",
+    responses((status = OK, description = "Your passkeys", body = List))
+)]
 pub async fn list_own(
     State(state): State<AppState>,
     me: CurrentUser,
@@ -66,6 +88,20 @@ pub async fn list_own(
 }
 
 /// `PATCH /api/me/passkeys/{id}` with `{"name": "…"}`.
+#[utoipa::path(
+    patch,
+    path = "/api/me/passkeys/{id}",
+    summary = "Rename one of your passkeys",
+    params(("id" = i64, Path, description = "The passkey's id")),
+    request_body = RenameRequest,
+    responses(
+        (status = NO_CONTENT, description = "Renamed"),
+        (status = NOT_FOUND, description = "`NOT_FOUND`: you have no passkey with this id",
+            body = ErrorBody),
+        (status = UNPROCESSABLE_ENTITY, description = "`VALIDATION_FAILED`: the name is empty \
+            or too long (in `fields`)", body = ErrorBody),
+    )
+)]
 pub async fn rename_own(
     State(state): State<AppState>,
     me: CurrentUser,
@@ -79,6 +115,19 @@ pub async fn rename_own(
 }
 
 /// `DELETE /api/me/passkeys/{id}`: refused (409 `LAST_SIGN_IN_METHOD`) for the last way in.
+#[utoipa::path(
+    delete,
+    path = "/api/me/passkeys/{id}",
+    summary = "Remove one of your passkeys",
+    params(("id" = i64, Path, description = "The passkey's id")),
+    responses(
+        (status = NO_CONTENT, description = "Removed"),
+        (status = NOT_FOUND, description = "`NOT_FOUND`: you have no passkey with this id",
+            body = ErrorBody),
+        (status = CONFLICT, description = "`LAST_SIGN_IN_METHOD`: it is your only way to sign \
+            in (no password, no other passkey, no linked provider)", body = ErrorBody),
+    )
+)]
 pub async fn remove_own(
     State(state): State<AppState>,
     me: CurrentUser,
@@ -92,5 +141,5 @@ pub async fn remove_own(
 
 /// This module's routes in the OpenAPI document (`api::openapi`).
 #[derive(utoipa::OpenApi)]
-#[openapi(paths())]
+#[openapi(paths(list_own, rename_own, remove_own))]
 pub struct Doc;

@@ -184,7 +184,18 @@ impl Idp {
                 })
             })
             .collect();
-        let config = json!({ "users": users }).to_string();
+        Self::start_with(json!({ "users": users })).await
+    }
+
+    /// Starts an IdP serving https with this certificate and key (PEM files), issuer
+    /// `https://127.0.0.1:<port>`. Its `/__test/` controls are out of reach of the tests'
+    /// client, which speaks plain http only.
+    pub async fn start_tls(cert: &Path, key: &Path) -> Idp {
+        Self::start_with(json!({ "users": [], "tls": {"cert": cert, "key": key} })).await
+    }
+
+    async fn start_with(config: Value) -> Idp {
+        let config = config.to_string();
         let started = tokio::task::spawn_blocking(move || spawn_server(&config)).await;
         let (issuer, child, stdin) = match started {
             Ok(started) => started,
