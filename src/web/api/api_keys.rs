@@ -117,7 +117,6 @@ fn key_id(raw: &str) -> Result<i64, ApiError> {
 #[utoipa::path(
     get,
     path = "/api/me/api-keys",
-    operation_id = "list_own_api_keys",
     summary = "Your API keys",
     responses((status = OK, description = "The caller's keys, oldest first", body = KeyList))
 )]
@@ -132,7 +131,6 @@ pub async fn list_own(
 #[utoipa::path(
     post,
     path = "/api/me/api-keys",
-    operation_id = "create_own_api_key",
     summary = "Make an API key for yourself",
     description = "The key acts as you, with your role and status, checked on every request. \
         The answer carries the key itself, once, with `Cache-Control: no-store`. The \
@@ -172,7 +170,6 @@ pub async fn create_own(
 #[utoipa::path(
     delete,
     path = "/api/me/api-keys/{id}",
-    operation_id = "revoke_own_api_key",
     summary = "Revoke one of your API keys",
     description = "It stops working at once. Someone else's key is answered as unknown (404).",
     params(("id" = i64, Path, description = "The key's `id`")),
@@ -195,7 +192,6 @@ pub async fn revoke_own(
 #[utoipa::path(
     get,
     path = "/api/admin/users/{id}/api-keys",
-    operation_id = "list_user_api_keys",
     summary = "An account's API keys",
     description = "Admins only.",
     params(("id" = i64, Path, description = "The account's id")),
@@ -219,7 +215,6 @@ pub async fn list_for_user(
 #[utoipa::path(
     delete,
     path = "/api/admin/api-keys/{id}",
-    operation_id = "revoke_api_key",
     summary = "Revoke anyone's API key",
     description = "Admins only. The key stops working at once.",
     params(("id" = i64, Path, description = "The key's `id`")),

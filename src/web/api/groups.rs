@@ -26,7 +26,6 @@ pub struct GroupList {
 #[utoipa::path(
     get,
     path = "/api/admin/groups",
-    operation_id = "list_groups",
     summary = "List groups",
     description = "Admins only.",
     responses((status = OK, description = "Every group, by name", body = GroupList))
@@ -53,7 +52,6 @@ pub struct GroupDto {
 #[utoipa::path(
     get,
     path = "/api/admin/groups/{id}",
-    operation_id = "get_group",
     summary = "One group",
     description = "Admins only.",
     params(("id" = i64, Path, description = "The group's id")),
@@ -91,7 +89,6 @@ pub struct CreateRequest {
 #[utoipa::path(
     post,
     path = "/api/admin/groups",
-    operation_id = "create_group",
     summary = "Make a group",
     description = "Admins only.",
     request_body = CreateRequest,
@@ -129,7 +126,6 @@ pub struct PatchRequest {
 #[utoipa::path(
     patch,
     path = "/api/admin/groups/{id}",
-    operation_id = "update_group",
     summary = "Rename a group or change its description",
     description = "Admins only. Access rules name groups by id: renaming one keeps them.",
     params(("id" = i64, Path, description = "The group's id")),
@@ -167,7 +163,6 @@ pub async fn patch(
 #[utoipa::path(
     delete,
     path = "/api/admin/groups/{id}",
-    operation_id = "delete_group",
     summary = "Delete a group",
     description = "Admins only. Its memberships end, and the apps whose rules named it lose it \
         from them.",
@@ -197,7 +192,6 @@ pub struct MemberList {
 #[utoipa::path(
     get,
     path = "/api/admin/groups/{id}/members",
-    operation_id = "list_group_members",
     summary = "A group's members",
     description = "Admins only.",
     params(("id" = i64, Path, description = "The group's id")),
@@ -253,7 +247,6 @@ impl AddRequest {
 #[utoipa::path(
     post,
     path = "/api/admin/groups/{id}/members",
-    operation_id = "add_group_member",
     summary = "Add an account to a group",
     description = "Admins only.",
     params(("id" = i64, Path, description = "The group's id")),
@@ -288,7 +281,6 @@ pub async fn add_member(
 #[utoipa::path(
     delete,
     path = "/api/admin/groups/{id}/members/{user_id}",
-    operation_id = "remove_group_member",
     summary = "Remove an account from a group",
     description = "Admins only. A membership from a groups claim comes back at the account's \
         next sign-in through that provider, if the claim still names the group.",

@@ -44,7 +44,6 @@ pub struct InviteList {
 #[utoipa::path(
     get,
     path = "/api/admin/invites",
-    operation_id = "list_invites",
     summary = "List invites",
     description = "Admins only. The latest 200, newest first, whatever their state.",
     responses((status = OK, description = "The invites", body = InviteList))
@@ -64,7 +63,6 @@ pub async fn list(
 #[utoipa::path(
     get,
     path = "/api/admin/invites/{id}",
-    operation_id = "get_invite",
     summary = "One invite",
     description = "Admins only.",
     params(("id" = i64, Path, description = "The invite's id")),
@@ -126,7 +124,6 @@ pub struct Created {
 #[utoipa::path(
     post,
     path = "/api/admin/invites",
-    operation_id = "create_invite",
     summary = "Make an invite link",
     description = "Admins only. The answer is the only one that carries the token and the link \
         (`Cache-Control: no-store`).",
@@ -174,7 +171,6 @@ pub async fn create(
 #[utoipa::path(
     delete,
     path = "/api/admin/invites/{id}",
-    operation_id = "revoke_invite",
     summary = "Revoke an invite",
     description = "Admins only. The link stops working (410 for the invitee); the invite stays \
         in the list as `revoked`. An expired invite may be revoked too.",

@@ -102,7 +102,6 @@ async fn listing(
 #[utoipa::path(
     get,
     path = "/api/me/sessions",
-    operation_id = "list_own_sessions",
     summary = "Your sessions",
     responses((status = OK, description = "The caller's sessions", body = SessionList))
 )]
@@ -117,7 +116,6 @@ pub async fn list_mine(
 #[utoipa::path(
     delete,
     path = "/api/me/sessions/{id}",
-    operation_id = "end_own_session",
     summary = "End one of your sessions",
     description = "Signs that browser out at once. Ending your own current session signs you out.",
     params(("id" = String, Path, description = "The session's `id`")),
@@ -140,7 +138,6 @@ pub async fn end_mine(
 #[utoipa::path(
     delete,
     path = "/api/me/sessions/others",
-    operation_id = "end_own_other_sessions",
     summary = "End your other sessions",
     description = "Every session but the caller's own; with an API key (no session), every one.",
     responses((status = OK, description = "How many ended", body = Ended))
@@ -165,7 +162,6 @@ fn user_id(raw: &str) -> Result<i64, ApiError> {
 #[utoipa::path(
     get,
     path = "/api/admin/users/{id}/sessions",
-    operation_id = "list_user_sessions",
     summary = "An account's sessions",
     description = "Admins only.",
     params(("id" = i64, Path, description = "The account's id")),
@@ -188,7 +184,6 @@ pub async fn list_of_user(
 #[utoipa::path(
     delete,
     path = "/api/admin/users/{id}/sessions/{session}",
-    operation_id = "end_user_session",
     summary = "End one of an account's sessions",
     description = "Admins only.",
     params(
@@ -215,7 +210,6 @@ pub async fn end_of_user(
 #[utoipa::path(
     delete,
     path = "/api/admin/users/{id}/sessions",
-    operation_id = "end_user_sessions",
     summary = "End an account's sessions",
     description = "Admins only. Every session of the account; on your own account, the session \
         making the request stays.",
@@ -301,7 +295,6 @@ pub struct LockoutList {
 #[utoipa::path(
     get,
     path = "/api/admin/lockouts",
-    operation_id = "list_lockouts",
     summary = "Lockouts in force",
     description = "Admins only. The rate-limit counters at or past their limit.",
     responses((status = OK, description = "The lockouts", body = LockoutList))
@@ -320,7 +313,6 @@ pub async fn lockouts(
 #[utoipa::path(
     delete,
     path = "/api/admin/lockouts/{id}",
-    operation_id = "lift_lockout",
     summary = "Lift a lockout",
     description = "Admins only. Clears the counter: attempts are allowed again at once.",
     params(("id" = String, Path, description = "The lockout's `id`")),
