@@ -96,26 +96,35 @@ impl GroupInput {
 }
 
 /// A group as the screens and the API show it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Group {
     pub id: i64,
+    /// Unique regardless of case; 1–64 characters, no comma.
     pub name: String,
+    /// Null when there is none.
+    #[schema(required = true)]
     pub description: Option<String>,
+    /// How many accounts are members.
     pub members: i64,
+    /// Unix seconds.
     pub created_at: i64,
 }
 
 /// One member of a group.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = GroupMember)]
 pub struct Member {
     pub user_id: i64,
     pub username: String,
+    /// Null when the account has none.
+    #[schema(required = true)]
     pub display_name: Option<String>,
     pub status: Status,
     /// The account is soft-deleted (it stays a member until it is purged).
     pub deleted: bool,
     /// `admin`, or the sign-in source whose groups claim made the membership.
     pub source: String,
+    /// When the membership was made (unix seconds).
     pub added_at: i64,
 }
 

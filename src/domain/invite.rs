@@ -93,7 +93,7 @@ impl NewInvite {
 }
 
 /// Where an invite stands. Only an `Open` invite can be used; the others say why not.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum InviteState {
     Open,
@@ -113,29 +113,43 @@ impl InviteState {
     }
 }
 
-/// A stored invite as the pages and the API show it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A stored invite as the pages and the API show it. Times are unix seconds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Invite {
     pub id: i64,
+    /// Fills in the sign-up form's email (the invitee may change it); null: none.
+    #[schema(required = true)]
     pub email: Option<String>,
+    /// Fills in the sign-up form's username (the invitee may change it); null: none.
+    #[schema(required = true)]
     pub username: Option<String>,
+    /// The new account's role.
     pub role: Role,
+    /// The new account waits for an administrator's approval (`pending`).
     pub needs_approval: bool,
-    /// The groups the new account joins, as (id, name), by name.
+    /// The groups the new account joins, by name.
     pub groups: Vec<InviteGroup>,
-    /// The admin who made it (`None`: purged since).
+    /// The admin who made it (null: purged since).
+    #[schema(required = true)]
     pub created_by: Option<String>,
     pub created_at: i64,
     pub expires_at: i64,
+    /// Null until used.
+    #[schema(required = true)]
     pub used_at: Option<i64>,
-    /// The account made with it (`None` once used: purged since).
+    /// The username of the account made with it (null: not used, or purged since).
+    #[schema(required = true)]
     pub used_by: Option<String>,
+    /// The id of the account made with it (null: not used, or purged since).
+    #[schema(required = true)]
     pub used_by_id: Option<i64>,
+    /// Null unless revoked.
+    #[schema(required = true)]
     pub revoked_at: Option<i64>,
 }
 
 /// A group an invite names.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct InviteGroup {
     pub id: i64,
     pub name: String,

@@ -49,6 +49,7 @@ mod logs;
 mod metrics;
 mod openapi;
 mod openapi_a;
+mod openapi_b;
 mod openapi_c;
 mod passkeys;
 mod plans;

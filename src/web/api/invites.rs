@@ -6,18 +6,20 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use utoipa::ToSchema;
 
 use super::ApiJson;
+use crate::domain::Role;
 use crate::domain::invite::{Invite, InviteFields, InviteState, NewInvite};
 use crate::service::{ServiceError, invites};
 use crate::state::AppState;
 use crate::web::client::Client;
-use crate::web::error::ApiError;
+use crate::web::error::{ApiError, ErrorBody};
 use crate::web::guards::RequireAdmin;
 
 /// An invite with its state now.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = InviteWithState)]
 pub struct InviteDto {
     #[serde(flatten)]
     invite: Invite,
@@ -33,50 +35,107 @@ impl From<Invite> for InviteDto {
     }
 }
 
+/// The latest invites.
+#[derive(Serialize, ToSchema)]
+pub struct InviteList {
+    invites: Vec<InviteDto>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/admin/invites",
+    summary = "List invites",
+    description = "Admins only. The latest 200, newest first, whatever their state.",
+    responses((status = OK, description = "The invites", body = InviteList))
+)]
 pub async fn list(
     State(state): State<AppState>,
-    RequireAdmin(_): RequireAdmin,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let all: Vec<InviteDto> = invites::list(&state.db)
+    _admin: RequireAdmin,
+) -> Result<Json<InviteList>, ApiError> {
+    let invites = invites::list(&state.db)
         .await?
         .into_iter()
         .map(InviteDto::from)
         .collect();
-    Ok(Json(json!({ "invites": all })))
+    Ok(Json(InviteList { invites }))
 }
+
+#[utoipa::path(
+    get,
+    path = "/api/admin/invites/{id}",
+    summary = "One invite",
+    description = "Admins only.",
+    params(("id" = i64, Path, description = "The invite's id")),
+    responses(
+        (status = OK, description = "The invite", body = InviteDto),
+        (status = NOT_FOUND, description = "No such invite", body = ErrorBody),
+    )
+)]
 
 pub async fn get_one(
     State(state): State<AppState>,
-    RequireAdmin(_): RequireAdmin,
+    _admin: RequireAdmin,
     Path(id): Path<i64>,
 ) -> Result<Json<InviteDto>, ApiError> {
     Ok(Json(invites::get(&state.db, id).await?.into()))
 }
 
 /// Every field optional: `{}` invites anyone as a `user` for 7 days.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = InviteCreateRequest)]
 pub struct CreateRequest {
+    /// Fills in the sign-up form's email (the invitee may change it). Refused if another
+    /// account has it.
     #[serde(default)]
     email: Option<String>,
+    /// Fills in the sign-up form's username (the invitee may change it). Refused if another
+    /// account has it.
     #[serde(default)]
     username: Option<String>,
+    /// `admin`, `user` or `viewer`; missing or null: `user`.
     #[serde(default)]
+    #[schema(value_type = Option<Role>)]
     role: Option<String>,
+    /// Ids of existing groups the new account joins.
     #[serde(default)]
     groups: Vec<i64>,
+    /// Days the link stays open (1–90); missing or null: 7.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 90)]
     expires_in_days: Option<i64>,
+    /// The new account waits for an administrator's approval (`pending`) instead of being
+    /// active at once.
     #[serde(default)]
     needs_approval: bool,
 }
 
 /// The new invite, its token and its link: the only time either is shown.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = InviteCreated)]
 pub struct Created {
     invite: InviteDto,
+    /// The secret in the link (`hpi_…`). Hallpass keeps a keyed hash of it, never the token.
+    #[schema(example = "hpi_…")]
     token: String,
+    /// The link to send the invitee: `<public base URL>/invite/<token>`.
     url: String,
 }
+
+#[utoipa::path(
+    post,
+    path = "/api/admin/invites",
+    summary = "Make an invite link",
+    description = "Admins only. The answer is the only one that carries the token and the link \
+        (`Cache-Control: no-store`).",
+    request_body = CreateRequest,
+    responses(
+        (status = CREATED, description = "The invite, its token and its link", body = Created,
+            headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = UNPROCESSABLE_ENTITY, description = "`VALIDATION_FAILED`: see `fields` \
+            (`email`, `username`, `role`, `expires_in_days`, `groups`); `BAD_REQUEST`: a field \
+            of the wrong type", body = ErrorBody),
+    )
+)]
 
 pub async fn create(
     State(state): State<AppState>,
@@ -109,6 +168,20 @@ pub async fn create(
 }
 
 /// Revokes an open invite; it stays in the list as `revoked`.
+#[utoipa::path(
+    delete,
+    path = "/api/admin/invites/{id}",
+    summary = "Revoke an invite",
+    description = "Admins only. The link stops working (410 for the invitee); the invite stays \
+        in the list as `revoked`. An expired invite may be revoked too.",
+    params(("id" = i64, Path, description = "The invite's id")),
+    responses(
+        (status = NO_CONTENT, description = "Revoked"),
+        (status = NOT_FOUND, description = "No such invite", body = ErrorBody),
+        (status = CONFLICT, description = "`INVITE_NOT_OPEN`: used or revoked already",
+            body = ErrorBody),
+    )
+)]
 pub async fn revoke(
     State(state): State<AppState>,
     RequireAdmin(me): RequireAdmin,
@@ -121,5 +194,5 @@ pub async fn revoke(
 
 /// This module's routes in the OpenAPI document (`api::openapi`).
 #[derive(utoipa::OpenApi)]
-#[openapi(paths())]
+#[openapi(paths(list, create, get_one, revoke))]
 pub struct Doc;
