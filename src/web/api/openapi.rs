@@ -55,6 +55,7 @@ struct Base;
     get,
     path = "/api/openapi.json",
     operation_id = "openapi_document",
+    tag = "api document",
     summary = "This document",
     description = "The OpenAPI 3.1 description of every `/api/` route. Needs no credentials: \
         it describes the published API, nothing of this instance.",
@@ -199,16 +200,19 @@ fn conventions(doc: &mut utoipa::openapi::OpenApi) {
                 .build(),
         ),
     );
+    // An operation written once for several methods (forward-auth answers any) appears
+    // under each: its id gets the method appended after the first, to stay unique.
+    let mut ids = std::collections::HashSet::new();
     for item in doc.paths.paths.values_mut() {
-        for (safe, slot) in [
-            (true, &mut item.get),
-            (true, &mut item.head),
-            (true, &mut item.options),
-            (true, &mut item.trace),
-            (false, &mut item.put),
-            (false, &mut item.post),
-            (false, &mut item.delete),
-            (false, &mut item.patch),
+        for (method, safe, slot) in [
+            ("get", true, &mut item.get),
+            ("head", true, &mut item.head),
+            ("options", true, &mut item.options),
+            ("trace", true, &mut item.trace),
+            ("put", false, &mut item.put),
+            ("post", false, &mut item.post),
+            ("delete", false, &mut item.delete),
+            ("patch", false, &mut item.patch),
         ] {
             let Some(op) = slot.as_mut() else { continue };
             if op.security.is_none() {
@@ -218,6 +222,12 @@ fn conventions(doc: &mut utoipa::openapi::OpenApi) {
                 .responses
                 .entry("default".to_owned())
                 .or_insert_with(|| RefOr::Ref(Ref::from_response_name(ERROR)));
+            if let Some(id) = op.operation_id.as_mut()
+                && !ids.insert(id.clone())
+            {
+                id.push('_');
+                id.push_str(method);
+            }
         }
     }
 }
