@@ -210,6 +210,30 @@ impl From<Refusal> for ApiError {
 /// The answer when the database refused text the edge check let through.
 const UNSTORABLE: &str = "The request contains text that cannot be stored (a control character). Remove it and try again.";
 
+/// A path segment that does not parse (`/api/admin/groups/abc`) names nothing: 404, as for
+/// an id that does not exist.
+impl From<axum::extract::rejection::PathRejection> for ApiError {
+    fn from(r: axum::extract::rejection::PathRejection) -> Self {
+        use axum::extract::rejection::PathRejection as P;
+        match r {
+            P::FailedToDeserializePathParams(e) => {
+                use axum::extract::path::ErrorKind as K;
+                let message = match e.kind() {
+                    K::ParseErrorAtKey { key, value, .. } => {
+                        format!("Not found: `{value}` is not a valid {key}.")
+                    }
+                    K::ParseErrorAtIndex { value, .. } | K::ParseError { value, .. } => {
+                        format!("Not found: `{value}` is not a valid id.")
+                    }
+                    _ => format!("Not found: {}.", e.body_text()),
+                };
+                Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", message)
+            }
+            other => Self::internal(other.body_text()),
+        }
+    }
+}
+
 impl From<axum::extract::rejection::JsonRejection> for ApiError {
     fn from(r: axum::extract::rejection::JsonRejection) -> Self {
         let status = r.status();

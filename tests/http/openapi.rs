@@ -158,7 +158,7 @@ async fn error_answers_conform_to_the_error_body(db: Db) {
     let (admin, token) = api_login(&app, ADMIN, ADMIN_PASSWORD).await;
     let r = admin
         .post(app.url("/api/admin/groups"))
-        .header("x-csrf-token", token)
+        .header("x-csrf-token", &token)
         .json(&json!({"name": ""}))
         .send()
         .await
@@ -173,6 +173,32 @@ async fn error_answers_conform_to_the_error_body(db: Db) {
         &body,
         "an error",
     );
+    // An id that does not parse names nothing: the JSON 404, as for one that does not exist.
+    for path in [
+        "/api/admin/groups/abc",
+        "/api/admin/users/1.5",
+        "/api/admin/apps/x",
+    ] {
+        let r = admin.get(app.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 404, "{path}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "NOT_FOUND", "{path}");
+        let template = path.rsplit_once('/').unwrap().0.to_owned() + "/{id}";
+        assert_conforms(&doc, "GET", &template, 404, &body);
+    }
+    let r = admin
+        .delete(app.url("/api/admin/groups/1/members/bob"))
+        .header("x-csrf-token", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(
+        body["error"]["message"],
+        "Not found: `bob` is not a valid id."
+    );
+
     // The schema is strict: an answer with a field it does not describe fails.
     let mut extra = body.clone();
     extra["error"]["hint"] = json!("not in the document");

@@ -3,12 +3,12 @@
 
 use crate::service::Missing;
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::ApiJson;
+use super::{ApiJson, ApiPath};
 use crate::domain::{FieldErrors, Password, Role, Status, User};
 use crate::service::admin::{self, Change, Profile};
 use crate::service::{ServiceError, users};
@@ -114,7 +114,7 @@ pub async fn list(
 pub async fn get_one(
     State(state): State<AppState>,
     _admin: RequireAdmin,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<UserDto>, ApiError> {
     let user = found(&state, id).await?;
     Ok(Json(UserDto::from(&user)))
@@ -243,7 +243,7 @@ pub async fn patch(
     State(state): State<AppState>,
     RequireAdmin(me): RequireAdmin,
     client: Client,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<PatchRequest>,
 ) -> Result<Json<UserDto>, ApiError> {
     let current = found(&state, id).await?;
@@ -283,7 +283,7 @@ pub async fn delete(
     State(state): State<AppState>,
     RequireAdmin(me): RequireAdmin,
     client: Client,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<UserDto>, ApiError> {
     change(&state, &me, &client, id, Change::Delete).await
 }
@@ -417,7 +417,7 @@ pub async fn action(
     State(state): State<AppState>,
     RequireAdmin(me): RequireAdmin,
     client: Client,
-    Path((id, action)): Path<(i64, String)>,
+    ApiPath((id, action)): ApiPath<(i64, String)>,
     body: axum::body::Bytes,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;

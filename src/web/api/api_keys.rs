@@ -4,13 +4,13 @@
 
 use crate::service::{Missing, Refusal};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::ApiJson;
+use super::{ApiJson, ApiPath};
 use crate::domain::{ApiKey, NewApiKey};
 use crate::service::{ServiceError, api_keys};
 use crate::state::AppState;
@@ -182,7 +182,7 @@ pub async fn revoke_own(
     State(state): State<AppState>,
     me: CurrentUser,
     client: Client,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = key_id(&id)?;
     api_keys::revoke_own(&state.db, me.actor(&client), &me.user, id).await?;
@@ -203,7 +203,7 @@ pub async fn revoke_own(
 pub async fn list_for_user(
     State(state): State<AppState>,
     _admin: RequireAdmin,
-    Path(user_id): Path<String>,
+    ApiPath(user_id): ApiPath<String>,
 ) -> Result<Json<KeyList>, ApiError> {
     let user_id = user_id
         .parse()
@@ -227,7 +227,7 @@ pub async fn revoke_any(
     State(state): State<AppState>,
     RequireAdmin(admin): RequireAdmin,
     client: Client,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = key_id(&id)?;
     api_keys::revoke_any(&state.db, admin.actor(&client), id).await?;

@@ -5,12 +5,12 @@
 //! (`#[utoipa::path]`) and each body type its field docs, next to the code they describe.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::ApiJson;
+use super::{ApiJson, ApiPath};
 use crate::domain::Role;
 use crate::domain::apps::{
     Access, AccessKind, AppInput, AppSource, Decision, Denied, GroupRef, RuleTest,
@@ -265,7 +265,7 @@ pub async fn list(
 pub async fn get_one(
     State(state): State<AppState>,
     _admin: RequireAdmin,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<AppDto>, ApiError> {
     Ok(Json(apps::get(&state.db, id).await?.into()))
 }
@@ -313,7 +313,7 @@ pub async fn replace(
     State(state): State<AppState>,
     RequireAdmin(me): RequireAdmin,
     client: Client,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<AppBody>,
 ) -> Result<Json<AppDto>, ApiError> {
     let app = apps::update(&state.db, me.actor(&client), id, body.into()).await?;
@@ -339,7 +339,7 @@ pub async fn patch(
     State(state): State<AppState>,
     RequireAdmin(me): RequireAdmin,
     client: Client,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<AppPatch>,
 ) -> Result<Json<AppDto>, ApiError> {
     // The service checks again, inside its transaction, that the app may be changed.
@@ -366,7 +366,7 @@ pub async fn delete(
     State(state): State<AppState>,
     RequireAdmin(me): RequireAdmin,
     client: Client,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<StatusCode, ApiError> {
     apps::delete(&state.db, me.actor(&client), id).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -2,12 +2,12 @@
 //! audit events as `/admin/groups`, because both call `service::groups`.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::ApiJson;
+use super::{ApiJson, ApiPath};
 use crate::domain::FieldErrors;
 use crate::domain::groups::{ADMIN_SOURCE, Group, GroupInput, Member};
 use crate::service::ServiceError;
@@ -64,7 +64,7 @@ pub struct GroupDto {
 pub async fn get_one(
     State(state): State<AppState>,
     _admin: RequireAdmin,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<GroupDto>, ApiError> {
     let d = groups::detail(&state.db, id).await?;
     Ok(Json(GroupDto {
@@ -144,7 +144,7 @@ pub async fn patch(
     State(state): State<AppState>,
     RequireAdmin(me): RequireAdmin,
     client: Client,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<PatchRequest>,
 ) -> Result<Json<Group>, ApiError> {
     let current = groups::get(&state.db, id).await?;
@@ -176,7 +176,7 @@ pub async fn delete(
     State(state): State<AppState>,
     RequireAdmin(me): RequireAdmin,
     client: Client,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<StatusCode, ApiError> {
     groups::delete(&state.db, me.actor(&client), id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -203,7 +203,7 @@ pub struct MemberList {
 pub async fn members(
     State(state): State<AppState>,
     _admin: RequireAdmin,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<MemberList>, ApiError> {
     let members: Vec<Member> = groups::detail(&state.db, id).await?.members;
     Ok(Json(MemberList { members }))
@@ -264,7 +264,7 @@ pub async fn add_member(
     State(state): State<AppState>,
     RequireAdmin(me): RequireAdmin,
     client: Client,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<AddRequest>,
 ) -> Result<(StatusCode, Json<MemberAdded>), ApiError> {
     let who = body.member()?;
@@ -298,7 +298,7 @@ pub async fn remove_member(
     State(state): State<AppState>,
     RequireAdmin(me): RequireAdmin,
     client: Client,
-    Path((id, user_id)): Path<(i64, i64)>,
+    ApiPath((id, user_id)): ApiPath<(i64, i64)>,
 ) -> Result<StatusCode, ApiError> {
     groups::remove_member(&state.db, me.actor(&client), id, user_id).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -3,12 +3,12 @@
 //! the creating answer only.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::ApiJson;
+use super::{ApiJson, ApiPath};
 use crate::domain::Role;
 use crate::domain::invite::{Invite, InviteFields, InviteState, NewInvite};
 use crate::service::{ServiceError, invites};
@@ -75,7 +75,7 @@ pub async fn list(
 pub async fn get_one(
     State(state): State<AppState>,
     _admin: RequireAdmin,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<InviteDto>, ApiError> {
     Ok(Json(invites::get(&state.db, id).await?.into()))
 }
@@ -186,7 +186,7 @@ pub async fn revoke(
     State(state): State<AppState>,
     RequireAdmin(me): RequireAdmin,
     client: Client,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<StatusCode, ApiError> {
     invites::revoke(&state.db, me.actor(&client), id).await?;
     Ok(StatusCode::NO_CONTENT)

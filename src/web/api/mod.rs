@@ -16,7 +16,7 @@ pub mod sso;
 pub mod sso_links;
 pub mod two_factor;
 
-use axum::extract::FromRequest;
+use axum::extract::{FromRequest, FromRequestParts};
 
 use super::error::ApiError;
 
@@ -24,3 +24,10 @@ use super::error::ApiError;
 #[derive(FromRequest)]
 #[from_request(via(axum::Json), rejection(ApiError))]
 pub struct ApiJson<T>(pub T);
+
+/// `axum::extract::Path` whose rejections answer in the API's error format: an id that does
+/// not parse (`/api/admin/groups/abc`) names nothing, so `404 NOT_FOUND` as JSON rather than
+/// axum's plain-text 400.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct ApiPath<T>(pub T);

@@ -2,12 +2,12 @@
 //! (the authenticator is reached through its WebAuthn API): `/account/passkeys`.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::ApiJson;
+use super::{ApiJson, ApiPath};
 use crate::service::passkeys::{self, PasskeyView};
 use crate::state::AppState;
 use crate::web::client::Client;
@@ -106,7 +106,7 @@ pub async fn rename_own(
     State(state): State<AppState>,
     me: CurrentUser,
     client: Client,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<RenameRequest>,
 ) -> Result<StatusCode, ApiError> {
     let id = passkeys::parse_id(&id)?;
@@ -132,7 +132,7 @@ pub async fn remove_own(
     State(state): State<AppState>,
     me: CurrentUser,
     client: Client,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = passkeys::parse_id(&id)?;
     passkeys::remove(&state.db, me.actor(&client), me.user.id, id).await?;

@@ -3,12 +3,13 @@
 //! lockout view, over the same service calls as the pages.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Serialize;
 use tower_sessions::Session;
 use utoipa::ToSchema;
 
+use super::ApiPath;
 use crate::service::rate_limit::Lockout;
 use crate::service::session_control::{self, SessionInfo};
 use crate::service::{Missing, ServiceError};
@@ -128,7 +129,7 @@ pub async fn end_mine(
     State(state): State<AppState>,
     me: CurrentUser,
     client: Client,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     session_control::end(&state.db, me.actor(&client), me.user.id, id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -174,7 +175,7 @@ pub async fn list_of_user(
     State(state): State<AppState>,
     _admin: RequireAdmin,
     session: Session,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<SessionList>, ApiError> {
     let id = user_id(&id)?;
     session_control::account_name(&state.db, id).await?;
@@ -199,7 +200,7 @@ pub async fn end_of_user(
     State(state): State<AppState>,
     RequireAdmin(admin): RequireAdmin,
     client: Client,
-    Path((id, session_id)): Path<(String, String)>,
+    ApiPath((id, session_id)): ApiPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let id = user_id(&id)?;
     session_control::end(&state.db, admin.actor(&client), id, session_id).await?;
@@ -224,7 +225,7 @@ pub async fn end_all_of_user(
     RequireAdmin(admin): RequireAdmin,
     client: Client,
     session: Session,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Ended>, ApiError> {
     let id = user_id(&id)?;
     let keep = (id == admin.user.id).then(|| current(&session)).flatten();
@@ -325,7 +326,7 @@ pub async fn lift(
     State(state): State<AppState>,
     RequireAdmin(admin): RequireAdmin,
     client: Client,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<LockoutView>, ApiError> {
     let lifted = state.limiter.lift(admin.actor(&client), &id).await?;
     Ok(Json(lifted.into()))

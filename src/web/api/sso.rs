@@ -8,12 +8,12 @@
 //! describe, and the handlers themselves stay short.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::ApiJson;
+use super::{ApiJson, ApiPath};
 use crate::domain::FieldErrors;
 use crate::domain::sso::{Policy, Provider, ProviderFields, Source};
 use crate::service::ServiceError;
@@ -155,7 +155,7 @@ pub async fn get_one(
     _admin: RequireAdmin,
     headers: HeaderMap,
     client: Client,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ProviderDto>, ApiError> {
     let shown = Shown {
         state: &state,
@@ -326,7 +326,7 @@ pub async fn update(
     RequireAdmin(me): RequireAdmin,
     headers: HeaderMap,
     client: Client,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<UpdateProviderRequest>,
 ) -> Result<Json<ProviderDto>, ApiError> {
     let id = save(&state, &me, &client, body.connection.fields(id), false).await?;
@@ -364,7 +364,7 @@ pub async fn delete(
     State(state): State<AppState>,
     RequireAdmin(me): RequireAdmin,
     client: Client,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<DeletedProviderDto>, ApiError> {
     let actor = me.actor(&client);
     let links_removed = providers::delete(&state.db, &state.config.sso, actor, &id).await?;
@@ -392,7 +392,7 @@ pub async fn revert(
     RequireAdmin(me): RequireAdmin,
     headers: HeaderMap,
     client: Client,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ProviderDto>, ApiError> {
     providers::revert(&state.db, me.actor(&client), &id).await?;
     state.oidc.forget(&id);
@@ -429,7 +429,7 @@ pub async fn set_enabled(
     RequireAdmin(me): RequireAdmin,
     headers: HeaderMap,
     client: Client,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<EnabledRequest>,
 ) -> Result<Json<ProviderDto>, ApiError> {
     let actor = me.actor(&client);
@@ -531,7 +531,7 @@ pub async fn test_discovery(
 pub async fn test_provider_discovery(
     State(state): State<AppState>,
     _admin: RequireAdmin,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<DiscoveryDto>, ApiError> {
     let p = providers::find(&state.db, &state.secret, &state.config.sso, &id)
         .await?

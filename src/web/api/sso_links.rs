@@ -5,13 +5,13 @@
 //! browser round trip through the provider: it has no JSON form.)
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
 use utoipa::ToSchema;
 
-use super::ApiJson;
+use super::{ApiJson, ApiPath};
 use crate::domain::sso::UnlinkEffect;
 use crate::service::sso::identities::{self, LinkView, SubjectField};
 use crate::service::sso::providers;
@@ -97,7 +97,7 @@ const PROVIDER_ID: &str = "The provider's id (its slug)";
 pub async fn list(
     State(state): State<AppState>,
     _admin: RequireAdmin,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<LinkListDto>, ApiError> {
     let p = providers::find(&state.db, &state.secret, &state.config.sso, &id)
         .await?
@@ -141,7 +141,7 @@ pub async fn create(
     RequireAdmin(me): RequireAdmin,
     session: Session,
     client: Client,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<CreateLinkRequest>,
 ) -> Result<(StatusCode, Json<LinkDto>), ApiError> {
     let p = providers::find(&state.db, &state.secret, &state.config.sso, &id)
@@ -193,7 +193,7 @@ pub async fn unlink(
     RequireAdmin(me): RequireAdmin,
     session: Session,
     client: Client,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<UnlinkedDto>, ApiError> {
     let all = providers::all(&state.db, &state.secret, &state.config.sso).await?;
     let actor = me.actor(&client).keeping(session);

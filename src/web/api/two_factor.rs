@@ -2,12 +2,12 @@
 //! second factor. (The two-step sign-in itself is in `auth`.)
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::ApiJson;
+use super::{ApiJson, ApiPath};
 use crate::domain::FieldErrors;
 use crate::service::ServiceError;
 use crate::service::two_factor::{self, Requirement};
@@ -126,7 +126,7 @@ pub async fn reset(
     State(state): State<AppState>,
     RequireAdmin(me): RequireAdmin,
     client: Client,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<StatusCode, ApiError> {
     two_factor::reset(&state.db, me.actor(&client), id).await?;
     Ok(StatusCode::NO_CONTENT)
