@@ -25,6 +25,17 @@ async fn the_document_and_the_router_name_the_same_routes(db: Db) {
     let doc = document(&app).await;
     assert_eq!(doc["openapi"], "3.1.0");
 
+    // Valid against the OpenAPI 3.1 specification's own schema (swagger-parser, in Node).
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), doc.to_string()).unwrap();
+    let out = crate::support::idp::node_tool("openapi-check.mjs", &[file.path().to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "the document is not valid OpenAPI: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("VALID 3.1.0 "));
+
     let routed = api_routes(&hallpass::web::router(app.state.clone()));
     // The router's own description was read (not an empty set that agrees with anything).
     assert!(

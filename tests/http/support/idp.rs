@@ -405,6 +405,20 @@ fn form_action(html: &str) -> Option<String> {
 }
 
 /// `tests/oidc-idp`.
+/// Runs `node <script> <args>` in tests/oidc-idp (its npm packages installed first): the
+/// Node tools beside the provider, such as `openapi-check.mjs`.
+pub fn node_tool(script: &str, args: &[&str]) -> std::process::Output {
+    let dir = idp_dir();
+    ensure_node_modules(&dir);
+    Command::new("node")
+        .arg(script)
+        .args(args)
+        .current_dir(&dir)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run `node` ({e}): apt-get install -y nodejs npm"))
+}
+
 fn idp_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oidc-idp")
 }
