@@ -6,7 +6,7 @@
 
 use serde_json::{Value, json};
 
-use crate::openapi::{assert_conforms, assert_documented, document};
+use crate::openapi::{Caller, document};
 use crate::support::idp::{ALICE, Idp};
 use crate::support::{ADMIN, ADMIN_PASSWORD, Db, MEMBER_PASSWORD, TestApp, add_user, sql};
 use crate::two_factor::{code_at, enrol, now};
@@ -16,89 +16,6 @@ both_databases!(
     a_round_trip_through_an_openid_provider_answers_as_documented,
     users_audit_and_settings_answer_as_documented,
 );
-
-/// A caller: a client with its cookie jar, and the CSRF token or API key it sends.
-struct Caller<'a> {
-    app: &'a TestApp,
-    doc: &'a Value,
-    client: reqwest::Client,
-    csrf: Option<String>,
-    key: Option<String>,
-}
-
-impl<'a> Caller<'a> {
-    fn anonymous(app: &'a TestApp, doc: &'a Value) -> Self {
-        Self {
-            app,
-            doc,
-            client: app.client(),
-            csrf: None,
-            key: None,
-        }
-    }
-
-    /// Signed in through `POST /api/auth/login` (its answer checked too).
-    async fn signed_in(app: &'a TestApp, doc: &'a Value, name: &str, password: &str) -> Self {
-        let mut me = Self::anonymous(app, doc);
-        let body = me
-            .call(
-                "POST",
-                "/api/auth/login",
-                "/api/auth/login",
-                Some(json!({ "username": name, "password": password })),
-                200,
-            )
-            .await;
-        me.csrf = Some(body["csrf_token"].as_str().unwrap().to_owned());
-        me
-    }
-
-    /// Sends `method path` (an instance of `template`) with `body`, expects `status`, and
-    /// checks the answer against the document; returns its JSON body (`null` when none).
-    async fn call(
-        &self,
-        method: &str,
-        template: &str,
-        path: &str,
-        body: Option<Value>,
-        status: u16,
-    ) -> Value {
-        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut req = self.client.request(m, self.app.url(path));
-        if let Some(t) = &self.csrf {
-            req = req.header("X-CSRF-Token", t);
-        }
-        if let Some(k) = &self.key {
-            req = req.bearer_auth(k);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let r = req.send().await.unwrap();
-        let got = r.status().as_u16();
-        let text = r.text().await.unwrap();
-        assert_eq!(got, status, "{method} {path}: {text}");
-        let body = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{method} {path}: {e}: {text}"))
-        };
-        if body.is_null() {
-            assert_documented(self.doc, method, template, status);
-        } else {
-            assert_conforms(self.doc, method, template, status, &body);
-        }
-        body
-    }
-
-    /// A browser redirect: expects `303` (documented) and answers its `Location`.
-    async fn redirect(&self, template: &str, path: &str) -> String {
-        let r = self.client.get(self.app.url(path)).send().await.unwrap();
-        assert_eq!(r.status().as_u16(), 303, "GET {path}");
-        assert_documented(self.doc, "GET", template, 303);
-        r.headers()["location"].to_str().unwrap().to_owned()
-    }
-}
 
 /// `auth`, `oidc`, `two_factor` and `passkeys`: each operation's success and its refusals.
 async fn sign_in_second_factor_passkeys_and_sso_answer_as_documented(db: Db) {

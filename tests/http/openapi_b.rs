@@ -6,86 +6,19 @@
 //! with and without description, an invite used and revoked), so a wrong type or `required`
 //! on either side fails here.
 
-use reqwest::Client;
 use serde_json::{Value, json};
 
 use hallpass::config::{Config, HumanDuration};
 
-use crate::openapi::{assert_conforms, assert_documented, document};
+use crate::openapi::{Caller, document};
 use crate::support::{
-    ADMIN, ADMIN_PASSWORD, Db, MEMBER_PASSWORD, TestApp, add_user, api_login, client_from, sql,
+    ADMIN, ADMIN_PASSWORD, Db, MEMBER_PASSWORD, TestApp, add_user, client_from, sql,
 };
 
 both_databases!(
     api_keys_sessions_and_lockouts_answer_as_documented,
     groups_and_invites_answer_as_documented
 );
-
-/// A signed-in JSON client: its session cookie and CSRF token, or an API key.
-struct Caller<'a> {
-    app: &'a TestApp,
-    doc: &'a Value,
-    c: Client,
-    token: Option<String>,
-    bearer: Option<String>,
-}
-
-impl<'a> Caller<'a> {
-    async fn session(app: &'a TestApp, doc: &'a Value, name: &str, password: &str) -> Self {
-        let (c, token) = api_login(app, name, password).await;
-        Caller {
-            app,
-            doc,
-            c,
-            token: Some(token),
-            bearer: None,
-        }
-    }
-
-    fn key(app: &'a TestApp, doc: &'a Value, key: &str) -> Self {
-        Caller {
-            app,
-            doc,
-            c: app.client(),
-            token: None,
-            bearer: Some(key.to_owned()),
-        }
-    }
-
-    /// Sends `method path` (with a JSON body when given), checks the status, and checks the
-    /// answer against the document's `template` operation for that status.
-    async fn call(
-        &self,
-        method: &str,
-        template: &str,
-        path: &str,
-        body: Option<Value>,
-        status: u16,
-    ) -> Value {
-        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut req = self.c.request(m, self.app.url(path));
-        if let Some(t) = &self.token {
-            req = req.header("X-CSRF-Token", t);
-        }
-        if let Some(k) = &self.bearer {
-            req = req.bearer_auth(k);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let r = req.send().await.unwrap();
-        let got = r.status().as_u16();
-        let text = r.text().await.unwrap();
-        assert_eq!(got, status, "{method} {path}: {text}");
-        if text.is_empty() {
-            assert_documented(self.doc, method, template, status);
-            return Value::Null;
-        }
-        let v: Value = serde_json::from_str(&text).unwrap();
-        assert_conforms(self.doc, method, template, status, &v);
-        v
-    }
-}
 
 /// 3 failures per account and address, 6 per address, in 15 minutes (lockouts to list and
 /// lift).
@@ -102,8 +35,8 @@ async fn api_keys_sessions_and_lockouts_answer_as_documented(db: Db) {
     };
     let doc = document(&app).await;
     let ann = add_user(&app, "ann", "user").await;
-    let admin = Caller::session(&app, &doc, ADMIN, ADMIN_PASSWORD).await;
-    let ann_c = Caller::session(&app, &doc, "ann", MEMBER_PASSWORD).await;
+    let admin = Caller::signed_in(&app, &doc, ADMIN, ADMIN_PASSWORD).await;
+    let ann_c = Caller::signed_in(&app, &doc, "ann", MEMBER_PASSWORD).await;
 
     // API keys: one that expires and one that does not, so both forms of `expires_at` show.
     let own = "/api/me/api-keys";
@@ -128,7 +61,7 @@ async fn api_keys_sessions_and_lockouts_answer_as_documented(db: Db) {
         .await;
     assert_eq!(e["error"]["fields"][0]["field"], "name");
     // Used once, so `last_used_at` is a time in the listing.
-    let by_key = Caller::key(&app, &doc, created["key"].as_str().unwrap());
+    let by_key = Caller::with_key(&app, &doc, created["key"].as_str().unwrap());
     let listed = by_key.call("GET", own, own, None, 200).await;
     assert_eq!(listed["api_keys"].as_array().unwrap().len(), 2);
     let listed = admin.call("GET", own, own, None, 200).await;
@@ -186,8 +119,8 @@ async fn api_keys_sessions_and_lockouts_answer_as_documented(db: Db) {
     let listed = ann_c.call("GET", mine, mine, None, 200).await;
     assert_eq!(listed["sessions"][0]["current"], true);
     let anns_own = listed["sessions"][0]["id"].clone();
-    Caller::session(&app, &doc, "ann", MEMBER_PASSWORD).await;
-    Caller::session(&app, &doc, "ann", MEMBER_PASSWORD).await;
+    Caller::signed_in(&app, &doc, "ann", MEMBER_PASSWORD).await;
+    Caller::signed_in(&app, &doc, "ann", MEMBER_PASSWORD).await;
     let of_ann = format!("/api/admin/users/{ann}/sessions");
     let listed = admin
         .call("GET", "/api/admin/users/{id}/sessions", &of_ann, None, 200)
@@ -243,7 +176,7 @@ async fn api_keys_sessions_and_lockouts_answer_as_documented(db: Db) {
     ann_c
         .call("DELETE", own_one, &format!("{mine}/{last}"), None, 404)
         .await;
-    Caller::session(&app, &doc, "ann", MEMBER_PASSWORD).await;
+    Caller::signed_in(&app, &doc, "ann", MEMBER_PASSWORD).await;
     let others = "/api/me/sessions/others";
     let ended = ann_c.call("DELETE", others, others, None, 200).await;
     assert_eq!(ended["ended"], 1);
@@ -300,7 +233,7 @@ async fn groups_and_invites_answer_as_documented(db: Db) {
         return;
     };
     let doc = document(&app).await;
-    let admin = Caller::session(&app, &doc, ADMIN, ADMIN_PASSWORD).await;
+    let admin = Caller::signed_in(&app, &doc, ADMIN, ADMIN_PASSWORD).await;
     let ann = add_user(&app, "ann", "user").await;
     let bob = add_user(&app, "bob", "user").await;
     sql(
