@@ -23,6 +23,7 @@ both_databases!(
     the_proxy_preset_and_links_through_the_api,
     only_admins_with_a_csrf_token_or_a_key_may_call,
     me_says_oidc_after_a_sign_in_through_a_provider,
+    deleting_a_provider_keeps_the_deleting_admins_own_session,
 );
 
 /// A JSON client: a session cookie and its CSRF token, or a Bearer key.
@@ -989,4 +990,59 @@ async fn me_says_oidc_after_a_sign_in_through_a_provider(db: Db) {
         (409, Some("PROVIDER_READ_ONLY")),
         "{e}"
     );
+}
+
+/// Deleting a provider ends the sessions of the accounts linked through it, but not the
+/// session of the admin who deletes it when their own account is one of them (as when they
+/// unlink themselves), through the API and the page alike.
+async fn deleting_a_provider_keeps_the_deleting_admins_own_session(db: Db) {
+    let Some((app, idp)) = start_with_idp(db).await else {
+        return;
+    };
+    add_user(&app, "bob", "user").await;
+    let admin = Api::admin(&app).await;
+    let bob = Api::login(&app, "bob", MEMBER_PASSWORD).await;
+    let link_both = || async {
+        let (s, p) = admin
+            .send("POST", "/api/admin/sso/providers", Some(home(&idp)))
+            .await;
+        assert_eq!(s, 201, "{p}");
+        for (sub, username) in [(ALICE.sub, ADMIN), (BOB.sub, "bob")] {
+            let body = json!({"subject": sub, "username": username});
+            let (s, l) = admin
+                .send("POST", "/api/admin/sso/providers/home/links", Some(body))
+                .await;
+            assert_eq!(s, 201, "{l}");
+        }
+    };
+
+    // Through the API.
+    link_both().await;
+    assert_eq!(admin.send("GET", "/api/auth/me", None).await.0, 200);
+    let (s, d) = admin
+        .send("DELETE", "/api/admin/sso/providers/home", None)
+        .await;
+    assert_eq!((s, d["links_removed"].as_i64()), (200, Some(2)), "{d}");
+    assert_eq!(admin.send("GET", "/api/auth/me", None).await.0, 200);
+    assert_eq!(bob.send("GET", "/api/auth/me", None).await.0, 401);
+
+    // Through the page, with a browser session made after the links.
+    let bob = Api::login(&app, "bob", MEMBER_PASSWORD).await;
+    link_both().await;
+    let browser = app.admin_client().await;
+    let token = app.csrf(&browser, "/admin/sso/providers/home/delete").await;
+    let r = browser
+        .post(app.url("/admin/sso/providers/home/delete"))
+        .form(&[("csrf_token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_redirection(), "{}", r.status());
+    assert_eq!(audit_events(&app, "sso.provider.delete").await.len(), 2);
+    let r = browser.get(app.url("/account")).send().await.unwrap();
+    assert_eq!(r.status(), 200, "the deleting admin was signed out");
+    assert_eq!(bob.send("GET", "/api/auth/me", None).await.0, 401);
+    // The admin's API session predates nothing of this: it was kept at the first delete,
+    // and the second one bumped the account again, from a session that was not it.
+    assert_eq!(admin.send("GET", "/api/auth/me", None).await.0, 401);
 }

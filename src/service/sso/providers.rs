@@ -279,7 +279,8 @@ pub async fn delete(
     }
     let id = id.to_owned();
     let env = env.clone();
-    db.run(move |conn| {
+    let caller = actor.clone();
+    let (removed, kept) = db.run(move |conn| {
         db::write_tx(conn, |conn| {
             store::get(conn, &id)?.ok_or(ServiceError::from(Missing::Provider))?;
             let links = identities::for_provider(conn, &id)?;
@@ -300,9 +301,15 @@ pub async fn delete(
                         )).into());
                 }
             }
+            // The linked accounts' sessions end (one may have come through this provider);
+            // the deleting admin's own session stays, as when unlinking oneself.
+            let mut kept = None;
             for (link, _) in &links {
                 identities::delete(conn, link.id)?;
-                crate::db::users::bump_session_version(conn, link.user_id)?;
+                let version = crate::db::users::bump_session_version(conn, link.user_id)?;
+                if actor.user_id == Some(link.user_id) {
+                    kept = Some((link.user_id, version));
+                }
             }
             store::delete(conn, &id)?;
             let memberships = crate::service::groups::drop_claimed(conn, &id)?;
@@ -312,10 +319,14 @@ pub async fn delete(
             );
             let action = AuditAction::SsoProviderDelete;
             crate::service::audit::record(conn, &actor, action, Some(&id), Some(&detail))?;
-            Ok(links.len())
+            Ok::<_, ServiceError>((links.len(), kept))
         })
     })
-    .await
+    .await?;
+    if let Some((user_id, version)) = kept {
+        caller.keep_own_session(user_id, version).await?;
+    }
+    Ok(removed)
 }
 
 /// Turns one UI provider's button on or off (an environment provider's is set there).

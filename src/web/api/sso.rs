@@ -11,6 +11,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
+use tower_sessions::Session;
 use utoipa::ToSchema;
 
 use super::{ApiJson, ApiPath};
@@ -350,7 +351,8 @@ pub struct DeletedProviderDto {
     delete,
     path = "/api/admin/sso/providers/{id}",
     summary = "Remove an OpenID provider",
-    description = "Admins only. Its links go with it. Refused (409 `LAST_SIGN_IN_METHOD`) when an account \
+    description = "Admins only. Its links go with it, and the sessions of the accounts \
+        linked through it end (the caller's own session stays). Refused (409 `LAST_SIGN_IN_METHOD`) when an account \
         would be left with no way to sign in, and for a provider from the environment (409 \
         `PROVIDER_READ_ONLY`).",
     params(("id" = String, Path, description = PROVIDER_ID)),
@@ -363,10 +365,12 @@ pub struct DeletedProviderDto {
 pub async fn delete(
     State(state): State<AppState>,
     RequireAdmin(me): RequireAdmin,
+    session: Session,
     client: Client,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<DeletedProviderDto>, ApiError> {
-    let actor = me.actor(&client);
+    // Removing a provider you are linked through ends your other sessions, not this one.
+    let actor = me.actor(&client).keeping(session);
     let links_removed = providers::delete(&state.db, &state.config.sso, actor, &id).await?;
     state.oidc.forget(&id);
     Ok(Json(DeletedProviderDto { id, links_removed }))

@@ -392,10 +392,12 @@ pub async fn confirm_delete(
 pub async fn delete(
     State(state): State<AppState>,
     RequireAdmin(me): RequireAdmin,
+    session: Session,
     client: Client,
     Path(id): Path<String>,
 ) -> Result<Redirect, UiError> {
-    providers::delete(&state.db, &state.config.sso, me.actor(&client), &id).await?;
+    let actor = me.actor(&client).keeping(session);
+    providers::delete(&state.db, &state.config.sso, actor, &id).await?;
     state.oidc.forget(&id);
     Ok(Redirect::to("/admin/sso?notice=deleted"))
 }
