@@ -134,8 +134,8 @@ pub struct Wiped {
     pub identities: usize,
     /// Accounts whose sessions were ended (all of them).
     pub accounts: usize,
-    /// Accounts allowed to sign in that now have neither a password nor a forward-auth link:
-    /// they need `reset-password` to get in again.
+    /// Accounts allowed to sign in that now have neither a password, a passkey nor a
+    /// forward-auth link: they need `reset-password` to get in again.
     pub without_password: Vec<String>,
 }
 
@@ -165,12 +165,17 @@ pub async fn wipe_sso(db: &DbPool, actor: Actor) -> Result<Wiped, ServiceError> 
                 .into_iter()
                 .map(|i| i.user_id)
                 .collect();
-            let without_password = users::all(conn)?
-                .into_iter()
-                .filter(|u| u.may_sign_in() && u.password_hash.is_none())
-                .filter(|u| !proxied.contains(&u.id))
-                .map(|u| u.username)
-                .collect();
+            // A passkey signs in on its own: such an account still has a way in.
+            let mut without_password = Vec::new();
+            for u in users::all(conn)? {
+                let stranded = u.may_sign_in()
+                    && u.password_hash.is_none()
+                    && !proxied.contains(&u.id)
+                    && crate::db::passkeys::count(conn, u.id)? == 0;
+                if stranded {
+                    without_password.push(u.username);
+                }
+            }
             let onoff = |b: bool| if b { "on" } else { "off" };
             let detail = format!(
                 "{providers} stored providers and {identities} SSO identities removed; \

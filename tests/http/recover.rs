@@ -227,7 +227,7 @@ async fn stored_provider_and_link(app: &TestApp, id: &str, user_id: i64, subject
 }
 
 /// An account without a password that signs in through `provider:subject` only.
-async fn passwordless(app: &TestApp, username: &str, provider: &str, subject: &str) {
+async fn passwordless(app: &TestApp, username: &str, provider: &str, subject: &str) -> i64 {
     let (username, provider, subject) =
         (username.to_owned(), provider.to_owned(), subject.to_owned());
     app.state
@@ -255,10 +255,11 @@ async fn passwordless(app: &TestApp, username: &str, provider: &str, subject: &s
                     email: None,
                     display_name: None,
                 },
-            )
+            )?;
+            Ok::<_, hallpass::db::DbError>(u.id)
         })
         .await
-        .unwrap();
+        .unwrap()
 }
 
 /// Password sign-in off, SSO login on: what an admin who went SSO-only leaves behind.
@@ -520,6 +521,24 @@ async fn wipe_sso_removes_links_and_providers_and_turns_password_sign_in_on(db: 
     stored_provider_and_link(&app, "pocket", bob.id, "bob-sub").await;
     passwordless(&app, "ssoonly", "pocket", "ssoonly-sub").await;
     passwordless(&app, "proxied", "proxy", "proxied-remote-user").await;
+    // Passwordless too, but with a passkey: it still has a way in, so it is not named.
+    let keyed = passwordless(&app, "keyed", "pocket", "keyed-sub").await;
+    app.state
+        .db
+        .run(move |c| {
+            hallpass::db::passkeys::insert(
+                c,
+                &hallpass::db::passkeys::NewPasskey {
+                    user_id: keyed,
+                    name: "Laptop",
+                    credential_id: "keyed-credential",
+                    user_handle: "keyed-handle",
+                    passkey: "{}",
+                },
+            )
+        })
+        .await
+        .unwrap();
     let (admin_session, _) = api_login(&app, ADMIN, ADMIN_PASSWORD).await;
     let (bob_session, _) = api_login(&app, "bob", "bob password 123").await;
     sso_only(&app).await;
@@ -533,7 +552,7 @@ async fn wipe_sso_removes_links_and_providers_and_turns_password_sign_in_on(db: 
     assert_eq!(ran.code, Some(0), "{ran:?}");
     assert!(
         ran.stdout
-            .contains("Removed 2 stored SSO provider(s) and 3 SSO identity link(s)"),
+            .contains("Removed 2 stored SSO provider(s) and 4 SSO identity link(s)"),
         "{}",
         ran.stdout
     );
@@ -584,7 +603,7 @@ async fn wipe_sso_removes_links_and_providers_and_turns_password_sign_in_on(db: 
     );
     assert!(
         detail.as_deref().is_some_and(|d| d.contains(
-            "2 stored providers and 3 SSO identities removed; sso_login on -> off, local_login off -> on"
+            "2 stored providers and 4 SSO identities removed; sso_login on -> off, local_login off -> on"
         )),
         "{detail:?}"
     );
