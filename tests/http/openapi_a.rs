@@ -203,25 +203,9 @@ async fn sign_in_second_factor_passkeys_and_sso_answer_as_documented(db: Db) {
 /// The SSO routes' successful answers, against the real provider (`tests/oidc-idp`): the
 /// redirect to it, its redirect back signing in, and `/api/auth/me` saying `oidc`.
 async fn a_round_trip_through_an_openid_provider_answers_as_documented(db: Db) {
-    use hallpass::domain::sso::{Policy, Provider, Source};
+    use crate::sso_api::{CLIENT_ID as client_id, CLIENT_SECRET as secret, env_provider};
     let idp = Idp::start(&Idp::default_users()).await;
-    let issuer = idp.issuer.clone();
-    let (client_id, secret) = ("hallpass", "idp-client-secret-0123456789");
-    let provider = Provider {
-        id: "idp".into(),
-        label: "The IdP".into(),
-        issuer,
-        client_id: client_id.into(),
-        client_secret: Some(secrecy::SecretString::from(secret.to_owned())),
-        scopes: vec!["openid".into(), "profile".into(), "email".into()],
-        subject_claim: "sub".into(),
-        username_claim: "preferred_username".into(),
-        email_claim: "email".into(),
-        groups_claim: None,
-        policy: Policy::Auto,
-        enabled: true,
-        source: Source::Env,
-    };
+    let provider = env_provider(&idp.issuer);
     let Some(app) = TestApp::start(db, |c| c.sso.providers.push(provider), true).await else {
         return;
     };

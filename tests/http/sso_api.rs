@@ -13,8 +13,8 @@ use crate::support::{
     free_port,
 };
 
-const CLIENT_ID: &str = "hallpass";
-const CLIENT_SECRET: &str = "api-idp-client-secret-0123456789";
+pub(crate) const CLIENT_ID: &str = "hallpass";
+pub(crate) const CLIENT_SECRET: &str = "api-idp-client-secret-0123456789";
 
 both_databases!(
     providers_are_managed_through_the_api,
@@ -870,7 +870,7 @@ async fn only_admins_with_a_csrf_token_or_a_key_may_call(db: Db) {
     assert_eq!(s, 401);
 }
 
-fn env_provider(issuer: &str) -> Provider {
+pub(crate) fn env_provider(issuer: &str) -> Provider {
     Provider {
         id: "idp".to_owned(),
         label: "Env IdP".to_owned(),
