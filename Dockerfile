@@ -14,14 +14,13 @@
 # ---------------------------------------------------------------------------
 FROM rust:1.95-slim-bookworm AS builder
 
-# pkg-config + libssl-dev: libpq is compiled from source into the binary (pq-sys
-# "bundled", PostgreSQL backend) with TLS through the system's OpenSSL. SQLite is bundled
-# too (compiled with the image's gcc), so neither libpq-dev nor libsqlite3-dev.
-# Versions are not pinned: they come from the bookworm base image's archive and
-# must match the libssl3 installed in the runtime stage below, which is also bookworm.
+# make + perl: OpenSSL is compiled from source into the binary (openssl-sys "vendored",
+# libpq's TLS), and its build needs both. libpq and SQLite are compiled in too (with the
+# image's gcc), so no libssl-dev, libpq-dev or libsqlite3-dev.
+# Versions are not pinned: build tools from the bookworm base image's archive.
 # hadolint ignore=DL3008
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends pkg-config libssl-dev \
+    && apt-get install -y --no-install-recommends make perl \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
@@ -41,13 +40,13 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
 # ---------------------------------------------------------------------------
 FROM debian:bookworm-slim
 
-# libssl3: runtime half of libssl-dev above (libpq's TLS). ca-certificates: outbound TLS.
-# No curl: the HEALTHCHECK below is `hallpass healthcheck`.
-# Unpinned for the same reason as in the build stage (bookworm base, security
-# updates wanted on rebuild).
+# ca-certificates: outbound TLS (the OpenID client trusts the host's store). Nothing else:
+# the binary links only libc, libm and libgcc_s. No curl: the HEALTHCHECK below is
+# `hallpass healthcheck`.
+# Unpinned: bookworm base, security updates wanted on rebuild.
 # hadolint ignore=DL3008
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libssl3 ca-certificates \
+    && apt-get install -y --no-install-recommends ca-certificates \
     && rm -rf /var/lib/apt/lists/*
 
 # Fixed non-root uid/gid so volume ownership is predictable on the host.

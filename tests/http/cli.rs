@@ -21,13 +21,7 @@ pub(crate) fn hallpass(dir: &Path) -> Command {
     c
 }
 
-pub(crate) fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub(crate) use crate::support::free_port;
 
 #[test]
 fn help_lists_the_subcommands() {

@@ -136,11 +136,7 @@ async fn the_binary_takes_every_secret_from_files(db: Db) {
             format!("{ADMIN_PASSWORD}\n"),
         ),
     ];
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::support::free_port();
     let mut cmd = Command::new(BIN);
     cmd.current_dir(dir.path())
         .env_clear()

@@ -11,7 +11,7 @@
 //! the two database variants of a test never write the same file at once.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -557,7 +557,7 @@ impl Driver {
             .prefix("hallpass-chromium-")
             .tempdir()
             .unwrap();
-        let port = free_port();
+        let port = super::free_port();
         let log = std::fs::File::create(dir.path().join("chromedriver.log")).unwrap();
         let mut cmd = Command::new(driver_bin);
         cmd.arg(format!("--port={port}"))
@@ -685,11 +685,6 @@ fn find_tools() -> Result<PathBuf, String> {
         .map(|dir| dir.join("chromedriver"))
         .find(|p| p.is_file())
         .ok_or_else(|| "chromedriver not found on PATH".to_owned())
-}
-
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
 }
 
 /// `DELETE /session/<id>` over a plain blocking socket (this runs in `Drop`).

@@ -26,13 +26,38 @@ pub const ADMIN: &str = "admin";
 pub const ADMIN_PASSWORD: &str = "correct horse battery";
 
 /// A TCP port free on 127.0.0.1 right now (for a server whose address must be known before
-/// it starts, such as one named in another's configuration).
+/// it starts, such as one named in another's configuration: PostgreSQL, Caddy, nginx,
+/// chromedriver, a `hallpass serve` process).
+///
+/// Taken below the kernel's ephemeral range, never through `bind(0)`: a port that `bind(0)`
+/// handed out and let go is back in the pool that every other test's server binds from (they
+/// bind port 0), and one of them took it once before Caddy did, so "Caddy" answered as Hallpass.
+/// The kernel never hands out ports below that range by itself, and the counter keeps the
+/// tests of this process from choosing the same one; the `bind` skips any in use.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    const SPAN: u32 = 10_000;
+    // The low end of the ephemeral range (`32768 60999` by default).
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32_768);
+    assert!(
+        ephemeral_low > SPAN + 1024,
+        "the ephemeral port range starts at {ephemeral_low}: no room below it for test servers"
+    );
+    // Where this process starts in the span: another test process at the same time (a second
+    // `cargo test`) most likely starts elsewhere; the bind below catches the rest.
+    let start = std::process::id() * 7919 % SPAN;
+    for _ in 0..SPAN {
+        let offset = (start + NEXT.fetch_add(1, Ordering::Relaxed)) % SPAN;
+        let port = u16::try_from(ephemeral_low - SPAN + offset).unwrap();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port below {ephemeral_low}");
 }
 
 /// Which database a test runs on.

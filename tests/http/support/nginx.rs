@@ -1,7 +1,7 @@
 //! A real nginx (Debian's package) in front of a test server, with the configuration a
 //! homelab owner writes first: a bare `proxy_pass`, no forwarding headers.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -18,11 +18,7 @@ impl Nginx {
     /// `location /` (after `proxy_pass`). `None` when nginx is not installed and not required
     /// (`HALLPASS_REQUIRE_POSTGRES` / `CI`, as for the other real parts).
     pub fn start(upstream: SocketAddr, location_extra: &str) -> Option<Nginx> {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = super::free_port();
         let server = format!(
             "server {{\n\
                listen 127.0.0.1:{port};\n\

@@ -7,7 +7,6 @@
 //! process and shuts the server down when that pipe closes.
 
 use std::io::Write;
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{ChildStdin, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
@@ -128,7 +127,7 @@ fn start() -> Result<Server, String> {
         format!("host all +{PASSWORD_ROLE} 127.0.0.1/32 scram-sha-256\n{trusted}"),
     )
     .map_err(|e| e.to_string())?;
-    let port = free_port()?;
+    let port = super::free_port();
     // The server lives as long as our stdin pipe; when the test process exits, `read`
     // returns, and the server is stopped quickly and its files removed.
     let script = format!(
@@ -209,9 +208,4 @@ fn run(cmd: &mut Command) -> Result<(), String> {
             String::from_utf8_lossy(&out.stderr)
         ))
     }
-}
-
-fn free_port() -> Result<u16, String> {
-    let l = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-    l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
 }

@@ -77,7 +77,7 @@ pub async fn row_action(
                 pending: Some(users::pending_count(&state.db, &state.pending_badge).await?),
             };
             let csrf_token = crate::web::session::csrf_token(&session).await?;
-            return row::fragment(RowView::new(&u, me.user.id), csrf_token, extras);
+            return row::fragment(RowView::new(u, me.user.id), csrf_token, extras);
         }
     };
     refusal(&state, &session, &me, &surface, (id, refused), back).await
@@ -94,7 +94,7 @@ async fn refusal(
     back: ListParams,
 ) -> Result<Response, UiError> {
     if surface.is_fragment() {
-        let mut row = RowView::new(&load(state, id).await?, me.user.id);
+        let mut row = RowView::new(load(state, id).await?, me.user.id);
         row.error = Some(why.clone());
         let extras = Extras {
             back: back.query_string(),

@@ -32,40 +32,45 @@ pub struct RowView {
 }
 
 impl RowView {
-    /// A row of the full table, which knows every sign-in method of the account.
-    pub(super) fn listed(l: &ListedUser, me: i64) -> Self {
-        let mut row = Self::new(&l.user, me);
-        let mut methods = Vec::new();
+    /// A row of the full table, which knows every sign-in method of the account. Takes the
+    /// account by value: its texts move into the row (50 rows a page) instead of being copied.
+    pub(super) fn listed(l: ListedUser, me: i64) -> Self {
+        let mut methods = String::new();
+        let mut add = |method: &str| {
+            if !methods.is_empty() {
+                methods.push_str(", ");
+            }
+            methods.push_str(method);
+        };
         if l.user.password_hash.is_some() {
-            methods.push("password".to_owned());
+            add("password");
         }
         for provider in &l.providers {
-            methods.push(if provider == PROXY_PROVIDER {
-                "forward-auth proxy".to_owned()
+            if provider == PROXY_PROVIDER {
+                add("forward-auth proxy");
             } else {
-                format!("SSO ({provider})")
-            });
+                add(&format!("SSO ({provider})"));
+            }
         }
         match l.api_keys {
             0 => {}
-            1 => methods.push("1 API key".to_owned()),
-            n => methods.push(format!("{n} API keys")),
+            1 => add("1 API key"),
+            n => add(&format!("{n} API keys")),
         }
-        row.methods = if methods.is_empty() {
-            "none".to_owned()
-        } else {
-            methods.join(", ")
-        };
+        let mut row = Self::new(l.user, me);
+        if !methods.is_empty() {
+            row.methods = methods;
+        }
         row
     }
 
     /// A row swapped in alone after an action: only the password is known as a method.
-    pub(super) fn new(u: &User, me: i64) -> Self {
+    pub(super) fn new(u: User, me: i64) -> Self {
         Self {
             id: u.id,
-            username: u.username.clone(),
-            display_name: u.display_name.clone().unwrap_or_default(),
-            email: u.email.clone().unwrap_or_default(),
+            username: u.username,
+            display_name: u.display_name.unwrap_or_default(),
+            email: u.email.unwrap_or_default(),
             role: u.role,
             status: u.status,
             deleted: u.deleted_at.is_some(),
@@ -108,7 +113,7 @@ impl Message {
 }
 
 #[derive(Template)]
-#[template(path = "admin/row_fragment.html")]
+#[template(path = "admin/row_fragment.html", whitespace = "minimize")]
 struct RowFragment {
     u: RowView,
     csrf_token: String,
@@ -156,7 +161,7 @@ pub(super) async fn current(
 ) -> Result<Response, UiError> {
     let u = load(state, id).await?;
     let csrf_token = crate::web::session::csrf_token(session).await?;
-    fragment(RowView::new(&u, me), csrf_token, extras)
+    fragment(RowView::new(u, me), csrf_token, extras)
 }
 
 /// `?back=`: the view of the table a page or row was opened from.

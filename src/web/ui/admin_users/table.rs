@@ -18,7 +18,7 @@ use crate::web::ui::Layout;
 use crate::web::user_list::ListParams;
 
 #[derive(Template)]
-#[template(path = "admin/users.html")]
+#[template(path = "admin/users.html", whitespace = "minimize")]
 pub struct UsersPage {
     layout: Layout,
     params: ListParams,
@@ -34,7 +34,7 @@ pub struct UsersPage {
 }
 
 #[derive(Template)]
-#[template(path = "admin/users.html", block = "table")]
+#[template(path = "admin/users.html", block = "table", whitespace = "minimize")]
 struct UsersTable {
     users: Vec<RowView>,
     next_url: Option<String>,
@@ -117,7 +117,7 @@ async fn rows(
     let next_url = page.next.as_deref().map(|c| next_url(params, c));
     let users: Vec<RowView> = page
         .users
-        .iter()
+        .into_iter()
         .map(|u| RowView::listed(u, me.user.id))
         .collect();
     let csrf_token = crate::web::session::csrf_token(session).await?;
