@@ -52,6 +52,7 @@ mod openapi_a;
 mod openapi_b;
 mod openapi_c;
 mod passkeys;
+mod pg_tls;
 mod plans;
 mod proxy;
 mod rate_limit;

@@ -7,13 +7,11 @@
 //! provider (`tests/oidc-idp`) serving https with it, and real `hallpass serve` processes,
 //! since `SSL_CERT_FILE` is read from the process's environment.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
 use reqwest::Client;
 use serde_json::{Value, json};
 
 use crate::support::idp::Idp;
+use crate::support::pki::{Pki, private_ca};
 use crate::support::process::Node;
 use crate::support::{ADMIN, ADMIN_PASSWORD, Db, TestDb};
 
@@ -85,97 +83,4 @@ async fn discover(node: &Node, issuer: &str) -> (bool, String, String) {
         d["outcome"].as_str().unwrap().to_owned(),
         d["message"].as_str().unwrap_or_default().to_owned(),
     )
-}
-
-struct Pki {
-    ca: PathBuf,
-    cert: PathBuf,
-    key: PathBuf,
-}
-
-/// A fresh CA, and a server certificate for `127.0.0.1` signed by it.
-fn private_ca(dir: &Path) -> Pki {
-    let openssl = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run `openssl` ({e}): apt-get install -y openssl"));
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-    ];
-    openssl(
-        &[
-            &["req", "-x509"][..],
-            &ec,
-            &[
-                "-keyout",
-                "ca.key",
-                "-out",
-                "ca.pem",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=Hallpass test CA",
-                "-addext",
-                "basicConstraints=critical,CA:TRUE",
-                "-addext",
-                "keyUsage=critical,keyCertSign,cRLSign",
-            ],
-        ]
-        .concat(),
-    );
-    openssl(
-        &[
-            &["req"][..],
-            &ec,
-            &[
-                "-keyout",
-                "idp.key",
-                "-out",
-                "idp.csr",
-                "-subj",
-                "/CN=127.0.0.1",
-            ],
-        ]
-        .concat(),
-    );
-    std::fs::write(
-        dir.join("idp.ext"),
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
-         keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        "idp.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "idp.pem",
-        "-days",
-        "2",
-        "-extfile",
-        "idp.ext",
-    ]);
-    Pki {
-        ca: dir.join("ca.pem"),
-        cert: dir.join("idp.pem"),
-        key: dir.join("idp.key"),
-    }
 }

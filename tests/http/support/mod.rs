@@ -9,6 +9,7 @@ pub mod logs;
 pub mod named;
 pub mod nginx;
 pub mod pg;
+pub mod pki;
 pub mod process;
 pub mod snippet;
 

@@ -7,16 +7,16 @@
 //! process and shuts the server down when that pipe closes.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{ChildStdin, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use diesel::{Connection, PgConnection, RunQueryDsl};
 
-struct Server {
+pub struct Server {
     /// `postgres://user@127.0.0.1:PORT` without a database name.
-    base: String,
+    pub base: String,
     /// Keeps the wrapper's stdin open for as long as the test process lives.
     _keepalive: Option<Mutex<ChildStdin>>,
 }
@@ -86,6 +86,13 @@ fn random_suffix() -> String {
         .collect()
 }
 
+/// A cluster of its own that takes TCP connections over TLS only (`hostssl`; plain ones are
+/// rejected), with `cert` and `key` (PEM) as its server certificate: for the tests of the
+/// PostgreSQL client's TLS. Stopped and removed when the returned server is dropped.
+pub fn tls_cluster(cert: &Path, key: &Path) -> Result<Server, String> {
+    start_cluster(Some((cert, key)))
+}
+
 fn start() -> Result<Server, String> {
     if let Ok(url) = std::env::var("HALLPASS_TEST_DATABASE_URL") {
         let base = match url.rfind('/') {
@@ -101,6 +108,11 @@ fn start() -> Result<Server, String> {
             _keepalive: None,
         });
     }
+    start_cluster(None)
+}
+
+/// initdb, then `postgres` on a free port; with `tls`, only TLS connections over TCP.
+fn start_cluster(tls: Option<(&Path, &Path)>) -> Result<Server, String> {
     let bin =
         find_bin_dir().ok_or("no PostgreSQL server binaries (initdb) under /usr/lib/postgresql")?;
     let root = is_root();
@@ -122,17 +134,32 @@ fn start() -> Result<Server, String> {
     // First match wins: members of PASSWORD_ROLE must give their password over TCP.
     let hba = data.join("pg_hba.conf");
     let trusted = std::fs::read_to_string(&hba).map_err(|e| e.to_string())?;
-    std::fs::write(
-        &hba,
-        format!("host all +{PASSWORD_ROLE} 127.0.0.1/32 scram-sha-256\n{trusted}"),
-    )
-    .map_err(|e| e.to_string())?;
+    let mut rules = format!("host all +{PASSWORD_ROLE} 127.0.0.1/32 scram-sha-256\n");
+    let mut options = String::new();
+    if let Some((cert, key)) = tls {
+        rules =
+            "hostssl all all 127.0.0.1/32 trust\nhostnossl all all 127.0.0.1/32 reject\n".into();
+        // The server reads its key only if no one else can: mode 0600, owned by its user.
+        for (from, to) in [(cert, "server.crt"), (key, "server.key")] {
+            let to = dir.join(to);
+            std::fs::copy(from, &to).map_err(|e| format!("{}: {e}", from.display()))?;
+            run(Command::new("chmod").arg("600").arg(&to))?;
+            if root {
+                run(Command::new("chown").arg("postgres:").arg(&to))?;
+            }
+        }
+        options = format!(
+            " -c ssl=on -c ssl_cert_file={d}/server.crt -c ssl_key_file={d}/server.key",
+            d = dir.display()
+        );
+    }
+    std::fs::write(&hba, format!("{rules}{trusted}")).map_err(|e| e.to_string())?;
     let port = super::free_port();
     // The server lives as long as our stdin pipe; when the test process exits, `read`
     // returns, and the server is stopped quickly and its files removed.
     let script = format!(
         "{bin}/postgres -D {data} -c listen_addresses=127.0.0.1 -p {port} -k {dir} \
-         -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 \
+         -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300{options} \
          >{dir}/server.log 2>&1 & pid=$!; read _; kill -INT $pid; wait $pid; rm -rf {dir}",
         bin = bin.display(),
         data = data.display(),
