@@ -57,6 +57,7 @@ audit_actions! {
     RateLimitApiKey => "rate_limit.api_key",
     RateLimitLift => "rate_limit.lift",
     RateLimitLogin => "rate_limit.login",
+    RateLimitMetricsToken => "rate_limit.metrics_token",
     RateLimitPasswordChange => "rate_limit.password_change",
     RateLimitRegister => "rate_limit.register",
     RateLimitSecondFactor => "rate_limit.second_factor",

@@ -63,6 +63,9 @@ pub enum Refusal {
     /// replayed challenge, or an account that may not sign in.
     #[error("That passkey was not accepted. Try again, or sign in with your password.")]
     InvalidPasskey,
+    /// A scrape of `GET /metrics` whose `Authorization` is not `Bearer <metrics.token>`.
+    #[error("Send the metrics token as Authorization: Bearer <token>.")]
+    InvalidMetricsToken,
     /// Passkeys cannot work with this instance's `server.public_url` (the reason).
     #[error("{0}")]
     PasskeysUnavailable(String),

@@ -109,6 +109,7 @@ pub fn refusal_answer(r: &Refusal) -> (StatusCode, &'static str) {
         Refusal::LocalLoginDisabled => (S::FORBIDDEN, "LOCAL_LOGIN_DISABLED"),
         Refusal::InvalidSecondFactor => (S::UNAUTHORIZED, "INVALID_SECOND_FACTOR"),
         Refusal::InvalidPasskey => (S::UNAUTHORIZED, "INVALID_PASSKEY"),
+        Refusal::InvalidMetricsToken => (S::UNAUTHORIZED, "METRICS_TOKEN_REQUIRED"),
         Refusal::PasskeysUnavailable(_) => (S::CONFLICT, "PASSKEYS_UNAVAILABLE"),
         Refusal::SecondStepRequired => (S::UNAUTHORIZED, "SECOND_STEP_REQUIRED"),
         Refusal::SecondFactorEnrolmentRequired => {

@@ -8,18 +8,16 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 use super::client::Client;
 use super::error::ApiError;
-use crate::config::MetricsConfig;
 use crate::state::AppState;
 
 /// The scrape: 403 from an address outside `metrics.allow`, 401 without the right bearer
-/// token (when one is set), else the registry in Prometheus text format.
+/// token (when one is set), 429 past the brute-force limit on wrong tokens, else the
+/// registry in Prometheus text format.
 pub async fn scrape(State(state): State<AppState>, client: Client, headers: HeaderMap) -> Response {
-    if let Some(refusal) = refused(&state.config.metrics, client, &headers) {
+    if let Some(refusal) = refused(&state, client, &headers).await {
         return refusal;
     }
     let sessions = match crate::service::metrics::active_sessions(&state.db).await {
@@ -40,8 +38,9 @@ pub async fn scrape(State(state): State<AppState>, client: Client, headers: Head
 }
 
 /// The answer to a caller who may not scrape; `None` for one who may. The address first:
-/// from outside `allow` the token is not even looked at.
-fn refused(config: &MetricsConfig, client: Client, headers: &HeaderMap) -> Option<Response> {
+/// from outside `allow` the token is not even looked at (nor counted).
+async fn refused(state: &AppState, client: Client, headers: &HeaderMap) -> Option<Response> {
+    let config = &state.config.metrics;
     if !config.allows(client.ip()) {
         return Some(
             ApiError::new(
@@ -52,64 +51,17 @@ fn refused(config: &MetricsConfig, client: Client, headers: &HeaderMap) -> Optio
             .into_response(),
         );
     }
-    let token = config.token.as_ref()?;
-    if bearer_matches(headers, token.expose()) {
-        return None;
+    let sent = headers.get(header::AUTHORIZATION).map(HeaderValue::as_bytes);
+    let admitted =
+        crate::service::metrics::admit(&state.limiter, config.token.as_ref(), sent, client.ip());
+    let e = admitted.await.err()?;
+    // 429 (with Retry-After) like every rate-limited route; 401 names the scheme to use.
+    let mut res = ApiError::from(e).into_response();
+    if res.status() == StatusCode::UNAUTHORIZED {
+        res.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"hallpass metrics\""),
+        );
     }
-    let mut res = ApiError::new(
-        StatusCode::UNAUTHORIZED,
-        "METRICS_TOKEN_REQUIRED",
-        "Send the metrics token as Authorization: Bearer <token>.",
-    )
-    .into_response();
-    res.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static("Bearer realm=\"hallpass metrics\""),
-    );
     Some(res)
-}
-
-/// Whether `Authorization: Bearer <t>` carries `expected`. Both sides are hashed first, so
-/// the comparison takes the same time whatever the lengths, and is constant-time over the
-/// digests: a wrong guess teaches nothing about the token.
-fn bearer_matches(headers: &HeaderMap, expected: &str) -> bool {
-    let sent = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            let (scheme, rest) = v.split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
-        });
-    let Some(sent) = sent else {
-        return false;
-    };
-    let (a, b) = (
-        Sha256::digest(sent.as_bytes()),
-        Sha256::digest(expected.as_bytes()),
-    );
-    a.ct_eq(&b).into()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_the_exact_bearer_token_matches() {
-        let with = |v: &str| {
-            let mut h = HeaderMap::new();
-            if let Ok(v) = HeaderValue::from_str(v) {
-                h.insert(header::AUTHORIZATION, v);
-            }
-            h
-        };
-        let t = "0123456789abcdef";
-        assert!(bearer_matches(&with("Bearer 0123456789abcdef"), t));
-        assert!(bearer_matches(&with("bearer 0123456789abcdef"), t));
-        assert!(!bearer_matches(&with("Bearer 0123456789abcdeF"), t));
-        assert!(!bearer_matches(&with("Bearer 0123456789abcde"), t));
-        assert!(!bearer_matches(&with("Basic 0123456789abcdef"), t));
-        assert!(!bearer_matches(&with("0123456789abcdef"), t));
-        assert!(!bearer_matches(&HeaderMap::new(), t));
-    }
 }

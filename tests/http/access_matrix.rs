@@ -56,7 +56,8 @@ enum Access {
     Forward,
     /// `GET /metrics` (enabled, with a token, for this test): 401 for every caller, since
     /// neither a session nor an API key is the scrape token (`tests/http/metrics.rs` tests
-    /// the token and the address list).
+    /// the token and the address list; an API key sent here counts as a wrong token, under
+    /// the `metrics_token` limit, `tests/http/metrics_limit.rs`).
     Metrics,
 }
 

@@ -47,6 +47,7 @@ mod lockouts;
 mod login;
 mod logs;
 mod metrics;
+mod metrics_limit;
 mod openapi;
 mod openapi_a;
 mod openapi_b;

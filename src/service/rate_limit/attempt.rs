@@ -27,13 +27,18 @@ pub enum Action {
     /// /api/auth/login/second-factor`). Its own counters, cleared only by a right code: a
     /// correct password (which clears the login counter) must not buy more code guesses.
     SecondFactor,
+    /// Presenting a bearer token to `GET /metrics` (`metrics.token`). Its own counters: a
+    /// misconfigured Prometheus must not lock its host out of API keys or sign-in, nor a
+    /// flood of bad API keys out of the scrape.
+    MetricsToken,
 }
 
 impl Action {
     /// Whether an attempt holds a place in its counters while it runs (see `rate_limit`'s
-    /// module docs).
+    /// module docs). A key lookup and a token comparison are cheap: only real failures
+    /// count, so requests in flight never refuse a caller with the right secret.
     pub(super) fn reserves(self) -> bool {
-        !matches!(self, Action::ApiKey)
+        !matches!(self, Action::ApiKey | Action::MetricsToken)
     }
 
     /// The action's name in the shared counters (PostgreSQL) and the lockout view.
@@ -46,11 +51,12 @@ impl Action {
             Action::ApiKey => "api_key",
             Action::Setup => "setup",
             Action::SecondFactor => "second_factor",
+            Action::MetricsToken => "metrics_token",
         }
     }
 
     /// Every action (the unit test makes a new one join this list).
-    pub const ALL: [Action; 7] = [
+    pub const ALL: [Action; 8] = [
         Action::Login,
         Action::Register,
         Action::PasswordChange,
@@ -58,6 +64,7 @@ impl Action {
         Action::ApiKey,
         Action::Setup,
         Action::SecondFactor,
+        Action::MetricsToken,
     ];
 
     /// The action a stored or shown name stands for (see [`Action::name`]). Lockout ids and
@@ -93,6 +100,7 @@ impl Action {
             Action::ApiKey => AuditAction::RateLimitApiKey,
             Action::Setup => AuditAction::RateLimitSetup,
             Action::SecondFactor => AuditAction::RateLimitSecondFactor,
+            Action::MetricsToken => AuditAction::RateLimitMetricsToken,
         }
     }
 
@@ -108,7 +116,8 @@ impl Action {
                     Refusal::InvalidCredentials
                     | Refusal::InvalidApiKey
                     | Refusal::InvalidSecondFactor
-                    | Refusal::InvalidPasskey,
+                    | Refusal::InvalidPasskey
+                    | Refusal::InvalidMetricsToken,
                 )),
             ) => Verdict::Failed,
             // A wrong current password, not a new one that breaks the rules.
@@ -216,7 +225,8 @@ mod tests {
             | Action::SsoLink
             | Action::ApiKey
             | Action::Setup
-            | Action::SecondFactor => Action::ALL.contains(&a),
+            | Action::SecondFactor
+            | Action::MetricsToken => Action::ALL.contains(&a),
         };
         assert!(Action::ALL.into_iter().all(listed));
     }
@@ -240,6 +250,13 @@ mod tests {
         );
         assert_eq!(Action::Login.verdict(&Ok(())), Verdict::Succeeded);
         assert_eq!(Action::SsoLink.verdict(&Ok(())), Verdict::Failed);
+        let mt = Action::MetricsToken;
+        assert_eq!(
+            mt.verdict::<()>(&Err(ServiceError::Refused(Refusal::InvalidMetricsToken))),
+            Verdict::Failed
+        );
+        assert_eq!(mt.verdict(&Ok(())), Verdict::Succeeded);
+        assert!(!mt.reserves(), "a compare is cheap: only failures count");
     }
 
     #[test]

@@ -18,7 +18,8 @@ use crate::service::{Actor, Missing, Refusal, ServiceError, audit};
 pub struct Lockout {
     /// Names the counter in a lift (opaque).
     pub id: String,
-    /// What is limited: `login`, `register`, `password_change`, `sso_link`, `api_key`, `setup`.
+    /// What is limited: `login`, `register`, `password_change`, `sso_link`, `api_key`, `setup`,
+    /// `second_factor`, `metrics_token`.
     pub action: &'static str,
     /// The client address counted (IPv6: the first address of its /64).
     pub client: String,

@@ -240,7 +240,8 @@ pub async fn end_all_of_user(
 pub struct LockoutView {
     /// Names the lockout in `DELETE /api/admin/lockouts/{id}` (opaque).
     id: String,
-    /// What is limited: `login`, `register`, `password_change`, `sso_link`, `api_key`, `setup`.
+    /// What is limited: `login`, `register`, `password_change`, `sso_link`, `api_key`, `setup`,
+    /// `second_factor`, `metrics_token`.
     #[schema(value_type = String, example = "login")]
     action: &'static str,
     /// The client address counted (IPv6: the first address of its /64).
