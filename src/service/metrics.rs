@@ -113,14 +113,10 @@ mod tests {
         let limiter = RateLimiter::new(&config, db, [7; 32]);
         let token = MetricsToken::new("0123456789abcdef".into());
         let ip = IpAddr::from([10, 0, 0, 1]);
-        let try_token = |sent: Option<&'static str>| {
-            admit(&limiter, Some(&token), sent.map(str::as_bytes), ip)
-        };
+        let try_token =
+            |sent: Option<&'static str>| admit(&limiter, Some(&token), sent.map(str::as_bytes), ip);
         let wrong = |r: &Result<(), ServiceError>| {
-            matches!(
-                r,
-                Err(ServiceError::Refused(Refusal::InvalidMetricsToken))
-            )
+            matches!(r, Err(ServiceError::Refused(Refusal::InvalidMetricsToken)))
         };
         for _ in 0..3 {
             assert!(wrong(&try_token(None).await), "refused, not counted");

@@ -51,7 +51,9 @@ async fn refused(state: &AppState, client: Client, headers: &HeaderMap) -> Optio
             .into_response(),
         );
     }
-    let sent = headers.get(header::AUTHORIZATION).map(HeaderValue::as_bytes);
+    let sent = headers
+        .get(header::AUTHORIZATION)
+        .map(HeaderValue::as_bytes);
     let admitted =
         crate::service::metrics::admit(&state.limiter, config.token.as_ref(), sent, client.ip());
     let e = admitted.await.err()?;

@@ -47,13 +47,20 @@ fn bearer(token: &str) -> String {
 /// Checks the JSON 429 the API gives every rate-limited request.
 async fn assert_limited(r: reqwest::Response) {
     assert_eq!(r.status(), 429);
-    let wait: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let wait: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=WINDOW).contains(&wait), "Retry-After {wait}");
     assert!(r.headers().get("www-authenticate").is_none());
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], "RATE_LIMITED", "{body}");
     let message = body["error"]["message"].as_str().unwrap();
-    assert!(message.starts_with("Too many failed attempts."), "{message}");
+    assert!(
+        message.starts_with("Too many failed attempts."),
+        "{message}"
+    );
 }
 
 /// `n` wrong tokens from `c`, each answered 401 as before.
