@@ -160,59 +160,126 @@ pub struct DbPool {
     waits: std::sync::Arc<std::sync::OnceLock<prometheus_client::metrics::histogram::Histogram>>,
 }
 
-type Job = Box<dyn FnOnce() + Send>;
+/// Work for a database thread. It calls the function it is given once its result is ready to
+/// be sent, just before sending it: from then on the thread counts as free, so the caller,
+/// woken by the answer, never finds it busy and starts another thread for its next query.
+type Job = Box<dyn FnOnce(&dyn Fn()) + Send>;
 
-/// A fixed set of database threads draining one queue.
+/// Database threads draining one queue, started as the load needs them: one at start-up, one
+/// more whenever more work is queued than threads are free, up to one per pooled connection.
 ///
 /// Measured with perf under 64 concurrent session checks: with `spawn_blocking` (and a
 /// semaphore of one permit per connection) about 35 % of all CPU time went to waking and
 /// parking threads — every query woke a parked blocking thread. Here queued work is taken by
 /// a thread that is already awake, so under load threads rarely park.
+///
+/// Started on demand because an idle thread is not free: each costs ~110 KB resident (its
+/// stack, and the allocator's per-thread heap), and a quiet homelab instance seldom needs more
+/// than one or two (issue 12 point 5: 8 threads at start-up were 0.8 MB of the idle memory).
+/// A thread, once started, stays.
 struct Executor {
     queue: std::sync::Mutex<Option<std::sync::mpsc::Sender<Job>>>,
+    jobs: std::sync::Arc<std::sync::Mutex<std::sync::mpsc::Receiver<Job>>>,
+    /// Threads started so far, and the most there may be.
+    started: std::sync::atomic::AtomicU32,
+    max: u32,
+    /// Threads free for work, and work not yet taken: more work than free threads starts
+    /// another thread.
+    waiting: std::sync::Arc<std::sync::atomic::AtomicU32>,
+    queued: std::sync::Arc<std::sync::atomic::AtomicU32>,
 }
 
 impl Executor {
     fn start(threads: u32) -> Result<Self, DbError> {
         let (tx, rx) = std::sync::mpsc::channel::<Job>();
-        let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
-        for i in 0..threads.max(1) {
-            let rx = std::sync::Arc::clone(&rx);
-            std::thread::Builder::new()
-                .name(format!("hallpass-db-{i}"))
-                .spawn(move || {
-                    loop {
-                        let job = match rx.lock() {
-                            Ok(queue) => queue.recv(),
-                            Err(_) => return,
-                        };
-                        match job {
-                            // A panicking query must not take the thread with it; its
-                            // caller sees the dropped reply as a failed task.
-                            Ok(job) => {
-                                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
-                            }
-                            Err(_) => return,
-                        }
-                    }
-                })
-                .map_err(|e| DbError::Task(format!("cannot start a database thread: {e}")))?;
-        }
-        Ok(Self {
+        let executor = Self {
             queue: std::sync::Mutex::new(Some(tx)),
-        })
+            jobs: std::sync::Arc::new(std::sync::Mutex::new(rx)),
+            started: std::sync::atomic::AtomicU32::new(0),
+            max: threads.max(1),
+            waiting: std::sync::Arc::default(),
+            queued: std::sync::Arc::default(),
+        };
+        executor.add_thread()?;
+        Ok(executor)
+    }
+
+    /// Starts one more thread unless `max` are running.
+    fn add_thread(&self) -> Result<(), DbError> {
+        use std::sync::atomic::Ordering;
+        let n = self.started.fetch_add(1, Ordering::AcqRel);
+        if n >= self.max {
+            self.started.fetch_sub(1, Ordering::AcqRel);
+            return Ok(());
+        }
+        let jobs = std::sync::Arc::clone(&self.jobs);
+        let waiting = std::sync::Arc::clone(&self.waiting);
+        let queued = std::sync::Arc::clone(&self.queued);
+        // Counted as waiting before it exists: the work that started it is taken by it, and
+        // the next job does not start yet another while it is on its way.
+        waiting.fetch_add(1, Ordering::AcqRel);
+        std::thread::Builder::new()
+            .name(format!("hallpass-db-{n}"))
+            .spawn(move || {
+                loop {
+                    let job = match jobs.lock() {
+                        Ok(queue) => queue.recv(),
+                        Err(_) => return,
+                    };
+                    let Ok(job) = job else { return };
+                    queued.fetch_sub(1, Ordering::AcqRel);
+                    waiting.fetch_sub(1, Ordering::AcqRel);
+                    let freed = std::cell::Cell::new(false);
+                    let free = || {
+                        if !freed.replace(true) {
+                            waiting.fetch_add(1, Ordering::AcqRel);
+                        }
+                    };
+                    // A panicking query must not take the thread with it; its caller sees
+                    // the dropped reply as a failed task.
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&free)));
+                    free();
+                }
+            })
+            .map(|_| ())
+            .map_err(|e| {
+                self.waiting.fetch_sub(1, Ordering::AcqRel);
+                self.started.fetch_sub(1, Ordering::AcqRel);
+                DbError::Task(format!("cannot start a database thread: {e}"))
+            })
     }
 
     fn submit(&self, job: Job) -> Result<(), DbError> {
-        let queue = self
-            .queue
-            .lock()
-            .map_err(|_| DbError::Task("the database queue is poisoned".into()))?;
-        queue
-            .as_ref()
-            .ok_or_else(|| DbError::Task("the database threads have stopped".into()))?
-            .send(job)
-            .map_err(|_| DbError::Task("the database threads have stopped".into()))
+        use std::sync::atomic::Ordering;
+        // Counted before it is sent, so that a thread taking it at once never counts below 0.
+        self.queued.fetch_add(1, Ordering::AcqRel);
+        let sent = match self.queue.lock() {
+            Ok(queue) => match queue.as_ref().map(|q| q.send(job)) {
+                Some(Ok(())) => Ok(()),
+                _ => Err(DbError::Task("the database threads have stopped".into())),
+            },
+            Err(_) => Err(DbError::Task("the database queue is poisoned".into())),
+        };
+        if let Err(e) = sent {
+            self.queued.fetch_sub(1, Ordering::AcqRel);
+            return Err(e);
+        }
+        if self.queued.load(Ordering::Acquire) > self.waiting.load(Ordering::Acquire)
+            && self.started.load(Ordering::Acquire) < self.max
+        {
+            // More work than free threads: this job would wait for a busy one. A thread that
+            // cannot be started is not an error for this job, which the others still take.
+            if let Err(e) = self.add_thread() {
+                tracing::warn!(error = %e, "database work waits for a busy thread");
+            }
+        }
+        Ok(())
+    }
+
+    /// How many threads have been started.
+    #[cfg(test)]
+    fn threads(&self) -> u32 {
+        self.started.load(std::sync::atomic::Ordering::Acquire)
     }
 }
 
@@ -247,6 +314,14 @@ impl DbPool {
             // that died is discarded through `has_broken` after its first failed query.
             .test_on_check_out(options.test_on_check_out)
             .connection_customizer(Box::new(manager::Customizer))
+            // r2d2's own maintenance (reaping, refilling `min_idle`) needs one thread, not its
+            // default three: each idle thread costs ~110 KB resident (issue 12 point 5).
+            .thread_pool(std::sync::Arc::new(
+                scheduled_thread_pool::ScheduledThreadPool::builder()
+                    .num_threads(1)
+                    .thread_name_pattern("hallpass-pool")
+                    .build(),
+            ))
             .error_handler(Box::new(r2d2::NopErrorHandler))
             .build_unchecked(manager);
         // `build` would retry silently until the timeout and report only "timed out";
@@ -303,7 +378,7 @@ impl DbPool {
             .waits
             .get()
             .map(|h| (h.clone(), std::time::Instant::now()));
-        self.executor.submit(Box::new(move || {
+        self.executor.submit(Box::new(move |free: &dyn Fn()| {
             let _entered = span.enter();
             let conn = pool.get();
             if let Some((histogram, since)) = queued {
@@ -313,6 +388,7 @@ impl DbPool {
                 Ok(mut conn) => f(&mut conn),
                 Err(e) => Err(E::from(DbError::from(e))),
             };
+            free();
             let _ = reply.send(result);
         }))?;
         answer
@@ -376,4 +452,62 @@ where
 /// Current time as unix seconds, the representation of every timestamp column.
 pub fn now_ts() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Executor;
+    use std::sync::mpsc;
+    use std::sync::{Arc, Barrier};
+
+    /// Runs `work` on `executor` and waits for its answer, as `DbPool::run` does.
+    fn run_on(executor: &Executor, work: impl FnOnce() + Send + 'static) {
+        let (tx, rx) = mpsc::channel();
+        executor
+            .submit(Box::new(move |free: &dyn Fn()| {
+                work();
+                free();
+                let _ = tx.send(());
+            }))
+            .unwrap();
+        rx.recv().unwrap();
+    }
+
+    #[test]
+    fn database_threads_start_as_work_waits_and_never_beyond_the_pool_size() {
+        let executor = Arc::new(Executor::start(3).unwrap());
+        assert_eq!(executor.threads(), 1, "one thread at start-up");
+
+        // One query after another: the one thread is free each time, none is added.
+        for _ in 0..200 {
+            run_on(&executor, || {});
+        }
+        assert_eq!(executor.threads(), 1, "sequential work needs one thread");
+
+        // Five queries that hold their thread until all running ones meet: the first three
+        // need three threads; the pool's size caps them there.
+        let running = Arc::new(Barrier::new(3));
+        let (done_tx, done_rx) = mpsc::channel();
+        for _ in 0..5 {
+            let running = Arc::clone(&running);
+            let done = done_tx.clone();
+            executor
+                .submit(Box::new(move |free: &dyn Fn()| {
+                    running.wait();
+                    free();
+                    let _ = done.send(());
+                }))
+                .unwrap();
+        }
+        // The first three meet at the barrier only if three threads run them at once; the
+        // last two then need three more to meet, which only one more round can give.
+        let other = Arc::clone(&running);
+        std::thread::spawn(move || other.wait());
+        for _ in 0..5 {
+            done_rx
+                .recv_timeout(std::time::Duration::from_secs(10))
+                .expect("a query was never run");
+        }
+        assert_eq!(executor.threads(), 3, "capped at the pool size");
+    }
 }
