@@ -64,7 +64,14 @@ fn main() -> ExitCode {
         }
     };
     match cli.command.unwrap_or(Command::Serve) {
-        Command::CheckConfig => match bootstrap_admin() {
+        // Unlike `serve`, the check reads the bootstrap values too: that is what it is for.
+        Command::CheckConfig => match bootstrap_admin().and_then(|admin| match admin {
+            Some(admin) => admin.parse().map(Some).map_err(|e| {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }),
+            None => Ok(None),
+        }) {
             Ok(admin) => {
                 print!("{}", config.to_redacted_toml());
                 if admin.is_some() {
@@ -103,8 +110,8 @@ fn main() -> ExitCode {
     }
 }
 
-/// The first admin from `HALLPASS_ADMIN_*`; a bad variable stops with exit code 2.
-fn bootstrap_admin() -> Result<Option<hallpass::service::accounts::NewAdmin>, ExitCode> {
+/// The first admin's `HALLPASS_ADMIN_*` variables; an incomplete set stops with exit code 2.
+fn bootstrap_admin() -> Result<Option<bootstrap::BootstrapAdmin>, ExitCode> {
     bootstrap::from_env(|k| std::env::var(k).ok()).map_err(|e| {
         eprintln!("error: {e}");
         ExitCode::from(2)
@@ -129,7 +136,7 @@ fn init_logging(level: &str, format: LogFormat) {
     }
 }
 
-fn serve(config: Config, admin: Option<hallpass::service::accounts::NewAdmin>) -> ExitCode {
+fn serve(config: Config, admin: Option<bootstrap::BootstrapAdmin>) -> ExitCode {
     init_logging(&config.log.level, config.log.format);
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -155,7 +162,10 @@ fn serve(config: Config, admin: Option<hallpass::service::accounts::NewAdmin>) -
             Err(e) => {
                 tracing::error!("{e}");
                 eprintln!("error: {e}");
-                return ExitCode::FAILURE;
+                return match e {
+                    server::StartupError::BootstrapInput(_) => ExitCode::from(2),
+                    _ => ExitCode::FAILURE,
+                };
             }
         };
         let listener = match server::bind(&state.config).await {

@@ -6,10 +6,11 @@ use std::net::SocketAddr;
 
 use tokio::net::TcpListener;
 
+use crate::bootstrap::BootstrapAdmin;
 use crate::config::Config;
 use crate::db::{self, DbError, DbPool, PoolOptions};
 use crate::secret::{self, SecretError, ServerSecret};
-use crate::service::accounts::{self, NewAdmin};
+use crate::service::accounts;
 use crate::service::passwords::{HashError, PasswordHasher};
 use crate::service::setup::SetupGate;
 use crate::service::{Actor, ServiceError};
@@ -26,6 +27,10 @@ pub enum StartupError {
     Secret(#[from] SecretError),
     #[error("could not create the first admin from HALLPASS_ADMIN_*: {0}")]
     Bootstrap(ServiceError),
+    /// A `HALLPASS_ADMIN_*` value that does not pass the account rules, found when the
+    /// variables are used (a configuration error: exit code 2).
+    #[error("{0}")]
+    BootstrapInput(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -52,7 +57,7 @@ async fn blocking<T: Send + 'static>(
 /// the instance is empty, and returns the state the router serves.
 pub async fn prepare(
     config: Config,
-    bootstrap: Option<NewAdmin>,
+    bootstrap: Option<BootstrapAdmin>,
 ) -> Result<AppState, StartupError> {
     if let Some(refusal) = config.env_auth.bypass_refusal(config.server.bind) {
         return Err(StartupError::Insecure(refusal));
@@ -100,6 +105,7 @@ pub async fn prepare(
                 "HALLPASS_ADMIN_USERNAME and its password are set, but users already exist: nothing was changed. Remove these variables from the environment."
             );
         } else {
+            let admin = admin.parse().map_err(StartupError::BootstrapInput)?;
             match accounts::create_first_admin(&pool, &hasher, admin, Actor::system("bootstrap"))
                 .await
             {

@@ -307,7 +307,17 @@ impl DbPool {
         let backend = manager.backend();
         let pool = r2d2::Pool::builder()
             .max_size(options.max_connections)
-            .min_idle(Some(1))
+            // r2d2 keeps `min_idle` connections idle besides the ones checked out, so with one
+            // a single busy database thread already held two, and start-up's overlapping work
+            // left three open (plus the change probe's). An idle SQLite connection costs ~150 KB
+            // (its lookaside, page cache and parsed schema) and opens in a fraction of a
+            // millisecond: SQLite keeps only what was needed, and r2d2 closes what stayed idle
+            // for ten minutes. PostgreSQL keeps one warm: a new connection is a backend
+            // start and, with TLS, a handshake.
+            .min_idle(Some(match backend {
+                Backend::Sqlite => 0,
+                Backend::Postgres => 1,
+            }))
             .connection_timeout(options.connect_timeout)
             // A validity query on every checkout doubled the statements of a session check
             // (bench/run.sh); SQLite connections cannot go stale, and a PostgreSQL connection
@@ -471,6 +481,36 @@ mod tests {
             }))
             .unwrap();
         rx.recv().unwrap();
+    }
+
+    /// r2d2 with `min_idle(1)` opened a second connection as soon as the first was checked
+    /// out, and kept both; a SQLite pool now holds only the connections its work needed.
+    #[test]
+    fn a_sqlite_pool_keeps_no_connection_it_did_not_need() {
+        let dir = tempfile::tempdir().unwrap();
+        let url =
+            super::DatabaseUrl::parse(&format!("sqlite://{}", dir.path().join("h.db").display()))
+                .unwrap();
+        let options = super::PoolOptions {
+            max_connections: 8,
+            connect_timeout: std::time::Duration::from_secs(5),
+            test_on_check_out: false,
+        };
+        let pool = super::DbPool::connect(&url, &options).unwrap();
+        for _ in 0..20 {
+            let n: i64 = pool
+                .run_blocking(|c| {
+                    use diesel::RunQueryDsl;
+                    diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>("1"))
+                        .get_result::<i64>(c)
+                        .map_err(super::DbError::from)
+                })
+                .unwrap();
+            assert_eq!(n, 1);
+        }
+        // Give r2d2's maintenance thread the time to open any it was asked for.
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        assert_eq!(pool.pool.state().connections, 1, "one at a time needs one");
     }
 
     #[test]

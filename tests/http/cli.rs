@@ -196,6 +196,9 @@ fn bootstrap_variables_are_checked_before_anything_starts() {
         String::from_utf8_lossy(&out.stderr)
             .contains("neither HALLPASS_ADMIN_PASSWORD nor HALLPASS_ADMIN_PASSWORD_FILE")
     );
+    assert!(!dir.path().join("data").exists(), "nothing was created");
+    // A value breaking the account rules is found when the variables are used, on the
+    // empty database: still exit code 2, and no account.
     let out = hallpass(dir.path())
         .env("HALLPASS_ADMIN_USERNAME", "root")
         .env("HALLPASS_ADMIN_PASSWORD", "short")
@@ -211,7 +214,6 @@ fn bootstrap_variables_are_checked_before_anything_starts() {
         !err.contains("short"),
         "the password itself is never printed: {err}"
     );
-    assert!(!dir.path().join("data").exists(), "nothing was created");
 }
 
 #[test]
@@ -396,6 +398,21 @@ async fn bootstrap_admin_from_the_environment(db: Db) {
         return;
     };
     std::fs::write(dir.path().join("pw"), "from the file 123\n").unwrap();
+    // A bad value stops the start of an empty instance (exit code 2), before any account.
+    let out = hallpass(dir.path())
+        .env(
+            "HALLPASS_SERVER__BIND",
+            format!("127.0.0.1:{}", free_port()),
+        )
+        .env("HALLPASS_DATABASE__URL", &url)
+        .env("HALLPASS_ADMIN_USERNAME", "boss")
+        .env("HALLPASS_ADMIN_EMAIL", "boss at example.com")
+        .env("HALLPASS_ADMIN_PASSWORD_FILE", dir.path().join("pw"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("HALLPASS_ADMIN_EMAIL: Email must be"), "{err}");
     let port = free_port();
     let mut cmd = hallpass(dir.path());
     cmd.env("HALLPASS_SERVER__BIND", format!("127.0.0.1:{port}"))
@@ -429,11 +446,13 @@ async fn bootstrap_admin_from_the_environment(db: Db) {
         "the password is never logged"
     );
 
-    // Second boot: users exist, so the variables change nothing and a warning says so.
+    // Second boot: users exist, so the variables change nothing and a warning says so;
+    // their values are not even checked (a stale one must not keep the server down).
     let mut cmd = hallpass(dir.path());
     cmd.env("HALLPASS_SERVER__BIND", format!("127.0.0.1:{port}"))
         .env("HALLPASS_DATABASE__URL", &url)
         .env("HALLPASS_ADMIN_USERNAME", "boss")
+        .env("HALLPASS_ADMIN_EMAIL", "no longer an address")
         .env("HALLPASS_ADMIN_PASSWORD", "a different password");
     let mut server = Running::start(cmd);
     server.wait_for("users already exist: nothing was changed");

@@ -17,8 +17,7 @@ use std::net::SocketAddr;
 
 use hallpass::config::Config;
 use hallpass::db::DatabaseUrl;
-use hallpass::domain::{Email, Password, Username};
-use hallpass::service::accounts::NewAdmin;
+use hallpass::domain::Password;
 use hallpass::state::AppState;
 use reqwest::redirect::Policy;
 use tokio::sync::oneshot;
@@ -169,11 +168,18 @@ impl TestApp {
         config.server.bind = "127.0.0.1:0".parse().unwrap();
         config.server.data_dir = test_db.data_dir().to_owned();
         tweak(&mut config);
-        let bootstrap = admin.then(|| NewAdmin {
-            username: Username::parse(ADMIN).unwrap(),
-            email: Some(Email::parse("admin@example.com").unwrap()),
-            password: Password::parse(ADMIN_PASSWORD).unwrap(),
-        });
+        // The first admin as the headless bootstrap creates it, from its variables.
+        let bootstrap = admin
+            .then(|| {
+                hallpass::bootstrap::from_env(|k| match k {
+                    "HALLPASS_ADMIN_USERNAME" => Some(ADMIN.to_owned()),
+                    "HALLPASS_ADMIN_EMAIL" => Some("admin@example.com".to_owned()),
+                    "HALLPASS_ADMIN_PASSWORD" => Some(ADMIN_PASSWORD.to_owned()),
+                    _ => None,
+                })
+                .unwrap()
+            })
+            .flatten();
         let state = hallpass::server::prepare(config, bootstrap).await.unwrap();
         let listener = hallpass::server::bind(&state.config).await.unwrap();
         let addr = listener.local_addr().unwrap();
