@@ -28,7 +28,8 @@ case $TARGET in
             -H 'X-Forwarded-Host: app42.bench.test' -H 'X-Forwarded-Uri: /dashboard') ;;
     users) URL_PATH=/admin/users; EXTRA=() ;;
     users_hx) URL_PATH=/admin/users; EXTRA=(-H 'HX-Request: true' -H 'HX-Target: user-table') ;;
-    *) echo "TARGET is me, bearer, fa, healthz, users or users_hx" >&2; exit 1 ;;
+    users_pending) URL_PATH='/admin/users?status=pending'; EXTRA=() ;;
+    *) echo "TARGET is me, bearer, fa, healthz, users, users_hx or users_pending" >&2; exit 1 ;;
 esac
 for i in $(seq -w 0 99); do
     printf '[[apps]]\nname = "App %s"\nhosts = ["app%s.bench.test"]\naccess = "signed_in"\n\n' "$i" "$i"
