@@ -31,6 +31,8 @@ pub struct UsersPage {
     groups: Vec<(String, String)>,
     /// This view of the table (`q=…&sort=…`), which row actions carry to come back to it.
     back: String,
+    /// `back` encoded for links (`row::back_url`).
+    back_url: String,
 }
 
 #[derive(Template)]
@@ -40,6 +42,7 @@ struct UsersTable {
     next_url: Option<String>,
     csrf_token: String,
     back: String,
+    back_url: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -133,11 +136,13 @@ async fn fragment(
 ) -> Result<Response, UiError> {
     let (users, next_url, csrf_token) = rows(state, session, me, &params).await?;
     let mut html = String::with_capacity(rendered_size(users.len()));
+    let back = params.query_string();
     let table = UsersTable {
         users,
         next_url,
         csrf_token,
-        back: params.query_string(),
+        back_url: super::row::back_url(&back),
+        back,
     };
     table.render_into(&mut html).map_err(UiError::internal)?;
     Ok(Html(html).into_response())
@@ -158,13 +163,15 @@ pub(super) async fn page(
     }
     let groups = crate::service::groups::list_kept(&state.db, &state.group_list).await?;
     let mut html = String::with_capacity(rendered_size(users.len()));
+    let back = view.params.query_string();
     let page = UsersPage {
         groups: groups
             .iter()
             .map(|g| (g.id.to_string(), g.name.clone()))
             .collect(),
         layout: Layout::new("Users", state, session, Some(me)).await?,
-        back: view.params.query_string(),
+        back_url: super::row::back_url(&back),
+        back,
         params: view.params,
         users,
         next_url,
