@@ -46,27 +46,48 @@ pub async fn list(db: &DbPool, query: ListQuery, detail: Detail) -> Result<UserP
             _ => None,
         };
         users.truncate(PAGE_SIZE);
-        let (mut keys, mut providers) = match detail {
-            Detail::Rows => Default::default(),
-            Detail::SignInMethods => {
-                let ids: Vec<i64> = users.iter().map(|u| u.id).collect();
-                (
-                    db::api_keys::counts_of(c, &ids)?,
-                    db::identities::providers_of(c, &ids)?,
-                )
-            }
+        let users = match detail {
+            Detail::Rows => users
+                .into_iter()
+                .map(|user| ListedUser {
+                    user,
+                    api_keys: 0,
+                    providers: Vec::new(),
+                })
+                .collect(),
+            Detail::SignInMethods => with_sign_in_methods(c, users)?,
         };
-        let users = users
-            .into_iter()
-            .map(|user| ListedUser {
-                api_keys: keys.remove(&user.id).unwrap_or(0),
-                providers: providers.remove(&user.id).unwrap_or_default(),
-                user,
-            })
-            .collect();
         Ok(UserPage { users, next })
     })
     .await
+}
+
+/// One account as a row of the user table (deleted ones too; `None`: no such id): the row an
+/// action swaps in shows the same sign-in methods as the table.
+pub async fn listed(db: &DbPool, id: i64) -> Result<Option<ListedUser>, ServiceError> {
+    db.run(move |c| match db::users::find_by_id(c, id)? {
+        Some(user) => Ok(with_sign_in_methods(c, vec![user])?.pop()),
+        None => Ok(None),
+    })
+    .await
+}
+
+/// Each account with its API-key count and linked providers: two indexed look-ups for all.
+fn with_sign_in_methods(
+    c: &mut db::Conn,
+    users: Vec<User>,
+) -> Result<Vec<ListedUser>, db::DbError> {
+    let ids: Vec<i64> = users.iter().map(|u| u.id).collect();
+    let mut keys = db::api_keys::counts_of(c, &ids)?;
+    let mut providers = db::identities::providers_of(c, &ids)?;
+    Ok(users
+        .into_iter()
+        .map(|user| ListedUser {
+            api_keys: keys.remove(&user.id).unwrap_or(0),
+            providers: providers.remove(&user.id).unwrap_or_default(),
+            user,
+        })
+        .collect())
 }
 
 /// One account, deleted ones too (`None`: no such id). Each front end says "not found" in

@@ -509,6 +509,25 @@ async fn the_methods_column_counts_api_keys(db: Db) {
         .await
         .unwrap();
     assert!(html.contains(">password, 2 API keys</td>"), "{html}");
+
+    // The row an action swaps in shows the same methods as the table (it showed only the
+    // password: "none" for this passwordless account with a key).
+    bulk_users(&app, 2).await;
+    let id = user(&app, "member001").await.id;
+    sql(&app, &format!("INSERT INTO api_keys (user_id, name, prefix, key_hmac, created_at) VALUES ({id}, 'k', 'hp_ijkl', 'h3', 0)")).await;
+    let token = app.csrf(&c, "/admin/users").await;
+    for action in ["disable", "enable"] {
+        let r = c
+            .post(app.url(&format!("/admin/users/{id}/{action}")))
+            .header("HX-Request", "true")
+            .header("X-CSRF-Token", &token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{action}");
+        let row = r.text().await.unwrap();
+        assert!(row.contains(">1 API key</td>"), "{action}: {row}");
+    }
 }
 
 both_databases!(editing_a_row_in_place_with_htmx);

@@ -10,9 +10,9 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::load;
-use super::row::{self, Back, Extras, Message, RowView};
+use super::row::{self, Back, Extras, Message};
 use super::table::{self, View, notice};
+use super::{load, load_row};
 use crate::service::admin::{self, Change};
 use crate::service::users;
 use crate::service::{Refusal, ServiceError};
@@ -70,14 +70,15 @@ pub async fn row_action(
             return Ok(Redirect::to(&to).into_response());
         }
         Ok(None) => return Ok(Html(String::new()).into_response()),
-        Ok(Some(u)) => {
+        Ok(Some(_)) => {
+            let row = load_row(&state, id, me.user.id).await?;
             let extras = Extras {
                 back: back.query_string(),
                 message: notice(Some(done)).map(Message::success),
                 pending: Some(users::pending_count(&state.db, &state.pending_badge).await?),
             };
             let csrf_token = crate::web::session::csrf_token(&session).await?;
-            return row::fragment(RowView::new(u, me.user.id), csrf_token, extras);
+            return row::fragment(row, csrf_token, extras);
         }
     };
     refusal(&state, &session, &me, &surface, (id, refused), back).await
@@ -94,7 +95,7 @@ async fn refusal(
     back: ListParams,
 ) -> Result<Response, UiError> {
     if surface.is_fragment() {
-        let mut row = RowView::new(load(state, id).await?, me.user.id);
+        let mut row = load_row(state, id, me.user.id).await?;
         row.error = Some(why.clone());
         let extras = Extras {
             back: back.query_string(),

@@ -28,3 +28,9 @@ use crate::web::error::UiError;
 async fn load(state: &AppState, id: i64) -> Result<User, UiError> {
     users::get(&state.db, id).await?.ok_or(UiError::NotFound)
 }
+
+/// The account a swapped row shows, with its sign-in methods, or the 404 page.
+async fn load_row(state: &AppState, id: i64, me: i64) -> Result<row::RowView, UiError> {
+    let listed = users::listed(&state.db, id).await?;
+    Ok(row::RowView::listed(listed.ok_or(UiError::NotFound)?, me))
+}

@@ -5,7 +5,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::{Html, IntoResponse, Response};
 use tower_sessions::Session;
 
-use super::load;
+use super::load_row;
 use crate::domain::sso::PROXY_PROVIDER;
 use crate::domain::{Role, Status, User};
 use crate::service::users::ListedUser;
@@ -64,8 +64,8 @@ impl RowView {
         row
     }
 
-    /// A row swapped in alone after an action: only the password is known as a method.
-    pub(super) fn new(u: User, me: i64) -> Self {
+    /// The row without its methods beyond the password ([`RowView::listed`] adds them).
+    fn new(u: User, me: i64) -> Self {
         Self {
             id: u.id,
             username: u.username,
@@ -172,9 +172,9 @@ pub(super) async fn current(
     id: i64,
     extras: Extras,
 ) -> Result<Response, UiError> {
-    let u = load(state, id).await?;
+    let row = load_row(state, id, me).await?;
     let csrf_token = crate::web::session::csrf_token(session).await?;
-    fragment(RowView::new(u, me), csrf_token, extras)
+    fragment(row, csrf_token, extras)
 }
 
 /// `?back=`: the view of the table a page or row was opened from.
