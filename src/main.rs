@@ -65,13 +65,7 @@ fn main() -> ExitCode {
     };
     match cli.command.unwrap_or(Command::Serve) {
         // Unlike `serve`, the check reads the bootstrap values too: that is what it is for.
-        Command::CheckConfig => match bootstrap_admin().and_then(|admin| match admin {
-            Some(admin) => admin.parse().map(Some).map_err(|e| {
-                eprintln!("error: {e}");
-                ExitCode::from(2)
-            }),
-            None => Ok(None),
-        }) {
+        Command::CheckConfig => match bootstrap_admin().and_then(checked_values) {
             Ok(admin) => {
                 print!("{}", config.to_redacted_toml());
                 if admin.is_some() {
@@ -113,6 +107,16 @@ fn main() -> ExitCode {
 /// The first admin's `HALLPASS_ADMIN_*` variables; an incomplete set stops with exit code 2.
 fn bootstrap_admin() -> Result<Option<bootstrap::BootstrapAdmin>, ExitCode> {
     bootstrap::from_env(|k| std::env::var(k).ok()).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(2)
+    })
+}
+
+/// The bootstrap variables' values checked now (`check-config`); a bad one: exit code 2.
+fn checked_values(
+    admin: Option<bootstrap::BootstrapAdmin>,
+) -> Result<Option<hallpass::service::accounts::NewAdmin>, ExitCode> {
+    admin.map(|a| a.parse()).transpose().map_err(|e| {
         eprintln!("error: {e}");
         ExitCode::from(2)
     })

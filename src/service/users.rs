@@ -55,7 +55,10 @@ pub async fn list(db: &DbPool, query: ListQuery, detail: Detail) -> Result<UserP
                     providers: Vec::new(),
                 })
                 .collect(),
-            Detail::SignInMethods => with_sign_in_methods(c, users)?,
+            Detail::SignInMethods => {
+                let row = sign_in_methods(c, &users)?;
+                users.into_iter().map(row).collect()
+            }
         };
         Ok(UserPage { users, next })
     })
@@ -66,28 +69,33 @@ pub async fn list(db: &DbPool, query: ListQuery, detail: Detail) -> Result<UserP
 /// action swaps in shows the same sign-in methods as the table.
 pub async fn listed(db: &DbPool, id: i64) -> Result<Option<ListedUser>, ServiceError> {
     db.run(move |c| match db::users::find_by_id(c, id)? {
-        Some(user) => Ok(with_sign_in_methods(c, vec![user])?.pop()),
+        Some(user) => Ok(Some(sign_in_methods(c, std::slice::from_ref(&user))?(user))),
         None => Ok(None),
     })
     .await
 }
 
-/// Each account with its API-key count and linked providers: two indexed look-ups for all.
-fn with_sign_in_methods(
+/// [`listed`] for an account already read (an action's answer): its methods only.
+pub async fn listed_from(db: &DbPool, user: User) -> Result<ListedUser, ServiceError> {
+    Ok(db
+        .run(move |c| Ok::<_, db::DbError>(sign_in_methods(c, std::slice::from_ref(&user))?(user)))
+        .await?)
+}
+
+/// Reads the API-key counts and linked providers of `users` (two indexed look-ups for all)
+/// and gives what turns each of them into its row.
+fn sign_in_methods(
     c: &mut db::Conn,
-    users: Vec<User>,
-) -> Result<Vec<ListedUser>, db::DbError> {
+    users: &[User],
+) -> Result<impl FnMut(User) -> ListedUser + use<>, db::DbError> {
     let ids: Vec<i64> = users.iter().map(|u| u.id).collect();
     let mut keys = db::api_keys::counts_of(c, &ids)?;
     let mut providers = db::identities::providers_of(c, &ids)?;
-    Ok(users
-        .into_iter()
-        .map(|user| ListedUser {
-            api_keys: keys.remove(&user.id).unwrap_or(0),
-            providers: providers.remove(&user.id).unwrap_or_default(),
-            user,
-        })
-        .collect())
+    Ok(move |user: User| ListedUser {
+        api_keys: keys.remove(&user.id).unwrap_or(0),
+        providers: providers.remove(&user.id).unwrap_or_default(),
+        user,
+    })
 }
 
 /// One account, deleted ones too (`None`: no such id). Each front end says "not found" in

@@ -10,7 +10,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::row::{self, Back, Extras, Message};
+use super::row::{self, Back, Extras, Message, RowView};
 use super::table::{self, View, notice};
 use super::{load, load_row};
 use crate::service::admin::{self, Change};
@@ -70,8 +70,8 @@ pub async fn row_action(
             return Ok(Redirect::to(&to).into_response());
         }
         Ok(None) => return Ok(Html(String::new()).into_response()),
-        Ok(Some(_)) => {
-            let row = load_row(&state, id, me.user.id).await?;
+        Ok(Some(u)) => {
+            let row = RowView::listed(users::listed_from(&state.db, u).await?, me.user.id);
             let extras = Extras {
                 back: back.query_string(),
                 message: notice(Some(done)).map(Message::success),
