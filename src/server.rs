@@ -173,6 +173,7 @@ pub async fn prepare(
         keys: crate::service::api_keys::KeyCache::new(&pool),
         pending_badge: Default::default(),
         group_list: Default::default(),
+        user_pages: Default::default(),
         proxy_asks_second_factor: Default::default(),
         authz,
         config,

@@ -41,6 +41,8 @@ pub struct Inner {
     pub pending_badge: crate::service::stamped::Stamped<i64>,
     /// Whether proxy sign-ins ask for the second factor too, kept while nothing changes.
     pub proxy_asks_second_factor: crate::service::stamped::Stamped<bool>,
+    /// The user table's pages read last, kept while nothing they show changes.
+    pub user_pages: crate::service::users::KeptPages,
     /// The user table's group filter, kept while nothing changes.
     pub group_list:
         crate::service::stamped::Stamped<std::sync::Arc<Vec<crate::domain::groups::Group>>>,

@@ -41,6 +41,9 @@ pub enum Stamp {
     DataVersion(i64),
     /// PostgreSQL: how many change notifications this process has taken in.
     Notified(u64),
+    /// PostgreSQL: the same, and how many notifications of the listing's bookkeeping
+    /// (`hallpass_listing`: a last sign-in) it has taken in.
+    Listed(u64, u64),
 }
 
 /// Tells whether anything was committed since a stamp was taken.
@@ -81,7 +84,20 @@ impl ChangeProbe {
     pub async fn stamp(&self) -> Option<Stamp> {
         match &self.kind {
             Kind::Sqlite(p) => p.stamp(),
-            Kind::Postgres(p) => p.fenced().await.map(Stamp::Notified),
+            Kind::Postgres(p) => p.fenced().await.map(|c| Stamp::Notified(c.changes)),
+        }
+    }
+
+    /// [`ChangeProbe::stamp`], which on PostgreSQL also moves with the bookkeeping a listing
+    /// shows and [`Channel::Changes`] leaves out: a user's last sign-in. For what the user
+    /// table shows (SQLite: the same stamp, every commit moves it).
+    pub async fn listing_stamp(&self) -> Option<Stamp> {
+        match &self.kind {
+            Kind::Sqlite(p) => p.stamp(),
+            Kind::Postgres(p) => p
+                .fenced()
+                .await
+                .map(|c| Stamp::Listed(c.changes, c.listing)),
         }
     }
 
@@ -145,6 +161,15 @@ impl DbPool {
     pub async fn change_stamp(&self) -> Option<Stamp> {
         match self.changes() {
             Some(probe) => probe.stamp().await,
+            None => None,
+        }
+    }
+
+    /// [`ChangeProbe::listing_stamp`] of this pool's probe; `None` without one. Taken before
+    /// the read, like [`DbPool::change_stamp`].
+    pub async fn listing_stamp(&self) -> Option<Stamp> {
+        match self.changes() {
+            Some(probe) => probe.listing_stamp().await,
             None => None,
         }
     }

@@ -83,7 +83,7 @@ pub enum SortKey {
 }
 
 /// A page request for the admin user table.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListQuery {
     /// The search, folded (see [`Search`]).
     pub search: Option<Search>,

@@ -2,7 +2,11 @@
 //! pending count of the navigation badge, and whether any account exists yet. The HTML
 //! page and the JSON API call these, so they assemble the same data in one place.
 
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
 use super::ServiceError;
+use crate::db::changes::Stamp;
 use crate::db::{self, DbPool};
 use crate::domain::user_list::PAGE_SIZE;
 use crate::domain::{ListQuery, User};
@@ -35,9 +39,33 @@ pub enum Detail {
     SignInMethods,
 }
 
+/// One page of users: the one kept in `kept` if nothing it shows changed since it was read,
+/// else read now (and kept).
+pub async fn list(
+    db: &DbPool,
+    kept: &KeptPages,
+    query: ListQuery,
+    detail: Detail,
+) -> Result<Arc<UserPage>, ServiceError> {
+    // Taken before the read: a commit during it leaves the page under a stale stamp.
+    let stamp = db.listing_stamp().await;
+    if let Some(page) = stamp.and_then(|s| kept.get(s, &query, detail)) {
+        return Ok(page);
+    }
+    let page = Arc::new(read_page(db, query.clone(), detail).await?);
+    if let Some(stamp) = stamp {
+        kept.put(stamp, query, detail, Arc::clone(&page));
+    }
+    Ok(page)
+}
+
 /// One page of users, read on one connection. One row more than a page is fetched, to know
 /// whether another page follows.
-pub async fn list(db: &DbPool, query: ListQuery, detail: Detail) -> Result<UserPage, ServiceError> {
+async fn read_page(
+    db: &DbPool,
+    query: ListQuery,
+    detail: Detail,
+) -> Result<UserPage, ServiceError> {
     let fetch = i64::try_from(PAGE_SIZE + 1).unwrap_or(i64::MAX);
     db.run(move |c| {
         let mut users = db::users::list(c, &query, fetch)?;
@@ -63,6 +91,61 @@ pub async fn list(db: &DbPool, query: ListQuery, detail: Detail) -> Result<UserP
         Ok(UserPage { users, next })
     })
     .await
+}
+
+/// The pages of the user table read last, kept while the database's listing stamp stays the
+/// same ([`DbPool::listing_stamp`]): any commit on SQLite; on PostgreSQL any write to what a
+/// page shows, the last sign-in included. No TTL, like [`super::stamped::Stamped`]: a page
+/// is never shown older than the last commit before the request. An admin paging back and
+/// forth, several admins, or many requests at once for one page then cost one read.
+#[derive(Debug, Default)]
+pub struct KeptPages {
+    slot: Mutex<Kept>,
+}
+
+#[derive(Debug, Default)]
+struct Kept {
+    /// The stamp every kept page was read under.
+    stamp: Option<Stamp>,
+    /// The most recently used first.
+    pages: VecDeque<(ListQuery, Detail, Arc<UserPage>)>,
+}
+
+/// How many pages are kept: a page of 50 accounts is ~25 KB.
+const KEPT_PAGES: usize = 16;
+
+impl KeptPages {
+    /// The page of `query` read under `stamp`, if kept. A page with the sign-in methods also
+    /// answers for the rows alone.
+    fn get(&self, stamp: Stamp, query: &ListQuery, detail: Detail) -> Option<Arc<UserPage>> {
+        let mut kept = self.slot.lock().ok()?;
+        if kept.stamp != Some(stamp) {
+            return None;
+        }
+        let at = kept
+            .pages
+            .iter()
+            .position(|(q, d, _)| q == query && (*d == detail || *d == Detail::SignInMethods))?;
+        let entry = kept.pages.remove(at)?;
+        let page = Arc::clone(&entry.2);
+        kept.pages.push_front(entry);
+        Some(page)
+    }
+
+    /// Keeps `page`, read under `stamp`; pages read under another stamp are dropped.
+    fn put(&self, stamp: Stamp, query: ListQuery, detail: Detail, page: Arc<UserPage>) {
+        let Ok(mut kept) = self.slot.lock() else {
+            return;
+        };
+        if kept.stamp != Some(stamp) {
+            kept.stamp = Some(stamp);
+            kept.pages.clear();
+        }
+        kept.pages
+            .retain(|(q, d, _)| !(*q == query && *d == detail));
+        kept.pages.push_front((query, detail, page));
+        kept.pages.truncate(KEPT_PAGES);
+    }
 }
 
 /// One account as a row of the user table (deleted ones too; `None`: no such id): the row an
@@ -125,4 +208,74 @@ pub const PENDING_SHOWN: i64 = 99;
 /// Whether any account exists (the first admin was created: setup is over).
 pub async fn any(db: &DbPool) -> Result<bool, ServiceError> {
     Ok(db.run(db::users::any).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(q: &str) -> ListQuery {
+        ListQuery::parse(q, "", "", "", "", "").unwrap()
+    }
+
+    fn page() -> Arc<UserPage> {
+        Arc::new(UserPage {
+            users: Vec::new(),
+            next: None,
+        })
+    }
+
+    #[test]
+    fn a_page_is_kept_under_its_stamp_only() {
+        let kept = KeptPages::default();
+        let (one, two) = (Stamp::DataVersion(1), Stamp::DataVersion(2));
+        let first = page();
+        kept.put(one, query("ann"), Detail::SignInMethods, Arc::clone(&first));
+        let got = kept.get(one, &query("ann"), Detail::SignInMethods);
+        assert!(got.is_some_and(|p| Arc::ptr_eq(&p, &first)));
+        assert!(
+            kept.get(one, &query("bob"), Detail::SignInMethods)
+                .is_none()
+        );
+        // The table's page (with the sign-in methods) answers the JSON list too, not back.
+        assert!(kept.get(one, &query("ann"), Detail::Rows).is_some());
+        kept.put(one, query("bob"), Detail::Rows, page());
+        assert!(
+            kept.get(one, &query("bob"), Detail::SignInMethods)
+                .is_none()
+        );
+        // After a commit, nothing kept is served, and a page read under the new stamp
+        // drops the old ones.
+        assert!(
+            kept.get(two, &query("ann"), Detail::SignInMethods)
+                .is_none()
+        );
+        kept.put(two, query("bob"), Detail::Rows, page());
+        assert!(kept.get(two, &query("bob"), Detail::Rows).is_some());
+        assert!(
+            kept.get(one, &query("ann"), Detail::SignInMethods)
+                .is_none()
+        );
+        assert!(
+            kept.get(two, &query("ann"), Detail::SignInMethods)
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn the_least_recently_used_page_goes_first() {
+        let kept = KeptPages::default();
+        let stamp = Stamp::DataVersion(1);
+        for i in 0..KEPT_PAGES {
+            kept.put(stamp, query(&format!("user{i}")), Detail::Rows, page());
+        }
+        // Using the oldest makes the second oldest the one to go.
+        assert!(kept.get(stamp, &query("user0"), Detail::Rows).is_some());
+        kept.put(stamp, query("one more"), Detail::Rows, page());
+        assert!(kept.get(stamp, &query("user0"), Detail::Rows).is_some());
+        assert!(kept.get(stamp, &query("user1"), Detail::Rows).is_none());
+        assert!(kept.get(stamp, &query("one more"), Detail::Rows).is_some());
+        let count = kept.slot.lock().unwrap().pages.len();
+        assert_eq!(count, KEPT_PAGES);
+    }
 }

@@ -11,6 +11,7 @@ both_databases!(
     pending_and_rejected_accounts_see_only_their_status,
     non_admins_cannot_reach_admin_routes,
     validation_errors_name_the_field,
+    the_kept_table_pages_show_every_commit_at_once,
 );
 
 async fn post(
@@ -620,4 +621,86 @@ async fn validation_errors_name_the_field(db: Db) {
         "{v}"
     );
     assert_eq!(v["error"]["fields"][1]["field"], "email");
+}
+
+/// The user table's pages are kept while nothing they show changes (`service::users::
+/// KeptPages`). Every write below is raw SQL on another connection, as another process or an
+/// operator's psql would make it, and the very next request must show it — the last
+/// sign-in too, which PostgreSQL announces on a channel of its own.
+async fn the_kept_table_pages_show_every_commit_at_once(db: Db) {
+    let Some(app) = TestApp::with_admin(db).await else {
+        return;
+    };
+    let (c, t) = api_login(&app, ADMIN, ADMIN_PASSWORD).await;
+    create(&c, &app, &t, json!({"username": "carol", "role": "user"})).await;
+    let json = |c: &reqwest::Client| {
+        let url = app.url("/api/admin/users?q=carol");
+        let c = c.clone();
+        async move {
+            let v: Value = c.get(url).send().await.unwrap().json().await.unwrap();
+            v["users"].as_array().unwrap().clone()
+        }
+    };
+    let html = |c: &reqwest::Client| {
+        let url = app.url("/admin/users?q=carol");
+        let c = c.clone();
+        async move { c.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+    // Read twice: the second answer comes from the kept page.
+    for _ in 0..2 {
+        let users = json(&c).await;
+        assert_eq!(users.len(), 1);
+        assert_eq!(users[0]["role"], "user");
+        assert!(users[0]["last_login_at"].is_null());
+        let page = html(&c).await;
+        assert!(
+            page.contains("badge-user") && page.contains("never"),
+            "{page}"
+        );
+    }
+
+    sql(
+        &app,
+        "UPDATE users SET role = 'viewer' WHERE username = 'carol'",
+    )
+    .await;
+    assert_eq!(json(&c).await[0]["role"], "viewer");
+    assert!(html(&c).await.contains("badge-viewer"));
+
+    sql(
+        &app,
+        "UPDATE users SET last_login_at = 1700000000 WHERE username = 'carol'",
+    )
+    .await;
+    assert_eq!(json(&c).await[0]["last_login_at"], 1_700_000_000);
+    let page = html(&c).await;
+    assert!(
+        page.contains("2023-11-14") && !page.contains("never"),
+        "{page}"
+    );
+
+    sql(
+        &app,
+        "INSERT INTO api_keys (user_id, name, prefix, key_hmac, created_at) \
+         SELECT id, 'k', 'hp_x', 'hmac', 0 FROM users WHERE username = 'carol'",
+    )
+    .await;
+    assert!(html(&c).await.contains("1 API key"));
+
+    create(
+        &c,
+        &app,
+        &t,
+        json!({"username": "carolyn", "role": "user", "display_name": "Caro <b>&\"</b>"}),
+    )
+    .await;
+    assert_eq!(json(&c).await.len(), 2);
+    let page = html(&c).await;
+    assert_eq!(page.matches("<tr id=\"user-").count(), 2);
+    // The row's texts are escaped once when the row is built (`web::ui::Escaped`), not twice.
+    assert!(
+        page.contains("Caro &#60;b&#62;&#38;&#34;&#60;/b&#62;"),
+        "{page}"
+    );
+    assert!(!page.contains("<b>&") && !page.contains("&#38;#"), "{page}");
 }

@@ -1,7 +1,8 @@
 //! The PostgreSQL change probe: a connection of its own that ran `LISTEN`, counting the
 //! notifications the triggers of migration `2026-11-30-120000_cluster` send on every write
 //! that can end or narrow access (channel [`CHANGES`]), and those the shared brute-force
-//! counters send when a block begins (channel [`LIMITS`]).
+//! counters send when a block begins (channel [`LIMITS`]), and the bookkeeping that only
+//! the user table shows (channel [`LISTING`]: a last sign-in).
 //!
 //! Taking in what has merely *arrived* is not enough. PostgreSQL signals the listening
 //! backends when the writing transaction commits, before the writer is answered, but each
@@ -42,6 +43,10 @@ use super::super::DatabaseUrl;
 pub const CHANGES: &str = "hallpass_changes";
 /// The channel the shared brute-force counters notify when a block begins.
 pub const LIMITS: &str = "hallpass_limits";
+/// The channel of writes left out of [`CHANGES`] that a listing shows: a user's last
+/// sign-in (migration `2026-12-03-100000_listing_notify`). Kept apart so that signing in
+/// does not flush the session and key caches.
+pub const LISTING: &str = "hallpass_listing";
 
 /// How often the background thread takes in notifications nobody asked for.
 const DRAIN_EVERY: Duration = Duration::from_millis(200);
@@ -78,16 +83,25 @@ struct Shared {
 #[derive(Debug, Clone, Copy, Default)]
 struct Fenced {
     round: u64,
-    /// The count of [`CHANGES`] after it; `None`: the listener is down.
-    changes: Option<u64>,
+    /// The counts after it; `None`: the listener is down.
+    counts: Option<Counts>,
+}
+
+/// Notifications taken in, by channel, plus one each per (re)connection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Counts {
+    /// On [`CHANGES`].
+    pub changes: u64,
+    /// On [`LISTING`].
+    pub listing: u64,
 }
 
 #[derive(Default)]
 struct State {
     /// `None` while down: stamps are `None` then.
     conn: Option<PgConnection>,
-    /// Notifications taken in on [`CHANGES`], plus one per (re)connection.
-    changes: u64,
+    /// Notifications taken in on [`CHANGES`] and [`LISTING`], plus one per (re)connection.
+    counts: Counts,
     /// The same for [`LIMITS`].
     limits: u64,
     /// Whether the last failure was logged (one warning per outage).
@@ -121,12 +135,13 @@ impl State {
         let Some(conn) = self.conn.as_mut() else {
             return false;
         };
-        let (mut changes, mut limits) = (0u64, 0u64);
+        let (mut changes, mut listing, mut limits) = (0u64, 0u64, 0u64);
         let mut failed = false;
         'reads: for _ in 0..2 {
             for n in conn.notifications_iter() {
                 match n {
                     Ok(n) if n.channel == LIMITS => limits += 1,
+                    Ok(n) if n.channel == LISTING => listing += 1,
                     // Anything else on this connection is ours: count it as a change.
                     Ok(_) => changes += 1,
                     Err(_) => {
@@ -136,7 +151,8 @@ impl State {
                 }
             }
         }
-        self.changes = self.changes.wrapping_add(changes);
+        self.counts.changes = self.counts.changes.wrapping_add(changes);
+        self.counts.listing = self.counts.listing.wrapping_add(listing);
         self.limits = self.limits.wrapping_add(limits);
         if failed {
             return self.lost();
@@ -177,11 +193,10 @@ impl PgProbe {
         Some(PgProbe { shared })
     }
 
-    /// The count of [`CHANGES`] once everything committed before this call is counted: the
-    /// outcome of the first fence round trip that begins after it (made by the listener
-    /// thread, shared with every request waiting at the same time). `None` while the
-    /// listener is down.
-    pub(super) async fn fenced(&self) -> Option<u64> {
+    /// The counts once everything committed before this call is counted: the outcome of
+    /// the first fence round trip that begins after it (made by the listener thread, shared
+    /// with every request waiting at the same time). `None` while the listener is down.
+    pub(super) async fn fenced(&self) -> Option<Counts> {
         let mut outcomes = self.shared.fenced.subscribe();
         // Any round numbered above what has begun by now is sent after this point.
         let after = self.shared.started.load(Ordering::SeqCst);
@@ -190,7 +205,7 @@ impl PgProbe {
         }
         self.shared.wake.notify_one();
         let outcome = outcomes.wait_for(|f| f.round > after).await.ok()?;
-        outcome.changes
+        outcome.counts
     }
 
     /// The count of [`LIMITS`] after taking in what has arrived (no round trip: a
@@ -201,7 +216,7 @@ impl PgProbe {
 
     /// The count of [`CHANGES`] that has arrived so far (no round trip). `None` while down.
     pub(super) fn arrived(&self) -> Option<u64> {
-        self.arrived_on(|s| s.changes)
+        self.arrived_on(|s| s.counts.changes)
     }
 
     fn arrived_on(&self, count: impl Fn(&State) -> u64) -> Option<u64> {
@@ -232,9 +247,11 @@ impl Shared {
         let conn = PgConnection::establish(&self.url)
             .map_err(|e| e.to_string())
             .and_then(|mut c| {
-                c.batch_execute(&format!("LISTEN {CHANGES}; LISTEN {LIMITS};"))
-                    .map(|()| c)
-                    .map_err(|e| e.to_string())
+                c.batch_execute(&format!(
+                    "LISTEN {CHANGES}; LISTEN {LIMITS}; LISTEN {LISTING};"
+                ))
+                .map(|()| c)
+                .map_err(|e| e.to_string())
             });
         let Some(mut state) = self.lock() else {
             return;
@@ -243,7 +260,8 @@ impl Shared {
             Ok(conn) => {
                 state.conn = Some(conn);
                 state.down_since = None;
-                state.changes = state.changes.wrapping_add(1);
+                state.counts.changes = state.counts.changes.wrapping_add(1);
+                state.counts.listing = state.counts.listing.wrapping_add(1);
                 state.limits = state.limits.wrapping_add(1);
                 if std::mem::take(&mut state.warned) {
                     tracing::info!("the change listener is connected again");
@@ -292,10 +310,10 @@ impl Shared {
     /// One fence round trip for every request waiting now; its outcome is published.
     fn fence(&self) {
         let round = self.started.fetch_add(1, Ordering::SeqCst) + 1;
-        let changes = self
+        let counts = self
             .lock()
-            .and_then(|mut s| (s.conn.is_some() && s.fence()).then_some(s.changes));
-        self.fenced.send_replace(Fenced { round, changes });
+            .and_then(|mut s| (s.conn.is_some() && s.fence()).then_some(s.counts));
+        self.fenced.send_replace(Fenced { round, counts });
     }
 
     /// Takes in what arrived, or reconnects once the retry delay has passed.

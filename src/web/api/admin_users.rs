@@ -91,11 +91,11 @@ pub async fn list(
     let query = params
         .to_query()
         .map_err(|m| ApiError::new(StatusCode::BAD_REQUEST, "BAD_REQUEST", m))?;
-    let page = users::list(&state.db, query, users::Detail::Rows).await?;
+    let page = users::list(&state.db, &state.user_pages, query, users::Detail::Rows).await?;
     let users = page.users.iter().map(|u| UserDto::from(&u.user)).collect();
     Ok(Json(UserPage {
         users,
-        next: page.next,
+        next: page.next.clone(),
     }))
 }
 

@@ -5,6 +5,7 @@ pub mod admin_users;
 pub mod apps;
 pub mod audit;
 pub mod errors;
+mod escaped;
 pub mod groups;
 pub mod home;
 pub mod invites;
@@ -18,6 +19,8 @@ pub mod settings;
 pub mod setup;
 pub mod sso;
 pub mod two_factor;
+
+pub use escaped::Escaped;
 
 use axum::http::HeaderMap;
 use tower_sessions::Session;

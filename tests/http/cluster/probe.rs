@@ -1,6 +1,7 @@
 //! The PostgreSQL change probe (`db::changes`): triggers notify on every write that can end
 //! or narrow access, whoever writes it; bookkeeping writes notify nothing; a listener that
-//! lost its connection answers `None` until it listens again, then a new stamp.
+//! lost its connection answers `None` until it listens again, then a new stamp. The last
+//! sign-in, bookkeeping for the caches of access, moves the listing stamp alone.
 
 use std::time::{Duration, Instant};
 
@@ -136,6 +137,35 @@ async fn writes_that_can_narrow_access_notify_and_bookkeeping_does_not() {
     ] {
         moves(&app, write).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_last_sign_in_moves_the_listing_stamp_and_nothing_else() {
+    let Some(app) = TestApp::with_admin(Db::Postgres).await else {
+        return;
+    };
+    let db = &app.state.db;
+    // Both stamps fence: whatever was committed before them is counted, no waiting needed.
+    let (listing, changes) = (db.listing_stamp().await, db.change_stamp().await);
+    assert!(matches!(listing, Some(Stamp::Listed(..))), "{listing:?}");
+    sql(&app, "UPDATE users SET last_login_at = 42").await;
+    let moved = db.listing_stamp().await;
+    assert!(
+        moved.is_some() && moved != listing,
+        "the table shows the last sign-in"
+    );
+    assert_eq!(
+        db.change_stamp().await,
+        changes,
+        "no cache of access depends on it"
+    );
+    // Written again unchanged, or only `updated_at`: nothing a listing shows.
+    sql(&app, "UPDATE users SET last_login_at = 42, updated_at = 7").await;
+    assert_eq!(db.listing_stamp().await, moved);
+    // A change of access moves the listing stamp as well.
+    sql(&app, "UPDATE users SET role = 'viewer'").await;
+    let after = db.listing_stamp().await;
+    assert!(after.is_some() && after != moved);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

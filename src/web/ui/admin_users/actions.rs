@@ -71,7 +71,7 @@ pub async fn row_action(
         }
         Ok(None) => return Ok(Html(String::new()).into_response()),
         Ok(Some(u)) => {
-            let row = RowView::listed(users::listed_from(&state.db, u).await?, me.user.id);
+            let row = RowView::listed(&users::listed_from(&state.db, u).await?, me.user.id);
             let extras = Extras {
                 back: back.query_string(),
                 message: notice(Some(done)).map(Message::success),

@@ -32,5 +32,5 @@ async fn load(state: &AppState, id: i64) -> Result<User, UiError> {
 /// The account a swapped row shows, with its sign-in methods, or the 404 page.
 async fn load_row(state: &AppState, id: i64, me: i64) -> Result<row::RowView, UiError> {
     let listed = users::listed(&state.db, id).await?;
-    Ok(row::RowView::listed(listed.ok_or(UiError::NotFound)?, me))
+    Ok(row::RowView::listed(&listed.ok_or(UiError::NotFound)?, me))
 }

@@ -12,29 +12,30 @@ use crate::service::users::ListedUser;
 use crate::state::AppState;
 use crate::web::error::UiError;
 use crate::web::guards::RequireAdmin;
-use crate::web::ui::format_time;
+use crate::web::ui::{Escaped, format_time};
 use crate::web::user_list::ListParams;
 
 /// A row of the table.
 pub struct RowView {
     pub id: i64,
-    pub username: String,
-    pub display_name: String,
-    pub email: String,
+    // Escaped once: the template writes the username six times a row.
+    pub username: Escaped,
+    pub display_name: Escaped,
+    pub email: Escaped,
     pub role: Role,
     pub status: Status,
     pub deleted: bool,
-    pub created: String,
-    pub last_login: String,
-    pub methods: String,
+    pub created: Escaped,
+    pub last_login: Escaped,
+    pub methods: Escaped,
     pub is_self: bool,
     pub error: Option<String>,
 }
 
 impl RowView {
-    /// A row of the full table, which knows every sign-in method of the account. Takes the
-    /// account by value: its texts move into the row (50 rows a page) instead of being copied.
-    pub(super) fn listed(l: ListedUser, me: i64) -> Self {
+    /// A row of the full table, which knows every sign-in method of the account. Borrows
+    /// the account: the table's pages are kept and shared (`service::users::KeptPages`).
+    pub(super) fn listed(l: &ListedUser, me: i64) -> Self {
         let mut methods = String::new();
         let mut add = |method: &str| {
             if !methods.is_empty() {
@@ -57,32 +58,33 @@ impl RowView {
             1 => add("1 API key"),
             n => add(&format!("{n} API keys")),
         }
-        let mut row = Self::new(l.user, me);
+        let mut row = Self::new(&l.user, me);
         if !methods.is_empty() {
-            row.methods = methods;
+            row.methods = Escaped::text(&methods);
         }
         row
     }
 
     /// The row without its methods beyond the password ([`RowView::listed`] adds them).
-    fn new(u: User, me: i64) -> Self {
+    fn new(u: &User, me: i64) -> Self {
         Self {
             id: u.id,
-            username: u.username,
-            display_name: u.display_name.unwrap_or_default(),
-            email: u.email.unwrap_or_default(),
+            username: Escaped::text(&u.username),
+            display_name: Escaped::text(u.display_name.as_deref().unwrap_or_default()),
+            email: Escaped::text(u.email.as_deref().unwrap_or_default()),
             role: u.role,
             status: u.status,
             deleted: u.deleted_at.is_some(),
-            created: format_time(u.created_at),
-            last_login: u
-                .last_login_at
-                .map_or_else(|| "never".to_owned(), format_time),
-            methods: if u.password_hash.is_some() {
-                "password".into()
+            created: Escaped::text(&format_time(u.created_at)),
+            last_login: Escaped::text(
+                &u.last_login_at
+                    .map_or_else(|| "never".to_owned(), format_time),
+            ),
+            methods: Escaped::text(if u.password_hash.is_some() {
+                "password"
             } else {
-                "none".into()
-            },
+                "none"
+            }),
             is_self: u.id == me,
             error: None,
         }
@@ -126,8 +128,8 @@ pub(super) fn back_url(back: &str) -> String {
 #[template(path = "admin/row_fragment.html", whitespace = "minimize")]
 struct RowFragment {
     u: RowView,
-    csrf_token: String,
-    back: String,
+    csrf_token: Escaped,
+    back: Escaped,
     /// [`back_url`] of `back`.
     back_url: String,
     /// Swapped out of band into the page's message area.
@@ -153,9 +155,9 @@ pub(super) fn fragment(
 ) -> Result<Response, UiError> {
     let html = RowFragment {
         u: row,
-        csrf_token,
+        csrf_token: Escaped::text(&csrf_token),
         back_url: back_url(&extras.back),
-        back: extras.back,
+        back: Escaped::text(&extras.back),
         message: extras.message,
         pending: extras.pending,
     }

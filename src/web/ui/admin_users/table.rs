@@ -14,7 +14,7 @@ use crate::state::AppState;
 use crate::web::error::UiError;
 use crate::web::guards::RequireAdmin;
 use crate::web::identity::CurrentUser;
-use crate::web::ui::Layout;
+use crate::web::ui::{Escaped, Layout};
 use crate::web::user_list::ListParams;
 
 #[derive(Template)]
@@ -24,13 +24,14 @@ pub struct UsersPage {
     params: ListParams,
     users: Vec<RowView>,
     next_url: Option<String>,
-    csrf_token: String,
+    // Escaped once a page, like `back`: the rows' forms write both.
+    csrf_token: Escaped,
     /// What the last action did or why it was refused (the page's message area).
     message: Option<Message>,
     /// The group filter's choices, as (id, name).
     groups: Vec<(String, String)>,
     /// This view of the table (`q=…&sort=…`), which row actions carry to come back to it.
-    back: String,
+    back: Escaped,
     /// `back` encoded for links (`row::back_url`).
     back_url: String,
 }
@@ -40,8 +41,8 @@ pub struct UsersPage {
 struct UsersTable {
     users: Vec<RowView>,
     next_url: Option<String>,
-    csrf_token: String,
-    back: String,
+    csrf_token: Escaped,
+    back: Escaped,
     back_url: String,
 }
 
@@ -116,11 +117,17 @@ async fn rows(
     params: &ListParams,
 ) -> Result<(Vec<RowView>, Option<String>, String), UiError> {
     let query = params.to_query().map_err(UiError::BadRequest)?;
-    let page = users::list(&state.db, query, users::Detail::SignInMethods).await?;
+    let page = users::list(
+        &state.db,
+        &state.user_pages,
+        query,
+        users::Detail::SignInMethods,
+    )
+    .await?;
     let next_url = page.next.as_deref().map(|c| next_url(params, c));
     let users: Vec<RowView> = page
         .users
-        .into_iter()
+        .iter()
         .map(|u| RowView::listed(u, me.user.id))
         .collect();
     let csrf_token = crate::web::session::csrf_token(session).await?;
@@ -140,9 +147,9 @@ async fn fragment(
     let table = UsersTable {
         users,
         next_url,
-        csrf_token,
+        csrf_token: Escaped::text(&csrf_token),
         back_url: super::row::back_url(&back),
-        back,
+        back: Escaped::text(&back),
     };
     table.render_into(&mut html).map_err(UiError::internal)?;
     Ok(Html(html).into_response())
@@ -171,11 +178,11 @@ pub(super) async fn page(
             .collect(),
         layout: Layout::new("Users", state, session, Some(me)).await?,
         back_url: super::row::back_url(&back),
-        back,
+        back: Escaped::text(&back),
         params: view.params,
         users,
         next_url,
-        csrf_token,
+        csrf_token: Escaped::text(&csrf_token),
         message: view.message,
     };
     page.render_into(&mut html).map_err(UiError::internal)?;
