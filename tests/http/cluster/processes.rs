@@ -1,6 +1,7 @@
 //! Two real Hallpass processes (the built binary) on one PostgreSQL database.
 //!
-//! * Round-robin (issue 12, point 3): sign in on one, use the session on the other;
+//! * Round-robin (issue 12, point 3): sign in on one, use the session on the other; the
+//!   user table kept by one shows a sign-in and a role change made through the other;
 //!   brute-force failures split over both reach one limit; a settings change, a proxy
 //!   preset change, a provider change and an app rule change made on one are seen on the
 //!   other at its next request.
@@ -129,6 +130,42 @@ async fn two_processes_driven_round_robin_share_sessions_limits_settings_and_rul
     assert_eq!(me["username"], ADMIN, "{me}");
     let other = sign_in(&b, ADMIN, ADMIN_PASSWORD).await;
     assert_eq!(status(other.0.get(a.url("/api/auth/me"))).await, 200);
+
+    // The user table: B keeps the page it read, and shows what happened through A at once —
+    // a role change, and a sign-in (the last sign-in notifies a channel of its own).
+    create_user(&a, &admin, "dave", "user").await;
+    let listed = |node: &Node| {
+        let (c, url) = (admin.0.clone(), node.url("/api/admin/users?q=dave"));
+        async move {
+            let v: Value = c.get(url).send().await.unwrap().json().await.unwrap();
+            v["users"][0].clone()
+        }
+    };
+    let dave = listed(&b).await;
+    assert!(
+        dave["last_login_at"].is_null() && dave["role"] == "user",
+        "{dave}"
+    );
+    assert_eq!(listed(&b).await, dave, "read again: the kept page");
+    sign_in(&a, "dave", &password("dave")).await;
+    assert!(
+        listed(&b).await["last_login_at"].is_i64(),
+        "B shows A's sign-in"
+    );
+    let (code, _) = json_call(
+        &admin.0,
+        &admin.1,
+        reqwest::Method::PATCH,
+        a.url(&format!("/api/admin/users/{}", dave["id"])),
+        Some(json!({ "role": "viewer" })),
+    )
+    .await;
+    assert_eq!(code, 200);
+    assert_eq!(
+        listed(&b).await["role"],
+        "viewer",
+        "B shows A's role change"
+    );
 
     // Brute force: four failures, alternating, reach the limit of four on both.
     let guess = |node: &Node| {
