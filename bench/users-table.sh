@@ -5,6 +5,7 @@
 #   BENCH_DB=postgres bench/users-table.sh     # the same on a throwaway PostgreSQL cluster
 #   BENCH_USERS=20000 BENCH_SECONDS=3 BENCH_RUNS=3 BENCH_CONNECTIONS=64 bench/users-table.sh
 #   HALLPASS_BIN=path/to/hallpass bench/users-table.sh
+#   BENCH_ONLY='first page|pending' bench/users-table.sh   # only the rows whose label matches
 #
 # Fills a fresh database with BENCH_USERS accounts (python3 writes them, no password
 # hashing; each with the folded search key Hallpass writes), signs in as the admin and
@@ -12,7 +13,10 @@
 # first page, filtered pages, the htmx fragment, searches of 3+ characters (rare, common,
 # none), of 1–2 characters, each sort and keyset pages. Every request is measured
 # BENCH_RUNS times; the table shows each run's p99 and the medians, then the latency on one
-# connection alone (the server's own time, no queueing). Figures, not
+# connection alone (the server's own time, no queueing). Each row repeats one address, so
+# after its first request the server answers from the pages it keeps while nothing changes
+# (service::users::KeptPages); the last row asks for a different page every time (a wrk
+# script picks a random cursor), which no kept page can answer. Figures, not
 # tests. PostgreSQL: a throwaway cluster from bench/pg.sh, removed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -114,17 +118,20 @@ median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 ms() { awk '{v=$1; if (v ~ /us$/) {sub(/us$/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v*=1000}; printf "%.2f\n", v}'; }
 measure() {
     local label=$1 path=$2; shift 2
+    [[ -z ${BENCH_ONLY:-} || $label =~ $BENCH_ONLY ]] || return 0
     local rows out rps=() p50=() p99=()
     rows=$(curl -s "$@" -H "Cookie: hallpass_session=$COOKIE" "$BASE$path" | { grep -o '<tr id="user-' || true; } | wc -l)
+    local script=()
+    [[ -n ${WRK_SCRIPT:-} ]] && script=(-s "$WRK_SCRIPT")
     for _ in $(seq "$RUNS"); do
-        out=$(wrk -t1 -c"$CONNS" -d"${SECS}s" --latency "$@" -H "Cookie: hallpass_session=$COOKIE" "$BASE$path")
+        out=$(wrk -t1 -c"$CONNS" -d"${SECS}s" --latency "${script[@]}" "$@" -H "Cookie: hallpass_session=$COOKIE" "$BASE$path")
         if grep -q 'Non-2xx' <<<"$out"; then echo "non-2xx answers for $path" >&2; exit 1; fi
         rps+=("$(awk '/Requests\/sec/ {print $2}' <<<"$out")")
         p50+=("$(awk '$1=="50%" {print $2}' <<<"$out" | ms)")
         p99+=("$(awk '$1=="99%" {print $2}' <<<"$out" | ms)")
     done
     # One connection: the time the server takes for the request itself, without queueing.
-    out=$(wrk -t1 -c1 -d2s --latency "$@" -H "Cookie: hallpass_session=$COOKIE" "$BASE$path")
+    out=$(wrk -t1 -c1 -d2s --latency "${script[@]}" "$@" -H "Cookie: hallpass_session=$COOKIE" "$BASE$path")
     printf '| %s | %s | %s | %s ms | %s ms | %s | %s / %s ms |\n' "$label" "$rows" \
         "$(printf '%s\n' "${rps[@]}" | median)" "$(printf '%s\n' "${p50[@]}" | median)" \
         "$(printf '%s\n' "${p99[@]}" | median)" "$(IFS=/; echo "${p99[*]}")" \
@@ -145,3 +152,12 @@ measure "sort=created desc" "/admin/users?sort=created&dir=desc"
 measure "sort=last_login desc" "/admin/users?sort=last_login&dir=desc"
 measure "next page via cursor" "/admin/users?sort=created&dir=desc&after=$CURSOR"
 measure "deep page (middle of table)" "/admin/users?sort=created&dir=desc&after=$DEEP"
+# A page no kept page can answer: each request continues after a random account.
+cat >"$WORK/random-page.lua" <<LUA
+request = function()
+    local i = math.random(2, $USERS)
+    return wrk.format(nil, "/admin/users?sort=created&dir=desc&after=" .. (1600000000 + i) .. ":" .. i)
+end
+LUA
+WRK_SCRIPT="$WORK/random-page.lua" measure "a different deep page each time (never kept)" \
+    "/admin/users?sort=created&dir=desc&after=$DEEP"

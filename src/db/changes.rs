@@ -46,6 +46,17 @@ pub enum Stamp {
     Listed(u64, u64),
 }
 
+impl Stamp {
+    /// The change stamp within a listing stamp (PostgreSQL: without the count of last
+    /// sign-ins); any other stamp as it is.
+    pub fn changes_only(self) -> Stamp {
+        match self {
+            Stamp::Listed(changes, _) => Stamp::Notified(changes),
+            other => other,
+        }
+    }
+}
+
 /// Tells whether anything was committed since a stamp was taken.
 pub struct ChangeProbe {
     kind: Kind,

@@ -32,12 +32,13 @@ pub async fn list(db: &DbPool) -> Result<Vec<Group>, ServiceError> {
 }
 
 /// [`list`], kept under the change stamp in `kept` (the user table's group filter, on every
-/// page of it).
+/// page of it), under the stamp the page took.
 pub async fn list_kept(
     db: &DbPool,
     kept: &super::stamped::Stamped<std::sync::Arc<Vec<Group>>>,
+    at: super::stamped::Taken,
 ) -> Result<std::sync::Arc<Vec<Group>>, ServiceError> {
-    kept.get_or_read(db, || async { Ok(std::sync::Arc::new(list(db).await?)) })
+    kept.get_or_read_at(at, || async { Ok(std::sync::Arc::new(list(db).await?)) })
         .await
 }
 

@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use super::ServiceError;
+use super::stamped::Taken;
 use crate::db::changes::Stamp;
 use crate::db::{self, DbPool};
 use crate::domain::user_list::PAGE_SIZE;
@@ -48,7 +49,18 @@ pub async fn list(
     detail: Detail,
 ) -> Result<Arc<UserPage>, ServiceError> {
     // Taken before the read: a commit during it leaves the page under a stale stamp.
-    let stamp = db.listing_stamp().await;
+    list_at(db, kept, Taken::now(db).await, query, detail).await
+}
+
+/// [`list`] under a stamp the request already took.
+pub async fn list_at(
+    db: &DbPool,
+    kept: &KeptPages,
+    at: Taken,
+    query: ListQuery,
+    detail: Detail,
+) -> Result<Arc<UserPage>, ServiceError> {
+    let stamp = at.listing();
     if let Some(page) = stamp.and_then(|s| kept.get(s, &query, detail)) {
         return Ok(page);
     }
@@ -194,7 +206,16 @@ pub async fn pending_count(
     db: &DbPool,
     kept: &super::stamped::Stamped<i64>,
 ) -> Result<i64, ServiceError> {
-    kept.get_or_read(db, || async {
+    pending_count_at(db, kept, Taken::now(db).await).await
+}
+
+/// [`pending_count`] under a stamp the request already took.
+pub async fn pending_count_at(
+    db: &DbPool,
+    kept: &super::stamped::Stamped<i64>,
+    at: Taken,
+) -> Result<i64, ServiceError> {
+    kept.get_or_read_at(at, || async {
         Ok(db
             .run(|c| db::users::count_pending(c, PENDING_SHOWN + 1))
             .await?)

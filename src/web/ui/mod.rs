@@ -29,6 +29,7 @@ use super::identity::CurrentUser;
 use super::session;
 use crate::config::Config;
 use crate::domain::Role;
+use crate::service::stamped::Taken;
 use crate::state::AppState;
 
 /// Bumps with every release so browsers fetch new assets.
@@ -60,9 +61,26 @@ impl Layout {
         session: &Session,
         user: Option<&CurrentUser>,
     ) -> Result<Self, super::error::UiError> {
+        Self::new_at(title, state, session, user, None).await
+    }
+
+    /// [`Layout::new`] for a page that took the database's stamp already (`at`): the pending
+    /// badge is read under it.
+    pub async fn new_at(
+        title: impl Into<String>,
+        state: &AppState,
+        session: &Session,
+        user: Option<&CurrentUser>,
+        at: Option<Taken>,
+    ) -> Result<Self, super::error::UiError> {
         let pending_count = match user {
             Some(u) if u.user.role == Role::Admin => {
-                Some(crate::service::users::pending_count(&state.db, &state.pending_badge).await?)
+                let at = match at {
+                    Some(at) => at,
+                    None => Taken::now(&state.db).await,
+                };
+                let kept = &state.pending_badge;
+                Some(crate::service::users::pending_count_at(&state.db, kept, at).await?)
             }
             _ => None,
         };

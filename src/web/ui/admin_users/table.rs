@@ -9,6 +9,7 @@ use serde::Deserialize;
 use tower_sessions::Session;
 
 use super::row::{Message, RowView};
+use crate::service::stamped::Taken;
 use crate::service::users;
 use crate::state::AppState;
 use crate::web::error::UiError;
@@ -109,21 +110,18 @@ pub(super) struct View {
     pub refused: Option<(i64, String)>,
 }
 
-/// The rows of `params` for `me`, the link to the next page, and the CSRF token.
+/// The rows of `params` for `me` (read under `at`), the link to the next page, and the CSRF
+/// token.
 async fn rows(
     state: &AppState,
     session: &Session,
     me: &CurrentUser,
     params: &ListParams,
+    at: Taken,
 ) -> Result<(Vec<RowView>, Option<String>, String), UiError> {
     let query = params.to_query().map_err(UiError::BadRequest)?;
-    let page = users::list(
-        &state.db,
-        &state.user_pages,
-        query,
-        users::Detail::SignInMethods,
-    )
-    .await?;
+    let detail = users::Detail::SignInMethods;
+    let page = users::list_at(&state.db, &state.user_pages, at, query, detail).await?;
     let next_url = page.next.as_deref().map(|c| next_url(params, c));
     let users: Vec<RowView> = page
         .users
@@ -141,7 +139,8 @@ async fn fragment(
     me: &CurrentUser,
     params: ListParams,
 ) -> Result<Response, UiError> {
-    let (users, next_url, csrf_token) = rows(state, session, me, &params).await?;
+    let at = Taken::now(&state.db).await;
+    let (users, next_url, csrf_token) = rows(state, session, me, &params, at).await?;
     let mut html = String::with_capacity(rendered_size(users.len()));
     let back = params.query_string();
     let table = UsersTable {
@@ -162,13 +161,15 @@ pub(super) async fn page(
     me: &CurrentUser,
     view: View,
 ) -> Result<String, UiError> {
-    let (mut users, next_url, csrf_token) = rows(state, session, me, &view.params).await?;
+    // One stamp for the rows, the group filter and the pending badge (one fence, not three).
+    let at = Taken::now(&state.db).await;
+    let (mut users, next_url, csrf_token) = rows(state, session, me, &view.params, at).await?;
     if let Some((id, why)) = view.refused {
         for u in users.iter_mut().filter(|u| u.id == id) {
             u.error = Some(why.clone());
         }
     }
-    let groups = crate::service::groups::list_kept(&state.db, &state.group_list).await?;
+    let groups = crate::service::groups::list_kept(&state.db, &state.group_list, at).await?;
     let mut html = String::with_capacity(rendered_size(users.len()));
     let back = view.params.query_string();
     let page = UsersPage {
@@ -176,7 +177,7 @@ pub(super) async fn page(
             .iter()
             .map(|g| (g.id.to_string(), g.name.clone()))
             .collect(),
-        layout: Layout::new("Users", state, session, Some(me)).await?,
+        layout: Layout::new_at("Users", state, session, Some(me), Some(at)).await?,
         back_url: super::row::back_url(&back),
         back: Escaped::text(&back),
         params: view.params,
