@@ -1,5 +1,7 @@
 //! One row of the user table: its view model, and the fragment htmx swaps in place.
 
+use std::sync::Arc;
+
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::{Html, IntoResponse, Response};
@@ -15,8 +17,9 @@ use crate::web::guards::RequireAdmin;
 use crate::web::ui::{Escaped, format_time};
 use crate::web::user_list::ListParams;
 
-/// A row of the table.
-pub struct RowView {
+/// What a row shows of its account, the same for every admin: built once per kept page of
+/// the table (`UserPage::derived`) and shared by the requests that show it.
+pub struct Row {
     pub id: i64,
     // Escaped once: the template writes the username six times a row.
     pub username: Escaped,
@@ -28,14 +31,43 @@ pub struct RowView {
     pub created: Escaped,
     pub last_login: Escaped,
     pub methods: Escaped,
+}
+
+/// A row as one admin sees it: the [`Row`] (its fields read through `Deref`), whether it is
+/// the admin's own account, and why an action on it was refused.
+pub struct RowView {
+    row: Arc<Row>,
     pub is_self: bool,
     pub error: Option<String>,
 }
 
+impl std::ops::Deref for RowView {
+    type Target = Row;
+
+    fn deref(&self) -> &Row {
+        &self.row
+    }
+}
+
 impl RowView {
-    /// A row of the full table, which knows every sign-in method of the account. Borrows
-    /// the account: the table's pages are kept and shared (`service::users::KeptPages`).
+    /// `row` as admin `me` sees it.
+    pub(super) fn of(row: Arc<Row>, me: i64) -> Self {
+        Self {
+            is_self: row.id == me,
+            row,
+            error: None,
+        }
+    }
+
+    /// The row of one account.
     pub(super) fn listed(l: &ListedUser, me: i64) -> Self {
+        Self::of(Arc::new(Row::listed(l)), me)
+    }
+}
+
+impl Row {
+    /// A row of the full table, which knows every sign-in method of the account.
+    pub(super) fn listed(l: &ListedUser) -> Self {
         let mut methods = String::new();
         let mut add = |method: &str| {
             if !methods.is_empty() {
@@ -58,7 +90,7 @@ impl RowView {
             1 => add("1 API key"),
             n => add(&format!("{n} API keys")),
         }
-        let mut row = Self::new(&l.user, me);
+        let mut row = Self::new(&l.user);
         if !methods.is_empty() {
             row.methods = Escaped::text(&methods);
         }
@@ -66,7 +98,7 @@ impl RowView {
     }
 
     /// The row without its methods beyond the password ([`RowView::listed`] adds them).
-    fn new(u: &User, me: i64) -> Self {
+    fn new(u: &User) -> Self {
         Self {
             id: u.id,
             username: Escaped::text(&u.username),
@@ -85,8 +117,6 @@ impl RowView {
             } else {
                 "none"
             }),
-            is_self: u.id == me,
-            error: None,
         }
     }
 }
