@@ -8,9 +8,7 @@ use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use std::sync::Arc;
-
-use super::row::{Message, Row, RowView};
+use super::row::{Message, RowView};
 use crate::service::stamped::Taken;
 use crate::service::users;
 use crate::state::AppState;
@@ -125,25 +123,7 @@ async fn rows(
     let detail = users::Detail::SignInMethods;
     let page = users::list_at(&state.db, &state.user_pages, at, query, detail).await?;
     let next_url = page.next.as_deref().map(|c| next_url(params, c));
-    let build = |page: &users::UserPage| -> Vec<Arc<Row>> {
-        page.users
-            .iter()
-            .map(|u| Arc::new(Row::listed(u)))
-            .collect()
-    };
-    let built;
-    let rows = match page.derived(build) {
-        Some(rows) => rows,
-        None => {
-            built = build(&page);
-            &built
-        }
-    };
-    let me = me.user.id;
-    let users = rows
-        .iter()
-        .map(|r| RowView::of(Arc::clone(r), me))
-        .collect();
+    let users = RowView::page(&page, me.user.id);
     let csrf_token = crate::web::session::csrf_token(session).await?;
     Ok((users, next_url, csrf_token))
 }
