@@ -230,8 +230,8 @@ async fn proxy_second_factor(
 
 /// The session cookie, checked against the user's current `session_version` and status.
 async fn by_session(state: &AppState, session: &Session, mut req: Request, next: Next) -> Response {
-    let (resolved, token) = match cached_session(state, session).await {
-        Some((resolved, token)) => (Some(resolved), token),
+    let (resolved, cached) = match cached_session(state, session).await {
+        Some((resolved, cached)) => (Some(resolved), Some(cached)),
         // The session is loaded inside this scope, so its user row comes along (see
         // `service::sessions::capturing_user`).
         None => {
@@ -261,9 +261,12 @@ async fn by_session(state: &AppState, session: &Session, mut req: Request, next:
         return super::csrf::within_context(state, req, rest).await;
     };
     req.extensions_mut().insert(Identity(Some(user)));
-    if let Some(token) = token {
-        req.extensions_mut()
-            .insert(super::csrf::SessionToken(token));
+    if let Some(cached) = cached {
+        let extensions = req.extensions_mut();
+        extensions.insert(super::read_stamp::SessionStamp(cached.at));
+        if let Some(token) = cached.token {
+            extensions.insert(super::csrf::SessionToken(token));
+        }
     }
     let response = super::csrf::within_context(state, req, rest).await;
     session::pin_expiry(session, &signed_in, expiry).await;
@@ -388,10 +391,7 @@ type Resolved = (CurrentUser, session::SignedIn, time::OffsetDateTime);
 /// (the same checks as [`from_session`], which handles every other case). The session
 /// itself is not loaded into the request: nothing is copied on the hot path. The token is
 /// the session's own CSRF token.
-async fn cached_session(
-    state: &AppState,
-    session: &Session,
-) -> Option<(Resolved, Option<std::sync::Arc<str>>)> {
+async fn cached_session(state: &AppState, session: &Session) -> Option<(Resolved, Cached)> {
     let hit = state.sessions.cached_sign_in(&session.id()?).await?;
     let s = hit.signed_in;
     let current = hit.user.id == s.user_id
@@ -406,7 +406,18 @@ async fn cached_session(
         user: hit.user,
         auth_method: AuthMethod::of(&s),
     };
-    Some(((user, s, expiry), hit.csrf_token))
+    let cached = Cached {
+        token: hit.csrf_token,
+        at: hit.at,
+    };
+    Some(((user, s, expiry), cached))
+}
+
+/// What a session taken from the cache brings besides the user: its CSRF token, and the
+/// stamp it was checked under (see `read_stamp`).
+struct Cached {
+    token: Option<std::sync::Arc<str>>,
+    at: crate::service::stamped::Taken,
 }
 
 async fn from_session(

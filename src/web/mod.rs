@@ -15,6 +15,7 @@ pub mod host;
 pub mod identity;
 pub mod input;
 pub mod metrics;
+pub mod read_stamp;
 pub mod request_log;
 pub mod return_to;
 pub mod second_step;

@@ -913,3 +913,90 @@ async fn error_pages_keep_the_navigation(db: Db) {
     assert_eq!(status, 404);
     assert!(!page.contains(r#"action="/logout""#), "{page}");
 }
+
+both_databases!(a_kept_page_shows_each_admin_their_own_rows);
+
+/// The CSRF token of the forms in row `id` of a table page.
+fn row_token(html: &str, id: i64) -> String {
+    let start = html.find(&format!("<tr id=\"user-{id}\"")).unwrap();
+    let row = &html[start..start + html[start..].find("</tr>").unwrap()];
+    csrf_in(row).unwrap_or_else(|| panic!("no form in row {id}: {row}"))
+}
+
+/// A kept page's rows are rendered once and shared (`web::ui::admin_users::rows`), but each
+/// admin still sees their own: the forms carry the token of the session that asked, "(you)"
+/// marks the viewer's own row, and a refused action's message stays on the page it was
+/// refused on.
+async fn a_kept_page_shows_each_admin_their_own_rows(db: Db) {
+    let Some(app) = TestApp::with_admin(db).await else {
+        return;
+    };
+    bulk_users(&app, 3).await;
+    crate::support::add_user(&app, "ada", "admin").await;
+    let (pending, ada, admin) = (
+        user(&app, "member000").await.id,
+        user(&app, "ada").await.id,
+        user(&app, "admin").await.id,
+    );
+    let page = |c: &reqwest::Client| {
+        let (c, url) = (c.clone(), app.url("/admin/users"));
+        async move { c.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+    let you = |html: &str, id: i64| {
+        let start = html.find(&format!("<tr id=\"user-{id}\"")).unwrap();
+        let row = &html[start..start + html[start..].find("</tr>").unwrap()];
+        row.contains("(you)")
+    };
+    let first = app.admin_client().await;
+    let second = app.client();
+    let r = app
+        .login(&second, "ada", crate::support::MEMBER_PASSWORD)
+        .await;
+    assert_eq!(r.status(), 303);
+
+    // The first admin's two views, then the second's: the last three are the kept page.
+    let (_, mine) = (page(&first).await, page(&first).await);
+    let theirs = page(&second).await;
+    assert_eq!(rows(&mine), 5);
+    assert_eq!(mine.matches("(you)").count(), 1, "{mine}");
+    assert!(you(&mine, admin) && !you(&mine, ada));
+    assert_eq!(theirs.matches("(you)").count(), 1, "{theirs}");
+    assert!(you(&theirs, ada) && !you(&theirs, admin));
+    // No actions on yourself: the viewer's own row has no "Disable…".
+    assert!(!theirs.contains(&format!("/admin/users/{ada}/confirm/disable")));
+    assert!(theirs.contains(&format!("/admin/users/{admin}/confirm/disable")));
+
+    // Each page's row forms carry its own session's token: the second admin's is accepted for
+    // the second admin, and the first admin's is refused for them.
+    let (token_mine, token_theirs) = (row_token(&mine, pending), row_token(&theirs, pending));
+    assert_ne!(token_mine, token_theirs);
+    let approve = |token: String| {
+        second
+            .post(app.url(&format!("/admin/users/{pending}/approve")))
+            .form(&[("csrf_token", token)])
+            .send()
+    };
+    assert_eq!(approve(token_mine).await.unwrap().status(), 403);
+    assert_eq!(approve(token_theirs).await.unwrap().status(), 303);
+    assert_eq!(
+        user(&app, "member000").await.status,
+        hallpass::domain::Status::Active
+    );
+
+    // A refused action shows its message in the row on the re-rendered (kept) page, and
+    // only there: the next plain view of the same page has no message.
+    let token = csrf_in(&page(&first).await).unwrap();
+    let r = first
+        .post(app.url(&format!("/admin/users/{admin}/disable")))
+        .form(&[("csrf_token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    let refused = r.text().await.unwrap();
+    assert!(
+        refused.contains(&format!("id=\"user-{admin}-error\"")),
+        "{refused}"
+    );
+    assert!(!page(&first).await.contains("field-error"));
+}

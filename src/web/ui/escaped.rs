@@ -34,6 +34,11 @@ impl Escaped {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// The escaped text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 impl fmt::Display for Escaped {

@@ -110,7 +110,9 @@ async fn refusal(
         message: Some(Message::error(why.clone())),
         refused: Some((id, why)),
     };
-    let html = table::page(state, session, me, view).await?;
+    // After the refused action: anything it wrote is read back.
+    let at = crate::service::stamped::Taken::now(&state.db).await;
+    let html = table::page(state, session, me, view, at).await?;
     Ok((StatusCode::CONFLICT, Html(html)).into_response())
 }
 

@@ -11,6 +11,7 @@ mod actions;
 mod form;
 mod groups;
 mod row;
+mod rows;
 mod table;
 
 pub use actions::{confirm, purge, purge_form, row_action};

@@ -10,7 +10,7 @@ use tower_sessions::Session;
 use super::load_row;
 use crate::domain::sso::PROXY_PROVIDER;
 use crate::domain::{Role, Status, User};
-use crate::service::users::{ListedUser, UserPage};
+use crate::service::users::ListedUser;
 use crate::state::AppState;
 use crate::web::error::UiError;
 use crate::web::guards::RequireAdmin;
@@ -51,9 +51,18 @@ impl std::ops::Deref for RowView {
 
 impl RowView {
     /// `row` as admin `me` sees it.
-    fn of(row: Arc<Row>, me: i64) -> Self {
+    pub(super) fn of(row: Arc<Row>, me: i64) -> Self {
         Self {
             is_self: row.id == me,
+            row,
+            error: None,
+        }
+    }
+
+    /// `row` as any admin but its own account sees it.
+    pub(super) fn anyones(row: Arc<Row>) -> Self {
+        Self {
+            is_self: false,
             row,
             error: None,
         }
@@ -62,26 +71,6 @@ impl RowView {
     /// The row of one account.
     pub(super) fn listed(l: &ListedUser, me: i64) -> Self {
         Self::of(Arc::new(Row::listed(l)), me)
-    }
-
-    /// The rows of a page of the table as admin `me` sees them. The [`Row`]s are built once
-    /// per page and kept with it while the page is kept (`UserPage::derived`).
-    pub(super) fn page(page: &UserPage, me: i64) -> Vec<Self> {
-        let build = |page: &UserPage| -> Vec<Arc<Row>> {
-            page.users
-                .iter()
-                .map(|u| Arc::new(Row::listed(u)))
-                .collect()
-        };
-        let built;
-        let rows = match page.derived(build) {
-            Some(rows) => rows,
-            None => {
-                built = build(page);
-                &built
-            }
-        };
-        rows.iter().map(|r| Self::of(Arc::clone(r), me)).collect()
     }
 }
 

@@ -8,14 +8,16 @@ use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::row::{Message, RowView};
+use super::row::Message;
+use super::rows::TableRows;
 use crate::service::stamped::Taken;
 use crate::service::users;
 use crate::state::AppState;
 use crate::web::error::UiError;
 use crate::web::guards::RequireAdmin;
 use crate::web::identity::CurrentUser;
-use crate::web::ui::{Escaped, Layout};
+use crate::web::read_stamp::ReadStamp;
+use crate::web::ui::Layout;
 use crate::web::user_list::ListParams;
 
 #[derive(Template)]
@@ -23,28 +25,19 @@ use crate::web::user_list::ListParams;
 pub struct UsersPage {
     layout: Layout,
     params: ListParams,
-    users: Vec<RowView>,
+    rows: TableRows,
     next_url: Option<String>,
-    // Escaped once a page, like `back`: the rows' forms write both.
-    csrf_token: Escaped,
     /// What the last action did or why it was refused (the page's message area).
     message: Option<Message>,
     /// The group filter's choices, as (id, name).
     groups: Vec<(String, String)>,
-    /// This view of the table (`q=…&sort=…`), which row actions carry to come back to it.
-    back: Escaped,
-    /// `back` encoded for links (`row::back_url`).
-    back_url: String,
 }
 
 #[derive(Template)]
 #[template(path = "admin/users.html", block = "table", whitespace = "minimize")]
 struct UsersTable {
-    users: Vec<RowView>,
+    rows: TableRows,
     next_url: Option<String>,
-    csrf_token: Escaped,
-    back: Escaped,
-    back_url: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -88,6 +81,7 @@ pub async fn table(
     RequireAdmin(me): RequireAdmin,
     session: Session,
     surface: Surface,
+    ReadStamp(at): ReadStamp,
     Query(q): Query<TableQuery>,
 ) -> Result<Response, UiError> {
     let message = notice(q.notice.as_deref()).map(Message::success);
@@ -97,9 +91,9 @@ pub async fn table(
         refused: None,
     };
     if surface.targets("user-table") {
-        return fragment(&state, &session, &me, view.params).await;
+        return fragment(&state, &session, &me, view.params, at).await;
     }
-    Ok(Html(page(&state, &session, &me, view).await?).into_response())
+    Ok(Html(page(&state, &session, &me, view, at).await?).into_response())
 }
 
 /// What the page shows besides the rows of `params`.
@@ -110,22 +104,22 @@ pub(super) struct View {
     pub refused: Option<(i64, String)>,
 }
 
-/// The rows of `params` for `me` (read under `at`), the link to the next page, and the CSRF
-/// token.
+/// The rows of `params` for `me` (read under `at`), their forms carrying the request's CSRF
+/// token and this view of the table (`back`), and the link to the next page.
 async fn rows(
     state: &AppState,
     session: &Session,
     me: &CurrentUser,
     params: &ListParams,
     at: Taken,
-) -> Result<(Vec<RowView>, Option<String>, String), UiError> {
+) -> Result<(TableRows, Option<String>), UiError> {
     let query = params.to_query().map_err(UiError::BadRequest)?;
     let detail = users::Detail::SignInMethods;
     let page = users::list_at(&state.db, &state.user_pages, at, query, detail).await?;
     let next_url = page.next.as_deref().map(|c| next_url(params, c));
-    let users = RowView::page(&page, me.user.id);
     let csrf_token = crate::web::session::csrf_token(session).await?;
-    Ok((users, next_url, csrf_token))
+    let rows = TableRows::page(&page, me.user.id, &csrf_token, &params.query_string());
+    Ok((rows, next_url))
 }
 
 /// The table alone, for htmx (filters, next page).
@@ -134,52 +128,40 @@ async fn fragment(
     session: &Session,
     me: &CurrentUser,
     params: ListParams,
+    at: Taken,
 ) -> Result<Response, UiError> {
-    let at = Taken::now(&state.db).await;
-    let (users, next_url, csrf_token) = rows(state, session, me, &params, at).await?;
-    let mut html = String::with_capacity(rendered_size(users.len()));
-    let back = params.query_string();
-    let table = UsersTable {
-        users,
-        next_url,
-        csrf_token: Escaped::text(&csrf_token),
-        back_url: super::row::back_url(&back),
-        back: Escaped::text(&back),
-    };
+    let (rows, next_url) = self::rows(state, session, me, &params, at).await?;
+    let mut html = String::with_capacity(rendered_size(rows.len()));
+    let table = UsersTable { rows, next_url };
     table.render_into(&mut html).map_err(UiError::internal)?;
     Ok(Html(html).into_response())
 }
 
-/// The whole page (also what a refused row action shows without JavaScript).
+/// The whole page (also what a refused row action shows without JavaScript), its rows, group
+/// filter and pending badge read under one stamp `at` (one fence, not three), taken after
+/// anything the request wrote.
 pub(super) async fn page(
     state: &AppState,
     session: &Session,
     me: &CurrentUser,
     view: View,
+    at: Taken,
 ) -> Result<String, UiError> {
-    // One stamp for the rows, the group filter and the pending badge (one fence, not three).
-    let at = Taken::now(&state.db).await;
-    let (mut users, next_url, csrf_token) = rows(state, session, me, &view.params, at).await?;
+    let (mut rows, next_url) = self::rows(state, session, me, &view.params, at).await?;
     if let Some((id, why)) = view.refused {
-        for u in users.iter_mut().filter(|u| u.id == id) {
-            u.error = Some(why.clone());
-        }
+        rows.refuse(id, &why);
     }
     let groups = crate::service::groups::list_kept(&state.db, &state.group_list, at).await?;
-    let mut html = String::with_capacity(rendered_size(users.len()));
-    let back = view.params.query_string();
+    let mut html = String::with_capacity(rendered_size(rows.len()));
     let page = UsersPage {
         groups: groups
             .iter()
             .map(|g| (g.id.to_string(), g.name.clone()))
             .collect(),
         layout: Layout::new_at("Users", state, session, Some(me), Some(at)).await?,
-        back_url: super::row::back_url(&back),
-        back: Escaped::text(&back),
         params: view.params,
-        users,
+        rows,
         next_url,
-        csrf_token: Escaped::text(&csrf_token),
         message: view.message,
     };
     page.render_into(&mut html).map_err(UiError::internal)?;

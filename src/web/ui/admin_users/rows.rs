@@ -1,0 +1,214 @@
+//! The rows of a page of the user table as the template writes them ([`TableRows`]), and
+//! what a kept page keeps of them ([`KeptRows`]): each row's HTML, rendered once for every
+//! request that shows the page.
+//!
+//! Once the rows' texts were built once per kept page (`row::Row`), writing the same 50 rows
+//! through the template again at every request was most of what a kept page still cost: some
+//! thirty small writes a row, each a bounds check and a copy (bench/README.md). A row looks
+//! the same to every admin but the one it belongs to ("(you)", no actions on yourself), and
+//! its only per-request text is the CSRF token of its forms. So the rows are rendered once
+//! with a gap where the token goes, and a request writes the pieces with its own token in
+//! between. A row that is the admin's own, or that shows why an action was refused, is
+//! rendered at each request as before.
+
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+
+use askama::Template;
+
+use super::row::{Row, RowView};
+use crate::service::users::UserPage;
+use crate::web::ui::Escaped;
+
+/// Where a row's forms write the CSRF token: the request's token, or, in a row rendered for
+/// every request, a gap.
+enum Token<'a> {
+    Of(&'a Escaped),
+    Gap,
+}
+
+/// What a gap writes while a row is rendered once. It cannot come from anything else in a
+/// row: every text a row shows is escaped (no raw `<`), `back_url` is percent-encoded, and
+/// the template's own text holds no NUL.
+const GAP: &str = "<\u{0}csrf>";
+
+impl fmt::Display for Token<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Token::Of(token) => fmt::Display::fmt(token, f),
+            Token::Gap => f.write_str(GAP),
+        }
+    }
+}
+
+impl askama::filters::HtmlSafe for Token<'_> {}
+
+impl askama::FastWritable for Token<'_> {
+    fn write_into(
+        &self,
+        dest: &mut dyn fmt::Write,
+        values: &dyn askama::Values,
+    ) -> askama::Result<()> {
+        match self {
+            Token::Of(token) => token.write_into(dest, values),
+            Token::Gap => Ok(dest.write_str(GAP)?),
+        }
+    }
+}
+
+/// One row, as the table's template includes it.
+#[derive(Template)]
+#[template(path = "admin/user_row.html", whitespace = "minimize")]
+struct RowHtml<'a> {
+    u: &'a RowView,
+    csrf_token: Token<'a>,
+    back: &'a Escaped,
+    back_url: &'a str,
+}
+
+/// What the table keeps with a kept page (`UserPage::derived`): its rows, and their HTML for
+/// the view of the table they were first shown in.
+pub(super) struct KeptRows {
+    rows: Vec<Arc<Row>>,
+    html: OnceLock<Arc<RenderedRows>>,
+}
+
+/// Each row's HTML as any admin but its account sees it, with `back`, split at the gaps.
+struct RenderedRows {
+    back: String,
+    rows: Vec<Vec<Box<str>>>,
+}
+
+impl KeptRows {
+    fn build(page: &UserPage) -> Self {
+        Self {
+            rows: page
+                .users
+                .iter()
+                .map(|u| Arc::new(Row::listed(u)))
+                .collect(),
+            html: OnceLock::new(),
+        }
+    }
+
+    /// The rows' HTML for `back` (rendered by the first request that asks), or `None` when
+    /// they were rendered for another `back` (the request renders its own).
+    fn html(&self, back: &Escaped, back_url: &str) -> Option<Arc<RenderedRows>> {
+        let html = self.html.get_or_init(|| {
+            let rows = self.rows.iter().map(|row| {
+                let view = RowView::anyones(Arc::clone(row));
+                let html = RowHtml {
+                    u: &view,
+                    csrf_token: Token::Gap,
+                    back,
+                    back_url,
+                }
+                .render()
+                // Rendering into a String fails only if a value's `Display` does, and none
+                // of a row's does; a row that did is simply rendered at each request.
+                .unwrap_or_default();
+                html.split(GAP).map(Box::from).collect()
+            });
+            Arc::new(RenderedRows {
+                back: back.as_str().to_owned(),
+                rows: rows.collect(),
+            })
+        });
+        (html.back == back.as_str()).then(|| Arc::clone(html))
+    }
+}
+
+/// The rows of one page for one request, written by the table's template as `{{ rows }}`.
+pub(super) struct TableRows {
+    views: Vec<RowView>,
+    /// The kept page's rendered rows, when they were rendered for this `back`.
+    rendered: Option<Arc<RenderedRows>>,
+    csrf_token: Escaped,
+    back: Escaped,
+    /// `back` encoded for links (`row::back_url`).
+    back_url: String,
+}
+
+impl TableRows {
+    /// The rows of `page` as admin `me` sees them, their forms carrying `csrf_token` and
+    /// `back` (this view of the table, to come back to).
+    pub(super) fn page(page: &UserPage, me: i64, csrf_token: &str, back: &str) -> Self {
+        let back_url = super::row::back_url(back);
+        let back = Escaped::text(back);
+        let (views, rendered) = match page.derived(KeptRows::build) {
+            Some(kept) => (
+                kept.rows
+                    .iter()
+                    .map(|r| RowView::of(Arc::clone(r), me))
+                    .collect(),
+                kept.html(&back, &back_url),
+            ),
+            None => {
+                let kept = KeptRows::build(page);
+                let views = kept.rows.into_iter().map(|r| RowView::of(r, me));
+                (views.collect(), None)
+            }
+        };
+        Self {
+            views,
+            rendered,
+            csrf_token: Escaped::text(csrf_token),
+            back,
+            back_url,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.views.is_empty()
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.views.len()
+    }
+
+    /// Shows by row `id`'s actions why one of them was refused.
+    pub(super) fn refuse(&mut self, id: i64, why: &str) {
+        for u in self.views.iter_mut().filter(|u| u.id == id) {
+            u.error = Some(why.to_owned());
+        }
+    }
+}
+
+impl fmt::Display for TableRows {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        askama::FastWritable::write_into(self, f, askama::NO_VALUES).map_err(|_| fmt::Error)
+    }
+}
+
+impl askama::filters::HtmlSafe for TableRows {}
+
+impl askama::FastWritable for TableRows {
+    fn write_into(
+        &self,
+        dest: &mut dyn fmt::Write,
+        values: &dyn askama::Values,
+    ) -> askama::Result<()> {
+        let token = self.csrf_token.as_str();
+        for (i, u) in self.views.iter().enumerate() {
+            let kept = self.rendered.as_ref().and_then(|r| r.rows.get(i));
+            match kept {
+                Some(parts) if !u.is_self && u.error.is_none() => {
+                    for (n, part) in parts.iter().enumerate() {
+                        if n > 0 {
+                            dest.write_str(token)?;
+                        }
+                        dest.write_str(part)?;
+                    }
+                }
+                _ => RowHtml {
+                    u,
+                    csrf_token: Token::Of(&self.csrf_token),
+                    back: &self.back,
+                    back_url: &self.back_url,
+                }
+                .render_into_with_values(dest, values)?,
+            }
+        }
+        Ok(())
+    }
+}
