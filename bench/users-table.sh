@@ -141,6 +141,8 @@ measure "first page (username)" "/admin/users"
 measure "filtered: status=pending" "/admin/users?status=pending"
 measure "filtered: role=viewer&status=pending" "/admin/users?role=viewer&status=pending"
 measure "htmx fragment (first page)" "/admin/users" "${HX[@]}"
+# What a browser asks for: the same page gzip-compressed (level 4, per response).
+measure "first page, gzip (as browsers ask)" "/admin/users" -H "Accept-Encoding: gzip"
 measure "search 3+ rare: q=user0999 (100 rows)" "/admin/users?q=user0999"
 measure "search 3+ common: q=example.com (all)" "/admin/users?q=example.com"
 measure "search 3+ no match: q=zzzz" "/admin/users?q=zzzz"

@@ -9,6 +9,7 @@ pub mod edge;
 pub mod error;
 pub mod gates;
 pub mod guards;
+pub mod gzip;
 pub mod headers;
 pub mod health;
 pub mod host;

@@ -43,6 +43,27 @@ impl Encoding {
 /// compressed before identity and brotli before gzip on a tie. No header means identity;
 /// a header that refuses everything gets identity too (better than a 406 for a stylesheet).
 pub fn negotiate(headers: &HeaderMap) -> Encoding {
+    let Some(weight) = weights(headers) else {
+        return Encoding::Identity;
+    };
+    let options = [Encoding::Brotli, Encoding::Gzip, Encoding::Identity];
+    let mut best = (Encoding::Identity, 0.0_f32);
+    for (i, e) in options.into_iter().enumerate() {
+        if weight[i] > best.1 {
+            best = (e, weight[i]);
+        }
+    }
+    best.0
+}
+
+/// Whether a page may be answered gzip-compressed: the client accepts gzip, and weighs it no
+/// lower than identity (the only two codings pages are served in).
+pub fn gzip_acceptable(headers: &HeaderMap) -> bool {
+    weights(headers).is_some_and(|w| w[1] > 0.0 && w[1] >= w[2])
+}
+
+/// The weights of brotli, gzip and identity in `Accept-Encoding`; `None` without the header.
+fn weights(headers: &HeaderMap) -> Option<[f32; 3]> {
     let mut named: [Option<f32>; 3] = [None; 3];
     let mut any = None;
     let mut seen = false;
@@ -71,7 +92,7 @@ pub fn negotiate(headers: &HeaderMap) -> Encoding {
         }
     }
     if !seen {
-        return Encoding::Identity;
+        return None;
     }
     let weight = |i: usize| match (named[i], any) {
         (Some(q), _) | (None, Some(q)) => q,
@@ -79,14 +100,7 @@ pub fn negotiate(headers: &HeaderMap) -> Encoding {
         (None, None) if i == 2 => 1.0,
         (None, None) => 0.0,
     };
-    let options = [Encoding::Brotli, Encoding::Gzip, Encoding::Identity];
-    let mut best = (Encoding::Identity, 0.0_f32);
-    for (i, e) in options.into_iter().enumerate() {
-        if weight(i) > best.1 {
-            best = (e, weight(i));
-        }
-    }
-    best.0
+    Some([weight(0), weight(1), weight(2)])
 }
 
 /// One asset's compressed forms, made on first use. `None`: compressing did not make it
@@ -249,6 +263,17 @@ mod tests {
         assert_eq!(negotiate(&with("BR")), Brotli);
         assert_eq!(negotiate(&with("gzip;q=2")), Gzip, "bad q reads as 1");
         assert_eq!(negotiate(&with("")), Identity);
+    }
+
+    #[test]
+    fn pages_are_gzipped_when_gzip_is_acceptable() {
+        assert!(gzip_acceptable(&with("gzip, deflate, br, zstd")));
+        assert!(gzip_acceptable(&with("*")));
+        assert!(gzip_acceptable(&with("gzip;q=0.5, identity;q=0.5")));
+        assert!(!gzip_acceptable(&HeaderMap::new()));
+        assert!(!gzip_acceptable(&with("br")));
+        assert!(!gzip_acceptable(&with("gzip;q=0")));
+        assert!(!gzip_acceptable(&with("gzip;q=0.2, identity;q=0.5")));
     }
 
     #[test]

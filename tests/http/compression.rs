@@ -376,3 +376,127 @@ both_databases!(
     pages_and_json_are_compressed_but_not_health_or_forward_auth,
     csrf_tokens_are_masked_per_response
 );
+
+both_databases!(the_gzipped_user_table_is_the_plain_page_with_its_own_token);
+
+/// `text` with every CSRF token (a run of 80 or more base64url characters) replaced by `T`:
+/// tokens are masked afresh in every response.
+fn without_tokens(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut run = String::new();
+    let token_char = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    for c in text.chars().chain(std::iter::once('\0')) {
+        if token_char(c) {
+            run.push(c);
+            continue;
+        }
+        out.push_str(if run.len() >= 80 { "T" } else { &run });
+        run.clear();
+        if c != '\0' {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The `csrf_token` values of the forms in `html`.
+fn form_tokens(html: &str) -> Vec<String> {
+    let key = "name=\"csrf_token\" value=\"";
+    html.match_indices(key)
+        .map(|(at, _)| {
+            let rest = &html[at + key.len()..];
+            rest[..rest.find('"').unwrap()].to_owned()
+        })
+        .collect()
+}
+
+/// A kept page of the user table is answered in gzip from rows compressed once, with each
+/// request's token stored between them (`web::gzip`): what a browser decodes is exactly the
+/// page it gets uncompressed — for an admin whose own row is on the page and for one whose is
+/// not, for the page and the htmx fragment, the first time and from the kept pieces — and its
+/// row forms carry the token of the session that asked.
+async fn the_gzipped_user_table_is_the_plain_page_with_its_own_token(db: Db) {
+    let Some(app) = TestApp::with_admin(db).await else {
+        return;
+    };
+    for n in 0..12 {
+        crate::support::add_user(&app, &format!("member{n:02}"), "user").await;
+    }
+    crate::support::sql(
+        &app,
+        "UPDATE users SET status = 'pending' WHERE username IN ('member01', 'member05', 'member09')",
+    )
+    .await;
+    crate::support::add_user(&app, "ada", "admin").await;
+    let admin = app.admin_client().await;
+    let ada = app.client();
+    let r = app
+        .login(&ada, "ada", crate::support::MEMBER_PASSWORD)
+        .await;
+    assert_eq!(r.status(), 303);
+
+    let get = |c: &reqwest::Client, path: &str, gzip: bool, fragment: bool| {
+        let mut req = c.get(app.url(path));
+        if gzip {
+            req = req.header("accept-encoding", "gzip, deflate, br");
+        }
+        if fragment {
+            req = req
+                .header("hx-request", "true")
+                .header("hx-target", "user-table");
+        }
+        req.send()
+    };
+    for c in [&admin, &ada] {
+        // The first page shows both admins' rows; the pending page shows neither.
+        for path in ["/admin/users", "/admin/users?status=pending"] {
+            for fragment in [false, true] {
+                for round in 0..3 {
+                    let plain = get(c, path, false, fragment).await.unwrap();
+                    assert_eq!(header(&plain, "content-encoding"), None);
+                    let plain = plain.text().await.unwrap();
+                    let r = get(c, path, true, fragment).await.unwrap();
+                    assert_eq!(r.status(), 200);
+                    assert_eq!(header(&r, "content-encoding"), Some("gzip"));
+                    assert_eq!(header(&r, "vary"), Some("accept-encoding"));
+                    let body = r.bytes().await.unwrap();
+                    let html = String::from_utf8(decode(Some("gzip"), &body)).unwrap();
+                    assert_eq!(
+                        without_tokens(&html),
+                        without_tokens(&plain),
+                        "{path} fragment={fragment} round {round}"
+                    );
+                    assert!(
+                        body.len() * 2 < html.len(),
+                        "{} of {}",
+                        body.len(),
+                        html.len()
+                    );
+                    // One masked token in every row form of this response, not another's.
+                    let rows = &html[html.find("<tr id=\"user-").unwrap()..];
+                    let tokens = form_tokens(rows);
+                    assert!(tokens.len() >= 3, "{html}");
+                    assert!(tokens.iter().all(|t| *t == tokens[0]));
+                    assert!(!plain.contains(&tokens[0]));
+                }
+            }
+        }
+    }
+
+    // A token out of a compressed page's rows is the asking session's own: accepted for it.
+    let r = get(&ada, "/admin/users?status=pending", true, false)
+        .await
+        .unwrap();
+    let html = String::from_utf8(decode(Some("gzip"), &r.bytes().await.unwrap())).unwrap();
+    let token = form_tokens(&html[html.find("<tr id=\"user-").unwrap()..]).remove(0);
+    let pending = crate::support::user(&app, "member01").await.id;
+    for (c, expected) in [(&admin, 403), (&ada, 303)] {
+        let r = c
+            .post(app.url(&format!("/admin/users/{pending}/approve")))
+            .form(&[("csrf_token", token.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), expected);
+    }
+}

@@ -12,7 +12,7 @@
 //! rendered at each request as before.
 
 use std::fmt;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use askama::Template;
 
@@ -71,6 +71,19 @@ struct RowHtml<'a> {
 pub(super) struct KeptRows {
     rows: Vec<Arc<Row>>,
     html: OnceLock<Arc<RenderedRows>>,
+    /// The rows compressed once for gzip answers, by whose own row is among them (`None`:
+    /// nobody's, the same for every admin not on the page); at most [`GZIP_VIEWS`].
+    gzipped: Mutex<Vec<(Option<i64>, Arc<GzipRows>)>>,
+}
+
+/// How many viewers' compressed rows a kept page keeps: the one every admin not on the page
+/// shares, and a few admins whose own row it shows.
+const GZIP_VIEWS: usize = 4;
+
+/// All the rows of a page as one viewer sees them, split at the gaps for the CSRF token, each
+/// part with its deflate blocks (`web::gzip`).
+struct GzipRows {
+    parts: Vec<(Box<str>, Box<[u8]>)>,
 }
 
 /// Each row's HTML as any admin but its account sees it, with `back`, split at the gaps.
@@ -88,7 +101,59 @@ impl KeptRows {
                 .map(|u| Arc::new(Row::listed(u)))
                 .collect(),
             html: OnceLock::new(),
+            gzipped: Mutex::default(),
         }
+    }
+
+    /// The rows compressed for viewer `me` (compressed by the first request that asks), from
+    /// their HTML `html` for `back`. `None` if compressing failed.
+    fn gzipped(
+        &self,
+        me: i64,
+        html: &RenderedRows,
+        back: &Escaped,
+        back_url: &str,
+    ) -> Option<Arc<GzipRows>> {
+        let own = self.rows.iter().any(|r| r.id == me).then_some(me);
+        if let Ok(kept) = self.gzipped.lock()
+            && let Some((_, rows)) = kept.iter().find(|(v, _)| *v == own)
+        {
+            return Some(Arc::clone(rows));
+        }
+        // All the rows with a gap mark for every token, the viewer's own row as it sees it.
+        let size = html
+            .rows
+            .iter()
+            .flatten()
+            .map(|p| p.len() + GAP.len())
+            .sum();
+        let mut text = String::with_capacity(size);
+        for (row, parts) in self.rows.iter().zip(&html.rows) {
+            if row.id == me {
+                let view = RowView::of(Arc::clone(row), me);
+                let own = RowHtml {
+                    u: &view,
+                    csrf_token: Token::Gap,
+                    back,
+                    back_url,
+                };
+                own.render_into(&mut text).ok()?;
+            } else {
+                text.push_str(&parts.join(GAP));
+            }
+        }
+        let texts: Vec<&str> = text.split(GAP).collect();
+        let deflated = crate::web::gzip::deflate_parts(texts.iter().copied())?;
+        let rows = Arc::new(GzipRows {
+            parts: texts.into_iter().map(Box::from).zip(deflated).collect(),
+        });
+        if let Ok(mut kept) = self.gzipped.lock() {
+            if kept.len() >= GZIP_VIEWS {
+                kept.remove(0);
+            }
+            kept.push((own, Arc::clone(&rows)));
+        }
+        Some(rows)
     }
 
     /// The rows' HTML for `back` (rendered by the first request that asks), or `None` when
@@ -123,6 +188,10 @@ pub(super) struct TableRows {
     views: Vec<RowView>,
     /// The kept page's rendered rows, when they were rendered for this `back`.
     rendered: Option<Arc<RenderedRows>>,
+    /// The same rows compressed, when the answer is to be gzip and they could be.
+    gzipped: Option<Arc<GzipRows>>,
+    /// Write [`ROWS_MARK`] instead of the rows: a gzip answer puts them in (`GzipAnswer`).
+    mark: bool,
     csrf_token: Escaped,
     back: Escaped,
     /// `back` encoded for links (`row::back_url`).
@@ -132,26 +201,31 @@ pub(super) struct TableRows {
 impl TableRows {
     /// The rows of `page` as admin `me` sees them, their forms carrying `csrf_token` and
     /// `back` (this view of the table, to come back to).
-    pub(super) fn page(page: &UserPage, me: i64, csrf_token: &str, back: &str) -> Self {
+    /// With `gzip`, the rows are also made ready for a gzip answer ([`TableRows::gzip`]).
+    pub(super) fn page(page: &UserPage, me: i64, csrf_token: &str, back: &str, gzip: bool) -> Self {
         let back_url = super::row::back_url(back);
         let back = Escaped::text(back);
-        let (views, rendered) = match page.derived(KeptRows::build) {
-            Some(kept) => (
-                kept.rows
-                    .iter()
-                    .map(|r| RowView::of(Arc::clone(r), me))
-                    .collect(),
-                kept.html(&back, &back_url),
-            ),
+        let (views, rendered, gzipped) = match page.derived(KeptRows::build) {
+            Some(kept) => {
+                let rendered = kept.html(&back, &back_url);
+                let gzipped = match &rendered {
+                    Some(html) if gzip => kept.gzipped(me, html, &back, &back_url),
+                    _ => None,
+                };
+                let views = kept.rows.iter().map(|r| RowView::of(Arc::clone(r), me));
+                (views.collect(), rendered, gzipped)
+            }
             None => {
                 let kept = KeptRows::build(page);
                 let views = kept.rows.into_iter().map(|r| RowView::of(r, me));
-                (views.collect(), None)
+                (views.collect(), None, None)
             }
         };
         Self {
             views,
             rendered,
+            gzipped,
+            mark: false,
             csrf_token: Escaped::text(csrf_token),
             back,
             back_url,
@@ -170,7 +244,58 @@ impl TableRows {
     pub(super) fn refuse(&mut self, id: i64, why: &str) {
         for u in self.views.iter_mut().filter(|u| u.id == id) {
             u.error = Some(why.to_owned());
+            // The compressed rows show no refusal.
+            self.gzipped = None;
         }
+    }
+
+    /// For a gzip answer: the rows as compressed pieces, when they are ready (a kept page,
+    /// asked with `gzip`). The template then writes [`ROWS_MARK`] where the rows go, and
+    /// [`GzipAnswer::response`] puts them there. `None`: render and compress as usual.
+    pub(super) fn gzip(&mut self) -> Option<GzipAnswer> {
+        let rows = self.gzipped.take()?;
+        self.mark = true;
+        Some(GzipAnswer {
+            rows,
+            token: self.csrf_token.clone(),
+        })
+    }
+}
+
+/// What a page's HTML holds where its rows go in a gzip answer: like [`GAP`], nothing else in
+/// a page can write it.
+const ROWS_MARK: &str = "<\u{0}rows>";
+
+/// The rows of a gzip answer, and the request's CSRF token to put in their gaps.
+pub(super) struct GzipAnswer {
+    rows: Arc<GzipRows>,
+    token: Escaped,
+}
+
+impl GzipAnswer {
+    /// The page `html` (rendered with [`ROWS_MARK`] for its rows) as a gzip answer: the text
+    /// around the rows compressed now, the rows' pieces as they were compressed, the token
+    /// stored between them. `None` if the mark is missing or compressing failed.
+    pub(super) fn response(&self, html: &str) -> Option<axum::response::Response> {
+        use axum::http::header;
+        use axum::response::IntoResponse;
+        let (head, tail) = html.split_once(ROWS_MARK)?;
+        let size: usize = self.rows.parts.iter().map(|(_, d)| d.len() + 120).sum();
+        let mut gz = crate::web::gzip::Gzip::new(size + (head.len() + tail.len()) / 3 + 64);
+        gz.compressed(head)?;
+        for (i, (text, deflated)) in self.rows.parts.iter().enumerate() {
+            if i > 0 {
+                gz.stored(self.token.as_str());
+            }
+            gz.precompressed(text, deflated);
+        }
+        gz.compressed(tail)?;
+        let headers = [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CONTENT_ENCODING, "gzip"),
+            (header::VARY, "accept-encoding"),
+        ];
+        Some((headers, gz.finish()).into_response())
     }
 }
 
@@ -188,6 +313,9 @@ impl askama::FastWritable for TableRows {
         dest: &mut dyn fmt::Write,
         values: &dyn askama::Values,
     ) -> askama::Result<()> {
+        if self.mark {
+            return Ok(dest.write_str(ROWS_MARK)?);
+        }
         let token = self.csrf_token.as_str();
         for (i, u) in self.views.iter().enumerate() {
             let kept = self.rendered.as_ref().and_then(|r| r.rows.get(i));

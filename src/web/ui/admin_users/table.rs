@@ -4,6 +4,7 @@
 use crate::web::surface::Surface;
 use askama::Template;
 use axum::extract::{Query, State};
+use axum::http::HeaderMap;
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 use tower_sessions::Session;
@@ -82,6 +83,7 @@ pub async fn table(
     session: Session,
     surface: Surface,
     ReadStamp(at): ReadStamp,
+    headers: HeaderMap,
     Query(q): Query<TableQuery>,
 ) -> Result<Response, UiError> {
     let message = notice(q.notice.as_deref()).map(Message::success);
@@ -90,10 +92,15 @@ pub async fn table(
         message,
         refused: None,
     };
+    let gzip = crate::web::static_files::gzip_acceptable(&headers);
     if surface.targets("user-table") {
-        return fragment(&state, &session, &me, view.params, at).await;
+        let (rows, next_url) = rows(&state, &session, &me, &view.params, at, gzip).await?;
+        return answer(UsersTable { rows, next_url }, |t| &mut t.rows);
     }
-    Ok(Html(page(&state, &session, &me, view, at).await?).into_response())
+    answer(
+        page_view(&state, &session, &me, view, at, gzip).await?,
+        |p| &mut p.rows,
+    )
 }
 
 /// What the page shows besides the rows of `params`.
@@ -105,36 +112,42 @@ pub(super) struct View {
 }
 
 /// The rows of `params` for `me` (read under `at`), their forms carrying the request's CSRF
-/// token and this view of the table (`back`), and the link to the next page.
+/// token and this view of the table (`back`), ready for a `gzip` answer if asked, and the
+/// link to the next page.
 async fn rows(
     state: &AppState,
     session: &Session,
     me: &CurrentUser,
     params: &ListParams,
     at: Taken,
+    gzip: bool,
 ) -> Result<(TableRows, Option<String>), UiError> {
     let query = params.to_query().map_err(UiError::BadRequest)?;
     let detail = users::Detail::SignInMethods;
     let page = users::list_at(&state.db, &state.user_pages, at, query, detail).await?;
     let next_url = page.next.as_deref().map(|c| next_url(params, c));
     let csrf_token = crate::web::session::csrf_token(session).await?;
-    let rows = TableRows::page(&page, me.user.id, &csrf_token, &params.query_string());
+    let back = params.query_string();
+    let rows = TableRows::page(&page, me.user.id, &csrf_token, &back, gzip);
     Ok((rows, next_url))
 }
 
-/// The table alone, for htmx (filters, next page).
-async fn fragment(
-    state: &AppState,
-    session: &Session,
-    me: &CurrentUser,
-    params: ListParams,
-    at: Taken,
+/// The page or the table fragment as the answer: gzip from the rows' kept pieces when they
+/// are ready (`TableRows::gzip`), else the HTML (compressed by the router's layer if asked).
+fn answer<T: Template>(
+    mut template: T,
+    rows: impl FnOnce(&mut T) -> &mut TableRows,
 ) -> Result<Response, UiError> {
-    let (rows, next_url) = self::rows(state, session, me, &params, at).await?;
+    let rows = rows(&mut template);
+    let gzip = rows.gzip();
     let mut html = String::with_capacity(rendered_size(rows.len()));
-    let table = UsersTable { rows, next_url };
-    table.render_into(&mut html).map_err(UiError::internal)?;
-    Ok(Html(html).into_response())
+    template.render_into(&mut html).map_err(UiError::internal)?;
+    match gzip {
+        None => Ok(Html(html).into_response()),
+        Some(gzip) => gzip
+            .response(&html)
+            .ok_or_else(|| UiError::internal("the user table could not be compressed")),
+    }
 }
 
 /// The whole page (also what a refused row action shows without JavaScript), its rows, group
@@ -147,13 +160,27 @@ pub(super) async fn page(
     view: View,
     at: Taken,
 ) -> Result<String, UiError> {
-    let (mut rows, next_url) = self::rows(state, session, me, &view.params, at).await?;
+    let page = page_view(state, session, me, view, at, false).await?;
+    let mut html = String::with_capacity(rendered_size(page.rows.len()));
+    page.render_into(&mut html).map_err(UiError::internal)?;
+    Ok(html)
+}
+
+/// [`page`], to be rendered (ready for a `gzip` answer if asked).
+async fn page_view(
+    state: &AppState,
+    session: &Session,
+    me: &CurrentUser,
+    view: View,
+    at: Taken,
+    gzip: bool,
+) -> Result<UsersPage, UiError> {
+    let (mut rows, next_url) = self::rows(state, session, me, &view.params, at, gzip).await?;
     if let Some((id, why)) = view.refused {
         rows.refuse(id, &why);
     }
     let groups = crate::service::groups::list_kept(&state.db, &state.group_list, at).await?;
-    let mut html = String::with_capacity(rendered_size(rows.len()));
-    let page = UsersPage {
+    Ok(UsersPage {
         groups: groups
             .iter()
             .map(|g| (g.id.to_string(), g.name.clone()))
@@ -163,9 +190,7 @@ pub(super) async fn page(
         rows,
         next_url,
         message: view.message,
-    };
-    page.render_into(&mut html).map_err(UiError::internal)?;
-    Ok(html)
+    })
 }
 
 /// Room for the page at once: askama starts from the size of the template's text, and a
