@@ -55,9 +55,11 @@ pub async fn status_check(session: &Session, req: Request) -> Result<Request, Re
         } else {
             "Access not approved"
         });
-        layout.csrf_token = super::session::csrf_token(session)
-            .await
-            .unwrap_or_default();
+        layout.csrf_token = super::ui::CsrfToken::new(
+            super::session::csrf_token(session)
+                .await
+                .unwrap_or_default(),
+        );
         layout.user = Some(super::ui::NavUser {
             username: me.user.username.clone(),
             role: me.user.role,

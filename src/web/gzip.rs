@@ -1,7 +1,6 @@
 //! A gzip body put together from pieces compressed at different times ([`Gzip`]): text that
 //! stays the same across requests is compressed once ([`deflate_parts`]) and copied into each
-//! answer, the text of one request is compressed for it, and short secrets (the masked CSRF
-//! token) go in uncompressed.
+//! answer, and short secrets (the masked CSRF token) go in uncompressed.
 //!
 //! This works because of how deflate (RFC 1951) ends a *full flush*: the output stops on a
 //! byte boundary and the compressor forgets everything before it, so nothing after the flush
@@ -12,8 +11,8 @@
 //!
 //! Why: the user table's page is ~80 KB of HTML, and compressing all of it for every browser
 //! that asks (every browser does) cost ten times what writing it does once its rows are kept
-//! (bench/README.md). Its rows are the same for every request but for the CSRF token; they
-//! are compressed once per kept page, and a request compresses only its layout.
+//! (bench/README.md). The page is the same for every request of one admin but for the CSRF
+//! tokens: its pieces are compressed once, and a request copies them.
 //!
 //! The secret never shares a compression context with anything: a stored block is copied as
 //! it is, and the texts around it were compressed without it. So a response reveals nothing
@@ -21,10 +20,8 @@
 
 use flate2::{Compress, Compression, Crc, FlushCompress};
 
-/// The compression level of text compressed per request: the one tower-http's layer uses for
-/// pages (`web::compression`).
-const PER_REQUEST: u32 = 4;
-/// The level of text compressed once and kept: worth more time.
+/// The compression level: the pieces are compressed once and kept, so worth more time than
+/// the level tower-http's layer uses per response (4, `web::compression`).
 const KEPT: u32 = 6;
 
 /// The gzip header: magic, deflate, no flags, no time, no extra flags, unknown OS.
@@ -72,8 +69,6 @@ fn deflate(compress: &mut Compress, mut input: &[u8], out: &mut Vec<u8>) -> Opti
 pub struct Gzip {
     out: Vec<u8>,
     crc: Crc,
-    /// For the text compressed per request (created on first use).
-    compress: Option<Compress>,
 }
 
 impl Gzip {
@@ -84,18 +79,7 @@ impl Gzip {
         Self {
             out,
             crc: Crc::new(),
-            compress: None,
         }
-    }
-
-    /// Adds `text`, compressed now. `None` if the compressor failed.
-    pub fn compressed(&mut self, text: &str) -> Option<()> {
-        let compress = self
-            .compress
-            .get_or_insert_with(|| Compress::new(Compression::new(PER_REQUEST), false));
-        deflate(compress, text.as_bytes(), &mut self.out)?;
-        self.crc.update(text.as_bytes());
-        Some(())
     }
 
     /// Adds `text` by its blocks `deflated`, made by [`deflate_parts`] from exactly `text`.
@@ -147,14 +131,16 @@ mod tests {
         let row = "<tr><td>alice</td><td>active</td></tr>\n".repeat(40);
         let kept = ["<tbody>", row.as_str(), "</tbody>"];
         let deflated = deflate_parts(kept).unwrap();
+        // The head and tail by another compressor, at another time.
+        let frame = deflate_parts(["<html><body>head ", " tail</body></html>"]).unwrap();
         // What a browser reads is exactly the pieces in order.
         let mut gz = Gzip::new(1024);
-        gz.compressed("<html><body>head ").unwrap();
+        gz.precompressed("<html><body>head ", &frame[0]);
         for (text, blocks) in kept.iter().zip(&deflated) {
             gz.precompressed(text, blocks);
             gz.stored("SECRET-token_0123");
         }
-        gz.compressed(" tail</body></html>").unwrap();
+        gz.precompressed(" tail</body></html>", &frame[1]);
         let body = gz.finish();
         let expected = format!(
             "<html><body>head {} tail</body></html>",
@@ -177,7 +163,7 @@ mod tests {
         let mut gz = Gzip::new(0);
         gz.stored("");
         gz.stored(&long);
-        gz.compressed("").unwrap();
+        gz.precompressed("", &deflate_parts([""]).unwrap()[0]);
         assert_eq!(gunzip(&gz.finish()), long);
         assert_eq!(gunzip(&Gzip::new(0).finish()), "");
     }

@@ -499,4 +499,17 @@ async fn the_gzipped_user_table_is_the_plain_page_with_its_own_token(db: Db) {
             .unwrap();
         assert_eq!(r.status(), expected);
     }
+    // So is the layout's (htmx sends it with every request), stored apart from the rows'.
+    let at = html.find("X-CSRF-Token\": \"").unwrap() + "X-CSRF-Token\": \"".len();
+    let layout_token = &html[at..at + html[at..].find('"').unwrap()];
+    assert_ne!(layout_token, token);
+    let pending = crate::support::user(&app, "member05").await.id;
+    let r = ada
+        .post(app.url(&format!("/admin/users/{pending}/approve")))
+        .header("x-csrf-token", layout_token)
+        .header("hx-request", "true")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
 }

@@ -4,6 +4,7 @@ pub mod account;
 pub mod admin_users;
 pub mod apps;
 pub mod audit;
+mod csrf_slot;
 pub mod errors;
 mod escaped;
 pub mod groups;
@@ -20,6 +21,7 @@ pub mod setup;
 pub mod sso;
 pub mod two_factor;
 
+pub use csrf_slot::{CSRF_GAP, CsrfToken};
 pub use escaped::Escaped;
 
 use axum::http::HeaderMap;
@@ -39,7 +41,7 @@ pub const ASSET_VERSION: &str = env!("CARGO_PKG_VERSION");
 pub struct Layout {
     pub title: String,
     pub user: Option<NavUser>,
-    pub csrf_token: String,
+    pub csrf_token: CsrfToken,
     pub asset_version: &'static str,
     /// The development bypass is on: a red banner on every page.
     pub bypass: bool,
@@ -91,7 +93,7 @@ impl Layout {
                 role: u.user.role,
                 pending_count,
             }),
-            csrf_token: session::csrf_token(session).await?,
+            csrf_token: CsrfToken::new(session::csrf_token(session).await?),
             asset_version: ASSET_VERSION,
             bypass: state.dev_admin.is_some(),
         })
@@ -102,7 +104,7 @@ impl Layout {
         Self {
             title: title.into(),
             user: None,
-            csrf_token: String::new(),
+            csrf_token: CsrfToken::new(String::new()),
             asset_version: ASSET_VERSION,
             bypass: false,
         }

@@ -15,9 +15,12 @@ use std::fmt;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use askama::Template;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 
 use super::row::{Row, RowView};
 use crate::service::users::UserPage;
+use crate::web::gzip::Gzip;
 use crate::web::ui::Escaped;
 
 /// Where a row's forms write the CSRF token: the request's token, or, in a row rendered for
@@ -27,10 +30,9 @@ enum Token<'a> {
     Gap,
 }
 
-/// What a gap writes while a row is rendered once. It cannot come from anything else in a
-/// row: every text a row shows is escaped (no raw `<`), `back_url` is percent-encoded, and
-/// the template's own text holds no NUL.
-const GAP: &str = "<\u{0}csrf>";
+/// What a gap writes while a row is rendered once (`back_url`, the one text a row writes
+/// unescaped, is percent-encoded: it cannot write it either).
+const GAP: &str = crate::web::ui::CSRF_GAP;
 
 impl fmt::Display for Token<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -84,6 +86,52 @@ const GZIP_VIEWS: usize = 4;
 /// part with its deflate blocks (`web::gzip`).
 struct GzipRows {
     parts: Vec<(Box<str>, Box<[u8]>)>,
+    /// The text around the rows, compressed the same way, for the last few pages and
+    /// fragments these rows were answered in ([`FRAMES`]).
+    frames: Mutex<Vec<Arc<Frame>>>,
+}
+
+/// How many texts around the same rows are kept compressed: the page and the fragment, for
+/// a few viewers (the page names its viewer in the header).
+const FRAMES: usize = 4;
+
+/// The text of a page around its rows (with gaps for the layout's token), and its pieces
+/// compressed once. Reused while a request renders the very same text: it changes only with
+/// what the page shows (the viewer, the filters, the pending badge, a notice), and all of
+/// that is in the text compared.
+struct Frame {
+    head: String,
+    tail: String,
+    /// `head` split at its gaps, each piece with its deflate blocks; then `tail`'s blocks.
+    head_parts: Vec<(Box<str>, Box<[u8]>)>,
+    tail_blocks: Box<[u8]>,
+}
+
+impl GzipRows {
+    /// The compressed frame for `head` and `tail`: kept, or compressed now and kept.
+    fn frame(&self, head: &str, tail: &str) -> Option<Arc<Frame>> {
+        if let Ok(frames) = self.frames.lock()
+            && let Some(frame) = frames.iter().find(|f| f.head == head && f.tail == tail)
+        {
+            return Some(Arc::clone(frame));
+        }
+        let pieces: Vec<&str> = head.split(GAP).collect();
+        let mut blocks = crate::web::gzip::deflate_parts(pieces.iter().copied().chain([tail]))?;
+        let tail_blocks = blocks.pop()?;
+        let frame = Arc::new(Frame {
+            head: head.to_owned(),
+            tail: tail.to_owned(),
+            head_parts: pieces.into_iter().map(Box::from).zip(blocks).collect(),
+            tail_blocks,
+        });
+        if let Ok(mut frames) = self.frames.lock() {
+            if frames.len() >= FRAMES {
+                frames.remove(0);
+            }
+            frames.push(Arc::clone(&frame));
+        }
+        Some(frame)
+    }
 }
 
 /// Each row's HTML as any admin but its account sees it, with `back`, split at the gaps.
@@ -146,6 +194,7 @@ impl KeptRows {
         let deflated = crate::web::gzip::deflate_parts(texts.iter().copied())?;
         let rows = Arc::new(GzipRows {
             parts: texts.into_iter().map(Box::from).zip(deflated).collect(),
+            frames: Mutex::default(),
         });
         if let Ok(mut kept) = self.gzipped.lock() {
             if kept.len() >= GZIP_VIEWS {
@@ -273,23 +322,29 @@ pub(super) struct GzipAnswer {
 }
 
 impl GzipAnswer {
-    /// The page `html` (rendered with [`ROWS_MARK`] for its rows) as a gzip answer: the text
-    /// around the rows compressed now, the rows' pieces as they were compressed, the token
-    /// stored between them. `None` if the mark is missing or compressing failed.
-    pub(super) fn response(&self, html: &str) -> Option<axum::response::Response> {
-        use axum::http::header;
-        use axum::response::IntoResponse;
+    /// The page `html` (rendered with [`ROWS_MARK`] for its rows and gaps for the layout's
+    /// token, `layout_token`) as a gzip answer: every piece as it was compressed before (the
+    /// text around the rows the first time a request rendered the same), the tokens stored
+    /// between them. `None` if the mark is missing or compressing failed.
+    pub(super) fn response(&self, html: &str, layout_token: &str) -> Option<Response> {
         let (head, tail) = html.split_once(ROWS_MARK)?;
+        let frame = self.rows.frame(head, tail)?;
         let size: usize = self.rows.parts.iter().map(|(_, d)| d.len() + 120).sum();
-        let mut gz = crate::web::gzip::Gzip::new(size + (head.len() + tail.len()) / 3 + 64);
-        gz.compressed(head)?;
-        for (i, (text, deflated)) in self.rows.parts.iter().enumerate() {
+        let mut gz = Gzip::new(size + frame.head.len() / 2 + frame.tail_blocks.len() + 64);
+        let token = self.token.as_str();
+        for (i, (text, blocks)) in frame.head_parts.iter().enumerate() {
             if i > 0 {
-                gz.stored(self.token.as_str());
+                gz.stored(layout_token);
             }
-            gz.precompressed(text, deflated);
+            gz.precompressed(text, blocks);
         }
-        gz.compressed(tail)?;
+        for (i, (text, blocks)) in self.rows.parts.iter().enumerate() {
+            if i > 0 {
+                gz.stored(token);
+            }
+            gz.precompressed(text, blocks);
+        }
+        gz.precompressed(&frame.tail, &frame.tail_blocks);
         let headers = [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
             (header::CONTENT_ENCODING, "gzip"),

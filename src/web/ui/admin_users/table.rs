@@ -18,7 +18,7 @@ use crate::web::error::UiError;
 use crate::web::guards::RequireAdmin;
 use crate::web::identity::CurrentUser;
 use crate::web::read_stamp::ReadStamp;
-use crate::web::ui::Layout;
+use crate::web::ui::{CsrfToken, Layout};
 use crate::web::user_list::ListParams;
 
 #[derive(Template)]
@@ -95,12 +95,10 @@ pub async fn table(
     let gzip = crate::web::static_files::gzip_acceptable(&headers);
     if surface.targets("user-table") {
         let (rows, next_url) = rows(&state, &session, &me, &view.params, at, gzip).await?;
-        return answer(UsersTable { rows, next_url }, |t| &mut t.rows);
+        return answer(UsersTable { rows, next_url }, |t| (&mut t.rows, None));
     }
-    answer(
-        page_view(&state, &session, &me, view, at, gzip).await?,
-        |p| &mut p.rows,
-    )
+    let page = page_view(&state, &session, &me, view, at, gzip).await?;
+    answer(page, |p| (&mut p.rows, Some(&mut p.layout.csrf_token)))
 }
 
 /// What the page shows besides the rows of `params`.
@@ -132,20 +130,27 @@ async fn rows(
     Ok((rows, next_url))
 }
 
-/// The page or the table fragment as the answer: gzip from the rows' kept pieces when they
-/// are ready (`TableRows::gzip`), else the HTML (compressed by the router's layer if asked).
+/// The page or the table fragment as the answer: gzip from the kept pieces when the rows are
+/// ready for it (`TableRows::gzip`), else the HTML (compressed by the router's layer if asked).
+/// `parts` gives the template's rows and its layout's token, if it has a layout.
 fn answer<T: Template>(
     mut template: T,
-    rows: impl FnOnce(&mut T) -> &mut TableRows,
+    parts: impl FnOnce(&mut T) -> (&mut TableRows, Option<&mut CsrfToken>),
 ) -> Result<Response, UiError> {
-    let rows = rows(&mut template);
+    let (rows, layout_token) = parts(&mut template);
+    let size = rendered_size(rows.len());
     let gzip = rows.gzip();
-    let mut html = String::with_capacity(rendered_size(rows.len()));
+    // In a gzip answer the layout's token is stored between pieces too: a gap here.
+    let layout_token = match (&gzip, layout_token) {
+        (Some(_), Some(token)) => std::mem::replace(token, CsrfToken::gap()),
+        _ => CsrfToken::new(String::new()),
+    };
+    let mut html = String::with_capacity(size);
     template.render_into(&mut html).map_err(UiError::internal)?;
     match gzip {
         None => Ok(Html(html).into_response()),
         Some(gzip) => gzip
-            .response(&html)
+            .response(&html, layout_token.text())
             .ok_or_else(|| UiError::internal("the user table could not be compressed")),
     }
 }

@@ -106,7 +106,7 @@ impl GroupPage {
         detail: GroupDetail,
     ) -> Result<Self, UiError> {
         let layout = Layout::new(detail.group.name.clone(), state, session, Some(me)).await?;
-        let m = Members::new(&detail, layout.csrf_token.clone());
+        let m = Members::new(&detail, layout.csrf_token.text().to_owned());
         Ok(Self {
             name: detail.group.name.clone(),
             form: GroupForm {
