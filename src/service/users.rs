@@ -98,15 +98,13 @@ pub async fn list_at(
     query: ListQuery,
     detail: Detail,
 ) -> Result<Arc<UserPage>, ServiceError> {
-    let stamp = at.listing();
-    if let Some(page) = stamp.and_then(|s| kept.get(s, &query, detail)) {
-        return Ok(page);
+    match at.listing() {
+        Some(stamp) => {
+            let read = || read_page(db, query.clone(), detail);
+            kept.get_or_read(stamp, &query, detail, read).await
+        }
+        None => Ok(Arc::new(read_page(db, query, detail).await?)),
     }
-    let page = Arc::new(read_page(db, query.clone(), detail).await?);
-    if let Some(stamp) = stamp {
-        kept.put(stamp, query, detail, Arc::clone(&page));
-    }
-    Ok(page)
 }
 
 /// One page of users, read on one connection. One row more than a page is fetched, to know
@@ -159,12 +157,78 @@ struct Kept {
     stamp: Option<Stamp>,
     /// The most recently used first.
     pages: VecDeque<(ListQuery, Detail, Arc<UserPage>)>,
+    /// The pages being read under `stamp`, for the requests that want them meanwhile.
+    reading: Vec<(ListQuery, Detail, Flight)>,
 }
+
+/// One read of a page, shared by every request that misses it at the same time.
+type Flight = Arc<tokio::sync::OnceCell<Arc<UserPage>>>;
+
+/// At most this many reads are shared at once (a read whose requests all went away stays
+/// until the stamp moves; past this, the oldest is forgotten and simply not shared).
+const READING_MAX: usize = 64;
 
 /// How many pages are kept: a page of 50 accounts is ~25 KB.
 const KEPT_PAGES: usize = 16;
 
 impl KeptPages {
+    /// The page of `query` kept under `stamp`, else the one `read` reads (and kept). Read
+    /// once for all the requests that miss it under the same stamp at the same time: a commit
+    /// makes every kept page stale at once, and without this the 64 requests waiting for the
+    /// same page each read it (bench/README.md). If the read fails, the next waiting request
+    /// reads in its turn.
+    async fn get_or_read<F, Fut>(
+        &self,
+        stamp: Stamp,
+        query: &ListQuery,
+        detail: Detail,
+        read: F,
+    ) -> Result<Arc<UserPage>, ServiceError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<UserPage, ServiceError>>,
+    {
+        if let Some(page) = self.get(stamp, query, detail) {
+            return Ok(page);
+        }
+        let Some(flight) = self.flight(stamp, query, detail) else {
+            return Ok(Arc::new(read().await?));
+        };
+        let page = flight
+            .get_or_try_init(|| async { read().await.map(Arc::new) })
+            .await?;
+        let page = Arc::clone(page);
+        self.put(stamp, query.clone(), detail, Arc::clone(&page));
+        if let Ok(mut kept) = self.slot.lock() {
+            kept.reading.retain(|(_, _, f)| !Arc::ptr_eq(f, &flight));
+        }
+        Ok(page)
+    }
+
+    /// The shared read of `query` under `stamp`, begun now if none is under way.
+    fn flight(&self, stamp: Stamp, query: &ListQuery, detail: Detail) -> Option<Flight> {
+        let mut kept = self.slot.lock().ok()?;
+        if kept.stamp != Some(stamp) {
+            kept.stamp = Some(stamp);
+            kept.pages.clear();
+            kept.reading.clear();
+        }
+        if let Some((_, _, f)) = kept
+            .reading
+            .iter()
+            .find(|(q, d, _)| q == query && *d == detail)
+        {
+            return Some(Arc::clone(f));
+        }
+        if kept.reading.len() >= READING_MAX {
+            kept.reading.remove(0);
+        }
+        let flight = Flight::default();
+        kept.reading
+            .push((query.clone(), detail, Arc::clone(&flight)));
+        Some(flight)
+    }
+
     /// The page of `query` read under `stamp`, if kept. A page with the sign-in methods also
     /// answers for the rows alone.
     fn get(&self, stamp: Stamp, query: &ListQuery, detail: Detail) -> Option<Arc<UserPage>> {
@@ -190,6 +254,7 @@ impl KeptPages {
         if kept.stamp != Some(stamp) {
             kept.stamp = Some(stamp);
             kept.pages.clear();
+            kept.reading.clear();
         }
         kept.pages
             .retain(|(q, d, _)| !(*q == query && *d == detail));
@@ -279,6 +344,46 @@ mod tests {
 
     fn page() -> Arc<UserPage> {
         Arc::new(UserPage::new(Vec::new(), None))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn requests_that_miss_together_share_one_read() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let kept = Arc::new(KeptPages::default());
+        let reads = Arc::new(AtomicUsize::new(0));
+        let ask = |stamp: Stamp, fail: bool| {
+            let (kept, reads) = (Arc::clone(&kept), Arc::clone(&reads));
+            tokio::spawn(async move {
+                let read = || async {
+                    reads.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    if fail {
+                        return Err(ServiceError::Internal("down"));
+                    }
+                    Ok(UserPage::new(Vec::new(), None))
+                };
+                kept.get_or_read(stamp, &query("ann"), Detail::SignInMethods, read)
+                    .await
+            })
+        };
+        let one = Stamp::DataVersion(1);
+        let asked: Vec<_> = (0..8).map(|_| ask(one, false)).collect();
+        let mut pages = Vec::new();
+        for a in asked {
+            pages.push(a.await.unwrap().unwrap());
+        }
+        assert_eq!(reads.load(Ordering::SeqCst), 1, "eight requests, one read");
+        assert!(pages.iter().all(|p| Arc::ptr_eq(p, &pages[0])));
+        // Kept afterwards; a new stamp reads again.
+        ask(one, false).await.unwrap().unwrap();
+        assert_eq!(reads.load(Ordering::SeqCst), 1);
+        ask(Stamp::DataVersion(2), false).await.unwrap().unwrap();
+        assert_eq!(reads.load(Ordering::SeqCst), 2);
+        // A failed read is not shared as a failure forever: the next request reads again.
+        let three = Stamp::DataVersion(3);
+        assert!(ask(three, true).await.unwrap().is_err());
+        assert!(ask(three, false).await.unwrap().is_ok());
+        assert_eq!(reads.load(Ordering::SeqCst), 4);
     }
 
     #[test]

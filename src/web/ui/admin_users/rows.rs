@@ -12,6 +12,7 @@
 //! rendered at each request as before.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use askama::Template;
@@ -76,6 +77,9 @@ pub(super) struct KeptRows {
     /// The rows compressed once for gzip answers, by whose own row is among them (`None`:
     /// nobody's, the same for every admin not on the page); at most [`GZIP_VIEWS`].
     gzipped: Mutex<Vec<(Option<i64>, Arc<GzipRows>)>>,
+    /// How many gzip answers were asked of this page: its rows are compressed from the second
+    /// on, so a page read once (paging through) costs no more than it did before.
+    gzip_asks: AtomicU32,
 }
 
 /// How many viewers' compressed rows a kept page keeps: the one every admin not on the page
@@ -150,6 +154,7 @@ impl KeptRows {
                 .collect(),
             html: OnceLock::new(),
             gzipped: Mutex::default(),
+            gzip_asks: AtomicU32::new(0),
         }
     }
 
@@ -258,7 +263,9 @@ impl TableRows {
             Some(kept) => {
                 let rendered = kept.html(&back, &back_url);
                 let gzipped = match &rendered {
-                    Some(html) if gzip => kept.gzipped(me, html, &back, &back_url),
+                    Some(html) if gzip && kept.gzip_asks.fetch_add(1, Ordering::Relaxed) > 0 => {
+                        kept.gzipped(me, html, &back, &back_url)
+                    }
                     _ => None,
                 };
                 let views = kept.rows.iter().map(|r| RowView::of(Arc::clone(r), me));
