@@ -22,49 +22,18 @@ use axum::response::{IntoResponse, Response};
 use super::row::{Row, RowView};
 use crate::service::users::UserPage;
 use crate::web::gzip::Gzip;
-use crate::web::ui::Escaped;
-
-/// Where a row's forms write the CSRF token: the request's token, or, in a row rendered for
-/// every request, a gap.
-enum Token<'a> {
-    Of(&'a Escaped),
-    Gap,
-}
+use crate::web::ui::{CsrfToken, Escaped};
 
 /// What a gap writes while a row is rendered once (`back_url`, the one text a row writes
 /// unescaped, is percent-encoded: it cannot write it either).
 const GAP: &str = crate::web::ui::CSRF_GAP;
-
-impl fmt::Display for Token<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Token::Of(token) => fmt::Display::fmt(token, f),
-            Token::Gap => f.write_str(GAP),
-        }
-    }
-}
-
-impl askama::filters::HtmlSafe for Token<'_> {}
-
-impl askama::FastWritable for Token<'_> {
-    fn write_into(
-        &self,
-        dest: &mut dyn fmt::Write,
-        values: &dyn askama::Values,
-    ) -> askama::Result<()> {
-        match self {
-            Token::Of(token) => token.write_into(dest, values),
-            Token::Gap => Ok(dest.write_str(GAP)?),
-        }
-    }
-}
 
 /// One row, as the table's template includes it.
 #[derive(Template)]
 #[template(path = "admin/user_row.html", whitespace = "minimize")]
 struct RowHtml<'a> {
     u: &'a RowView,
-    csrf_token: Token<'a>,
+    csrf_token: &'a CsrfToken,
     back: &'a Escaped,
     back_url: &'a str,
 }
@@ -186,7 +155,7 @@ impl KeptRows {
                 let view = RowView::of(Arc::clone(row), me);
                 let own = RowHtml {
                     u: &view,
-                    csrf_token: Token::Gap,
+                    csrf_token: &CsrfToken::gap(),
                     back,
                     back_url,
                 };
@@ -218,7 +187,7 @@ impl KeptRows {
                 let view = RowView::anyones(Arc::clone(row));
                 let html = RowHtml {
                     u: &view,
-                    csrf_token: Token::Gap,
+                    csrf_token: &CsrfToken::gap(),
                     back,
                     back_url,
                 }
@@ -246,7 +215,7 @@ pub(super) struct TableRows {
     gzipped: Option<Arc<GzipRows>>,
     /// Write [`ROWS_MARK`] instead of the rows: a gzip answer puts them in (`GzipAnswer`).
     mark: bool,
-    csrf_token: Escaped,
+    csrf_token: CsrfToken,
     back: Escaped,
     /// `back` encoded for links (`row::back_url`).
     back_url: String,
@@ -282,7 +251,7 @@ impl TableRows {
             rendered,
             gzipped,
             mark: false,
-            csrf_token: Escaped::text(csrf_token),
+            csrf_token: CsrfToken::new(csrf_token.to_owned()),
             back,
             back_url,
         }
@@ -325,7 +294,7 @@ const ROWS_MARK: &str = "<\u{0}rows>";
 /// The rows of a gzip answer, and the request's CSRF token to put in their gaps.
 pub(super) struct GzipAnswer {
     rows: Arc<GzipRows>,
-    token: Escaped,
+    token: CsrfToken,
 }
 
 impl GzipAnswer {
@@ -338,7 +307,7 @@ impl GzipAnswer {
         let frame = self.rows.frame(head, tail)?;
         let size: usize = self.rows.parts.iter().map(|(_, d)| d.len() + 120).sum();
         let mut gz = Gzip::new(size + frame.head.len() / 2 + frame.tail_blocks.len() + 64);
-        let token = self.token.as_str();
+        let token = self.token.text();
         for (i, (text, blocks)) in frame.head_parts.iter().enumerate() {
             if i > 0 {
                 gz.stored(layout_token);
@@ -378,7 +347,7 @@ impl askama::FastWritable for TableRows {
         if self.mark {
             return Ok(dest.write_str(ROWS_MARK)?);
         }
-        let token = self.csrf_token.as_str();
+        let token = self.csrf_token.text();
         for (i, u) in self.views.iter().enumerate() {
             let kept = self.rendered.as_ref().and_then(|r| r.rows.get(i));
             match kept {
@@ -392,7 +361,7 @@ impl askama::FastWritable for TableRows {
                 }
                 _ => RowHtml {
                     u,
-                    csrf_token: Token::Of(&self.csrf_token),
+                    csrf_token: &self.csrf_token,
                     back: &self.back,
                     back_url: &self.back_url,
                 }
