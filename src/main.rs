@@ -145,11 +145,9 @@ fn serve(config: Config, admin: Option<bootstrap::BootstrapAdmin>) -> ExitCode {
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        // Password hashes run on the blocking pool, each with a fresh 19 MiB argon2 buffer.
-        // mimalloc returns a freed buffer to the OS only on later arena activity, such as a
-        // thread's exit; idle blocking threads that linger (tokio's default: 10 s) kept up to
-        // one buffer per hashing permit resident after a burst of sign-ins (bench/README.md,
-        // memory). A new thread costs microseconds against a hash's tens of milliseconds.
+        // Start-up's file and database work runs on the blocking pool; an idle blocking thread
+        // keeps its stack and allocator heap until it exits (tokio's default: after 10 s).
+        // Password hashes have threads of their own (service::passwords).
         .thread_keep_alive(std::time::Duration::from_secs(1))
         .build()
     {

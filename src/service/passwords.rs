@@ -1,27 +1,32 @@
-//! argon2id hashing with bounded concurrency and memory.
+//! argon2id hashing on threads of its own, with bounded concurrency and memory.
 //!
-//! Each hash needs `m` KiB of working memory (19 MiB by default). At most `permits` hashes
-//! run at once, so a burst of logins cannot grow the process past `permits` buffers. The
-//! permit is held inside the blocking task, so a client that disconnects mid-hash does not
-//! free its slot early.
+//! Each hash needs `m` KiB of working memory (19 MiB by default). At most `threads` hashes
+//! run at once, each on a hashing thread that owns one buffer: the hashes of a burst of
+//! sign-ins queue, and each thread takes them one after another with the buffer it has.
+//! When the queue is empty a thread frees its buffer, lingers for [`LINGER`] and exits, so
+//! an idle server holds no buffer and no hashing thread.
 //!
-//! Buffers live only as long as a burst: a hash that ends while others wait for a permit
-//! hands its buffer to the next one (see [`Burst`]); the last hash of a burst frees it. A
-//! freed buffer of this size does not leave the process at once (mimalloc purges freed
-//! memory after a delay, on later activity of the thread), so allocating a fresh buffer per
-//! hash let a storm of sign-ins hold two or three freed buffers beside the live ones: a peak
-//! of 85–101 MB where `permits` buffers make ~60. An idle server keeps none (a pool kept for
-//! ever, as once written for glibc's malloc, held 19 MiB per permit at rest).
+//! Why threads of our own rather than tokio's blocking pool: mimalloc (the global
+//! allocator) gives a freed block of this size back to the OS only at its next arena
+//! activity at least 100 ms after the free (`purge_delay` × `arena_purge_mult`), and a
+//! block freed on another thread than the one that allocated it is only reset
+//! (`MADV_FREE`: still resident) until that owner frees it for good. On the blocking pool
+//! a burst's buffers moved between threads and nothing ran the allocator once the burst was
+//! over: an idle server kept one or two buffers (19–38 MB) resident for as long as it stayed
+//! idle (bench/README.md, memory). Here a buffer lives and dies on one thread, and that
+//! thread's exit, [`LINGER`] after the free, is the arena activity that returns it.
 
+use std::collections::VecDeque;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD_NO_PAD as B64;
 use rand::RngCore;
 use subtle::ConstantTimeEq;
-use tokio::sync::Semaphore;
 
 use crate::config::PasswordConfig;
 
@@ -29,6 +34,9 @@ const SALT_LEN: usize = 16;
 const OUTPUT_LEN: usize = 32;
 /// Stored hashes asking for more memory than this are treated as corrupt, not computed.
 const MAX_STORED_M_KIB: u32 = 4 * 1024 * 1024;
+/// How long a hashing thread outlives its buffer: longer than mimalloc's arena purge delay
+/// (10 ms × 10), so that the thread's exit returns the buffer to the OS.
+const LINGER: Duration = Duration::from_millis(250);
 
 #[derive(Debug, thiserror::Error)]
 pub enum HashError {
@@ -53,7 +61,7 @@ struct Cost {
     p: u32,
 }
 
-/// The process-wide password hasher; clones share permits and memory.
+/// The process-wide password hasher; clones share its threads and queue.
 #[derive(Clone)]
 pub struct PasswordHasher {
     inner: Arc<Inner>,
@@ -61,14 +69,15 @@ pub struct PasswordHasher {
 
 struct Inner {
     cost: Cost,
-    permits: Arc<Semaphore>,
+    /// Most hashing threads (and so buffers, and hashes running) at once.
+    threads: usize,
+    pool: Mutex<Pool>,
     running: AtomicUsize,
     peak: AtomicUsize,
     /// argon2 computations since start-up.
     computed: AtomicU64,
     /// Verified when the account does not exist, so failures take the same time.
     dummy: String,
-    burst: Mutex<Burst>,
     /// Buffers allocated since start-up (for tests: a burst reuses them).
     allocated: AtomicU64,
     /// Where each computation's duration goes (`hallpass_password_hash_duration_seconds`),
@@ -76,67 +85,76 @@ struct Inner {
     durations: std::sync::OnceLock<prometheus_client::metrics::histogram::Histogram>,
 }
 
-/// Hashes waiting for a permit, and the buffers the finished ones left for them. Every
-/// change happens under the one lock, so a buffer is kept only while someone is queued.
+/// A hash waiting for a thread. It answers its caller itself, and skips the work when the
+/// caller has gone away (a client that disconnected while its hash was queued).
+type Job = Box<dyn FnOnce(&Inner, &mut Buffer) + Send>;
+
+/// The queue, and how many threads take from it. Both change under the one lock, so a job
+/// is never queued with no thread to take it.
 #[derive(Default)]
-struct Burst {
-    queued: usize,
-    spare: Vec<Vec<Block>>,
+struct Pool {
+    queue: VecDeque<Job>,
+    /// Threads taking jobs; a thread that found the queue empty no longer counts.
+    working: usize,
+}
+
+/// A hashing thread's working memory, allocated by the first hash that needs it.
+#[derive(Default)]
+struct Buffer(Option<Vec<Block>>);
+
+impl Buffer {
+    fn get(&mut self, inner: &Inner) -> &mut Vec<Block> {
+        self.0.get_or_insert_with(|| {
+            inner.allocated.fetch_add(1, Ordering::Relaxed);
+            new_buffer(inner.cost)
+        })
+    }
 }
 
 impl Inner {
-    fn burst(&self) -> std::sync::MutexGuard<'_, Burst> {
-        // The lock guards two plain fields that are never left half-updated.
-        self.burst.lock().unwrap_or_else(PoisonError::into_inner)
+    fn pool(&self) -> std::sync::MutexGuard<'_, Pool> {
+        // The lock guards a queue and a count that are never left half-updated.
+        self.pool.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A permit was granted: one fewer waits, one more runs; takes a spare buffer if any.
-    fn start(&self) -> Option<Vec<Block>> {
-        let mut burst = self.burst();
-        burst.queued -= 1;
+    /// Runs one computation, counted and timed.
+    fn measured<T>(&self, f: impl FnOnce() -> T) -> T {
         let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
         self.peak.fetch_max(now, Ordering::SeqCst);
-        burst.spare.pop()
-    }
-
-    /// A hash ended: its buffer goes to a queued hash that has none set aside yet, else it
-    /// is freed.
-    fn finish(&self, buf: Vec<Block>) {
-        let mut burst = self.burst();
+        // Each job computes one hash (a verification's re-hash counts itself).
+        self.computed.fetch_add(1, Ordering::Relaxed);
+        let started = self.durations.get().map(|_| std::time::Instant::now());
+        let result = f();
+        if let (Some(h), Some(started)) = (self.durations.get(), started) {
+            h.observe(started.elapsed().as_secs_f64());
+        }
         self.running.fetch_sub(1, Ordering::SeqCst);
-        if burst.queued > burst.spare.len() {
-            burst.spare.push(buf);
-        }
+        result
     }
 }
 
-/// One hash waiting for its permit; leaving the queue unserved (the client went away) frees
-/// the spare buffers when nobody else needs them.
-struct Queued<'a> {
-    inner: &'a Inner,
-    served: bool,
-}
-
-impl<'a> Queued<'a> {
-    fn enter(inner: &'a Inner) -> Self {
-        inner.burst().queued += 1;
-        Self {
-            inner,
-            served: false,
-        }
+/// A hashing thread: takes queued jobs with its one buffer until the queue is empty, frees
+/// the buffer, lingers past the allocator's purge delay and exits.
+fn work(inner: Arc<Inner>) {
+    let mut buffer = Buffer::default();
+    loop {
+        let job = {
+            let mut pool = inner.pool();
+            match pool.queue.pop_front() {
+                Some(job) => job,
+                None => {
+                    // Freed before the thread stops counting, so that buffers never
+                    // outnumber `threads` when a new burst starts a thread.
+                    drop(buffer);
+                    pool.working -= 1;
+                    break;
+                }
+            }
+        };
+        // A job that panics only loses its own answer (its caller gets an error).
+        let _ = std::panic::catch_unwind(AssertUnwindSafe(|| job(&inner, &mut buffer)));
     }
-}
-
-impl Drop for Queued<'_> {
-    fn drop(&mut self) {
-        if self.served {
-            return;
-        }
-        let mut burst = self.inner.burst();
-        burst.queued -= 1;
-        let waiting = burst.queued;
-        burst.spare.truncate(waiting);
-    }
+    std::thread::sleep(LINGER);
 }
 
 impl std::fmt::Debug for PasswordHasher {
@@ -160,19 +178,19 @@ impl PasswordHasher {
         };
         // Bad parameters still stop the server here, as the hash made here used to.
         argon(cost)?;
-        let permits = match config.max_concurrent_hashes {
+        let threads = match config.max_concurrent_hashes {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
             n => n,
         };
         Ok(Self {
             inner: Arc::new(Inner {
                 cost,
-                permits: Arc::new(Semaphore::new(permits)),
+                threads,
+                pool: Mutex::new(Pool::default()),
                 running: AtomicUsize::new(0),
                 peak: AtomicUsize::new(0),
                 computed: AtomicU64::new(0),
                 dummy: dummy_hash(cost),
-                burst: Mutex::new(Burst::default()),
                 allocated: AtomicU64::new(0),
                 durations: std::sync::OnceLock::new(),
             }),
@@ -249,39 +267,56 @@ impl PasswordHasher {
         .await
     }
 
+    /// Runs `f` with a hashing thread's buffer, once a thread is free, and waits for it.
     async fn with_buffer<T, F>(&self, f: F) -> Result<T, HashError>
     where
         F: FnOnce(&Inner, &mut Vec<Block>) -> Result<T, HashError> + Send + 'static,
         T: Send + 'static,
     {
-        let mut queued = Queued::enter(&self.inner);
-        let permit = Arc::clone(&self.inner.permits)
-            .acquire_owned()
-            .await
-            .map_err(|e| HashError::Task(e.to_string()))?;
-        queued.served = true;
-        let spare = self.inner.start();
-        let inner = Arc::clone(&self.inner);
+        let (answer, answered) = tokio::sync::oneshot::channel();
         let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || {
-            let _entered = span.enter();
-            let _permit = permit;
-            // Each job computes one hash (a verification's re-hash counts itself).
-            inner.computed.fetch_add(1, Ordering::Relaxed);
-            let started = inner.durations.get().map(|_| std::time::Instant::now());
-            let mut buf = spare.unwrap_or_else(|| {
-                inner.allocated.fetch_add(1, Ordering::Relaxed);
-                new_buffer(inner.cost)
-            });
-            let result = f(&inner, &mut buf);
-            inner.finish(buf);
-            if let (Some(h), Some(started)) = (inner.durations.get(), started) {
-                h.observe(started.elapsed().as_secs_f64());
+        self.submit(Box::new(move |inner, buffer| {
+            if answer.is_closed() {
+                return;
             }
-            result
-        })
-        .await
-        .map_err(|e| HashError::Task(e.to_string()))?
+            let _entered = span.enter();
+            let _ = answer.send(inner.measured(|| f(inner, buffer.get(inner))));
+        }))?;
+        answered
+            .await
+            .map_err(|_| HashError::Task("the hashing thread gave no answer".into()))?
+    }
+
+    /// Queues `job`, and starts a hashing thread for it unless `threads` are working.
+    fn submit(&self, job: Job) -> Result<(), HashError> {
+        let start = {
+            let mut pool = self.inner.pool();
+            pool.queue.push_back(job);
+            let start = pool.working < self.inner.threads;
+            if start {
+                pool.working += 1;
+            }
+            start
+        };
+        if !start {
+            return Ok(());
+        }
+        let inner = Arc::clone(&self.inner);
+        let spawned = std::thread::Builder::new()
+            .name("hallpass-hash".into())
+            .spawn(move || work(inner));
+        if let Err(e) = spawned {
+            let mut pool = self.inner.pool();
+            pool.working -= 1;
+            if pool.working == 0 {
+                // Nobody would take them: their callers get an error instead of a wait.
+                pool.queue.clear();
+            }
+            return Err(HashError::Task(format!(
+                "cannot start a password hashing thread: {e}"
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -402,78 +437,127 @@ mod tests {
         }
     }
 
-    /// Eight hashes at once with two permits: the two buffers of the first hashes serve the
-    /// other six, and none is kept once the burst is over.
+    /// A gate that keeps `n` hashing threads busy until it opens.
+    struct Gate(Arc<(Mutex<bool>, std::sync::Condvar)>);
+
+    impl Gate {
+        fn new() -> Self {
+            Self(Arc::new((Mutex::new(false), std::sync::Condvar::new())))
+        }
+
+        /// Queues a job that holds a hashing thread until the gate opens.
+        fn hold(&self, h: &PasswordHasher) -> tokio::task::JoinHandle<Result<(), HashError>> {
+            let gate = Arc::clone(&self.0);
+            let h = h.clone();
+            tokio::spawn(async move {
+                h.with_buffer(move |_, _| {
+                    let (open, changed) = &*gate;
+                    let mut open = open.lock().unwrap_or_else(PoisonError::into_inner);
+                    while !*open {
+                        open = changed.wait(open).unwrap_or_else(PoisonError::into_inner);
+                    }
+                    Ok(())
+                })
+                .await
+            })
+        }
+
+        fn open(&self) {
+            let (open, changed) = &*self.0;
+            *open.lock().unwrap_or_else(PoisonError::into_inner) = true;
+            changed.notify_all();
+        }
+    }
+
+    async fn until(mut done: impl FnMut() -> bool) {
+        while !done() {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    /// Eight hashes queued behind two busy threads: the two threads' buffers serve all of
+    /// them, and once the queue is empty the threads free their buffers and stop.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_burst_reuses_its_buffers_and_keeps_none_afterwards() -> Result<(), HashError> {
+    async fn a_burst_reuses_its_threads_buffers_and_keeps_none_afterwards() -> Result<(), HashError>
+    {
         let h = PasswordHasher::new(&cheap())?;
-        // Hold both permits until all eight are queued, so the burst is a burst.
-        let held = Arc::clone(&h.inner.permits)
-            .acquire_many_owned(2)
-            .await
-            .map_err(|e| HashError::Task(e.to_string()))?;
+        let gate = Gate::new();
+        let held = [gate.hold(&h), gate.hold(&h)];
+        until(|| h.inner.running.load(Ordering::SeqCst) == 2).await;
         let mut jobs = tokio::task::JoinSet::new();
         for i in 0..8 {
             let h = h.clone();
             jobs.spawn(async move { h.hash(&format!("password {i}")).await });
         }
-        while h.inner.burst().queued < 8 {
-            tokio::task::yield_now().await;
+        until(|| h.inner.pool().queue.len() == 8).await;
+        assert_eq!(
+            h.inner.pool().working,
+            2,
+            "no third thread for a queued hash"
+        );
+        gate.open();
+        for held in held {
+            held.await.map_err(|e| HashError::Task(e.to_string()))??;
         }
-        drop(held);
         while let Some(done) = jobs.join_next().await {
             done.map_err(|e| HashError::Task(e.to_string()))??;
         }
-        assert_eq!(h.hashes_computed(), 8);
-        let burst = h.buffers_allocated();
-        assert!(
-            (1..=2).contains(&burst),
-            "8 hashes on 2 permits need at most 2 buffers, allocated {burst}"
-        );
-        assert!(
-            h.inner.burst().spare.is_empty(),
-            "a buffer outlived the burst"
-        );
-        assert_eq!(h.inner.burst().queued, 0);
-        h.hash("after the burst").await?;
+        assert_eq!(h.hashes_computed(), 10);
+        assert_eq!(h.peak_concurrency(), 2);
         assert_eq!(
             h.buffers_allocated(),
-            burst + 1,
-            "a lone hash allocates its own"
+            2,
+            "10 hashes on 2 threads need 2 buffers"
         );
-        assert!(h.inner.burst().spare.is_empty());
+        until(|| h.inner.pool().working == 0).await;
+        h.hash("after the burst").await?;
+        assert_eq!(h.buffers_allocated(), 3, "a new burst allocates anew");
+        until(|| h.inner.pool().working == 0).await;
         Ok(())
     }
 
-    /// A hash that gives up while queued (its client went away) leaves no buffer behind.
+    /// A hash whose caller gives up while it is queued (its client went away) is not
+    /// computed, and the threads still stop when the queue is empty.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_hash_abandoned_in_the_queue_frees_the_spare_buffers() -> Result<(), HashError> {
+    async fn a_hash_abandoned_in_the_queue_is_not_computed() -> Result<(), HashError> {
         let h = PasswordHasher::new(&PasswordConfig {
             max_concurrent_hashes: 1,
             ..cheap()
         })?;
-        // Hold the only permit so the next hash queues.
-        let held = Arc::clone(&h.inner.permits)
-            .acquire_owned()
-            .await
-            .map_err(|e| HashError::Task(e.to_string()))?;
+        let gate = Gate::new();
+        let held = gate.hold(&h);
+        until(|| h.inner.running.load(Ordering::SeqCst) == 1).await;
         let waiting = tokio::spawn({
             let h = h.clone();
             async move { h.hash("abandoned").await }
         });
-        while h.inner.burst().queued == 0 {
-            tokio::task::yield_now().await;
-        }
-        // A buffer left for the waiter, as a finished hash of the burst would leave it.
-        h.inner.burst().spare.push(new_buffer(h.inner.cost));
+        until(|| h.inner.pool().queue.len() == 1).await;
         waiting.abort();
         assert!(waiting.await.is_err(), "the queued hash was cancelled");
-        assert_eq!(h.inner.burst().queued, 0);
-        assert!(
-            h.inner.burst().spare.is_empty(),
-            "the spare buffer outlived its waiter"
-        );
-        drop(held);
+        gate.open();
+        held.await.map_err(|e| HashError::Task(e.to_string()))??;
+        until(|| h.inner.pool().working == 0).await;
+        assert_eq!(h.hashes_computed(), 1, "only the gate's job ran");
+        assert!(h.inner.pool().queue.is_empty());
+        Ok(())
+    }
+
+    /// A job that panics answers its caller with an error; the thread goes on with the
+    /// next job.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_job_fails_only_its_own_caller() -> Result<(), HashError> {
+        let h = PasswordHasher::new(&PasswordConfig {
+            max_concurrent_hashes: 1,
+            ..cheap()
+        })?;
+        let failed: Result<(), HashError> = h
+            .with_buffer(|_, _| -> Result<(), HashError> {
+                std::panic::resume_unwind(Box::new("a bug in a hash"))
+            })
+            .await;
+        assert!(matches!(failed, Err(HashError::Task(_))), "{failed:?}");
+        let stored = h.hash("still works").await?;
+        assert!(h.verify("still works", Some(&stored)).await?.ok);
         Ok(())
     }
 

@@ -46,6 +46,7 @@ mod invites;
 mod lockouts;
 mod login;
 mod logs;
+mod memory;
 mod metrics;
 mod metrics_limit;
 mod openapi;

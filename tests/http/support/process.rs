@@ -100,6 +100,11 @@ impl Node {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// The process's id (for reading `/proc/<pid>`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// What the process logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
