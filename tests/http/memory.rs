@@ -40,9 +40,10 @@ async fn settled(node: &Node) -> u64 {
     }
 }
 
-async fn wrong_sign_in(client: &Client, node: &Node) -> u16 {
+/// A sign-in with the wrong password at `url` (`/api/auth/login`): its status.
+async fn wrong_sign_in(client: &Client, url: &str) -> u16 {
     client
-        .post(node.url("/api/auth/login"))
+        .post(url)
         .json(&json!({"username": ADMIN, "password": "not the password"}))
         .send()
         .await
@@ -70,23 +71,15 @@ async fn a_burst_of_sign_ins_leaves_no_hash_buffer_resident(db: Db) {
     let client = Client::new();
     // One sign-in first, so that the code and the allocator's structures every sign-in
     // touches are part of the baseline; then wait for its buffer to go.
-    assert_eq!(wrong_sign_in(&client, &node).await, 401);
+    let login = node.url("/api/auth/login");
+    assert_eq!(wrong_sign_in(&client, &login).await, 401);
     let baseline = settled(&node).await;
 
     // Twelve at once on two hashing threads: a burst that queues.
     let burst: Vec<_> = (0..12)
         .map(|_| {
-            let (client, url) = (client.clone(), node.url("/api/auth/login"));
-            tokio::spawn(async move {
-                client
-                    .post(url)
-                    .json(&json!({"username": ADMIN, "password": "not the password"}))
-                    .send()
-                    .await
-                    .unwrap()
-                    .status()
-                    .as_u16()
-            })
+            let (client, login) = (client.clone(), login.clone());
+            tokio::spawn(async move { wrong_sign_in(&client, &login).await })
         })
         .collect();
     let mut peak = 0;
