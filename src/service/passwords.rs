@@ -120,6 +120,8 @@ impl Inner {
     /// Runs one computation, counted and timed.
     fn measured<T>(&self, f: impl FnOnce() -> T) -> T {
         let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+        // Counted down however `f` ends, a panic included.
+        let _running = Running(&self.running);
         self.peak.fetch_max(now, Ordering::SeqCst);
         // Each job computes one hash (a verification's re-hash counts itself).
         self.computed.fetch_add(1, Ordering::Relaxed);
@@ -128,8 +130,16 @@ impl Inner {
         if let (Some(h), Some(started)) = (self.durations.get(), started) {
             h.observe(started.elapsed().as_secs_f64());
         }
-        self.running.fetch_sub(1, Ordering::SeqCst);
         result
+    }
+}
+
+/// One running computation in `Inner::running`, until dropped.
+struct Running<'a>(&'a AtomicUsize);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -556,6 +566,11 @@ mod tests {
             })
             .await;
         assert!(matches!(failed, Err(HashError::Task(_))), "{failed:?}");
+        assert_eq!(
+            h.inner.running.load(Ordering::SeqCst),
+            0,
+            "not counted as running"
+        );
         let stored = h.hash("still works").await?;
         assert!(h.verify("still works", Some(&stored)).await?.ok);
         Ok(())
