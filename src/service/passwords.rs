@@ -447,6 +447,14 @@ mod tests {
         }
     }
 
+    /// A cheap hasher with one hashing thread.
+    fn one_thread() -> Result<PasswordHasher, HashError> {
+        PasswordHasher::new(&PasswordConfig {
+            max_concurrent_hashes: 1,
+            ..cheap()
+        })
+    }
+
     /// A gate that keeps `n` hashing threads busy until it opens.
     struct Gate(Arc<(Mutex<bool>, std::sync::Condvar)>);
 
@@ -530,10 +538,7 @@ mod tests {
     /// computed, and the threads still stop when the queue is empty.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_hash_abandoned_in_the_queue_is_not_computed() -> Result<(), HashError> {
-        let h = PasswordHasher::new(&PasswordConfig {
-            max_concurrent_hashes: 1,
-            ..cheap()
-        })?;
+        let h = one_thread()?;
         let gate = Gate::new();
         let held = gate.hold(&h);
         until(|| h.inner.running.load(Ordering::SeqCst) == 1).await;
@@ -556,10 +561,7 @@ mod tests {
     /// next job.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_panicking_job_fails_only_its_own_caller() -> Result<(), HashError> {
-        let h = PasswordHasher::new(&PasswordConfig {
-            max_concurrent_hashes: 1,
-            ..cheap()
-        })?;
+        let h = one_thread()?;
         let failed: Result<(), HashError> = h
             .with_buffer(|_, _| -> Result<(), HashError> {
                 std::panic::resume_unwind(Box::new("a bug in a hash"))
