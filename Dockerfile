@@ -58,8 +58,8 @@ RUN groupadd --system --gid 10001 hallpass \
 
 COPY --from=builder /usr/local/bin/hallpass /usr/local/bin/hallpass
 
-# No MIMALLOC_PURGE_DELAY: password-hash buffers go back to the system when their hashing
-# thread exits (src/service/passwords.rs), so the image runs what bench/run.sh measures.
+# No MIMALLOC_PURGE_DELAY: password-hash buffers are mappings of their own, unmapped when
+# freed (src/service/passwords.rs), so the image runs what bench/run.sh measures.
 ENV HALLPASS_SERVER__BIND=0.0.0.0:8700 \
     HALLPASS_DATABASE__URL=sqlite:///data/hallpass.db \
     HALLPASS_SERVER__DATA_DIR=/data

@@ -343,7 +343,7 @@ run_scenario() {
 declare -A RSS
 
 # Memory after start-up and one sign-in, for reference: read once the sign-in's hashing
-# thread has freed its buffer and exited (250 ms later, src/service/passwords.rs).
+# thread has freed its buffer (src/service/passwords.rs).
 sleep 1
 IDLE_RSS=$(awk '$1 == "VmRSS:" { printf "%.1f", $2 / 1024 }' "/proc/$SERVER_PID/status")
 

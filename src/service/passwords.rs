@@ -3,25 +3,23 @@
 //! Each hash needs `m` KiB of working memory (19 MiB by default). At most `threads` hashes
 //! run at once, each on a hashing thread that owns one buffer: the hashes of a burst of
 //! sign-ins queue, and each thread takes them one after another with the buffer it has.
-//! When the queue is empty a thread frees its buffer, lingers for [`LINGER`] and exits, so
-//! an idle server holds no buffer and no hashing thread.
+//! When the queue is empty a thread frees its buffer and exits, so an idle server holds no
+//! buffer and no hashing thread.
 //!
-//! Why threads of our own rather than tokio's blocking pool: mimalloc (the global
-//! allocator) gives a freed block of this size back to the OS only at its next arena
-//! activity at least 100 ms after the free (`purge_delay` × `arena_purge_mult`), and a
-//! block freed on another thread than the one that allocated it is only reset
-//! (`MADV_FREE`: still resident) until that owner frees it for good. On the blocking pool
-//! a burst's buffers moved between threads and nothing ran the allocator once the burst was
-//! over: an idle server kept one or two buffers (19–38 MB) resident for as long as it stayed
-//! idle (bench/README.md, memory). Here a buffer lives and dies on one thread, and that
-//! thread's exit, [`LINGER`] after the free, is the arena activity that returns it.
+//! The buffers come from the system allocator, not from the global one (mimalloc), and
+//! each is its own mapping, unmapped when it is freed (see [`Memory`]). In mimalloc a freed
+//! block of this size stays in its arena until a later purge pass, at least 100 ms after
+//! the free (`purge_delay` × `arena_purge_mult`), and any thread that meanwhile needs a
+//! new segment may take the block whole, pages still resident: after a sign-in that other
+//! requests followed at once, a server kept a 19 MB buffer for as long as it stayed idle
+//! (bench/README.md, memory).
 
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
+use allocator_api2::alloc::System;
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD_NO_PAD as B64;
@@ -34,9 +32,15 @@ const SALT_LEN: usize = 16;
 const OUTPUT_LEN: usize = 32;
 /// Stored hashes asking for more memory than this are treated as corrupt, not computed.
 const MAX_STORED_M_KIB: u32 = 4 * 1024 * 1024;
-/// How long a hashing thread outlives its buffer: longer than mimalloc's arena purge delay
-/// (10 ms × 10), so that the thread's exit returns the buffer to the OS.
-const LINGER: Duration = Duration::from_millis(250);
+/// The smallest capacity of a hash buffer, in 1 KiB blocks: above glibc's largest mmap
+/// threshold (`DEFAULT_MMAP_THRESHOLD_MAX`, 32 MiB on 64-bit, mallopt(3)), so that malloc
+/// always maps the buffer on its own and `free` unmaps it at once, whatever thresholds
+/// earlier frees moved. Only the `m` blocks a hash uses are ever touched: the rest of the
+/// mapping costs address space, not memory. (musl maps any allocation this large too.)
+const MAPPED_BLOCKS: usize = 33 * 1024;
+
+/// argon2's working memory, from the system allocator (see the module's comment).
+type Memory = allocator_api2::vec::Vec<Block, System>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HashError {
@@ -100,10 +104,10 @@ struct Pool {
 
 /// A hashing thread's working memory, allocated by the first hash that needs it.
 #[derive(Default)]
-struct Buffer(Option<Vec<Block>>);
+struct Buffer(Option<Memory>);
 
 impl Buffer {
-    fn get(&mut self, inner: &Inner) -> &mut Vec<Block> {
+    fn get(&mut self, inner: &Inner) -> &mut Memory {
         self.0.get_or_insert_with(|| {
             inner.allocated.fetch_add(1, Ordering::Relaxed);
             new_buffer(inner.cost)
@@ -144,7 +148,7 @@ impl Drop for Running<'_> {
 }
 
 /// A hashing thread: takes queued jobs with its one buffer until the queue is empty, frees
-/// the buffer, lingers past the allocator's purge delay and exits.
+/// the buffer and exits.
 fn work(inner: Arc<Inner>) {
     let mut buffer = Buffer::default();
     loop {
@@ -164,7 +168,6 @@ fn work(inner: Arc<Inner>) {
         // A job that panics only loses its own answer (its caller gets an error).
         let _ = std::panic::catch_unwind(AssertUnwindSafe(|| job(&inner, &mut buffer)));
     }
-    std::thread::sleep(LINGER);
 }
 
 impl std::fmt::Debug for PasswordHasher {
@@ -280,7 +283,7 @@ impl PasswordHasher {
     /// Runs `f` with a hashing thread's buffer, once a thread is free, and waits for it.
     async fn with_buffer<T, F>(&self, f: F) -> Result<T, HashError>
     where
-        F: FnOnce(&Inner, &mut Vec<Block>) -> Result<T, HashError> + Send + 'static,
+        F: FnOnce(&Inner, &mut Memory) -> Result<T, HashError> + Send + 'static,
         T: Send + 'static,
     {
         let (answer, answered) = tokio::sync::oneshot::channel();
@@ -353,8 +356,11 @@ fn phc(cost: Cost, salt: &[u8], out: &[u8]) -> String {
     )
 }
 
-fn new_buffer(cost: Cost) -> Vec<Block> {
-    vec![Block::default(); cost.m as usize]
+fn new_buffer(cost: Cost) -> Memory {
+    let blocks = cost.m as usize;
+    let mut memory = Memory::with_capacity_in(blocks.max(MAPPED_BLOCKS), System);
+    memory.resize(blocks, Block::default());
+    memory
 }
 
 fn argon(cost: Cost) -> Result<Argon2<'static>, HashError> {
@@ -368,7 +374,7 @@ fn compute(
     password: &[u8],
     salt: &[u8],
     out: &mut [u8],
-    buf: &mut Vec<Block>,
+    buf: &mut Memory,
 ) -> Result<(), HashError> {
     let a = argon(cost)?;
     let result = if buf.len() == cost.m as usize {
@@ -384,18 +390,14 @@ fn hash_with(
     cost: Cost,
     password: &[u8],
     salt: &[u8],
-    buf: &mut Vec<Block>,
+    buf: &mut Memory,
 ) -> Result<String, HashError> {
     let mut out = [0u8; OUTPUT_LEN];
     compute(cost, password, salt, &mut out, buf)?;
     Ok(phc(cost, salt, &out))
 }
 
-fn verify_with(
-    parsed: &Option<Phc>,
-    password: &[u8],
-    buf: &mut Vec<Block>,
-) -> Result<bool, HashError> {
+fn verify_with(parsed: &Option<Phc>, password: &[u8], buf: &mut Memory) -> Result<bool, HashError> {
     let Some(p) = parsed else { return Ok(false) };
     let mut out = vec![0u8; p.hash.len()];
     compute(p.cost, password, &p.salt, &mut out, buf)?;
@@ -437,6 +439,7 @@ impl Phc {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn cheap() -> PasswordConfig {
         PasswordConfig {
