@@ -963,13 +963,25 @@ async fn scheduled_backups_rotate_and_report_failures(db: Db) {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let kept: Vec<PathBuf> = std::fs::read_dir(&backups)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.to_string_lossy().ends_with(".jsonl.gz"))
-        .collect();
     assert!(seen.len() >= 4, "backups written: {seen:?}");
+    // A new backup is written before the oldest are removed, so a listing taken in between
+    // holds `keep` + 1; once that round's pruning ran, no more than `keep` may remain.
+    let listed = || -> Vec<PathBuf> {
+        std::fs::read_dir(&backups)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.to_string_lossy().ends_with(".jsonl.gz"))
+            .collect()
+    };
+    let mut kept = listed();
+    for _ in 0..50 {
+        if kept.len() <= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        kept = listed();
+    }
     assert!(kept.len() <= 2, "kept: {kept:?}");
     let newest = kept.iter().max().unwrap();
     let Some(target) = TestDb::new(db) else {
