@@ -55,16 +55,7 @@ async fn wrong_sign_in(client: &Client, url: &str) -> u16 {
 /// A correct sign-in, then `/api/auth/me` with its cookie, an API key made with it and
 /// `/api/auth/me` with that key.
 async fn signed_in_requests(node: &Node) {
-    let client = Client::builder().cookie_store(true).build().unwrap();
-    let r = client
-        .post(node.url("/api/auth/login"))
-        .json(&json!({"username": ADMIN, "password": ADMIN_PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let body: serde_json::Value = r.json().await.unwrap();
-    let csrf = body["csrf_token"].as_str().unwrap().to_owned();
+    let (client, csrf) = node.sign_in(ADMIN, ADMIN_PASSWORD).await;
     for _ in 0..5 {
         let r = client.get(node.url("/api/auth/me")).send().await.unwrap();
         assert_eq!(r.status(), 200);

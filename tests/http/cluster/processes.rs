@@ -42,20 +42,6 @@ fn browser() -> Client {
         .unwrap()
 }
 
-/// Signs in through the JSON API of `node`; returns the client and its CSRF token.
-async fn sign_in(node: &Node, username: &str, password: &str) -> (Client, String) {
-    let c = browser();
-    let r = c
-        .post(node.url("/api/auth/login"))
-        .json(&json!({ "username": username, "password": password }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "sign-in of {username} on {}", node.addr);
-    let v: Value = r.json().await.unwrap();
-    (c, v["csrf_token"].as_str().unwrap().to_owned())
-}
-
 async fn status(r: reqwest::RequestBuilder) -> u16 {
     r.send().await.unwrap().status().as_u16()
 }
@@ -117,7 +103,7 @@ async fn two_processes_driven_round_robin_share_sessions_limits_settings_and_rul
         return;
     };
     // Sign in on A, use the session on B (and the other way round).
-    let admin = sign_in(&a, ADMIN, ADMIN_PASSWORD).await;
+    let admin = a.sign_in(ADMIN, ADMIN_PASSWORD).await;
     let me: Value = admin
         .0
         .get(b.url("/api/auth/me"))
@@ -128,7 +114,7 @@ async fn two_processes_driven_round_robin_share_sessions_limits_settings_and_rul
         .await
         .unwrap();
     assert_eq!(me["username"], ADMIN, "{me}");
-    let other = sign_in(&b, ADMIN, ADMIN_PASSWORD).await;
+    let other = b.sign_in(ADMIN, ADMIN_PASSWORD).await;
     assert_eq!(status(other.0.get(a.url("/api/auth/me"))).await, 200);
 
     // The user table: B keeps the page it read, and shows what happened through A at once —
@@ -147,7 +133,7 @@ async fn two_processes_driven_round_robin_share_sessions_limits_settings_and_rul
         "{dave}"
     );
     assert_eq!(listed(&b).await, dave, "read again: the kept page");
-    sign_in(&a, "dave", &password("dave")).await;
+    a.sign_in("dave", &password("dave")).await;
     assert!(
         listed(&b).await["last_login_at"].is_i64(),
         "B shows A's sign-in"
@@ -359,7 +345,7 @@ impl Load {
 /// Signs `name` in on A, checks B accepts the session on `path` (`ok`), starts a load on B
 /// with that session, and returns both.
 async fn victim(a: &Node, b: &Node, name: &str, path: &str, ok: u16) -> ((Client, String), Load) {
-    let session = sign_in(a, name, &password(name)).await;
+    let session = a.sign_in(name, &password(name)).await;
     assert_eq!(
         status(session.0.get(b.url(path))).await,
         ok,
@@ -376,7 +362,7 @@ async fn a_change_through_one_process_is_refused_by_the_other_at_its_next_reques
     let Some((_db, a, b)) = two_nodes(&[]).await else {
         return;
     };
-    let admin = sign_in(&a, ADMIN, ADMIN_PASSWORD).await;
+    let admin = a.sign_in(ADMIN, ADMIN_PASSWORD).await;
     let post = |path: String, body: Value| {
         let admin = admin.clone();
         async move {
@@ -390,7 +376,7 @@ async fn a_change_through_one_process_is_refused_by_the_other_at_its_next_reques
     // Password change by the user (from another session of theirs).
     create_user(&a, &admin, "pat", "user").await;
     let (victim_session, load) = victim(&a, &b, "pat", me, 200).await;
-    let changer = sign_in(&a, "pat", &password("pat")).await;
+    let changer = a.sign_in("pat", &password("pat")).await;
     let (code, _) = json_call(
         &changer.0,
         &changer.1,
@@ -502,7 +488,7 @@ async fn a_change_through_one_process_is_refused_by_the_other_at_its_next_reques
         .await;
         assert_eq!(code, 201, "{v}");
     }
-    let gina_session = sign_in(&a, "gina", &password("gina")).await;
+    let gina_session = a.sign_in("gina", &password("gina")).await;
     assert_eq!(
         status(forward_auth(&b, &gina_session.0, "family.example.com")).await,
         200
@@ -532,7 +518,7 @@ async fn a_change_through_one_process_is_refused_by_the_other_at_its_next_reques
     );
     load.stop().await;
 
-    let rita = sign_in(&a, "rita", &password("rita")).await;
+    let rita = a.sign_in("rita", &password("rita")).await;
     assert_eq!(
         status(forward_auth(&b, &rita.0, "open.example.com")).await,
         200
@@ -657,7 +643,7 @@ async fn a_change_through_one_process_is_refused_by_the_other_at_its_next_reques
 
     // An API key revoked on A stops on B.
     create_user(&a, &admin, "kim", "user").await;
-    let kim = sign_in(&a, "kim", &password("kim")).await;
+    let kim = a.sign_in("kim", &password("kim")).await;
     let (code, key) = json_call(
         &kim.0,
         &kim.1,

@@ -109,6 +109,25 @@ impl Node {
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+
+    /// Signs in through the JSON API; returns a client that keeps cookies (cookies ignore the
+    /// port, so it holds for every node) and follows no redirects, and its CSRF token.
+    pub async fn sign_in(&self, username: &str, password: &str) -> (reqwest::Client, String) {
+        let c = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let r = c
+            .post(self.url("/api/auth/login"))
+            .json(&serde_json::json!({ "username": username, "password": password }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "sign-in of {username} on {}", self.addr);
+        let v: serde_json::Value = r.json().await.unwrap();
+        (c, v["csrf_token"].as_str().unwrap().to_owned())
+    }
 }
 
 impl Drop for Node {
