@@ -213,6 +213,8 @@ pub struct KeyCache {
     db: DbPool,
     /// Each with the stamp it was read under.
     entries: std::sync::Mutex<std::collections::HashMap<String, (Stamp, Known)>>,
+    /// One read per key and stamp (`service::read_turns`).
+    turns: crate::service::read_turns::ReadTurns,
 }
 
 #[derive(Debug)]
@@ -230,6 +232,7 @@ impl KeyCache {
         KeyCache {
             db: db.clone(),
             entries: std::sync::Mutex::default(),
+            turns: Default::default(),
         }
     }
 
@@ -254,6 +257,18 @@ impl KeyCache {
         {
             return Ok(Some(owner));
         }
+        // A request that missed waits for its turn and is served what an earlier turn filed
+        // under its stamp: one read for a burst of one key's requests after a commit.
+        let _turn = match stamp {
+            Some(stamp) => {
+                let turn = self.turns.take(key_hmac.as_str()).await;
+                if let Some(owner) = self.cached(&key_hmac, stamp, now) {
+                    return Ok(Some(owner));
+                }
+                Some(turn)
+            }
+            None => None,
+        };
         let (owner, known) = self
             .db
             .run({

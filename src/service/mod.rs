@@ -17,6 +17,7 @@ pub mod passwords;
 pub mod provisioning;
 pub mod proxy;
 pub mod rate_limit;
+pub mod read_turns;
 pub mod recovery;
 pub mod session_control;
 pub mod sessions;

@@ -16,6 +16,8 @@ both_databases!(
     the_token_is_required_and_compared_exactly,
     the_allow_list_is_matched_against_the_resolved_client_address,
     proxy_sign_ins_are_counted,
+    a_burst_after_a_commit_reads_the_session_once,
+    a_burst_after_a_commit_reads_the_api_key_once,
 );
 
 const TOKEN: &str = "scrape-token-0123456789abcdef";
@@ -130,6 +132,32 @@ async fn forward_auth(app: &TestApp, c: &reqwest::Client) -> u16 {
         .as_u16()
 }
 
+/// An app open to anyone signed in, written straight to the database (a commit every
+/// process's caches see), with the rules version moved as the admin pages move it.
+async fn add_app(app: &TestApp, name: &'static str, host: &str) {
+    let hosts = vec![HostPattern::parse(host).unwrap()];
+    app.state
+        .db
+        .run(move |c| {
+            hallpass::db::apps::insert(
+                c,
+                &hallpass::db::apps::AppWrite {
+                    name,
+                    url: None,
+                    icon: None,
+                    hosts: &hosts,
+                    paths: &[],
+                    access: &Access::SignedIn,
+                    viewers_read_only: false,
+                    source: AppSource::Ui,
+                },
+            )?;
+            hallpass::db::settings::bump_rules_version(c)
+        })
+        .await
+        .unwrap();
+}
+
 async fn a_scrape_counts_sign_ins_refusals_and_forward_auth(db: Db) {
     let Some(app) = TestApp::start(
         db,
@@ -146,27 +174,7 @@ async fn a_scrape_counts_sign_ins_refusals_and_forward_auth(db: Db) {
     else {
         return;
     };
-    let hosts = vec![HostPattern::parse("wiki.example.com").unwrap()];
-    app.state
-        .db
-        .run(move |c| {
-            hallpass::db::apps::insert(
-                c,
-                &hallpass::db::apps::AppWrite {
-                    name: "Wiki",
-                    url: None,
-                    icon: None,
-                    hosts: &hosts,
-                    paths: &[],
-                    access: &Access::SignedIn,
-                    viewers_read_only: false,
-                    source: AppSource::Ui,
-                },
-            )?;
-            hallpass::db::settings::bump_rules_version(c)
-        })
-        .await
-        .unwrap();
+    add_app(&app, "Wiki", "wiki.example.com").await;
     let (before, _) = scrape(&app).await;
     let sign_in = |outcome: &str| {
         format!("hallpass_sign_ins_total{{method=\"password\",outcome=\"{outcome}\"}}")
@@ -439,6 +447,102 @@ async fn proxy_sign_ins_are_counted(db: Db) {
 
 /// `metrics.enabled` without a token or an allow list stops the binary (exit 2, naming both
 /// keys); the token can come from a file and is never printed; a bad range is named.
+/// Database tasks run since start-up (each one observes how long it waited for a thread).
+fn db_tasks(m: &BTreeMap<String, f64>) -> f64 {
+    get(m, "hallpass_db_pool_wait_duration_seconds_count")
+}
+
+/// Simultaneous requests of one caller in [`reads_for_a_burst_after_a_commit`].
+const BURST: usize = 32;
+
+/// `BURST` simultaneous `GET /api/auth/me` from `c`, each signed by `authorize`; the statuses.
+async fn burst(
+    app: &TestApp,
+    c: &reqwest::Client,
+    authorize: &dyn Fn(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
+) -> Vec<u16> {
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..BURST {
+        let request = authorize(c.get(app.url("/api/auth/me"))).send();
+        set.spawn(async move { request.await.unwrap().status().as_u16() });
+    }
+    set.join_all().await
+}
+
+/// The database reads a burst of one caller's requests costs right after a commit that
+/// every cache must see, while every database thread is busy for a moment (as on a loaded
+/// server): the burst's requests all miss the cache before the first of them can read.
+async fn reads_for_a_burst_after_a_commit(
+    app: &TestApp,
+    c: &reqwest::Client,
+    authorize: &dyn Fn(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
+) -> f64 {
+    // Opens the burst's connections and fills the caches.
+    let warm = burst(app, c, authorize).await;
+    assert!(warm.iter().all(|s| *s == 200), "{warm:?}");
+    // Apps notify on PostgreSQL; on SQLite every commit moves the stamp.
+    add_app(app, "Burst", "burst.example.com").await;
+    // What one scrape costs in database tasks, measured, so that only the burst is counted.
+    let (first, _) = scrape(app).await;
+    let (before, _) = scrape(app).await;
+    let per_scrape = db_tasks(&before) - db_tasks(&first);
+
+    let threads = app.state.config.database.max_connections;
+    let busy: Vec<_> = (0..threads)
+        .map(|_| {
+            let db = app.state.db.clone();
+            tokio::spawn(async move {
+                db.run(|_| {
+                    std::thread::sleep(std::time::Duration::from_millis(400));
+                    Ok::<_, hallpass::db::DbError>(())
+                })
+                .await
+            })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let answers = burst(app, c, authorize).await;
+    assert!(answers.iter().all(|s| *s == 200), "{answers:?}");
+    for b in busy {
+        b.await.unwrap().unwrap();
+    }
+    let (after, _) = scrape(app).await;
+    db_tasks(&after) - db_tasks(&before) - per_scrape - f64::from(threads)
+}
+
+/// After a commit that can narrow access, every cached session is read again at its next
+/// request (on SQLite, after any commit at all). A burst of one session's requests that all
+/// missed reads it once: the others wait for that read and are served what it cached,
+/// instead of each taking a database thread (and starting more of them) for the same row.
+async fn a_burst_after_a_commit_reads_the_session_once(db: Db) {
+    let Some(app) = TestApp::start(db, with_token, true).await else {
+        return;
+    };
+    let admin = app.client();
+    assert_eq!(login(&app, &admin, ADMIN, ADMIN_PASSWORD).await, 303);
+    let reads = reads_for_a_burst_after_a_commit(&app, &admin, &|r| r).await;
+    // One read (at most two more: the "last seen" batch, every 15 s, may write during the
+    // burst and move the stamp again). A read per request would be 32.
+    assert!(
+        reads <= 3.0,
+        "{reads} database tasks for a burst of {BURST} requests of one session"
+    );
+}
+
+/// The same for the owner of an API key: one read for a burst of one key's requests.
+async fn a_burst_after_a_commit_reads_the_api_key_once(db: Db) {
+    let Some(app) = TestApp::start(db, with_token, true).await else {
+        return;
+    };
+    let key = crate::support::new_api_key(&app, ADMIN, ADMIN_PASSWORD, "burst").await;
+    let script = app.client();
+    let reads = reads_for_a_burst_after_a_commit(&app, &script, &|r| r.bearer_auth(&key)).await;
+    assert!(
+        reads <= 3.0,
+        "{reads} database tasks for a burst of {BURST} requests with one API key"
+    );
+}
+
 #[test]
 fn the_binary_refuses_metrics_open_to_everyone() {
     let dir = tempfile::tempdir().unwrap();

@@ -11,7 +11,9 @@ use serde_json::{Value, json};
 use hallpass::config::{Config, HumanDuration, MetricsToken};
 
 use crate::support::process::beside;
-use crate::support::{ADMIN, ADMIN_PASSWORD, Db, TestApp, api_login, audit_events, client_from};
+use crate::support::{
+    ADMIN, ADMIN_PASSWORD, Db, TestApp, api_login, audit_events, client_from, new_api_key,
+};
 
 both_databases!(
     wrong_metrics_tokens_are_limited_on_their_own,
@@ -77,21 +79,6 @@ async fn fail(app: &TestApp, c: &Client, n: usize) {
     }
 }
 
-async fn new_api_key(app: &TestApp) -> String {
-    let (c, csrf) = api_login(app, ADMIN, ADMIN_PASSWORD).await;
-    let created: Value = c
-        .post(app.url("/api/me/api-keys"))
-        .header("x-csrf-token", &csrf)
-        .json(&json!({ "name": "scraper host" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    created["key"].as_str().unwrap().to_owned()
-}
-
 async fn me_with_key(app: &TestApp, c: &Client, key: &str) -> u16 {
     let r = c.get(app.url("/api/auth/me")).bearer_auth(key).send().await;
     r.unwrap().status().as_u16()
@@ -111,7 +98,7 @@ async fn wrong_metrics_tokens_are_limited_on_their_own(db: Db) {
     let Some(app) = TestApp::start(db, limits, true).await else {
         return;
     };
-    let key = new_api_key(&app).await;
+    let key = new_api_key(&app, ADMIN, ADMIN_PASSWORD, "scraper host").await;
     let scraper = client_from("127.0.0.3");
     // No Authorization header at all guesses nothing: refused, never counted.
     for _ in 0..5 {

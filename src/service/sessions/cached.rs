@@ -24,6 +24,7 @@ use crate::db::DbPool;
 use crate::db::changes::Stamp;
 use crate::db::sessions::DbSessionStore;
 use crate::domain::User;
+use crate::service::read_turns::ReadTurns;
 use crate::service::stamped::Taken;
 
 use super::{CSRF_KEY, SignedIn};
@@ -50,6 +51,8 @@ pub struct Store {
     /// Signed-in sessions seen since the last [`Store::flush_seen`], with when (unix s).
     seen: Arc<Mutex<HashMap<Id, i64>>>,
     seen_every: i64,
+    /// One read per session and stamp ([`Store::load`]).
+    turns: ReadTurns,
 }
 
 #[derive(Debug)]
@@ -85,7 +88,17 @@ impl Store {
             cache: Arc::default(),
             seen: Arc::default(),
             seen_every: SEEN_EVERY,
+            turns: ReadTurns::default(),
         }
+    }
+
+    /// The cached record under `stamp`, its user handed to the session layer's loader.
+    fn serve_cached(&self, id: &Id, stamp: Stamp) -> Option<Record> {
+        let (record, user) = self.cached(id, stamp)?;
+        if let Some(user) = user {
+            crate::db::sessions::hand_over_user(User::clone(&user));
+        }
+        Some(Record::clone(&record))
     }
 
     fn cached(&self, id: &Id, stamp: Stamp) -> Option<(Arc<Record>, Option<Arc<User>>)> {
@@ -226,14 +239,21 @@ impl SessionStore for Store {
         // Taken before the read: a commit that lands during the read moves the stamp past
         // the one the entry is filed under, so the entry is never served.
         let stamp = self.pool.change_stamp().await;
-        if let Some(stamp) = stamp
-            && let Some((record, user)) = self.cached(id, stamp)
-        {
-            if let Some(user) = user {
-                crate::db::sessions::hand_over_user(User::clone(&user));
-            }
-            return Ok(Some(Record::clone(&record)));
+        if let Some(hit) = stamp.and_then(|s| self.serve_cached(id, s)) {
+            return Ok(Some(hit));
         }
+        // One read per session and stamp (`service::read_turns`): a request that missed
+        // waits for its turn and is served what an earlier turn filed under its stamp.
+        let _turn = match stamp {
+            Some(s) => {
+                let turn = self.turns.take(&id.0).await;
+                if let Some(hit) = self.serve_cached(id, s) {
+                    return Ok(Some(hit));
+                }
+                Some(turn)
+            }
+            None => None,
+        };
         let loaded = crate::db::sessions::capturing_user(async {
             let record = self.db.load(id).await;
             (record, crate::db::sessions::take_loaded_user())

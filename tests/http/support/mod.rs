@@ -377,6 +377,22 @@ pub async fn api_login(app: &TestApp, username: &str, password: &str) -> (reqwes
     (c, body["csrf_token"].as_str().unwrap().to_owned())
 }
 
+/// A new API key of `username`'s, made through the JSON API; the key itself.
+pub async fn new_api_key(app: &TestApp, username: &str, password: &str, name: &str) -> String {
+    let (c, csrf) = api_login(app, username, password).await;
+    let created: serde_json::Value = c
+        .post(app.url("/api/me/api-keys"))
+        .header("x-csrf-token", &csrf)
+        .json(&serde_json::json!({ "name": name }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    created["key"].as_str().unwrap().to_owned()
+}
+
 /// The stored `data` column of every session row.
 pub async fn session_rows(app: &TestApp) -> Vec<String> {
     use diesel::{QueryableByName, RunQueryDsl, sql_types};
