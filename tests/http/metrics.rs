@@ -18,6 +18,7 @@ both_databases!(
     proxy_sign_ins_are_counted,
     a_burst_after_a_commit_reads_the_session_once,
     a_burst_after_a_commit_reads_the_api_key_once,
+    a_burst_of_forward_auth_checks_after_a_commit_reads_once,
 );
 
 const TOKEN: &str = "scrape-token-0123456789abcdef";
@@ -455,19 +456,18 @@ fn db_tasks(m: &BTreeMap<String, f64>) -> f64 {
 /// Simultaneous requests of one caller in [`reads_for_a_burst_after_a_commit`].
 const BURST: usize = 32;
 
-/// `BURST` simultaneous `GET /api/auth/me` from `c`, each signed by `authorize`; the statuses.
-async fn burst(
-    app: &TestApp,
-    c: &reqwest::Client,
-    authorize: &dyn Fn(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
-) -> Vec<u16> {
+/// `BURST` simultaneous requests from `c`, each made by `request`; the statuses.
+async fn burst(c: &reqwest::Client, request: &Request<'_>) -> Vec<u16> {
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..BURST {
-        let request = authorize(c.get(app.url("/api/auth/me"))).send();
-        set.spawn(async move { request.await.unwrap().status().as_u16() });
+        let sent = request(c).send();
+        set.spawn(async move { sent.await.unwrap().status().as_u16() });
     }
     set.join_all().await
 }
+
+/// Builds one request of a burst.
+type Request<'a> = dyn Fn(&reqwest::Client) -> reqwest::RequestBuilder + 'a;
 
 /// The database reads a burst of one caller's requests costs right after a commit that
 /// every cache must see, while every database thread is busy for a moment (as on a loaded
@@ -475,10 +475,10 @@ async fn burst(
 async fn reads_for_a_burst_after_a_commit(
     app: &TestApp,
     c: &reqwest::Client,
-    authorize: &dyn Fn(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
+    request: &Request<'_>,
 ) -> f64 {
     // Opens the burst's connections and fills the caches.
-    let warm = burst(app, c, authorize).await;
+    let warm = burst(c, request).await;
     assert!(warm.iter().all(|s| *s == 200), "{warm:?}");
     // Apps notify on PostgreSQL; on SQLite every commit moves the stamp.
     add_app(app, "Burst", "burst.example.com").await;
@@ -501,7 +501,7 @@ async fn reads_for_a_burst_after_a_commit(
         })
         .collect();
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    let answers = burst(app, c, authorize).await;
+    let answers = burst(c, request).await;
     assert!(answers.iter().all(|s| *s == 200), "{answers:?}");
     for b in busy {
         b.await.unwrap().unwrap();
@@ -520,7 +520,8 @@ async fn a_burst_after_a_commit_reads_the_session_once(db: Db) {
     };
     let admin = app.client();
     assert_eq!(login(&app, &admin, ADMIN, ADMIN_PASSWORD).await, 303);
-    let reads = reads_for_a_burst_after_a_commit(&app, &admin, &|r| r).await;
+    let me = |c: &reqwest::Client| c.get(app.url("/api/auth/me"));
+    let reads = reads_for_a_burst_after_a_commit(&app, &admin, &me).await;
     // One read (at most two more: the "last seen" batch, every 15 s, may write during the
     // burst and move the stamp again). A read per request would be 32.
     assert!(
@@ -536,10 +537,37 @@ async fn a_burst_after_a_commit_reads_the_api_key_once(db: Db) {
     };
     let key = crate::support::new_api_key(&app, ADMIN, ADMIN_PASSWORD, "burst").await;
     let script = app.client();
-    let reads = reads_for_a_burst_after_a_commit(&app, &script, &|r| r.bearer_auth(&key)).await;
+    let me = |c: &reqwest::Client| c.get(app.url("/api/auth/me")).bearer_auth(&key);
+    let reads = reads_for_a_burst_after_a_commit(&app, &script, &me).await;
     assert!(
         reads <= 3.0,
         "{reads} database tasks for a burst of {BURST} requests with one API key"
+    );
+}
+
+/// The same for forward-auth, the check every asset of every guarded page makes: a burst of
+/// one session's checks after a commit reads the rules, the session and its groups once.
+async fn a_burst_of_forward_auth_checks_after_a_commit_reads_once(db: Db) {
+    let Some(app) = TestApp::start(db, with_token, true).await else {
+        return;
+    };
+    add_app(&app, "Wiki", "wiki.example.com").await;
+    let admin = app.client();
+    assert_eq!(login(&app, &admin, ADMIN, ADMIN_PASSWORD).await, 303);
+    let check = |c: &reqwest::Client| {
+        c.get(app.url("/api/authz/forward-auth"))
+            .header("Accept", "application/json")
+            .header("X-Forwarded-Method", "GET")
+            .header("X-Forwarded-Proto", "https")
+            .header("X-Forwarded-Host", "wiki.example.com")
+            .header("X-Forwarded-Uri", "/style.css")
+    };
+    let reads = reads_for_a_burst_after_a_commit(&app, &admin, &check).await;
+    // Three reads (the rules, the session, its groups); three more if the "last seen" batch
+    // commits during the burst. A read of the rules and the groups per check would be 65.
+    assert!(
+        reads <= 7.0,
+        "{reads} database tasks for a burst of {BURST} forward-auth checks of one session"
     );
 }
 

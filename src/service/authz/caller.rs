@@ -58,6 +58,8 @@ pub enum Caller {
 #[derive(Debug, Default)]
 pub(super) struct Cache {
     entries: Mutex<HashMap<String, Entry>>,
+    /// One read per cookie and stamp (`service::read_turns`).
+    turns: crate::service::read_turns::ReadTurns,
 }
 
 #[derive(Debug, Clone)]
@@ -135,14 +137,28 @@ impl Authz {
         stamp: Option<Stamp>,
     ) -> Result<Caller, ServiceError> {
         let now = unix_ms(time::OffsetDateTime::now_utc());
-        if let Some(stamp) = stamp
-            && let Some(hit) = self.callers.get(cookie, stamp)
-            && hit.signed.expires_at > now
-            && !hit.signed.lifetime_over(ctx.config)
-            && hit.signed.extension_due(ctx.config).is_none()
-        {
+        let cached = |stamp: Stamp| {
+            self.callers.get(cookie, stamp).filter(|hit| {
+                hit.signed.expires_at > now
+                    && !hit.signed.lifetime_over(ctx.config)
+                    && hit.signed.extension_due(ctx.config).is_none()
+            })
+        };
+        if let Some(hit) = stamp.and_then(cached) {
             return Ok(Caller::Person(hit.person, Via::Session));
         }
+        // A request that missed waits for its turn and is served what an earlier turn filed
+        // under its stamp: a page's burst of asset checks after a commit reads once.
+        let _turn = match stamp {
+            Some(stamp) => {
+                let turn = self.callers.turns.take(cookie).await;
+                if let Some(hit) = cached(stamp) {
+                    return Ok(Caller::Person(hit.person, Via::Session));
+                }
+                Some(turn)
+            }
+            None => None,
+        };
         let Ok(id) = cookie.parse::<Id>() else {
             return Ok(Caller::Anonymous);
         };

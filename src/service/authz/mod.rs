@@ -6,12 +6,13 @@
 //!   are reloaded when `settings.rules_version` moves (every write to apps, groups or
 //!   memberships bumps it in its transaction), so a change made by any process takes effect
 //!   on the next request.
-//! - On SQLite, callers (session → user → groups) and the table are also kept between
-//!   requests, stamped with the database's change counter ([`crate::db::changes`]): any
-//!   commit anywhere — a password change, a sign-out, a role, a rule, a write by another
-//!   process — moves it, and the next request reads the database again. A request that
-//!   finds nothing changed costs no database work at all. PostgreSQL has no such counter, so
-//!   there every request reads the database.
+//! - Callers (session → user → groups) and the table are also kept between requests,
+//!   stamped with the database's change stamp ([`crate::db::changes`]: SQLite's WAL-index
+//!   header, PostgreSQL's count of change notifications): a commit that can end or narrow
+//!   access — a password change, a sign-out, a role, a rule, a write by another process —
+//!   moves it, and the next request reads the database again, once per caller and stamp
+//!   however many checks arrive together (`service::read_turns`). A request that finds
+//!   nothing changed costs no database work at all.
 
 mod caller;
 mod check;
@@ -37,6 +38,8 @@ pub struct Authz {
     db: DbPool,
     store: Store,
     callers: caller::Cache,
+    /// One read of the rules per stamp (`service::read_turns`).
+    table_turn: tokio::sync::Mutex<()>,
 }
 
 #[derive(Debug)]
@@ -55,6 +58,7 @@ impl Authz {
             db: db.clone(),
             store,
             callers: caller::Cache::default(),
+            table_turn: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -74,6 +78,18 @@ impl Authz {
         {
             return Ok(table);
         }
+        // After a commit every check misses at once: the first reads the rules' version, the
+        // others wait for it and take the table it filed under their stamp.
+        let _turn = match stamp {
+            Some(_) => {
+                let turn = self.table_turn.lock().await;
+                if let Some(table) = self.cached(|l| l.stamp == stamp) {
+                    return Ok(table);
+                }
+                Some(turn)
+            }
+            None => None,
+        };
         let version = db.run(db::settings::rules_version).await?;
         if let Some(table) = self.cached(|l| l.rules_version == version) {
             self.remember(version, stamp, table.clone());
