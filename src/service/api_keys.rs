@@ -20,6 +20,7 @@ use crate::db::changes::Stamp;
 use crate::db::{self, DbPool, api_keys, users};
 use crate::domain::{ApiKey, NewApiKey, User};
 use crate::secret::ServerSecret;
+use crate::service::read_turns::{Looked, ReadTurns};
 
 /// Every key starts with this, so leaks are easy to recognise (and to scan for).
 pub const KEY_PREFIX: &str = "hp_";
@@ -214,7 +215,7 @@ pub struct KeyCache {
     /// Each with the stamp it was read under.
     entries: std::sync::Mutex<std::collections::HashMap<String, (Stamp, Known)>>,
     /// One read per key and stamp (`service::read_turns`).
-    turns: crate::service::read_turns::ReadTurns,
+    turns: ReadTurns,
 }
 
 #[derive(Debug)]
@@ -257,17 +258,13 @@ impl KeyCache {
         {
             return Ok(Some(owner));
         }
-        // A request that missed waits for its turn and is served what an earlier turn filed
-        // under its stamp: one read for a burst of one key's requests after a commit.
-        let _turn = match stamp {
-            Some(stamp) => {
-                let turn = self.turns.take(key_hmac.as_str()).await;
-                if let Some(owner) = self.cached(&key_hmac, stamp, now) {
-                    return Ok(Some(owner));
-                }
-                Some(turn)
-            }
-            None => None,
+        // One read per key and stamp (`service::read_turns`).
+        let looked = self
+            .turns
+            .look_again(key_hmac.as_str(), stamp, |s| self.cached(&key_hmac, s, now));
+        let _turn = match looked.await {
+            Looked::Hit(owner) => return Ok(Some(owner)),
+            Looked::Miss(turn) => turn,
         };
         let (owner, known) = self
             .db

@@ -12,6 +12,8 @@
 
 use std::hash::{Hash, Hasher};
 
+use crate::db::changes::Stamp;
+
 /// More than there are database threads, so that turns never limit how many different
 /// reads run at once.
 const STRIPES: usize = 64;
@@ -30,10 +32,36 @@ impl Default for ReadTurns {
     }
 }
 
+/// What [`ReadTurns::look_again`] found.
+pub enum Looked<'a, T> {
+    /// Filed under the stamp by an earlier turn while this one waited.
+    Hit(T),
+    /// Still missing: read now, holding the turn until the read is filed (no turn without a
+    /// stamp, when nothing is cached).
+    Miss(Option<tokio::sync::MutexGuard<'a, ()>>),
+}
+
 impl ReadTurns {
-    /// Waits for `key`'s turn: held while the caller looks in its cache again and, on a miss,
-    /// reads and files what it read.
-    pub async fn take(&self, key: &(impl Hash + ?Sized)) -> tokio::sync::MutexGuard<'_, ()> {
+    /// After a cache miss under `stamp`: waits for `key`'s turn and looks in the cache again
+    /// (`look`), so that only the first of a burst reads.
+    pub async fn look_again<T>(
+        &self,
+        key: &(impl Hash + ?Sized),
+        stamp: Option<Stamp>,
+        look: impl Fn(Stamp) -> Option<T>,
+    ) -> Looked<'_, T> {
+        let Some(stamp) = stamp else {
+            return Looked::Miss(None);
+        };
+        let turn = self.take(key).await;
+        match look(stamp) {
+            Some(hit) => Looked::Hit(hit),
+            None => Looked::Miss(Some(turn)),
+        }
+    }
+
+    /// Waits for `key`'s turn.
+    async fn take(&self, key: &(impl Hash + ?Sized)) -> tokio::sync::MutexGuard<'_, ()> {
         // SipHash with fixed keys: the same stripe for the same key within the process.
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         key.hash(&mut hasher);
@@ -52,7 +80,7 @@ mod tests {
         let first = turns.take("key").await;
         let again = turns.take("key");
         tokio::pin!(again);
-        let waiting = futures_poll_once(again.as_mut()).await;
+        let waiting = pending_after_one_poll(again.as_mut()).await;
         assert!(waiting, "the same key waits while its turn is held");
         // Among many other keys, most take their turn at once (64 stripes: one in 64 shares
         // the held one).
@@ -61,7 +89,7 @@ mod tests {
             let key = format!("other-{n}");
             let other = turns.take(&key);
             tokio::pin!(other);
-            if !futures_poll_once(other.as_mut()).await {
+            if !pending_after_one_poll(other.as_mut()).await {
                 free += 1;
             }
         }
@@ -74,7 +102,7 @@ mod tests {
     }
 
     /// Whether a future is still pending after one poll.
-    async fn futures_poll_once<F: std::future::Future + Unpin>(mut f: F) -> bool {
+    async fn pending_after_one_poll<F: std::future::Future + Unpin>(mut f: F) -> bool {
         std::future::poll_fn(|cx| {
             std::task::Poll::Ready(std::pin::Pin::new(&mut f).poll(cx).is_pending())
         })

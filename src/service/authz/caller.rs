@@ -14,6 +14,7 @@ use super::{Authz, Ctx};
 use crate::db::changes::Stamp;
 use crate::domain::{Status, User};
 use crate::env_auth::BREAK_GLASS_ID;
+use crate::service::read_turns::{Looked, ReadTurns};
 use crate::service::sessions::{self, EXPIRES_KEY, SignedIn, unix_ms};
 use crate::service::{ServiceError, api_keys};
 
@@ -59,7 +60,7 @@ pub enum Caller {
 pub(super) struct Cache {
     entries: Mutex<HashMap<String, Entry>>,
     /// One read per cookie and stamp (`service::read_turns`).
-    turns: crate::service::read_turns::ReadTurns,
+    turns: ReadTurns,
 }
 
 #[derive(Debug, Clone)]
@@ -147,17 +148,10 @@ impl Authz {
         if let Some(hit) = stamp.and_then(cached) {
             return Ok(Caller::Person(hit.person, Via::Session));
         }
-        // A request that missed waits for its turn and is served what an earlier turn filed
-        // under its stamp: a page's burst of asset checks after a commit reads once.
-        let _turn = match stamp {
-            Some(stamp) => {
-                let turn = self.callers.turns.take(cookie).await;
-                if let Some(hit) = cached(stamp) {
-                    return Ok(Caller::Person(hit.person, Via::Session));
-                }
-                Some(turn)
-            }
-            None => None,
+        // One read per cookie and stamp (`service::read_turns`): a page's asset checks.
+        let _turn = match self.callers.turns.look_again(cookie, stamp, cached).await {
+            Looked::Hit(hit) => return Ok(Caller::Person(hit.person, Via::Session)),
+            Looked::Miss(turn) => turn,
         };
         let Ok(id) = cookie.parse::<Id>() else {
             return Ok(Caller::Anonymous);

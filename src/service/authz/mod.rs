@@ -25,6 +25,7 @@ use std::sync::{Arc, RwLock};
 use crate::db::changes::Stamp;
 use crate::db::{self, DbPool};
 use crate::domain::apps::{AppTable, DefaultPolicy};
+use crate::service::read_turns::{Looked, ReadTurns};
 
 use super::ServiceError;
 use super::sessions::Store;
@@ -39,7 +40,7 @@ pub struct Authz {
     store: Store,
     callers: caller::Cache,
     /// One read of the rules per stamp (`service::read_turns`).
-    table_turn: tokio::sync::Mutex<()>,
+    table_turns: ReadTurns,
 }
 
 #[derive(Debug)]
@@ -58,7 +59,7 @@ impl Authz {
             db: db.clone(),
             store,
             callers: caller::Cache::default(),
-            table_turn: tokio::sync::Mutex::new(()),
+            table_turns: ReadTurns::default(),
         }
     }
 
@@ -78,17 +79,11 @@ impl Authz {
         {
             return Ok(table);
         }
-        // After a commit every check misses at once: the first reads the rules' version, the
-        // others wait for it and take the table it filed under their stamp.
-        let _turn = match stamp {
-            Some(_) => {
-                let turn = self.table_turn.lock().await;
-                if let Some(table) = self.cached(|l| l.stamp == stamp) {
-                    return Ok(table);
-                }
-                Some(turn)
-            }
-            None => None,
+        // One read of the rules per stamp (`service::read_turns`).
+        let look = |s: Stamp| self.cached(|l| l.stamp == Some(s));
+        let _turn = match self.table_turns.look_again(&(), stamp, look).await {
+            Looked::Hit(table) => return Ok(table),
+            Looked::Miss(turn) => turn,
         };
         let version = db.run(db::settings::rules_version).await?;
         if let Some(table) = self.cached(|l| l.rules_version == version) {

@@ -24,7 +24,7 @@ use crate::db::DbPool;
 use crate::db::changes::Stamp;
 use crate::db::sessions::DbSessionStore;
 use crate::domain::User;
-use crate::service::read_turns::ReadTurns;
+use crate::service::read_turns::{Looked, ReadTurns};
 use crate::service::stamped::Taken;
 
 use super::{CSRF_KEY, SignedIn};
@@ -242,17 +242,14 @@ impl SessionStore for Store {
         if let Some(hit) = stamp.and_then(|s| self.serve_cached(id, s)) {
             return Ok(Some(hit));
         }
-        // One read per session and stamp (`service::read_turns`): a request that missed
-        // waits for its turn and is served what an earlier turn filed under its stamp.
-        let _turn = match stamp {
-            Some(s) => {
-                let turn = self.turns.take(&id.0).await;
-                if let Some(hit) = self.serve_cached(id, s) {
-                    return Ok(Some(hit));
-                }
-                Some(turn)
-            }
-            None => None,
+        // One read per session and stamp (`service::read_turns`).
+        let _turn = match self
+            .turns
+            .look_again(&id.0, stamp, |s| self.serve_cached(id, s))
+            .await
+        {
+            Looked::Hit(record) => return Ok(Some(record)),
+            Looked::Miss(turn) => turn,
         };
         let loaded = crate::db::sessions::capturing_user(async {
             let record = self.db.load(id).await;
