@@ -12,7 +12,9 @@
 # ---------------------------------------------------------------------------
 # Build stage
 # ---------------------------------------------------------------------------
-FROM rust:1.95-slim-bookworm AS builder
+# The exact compiler bench/link.order was written for: its names carry hashes of the compiler
+# version, so another patch release would link without the order (bench/link-order.sh).
+FROM rust:1.95.0-slim-bookworm AS builder
 
 # make + perl: OpenSSL is compiled from source into the binary (openssl-sys "vendored",
 # libpq's TLS), and its build needs both. libpq and SQLite are compiled in too (with the
@@ -28,12 +30,13 @@ COPY . .
 
 # The registry and target dir live in BuildKit cache mounts so rebuilds are
 # incremental. A cache mount is not part of the image layer, so the binary is
-# copied out of it within the same RUN.
+# copied out of it within the same RUN. The release profile keeps the symbol table (see
+# Cargo.toml); `install -s` leaves it out of the image.
 RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     --mount=type=cache,target=/usr/local/cargo/git,sharing=locked \
     --mount=type=cache,target=/src/target,sharing=locked \
     cargo build --release --locked \
-    && install -m 0755 target/release/hallpass /usr/local/bin/hallpass
+    && install -s -m 0755 target/release/hallpass /usr/local/bin/hallpass
 
 # ---------------------------------------------------------------------------
 # Runtime stage

@@ -10,14 +10,42 @@
 //! and glibc 2.36+ to run (Debian 12, Ubuntu 22.10, Fedora 37 and later); a binary built with
 //! it refuses to start on an older glibc with a loader error naming `GLIBC_ABI_DT_RELR`.
 //! Set `HALLPASS_NO_PACKED_RELOCS=1` when building for an older system.
+//!
+//! Function order (`bench/link.order`, written by `bench/link-order.sh`): a release build
+//! for x86_64 Linux lays the functions that a start and the hot requests run next to each
+//! other, so a start maps a few MB of code instead of ~12 MB scattered over the whole
+//! binary (bench/README.md). Only lld reads the file, the linker rustc uses by default on
+//! that target; set `HALLPASS_NO_LINK_ORDER=1` to link without it (it is also left out
+//! when a linker of your own is configured). Names the binary no longer has are skipped.
+
+use std::path::Path;
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=HALLPASS_NO_PACKED_RELOCS");
-    let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
-    let env = std::env::var("CARGO_CFG_TARGET_ENV").unwrap_or_default();
-    let opted_out = std::env::var_os("HALLPASS_NO_PACKED_RELOCS").is_some_and(|v| v != "0");
-    if os == "linux" && env == "gnu" && !opted_out {
+    println!("cargo:rerun-if-env-changed=HALLPASS_NO_LINK_ORDER");
+    println!("cargo:rerun-if-changed=bench/link.order");
+    let var = |name: &str| std::env::var(name).unwrap_or_default();
+    let opted_out = |name: &str| std::env::var_os(name).is_some_and(|v| v != "0");
+    if var("CARGO_CFG_TARGET_OS") == "linux"
+        && var("CARGO_CFG_TARGET_ENV") == "gnu"
+        && !opted_out("HALLPASS_NO_PACKED_RELOCS")
+    {
         println!("cargo:rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
+    }
+    let order = Path::new(&var("CARGO_MANIFEST_DIR")).join("bench/link.order");
+    if var("PROFILE") == "release"
+        && var("TARGET") == "x86_64-unknown-linux-gnu"
+        && std::env::var_os("RUSTC_LINKER").is_none()
+        && !opted_out("HALLPASS_NO_LINK_ORDER")
+        && order.is_file()
+    {
+        // `-Xlinker` passes the path whole (`-Wl,` would split it at any comma).
+        println!("cargo:rustc-link-arg-bins=-Xlinker");
+        println!(
+            "cargo:rustc-link-arg-bins=--symbol-ordering-file={}",
+            order.display()
+        );
+        println!("cargo:rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
     }
 }

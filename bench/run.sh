@@ -79,6 +79,15 @@ else
     BIN=$CARGO_TARGET_DIR/release/hallpass
 fi
 [[ -x $BIN ]] || die "binary not found or not executable: $BIN"
+# How many of bench/link.order's names the binary has (bench/link-order.sh): a stale order
+# no longer groups the start's code, and the memory after start-up shows it.
+LINK_ORDER="not known (no symbol table, or no nm)"
+if command -v nm >/dev/null && [[ -f bench/link.order ]] && [[ $(nm "$BIN" 2>/dev/null | grep -c " main$") -gt 0 ]]; then
+    found=$(comm -12 <(grep -v '^#' bench/link.order | sort -u) \
+        <(nm --defined-only "$BIN" | awk '{ print $3 }' | sort -u) | wc -l)
+    LINK_ORDER="$found of the $(grep -vc '^#' bench/link.order) names of bench/link.order in the binary"
+fi
+log "link order: $LINK_ORDER"
 if [[ -n ${BARE_BIN:-} ]]; then
     log "using prebuilt bare server $BARE_BIN"
 else
@@ -421,7 +430,7 @@ report() {
     echo "## hallpass benchmark ($DB_KIND)"
     echo
     echo "$(date -u +%Y-%m-%dT%H:%M:%SZ), $ROUNDS rounds of ${SECS}s per scenario, wrk -t1 -c64" \
-        "(probe: -c4), $(nproc) CPUs, binary $BIN"
+        "(probe: -c4), $(nproc) CPUs, binary $BIN; link order: $LINK_ORDER"
     echo
     echo "Medians over the rounds; \"% of bare\" is against the bare server of the same round."
     echo
