@@ -16,6 +16,7 @@ both_databases!(
     broken_forwarding_headers_are_400_naming_the_header,
     api_keys_as_bearer_or_basic_and_never_a_password,
     every_change_takes_effect_on_the_next_request,
+    a_key_owners_group_change_takes_effect_on_the_next_check,
     rules_pick_the_most_specific_app_and_the_default_policy,
     viewers_only_read_read_only_apps
 );
@@ -613,6 +614,72 @@ async fn every_change_takes_effect_on_the_next_request(db: Db) {
         302,
         "signed out"
     );
+}
+
+/// The groups of an API key's owner are cached like a session's: a membership taken away
+/// or given back is seen by the very next check, and so is a disabled owner.
+async fn a_key_owners_group_change_takes_effect_on_the_next_check(db: Db) {
+    let Some(app) = start(db, |_| {}).await else {
+        return;
+    };
+    let erin = add_user(&app, "erin", "user").await;
+    let gid = add_to_group(&app, "crew", erin).await;
+    add_app(
+        &app,
+        "Crew",
+        &["crew.example.com"],
+        &[],
+        Access::Restricted {
+            roles: vec![],
+            groups: vec![gid],
+            users: vec![],
+        },
+    )
+    .await;
+    let owner = user(&app, "erin").await;
+    let key = hallpass::service::api_keys::create(
+        &app.state.db,
+        &app.state.secret,
+        Actor::system("test"),
+        &owner,
+        NewApiKey::parse("crew", None).unwrap(),
+    )
+    .await
+    .unwrap()
+    .secret;
+    let c = Client::new();
+    let ask = || async {
+        c.get(app.url("/api/authz/forward-auth"))
+            .bearer_auth(&key)
+            .header("X-Forwarded-Method", "GET")
+            .header("X-Forwarded-Proto", "https")
+            .header("X-Forwarded-Host", "crew.example.com")
+            .header("X-Forwarded-Uri", "/")
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    for _ in 0..3 {
+        assert_eq!(ask().await, 200, "a member's key");
+    }
+    sql(
+        &app,
+        format!("DELETE FROM group_members WHERE user_id = {erin}"),
+    )
+    .await;
+    assert_eq!(ask().await, 403, "membership removed");
+    assert_eq!(ask().await, 403, "and still removed");
+    sql(&app, format!("INSERT INTO group_members (group_id, user_id, source, created_at) VALUES ({gid}, {erin}, 'admin', 0)")).await;
+    assert_eq!(ask().await, 200, "membership back");
+    assert_eq!(ask().await, 200);
+    sql(
+        &app,
+        format!("UPDATE users SET status = 'disabled' WHERE id = {erin}"),
+    )
+    .await;
+    assert_eq!(ask().await, 401, "a disabled owner's key is refused");
 }
 
 async fn rules_pick_the_most_specific_app_and_the_default_policy(db: Db) {

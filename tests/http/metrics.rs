@@ -19,6 +19,7 @@ both_databases!(
     a_burst_after_a_commit_reads_the_session_once,
     a_burst_after_a_commit_reads_the_api_key_once,
     a_burst_of_forward_auth_checks_after_a_commit_reads_once,
+    a_burst_of_forward_auth_checks_with_an_api_key_reads_its_groups_once,
 );
 
 const TOKEN: &str = "scrape-token-0123456789abcdef";
@@ -568,6 +569,35 @@ async fn a_burst_of_forward_auth_checks_after_a_commit_reads_once(db: Db) {
     assert!(
         reads <= 7.0,
         "{reads} database tasks for a burst of {BURST} forward-auth checks of one session"
+    );
+}
+
+/// The same with an API key (a script, or a proxy that passes `Authorization` on): the
+/// rules, the key and its owner's groups are read once for the burst, not the groups once
+/// per check (the key's owner comes from the key cache, its groups did not).
+async fn a_burst_of_forward_auth_checks_with_an_api_key_reads_its_groups_once(db: Db) {
+    let Some(app) = TestApp::start(db, with_token, true).await else {
+        return;
+    };
+    add_app(&app, "Wiki", "wiki.example.com").await;
+    let key = crate::support::new_api_key(&app, ADMIN, ADMIN_PASSWORD, "fa").await;
+    let script = app.client();
+    let check = |c: &reqwest::Client| {
+        c.get(app.url("/api/authz/forward-auth"))
+            .bearer_auth(&key)
+            .header("Accept", "application/json")
+            .header("X-Forwarded-Method", "GET")
+            .header("X-Forwarded-Proto", "https")
+            .header("X-Forwarded-Host", "wiki.example.com")
+            .header("X-Forwarded-Uri", "/api/items")
+    };
+    let reads = reads_for_a_burst_after_a_commit(&app, &script, &check).await;
+    // Three reads (the rules, the key, its owner's groups); more if the "last seen" batch
+    // or the key's "last used" commits during the burst. A read of the groups per check
+    // would be 34.
+    assert!(
+        reads <= 7.0,
+        "{reads} database tasks for a burst of {BURST} forward-auth checks with one API key"
     );
 }
 

@@ -41,8 +41,7 @@ pub enum Via {
 #[derive(Debug, Clone)]
 pub struct Person {
     pub user: Arc<User>,
-    /// (id, name), by name.
-    pub groups: Arc<[(i64, String)]>,
+    pub groups: Groups,
 }
 
 /// Who is asking.
@@ -55,13 +54,21 @@ pub enum Caller {
     Ended(Arc<User>),
 }
 
-/// Cached session callers (SQLite), each valid while the database's change stamp stays.
+/// Cached session callers, each valid while the database's change stamp stays.
 #[derive(Debug, Default)]
 pub(super) struct Cache {
     entries: Mutex<HashMap<String, Entry>>,
     /// One read per cookie and stamp (`service::read_turns`).
     turns: ReadTurns,
+    /// The groups of the people behind API keys (and `HALLPASS_AUTH_BYPASS`), whose account
+    /// comes from the key cache: without these, every check of a key read its owner's groups.
+    groups: Mutex<HashMap<i64, (Stamp, Groups)>>,
+    /// One read per account and stamp.
+    group_turns: ReadTurns,
 }
+
+/// A person's groups: (id, name), by name.
+pub type Groups = Arc<[(i64, String)]>;
 
 #[derive(Debug, Clone)]
 struct Entry {
@@ -88,6 +95,21 @@ impl Cache {
             entries.insert(cookie.to_owned(), entry);
         }
     }
+
+    fn groups(&self, user_id: i64, stamp: Stamp) -> Option<Groups> {
+        let groups = self.groups.lock().ok()?;
+        let (at, groups) = groups.get(&user_id)?;
+        (*at == stamp).then(|| groups.clone())
+    }
+
+    fn put_groups(&self, user_id: i64, stamp: Stamp, found: Groups) {
+        if let Ok(mut groups) = self.groups.lock() {
+            if groups.len() >= CACHE_MAX {
+                groups.clear();
+            }
+            groups.insert(user_id, (stamp, found));
+        }
+    }
 }
 
 impl Authz {
@@ -103,13 +125,13 @@ impl Authz {
         if let Some(dev) = ctx.dev_admin
             && let Some(user) = crate::service::users::get(ctx.db, dev).await?
         {
-            return self.person(ctx, Arc::new(user), Via::Bypass).await;
+            return self.person(ctx, Arc::new(user), Via::Bypass, stamp).await;
         }
         match credentials {
             Credentials::None => Ok(Caller::Anonymous),
             Credentials::ApiKey(key) => {
                 let user = api_keys::sign_in(ctx.keys, ctx.secret, ctx.limiter, key, ip).await?;
-                self.person(ctx, user, Via::ApiKey).await
+                self.person(ctx, user, Via::ApiKey, stamp).await
             }
             Credentials::Cookie(cookie) => self.by_cookie(ctx, cookie, stamp).await,
         }
@@ -120,15 +142,38 @@ impl Authz {
         ctx: &Ctx<'_>,
         user: Arc<User>,
         via: Via,
+        stamp: Option<Stamp>,
     ) -> Result<Caller, ServiceError> {
-        let groups = super::groups_of(ctx.db, user.id).await?;
-        Ok(Caller::Person(
-            Person {
-                user,
-                groups: groups.into(),
-            },
-            via,
-        ))
+        let groups = self.groups_of(ctx, user.id, stamp).await?;
+        Ok(Caller::Person(Person { user, groups }, via))
+    }
+
+    /// An account's groups, read once per change stamp (a stamp taken before the read, as
+    /// for every cached answer: a membership change moves it).
+    async fn groups_of(
+        &self,
+        ctx: &Ctx<'_>,
+        user_id: i64,
+        stamp: Option<Stamp>,
+    ) -> Result<Groups, ServiceError> {
+        let cached = |stamp: Stamp| self.callers.groups(user_id, stamp);
+        if let Some(hit) = stamp.and_then(cached) {
+            return Ok(hit);
+        }
+        let _turn = match self
+            .callers
+            .group_turns
+            .look_again(&user_id, stamp, cached)
+            .await
+        {
+            Looked::Hit(hit) => return Ok(hit),
+            Looked::Miss(turn) => turn,
+        };
+        let groups: Groups = super::groups_of(ctx.db, user_id).await?.into();
+        if let Some(stamp) = stamp {
+            self.callers.put_groups(user_id, stamp, groups.clone());
+        }
+        Ok(groups)
     }
 
     async fn by_cookie(
@@ -198,10 +243,10 @@ impl Authz {
             record.expiry_date = target;
             self.store.save(&record).await.map_err(store_failed)?;
         }
-        let groups: Arc<[(i64, String)]> = if user.id == BREAK_GLASS_ID {
-            Arc::from(Vec::new())
+        let groups = if user.id == BREAK_GLASS_ID {
+            Groups::from(Vec::new())
         } else {
-            super::groups_of(ctx.db, user.id).await?.into()
+            self.groups_of(ctx, user.id, stamp).await?
         };
         let person = Person {
             user: Arc::new(user),

@@ -6,7 +6,8 @@
 //!   are reloaded when `settings.rules_version` moves (every write to apps, groups or
 //!   memberships bumps it in its transaction), so a change made by any process takes effect
 //!   on the next request.
-//! - Callers (session → user → groups) and the table are also kept between requests,
+//! - Callers (session → user → groups; an API key's owner → groups) and the table are also
+//!   kept between requests,
 //!   stamped with the database's change stamp ([`crate::db::changes`]: SQLite's WAL-index
 //!   header, PostgreSQL's count of change notifications): a commit that can end or narrow
 //!   access — a password change, a sign-out, a role, a rule, a write by another process —
