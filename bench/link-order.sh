@@ -12,17 +12,20 @@
 # idle memory (issue 12 point 5, bench/README.md). Laid out together they fit in a few
 # MB, and the request path's functions share fewer pages and TLB entries.
 #
-# How: the server runs under valgrind's callgrind on a fresh SQLite database with the
-# 100 apps of bench/run.sh. The first dump is taken after the first 200 on /healthz and a
-# few seconds of quiet (the start); the second after the requests bench/run.sh measures
-# (a sign-in, /api/auth/me with the cookie and with an API key, forward-auth checks,
-# /healthz, the sign-in page). The file lists the request phase's functions first, the
-# most instructions first, then the start's other functions.
+# How: the server runs under valgrind's callgrind with the 100 apps of bench/run.sh, started
+# twice: on a fresh SQLite database (it makes the admin), then again on that database, as
+# every restart is. Each start is dumped after the first 200 on /healthz and a few seconds
+# of quiet; the second, then, once more after the requests bench/run.sh measures (a
+# sign-in, /api/auth/me with the cookie and with an API key, forward-auth checks with either
+# and nginx's auth-request checks, /healthz, the sign-in page). The file lists the request
+# phase's functions first, the most instructions first, then the starts' other functions.
 #
 # The names are the linker's symbols, and a symbol's hash changes with the compiler, the
 # Cargo.lock and the release profile: run this again after any of those change. A stale
 # file does no harm (lld skips names it does not find, see build.rs), it only stops
-# helping; bench/run.sh says how many of the names the binary it measures has.
+# helping; bench/run.sh says how many of the names the binary it measures has. New code on
+# the start or the hot path is left where the linker puts it until the file is written
+# again: run this before a release.
 # Needs valgrind (Debian: apt-get install valgrind), curl and python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -84,6 +87,10 @@ many 200 /api/auth/me -H "Cookie: $C"
 many 200 /api/auth/me -H "Authorization: Bearer $K"
 many 200 /api/authz/forward-auth -H "Cookie: $C" -H 'Accept: text/html' -H 'X-Forwarded-Method: GET' \
     -H 'X-Forwarded-Proto: https' -H 'X-Forwarded-Host: app42.bench.test' -H 'X-Forwarded-Uri: /dashboard'
+many 100 /api/authz/forward-auth -H "Authorization: Bearer $K" -H 'X-Forwarded-Method: GET' \
+    -H 'X-Forwarded-Proto: https' -H 'X-Forwarded-Host: app7.bench.test' -H 'X-Forwarded-Uri: /api/items'
+many 100 /api/authz/auth-request -H "Cookie: $C" -H 'X-Original-Method: GET' \
+    -H 'X-Original-URL: https://app42.bench.test/dashboard'
 many 200 /healthz
 many 50 /login -H 'Accept-Encoding: gzip'
 callgrind_control -d "$PID" >/dev/null 2>&1
