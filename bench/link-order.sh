@@ -17,8 +17,10 @@
 # every restart is. Each start is dumped after the first 200 on /healthz and a few seconds
 # of quiet; the second, then, once more after the requests bench/run.sh measures (a
 # sign-in, /api/auth/me with the cookie and with an API key, forward-auth checks with either
-# and nginx's auth-request checks, /healthz, the sign-in page). The file lists the request
-# phase's functions first, the most instructions first, then the starts' other functions.
+# and nginx's auth-request checks, /healthz, the sign-in page). The same again on a
+# throwaway PostgreSQL cluster (bench/pg.sh) where its server binaries are installed. The
+# file lists the request phases' functions first, the most instructions first, then the
+# starts' other functions.
 #
 # The names are the linker's symbols, and a symbol's hash changes with the compiler, the
 # Cargo.lock and the release profile: run this again after any of those change. A stale
@@ -44,15 +46,17 @@ BIN=$(realpath "$BIN")
 TMP=$(mktemp -d /tmp/link-order.XXXXXX)
 PORT=$((20000 + RANDOM % 30000)); BASE=http://127.0.0.1:$PORT
 PID=
-cleanup() { [[ -n $PID ]] && kill "$PID" 2>/dev/null; rm -rf "$TMP"; }
-trap cleanup EXIT
 
 for i in $(seq -w 0 99); do
     printf '[[apps]]\nname = "App %s"\nhosts = ["app%s.bench.test"]\naccess = "signed_in"\n\n' "$i" "$i"
 done > "$TMP/hallpass.toml"
-start() { # start TAG: the server under callgrind, dumps in $TMP/TAG.PID.N; waits for /healthz
+source bench/pg.sh
+cleanup() { [[ -n $PID ]] && kill "$PID" 2>/dev/null; pg_stop; rm -rf "$TMP"; }
+trap cleanup EXIT
+
+start() { # start TAG DB_URL: the server under callgrind, dumps in $TMP/TAG.PID.N
     ( cd "$TMP"; exec env RUST_LOG=warn HALLPASS_SERVER__BIND=127.0.0.1:$PORT HALLPASS_SERVER__PUBLIC_URL=$BASE \
-      HALLPASS_DATABASE__URL=sqlite://$TMP/h.db HALLPASS_ADMIN_USERNAME=admin \
+      HALLPASS_DATABASE__URL="$2" HALLPASS_ADMIN_USERNAME=admin \
       HALLPASS_ADMIN_PASSWORD=bench-password-123 HALLPASS_ADMIN_EMAIL=admin@example.com \
       HALLPASS_AUTH__RATE_LIMIT__ENABLED=false HALLPASS_CONFIG=$TMP/hallpass.toml \
       valgrind --tool=callgrind --demangle=no --compress-strings=no --compress-pos=no \
@@ -66,35 +70,47 @@ start() { # start TAG: the server under callgrind, dumps in $TMP/TAG.PID.N; wait
     callgrind_control -d "$PID" >/dev/null 2>&1
 }
 stop() { kill "$PID"; wait "$PID" 2>/dev/null || true; PID=; }
-# The first start of an instance (it makes the database and the admin), then a start of an
-# existing one, as every restart is: their functions differ, and both belong to the start.
-start first; stop
-start again
 many() { # many N PATH curl-args...: N requests over one connection
     local n=$1 path=$2; shift 2
     for _ in $(seq "$n"); do printf 'url = "%s%s"\noutput = "/dev/null"\n' "$BASE" "$path"; done > "$TMP/cfg"
     curl -s "$@" -K "$TMP/cfg"
 }
-curl -s -D "$TMP/h" -o /dev/null -H 'Content-Type: application/json' \
-    --data '{"username":"admin","password":"bench-password-123"}' "$BASE/api/auth/login"
-C=$(tr -d '\r' <"$TMP/h" | sed -n 's/^[Ss]et-[Cc]ookie:[[:space:]]*\(hallpass_session=[^;]*\).*/\1/p' | head -1)
-[[ -n $C ]] || { echo "the sign-in gave no session cookie" >&2; exit 1; }
-T=$(curl -s -H "Cookie: $C" "$BASE/api/auth/me" | sed -n 's/.*"csrf_token":"\([^"]*\)".*/\1/p')
-K=$(curl -s -H "Cookie: $C" -H "X-CSRF-Token: $T" -H "Origin: $BASE" -H 'Content-Type: application/json' \
-    --data '{"name":"bench"}' "$BASE/api/me/api-keys" | sed -n 's/.*"key":"\(hp_[^"]*\)".*/\1/p')
-[[ -n $K ]] || { echo "no API key was made" >&2; exit 1; }
-many 200 /api/auth/me -H "Cookie: $C"
-many 200 /api/auth/me -H "Authorization: Bearer $K"
-many 200 /api/authz/forward-auth -H "Cookie: $C" -H 'Accept: text/html' -H 'X-Forwarded-Method: GET' \
-    -H 'X-Forwarded-Proto: https' -H 'X-Forwarded-Host: app42.bench.test' -H 'X-Forwarded-Uri: /dashboard'
-many 100 /api/authz/forward-auth -H "Authorization: Bearer $K" -H 'X-Forwarded-Method: GET' \
-    -H 'X-Forwarded-Proto: https' -H 'X-Forwarded-Host: app7.bench.test' -H 'X-Forwarded-Uri: /api/items'
-many 100 /api/authz/auth-request -H "Cookie: $C" -H 'X-Original-Method: GET' \
-    -H 'X-Original-URL: https://app42.bench.test/dashboard'
-many 200 /healthz
-many 50 /login -H 'Accept-Encoding: gzip'
-callgrind_control -d "$PID" >/dev/null 2>&1
-stop
+requests() { # the requests bench/run.sh measures, then a dump
+    local c t k
+    curl -s -D "$TMP/h" -o /dev/null -H 'Content-Type: application/json' \
+        --data '{"username":"admin","password":"bench-password-123"}' "$BASE/api/auth/login"
+    c=$(tr -d '\r' <"$TMP/h" | sed -n 's/^[Ss]et-[Cc]ookie:[[:space:]]*\(hallpass_session=[^;]*\).*/\1/p' | head -1)
+    [[ -n $c ]] || { echo "the sign-in gave no session cookie" >&2; exit 1; }
+    t=$(curl -s -H "Cookie: $c" "$BASE/api/auth/me" | sed -n 's/.*"csrf_token":"\([^"]*\)".*/\1/p')
+    k=$(curl -s -H "Cookie: $c" -H "X-CSRF-Token: $t" -H "Origin: $BASE" -H 'Content-Type: application/json' \
+        --data '{"name":"bench"}' "$BASE/api/me/api-keys" | sed -n 's/.*"key":"\(hp_[^"]*\)".*/\1/p')
+    [[ -n $k ]] || { echo "no API key was made" >&2; exit 1; }
+    many 200 /api/auth/me -H "Cookie: $c"
+    many 200 /api/auth/me -H "Authorization: Bearer $k"
+    many 200 /api/authz/forward-auth -H "Cookie: $c" -H 'Accept: text/html' -H 'X-Forwarded-Method: GET' \
+        -H 'X-Forwarded-Proto: https' -H 'X-Forwarded-Host: app42.bench.test' -H 'X-Forwarded-Uri: /dashboard'
+    many 100 /api/authz/forward-auth -H "Authorization: Bearer $k" -H 'X-Forwarded-Method: GET' \
+        -H 'X-Forwarded-Proto: https' -H 'X-Forwarded-Host: app7.bench.test' -H 'X-Forwarded-Uri: /api/items'
+    many 100 /api/authz/auth-request -H "Cookie: $c" -H 'X-Original-Method: GET' \
+        -H 'X-Original-URL: https://app42.bench.test/dashboard'
+    many 200 /healthz
+    many 50 /login -H 'Accept-Encoding: gzip'
+    callgrind_control -d "$PID" >/dev/null 2>&1
+}
+
+# The first start of an instance (it makes the database and the admin), then a start of an
+# existing one, as every restart is: their functions differ, and both belong to the start.
+start first "sqlite://$TMP/h.db"; stop
+start again "sqlite://$TMP/h.db"; requests; stop
+# The same on PostgreSQL (libpq, the change listener), where its server binaries are found.
+if pg_bin_dir >/dev/null 2>&1; then
+    pg_start "$TMP" || { echo "could not start PostgreSQL (see $TMP/pg/server.log)" >&2; exit 1; }
+    start pgfirst "$PG_URL"; stop
+    start pgagain "$PG_URL"; requests; stop
+    pg_stop
+else
+    echo "no PostgreSQL server binaries: the order covers SQLite only" >&2
+fi
 
 python3 - "$BIN" "$TMP" "$OUT" <<'PY'
 import glob, re, sys
@@ -123,9 +139,17 @@ def dump(tag, n):
         sys.exit(f"expected one callgrind dump {tag} number {n}, found {files}")
     return self_cost(files[0])
 
-start, requests = dump("first", 1), dump("again", 2)
-for f, c in dump("again", 1).items():
-    start[f] = start.get(f, 0) + c
+def add(into, more):
+    for f, c in more.items():
+        into[f] = into.get(f, 0) + c
+
+start, requests = {}, {}
+for tag in ("first", "again", "pgfirst", "pgagain"):
+    if glob.glob(f"{tmp}/{tag}.*"):
+        add(start, dump(tag, 1))
+for tag in ("again", "pgagain"):
+    if glob.glob(f"{tmp}/{tag}.*"):
+        add(requests, dump(tag, 2))
 hot = sorted((f for f in requests if requests[f] > 0), key=lambda f: -requests[f])
 seen = set(hot)
 rest = sorted((f for f in start if start[f] > 0 and f not in seen), key=lambda f: -start[f])
