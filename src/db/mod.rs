@@ -145,6 +145,24 @@ pub struct PoolOptions {
     pub test_on_check_out: bool,
 }
 
+/// The unit tests' database: a pool of `max_connections` on a new SQLite file in `dir`
+/// (a temporary directory the test keeps), migrated.
+#[cfg(test)]
+pub(crate) fn sqlite_for_tests(
+    dir: &std::path::Path,
+    max_connections: u32,
+) -> Result<DbPool, Box<dyn std::error::Error>> {
+    let url = DatabaseUrl::parse(&format!("sqlite://{}", dir.join("test.db").display()))?;
+    let options = PoolOptions {
+        max_connections,
+        connect_timeout: Duration::from_secs(5),
+        test_on_check_out: false,
+    };
+    let pool = DbPool::connect(&url, &options)?;
+    migrations::run(&pool)?;
+    Ok(pool)
+}
+
 /// The one database handle of the application: cheap to clone.
 #[derive(Clone)]
 pub struct DbPool {

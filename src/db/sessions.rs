@@ -455,17 +455,7 @@ mod tests {
     async fn store_with_user()
     -> Result<(tempfile::TempDir, DbSessionStore, i64), Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;
-        let url = super::super::DatabaseUrl::parse(&format!(
-            "sqlite://{}",
-            dir.path().join("s.db").display()
-        ))?;
-        let options = super::super::PoolOptions {
-            max_connections: 1,
-            connect_timeout: std::time::Duration::from_secs(5),
-            test_on_check_out: false,
-        };
-        let pool = DbPool::connect(&url, &options)?;
-        super::super::migrations::run(&pool)?;
+        let pool = super::super::sqlite_for_tests(dir.path(), 1)?;
         let name = Username::parse("ann")?;
         let user = pool.run_blocking(|c| {
             super::super::users::insert(

@@ -94,16 +94,7 @@ mod tests {
     async fn wrong_tokens_count_and_a_limited_address_is_refused_before_the_compare()
     -> Result<(), Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;
-        let url = crate::db::DatabaseUrl::parse(&format!(
-            "sqlite://{}",
-            dir.path().join("m.db").display()
-        ))?;
-        let options = crate::db::PoolOptions {
-            max_connections: 1,
-            connect_timeout: std::time::Duration::from_secs(5),
-            test_on_check_out: false,
-        };
-        let db = DbPool::connect(&url, &options)?;
+        let db = crate::db::sqlite_for_tests(dir.path(), 1)?;
         let config = crate::config::RateLimitConfig {
             enabled: true,
             window: crate::config::HumanDuration::secs(60),

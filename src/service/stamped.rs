@@ -100,17 +100,7 @@ mod tests {
     #[tokio::test]
     async fn a_burst_that_missed_together_reads_once() -> Result<(), Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;
-        let url = crate::db::DatabaseUrl::parse(&format!(
-            "sqlite://{}",
-            dir.path().join("s.db").display()
-        ))?;
-        let options = crate::db::PoolOptions {
-            max_connections: 2,
-            connect_timeout: std::time::Duration::from_secs(5),
-            test_on_check_out: false,
-        };
-        let db = DbPool::connect(&url, &options)?;
-        crate::db::migrations::run(&db)?;
+        let db = crate::db::sqlite_for_tests(dir.path(), 2)?;
         let kept = Arc::new(Stamped::<i64>::default());
         let reads = Arc::new(AtomicUsize::new(0));
         let burst = |value: i64| {

@@ -119,6 +119,21 @@ fn header(r: &reqwest::Response, name: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// A new API key of `username`'s, named `name`: its secret.
+async fn api_key(app: &TestApp, username: &str, name: &str) -> String {
+    let owner = user(app, username).await;
+    hallpass::service::api_keys::create(
+        &app.state.db,
+        &app.state.secret,
+        Actor::system("test"),
+        &owner,
+        NewApiKey::parse(name, None).unwrap(),
+    )
+    .await
+    .unwrap()
+    .secret
+}
+
 async fn signed_in(app: &TestApp, name: &str, password: &str) -> Client {
     let c = app.client();
     assert_eq!(
@@ -412,17 +427,7 @@ async fn api_keys_as_bearer_or_basic_and_never_a_password(db: Db) {
     };
     add_app(&app, "Wiki", &["wiki.example.com"], &[], Access::SignedIn).await;
     add_user(&app, "carol", "user").await;
-    let carol = user(&app, "carol").await;
-    let key = hallpass::service::api_keys::create(
-        &app.state.db,
-        &app.state.secret,
-        Actor::system("test"),
-        &carol,
-        NewApiKey::parse("fa", None).unwrap(),
-    )
-    .await
-    .unwrap()
-    .secret;
+    let key = api_key(&app, "carol", "fa").await;
     let c = Client::new();
     let ask = |auth: String| {
         c.get(app.url("/api/authz/forward-auth"))
@@ -636,17 +641,7 @@ async fn a_key_owners_group_change_takes_effect_on_the_next_check(db: Db) {
         },
     )
     .await;
-    let owner = user(&app, "erin").await;
-    let key = hallpass::service::api_keys::create(
-        &app.state.db,
-        &app.state.secret,
-        Actor::system("test"),
-        &owner,
-        NewApiKey::parse("crew", None).unwrap(),
-    )
-    .await
-    .unwrap()
-    .secret;
+    let key = api_key(&app, "erin", "crew").await;
     let c = Client::new();
     let ask = || async {
         c.get(app.url("/api/authz/forward-auth"))

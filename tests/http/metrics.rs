@@ -121,17 +121,22 @@ async fn login(app: &TestApp, c: &reqwest::Client, user: &str, password: &str) -
 }
 
 async fn forward_auth(app: &TestApp, c: &reqwest::Client) -> u16 {
-    c.get(app.url("/api/authz/forward-auth"))
-        .header("Accept", "application/json")
-        .header("X-Forwarded-Method", "GET")
-        .header("X-Forwarded-Proto", "https")
-        .header("X-Forwarded-Host", "wiki.example.com")
-        .header("X-Forwarded-Uri", "/page")
+    wiki_check(app, c, "/page")
         .send()
         .await
         .unwrap()
         .status()
         .as_u16()
+}
+
+/// A forward-auth check of `GET https://wiki.example.com{uri}`, as a proxy asks it.
+fn wiki_check(app: &TestApp, c: &reqwest::Client, uri: &str) -> reqwest::RequestBuilder {
+    c.get(app.url("/api/authz/forward-auth"))
+        .header("Accept", "application/json")
+        .header("X-Forwarded-Method", "GET")
+        .header("X-Forwarded-Proto", "https")
+        .header("X-Forwarded-Host", "wiki.example.com")
+        .header("X-Forwarded-Uri", uri)
 }
 
 /// An app open to anyone signed in, written straight to the database (a commit every
@@ -555,14 +560,7 @@ async fn a_burst_of_forward_auth_checks_after_a_commit_reads_once(db: Db) {
     add_app(&app, "Wiki", "wiki.example.com").await;
     let admin = app.client();
     assert_eq!(login(&app, &admin, ADMIN, ADMIN_PASSWORD).await, 303);
-    let check = |c: &reqwest::Client| {
-        c.get(app.url("/api/authz/forward-auth"))
-            .header("Accept", "application/json")
-            .header("X-Forwarded-Method", "GET")
-            .header("X-Forwarded-Proto", "https")
-            .header("X-Forwarded-Host", "wiki.example.com")
-            .header("X-Forwarded-Uri", "/style.css")
-    };
+    let check = |c: &reqwest::Client| wiki_check(&app, c, "/style.css");
     let reads = reads_for_a_burst_after_a_commit(&app, &admin, &check).await;
     // Three reads (the rules, the session, its groups); three more if the "last seen" batch
     // commits during the burst. A read of the rules and the groups per check would be 65.
@@ -582,15 +580,7 @@ async fn a_burst_of_forward_auth_checks_with_an_api_key_reads_its_groups_once(db
     add_app(&app, "Wiki", "wiki.example.com").await;
     let key = crate::support::new_api_key(&app, ADMIN, ADMIN_PASSWORD, "fa").await;
     let script = app.client();
-    let check = |c: &reqwest::Client| {
-        c.get(app.url("/api/authz/forward-auth"))
-            .bearer_auth(&key)
-            .header("Accept", "application/json")
-            .header("X-Forwarded-Method", "GET")
-            .header("X-Forwarded-Proto", "https")
-            .header("X-Forwarded-Host", "wiki.example.com")
-            .header("X-Forwarded-Uri", "/api/items")
-    };
+    let check = |c: &reqwest::Client| wiki_check(&app, c, "/api/items").bearer_auth(&key);
     let reads = reads_for_a_burst_after_a_commit(&app, &script, &check).await;
     // Three reads (the rules, the key, its owner's groups); more if the "last seen" batch
     // or the key's "last used" commits during the burst. A read of the groups per check

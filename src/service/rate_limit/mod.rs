@@ -254,16 +254,7 @@ mod tests {
     #[tokio::test]
     async fn guard_hands_back_a_cancelled_request() -> Result<(), Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;
-        let url = crate::db::DatabaseUrl::parse(&format!(
-            "sqlite://{}",
-            dir.path().join("rl.db").display()
-        ))?;
-        let options = crate::db::PoolOptions {
-            max_connections: 1,
-            connect_timeout: Duration::from_secs(5),
-            test_on_check_out: false,
-        };
-        let db = DbPool::connect(&url, &options)?;
+        let db = crate::db::sqlite_for_tests(dir.path(), 1)?;
         let limiter = RateLimiter::new(&config(1, 1), db, [7; 32]);
         for _ in 0..3 {
             let attempt = login("10.0.0.1", "alice");

@@ -288,17 +288,7 @@ mod tests {
 
     async fn store() -> Result<(tempfile::TempDir, Store, i64), Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;
-        let url = crate::db::DatabaseUrl::parse(&format!(
-            "sqlite://{}",
-            dir.path().join("s.db").display()
-        ))?;
-        let options = crate::db::PoolOptions {
-            max_connections: 1,
-            connect_timeout: std::time::Duration::from_secs(5),
-            test_on_check_out: false,
-        };
-        let pool = DbPool::connect(&url, &options)?;
-        crate::db::migrations::run(&pool)?;
+        let pool = crate::db::sqlite_for_tests(dir.path(), 1)?;
         let name = Username::parse("ann")?;
         let user = pool.run_blocking(|c| {
             crate::db::users::insert(
