@@ -119,6 +119,25 @@ fn header(r: &reqwest::Response, name: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// The app "Crew" (crew.example.com), open to the group "crew" only, and its one member.
+struct Crew {
+    member: i64,
+    group: i64,
+    app: i64,
+}
+
+async fn crew(app: &TestApp, member: &str) -> Crew {
+    let member = add_user(app, member, "user").await;
+    let group = add_to_group(app, "crew", member).await;
+    let access = Access::Restricted {
+        roles: vec![],
+        groups: vec![group],
+        users: vec![],
+    };
+    let app = add_app(app, "Crew", &["crew.example.com"], &[], access).await;
+    Crew { member, group, app }
+}
+
 /// A new API key of `username`'s, named `name`: its secret.
 async fn api_key(app: &TestApp, username: &str, name: &str) -> String {
     let owner = user(app, username).await;
@@ -477,20 +496,11 @@ async fn every_change_takes_effect_on_the_next_request(db: Db) {
     let Some(app) = start(db, |_| {}).await else {
         return;
     };
-    let dave = add_user(&app, "dave", "user").await;
-    let gid = add_to_group(&app, "crew", dave).await;
-    let app_id = add_app(
-        &app,
-        "Crew",
-        &["crew.example.com"],
-        &[],
-        Access::Restricted {
-            roles: vec![],
-            groups: vec![gid],
-            users: vec![],
-        },
-    )
-    .await;
+    let Crew {
+        member: dave,
+        group: gid,
+        app: app_id,
+    } = crew(&app, "dave").await;
     let c = signed_in(&app, "dave", PASSWORD).await;
     let ask = || fa(&app, &c, "GET", "crew.example.com", "/");
     let warm = || async {
@@ -627,20 +637,11 @@ async fn a_key_owners_group_change_takes_effect_on_the_next_check(db: Db) {
     let Some(app) = start(db, |_| {}).await else {
         return;
     };
-    let erin = add_user(&app, "erin", "user").await;
-    let gid = add_to_group(&app, "crew", erin).await;
-    add_app(
-        &app,
-        "Crew",
-        &["crew.example.com"],
-        &[],
-        Access::Restricted {
-            roles: vec![],
-            groups: vec![gid],
-            users: vec![],
-        },
-    )
-    .await;
+    let Crew {
+        member: erin,
+        group: gid,
+        ..
+    } = crew(&app, "erin").await;
     let key = api_key(&app, "erin", "crew").await;
     let c = Client::new();
     let ask = || async {
