@@ -20,7 +20,8 @@ use crate::db::changes::Stamp;
 use crate::db::{self, DbPool, api_keys, users};
 use crate::domain::{ApiKey, NewApiKey, User};
 use crate::secret::ServerSecret;
-use crate::service::read_turns::{Looked, ReadTurns};
+use crate::service::read_turns::Looked;
+use crate::service::stamped::StampedMap;
 
 /// Every key starts with this, so leaks are easy to recognise (and to scan for).
 pub const KEY_PREFIX: &str = "hp_";
@@ -212,10 +213,8 @@ pub async fn sign_in(
 #[derive(Debug)]
 pub struct KeyCache {
     db: DbPool,
-    /// Each with the stamp it was read under.
-    entries: std::sync::Mutex<std::collections::HashMap<String, (Stamp, Known)>>,
-    /// One read per key and stamp (`service::read_turns`).
-    turns: ReadTurns,
+    /// By the key's HMAC.
+    entries: StampedMap<String, Known>,
 }
 
 #[derive(Debug)]
@@ -225,15 +224,11 @@ struct Known {
     last_used_at: Option<i64>,
 }
 
-/// Past this many keys the cache starts over (memory stays bounded; a miss costs one read).
-const KEY_CACHE_MAX: usize = 10_000;
-
 impl KeyCache {
     pub fn new(db: &DbPool) -> KeyCache {
         KeyCache {
             db: db.clone(),
-            entries: std::sync::Mutex::default(),
-            turns: Default::default(),
+            entries: StampedMap::default(),
         }
     }
 
@@ -260,8 +255,8 @@ impl KeyCache {
         }
         // One read per key and stamp (`service::read_turns`).
         let looked = self
-            .turns
-            .look_again(key_hmac.as_str(), stamp, |s| self.cached(&key_hmac, s, now));
+            .entries
+            .turn(key_hmac.as_str(), stamp, |s| self.cached(&key_hmac, s, now));
         let _turn = match looked.await {
             Looked::Hit(owner) => return Ok(Some(owner)),
             Looked::Miss(turn) => turn,
@@ -274,26 +269,17 @@ impl KeyCache {
             })
             .await?;
         if let (Some(stamp), Some(known)) = (stamp, known) {
-            self.remember(key_hmac, stamp, known);
+            self.entries.put(key_hmac, stamp, known);
         }
         Ok(owner)
     }
 
     fn cached(&self, key_hmac: &str, stamp: Stamp, now: i64) -> Option<std::sync::Arc<User>> {
-        let entries = self.entries.lock().ok()?;
-        let (_, k) = entries.get(key_hmac).filter(|(at, _)| *at == stamp)?;
-        let fresh = k.expires_at.is_none_or(|t| t > now)
-            && k.last_used_at.is_some_and(|t| t > now - TOUCH_EVERY);
-        fresh.then(|| k.owner.clone())
-    }
-
-    fn remember(&self, key_hmac: String, stamp: Stamp, known: Known) {
-        if let Ok(mut entries) = self.entries.lock() {
-            if entries.len() >= KEY_CACHE_MAX {
-                entries.clear();
-            }
-            entries.insert(key_hmac, (stamp, known));
-        }
+        self.entries.get(key_hmac, stamp, |k| {
+            let fresh = k.expires_at.is_none_or(|t| t > now)
+                && k.last_used_at.is_some_and(|t| t > now - TOUCH_EVERY);
+            fresh.then(|| k.owner.clone())
+        })
     }
 }
 

@@ -3,9 +3,8 @@
 //! no session layer on these endpoints — with the same rules as the session layer: version,
 //! status, absolute lifetime, sliding idle expiry.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use tower_sessions::SessionStore;
 use tower_sessions::session::Id;
@@ -14,8 +13,9 @@ use super::{Authz, Ctx};
 use crate::db::changes::Stamp;
 use crate::domain::{Status, User};
 use crate::env_auth::BREAK_GLASS_ID;
-use crate::service::read_turns::{Looked, ReadTurns};
+use crate::service::read_turns::Looked;
 use crate::service::sessions::{self, EXPIRES_KEY, SignedIn, unix_ms};
+use crate::service::stamped::StampedMap;
 use crate::service::{ServiceError, api_keys};
 
 /// What the request carried.
@@ -54,17 +54,16 @@ pub enum Caller {
     Ended(Arc<User>),
 }
 
-/// Cached session callers, each valid while the database's change stamp stays.
+/// Cached session callers, and the groups of the people behind API keys (and
+/// `HALLPASS_AUTH_BYPASS`), whose account comes from the key cache: without these, every
+/// check of a key read its owner's groups. Each valid while the database's change stamp
+/// stays (`service::stamped`).
 #[derive(Debug, Default)]
 pub(super) struct Cache {
-    entries: Mutex<HashMap<String, Entry>>,
-    /// One read per cookie and stamp (`service::read_turns`).
-    turns: ReadTurns,
-    /// The groups of the people behind API keys (and `HALLPASS_AUTH_BYPASS`), whose account
-    /// comes from the key cache: without these, every check of a key read its owner's groups.
-    groups: Mutex<HashMap<i64, (Stamp, Groups)>>,
-    /// One read per account and stamp.
-    group_turns: ReadTurns,
+    /// By session cookie.
+    entries: StampedMap<String, Entry>,
+    /// By account.
+    groups: StampedMap<i64, Groups>,
 }
 
 /// A person's groups: (id, name), by name.
@@ -72,44 +71,8 @@ pub type Groups = Arc<[(i64, String)]>;
 
 #[derive(Debug, Clone)]
 struct Entry {
-    stamp: Stamp,
     signed: SignedIn,
     person: Person,
-}
-
-/// Past this many sessions the cache starts over: memory stays bounded, and a miss only
-/// costs the database reads every request would make without a cache.
-const CACHE_MAX: usize = 10_000;
-
-impl Cache {
-    fn get(&self, cookie: &str, stamp: Stamp) -> Option<Entry> {
-        let entries = self.entries.lock().ok()?;
-        entries.get(cookie).filter(|e| e.stamp == stamp).cloned()
-    }
-
-    fn put(&self, cookie: &str, entry: Entry) {
-        if let Ok(mut entries) = self.entries.lock() {
-            if entries.len() >= CACHE_MAX {
-                entries.clear();
-            }
-            entries.insert(cookie.to_owned(), entry);
-        }
-    }
-
-    fn groups(&self, user_id: i64, stamp: Stamp) -> Option<Groups> {
-        let groups = self.groups.lock().ok()?;
-        let (at, groups) = groups.get(&user_id)?;
-        (*at == stamp).then(|| groups.clone())
-    }
-
-    fn put_groups(&self, user_id: i64, stamp: Stamp, found: Groups) {
-        if let Ok(mut groups) = self.groups.lock() {
-            if groups.len() >= CACHE_MAX {
-                groups.clear();
-            }
-            groups.insert(user_id, (stamp, found));
-        }
-    }
 }
 
 impl Authz {
@@ -156,24 +119,8 @@ impl Authz {
         user_id: i64,
         stamp: Option<Stamp>,
     ) -> Result<Groups, ServiceError> {
-        let cached = |stamp: Stamp| self.callers.groups(user_id, stamp);
-        if let Some(hit) = stamp.and_then(cached) {
-            return Ok(hit);
-        }
-        let _turn = match self
-            .callers
-            .group_turns
-            .look_again(&user_id, stamp, cached)
-            .await
-        {
-            Looked::Hit(hit) => return Ok(hit),
-            Looked::Miss(turn) => turn,
-        };
-        let groups: Groups = super::groups_of(ctx.db, user_id).await?.into();
-        if let Some(stamp) = stamp {
-            self.callers.put_groups(user_id, stamp, groups.clone());
-        }
-        Ok(groups)
+        let read = || async { Ok(Groups::from(super::groups_of(ctx.db, user_id).await?)) };
+        self.callers.groups.get_or_read(&user_id, stamp, read).await
     }
 
     async fn by_cookie(
@@ -184,17 +131,19 @@ impl Authz {
     ) -> Result<Caller, ServiceError> {
         let now = unix_ms(time::OffsetDateTime::now_utc());
         let cached = |stamp: Stamp| {
-            self.callers.get(cookie, stamp).filter(|hit| {
+            let usable = |hit: &Entry| {
                 hit.signed.expires_at > now
                     && !hit.signed.lifetime_over(ctx.config)
                     && hit.signed.extension_due(ctx.config).is_none()
-            })
+            };
+            let entries = &self.callers.entries;
+            entries.get(cookie, stamp, |hit| usable(hit).then(|| hit.clone()))
         };
         if let Some(hit) = stamp.and_then(cached) {
             return Ok(Caller::Person(hit.person, Via::Session));
         }
         // One read per cookie and stamp (`service::read_turns`): a page's asset checks.
-        let _turn = match self.callers.turns.look_again(cookie, stamp, cached).await {
+        let _turn = match self.callers.entries.turn(cookie, stamp, cached).await {
             Looked::Hit(hit) => return Ok(Caller::Person(hit.person, Via::Session)),
             Looked::Miss(turn) => turn,
         };
@@ -255,11 +204,10 @@ impl Authz {
         // The write above moved the stamp: that entry would never be found again.
         if let (Some(stamp), None) = (stamp, extended) {
             let entry = Entry {
-                stamp,
                 signed,
                 person: person.clone(),
             };
-            self.callers.put(cookie, entry);
+            self.callers.entries.put(cookie.to_owned(), stamp, entry);
         }
         Ok(Caller::Person(person, Via::Session))
     }

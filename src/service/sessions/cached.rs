@@ -24,14 +24,10 @@ use crate::db::DbPool;
 use crate::db::changes::Stamp;
 use crate::db::sessions::DbSessionStore;
 use crate::domain::User;
-use crate::service::read_turns::{Looked, ReadTurns};
-use crate::service::stamped::Taken;
+use crate::service::read_turns::Looked;
+use crate::service::stamped::{KEPT_MAX, StampedMap, Taken};
 
 use super::{CSRF_KEY, SignedIn};
-
-/// Past this many sessions the cache starts over: memory stays bounded, and a miss only
-/// costs the read every request made before there was a cache.
-const CACHE_MAX: usize = 10_000;
 
 /// "Last seen" moves at most this often per session (seconds): a signed-in request costs a
 /// clock comparison, and once a minute a place in the batch [`Store::flush_seen`] writes.
@@ -47,17 +43,14 @@ fn seen_due(touched: i64, now: i64, every: i64) -> bool {
 pub struct Store {
     db: DbSessionStore,
     pool: DbPool,
-    cache: Arc<Mutex<HashMap<Id, Entry>>>,
+    cache: Arc<StampedMap<Id, Entry>>,
     /// Signed-in sessions seen since the last [`Store::flush_seen`], with when (unix s).
     seen: Arc<Mutex<HashMap<Id, i64>>>,
     seen_every: i64,
-    /// One read per session and stamp ([`Store::load`]).
-    turns: ReadTurns,
 }
 
 #[derive(Debug)]
 struct Entry {
-    stamp: Stamp,
     record: Arc<Record>,
     user: Option<Arc<User>>,
     /// What the record says, read once when it is filed (see [`Store::cached_sign_in`]).
@@ -88,7 +81,6 @@ impl Store {
             cache: Arc::default(),
             seen: Arc::default(),
             seen_every: SEEN_EVERY,
-            turns: ReadTurns::default(),
         }
     }
 
@@ -102,9 +94,15 @@ impl Store {
     }
 
     fn cached(&self, id: &Id, stamp: Stamp) -> Option<(Arc<Record>, Option<Arc<User>>)> {
-        let cache = self.cache.lock().ok()?;
-        let entry = cache.get(id).filter(|e| e.stamp == stamp)?;
-        // The row's own expiry, as the database query checks it.
+        self.cache.get(id, stamp, |entry| {
+            self.still_open(id, entry)?;
+            Some((entry.record.clone(), entry.user.clone()))
+        })
+    }
+
+    /// Whether a kept session is still open by the row's own expiry, as the database query
+    /// checks it; if so, its "last seen" is noted.
+    fn still_open(&self, id: &Id, entry: &Entry) -> Option<()> {
         let now = OffsetDateTime::now_utc();
         if entry.record.expiry_date <= now {
             return None;
@@ -112,7 +110,7 @@ impl Store {
         if entry.user.is_some() {
             self.note_seen(id, &entry.touched, now.unix_timestamp());
         }
-        Some((entry.record.clone(), entry.user.clone()))
+        Some(())
     }
 
     /// Queues a "last seen" touch when the session's last one is a minute old: one atomic
@@ -128,7 +126,7 @@ impl Store {
         }
         if let Ok(mut seen) = self.seen.lock() {
             // Bounded like the cache: a burst of new sessions costs a late touch, no memory.
-            if seen.len() < CACHE_MAX {
+            if seen.len() < KEPT_MAX {
                 seen.insert(*id, now);
             }
         }
@@ -145,20 +143,14 @@ impl Store {
         // this check needs (`CachedSignIn::at`).
         let at = Taken::now(&self.pool).await;
         let stamp = at.changes()?;
-        let cache = self.cache.lock().ok()?;
-        let entry = cache.get(id).filter(|e| e.stamp == stamp)?;
-        let now = OffsetDateTime::now_utc();
-        if entry.record.expiry_date <= now {
-            return None;
-        }
-        if entry.user.is_some() {
-            self.note_seen(id, &entry.touched, now.unix_timestamp());
-        }
-        Some(CachedSignIn {
-            user: entry.user.clone()?,
-            signed_in: entry.signed_in?,
-            csrf_token: entry.csrf_token.clone(),
-            at,
+        self.cache.get(id, stamp, |entry| {
+            self.still_open(id, entry)?;
+            Some(CachedSignIn {
+                user: entry.user.clone()?,
+                signed_in: entry.signed_in?,
+                csrf_token: entry.csrf_token.clone(),
+                at,
+            })
         })
     }
 
@@ -166,15 +158,10 @@ impl Store {
         let data = &record.data;
         let signed_in = SignedIn::from_data(|key| data.get(key).and_then(|v| v.as_i64()));
         let csrf_token = data.get(CSRF_KEY).and_then(|v| v.as_str()).map(Arc::from);
-        if let Ok(mut cache) = self.cache.lock() {
-            if cache.len() >= CACHE_MAX {
-                cache.clear();
-            }
-            let touched = cache
-                .get(&record.id)
-                .map_or(0, |e| e.touched.load(Ordering::Relaxed));
+        let id = record.id;
+        self.cache.put_with(id, stamp, |old| {
+            let touched = old.map_or(0, |e| e.touched.load(Ordering::Relaxed));
             let entry = Entry {
-                stamp,
                 record,
                 user,
                 signed_in,
@@ -182,14 +169,11 @@ impl Store {
                 touched: AtomicI64::new(touched),
             };
             if entry.user.is_some() {
-                self.note_seen(
-                    &entry.record.id,
-                    &entry.touched,
-                    OffsetDateTime::now_utc().unix_timestamp(),
-                );
+                let now = OffsetDateTime::now_utc().unix_timestamp();
+                self.note_seen(&id, &entry.touched, now);
             }
-            cache.insert(entry.record.id, entry);
-        }
+            entry
+        });
     }
 
     /// Writes the queued "last seen" times in one transaction (the server calls it every
@@ -218,9 +202,7 @@ impl Store {
     }
 
     fn forget(&self, id: &Id) {
-        if let Ok(mut cache) = self.cache.lock() {
-            cache.remove(id);
-        }
+        self.cache.remove(id);
     }
 }
 
@@ -244,8 +226,8 @@ impl SessionStore for Store {
         }
         // One read per session and stamp (`service::read_turns`).
         let _turn = match self
-            .turns
-            .look_again(&id.0, stamp, |s| self.serve_cached(id, s))
+            .cache
+            .turn(&id.0, stamp, |s| self.serve_cached(id, s))
             .await
         {
             Looked::Hit(record) => return Ok(Some(record)),
