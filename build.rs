@@ -17,6 +17,9 @@
 //! binary (bench/README.md). Only lld reads the file, the linker rustc uses by default on
 //! that target; set `HALLPASS_NO_LINK_ORDER=1` to link without it (it is also left out
 //! when a linker of your own is configured). Names the binary no longer has are skipped.
+//! The file's header records what the names' hashes depend on (the compiler's version,
+//! Cargo.lock and Cargo.toml); when this build's differ, the order is stale and the build
+//! says so with a warning (run bench/link-order.sh on the new build).
 
 use std::path::Path;
 
@@ -25,6 +28,8 @@ fn main() {
     println!("cargo:rerun-if-env-changed=HALLPASS_NO_PACKED_RELOCS");
     println!("cargo:rerun-if-env-changed=HALLPASS_NO_LINK_ORDER");
     println!("cargo:rerun-if-changed=bench/link.order");
+    println!("cargo:rerun-if-changed=Cargo.lock");
+    println!("cargo:rerun-if-changed=Cargo.toml");
     let var = |name: &str| std::env::var(name).unwrap_or_default();
     let opted_out = |name: &str| std::env::var_os(name).is_some_and(|v| v != "0");
     if var("CARGO_CFG_TARGET_OS") == "linux"
@@ -47,5 +52,43 @@ fn main() {
             order.display()
         );
         println!("cargo:rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
+        if let Some(stale) = stale_order(&order, &var("CARGO_MANIFEST_DIR"), &var("RUSTC")) {
+            println!(
+                "cargo:warning=bench/link.order is stale ({stale}): this build keeps more code \
+                 resident after start-up; run bench/link-order.sh on it, then build again"
+            );
+        }
     }
+}
+
+/// What differs between the inputs the order's header records and this build's, if any.
+/// Unknown (no header, no compiler to ask) is not reported: the order may still be right.
+fn stale_order(order: &Path, manifest: &str, rustc: &str) -> Option<String> {
+    let text = std::fs::read_to_string(order).ok()?;
+    let recorded = text
+        .lines()
+        .take_while(|l| l.starts_with('#'))
+        .find_map(|l| l.strip_prefix("# inputs: "))?;
+    let version = std::process::Command::new(rustc).arg("-V").output().ok()?;
+    let version = String::from_utf8_lossy(&version.stdout).trim().to_owned();
+    let file = |name: &str| {
+        let bytes = std::fs::read(Path::new(manifest).join(name)).unwrap_or_default();
+        format!("{name} {}", fnv1a(&bytes))
+    };
+    let current = [version, file("Cargo.lock"), file("Cargo.toml")];
+    let differ: Vec<&str> = current
+        .iter()
+        .zip(recorded.split("; "))
+        .filter(|(now, then)| now.as_str() != *then)
+        .map(|(now, _)| now.split(' ').next().unwrap_or_default())
+        .collect();
+    (!differ.is_empty()).then(|| format!("written for another {}", differ.join(", ")))
+}
+
+/// FNV-1a, 64 bits (bench/link-order.sh computes the same).
+fn fnv1a(bytes: &[u8]) -> String {
+    let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    format!("{hash:016x}")
 }

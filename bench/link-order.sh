@@ -112,9 +112,16 @@ else
     echo "no PostgreSQL server binaries: the order covers SQLite only" >&2
 fi
 
-python3 - "$BIN" "$TMP" "$OUT" <<'PY'
+python3 - "$BIN" "$TMP" "$OUT" "$("${RUSTC:-rustc}" -V)" <<'PY'
 import glob, re, sys
-binary, tmp, out = sys.argv[1:]
+binary, tmp, out, rustc = sys.argv[1:]
+
+def fnv1a(path):
+    """FNV-1a (64 bits) of a file, as build.rs computes it to tell whether the order is stale."""
+    h = 0xcbf29ce484222325
+    for b in open(path, "rb").read():
+        h = ((h ^ b) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+    return f"{h:016x}"
 
 def self_cost(path):
     """Instructions per function of `binary` in one callgrind dump (uncompressed names)."""
@@ -160,6 +167,8 @@ with open(out, "w") as o:
     o.write("# for lld's --symbol-ordering-file (build.rs). Regenerate after a compiler, Cargo.lock\n")
     o.write("# or release-profile change. "
             f"{len(hot)} functions of the request path, then {len(rest)} of the start.\n")
+    # What the symbols' hashes depend on; build.rs warns when a build's differ.
+    o.write(f"# inputs: {rustc}; Cargo.lock {fnv1a('Cargo.lock')}; Cargo.toml {fnv1a('Cargo.toml')}\n")
     for f in names:
         o.write(f + "\n")
 skipped = [f for f in hot + rest if f not in set(names)]
