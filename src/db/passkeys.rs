@@ -139,6 +139,11 @@ pub fn rename(conn: &mut Conn, user_id: i64, id: i64, name: &str) -> Result<bool
     Ok(n == 1)
 }
 
+/// Removes every passkey of the account (an admin's reset); returns how many.
+pub fn delete_all(conn: &mut Conn, user_id: i64) -> Result<usize, DbError> {
+    Ok(diesel::delete(passkeys::table.filter(passkeys::user_id.eq(user_id))).execute(conn)?)
+}
+
 /// Removes the account's passkey `id`. `false`: no such passkey of this account.
 pub fn delete(conn: &mut Conn, user_id: i64, id: i64) -> Result<bool, DbError> {
     let n = diesel::delete(

@@ -92,9 +92,29 @@ pub struct WaysIn {
     pub other_passkeys: usize,
 }
 
+impl WaysIn {
+    fn any(self) -> bool {
+        self.has_password || self.linked_identities > 0 || self.other_passkeys > 0
+    }
+}
+
+/// An admin's reset of someone's second factors removes their passkeys too (a lost phone
+/// is usually a lost passkey): it must not leave the account with no way to sign in.
+pub fn check_reset(username: &str, w: WaysIn) -> Result<(), String> {
+    if w.any() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{username} signs in with a passkey only (no password, no linked identity): the \
+             reset would remove their passkeys and leave no way in. Set a new password for them \
+             first, then reset."
+        ))
+    }
+}
+
 /// Removing a passkey must not leave its account with no way to sign in.
 pub fn check_removal(w: WaysIn) -> Result<(), String> {
-    if w.has_password || w.linked_identities > 0 || w.other_passkeys > 0 {
+    if w.any() {
         Ok(())
     } else {
         Err(
@@ -146,6 +166,30 @@ mod tests {
                 .unwrap_err()
                 .contains("localhost")
         );
+    }
+
+    #[test]
+    fn a_reset_keeps_a_way_in() {
+        let passkeys_only = WaysIn {
+            has_password: false,
+            linked_identities: 0,
+            other_passkeys: 0,
+        };
+        let refused = check_reset("bob", passkeys_only).unwrap_err();
+        assert!(
+            refused.starts_with("bob signs in with a passkey only"),
+            "{refused}"
+        );
+        let with_password = WaysIn {
+            has_password: true,
+            ..passkeys_only
+        };
+        assert!(check_reset("bob", with_password).is_ok());
+        let linked = WaysIn {
+            linked_identities: 1,
+            ..passkeys_only
+        };
+        assert!(check_reset("bob", linked).is_ok());
     }
 
     #[test]

@@ -51,9 +51,9 @@ pub(super) fn reset_two_factor(ctx: &Ctx, username: &str) -> Result<(), Failure>
     )) {
         Ok(name) => {
             println!(
-                "Two-factor sign-in removed for \"{name}\"; their sessions have ended. They sign \
-                 in with their password alone, or set up a new second factor if the instance \
-                 requires one."
+                "Two-factor sign-in removed for \"{name}\" (the authenticator app and every \
+                 passkey); their sessions have ended. They sign in with their password alone, or \
+                 set up a new second factor if the instance requires one."
             );
             Ok(())
         }
@@ -61,6 +61,9 @@ pub(super) fn reset_two_factor(ctx: &Ctx, username: &str) -> Result<(), Failure>
             "\"{}\" has no second factor: nothing to reset",
             user.username
         ))),
+        Err(ServiceError::Refused(Refusal::LastSignInMethod(why))) => Err(Failure::Refused(
+            format!("{why} (`hallpass recover reset-password --username {username}`)"),
+        )),
         Err(e) => Err(e.into()),
     }
 }

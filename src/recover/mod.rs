@@ -61,9 +61,10 @@ enum RecoverCommand {
         #[arg(long)]
         password_stdin: bool,
     },
-    /// Remove an account's second factor (authenticator secret and recovery codes) and end
-    /// its sessions, for someone who lost both. The recovery CLI itself never asks for a
-    /// second factor.
+    /// Remove an account's second factors (authenticator secret, recovery codes and every
+    /// passkey) and end its sessions, for someone who lost them. Refused when the passkeys
+    /// are its only way in: give it a password first (reset-password). The recovery CLI
+    /// itself never asks for a second factor.
     #[command(name = "reset-2fa")]
     ResetTwoFactor {
         #[arg(long, value_name = "NAME")]

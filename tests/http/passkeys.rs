@@ -13,7 +13,8 @@ use crate::support::{
 both_databases!(
     passkeys_need_a_usable_public_url,
     passkey_options_and_refused_answers,
-    passkeys_api_and_the_last_way_in
+    passkeys_api_and_the_last_way_in,
+    an_admins_reset_removes_passkeys_but_not_the_last_way_in
 );
 
 async fn app_at(db: Db, public_url: Option<&str>) -> Option<TestApp> {
@@ -381,5 +382,136 @@ async fn passkeys_api_and_the_last_way_in(db: Db) {
     assert_eq!(
         (step[0].outcome.as_str(), step[0].detail.as_deref()),
         ("failure", Some("passkey"))
+    );
+}
+
+/// How many passkeys `user_id` has.
+async fn passkeys_of(app: &TestApp, user_id: i64) -> i64 {
+    app.state
+        .db
+        .run(move |c| hallpass::db::passkeys::count(c, user_id))
+        .await
+        .unwrap()
+}
+
+/// A lost phone is usually a lost passkey: an admin's (or the recovery CLI's) reset of
+/// someone's second factors removes their passkeys too, and ends their sessions — but never
+/// the last way into an account that has no password and no linked identity.
+async fn an_admins_reset_removes_passkeys_but_not_the_last_way_in(db: Db) {
+    let Some(app) = app_at(db, None).await else {
+        return;
+    };
+    // Alice has a password and two passkeys, no authenticator app.
+    let alice = add_user(&app, "alice", "user").await;
+    let (alice_c, _) = api_login(&app, "alice", MEMBER_PASSWORD).await;
+    stored_passkey(&app, alice, "Phone", "YWxpY2UtcGhvbmU").await;
+    stored_passkey(&app, alice, "Key", "YWxpY2Uta2V5").await;
+    let me = alice_c.get(app.url("/api/auth/me")).send().await.unwrap();
+    assert_eq!(me.status(), 200, "signed in before the reset");
+    let admin = app.admin_client().await;
+    let page_of = |id: i64| {
+        let (admin, url) = (
+            admin.clone(),
+            app.url(&format!("/admin/users/{id}/two-factor")),
+        );
+        async move { admin.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+    let page = page_of(alice).await;
+    assert!(page.contains("badge-active\">On"), "{page}");
+    assert!(page.contains("one of 2 passkeys"), "{page}");
+    let reset = |id: i64, token: String| {
+        let (admin, url) = (
+            admin.clone(),
+            app.url(&format!("/admin/users/{id}/two-factor/reset")),
+        );
+        async move {
+            admin
+                .post(url)
+                .form(&[("csrf_token", token)])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let r = reset(alice, csrf_in(&page).unwrap()).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(passkeys_of(&app, alice).await, 0, "her passkeys are gone");
+    let me = alice_c.get(app.url("/api/auth/me")).send().await.unwrap();
+    assert_eq!(me.status(), 401, "her sessions ended");
+    let page = page_of(alice).await;
+    assert!(page.contains("has no second factor"), "{page}");
+
+    // Bob signs in with his passkey only: the reset would lock him out.
+    let bob = add_user(&app, "bob", "user").await;
+    sql(
+        &app,
+        format!("UPDATE users SET password_hash = NULL WHERE id = {bob}"),
+    )
+    .await;
+    stored_passkey(&app, bob, "Phone", "Ym9iLXBob25l").await;
+    let page = page_of(bob).await;
+    let r = reset(bob, csrf_in(&page).unwrap()).await;
+    assert_eq!(r.status(), 409);
+    let refused = r.text().await.unwrap();
+    assert!(refused.contains("id=\"reset-error\""), "{refused}");
+    assert!(
+        refused.contains("bob signs in with a passkey only"),
+        "{refused}"
+    );
+    assert_eq!(passkeys_of(&app, bob).await, 1, "nothing removed");
+    let (api, token) = api_login(&app, ADMIN, ADMIN_PASSWORD).await;
+    let r = api
+        .delete(app.url(&format!("/api/admin/users/{bob}/two-factor")))
+        .header("X-CSRF-Token", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "LAST_SIGN_IN_METHOD");
+    let ran = crate::recover::run(
+        crate::recover::recover(&app, &["reset-2fa", "--username", "bob"]),
+        None,
+    )
+    .await;
+    assert_eq!(ran.code, Some(2), "{ran:?}");
+    assert!(
+        ran.stderr.contains("recover reset-password --username bob"),
+        "{ran:?}"
+    );
+    assert_eq!(passkeys_of(&app, bob).await, 1, "nothing removed");
+
+    // Once he has a password, the CLI's reset goes through.
+    sql(
+        &app,
+        format!(
+            "UPDATE users SET password_hash = (SELECT password_hash FROM users WHERE id = {alice}) WHERE id = {bob}"
+        ),
+    )
+    .await;
+    let ran = crate::recover::run(
+        crate::recover::recover(&app, &["reset-2fa", "--username", "bob"]),
+        None,
+    )
+    .await;
+    assert_eq!(ran.code, Some(0), "{ran:?}");
+    assert_eq!(passkeys_of(&app, bob).await, 0);
+    let details: Vec<_> = audit_events(&app, "two_factor.reset")
+        .await
+        .into_iter()
+        .map(|e| {
+            format!(
+                "{}:{}",
+                e.target.unwrap_or_default(),
+                e.detail.unwrap_or_default()
+            )
+        })
+        .collect();
+    assert_eq!(
+        details,
+        [
+            "bob:1 passkey removed; sessions ended",
+            "alice:2 passkeys removed; sessions ended"
+        ]
     );
 }

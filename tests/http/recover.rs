@@ -16,10 +16,10 @@ const BIN: &str = env!("CARGO_BIN_EXE_hallpass");
 
 /// What a run printed and how it ended.
 #[derive(Debug)]
-struct Ran {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Ran {
+    pub(crate) code: Option<i32>,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 /// `hallpass recover ARGS` on `url`, with a clean environment (nothing from the developer's
@@ -35,13 +35,13 @@ fn recover_on(url: &str, dir: &std::path::Path, args: &[&str]) -> Command {
     c
 }
 
-fn recover(app: &TestApp, args: &[&str]) -> Command {
+pub(crate) fn recover(app: &TestApp, args: &[&str]) -> Command {
     recover_on(app.state.config.database.url.expose(), app.data_dir(), args)
 }
 
 /// Runs the command off the async workers (the server under test shares them). `stdin`:
 /// what to send, or `None` for no input at all (`/dev/null`: not a terminal).
-async fn run(mut cmd: Command, stdin: Option<&str>) -> Ran {
+pub(crate) async fn run(mut cmd: Command, stdin: Option<&str>) -> Ran {
     let input = stdin.map(str::to_owned);
     tokio::task::spawn_blocking(move || {
         cmd.stdout(Stdio::piped())

@@ -67,7 +67,10 @@ pub async fn after_password(db: &DbPool, user: &User) -> Result<Next, ServiceErr
 /// What the account page shows about the second factor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Status {
+    /// The authenticator app.
     pub enrolled: bool,
+    /// Passkeys, which the second step offers too.
+    pub passkeys: i64,
     pub recovery_codes_left: i64,
     /// The instance requires one of this account (it cannot be turned off by its owner).
     pub required: bool,
@@ -80,6 +83,7 @@ pub async fn status(db: &DbPool, user: &User) -> Result<Status, ServiceError> {
     if uid == crate::env_auth::BREAK_GLASS_ID {
         return Ok(Status {
             enrolled: false,
+            passkeys: 0,
             recovery_codes_left: 0,
             required: false,
             exempt: true,
@@ -89,6 +93,7 @@ pub async fn status(db: &DbPool, user: &User) -> Result<Status, ServiceError> {
         Ok(Status {
             exempt: false,
             enrolled: db::two_factor::is_enrolled(conn, uid)?,
+            passkeys: db::passkeys::count(conn, uid)?,
             recovery_codes_left: db::two_factor::codes_left(conn, uid)?,
             required: parse_requirement(&db::two_factor::requirement(conn)?).applies_to(role),
         })
@@ -96,7 +101,7 @@ pub async fn status(db: &DbPool, user: &User) -> Result<Status, ServiceError> {
     .await
 }
 
-/// Whether the account has a confirmed second factor (the admin user table's column).
+/// Whether the account has a confirmed authenticator app.
 pub async fn is_enrolled(db: &DbPool, user_id: i64) -> Result<bool, ServiceError> {
     Ok(db
         .run(move |conn| db::two_factor::is_enrolled(conn, user_id))

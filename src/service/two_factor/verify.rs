@@ -8,6 +8,7 @@ use super::{code_hmac, now, open_secret, totp};
 use crate::db::{self, DbPool, audit, sessions, users};
 use crate::domain::User;
 use crate::domain::audit::AuditAction;
+use crate::domain::passkey::{WaysIn, check_reset};
 use crate::domain::refusal::Missing;
 use crate::domain::two_factor::Code;
 use crate::secret::ServerSecret;
@@ -89,28 +90,56 @@ enum Spend {
     Recovery(String),
 }
 
-/// Removes `user_id`'s second factor and ends all their sessions (audited as
-/// `two_factor.reset`): an admin's "reset" in the user table, or `hallpass recover
-/// reset-2fa`. Returns the username. The instance's requirement then sends them to enrolment
-/// at their next sign-in.
+/// Removes `user_id`'s second factors — the authenticator app with its recovery codes, and
+/// every passkey (a lost phone is usually a lost passkey too, and the second step offers
+/// whichever the account has) — and ends all their sessions (audited as `two_factor.reset`):
+/// an admin's "reset" in the user table, or `hallpass recover reset-2fa`. Returns the
+/// username. The instance's requirement then sends them to enrolment at their next sign-in.
+/// Refused when the passkeys are the account's only way in (no password, no linked
+/// identity): the reset would lock it out.
 pub async fn reset(db: &DbPool, actor: Actor, user_id: i64) -> Result<String, ServiceError> {
     db.run(move |conn| {
         db::write_tx(conn, |conn| {
             let user = users::find_by_id(conn, user_id)?.ok_or(Missing::Account)?;
-            if !db::two_factor::remove(conn, user_id)? {
+            let passkeys = db::passkeys::count(conn, user_id)?;
+            if passkeys > 0 {
+                let ways_in = WaysIn {
+                    has_password: user.password_hash.is_some(),
+                    linked_identities: db::identities::for_user(conn, user_id)?.len(),
+                    other_passkeys: 0,
+                };
+                check_reset(&user.username, ways_in).map_err(Refusal::LastSignInMethod)?;
+            }
+            let app = db::two_factor::remove(conn, user_id)?;
+            if !app && passkeys == 0 {
                 return Err(Missing::SecondFactor.into());
             }
+            db::passkeys::delete_all(conn, user_id)?;
             users::bump_session_version(conn, user_id)?;
             sessions::delete_for_user(conn, user_id)?;
+            let removed = match (app, passkeys) {
+                (true, 0) => "authenticator app".to_owned(),
+                (true, n) => format!("authenticator app and {}", count_passkeys(n)),
+                (false, n) => count_passkeys(n),
+            };
+            let detail = format!("{removed} removed; sessions ended");
             record(
                 conn,
                 &actor,
                 AuditAction::TwoFactorReset,
                 &user.username,
-                Some("sessions ended"),
+                Some(&detail),
             )?;
             Ok(user.username)
         })
     })
     .await
+}
+
+fn count_passkeys(n: i64) -> String {
+    if n == 1 {
+        "1 passkey".to_owned()
+    } else {
+        format!("{n} passkeys")
+    }
 }

@@ -107,19 +107,24 @@ pub async fn put_requirement(
     Ok(Json(two_factor::settings(&state.db).await?.into()))
 }
 
-/// `DELETE /api/admin/users/{id}/two-factor`: removes their second factor and ends their
-/// sessions (audited as `two_factor.reset`). `404` when they have none.
+/// `DELETE /api/admin/users/{id}/two-factor`: removes their second factors (the authenticator
+/// app, every passkey) and ends their sessions (audited as `two_factor.reset`). `404` when
+/// they have none; `409` when their passkeys are their only way in.
 #[utoipa::path(
     delete,
     path = "/api/admin/users/{id}/two-factor",
-    summary = "Remove someone's second factor",
-    description = "Admins only. For someone who lost their authenticator and recovery codes: \
-        their second factor (and recovery codes) are removed and their sessions end.",
+    summary = "Remove someone's second factors",
+    description = "Admins only. For someone who lost their authenticator and recovery codes, or \
+        their passkey: the authenticator secret, the recovery codes and every passkey are \
+        removed, and their sessions end. Refused when the passkeys are the account's only way \
+        in (no password, no linked identity): set a password first.",
     params(("id" = i64, Path, description = "The account's id")),
     responses(
         (status = NO_CONTENT, description = "Removed; their sessions have ended"),
         (status = NOT_FOUND, description = "`NOT_FOUND`: no account with this id, or it has \
             no second factor", body = ErrorBody),
+        (status = CONFLICT, description = "`LAST_SIGN_IN_METHOD`: its passkeys are its only way \
+            in", body = ErrorBody),
     )
 )]
 pub async fn reset(
