@@ -585,36 +585,21 @@ mod tests {
         // Five queries that hold their thread until all running ones meet: the first three
         // need three threads; the pool's size caps them there.
         let running = Arc::new(Barrier::new(3));
-        let (done_tx, done_rx) = mpsc::channel();
-        for _ in 0..5 {
-            let running = Arc::clone(&running);
-            let done = done_tx.clone();
-            executor
-                .submit(Box::new(move |free: &dyn Fn()| {
-                    running.wait();
-                    free();
-                    let _ = done.send(());
-                }))
-                .unwrap();
-        }
+        let done = meeting(&executor, 5, &running);
         // The first three meet at the barrier only if three threads run them at once; the
         // last two then need three more to meet, which only one more round can give.
         let other = Arc::clone(&running);
         std::thread::spawn(move || other.wait());
-        for _ in 0..5 {
-            done_rx
-                .recv_timeout(std::time::Duration::from_secs(10))
-                .expect("a query was never run");
-        }
+        all_run(&done, 5);
         assert_eq!(executor.threads(), 3, "capped at the pool size");
     }
 
-    /// Runs `n` queries that each hold their thread until all `n` run at once: `n` threads.
-    fn burst(executor: &Executor, n: usize) {
-        let running = Arc::new(Barrier::new(n));
+    /// Submits `n` queries that each hold their thread until `running` lets them all go;
+    /// each reports on the returned channel when it has run.
+    fn meeting(executor: &Executor, n: usize, running: &Arc<Barrier>) -> mpsc::Receiver<()> {
         let (done_tx, done_rx) = mpsc::channel();
         for _ in 0..n {
-            let (running, done) = (Arc::clone(&running), done_tx.clone());
+            let (running, done) = (Arc::clone(running), done_tx.clone());
             executor
                 .submit(Box::new(move |free: &dyn Fn()| {
                     running.wait();
@@ -623,11 +608,20 @@ mod tests {
                 }))
                 .unwrap();
         }
+        done_rx
+    }
+
+    fn all_run(done: &mpsc::Receiver<()>, n: usize) {
         for _ in 0..n {
-            done_rx
-                .recv_timeout(std::time::Duration::from_secs(10))
+            done.recv_timeout(std::time::Duration::from_secs(10))
                 .expect("a query was never run");
         }
+    }
+
+    /// Runs `n` queries that each hold their thread until all `n` run at once: `n` threads.
+    fn burst(executor: &Executor, n: usize) {
+        let done = meeting(executor, n, &Arc::new(Barrier::new(n)));
+        all_run(&done, n);
     }
 
     #[test]
